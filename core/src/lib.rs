@@ -1,0 +1,15 @@
+//! Sluice's shared vocabulary, compiled for the server and for the browser (wasm32).
+//!
+//! Nothing here knows about databases, HTTP frameworks or async runtimes: that is what
+//! lets the dashboard's wasm bundle and the engine agree on one definition of every
+//! resource, error code and rule.
+
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod retry;
+pub mod signing;
+pub mod validate;
+
+pub use error::{ErrorCode, FieldError};
+pub use ids::*;

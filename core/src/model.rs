@@ -1,0 +1,386 @@
+//! Resources as the API returns them and requests as the API accepts them.
+//!
+//! These are the wire contract of API v1: fields may be added, never renamed or
+//! removed (docs/api-versioning.md). Clients must ignore fields they do not know.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+
+use crate::ids::*;
+
+/// A page of a list, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub tier: String,
+    pub retention_days: i64,
+    pub backlog_cap: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    /// `None` for a platform key, which reaches every tenant.
+    pub tenant_id: Option<TenantId>,
+    pub name: String,
+    /// The first characters of the key, to recognise it; the key itself is never stored.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The answer to creating an API key: the only time the key is shown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedApiKey {
+    #[serde(flatten)]
+    pub api_key: ApiKey,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointStatus {
+    Enabled,
+    Disabled,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub tenant_id: TenantId,
+    pub url: String,
+    pub description: String,
+    /// Event types this endpoint receives; empty means all.
+    pub event_types: Vec<String>,
+    pub status: EndpointStatus,
+    pub disabled_reason: Option<String>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub rate_limit_per_second: Option<u32>,
+    /// Delays in seconds between attempts; `None` means the default schedule.
+    pub retry_schedule_seconds: Option<Vec<u32>>,
+    /// Bumped on every change: the ETag, and the `If-Match` value for PATCH.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One signing secret of an endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SigningSecret {
+    pub key: String,
+    pub created_at: DateTime<Utc>,
+    /// `None` for the active secret; previous secrets stay valid until then.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The signing secrets of an endpoint: the active one and those in their grace period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointSecrets {
+    /// The active secret.
+    pub key: String,
+    /// Previous secrets that are still valid (and still sign deliveries) until expiry.
+    pub previous: Vec<SigningSecret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub tenant_id: TenantId,
+    pub event_type: String,
+    pub payload: Box<RawValue>,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [Self; 4] = [Self::Pending, Self::Succeeded, Self::Failed, Self::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub message_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub tenant_id: TenantId,
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_error_class: Option<ErrorClass>,
+    pub last_response_status: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Why an attempt was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptTrigger {
+    /// The first attempt or a retry from the schedule.
+    Scheduled,
+    /// A replay asked for by a person or an API call.
+    Manual,
+    /// Part of a bulk recover operation.
+    BulkRecover,
+}
+
+impl AttemptTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::Manual => "manual",
+            Self::BulkRecover => "bulk_recover",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Scheduled, Self::Manual, Self::BulkRecover].into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// Why an attempt failed, coarse enough to aggregate and chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    Timeout,
+    Connect,
+    Dns,
+    Tls,
+    Http3xx,
+    Http4xx,
+    Http410,
+    Http429,
+    Http5xx,
+    BlockedTarget,
+    Other,
+}
+
+impl ErrorClass {
+    pub const ALL: [Self; 11] = [
+        Self::Timeout,
+        Self::Connect,
+        Self::Dns,
+        Self::Tls,
+        Self::Http3xx,
+        Self::Http4xx,
+        Self::Http410,
+        Self::Http429,
+        Self::Http5xx,
+        Self::BlockedTarget,
+        Self::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Connect => "connect",
+            Self::Dns => "dns",
+            Self::Tls => "tls",
+            Self::Http3xx => "http_3xx",
+            Self::Http4xx => "http_4xx",
+            Self::Http410 => "http_410",
+            Self::Http429 => "http_429",
+            Self::Http5xx => "http_5xx",
+            Self::BlockedTarget => "blocked_target",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// The class of a completed HTTP response, or `None` for success (2xx).
+    pub fn of_status(status: u16) -> Option<Self> {
+        match status {
+            200..=299 => None,
+            300..=399 => Some(Self::Http3xx),
+            410 => Some(Self::Http410),
+            429 => Some(Self::Http429),
+            400..=499 => Some(Self::Http4xx),
+            500..=599 => Some(Self::Http5xx),
+            _ => Some(Self::Other),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attempt {
+    pub id: AttemptId,
+    pub delivery_id: DeliveryId,
+    pub message_id: MessageId,
+    pub endpoint_id: EndpointId,
+    /// 1 for the first attempt of the delivery.
+    pub number: i64,
+    pub trigger: AttemptTrigger,
+    pub url: String,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: i64,
+    pub request_headers: serde_json::Map<String, serde_json::Value>,
+    pub response_status: Option<i64>,
+    pub response_headers: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The start of the response body (at most 8 KiB).
+    pub response_body: Option<String>,
+    pub error_class: Option<ErrorClass>,
+    pub error_message: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------
+// Requests
+// ---------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    pub name: String,
+    #[serde(default)]
+    pub tier: Option<String>,
+    #[serde(default)]
+    pub retention_days: Option<i64>,
+    #[serde(default)]
+    pub backlog_cap: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEndpoint {
+    pub url: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub rate_limit_per_second: Option<u32>,
+    #[serde(default)]
+    pub retry_schedule_seconds: Option<Vec<u32>>,
+    /// Bring your own secret (`whsec_` + base64); generated when absent.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// A partial update: absent fields keep their value; `null` clears an optional one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchEndpoint {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub rate_limit_per_second: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub retry_schedule_seconds: Option<Option<Vec<u32>>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisableEndpoint {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecret {
+    /// How long the previous secret keeps signing; default 24 h, at most 7 days.
+    #[serde(default)]
+    pub grace_period_seconds: Option<u32>,
+    /// Bring your own new secret; generated when absent.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishMessage {
+    pub event_type: String,
+    pub payload: Box<RawValue>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayMessage {
+    /// Replay to this endpoint only; all of the message's endpoints when absent.
+    #[serde(default)]
+    pub endpoint_id: Option<EndpointId>,
+}
+
+/// The answer to a replay: which deliveries were re-queued.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplayAccepted {
+    pub message_id: MessageId,
+    pub deliveries: Vec<DeliveryId>,
+}
+
+/// Distinguishes "field absent" (outer `None`) from "field is null" (`Some(None)`).
+fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_distinguishes_absent_from_null() {
+        let p: PatchEndpoint = serde_json::from_str(r#"{"rate_limit_per_second": null}"#).expect("parse");
+        assert_eq!(p.rate_limit_per_second, Some(None));
+        assert_eq!(p.retry_schedule_seconds, None);
+        let p: PatchEndpoint = serde_json::from_str(r#"{"rate_limit_per_second": 5}"#).expect("parse");
+        assert_eq!(p.rate_limit_per_second, Some(Some(5)));
+    }
+
+    #[test]
+    fn error_class_of_status() {
+        assert_eq!(ErrorClass::of_status(204), None);
+        assert_eq!(ErrorClass::of_status(301), Some(ErrorClass::Http3xx));
+        assert_eq!(ErrorClass::of_status(410), Some(ErrorClass::Http410));
+        assert_eq!(ErrorClass::of_status(429), Some(ErrorClass::Http429));
+        assert_eq!(ErrorClass::of_status(404), Some(ErrorClass::Http4xx));
+        assert_eq!(ErrorClass::of_status(503), Some(ErrorClass::Http5xx));
+    }
+}

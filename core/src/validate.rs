@@ -1,0 +1,170 @@
+//! Input rules shared by the API and the dashboard, so both reject the same things
+//! with the same words.
+
+use crate::error::FieldError;
+use crate::retry::MAX_DELAY_SECONDS;
+use crate::signing::decode_secret;
+
+pub const MAX_EVENT_TYPE_LEN: usize = 128;
+pub const MAX_URL_LEN: usize = 2_048;
+pub const MAX_DESCRIPTION_LEN: usize = 1_024;
+pub const MAX_NAME_LEN: usize = 256;
+pub const MAX_EVENT_TYPE_FILTERS: usize = 256;
+pub const MAX_RETRY_ENTRIES: usize = 50;
+pub const MAX_RATE_LIMIT: u32 = 100_000;
+pub const MAX_GRACE_PERIOD_SECONDS: u32 = 7 * 24 * 3600;
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// Collects field errors so one response can list all of them.
+#[derive(Debug, Default)]
+pub struct Errors(pub Vec<FieldError>);
+
+impl Errors {
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    pub fn check(&mut self, result: Result<(), String>, field: &str) {
+        if let Err(message) = result {
+            self.add(field, message);
+        }
+    }
+
+    pub fn into_result(self) -> Result<(), Vec<FieldError>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
+    }
+}
+
+/// Event types: `a-z A-Z 0-9 . _ - :`, 1 to 128 characters (`invoice.paid`).
+pub fn event_type(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > MAX_EVENT_TYPE_LEN {
+        return Err(format!("must be 1 to {MAX_EVENT_TYPE_LEN} characters"));
+    }
+    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':')) {
+        return Err("may contain only letters, digits and . _ - :".into());
+    }
+    Ok(())
+}
+
+/// Endpoint URLs: absolute http(s) with a host, no credentials, at most 2 KiB.
+///
+/// Whether the host may be private is decided at connect time, against the addresses
+/// it resolves to then: checking here would miss DNS that changes after creation.
+pub fn endpoint_url(s: &str) -> Result<(), String> {
+    if s.len() > MAX_URL_LEN {
+        return Err(format!("must be at most {MAX_URL_LEN} characters"));
+    }
+    let url = url::Url::parse(s).map_err(|e| format!("is not a valid URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must use http or https".into());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("must have a host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain credentials; use a secret or a header instead".into());
+    }
+    if url.fragment().is_some() {
+        return Err("must not contain a #fragment".into());
+    }
+    Ok(())
+}
+
+pub fn name(s: &str) -> Result<(), String> {
+    if s.trim().is_empty() || s.len() > MAX_NAME_LEN {
+        return Err(format!("must be 1 to {MAX_NAME_LEN} characters"));
+    }
+    Ok(())
+}
+
+pub fn description(s: &str) -> Result<(), String> {
+    if s.len() > MAX_DESCRIPTION_LEN {
+        return Err(format!("must be at most {MAX_DESCRIPTION_LEN} characters"));
+    }
+    Ok(())
+}
+
+pub fn event_type_filter(types: &[String]) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    if types.len() > MAX_EVENT_TYPE_FILTERS {
+        errors.push((String::new(), format!("at most {MAX_EVENT_TYPE_FILTERS} event types")));
+    }
+    for (i, t) in types.iter().enumerate() {
+        if let Err(e) = event_type(t) {
+            errors.push((format!("[{i}]"), e));
+        }
+    }
+    errors
+}
+
+pub fn rate_limit(r: u32) -> Result<(), String> {
+    if r == 0 || r > MAX_RATE_LIMIT {
+        return Err(format!("must be between 1 and {MAX_RATE_LIMIT} per second"));
+    }
+    Ok(())
+}
+
+pub fn retry_schedule(s: &[u32]) -> Result<(), String> {
+    if s.len() > MAX_RETRY_ENTRIES {
+        return Err(format!("may have at most {MAX_RETRY_ENTRIES} entries"));
+    }
+    if s.iter().any(|&d| d > MAX_DELAY_SECONDS) {
+        return Err(format!("delays must be at most {MAX_DELAY_SECONDS} seconds"));
+    }
+    Ok(())
+}
+
+pub fn secret(s: &str) -> Result<(), String> {
+    decode_secret(s).map(|_| ()).ok_or_else(|| "must be whsec_ followed by base64 of 24 to 64 bytes".into())
+}
+
+pub fn grace_period(seconds: u32) -> Result<(), String> {
+    if seconds > MAX_GRACE_PERIOD_SECONDS {
+        return Err(format!("must be at most {MAX_GRACE_PERIOD_SECONDS} seconds (7 days)"));
+    }
+    Ok(())
+}
+
+/// Idempotency keys: 1 to 255 printable ASCII characters.
+pub fn idempotency_key(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > MAX_IDEMPOTENCY_KEY_LEN || !s.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return Err(format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert!(endpoint_url("https://example.com/hook").is_ok());
+        assert!(endpoint_url("http://127.0.0.1:8080/x?y=1").is_ok());
+        assert!(endpoint_url("ftp://example.com").is_err());
+        assert!(endpoint_url("not a url").is_err());
+        assert!(endpoint_url("https://user:pw@example.com/").is_err());
+        assert!(endpoint_url("https://user@example.com/").is_err());
+        assert!(endpoint_url("mailto:a@example.com").is_err());
+    }
+
+    #[test]
+    fn event_types() {
+        assert!(event_type("invoice.paid").is_ok());
+        assert!(event_type("a:b-c_d").is_ok());
+        assert!(event_type("").is_err());
+        assert!(event_type("has space").is_err());
+        assert!(event_type(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn idempotency_keys() {
+        assert!(idempotency_key("order-123").is_ok());
+        assert!(idempotency_key("").is_err());
+        assert!(idempotency_key("with space").is_err());
+    }
+}

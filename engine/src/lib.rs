@@ -1,0 +1,15 @@
+//! Sluice's server-side core: storage, the delivery engine and the services that
+//! both front doors (REST API and dashboard) call. Nothing here speaks HTTP to
+//! clients; the engine only speaks HTTP to receivers.
+
+pub mod config;
+pub mod delivery;
+pub mod error;
+pub mod ids;
+pub mod service;
+pub mod store;
+
+pub use config::EngineConfig;
+pub use delivery::Engine;
+pub use error::{Error, Result};
+pub use service::{Caller, Sluice};

@@ -1,0 +1,294 @@
+//! Endpoints: create, read, edit with optimistic concurrency, enable and disable,
+//! delete, and their signing secrets.
+
+use rand::RngCore;
+use sluice_core::ids::{EndpointId, TenantId};
+use sluice_core::model::*;
+use sluice_core::signing;
+use sluice_core::validate::{self, Errors};
+
+use super::{finish_page, page_args, Caller, Sluice};
+use crate::error::{Error, Result};
+use crate::ids::now_ms;
+use crate::store::{ms_to_dt, LifecycleEvent, SecretRecord};
+
+/// How long a rotated-out secret keeps signing when the caller does not say.
+pub const DEFAULT_GRACE_SECONDS: u32 = 24 * 3600;
+
+fn new_secret() -> String {
+    let mut key = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    signing::encode_secret(&key)
+}
+
+fn check_event_types(errors: &mut Errors, types: &[String]) {
+    for (suffix, message) in validate::event_type_filter(types) {
+        errors.add(&format!("event_types{suffix}"), message);
+    }
+}
+
+impl Sluice {
+    pub async fn create_endpoint(&self, caller: &Caller, tenant: &TenantId, req: CreateEndpoint) -> Result<Endpoint> {
+        self.get_tenant(caller, tenant).await?;
+        let mut errors = Errors::default();
+        errors.check(validate::endpoint_url(&req.url), "url");
+        let description = req.description.unwrap_or_default();
+        errors.check(validate::description(&description), "description");
+        let event_types = req.event_types.unwrap_or_default();
+        check_event_types(&mut errors, &event_types);
+        if let Some(r) = req.rate_limit_per_second {
+            errors.check(validate::rate_limit(r), "rate_limit_per_second");
+        }
+        if let Some(s) = &req.retry_schedule_seconds {
+            errors.check(validate::retry_schedule(s), "retry_schedule_seconds");
+        }
+        if let Some(s) = &req.secret {
+            errors.check(validate::secret(s), "secret");
+        }
+        errors.into_result().map_err(Error::Validation)?;
+
+        let now = now_ms();
+        let endpoint = Endpoint {
+            id: crate::ids::new_id(),
+            tenant_id: tenant.clone(),
+            url: req.url,
+            description,
+            event_types,
+            status: EndpointStatus::Enabled,
+            disabled_reason: None,
+            disabled_at: None,
+            rate_limit_per_second: req.rate_limit_per_second,
+            retry_schedule_seconds: req.retry_schedule_seconds,
+            version: 1,
+            created_at: ms_to_dt(now),
+            updated_at: ms_to_dt(now),
+        };
+        let secret = SecretRecord {
+            id: crate::ids::new_id(),
+            secret: req.secret.unwrap_or_else(new_secret),
+            created_at_ms: now,
+            expires_at_ms: None,
+        };
+        let event = LifecycleEvent::new(
+            Some(tenant),
+            "endpoint.created",
+            endpoint.id.as_str(),
+            caller.actor(),
+            serde_json::json!({ "url": endpoint.url }),
+        );
+        self.store.insert_endpoint(&endpoint, &secret, &event).await?;
+        Ok(endpoint)
+    }
+
+    pub async fn get_endpoint(&self, caller: &Caller, tenant: &TenantId, id: &EndpointId) -> Result<Endpoint> {
+        caller.check_tenant(tenant)?;
+        self.store.get_endpoint(tenant, id).await?.ok_or_else(|| Error::not_found("endpoint", id))
+    }
+
+    pub async fn list_endpoints(
+        &self,
+        caller: &Caller,
+        tenant: &TenantId,
+        limit: Option<i64>,
+        cursor: Option<String>,
+    ) -> Result<Page<Endpoint>> {
+        self.get_tenant(caller, tenant).await?;
+        let page = page_args(limit, cursor)?;
+        let rows = self.store.list_endpoints(tenant, &page).await?;
+        Ok(finish_page(rows, &page, |e| e.id.to_string()))
+    }
+
+    /// Applies a partial update. `if_match` is the version the caller last saw: if the
+    /// endpoint changed since, nothing is written and the caller learns the current
+    /// version (412), so two people editing never silently overwrite each other.
+    pub async fn patch_endpoint(
+        &self,
+        caller: &Caller,
+        tenant: &TenantId,
+        id: &EndpointId,
+        if_match: Option<i64>,
+        req: PatchEndpoint,
+    ) -> Result<Endpoint> {
+        let current = self.get_endpoint(caller, tenant, id).await?;
+        if let Some(expected) = if_match {
+            if expected != current.version {
+                return Err(Error::PreconditionFailed { current: current.version });
+            }
+        }
+        let mut errors = Errors::default();
+        let mut next = current.clone();
+        if let Some(url) = req.url {
+            errors.check(validate::endpoint_url(&url), "url");
+            next.url = url;
+        }
+        if let Some(d) = req.description {
+            errors.check(validate::description(&d), "description");
+            next.description = d;
+        }
+        if let Some(types) = req.event_types {
+            check_event_types(&mut errors, &types);
+            next.event_types = types;
+        }
+        if let Some(r) = req.rate_limit_per_second {
+            if let Some(r) = r {
+                errors.check(validate::rate_limit(r), "rate_limit_per_second");
+            }
+            next.rate_limit_per_second = r;
+        }
+        if let Some(s) = req.retry_schedule_seconds {
+            if let Some(s) = &s {
+                errors.check(validate::retry_schedule(s), "retry_schedule_seconds");
+            }
+            next.retry_schedule_seconds = s;
+        }
+        errors.into_result().map_err(Error::Validation)?;
+        if next == current {
+            return Ok(current);
+        }
+        next.version = current.version + 1;
+        next.updated_at = ms_to_dt(now_ms());
+        let event = LifecycleEvent::new(
+            Some(tenant),
+            "endpoint.updated",
+            id.as_str(),
+            caller.actor(),
+            serde_json::json!({ "version": next.version }),
+        );
+        self.save_endpoint(next, current.version, Some(&event)).await
+    }
+
+    pub async fn disable_endpoint(
+        &self,
+        caller: &Caller,
+        tenant: &TenantId,
+        id: &EndpointId,
+        req: DisableEndpoint,
+    ) -> Result<Endpoint> {
+        let current = self.get_endpoint(caller, tenant, id).await?;
+        if current.status == EndpointStatus::Disabled {
+            return Ok(current);
+        }
+        let reason = req.reason.unwrap_or_else(|| format!("disabled by {}", caller.actor()));
+        if let Err(e) = validate::description(&reason) {
+            return Err(Error::invalid("reason", e));
+        }
+        let mut next = current.clone();
+        let now = ms_to_dt(now_ms());
+        next.status = EndpointStatus::Disabled;
+        next.disabled_reason = Some(reason.clone());
+        next.disabled_at = Some(now);
+        next.version += 1;
+        next.updated_at = now;
+        let event = LifecycleEvent::new(
+            Some(tenant),
+            "endpoint.disabled",
+            id.as_str(),
+            caller.actor(),
+            serde_json::json!({ "reason": reason }),
+        );
+        self.save_endpoint(next, current.version, Some(&event)).await
+    }
+
+    pub async fn enable_endpoint(&self, caller: &Caller, tenant: &TenantId, id: &EndpointId) -> Result<Endpoint> {
+        let current = self.get_endpoint(caller, tenant, id).await?;
+        if current.status == EndpointStatus::Enabled {
+            return Ok(current);
+        }
+        let mut next = current.clone();
+        next.status = EndpointStatus::Enabled;
+        next.disabled_reason = None;
+        next.disabled_at = None;
+        next.version += 1;
+        next.updated_at = ms_to_dt(now_ms());
+        let event =
+            LifecycleEvent::new(Some(tenant), "endpoint.enabled", id.as_str(), caller.actor(), serde_json::json!({}));
+        let saved = self.save_endpoint(next, current.version, Some(&event)).await?;
+        // Its pending deliveries are claimable again.
+        self.wake.notify_one();
+        Ok(saved)
+    }
+
+    async fn save_endpoint(&self, next: Endpoint, expected: i64, event: Option<&LifecycleEvent>) -> Result<Endpoint> {
+        if self.store.update_endpoint(&next, expected, event).await? {
+            return Ok(next);
+        }
+        // Someone else saved in between our read and our write.
+        let current = self
+            .store
+            .get_endpoint(&next.tenant_id, &next.id)
+            .await?
+            .ok_or_else(|| Error::not_found("endpoint", &next.id))?;
+        Err(Error::PreconditionFailed { current: current.version })
+    }
+
+    pub async fn delete_endpoint(&self, caller: &Caller, tenant: &TenantId, id: &EndpointId) -> Result<()> {
+        caller.check_tenant(tenant)?;
+        let event =
+            LifecycleEvent::new(Some(tenant), "endpoint.deleted", id.as_str(), caller.actor(), serde_json::json!({}));
+        if self.store.delete_endpoint(tenant, id, now_ms(), &event).await? {
+            Ok(())
+        } else {
+            Err(Error::not_found("endpoint", id))
+        }
+    }
+
+    /// The secrets that currently sign this endpoint's deliveries. Reading a secret is
+    /// sensitive, so it is recorded.
+    pub async fn endpoint_secrets(
+        &self,
+        caller: &Caller,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> Result<EndpointSecrets> {
+        self.get_endpoint(caller, tenant, id).await?;
+        let secrets = self.store.valid_secrets(id, now_ms()).await?;
+        let mut iter = secrets.into_iter();
+        let active = iter.next().ok_or_else(|| Error::Internal(format!("endpoint {id} has no active secret")))?;
+        let previous = iter
+            .map(|s| SigningSecret {
+                key: s.secret,
+                created_at: ms_to_dt(s.created_at_ms),
+                expires_at: s.expires_at_ms.map(ms_to_dt),
+            })
+            .collect();
+        let event =
+            LifecycleEvent::new(Some(tenant), "secret.revealed", id.as_str(), caller.actor(), serde_json::json!({}));
+        self.store.insert_event(&event).await?;
+        Ok(EndpointSecrets { key: active.secret, previous })
+    }
+
+    /// Replaces the active secret. The old one keeps signing (every delivery carries
+    /// both signatures) until the grace period ends, so a receiver can switch at leisure.
+    pub async fn rotate_secret(
+        &self,
+        caller: &Caller,
+        tenant: &TenantId,
+        id: &EndpointId,
+        req: RotateSecret,
+    ) -> Result<EndpointSecrets> {
+        let endpoint = self.get_endpoint(caller, tenant, id).await?;
+        let grace = req.grace_period_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
+        let mut errors = Errors::default();
+        errors.check(validate::grace_period(grace), "grace_period_seconds");
+        if let Some(k) = &req.key {
+            errors.check(validate::secret(k), "key");
+        }
+        errors.into_result().map_err(Error::Validation)?;
+        let now = now_ms();
+        let new = SecretRecord {
+            id: crate::ids::new_id(),
+            secret: req.key.unwrap_or_else(new_secret),
+            created_at_ms: now,
+            expires_at_ms: None,
+        };
+        let event = LifecycleEvent::new(
+            Some(tenant),
+            "secret.rotated",
+            id.as_str(),
+            caller.actor(),
+            serde_json::json!({ "grace_period_seconds": grace }),
+        );
+        self.store.rotate_secret(&endpoint, &new, now + i64::from(grace) * 1000, &event).await?;
+        self.endpoint_secrets(caller, tenant, id).await
+    }
+}

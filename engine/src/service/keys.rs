@@ -1,0 +1,115 @@
+//! API keys: creation (shown once), the bootstrap key, and authentication.
+//!
+//! Keys are 32 random bytes, so a plain SHA-256 is the right hash: unlike passwords
+//! they cannot be guessed, and a fast hash keeps every authenticated request cheap.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sluice_core::ids::TenantId;
+use sluice_core::model::{ApiKey, CreateApiKey, CreatedApiKey};
+use sluice_core::validate::{self, Errors};
+
+use super::{lock, Caller, Sluice, AUTH_TTL};
+use crate::error::{Error, Result};
+
+/// Every key starts with this, so leaked keys are easy to spot in logs and scanners.
+pub const KEY_PREFIX: &str = "sk_";
+
+/// The stored form of a key.
+pub fn hash_api_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+fn generate_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn visible_prefix(key: &str) -> String {
+    key.chars().take(8).collect()
+}
+
+impl Sluice {
+    /// Creates a key scoped to `tenant`. The key is in the answer and nowhere else.
+    pub async fn create_api_key(&self, caller: &Caller, tenant: &TenantId, req: CreateApiKey) -> Result<CreatedApiKey> {
+        caller.check_tenant(tenant)?;
+        self.get_tenant(caller, tenant).await?;
+        let name = req.name.unwrap_or_else(|| "default".into());
+        let mut errors = Errors::default();
+        errors.check(validate::name(&name), "name");
+        errors.into_result().map_err(Error::Validation)?;
+        let key = generate_key();
+        let api_key = ApiKey {
+            id: crate::ids::new_id(),
+            tenant_id: Some(tenant.clone()),
+            name,
+            prefix: visible_prefix(&key),
+            created_at: crate::store::ms_to_dt(crate::ids::now_ms()),
+            revoked_at: None,
+        };
+        self.store.insert_api_key(&api_key, &hash_api_key(&key)).await?;
+        Ok(CreatedApiKey { api_key, key })
+    }
+
+    /// Creates the platform key `key` unless a platform key already exists. Returns
+    /// whether it was created.
+    pub async fn ensure_bootstrap_key(&self, key: &str) -> Result<bool> {
+        if key.len() < 16 {
+            return Err(Error::invalid("SLUICE_BOOTSTRAP_API_KEY", "must be at least 16 characters"));
+        }
+        if self.store.platform_key_exists().await? {
+            return Ok(false);
+        }
+        let api_key = ApiKey {
+            id: crate::ids::new_id(),
+            tenant_id: None,
+            name: "bootstrap".into(),
+            prefix: visible_prefix(key),
+            created_at: crate::store::ms_to_dt(crate::ids::now_ms()),
+            revoked_at: None,
+        };
+        self.store.insert_api_key(&api_key, &hash_api_key(key)).await?;
+        Ok(true)
+    }
+
+    /// Creates a new platform key (for `make run` when no bootstrap key is configured).
+    pub async fn create_platform_key(&self, name: &str) -> Result<CreatedApiKey> {
+        let key = generate_key();
+        let api_key = ApiKey {
+            id: crate::ids::new_id(),
+            tenant_id: None,
+            name: name.into(),
+            prefix: visible_prefix(&key),
+            created_at: crate::store::ms_to_dt(crate::ids::now_ms()),
+            revoked_at: None,
+        };
+        self.store.insert_api_key(&api_key, &hash_api_key(&key)).await?;
+        Ok(CreatedApiKey { api_key, key })
+    }
+
+    /// The caller a bearer key stands for, or `None` for an unknown or revoked key.
+    pub async fn authenticate(&self, key: &str) -> Result<Option<Caller>> {
+        let hash = hash_api_key(key);
+        if let Some((caller, at)) = lock(&self.auth_cache).get(&hash) {
+            if at.elapsed() < AUTH_TTL {
+                return Ok(caller.clone());
+            }
+        }
+        let caller = self.store.api_key_by_hash(&hash).await?.filter(|k| k.revoked_at.is_none()).map(|k| {
+            let actor = k.id.to_string();
+            match k.tenant_id {
+                None => Caller::Platform { actor },
+                Some(tenant) => Caller::Tenant { tenant, actor },
+            }
+        });
+        let mut cache = lock(&self.auth_cache);
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(hash, (caller.clone(), std::time::Instant::now()));
+        Ok(caller)
+    }
+}

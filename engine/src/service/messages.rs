@@ -1,0 +1,203 @@
+//! Messages and deliveries: publish, read, replay; the delivery log and its attempts.
+
+use sha2::{Digest, Sha256};
+use sluice_core::ids::{DeliveryId, MessageId, TenantId};
+use sluice_core::model::*;
+use sluice_core::validate::{self, Errors};
+
+use super::{finish_page, page_args, Caller, Sluice};
+use crate::error::{Error, Result};
+use crate::ids::now_ms;
+use crate::store::{DeliveryFilter, LifecycleEvent, MessageFilter, NewMessage, PublishResult};
+
+/// How long to tell a publisher to wait when its tenant's backlog is full.
+const BACKLOG_RETRY_AFTER_SECONDS: u64 = 5;
+
+/// What publishing returned.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub message: Message,
+    /// True when the idempotency key matched an earlier identical request: nothing new
+    /// was queued and this is the first answer again.
+    pub replayed: bool,
+}
+
+/// A request's fingerprint for idempotency: event type and payload, with the payload
+/// normalised so that whitespace and key order do not make a retry look different.
+fn request_hash(event_type: &str, payload: &str) -> Result<String> {
+    let canonical = serde_json::from_str::<serde_json::Value>(payload)
+        .map_err(|e| Error::invalid("payload", e.to_string()))?
+        .to_string();
+    let mut h = Sha256::new();
+    h.update(event_type.as_bytes());
+    h.update([0u8]);
+    h.update(canonical.as_bytes());
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Parses an RFC 3339 time filter.
+pub fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>> {
+    value
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.timestamp_millis())
+                .map_err(|_| Error::invalid(field, "must be an RFC 3339 time such as 2026-01-31T12:00:00Z"))
+        })
+        .transpose()
+}
+
+impl Sluice {
+    /// Queues a message for every subscribed, enabled endpoint of the tenant. Nothing is
+    /// sent here: the workers are woken and take it from the queue.
+    pub async fn publish(
+        &self,
+        caller: &Caller,
+        tenant: &TenantId,
+        req: PublishMessage,
+        idempotency_key: Option<String>,
+    ) -> Result<Published> {
+        caller.check_tenant(tenant)?;
+        let mut errors = Errors::default();
+        errors.check(validate::event_type(&req.event_type), "event_type");
+        if let Some(k) = &idempotency_key {
+            errors.check(validate::idempotency_key(k), "Idempotency-Key");
+        }
+        errors.into_result().map_err(Error::Validation)?;
+        let facts = self.tenant_facts(tenant).await?;
+        let hash = request_hash(&req.event_type, req.payload.get())?;
+        if facts.backlog >= facts.backlog_cap {
+            // A retry of a request we already accepted still gets its answer.
+            if let Some(key) = &idempotency_key {
+                if let Some(existing) = self.existing_by_key(tenant, key, &hash).await? {
+                    return Ok(existing);
+                }
+            }
+            return Err(Error::BacklogFull {
+                cap: facts.backlog_cap,
+                retry_after_seconds: BACKLOG_RETRY_AFTER_SECONDS,
+            });
+        }
+        let new = NewMessage {
+            id: crate::ids::new_id(),
+            tenant_id: tenant.clone(),
+            event_type: req.event_type,
+            payload: req.payload.get().to_owned(),
+            idempotency_key: idempotency_key.clone(),
+            request_hash: Some(hash.clone()),
+            created_at_ms: now_ms(),
+        };
+        match self.store.publish(&new).await? {
+            PublishResult::Created { message, deliveries } => {
+                self.add_backlog(tenant, deliveries);
+                if deliveries > 0 {
+                    self.wake.notify_one();
+                }
+                Ok(Published { message, replayed: false })
+            }
+            PublishResult::Existing { message, request_hash } => {
+                if request_hash.as_deref() == Some(hash.as_str()) {
+                    Ok(Published { message, replayed: true })
+                } else {
+                    Err(Error::IdempotencyKeyReused(idempotency_key.unwrap_or_default()))
+                }
+            }
+        }
+    }
+
+    async fn existing_by_key(&self, tenant: &TenantId, key: &str, hash: &str) -> Result<Option<Published>> {
+        match self.store.message_by_idempotency_key(tenant, key).await? {
+            Some((message, stored)) if stored.as_deref() == Some(hash) => {
+                Ok(Some(Published { message, replayed: true }))
+            }
+            Some(_) => Err(Error::IdempotencyKeyReused(key.to_owned())),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn get_message(&self, caller: &Caller, tenant: &TenantId, id: &MessageId) -> Result<Message> {
+        caller.check_tenant(tenant)?;
+        self.store.get_message(tenant, id).await?.ok_or_else(|| Error::not_found("message", id))
+    }
+
+    pub async fn list_messages(
+        &self,
+        caller: &Caller,
+        tenant: &TenantId,
+        filter: MessageFilter,
+        limit: Option<i64>,
+        cursor: Option<String>,
+    ) -> Result<Page<Message>> {
+        self.get_tenant(caller, tenant).await?;
+        if let Some(t) = &filter.event_type {
+            validate::event_type(t).map_err(|e| Error::invalid("event_type", e))?;
+        }
+        let page = page_args(limit, cursor)?;
+        let rows = self.store.list_messages(tenant, &filter, &page).await?;
+        Ok(finish_page(rows, &page, |m| m.id.to_string()))
+    }
+
+    /// Sends a message again, to all its endpoints or one. The receiver sees the same
+    /// `webhook-id`, so it can deduplicate.
+    pub async fn replay_message(
+        &self,
+        caller: &Caller,
+        tenant: &TenantId,
+        id: &MessageId,
+        req: ReplayMessage,
+    ) -> Result<ReplayAccepted> {
+        self.get_message(caller, tenant, id).await?;
+        if let Some(endpoint) = &req.endpoint_id {
+            self.get_endpoint(caller, tenant, endpoint).await?;
+        }
+        let queued = self.store.replay(tenant, id, req.endpoint_id.as_ref(), AttemptTrigger::Manual, now_ms()).await?;
+        let event = LifecycleEvent::new(
+            Some(tenant),
+            "replay.requested",
+            id.as_str(),
+            caller.actor(),
+            serde_json::json!({ "endpoint_id": req.endpoint_id, "deliveries": queued }),
+        );
+        self.store.insert_event(&event).await?;
+        if !queued.is_empty() {
+            self.add_backlog(tenant, queued.len());
+            self.wake.notify_one();
+        }
+        Ok(ReplayAccepted { message_id: id.clone(), deliveries: queued })
+    }
+
+    pub async fn list_deliveries(
+        &self,
+        caller: &Caller,
+        tenant: &TenantId,
+        filter: DeliveryFilter,
+        limit: Option<i64>,
+        cursor: Option<String>,
+    ) -> Result<Page<Delivery>> {
+        self.get_tenant(caller, tenant).await?;
+        if let Some(t) = &filter.event_type {
+            validate::event_type(t).map_err(|e| Error::invalid("event_type", e))?;
+        }
+        let page = page_args(limit, cursor)?;
+        let rows = self.store.list_deliveries(tenant, &filter, &page).await?;
+        Ok(finish_page(rows, &page, |d| d.id.to_string()))
+    }
+
+    pub async fn get_delivery(&self, caller: &Caller, tenant: &TenantId, id: &DeliveryId) -> Result<Delivery> {
+        caller.check_tenant(tenant)?;
+        self.store.get_delivery(tenant, id).await?.ok_or_else(|| Error::not_found("delivery", id))
+    }
+
+    pub async fn list_attempts(
+        &self,
+        caller: &Caller,
+        tenant: &TenantId,
+        delivery: &DeliveryId,
+        limit: Option<i64>,
+        cursor: Option<String>,
+    ) -> Result<Page<Attempt>> {
+        self.get_delivery(caller, tenant, delivery).await?;
+        let page = page_args(limit, cursor)?;
+        let rows = self.store.list_attempts(tenant, delivery, &page).await?;
+        Ok(finish_page(rows, &page, |a| a.id.to_string()))
+    }
+}

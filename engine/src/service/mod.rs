@@ -1,0 +1,149 @@
+//! The use cases, one method per thing a caller can do. The REST API and the
+//! dashboard's server functions both call these, so the two can never disagree about
+//! a rule: validation, tenant isolation and state transitions all live here.
+
+mod endpoints;
+mod keys;
+mod messages;
+mod tenants;
+
+pub use messages::{parse_time, Published};
+pub use tenants::TIERS;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sluice_core::ids::TenantId;
+use tokio::sync::Notify;
+
+use crate::error::{Error, Result};
+use crate::store::{PageArgs, Store};
+
+pub use keys::hash_api_key;
+
+/// Who is asking. Every service method takes one and checks it first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A platform key or an admin: reaches every tenant.
+    Platform { actor: String },
+    /// A tenant-scoped key or a partner user: reaches one tenant only.
+    Tenant { tenant: TenantId, actor: String },
+}
+
+impl Caller {
+    /// Who did it, for lifecycle events (`key_…`, `usr_…`).
+    pub fn actor(&self) -> &str {
+        match self {
+            Self::Platform { actor } | Self::Tenant { actor, .. } => actor,
+        }
+    }
+
+    /// Another tenant's resources are "not found", never "forbidden": a 403 would
+    /// confirm that the id exists.
+    pub fn check_tenant(&self, tenant: &TenantId) -> Result<()> {
+        match self {
+            Self::Platform { .. } => Ok(()),
+            Self::Tenant { tenant: own, .. } if own == tenant => Ok(()),
+            Self::Tenant { .. } => Err(Error::not_found("tenant", tenant)),
+        }
+    }
+
+    pub fn require_platform(&self) -> Result<()> {
+        match self {
+            Self::Platform { .. } => Ok(()),
+            Self::Tenant { .. } => Err(Error::Forbidden("this needs a platform API key".into())),
+        }
+    }
+}
+
+/// What the services remember about a tenant between requests.
+#[derive(Debug, Clone, Copy)]
+struct TenantFacts {
+    backlog_cap: i64,
+    backlog: i64,
+    checked: Instant,
+}
+
+/// How long cached tenant facts (backlog count, cap) are trusted. The backlog cap is
+/// a guard against filling the disk, not an exact quota: a second of staleness is fine
+/// and saves a COUNT(*) per publish.
+const TENANT_FACTS_TTL: Duration = Duration::from_secs(1);
+/// How long a looked-up API key is trusted before asking the database again.
+const AUTH_TTL: Duration = Duration::from_secs(30);
+
+/// The service layer of one Sluice process.
+pub struct Sluice {
+    store: Arc<dyn Store>,
+    wake: Arc<Notify>,
+    tenant_facts: Mutex<HashMap<TenantId, TenantFacts>>,
+    auth_cache: Mutex<HashMap<String, (Option<Caller>, Instant)>>,
+    workers_started: AtomicBool,
+}
+
+impl Sluice {
+    pub fn new(store: Arc<dyn Store>, wake: Arc<Notify>) -> Self {
+        Self {
+            store,
+            wake,
+            tenant_facts: Mutex::new(HashMap::new()),
+            auth_cache: Mutex::new(HashMap::new()),
+            workers_started: AtomicBool::new(false),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn wake_handle(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Marks the delivery workers as running: from now on `/readyz` can say yes.
+    pub fn set_workers_started(&self) {
+        self.workers_started.store(true, Ordering::SeqCst);
+    }
+
+    /// Ready: migrations ran (the store exists), workers run, the database answers.
+    pub async fn ready(&self) -> Result<()> {
+        if !self.workers_started.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable("delivery workers are not running yet".into()));
+        }
+        self.store.ping().await
+    }
+}
+
+/// Turns `?limit=&cursor=` into page arguments: default 50, at most 250.
+pub fn page_args(limit: Option<i64>, cursor: Option<String>) -> Result<PageArgs> {
+    let limit = limit.unwrap_or(50);
+    if !(1..=250).contains(&limit) {
+        return Err(Error::invalid("limit", "must be between 1 and 250"));
+    }
+    if let Some(c) = &cursor {
+        if c.len() > 64 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(Error::invalid("cursor", "is not a cursor this API returned"));
+        }
+    }
+    // One extra row tells whether there is a next page.
+    Ok(PageArgs { limit: limit + 1, before: cursor })
+}
+
+/// Splits the extra row off a page fetched with [`page_args`] and returns the cursor.
+pub fn finish_page<T>(mut rows: Vec<T>, page: &PageArgs, id_of: impl Fn(&T) -> String) -> sluice_core::model::Page<T> {
+    let wanted = usize::try_from(page.limit - 1).unwrap_or(0);
+    let next_cursor = if rows.len() > wanted {
+        rows.truncate(wanted);
+        rows.last().map(id_of)
+    } else {
+        None
+    };
+    sluice_core::model::Page { data: rows, next_cursor }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these maps leaves nothing half-written that matters:
+    // they are caches.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,87 @@
+//! Tenants: create, read, list.
+
+use sluice_core::ids::TenantId;
+use sluice_core::model::{CreateTenant, Page, Tenant};
+use sluice_core::validate::{self, Errors};
+
+use super::{finish_page, lock, page_args, Caller, Sluice, TenantFacts, TENANT_FACTS_TTL};
+use crate::error::{Error, Result};
+
+/// Tiers a tenant can be on. The SLO targets behind them are shown by the dashboard.
+pub const TIERS: [&str; 3] = ["free", "standard", "premium"];
+
+impl Sluice {
+    pub async fn create_tenant(&self, caller: &Caller, req: CreateTenant) -> Result<Tenant> {
+        caller.require_platform()?;
+        let mut errors = Errors::default();
+        errors.check(validate::name(&req.name), "name");
+        let tier = req.tier.unwrap_or_else(|| "standard".into());
+        if !TIERS.contains(&tier.as_str()) {
+            errors.add("tier", format!("must be one of {}", TIERS.join(", ")));
+        }
+        let retention_days = req.retention_days.unwrap_or(30);
+        if !(1..=3650).contains(&retention_days) {
+            errors.add("retention_days", "must be between 1 and 3650");
+        }
+        let backlog_cap = req.backlog_cap.unwrap_or(1_000_000);
+        if !(1..=1_000_000_000).contains(&backlog_cap) {
+            errors.add("backlog_cap", "must be between 1 and 1000000000");
+        }
+        errors.into_result().map_err(Error::Validation)?;
+        let tenant = Tenant {
+            id: crate::ids::new_id(),
+            name: req.name.trim().to_owned(),
+            tier,
+            retention_days,
+            backlog_cap,
+            created_at: crate::store::ms_to_dt(crate::ids::now_ms()),
+        };
+        self.store.insert_tenant(&tenant).await?;
+        Ok(tenant)
+    }
+
+    pub async fn get_tenant(&self, caller: &Caller, id: &TenantId) -> Result<Tenant> {
+        caller.check_tenant(id)?;
+        self.store.get_tenant(id).await?.ok_or_else(|| Error::not_found("tenant", id))
+    }
+
+    pub async fn list_tenants(
+        &self,
+        caller: &Caller,
+        limit: Option<i64>,
+        cursor: Option<String>,
+    ) -> Result<Page<Tenant>> {
+        let page = page_args(limit, cursor)?;
+        match caller {
+            Caller::Platform { .. } => {
+                let rows = self.store.list_tenants(&page).await?;
+                Ok(finish_page(rows, &page, |t| t.id.to_string()))
+            }
+            // A tenant key sees exactly one tenant: its own.
+            Caller::Tenant { tenant, .. } => {
+                let own = self.store.get_tenant(tenant).await?;
+                Ok(Page { data: own.into_iter().collect(), next_cursor: None })
+            }
+        }
+    }
+
+    /// The tenant's backlog cap and (approximate) current backlog, cached briefly.
+    pub(super) async fn tenant_facts(&self, tenant: &TenantId) -> Result<TenantFacts> {
+        if let Some(f) = lock(&self.tenant_facts).get(tenant) {
+            if f.checked.elapsed() < TENANT_FACTS_TTL {
+                return Ok(*f);
+            }
+        }
+        let t = self.store.get_tenant(tenant).await?.ok_or_else(|| Error::not_found("tenant", tenant))?;
+        let backlog = self.store.backlog(tenant).await?;
+        let facts = TenantFacts { backlog_cap: t.backlog_cap, backlog, checked: std::time::Instant::now() };
+        lock(&self.tenant_facts).insert(tenant.clone(), facts);
+        Ok(facts)
+    }
+
+    pub(super) fn add_backlog(&self, tenant: &TenantId, n: usize) {
+        if let Some(f) = lock(&self.tenant_facts).get_mut(tenant) {
+            f.backlog += i64::try_from(n).unwrap_or(0);
+        }
+    }
+}
