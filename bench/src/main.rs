@@ -1,0 +1,2 @@
+//! Benchmark (see README).
+fn main() {}

@@ -1,0 +1,278 @@
+//! Delivery over real loopback sockets: signatures checked by the official Standard
+//! Webhooks verifier, and receivers that fail in every way the design lists.
+
+use std::time::Duration;
+
+use sluice_core::model::*;
+use sluice_engine::ids::now_ms;
+use sluice_testkit::{on_both_backends, Receiver, Reply, TestDb};
+use tokio::sync::watch;
+
+use crate::harness::{fast_config, Harness};
+
+on_both_backends!(
+    delivers_signed_standard_webhooks,
+    retries_failures_then_succeeds,
+    exhausted_deliveries_fail_and_replay_restarts_them,
+    classifies_timeouts_resets_and_refused_connections,
+    gone_disables_the_endpoint,
+    retry_after_is_honoured,
+    private_targets_are_refused_unless_allowed,
+    rotation_signs_with_every_valid_secret,
+    one_tenants_hanging_endpoint_does_not_delay_another,
+    shutdown_releases_leases,
+);
+
+async fn delivers_signed_standard_webhooks(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    let e = h.endpoint(&rx.url(), None).await;
+    rx.set_secrets(vec![h.secret(&e).await]);
+    let m = h.publish("user.created", r#"{"name":"Ada","n":1.50}"#).await;
+    let engine = h.engine(fast_config(&h.db.url));
+    assert_eq!(engine.run_once().await.expect("run"), 1);
+    let got = rx.received();
+    assert_eq!(got.len(), 1);
+    let r = &got[0];
+    assert_eq!(r.verified_by, vec![0], "the official verifier accepts the signature");
+    assert_eq!(r.header("webhook-id"), Some(m.id.as_str()));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert!(r.header("user-agent").is_some_and(|ua| ua.starts_with("Sluice/")));
+    let ts: i64 = r.header("webhook-timestamp").and_then(|t| t.parse().ok()).expect("timestamp");
+    assert!((ts - now_ms() / 1000).abs() < 5);
+    let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json body");
+    assert_eq!(body["type"], "user.created");
+    assert_eq!(body["data"]["name"], "Ada");
+    assert!(r.body_text().contains(r#""data":{"name":"Ada","n":1.50}"#), "payload bytes untouched");
+    let d = &h.deliveries().await[0];
+    assert_eq!(d.status, DeliveryStatus::Succeeded);
+    let attempts = h.attempts(d).await;
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].response_status, Some(200));
+    assert_eq!(attempts[0].trigger, AttemptTrigger::Scheduled);
+    assert!(attempts[0].response_body.as_deref().is_some_and(|b| b.contains("received")));
+    assert!(attempts[0].request_headers.contains_key("webhook-signature"));
+    assert_eq!(engine.run_once().await.expect("run"), 0, "nothing left to do");
+}
+
+async fn retries_failures_then_succeeds(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    rx.script([Reply::Status(500), Reply::Status(503)]);
+    h.endpoint(&rx.url(), Some(vec![0, 0, 0])).await;
+    h.publish("t", "{}").await;
+    let engine = h.engine(fast_config(&h.db.url));
+    for _ in 0..3 {
+        engine.run_once().await.expect("run");
+    }
+    let d = &h.deliveries().await[0];
+    assert_eq!(d.status, DeliveryStatus::Succeeded);
+    assert_eq!(d.attempts, 3);
+    let mut attempts = h.attempts(d).await;
+    attempts.reverse();
+    let classes: Vec<_> = attempts.iter().map(|a| a.error_class).collect();
+    assert_eq!(classes, vec![Some(ErrorClass::Http5xx), Some(ErrorClass::Http5xx), None]);
+    assert_eq!(attempts.iter().map(|a| a.number).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(rx.count(), 3);
+    let ids: Vec<_> = rx.received().iter().map(|r| r.header("webhook-id").map(str::to_owned)).collect();
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "every attempt carries the same webhook-id");
+}
+
+async fn exhausted_deliveries_fail_and_replay_restarts_them(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Status(500));
+    let e = h.endpoint(&rx.url(), Some(vec![0])).await;
+    let m = h.publish("t", "{}").await;
+    let engine = h.engine(fast_config(&h.db.url));
+    engine.run_once().await.expect("run");
+    engine.run_once().await.expect("run");
+    assert_eq!(engine.run_once().await.expect("run"), 0);
+    let d = h.deliveries().await.remove(0);
+    assert_eq!(d.status, DeliveryStatus::Failed);
+    assert_eq!(d.attempts, 2);
+    assert_eq!(d.last_error_class, Some(ErrorClass::Http5xx));
+    let events = h
+        .store
+        .list_events(Some(&h.tenant), &sluice_engine::store::PageArgs { limit: 50, before: None })
+        .await
+        .expect("events");
+    assert!(events.iter().any(|ev| ev.kind == "delivery.exhausted" && ev.subject_id == d.id.as_str()));
+
+    rx.set_default(Reply::Status(204));
+    let accepted = h
+        .sluice
+        .replay_message(&h.admin, &h.tenant, &m.id, ReplayMessage { endpoint_id: Some(e.id.clone()) })
+        .await
+        .expect("replay");
+    assert_eq!(accepted.deliveries, vec![d.id.clone()]);
+    assert_eq!(engine.run_once().await.expect("run"), 1);
+    let d = h.deliveries().await.remove(0);
+    assert_eq!(d.status, DeliveryStatus::Succeeded);
+    let last = h.attempts(&d).await.remove(0);
+    assert_eq!(last.trigger, AttemptTrigger::Manual);
+    assert_eq!(last.number, 3);
+    assert_eq!(last.response_status, Some(204));
+}
+
+async fn classifies_timeouts_resets_and_refused_connections(db: TestDb) {
+    let h = Harness::new(db).await;
+    let hanging = Receiver::start().await;
+    hanging.set_default(Reply::Hang(Duration::from_secs(10)));
+    let resetting = Receiver::start().await;
+    resetting.set_default(Reply::Reset);
+    // A port nobody listens on: bind, note the port, close.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let e1 = h.endpoint(&hanging.url(), None).await;
+    let e2 = h.endpoint(&resetting.url(), None).await;
+    let e3 = h.endpoint(&format!("http://{closed}/hook"), None).await;
+    h.publish("t", "{}").await;
+    let mut config = fast_config(&h.db.url);
+    config.request_timeout = Duration::from_millis(500);
+    let engine = h.engine(config);
+    assert_eq!(engine.run_once().await.expect("run"), 3);
+    for d in h.deliveries().await {
+        let a = h.attempts(&d).await.remove(0);
+        let expected = if d.endpoint_id == e1.id {
+            ErrorClass::Timeout
+        } else if d.endpoint_id == e2.id || d.endpoint_id == e3.id {
+            ErrorClass::Connect
+        } else {
+            unreachable!()
+        };
+        assert_eq!(a.error_class, Some(expected), "{:?}", a.error_message);
+        assert!(a.error_message.is_some());
+        assert_eq!(d.status, DeliveryStatus::Pending, "failures are retried, not dropped");
+        assert!(d.next_attempt_at.is_some());
+    }
+}
+
+async fn gone_disables_the_endpoint(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Status(410));
+    let e = h.endpoint(&rx.url(), Some(vec![0, 0])).await;
+    h.publish("t", "{}").await;
+    h.publish("t", "{}").await;
+    let mut config = fast_config(&h.db.url);
+    config.claim_batch = 1;
+    let engine = h.engine(config);
+    engine.run_once().await.expect("run");
+    let e = h.sluice.get_endpoint(&h.admin, &h.tenant, &e.id).await.expect("get");
+    assert_eq!(e.status, EndpointStatus::Disabled);
+    assert!(e.disabled_reason.as_deref().is_some_and(|r| r.contains("410")));
+    assert_eq!(engine.run_once().await.expect("run"), 0, "a disabled endpoint gets nothing");
+    assert_eq!(rx.count(), 1);
+    let ds = h.deliveries().await;
+    assert!(ds.iter().all(|d| d.status == DeliveryStatus::Pending), "kept for when it is enabled again");
+    rx.set_default(Reply::Status(200));
+    h.sluice.enable_endpoint(&h.admin, &h.tenant, &e.id).await.expect("enable");
+    while engine.run_once().await.expect("run") > 0 {}
+    assert!(h.deliveries().await.iter().all(|d| d.status == DeliveryStatus::Succeeded));
+}
+
+async fn retry_after_is_honoured(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    rx.script([Reply::StatusWith(429, vec![("Retry-After".into(), "120".into())])]);
+    h.endpoint(&rx.url(), Some(vec![0, 0])).await;
+    h.publish("t", "{}").await;
+    let engine = h.engine(fast_config(&h.db.url));
+    engine.run_once().await.expect("run");
+    let d = h.deliveries().await.remove(0);
+    assert_eq!(d.last_error_class, Some(ErrorClass::Http429));
+    let wait = d.next_attempt_at.expect("scheduled").timestamp_millis() - now_ms();
+    assert!((115_000..=121_000).contains(&wait), "retry in {wait} ms, not immediately");
+    assert_eq!(engine.run_once().await.expect("run"), 0);
+}
+
+async fn private_targets_are_refused_unless_allowed(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    h.endpoint(&rx.url(), None).await;
+    h.endpoint(&format!("http://localhost:{}/hook", rx.addr().port()), None).await;
+    h.publish("t", "{}").await;
+    let mut config = fast_config(&h.db.url);
+    config.allow_private_targets = false;
+    let engine = h.engine(config);
+    assert_eq!(engine.run_once().await.expect("run"), 2);
+    assert_eq!(rx.count(), 0, "nothing reached the loopback receiver");
+    for d in h.deliveries().await {
+        let a = h.attempts(&d).await.remove(0);
+        assert_eq!(a.error_class, Some(ErrorClass::BlockedTarget), "{:?}", a.error_message);
+    }
+}
+
+async fn rotation_signs_with_every_valid_secret(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    let e = h.endpoint(&rx.url(), None).await;
+    let old = h.secret(&e).await;
+    let new = h
+        .sluice
+        .rotate_secret(&h.admin, &h.tenant, &e.id, RotateSecret { grace_period_seconds: Some(600), key: None })
+        .await
+        .expect("rotate")
+        .key;
+    rx.set_secrets(vec![old, new]);
+    h.publish("t", "{}").await;
+    h.engine(fast_config(&h.db.url)).run_once().await.expect("run");
+    let r = rx.received().remove(0);
+    assert_eq!(r.verified_by, vec![0, 1], "old and new secret both verify during grace");
+    assert_eq!(r.header("webhook-signature").map(|s| s.split(' ').count()), Some(2));
+}
+
+/// The scenario the design names: tenant A bursts to an endpoint that hangs until the
+/// request timeout while tenant B publishes steadily to a healthy one. B must not notice.
+async fn one_tenants_hanging_endpoint_does_not_delay_another(db: TestDb) {
+    let h = Harness::new(db).await;
+    let slow = Receiver::start().await;
+    slow.set_default(Reply::Hang(Duration::from_secs(30)));
+    let fast = Receiver::start().await;
+    let b =
+        h.sluice.create_tenant(&h.admin, CreateTenant { name: "B".into(), ..Default::default() }).await.expect("t").id;
+    h.endpoint(&slow.url(), None).await;
+    h.endpoint_for(&b, &fast.url(), None).await;
+    for i in 0..300 {
+        h.publish("burst", &format!("{{\"i\":{i}}}")).await;
+    }
+    let mut config = fast_config(&h.db.url);
+    config.workers = 16;
+    config.endpoint_concurrency = 8;
+    config.request_timeout = Duration::from_secs(20);
+    config.lease = Duration::from_secs(30);
+    let engine = h.engine(config);
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(engine.clone().run_until_stopped(stopped));
+    assert!(slow.wait_for(8, Duration::from_secs(5)).await, "A's endpoint is being hammered");
+    for i in 0..20 {
+        h.publish_for(&b, "steady", &format!("{{\"i\":{i}}}")).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(fast.wait_for(20, Duration::from_secs(5)).await, "B's events arrived while A's endpoint hung");
+    assert_eq!(slow.count(), 8, "A never held more than its endpoint's concurrency");
+    stop.send(true).expect("stop");
+    task.await.expect("join").expect("engine");
+}
+
+async fn shutdown_releases_leases(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Hang(Duration::from_secs(30)));
+    h.endpoint(&rx.url(), None).await;
+    h.publish("t", "{}").await;
+    let engine = h.engine(fast_config(&h.db.url));
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(engine.clone().run_until_stopped(stopped));
+    assert!(rx.wait_for(1, Duration::from_secs(5)).await);
+    stop.send(true).expect("stop");
+    task.await.expect("join").expect("engine");
+    let d = h.deliveries().await.remove(0);
+    assert_eq!(d.status, DeliveryStatus::Pending);
+    // Released, so due now rather than after the lease: the next node takes it at once.
+    let due = h.store.due_endpoints(now_ms() + 50, 10).await.expect("due");
+    assert_eq!(due.len(), 1);
+}

@@ -1,0 +1,98 @@
+//! Builds a service layer, a tenant and endpoints for a test.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_core::ids::TenantId;
+use sluice_core::model::*;
+use sluice_engine::store::Store;
+use sluice_engine::{Caller, Engine, EngineConfig, Sluice};
+use sluice_testkit::TestDb;
+use tokio::sync::Notify;
+
+pub struct Harness {
+    pub db: TestDb,
+    pub store: Arc<dyn Store>,
+    pub sluice: Arc<Sluice>,
+    pub wake: Arc<Notify>,
+    pub admin: Caller,
+    pub tenant: TenantId,
+}
+
+pub fn fast_config(url: &str) -> EngineConfig {
+    EngineConfig {
+        database_url: url.to_owned(),
+        allow_private_targets: true,
+        request_timeout: Duration::from_secs(2),
+        lease: Duration::from_secs(5),
+        poll_interval: Duration::from_millis(50),
+        shutdown_grace: Duration::from_millis(500),
+        ..EngineConfig::default()
+    }
+}
+
+impl Harness {
+    pub async fn new(db: TestDb) -> Self {
+        let store = db.store().await;
+        let wake = Arc::new(Notify::new());
+        let sluice = Arc::new(Sluice::new(store.clone(), wake.clone()));
+        let admin = Caller::Platform { actor: "test".into() };
+        let tenant = sluice
+            .create_tenant(&admin, CreateTenant { name: "Acme".into(), ..Default::default() })
+            .await
+            .expect("tenant")
+            .id;
+        Self { db, store, sluice, wake, admin, tenant }
+    }
+
+    pub fn engine(&self, config: EngineConfig) -> Arc<Engine> {
+        Arc::new(Engine::new(self.store.clone(), config, self.wake.clone()).expect("engine"))
+    }
+
+    pub async fn endpoint(&self, url: &str, schedule: Option<Vec<u32>>) -> Endpoint {
+        self.endpoint_for(&self.tenant, url, schedule).await
+    }
+
+    pub async fn endpoint_for(&self, tenant: &TenantId, url: &str, schedule: Option<Vec<u32>>) -> Endpoint {
+        self.sluice
+            .create_endpoint(
+                &self.admin,
+                tenant,
+                CreateEndpoint { url: url.into(), retry_schedule_seconds: schedule, ..Default::default() },
+            )
+            .await
+            .expect("endpoint")
+    }
+
+    pub async fn publish(&self, event_type: &str, payload: &str) -> Message {
+        self.publish_for(&self.tenant, event_type, payload).await
+    }
+
+    pub async fn publish_for(&self, tenant: &TenantId, event_type: &str, payload: &str) -> Message {
+        let req = PublishMessage {
+            event_type: event_type.into(),
+            payload: serde_json::value::RawValue::from_string(payload.into()).expect("json"),
+        };
+        self.sluice.publish(&self.admin, tenant, req, None).await.expect("publish").message
+    }
+
+    pub async fn secret(&self, endpoint: &Endpoint) -> String {
+        self.sluice.endpoint_secrets(&self.admin, &self.tenant, &endpoint.id).await.expect("secrets").key
+    }
+
+    pub async fn deliveries(&self) -> Vec<Delivery> {
+        self.sluice
+            .list_deliveries(&self.admin, &self.tenant, Default::default(), Some(250), None)
+            .await
+            .expect("deliveries")
+            .data
+    }
+
+    pub async fn attempts(&self, delivery: &Delivery) -> Vec<Attempt> {
+        self.sluice
+            .list_attempts(&self.admin, &self.tenant, &delivery.id, Some(250), None)
+            .await
+            .expect("attempts")
+            .data
+    }
+}

@@ -1,0 +1,6 @@
+//! The engine's integration tests, one binary: storage conformance and delivery over
+//! real sockets, each scenario run on SQLite and on PostgreSQL.
+
+mod delivery;
+mod harness;
+mod store;

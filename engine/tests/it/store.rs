@@ -1,0 +1,324 @@
+//! Storage conformance: the same scenarios against SQLite and PostgreSQL.
+
+use std::time::Duration;
+
+use sluice_core::model::*;
+use sluice_engine::ids::now_ms;
+use sluice_engine::store::{AttemptRecord, NextStep, Outcome};
+use sluice_engine::Error;
+use sluice_testkit::{on_both_backends, TestDb};
+
+use crate::harness::Harness;
+
+on_both_backends!(
+    tenants_endpoints_and_pagination,
+    endpoint_edits_are_optimistic,
+    publish_fans_out_to_subscribed_enabled_endpoints,
+    idempotency_keys_return_the_first_message,
+    claims_are_exclusive_and_leases_expire,
+    stale_outcomes_are_fenced_off,
+    deleting_an_endpoint_cancels_its_queue,
+    rotation_keeps_the_old_secret_valid_during_grace,
+    tenant_keys_cannot_see_other_tenants,
+    backlog_cap_rejects_publishing,
+    delivery_filters,
+);
+
+async fn tenants_endpoints_and_pagination(db: TestDb) {
+    let h = Harness::new(db).await;
+    for i in 0..5 {
+        h.endpoint(&format!("https://example.com/{i}"), None).await;
+    }
+    let first = h.sluice.list_endpoints(&h.admin, &h.tenant, Some(2), None).await.expect("page 1");
+    assert_eq!(first.data.len(), 2);
+    assert_eq!(first.data[0].url, "https://example.com/4", "newest first");
+    let second = h.sluice.list_endpoints(&h.admin, &h.tenant, Some(2), first.next_cursor).await.expect("page 2");
+    let third =
+        h.sluice.list_endpoints(&h.admin, &h.tenant, Some(2), second.next_cursor.clone()).await.expect("page 3");
+    assert_eq!(second.data.len(), 2);
+    assert_eq!(third.data.len(), 1);
+    assert_eq!(third.next_cursor, None);
+    let tenant = h.sluice.get_tenant(&h.admin, &h.tenant).await.expect("tenant");
+    assert_eq!(tenant.name, "Acme");
+    assert_eq!(tenant.tier, "standard");
+}
+
+async fn endpoint_edits_are_optimistic(db: TestDb) {
+    let h = Harness::new(db).await;
+    let e = h.endpoint("https://example.com/a", None).await;
+    assert_eq!(e.version, 1);
+    let patch = PatchEndpoint { description: Some("first".into()), ..Default::default() };
+    let e2 = h.sluice.patch_endpoint(&h.admin, &h.tenant, &e.id, Some(1), patch).await.expect("patch");
+    assert_eq!(e2.version, 2);
+    let stale = PatchEndpoint { description: Some("second".into()), ..Default::default() };
+    let err = h.sluice.patch_endpoint(&h.admin, &h.tenant, &e.id, Some(1), stale).await.expect_err("stale");
+    assert!(matches!(err, Error::PreconditionFailed { current: 2 }), "{err:?}");
+    let now = h.sluice.get_endpoint(&h.admin, &h.tenant, &e.id).await.expect("get");
+    assert_eq!(now.description, "first", "the stale edit changed nothing");
+    // And the store itself refuses a write against an old version.
+    let mut raced = now.clone();
+    raced.version = 3;
+    assert!(!h.store.update_endpoint(&raced, 1, None).await.expect("update"));
+    let bad = PatchEndpoint { url: Some("ftp://nope".into()), ..Default::default() };
+    let err = h.sluice.patch_endpoint(&h.admin, &h.tenant, &e.id, None, bad).await.expect_err("invalid");
+    assert!(matches!(err, Error::Validation(ref f) if f[0].field == "url"), "{err:?}");
+}
+
+async fn publish_fans_out_to_subscribed_enabled_endpoints(db: TestDb) {
+    let h = Harness::new(db).await;
+    let all = h.endpoint("https://example.com/all", None).await;
+    let filtered = h
+        .sluice
+        .create_endpoint(
+            &h.admin,
+            &h.tenant,
+            CreateEndpoint {
+                url: "https://example.com/other".into(),
+                event_types: Some(vec!["invoice.paid".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("endpoint");
+    let disabled = h.endpoint("https://example.com/off", None).await;
+    h.sluice.disable_endpoint(&h.admin, &h.tenant, &disabled.id, Default::default()).await.expect("disable");
+    let m = h.publish("user.created", r#"{"id": 1}"#).await;
+    let ds = h.deliveries().await;
+    assert_eq!(ds.len(), 1);
+    assert_eq!(ds[0].endpoint_id, all.id);
+    assert_eq!(ds[0].message_id, m.id);
+    assert_eq!(ds[0].status, DeliveryStatus::Pending);
+    h.publish("invoice.paid", "{}").await;
+    let ds = h.deliveries().await;
+    assert_eq!(ds.len(), 3);
+    assert!(ds.iter().any(|d| d.endpoint_id == filtered.id));
+    let got = h.sluice.get_message(&h.admin, &h.tenant, &m.id).await.expect("message");
+    assert_eq!(got.payload.get(), r#"{"id": 1}"#, "payload bytes kept as published");
+}
+
+async fn idempotency_keys_return_the_first_message(db: TestDb) {
+    let h = Harness::new(db).await;
+    h.endpoint("https://example.com/a", None).await;
+    let req = |payload: &str| PublishMessage {
+        event_type: "user.created".into(),
+        payload: serde_json::value::RawValue::from_string(payload.into()).expect("json"),
+    };
+    let first = h.sluice.publish(&h.admin, &h.tenant, req(r#"{"a":1,"b":2}"#), Some("k1".into())).await.expect("first");
+    assert!(!first.replayed);
+    // Same request (key order and spacing do not matter): the same message, no new delivery.
+    let again =
+        h.sluice.publish(&h.admin, &h.tenant, req(r#"{ "b": 2, "a": 1 }"#), Some("k1".into())).await.expect("again");
+    assert!(again.replayed);
+    assert_eq!(again.message.id, first.message.id);
+    assert_eq!(h.deliveries().await.len(), 1);
+    let err =
+        h.sluice.publish(&h.admin, &h.tenant, req(r#"{"a":2}"#), Some("k1".into())).await.expect_err("different body");
+    assert!(matches!(err, Error::IdempotencyKeyReused(_)), "{err:?}");
+    assert_eq!(h.deliveries().await.len(), 1, "nothing changed");
+}
+
+async fn claims_are_exclusive_and_leases_expire(db: TestDb) {
+    let h = Harness::new(db).await;
+    let e = h.endpoint("https://example.com/a", None).await;
+    for i in 0..10 {
+        h.publish("t", &format!("{{\"i\":{i}}}")).await;
+    }
+    let now = now_ms() + 10;
+    let a = h.store.claim(&e.id, now, now + 60_000, "node-a", 6).await.expect("claim a");
+    let b = h.store.claim(&e.id, now, now + 60_000, "node-b", 6).await.expect("claim b");
+    let c = h.store.claim(&e.id, now, now + 60_000, "node-c", 6).await.expect("claim c");
+    assert_eq!((a.len(), b.len(), c.len()), (6, 4, 0));
+    let mut ids: Vec<_> = a.iter().chain(&b).map(|c| c.delivery_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 10, "no delivery leased twice");
+    assert!(a.windows(2).all(|w| w[0].delivery_id < w[1].delivery_id), "oldest first");
+    // Concurrent claims from many tasks never overlap either.
+    let e2 = h.endpoint("https://example.com/b", None).await;
+    for _ in 0..40 {
+        h.publish("t", "{}").await;
+    }
+    let now = now_ms() + 10;
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let store = h.store.clone();
+        let id = e2.id.clone();
+        tasks.push(tokio::spawn(async move { store.claim(&id, now, now + 60_000, &format!("n{n}"), 7).await }));
+    }
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.extend(t.await.expect("join").expect("claim").into_iter().map(|c| c.delivery_id));
+    }
+    let total = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), total, "concurrent claims overlapped");
+    assert_eq!(total, 40);
+    // A lease that expires makes its rows claimable again: crash recovery.
+    let later = now + 61_000;
+    let again = h.store.claim(&e.id, later, later + 60_000, "node-d", 100).await.expect("reclaim");
+    // The 10 expired leases plus the 40 later messages, which `e` also subscribes to.
+    assert_eq!(again.len(), 50);
+    let reclaimed: Vec<_> = again.iter().filter(|c| ids.contains(&c.delivery_id)).collect();
+    assert_eq!(reclaimed.len(), 10);
+    assert!(reclaimed.iter().all(|c| c.lease_token == 2), "each re-claim bumps the fencing token");
+}
+
+async fn stale_outcomes_are_fenced_off(db: TestDb) {
+    let h = Harness::new(db).await;
+    let e = h.endpoint("https://example.com/a", None).await;
+    h.publish("t", "{}").await;
+    let now = now_ms() + 10;
+    let first = h.store.claim(&e.id, now, now + 1_000, "slow-node", 1).await.expect("claim").remove(0);
+    let second = h.store.claim(&e.id, now + 2_000, now + 60_000, "fast-node", 1).await.expect("reclaim").remove(0);
+    assert_eq!(first.delivery_id, second.delivery_id);
+    let outcome = |c: &sluice_engine::store::Claimed, next: NextStep, status: i64| Outcome {
+        lease_token: c.lease_token,
+        next,
+        attempt: AttemptRecord {
+            id: sluice_engine::ids::new_id(),
+            delivery_id: c.delivery_id.clone(),
+            message_id: c.message_id.clone(),
+            endpoint_id: c.endpoint_id.clone(),
+            tenant_id: c.tenant_id.clone(),
+            number: c.attempts + 1,
+            trigger: c.trigger,
+            url: "https://example.com/a".into(),
+            started_at_ms: now,
+            duration_ms: 5,
+            request_headers: "{}".into(),
+            response_status: Some(status),
+            response_headers: None,
+            response_body: None,
+            error_class: ErrorClass::of_status(status as u16),
+            error_message: None,
+        },
+    };
+    h.store.record(&[outcome(&second, NextStep::Succeeded, 200)], &[], &[], now_ms()).await.expect("record");
+    // The slow node finishes later with a failure: its attempt is kept, its verdict is not.
+    h.store.record(&[outcome(&first, NextStep::RetryAt(now + 5_000), 500)], &[], &[], now_ms()).await.expect("record");
+    let d = &h.deliveries().await[0];
+    assert_eq!(d.status, DeliveryStatus::Succeeded);
+    assert_eq!(h.attempts(d).await.len(), 2);
+}
+
+async fn deleting_an_endpoint_cancels_its_queue(db: TestDb) {
+    let h = Harness::new(db).await;
+    let e = h.endpoint("https://example.com/a", None).await;
+    h.publish("t", "{}").await;
+    h.sluice.delete_endpoint(&h.admin, &h.tenant, &e.id).await.expect("delete");
+    assert_eq!(h.deliveries().await[0].status, DeliveryStatus::Cancelled);
+    let err = h.sluice.get_endpoint(&h.admin, &h.tenant, &e.id).await.expect_err("gone");
+    assert!(matches!(err, Error::NotFound { .. }));
+    assert!(h.store.due_endpoints(now_ms() + 1_000, 100).await.expect("due").is_empty());
+}
+
+async fn rotation_keeps_the_old_secret_valid_during_grace(db: TestDb) {
+    let h = Harness::new(db).await;
+    let e = h.endpoint("https://example.com/a", None).await;
+    let before = h.secret(&e).await;
+    let after = h
+        .sluice
+        .rotate_secret(&h.admin, &h.tenant, &e.id, RotateSecret { grace_period_seconds: Some(3600), key: None })
+        .await
+        .expect("rotate");
+    assert_ne!(after.key, before);
+    assert_eq!(after.previous.len(), 1);
+    assert_eq!(after.previous[0].key, before);
+    let valid = h.store.valid_secrets(&e.id, now_ms()).await.expect("valid");
+    assert_eq!(valid.len(), 2);
+    assert_eq!(valid[0].secret, after.key, "active secret first");
+    let later = h.store.valid_secrets(&e.id, now_ms() + 3_601_000).await.expect("valid later");
+    assert_eq!(later.len(), 1, "the old secret expires after the grace period");
+    let bumped = h.sluice.get_endpoint(&h.admin, &h.tenant, &e.id).await.expect("get");
+    assert!(bumped.version > e.version, "rotation bumps the version so nodes reload keys");
+    let err = h
+        .sluice
+        .rotate_secret(&h.admin, &h.tenant, &e.id, RotateSecret { grace_period_seconds: Some(30 * 86_400), key: None })
+        .await
+        .expect_err("too long");
+    assert!(matches!(err, Error::Validation(_)));
+}
+
+async fn tenant_keys_cannot_see_other_tenants(db: TestDb) {
+    let h = Harness::new(db).await;
+    let other =
+        h.sluice.create_tenant(&h.admin, CreateTenant { name: "Other".into(), ..Default::default() }).await.expect("t");
+    let theirs = h.endpoint_for(&other.id, "https://example.com/theirs", None).await;
+    let key = h.sluice.create_api_key(&h.admin, &h.tenant, CreateApiKey::default()).await.expect("key");
+    let me = h.sluice.authenticate(&key.key).await.expect("auth").expect("known key");
+    assert_eq!(me, sluice_engine::Caller::Tenant { tenant: h.tenant.clone(), actor: key.api_key.id.to_string() });
+    let err = h.sluice.get_endpoint(&me, &other.id, &theirs.id).await.expect_err("hidden");
+    assert!(matches!(err, Error::NotFound { .. }));
+    let err = h.sluice.get_endpoint(&me, &h.tenant, &theirs.id).await.expect_err("hidden");
+    assert!(matches!(err, Error::NotFound { .. }));
+    let listed = h.sluice.list_tenants(&me, None, None).await.expect("list");
+    assert_eq!(listed.data.len(), 1);
+    assert_eq!(listed.data[0].id, h.tenant);
+    assert!(matches!(
+        h.sluice.create_tenant(&me, CreateTenant { name: "x".into(), ..Default::default() }).await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(h.sluice.authenticate("sk_not_a_key").await.expect("auth").is_none());
+}
+
+async fn backlog_cap_rejects_publishing(db: TestDb) {
+    let h = Harness::new(db).await;
+    let small = h
+        .sluice
+        .create_tenant(&h.admin, CreateTenant { name: "Small".into(), backlog_cap: Some(2), ..Default::default() })
+        .await
+        .expect("tenant");
+    h.endpoint_for(&small.id, "https://example.com/a", None).await;
+    h.publish_for(&small.id, "t", "{}").await;
+    h.publish_for(&small.id, "t", "{}").await;
+    let req = PublishMessage {
+        event_type: "t".into(),
+        payload: serde_json::value::RawValue::from_string("{}".into()).expect("j"),
+    };
+    let err = h.sluice.publish(&h.admin, &small.id, req, None).await.expect_err("full");
+    assert!(matches!(err, Error::BacklogFull { cap: 2, .. }), "{err:?}");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+async fn delivery_filters(db: TestDb) {
+    let h = Harness::new(db).await;
+    let a = h.endpoint("https://example.com/a", None).await;
+    let _b = h.endpoint("https://example.com/b", None).await;
+    let m = h.publish("user.created", "{}").await;
+    h.publish("invoice.paid", "{}").await;
+    let list = |f: sluice_engine::store::DeliveryFilter| {
+        let h = &h;
+        async move { h.sluice.list_deliveries(&h.admin, &h.tenant, f, None, None).await.expect("list").data }
+    };
+    assert_eq!(list(Default::default()).await.len(), 4);
+    let by_endpoint =
+        list(sluice_engine::store::DeliveryFilter { endpoint_id: Some(a.id.clone()), ..Default::default() }).await;
+    assert_eq!(by_endpoint.len(), 2);
+    let by_type =
+        list(sluice_engine::store::DeliveryFilter { event_type: Some("invoice.paid".into()), ..Default::default() })
+            .await;
+    assert_eq!(by_type.len(), 2);
+    let by_msg =
+        list(sluice_engine::store::DeliveryFilter { message_id: Some(m.id.clone()), ..Default::default() }).await;
+    assert_eq!(by_msg.len(), 2);
+    let failed =
+        list(sluice_engine::store::DeliveryFilter { status: Some(DeliveryStatus::Failed), ..Default::default() }).await;
+    assert!(failed.is_empty());
+    let future =
+        list(sluice_engine::store::DeliveryFilter { since_ms: Some(now_ms() + 60_000), ..Default::default() }).await;
+    assert!(future.is_empty());
+    let msgs = h
+        .sluice
+        .list_messages(
+            &h.admin,
+            &h.tenant,
+            sluice_engine::store::MessageFilter { event_type: Some("user.created".into()), ..Default::default() },
+            None,
+            None,
+        )
+        .await
+        .expect("messages");
+    assert_eq!(msgs.data.len(), 1);
+    assert_eq!(msgs.data[0].id, m.id);
+}

@@ -1,0 +1,139 @@
+//! Request extractors whose failures are problem+json like every other error:
+//! authentication, JSON bodies, query strings and typed path ids.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use sluice_core::ids::{Id, IdKind};
+use sluice_core::ErrorCode;
+use sluice_engine::Caller;
+
+use crate::problem::ApiError;
+use crate::AppState;
+
+/// The authenticated caller, from `Authorization: Bearer <key>`.
+pub struct Auth(pub Caller);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::new(ErrorCode::Unauthorized, "send your API key as Authorization: Bearer <key>")
+        })?;
+        let key = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the Authorization header must be Bearer <key>"))?;
+        match state.sluice.authenticate(key).await? {
+            Some(caller) => Ok(Auth(caller)),
+            None => Err(ApiError::new(ErrorCode::Unauthorized, "this API key is unknown or revoked")),
+        }
+    }
+}
+
+/// A JSON body; syntax errors are 400, wrong shapes 422, oversized bodies 413.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::JsonDataError(e) => {
+            // serde's message names the field path: "missing field `url`", "unknown field".
+            let text = e.body_text();
+            let detail = text.split_once(": ").map(|(_, d)| d.to_owned()).unwrap_or(text);
+            let mut err = ApiError::new(ErrorCode::ValidationFailed, detail.clone());
+            err.errors.push(sluice_core::FieldError::new(field_of(&detail), detail));
+            err
+        }
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::bad_request(format!("the body is not valid JSON: {}", e.body_text()))
+        }
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::bad_request("send the body with Content-Type: application/json")
+        }
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(ErrorCode::PayloadTooLarge, "the request body is larger than this server accepts")
+        }
+        other => ApiError::bad_request(other.body_text()),
+    }
+}
+
+/// The field a serde error is about, for the `errors` list.
+fn field_of(detail: &str) -> String {
+    if let Some(start) = detail.find('`') {
+        if let Some(len) = detail[start + 1..].find('`') {
+            return detail[start + 1..start + 1 + len].to_owned();
+        }
+    }
+    detail.split(':').next().unwrap_or("body").trim().to_owned()
+}
+
+/// A query string; anything it cannot parse is a 400.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::bad_request(e.body_text())),
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}
+
+/// Parses a path segment as an id of kind `K`. A malformed id names nothing that
+/// exists, so it is a 404 like any other unknown id.
+pub fn path_id<K: IdKind>(raw: &str) -> Result<Id<K>, ApiError> {
+    Id::parse(raw).map_err(|_| ApiError::new(ErrorCode::NotFound, format!("{} {raw} not found", K::NAME)))
+}
+
+/// A JSON body that may be left out entirely (action endpoints such as `/disable`):
+/// an empty body means the defaults.
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonOrEmpty<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => b,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    "the request body is larger than this server accepts",
+                ))
+            }
+            Err(e) => return Err(ApiError::bad_request(e.body_text())),
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonOrEmpty(T::default()));
+        }
+        serde_json::from_slice(&bytes).map(JsonOrEmpty).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                let detail = e.to_string();
+                let mut err = ApiError::new(ErrorCode::ValidationFailed, detail.clone());
+                err.errors.push(sluice_core::FieldError::new(field_of(&detail), detail));
+                err
+            }
+            _ => ApiError::bad_request(format!("the body is not valid JSON: {e}")),
+        })
+    }
+}

@@ -1,0 +1,45 @@
+//! Liveness, readiness and Prometheus metrics.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::problem::ApiError;
+use crate::AppState;
+
+/// The process is up and serving HTTP.
+pub async fn livez() -> &'static str {
+    "ok"
+}
+
+/// Ready for traffic: migrations ran, workers started, the database answers.
+pub async fn readyz(State(s): State<AppState>) -> Result<&'static str, ApiError> {
+    s.sluice.ready().await?;
+    Ok("ready")
+}
+
+pub async fn metrics(State(s): State<AppState>) -> Response {
+    let st = &s.stats;
+    let mut out = String::new();
+    let counters = [
+        ("sluice_attempts_total", "HTTP attempts made to endpoints", &st.attempts),
+        ("sluice_attempts_succeeded_total", "attempts answered with 2xx", &st.succeeded),
+        ("sluice_attempts_failed_total", "attempts that failed", &st.failed_attempts),
+        ("sluice_deliveries_exhausted_total", "deliveries that used up their retry schedule", &st.exhausted),
+        ("sluice_claims_total", "claim queries run", &st.claims),
+        ("sluice_record_batches_total", "attempt batches written", &st.record_batches),
+        ("sluice_record_errors_total", "failed attempts to write a batch", &st.record_errors),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+    }
+    let _ = writeln!(
+        out,
+        "# HELP sluice_in_flight requests to endpoints in flight\n# TYPE sluice_in_flight gauge\nsluice_in_flight {}",
+        st.in_flight.load(Ordering::Relaxed)
+    );
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}

@@ -1,0 +1,168 @@
+//! The Sluice server: wires the engine to HTTP. REST API v1, the dashboard, health and
+//! metrics in one axum router; start-up (migrations, bootstrap key, workers) and
+//! graceful shutdown.
+
+pub mod config;
+mod extract;
+mod health;
+pub mod problem;
+mod v1;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue, Method};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use sluice_app::ssr::DashboardContext;
+use sluice_core::ErrorCode;
+use sluice_engine::delivery::Stats;
+use sluice_engine::{Engine, Sluice};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tower_http::limit::RequestBodyLimitLayer;
+
+pub use config::ServerConfig;
+use problem::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub sluice: Arc<Sluice>,
+    pub stats: Arc<Stats>,
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState, leptos_options: LeptosOptions, max_body_bytes: usize) -> Router {
+    let api = Router::new()
+        .nest("/v1", v1::router().fallback(api_not_found))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .layer(axum::middleware::from_fn(cache_headers))
+        // Both layers: DefaultBodyLimit makes extractors fail with 413 before
+        // buffering; RequestBodyLimitLayer also covers bodies nobody extracts.
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state.clone());
+
+    let context = DashboardContext { sluice: state.sluice.clone(), stats: state.stats.clone() };
+    let routes = generate_route_list(sluice_app::App);
+    let dashboard = Router::new()
+        .leptos_routes_with_context(&leptos_options, routes, move || provide_context(context.clone()), {
+            let options = leptos_options.clone();
+            move || sluice_app::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler(sluice_app::shell))
+        .with_state(leptos_options);
+
+    api.merge(dashboard).layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such route in API v1")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, "this route does not take that method")
+}
+
+/// Mutable resources must be revalidated; immutable ones (messages) set their own.
+async fn cache_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let is_get = req.method() == Method::GET;
+    let mut res = next.run(req).await;
+    if is_get && !res.headers().contains_key(header::CACHE_CONTROL) {
+        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    }
+    res
+}
+
+/// A started server: its address and a handle to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub sluice: Arc<Sluice>,
+    stop: watch::Sender<bool>,
+    done: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes or releases in-flight deliveries, and waits.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.done.await?
+    }
+
+    /// A receiver that flips when shutdown starts.
+    pub fn stop_handle(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.done.await?
+    }
+}
+
+/// Connects the database (applying migrations), ensures a platform key, starts the
+/// workers and the HTTP server.
+pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
+    let store = sluice_engine::store::connect(&config.engine.database_url).await?;
+    let wake = Arc::new(Notify::new());
+    let sluice = Arc::new(Sluice::new(store.clone(), wake.clone()));
+
+    if let Some(key) = &config.bootstrap_api_key {
+        if sluice.ensure_bootstrap_key(key).await? {
+            tracing::info!("created the platform API key from SLUICE_BOOTSTRAP_API_KEY");
+        }
+    } else if !store.platform_key_exists().await? {
+        let created = sluice.create_platform_key("generated at first start").await?;
+        // Printed once, like a generated password: it is not stored anywhere readable.
+        println!("\n  Sluice created a platform API key (shown only now):\n\n    {}\n", created.key);
+    }
+
+    let engine = Arc::new(Engine::new(store, config.engine.clone(), wake)?);
+    let stats = engine.stats();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let engine_task = tokio::spawn(engine.clone().run_until_stopped(stop_rx.clone()));
+    sluice.set_workers_started();
+
+    let leptos_options = LeptosOptions::builder()
+        .output_name("sluice")
+        .site_root(config.site_root.clone())
+        .site_pkg_dir("pkg")
+        .site_addr(config.listen)
+        .build();
+    let app = router(AppState { sluice: sluice.clone(), stats }, leptos_options, config.max_body_bytes);
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = %redact(&config.engine.database_url), "Sluice is listening");
+
+    let mut http_stop = stop_rx.clone();
+    let done = tokio::spawn(async move {
+        let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|stop| *stop).await;
+        });
+        server.await?;
+        match engine_task.await {
+            Ok(r) => r?,
+            Err(e) => anyhow::bail!("delivery engine panicked: {e}"),
+        }
+        Ok(())
+    });
+    Ok(Running { addr, sluice, stop: stop_tx, done })
+}
+
+/// The database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match url.split_once('@') {
+        Some((creds, rest)) if creds.contains(':') && creds.matches(':').count() > 1 => {
+            let user_end = creds.rfind(':').unwrap_or(creds.len());
+            format!("{}:***@{rest}", &creds[..user_end])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,50 @@
+//! REST API v1: one module per resource, each exporting its routes. Handlers are thin:
+//! parse, call one engine service, shape the answer.
+
+mod deliveries;
+mod endpoints;
+mod messages;
+mod tenants;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde::Serialize;
+
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(tenants::router())
+        .merge(endpoints::router())
+        .merge(messages::router())
+        .merge(deliveries::router())
+}
+
+/// A JSON answer with a status and optional extra headers.
+pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => {
+            (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response()
+        }
+        Err(e) => crate::problem::ApiError::from(sluice_engine::Error::Internal(e.to_string())).into_response(),
+    }
+}
+
+/// A JSON answer carrying an explicit ETag, honouring `If-None-Match`.
+pub(crate) fn json_with_etag<T: Serialize>(request: &HeaderMap, etag: String, body: &T) -> Response {
+    if let Some(inm) = request.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+        if inm.split(',').any(|t| t.trim().trim_start_matches("W/") == etag || t.trim() == "*") {
+            let mut r = StatusCode::NOT_MODIFIED.into_response();
+            if let Ok(v) = HeaderValue::from_str(&etag) {
+                r.headers_mut().insert(header::ETAG, v);
+            }
+            return r;
+        }
+    }
+    let mut r = json(StatusCode::OK, body);
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
+}

@@ -1,0 +1,54 @@
+//! `/v1/tenants` and tenant-scoped API keys.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use sluice_core::ids::TenantKind;
+use sluice_core::model::{CreateApiKey, CreateTenant};
+
+use super::json;
+use crate::extract::{path_id, Auth, Json, JsonOrEmpty, Query};
+use crate::problem::ApiResult;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tenants", post(create).get(list))
+        .route("/tenants/{tenant}", get(read))
+        .route("/tenants/{tenant}/api-keys", post(create_key))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+async fn create(State(s): State<AppState>, Auth(caller): Auth, Json(req): Json<CreateTenant>) -> ApiResult<Response> {
+    let tenant = s.sluice.create_tenant(&caller, req).await?;
+    Ok(json(StatusCode::CREATED, &tenant))
+}
+
+async fn list(State(s): State<AppState>, Auth(caller): Auth, Query(q): Query<ListQuery>) -> ApiResult<Response> {
+    let page = s.sluice.list_tenants(&caller, q.limit, q.cursor).await?;
+    Ok(json(StatusCode::OK, &page))
+}
+
+async fn read(State(s): State<AppState>, Auth(caller): Auth, Path(tenant): Path<String>) -> ApiResult<Response> {
+    let tenant = s.sluice.get_tenant(&caller, &path_id::<TenantKind>(&tenant)?).await?;
+    Ok(json(StatusCode::OK, &tenant))
+}
+
+async fn create_key(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Path(tenant): Path<String>,
+    JsonOrEmpty(req): JsonOrEmpty<CreateApiKey>,
+) -> ApiResult<Response> {
+    let key = s.sluice.create_api_key(&caller, &path_id::<TenantKind>(&tenant)?, req).await?;
+    Ok(json(StatusCode::CREATED, &key))
+}

@@ -1,0 +1,58 @@
+//! Throwaway databases: a temp-file SQLite database, or a fresh PostgreSQL database
+//! in the cluster named by `SLUICE_TEST_PG_URL` (which `make test` starts).
+
+use sqlx::Connection;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database of its own for one test. SQLite files vanish with the value; PostgreSQL
+/// databases live in a throwaway cluster that is deleted after the run.
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// `None` only for PostgreSQL outside CI when no cluster is configured. Under
+    /// `CI=true` a missing cluster fails the test: the PostgreSQL run is mandatory.
+    pub async fn new(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("sluice.db").display());
+                Some(Self { url, backend, _dir: Some(dir) })
+            }
+            Backend::Postgres => {
+                let admin = match std::env::var("SLUICE_TEST_PG_URL") {
+                    Ok(u) if !u.is_empty() => u,
+                    _ => {
+                        assert!(
+                            std::env::var("CI").map(|v| v != "true").unwrap_or(true),
+                            "CI=true but SLUICE_TEST_PG_URL is not set: the PostgreSQL tests must run (use `make test`)"
+                        );
+                        eprintln!("skipping a PostgreSQL test: SLUICE_TEST_PG_URL is not set (make test sets it)");
+                        return None;
+                    }
+                };
+                let name = format!("sluice_t_{}", ulid::Ulid::new().to_string().to_lowercase());
+                let mut conn =
+                    sqlx::PgConnection::connect(&admin).await.expect("connect to the test PostgreSQL cluster");
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+                let _ = conn.close().await;
+                let mut url = url::Url::parse(&admin).expect("SLUICE_TEST_PG_URL is a URL");
+                url.set_path(&name);
+                Some(Self { url: url.to_string(), backend, _dir: None })
+            }
+        }
+    }
+
+    /// Connects a store (running migrations).
+    pub async fn store(&self) -> std::sync::Arc<dyn sluice_engine::store::Store> {
+        sluice_engine::store::connect(&self.url).await.expect("connect store")
+    }
+}
