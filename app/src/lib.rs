@@ -7,7 +7,7 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::StaticSegment;
+use leptos_router::{SsrMode, StaticSegment};
 use serde::{Deserialize, Serialize};
 
 /// The HTML document around every page.
@@ -18,6 +18,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="data:,"/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -37,7 +38,9 @@ pub fn App() -> impl IntoView {
         <Router>
             <main class="page">
                 <Routes fallback=|| view! { <p>"Page not found."</p> }>
-                    <Route path=StaticSegment("") view=StatusPage/>
+                    // Async: the whole page is in the first response, so it reads
+                    // fine with JavaScript disabled.
+                    <Route path=StaticSegment("") view=StatusPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

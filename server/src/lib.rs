@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, Method};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use leptos::prelude::*;
@@ -48,6 +48,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, max_body_bytes: us
         // buffering; RequestBodyLimitLayer also covers bodies nobody extracts.
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(axum::middleware::from_fn(problem_for_bare_413))
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
 
@@ -70,6 +71,27 @@ async fn api_not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(ErrorCode::MethodNotAllowed, "this route does not take that method")
+}
+
+/// tower-http's body limit answers a declared-too-large body in plain text before any
+/// handler runs; the API promises problem+json for every error, so say it that way.
+/// A 413 also closes the connection: the unread body is still in flight, and a client
+/// that reused the connection would see its next request fail.
+async fn problem_for_bare_413(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut res = next.run(req).await;
+    if res.status() != axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return res;
+    }
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !is_problem {
+        res = ApiError::new(ErrorCode::PayloadTooLarge, "the request body is larger than this server accepts")
+            .into_response();
+    }
+    res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
 }
 
 /// Mutable resources must be revalidated; immutable ones (messages) set their own.

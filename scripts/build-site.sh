@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds the dashboard's browser side into $SITE/pkg: the hydrate wasm bundle (its
+# own small-and-slow profile), its JS glue from wasm-bindgen, and the stylesheet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+site=${SLUICE_SITE_ROOT:-target/site}
+target_dir=${CARGO_TARGET_DIR:-target}
+cargo build -p sluice-frontend --lib --target wasm32-unknown-unknown --profile wasm-release
+mkdir -p "$site/pkg"
+wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name sluice \
+  "$target_dir/wasm32-unknown-unknown/wasm-release/sluice_frontend.wasm"
+cp style/sluice.css "$site/pkg/sluice.css"

@@ -1,0 +1,286 @@
+//! The REST API over a real socket: resources, conventions and every error status.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use sluice_testkit::{on_both_backends, Receiver, Reply, TestDb};
+
+use crate::harness::{assert_problem, TestApp, ADMIN_KEY};
+
+on_both_backends!(
+    health_and_authentication,
+    tenants_and_tenant_keys,
+    endpoint_lifecycle,
+    publish_deliver_read_and_replay,
+    idempotency_and_body_limits,
+    backlog_cap_answers_429,
+    unknown_routes_and_methods,
+);
+
+async fn health_and_authentication(db: TestDb) {
+    let mut app = TestApp::start(db).await;
+    let live = app.call(Method::GET, "/livez", None, None, &[]).await;
+    assert_eq!(live.status, StatusCode::OK);
+    let ready = app.call(Method::GET, "/readyz", None, None, &[]).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    let metrics = app.call(Method::GET, "/metrics", None, None, &[]).await;
+    assert!(metrics.body.as_str().is_some_and(|m| m.contains("sluice_attempts_total")));
+    let none = app.call(Method::GET, "/v1/tenants", None, None, &[]).await;
+    assert_problem(&none, 401, "unauthorized");
+    assert_eq!(none.header("www-authenticate"), Some("Bearer"));
+    let bad = app.call(Method::GET, "/v1/tenants", Some("sk_wrong"), None, &[]).await;
+    assert_problem(&bad, 401, "unauthorized");
+    app.stop().await;
+}
+
+async fn tenants_and_tenant_keys(db: TestDb) {
+    let mut app = TestApp::start(db).await;
+    let mine = app.tenant("Mine").await;
+    let theirs = app.tenant("Theirs").await;
+    let their_endpoint = app.endpoint(&theirs, "https://example.com/theirs").await;
+
+    let invalid = app.post("/v1/tenants", json!({ "name": "", "tier": "gold" })).await;
+    assert_problem(&invalid, 422, "validation_failed");
+    let fields: Vec<_> =
+        invalid.body["errors"].as_array().expect("errors").iter().map(|e| e["field"].clone()).collect();
+    assert_eq!(fields, vec![json!("name"), json!("tier")]);
+    let unknown = app.post("/v1/tenants", json!({ "name": "x", "colour": "red" })).await;
+    assert_problem(&unknown, 422, "validation_failed");
+    let malformed = app
+        .client
+        .post(format!("{}/v1/tenants", app.base))
+        .bearer_auth(ADMIN_KEY)
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+
+    let key = app.post(&format!("/v1/tenants/{mine}/api-keys"), json!({ "name": "ci" })).await;
+    assert_eq!(key.status, StatusCode::CREATED, "{:?}", key.body);
+    let key = key.body["key"].as_str().expect("key shown once").to_owned();
+    let listed = app.call(Method::GET, "/v1/tenants", Some(&key), None, &[]).await;
+    assert_eq!(listed.body["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(listed.body["data"][0]["id"], mine.as_str());
+    let other = app.call(Method::GET, &format!("/v1/tenants/{theirs}"), Some(&key), None, &[]).await;
+    assert_problem(&other, 404, "not_found");
+    let ep = their_endpoint["id"].as_str().expect("id");
+    let sneaky = app.call(Method::GET, &format!("/v1/tenants/{theirs}/endpoints/{ep}"), Some(&key), None, &[]).await;
+    assert_problem(&sneaky, 404, "not_found");
+    let via_mine = app.call(Method::GET, &format!("/v1/tenants/{mine}/endpoints/{ep}"), Some(&key), None, &[]).await;
+    assert_problem(&via_mine, 404, "not_found");
+    let publish_there = app
+        .call(
+            Method::POST,
+            &format!("/v1/tenants/{theirs}/messages"),
+            Some(&key),
+            Some(json!({"event_type": "x", "payload": {}})),
+            &[],
+        )
+        .await;
+    assert_problem(&publish_there, 404, "not_found");
+    let create = app.call(Method::POST, "/v1/tenants", Some(&key), Some(json!({ "name": "x" })), &[]).await;
+    assert_problem(&create, 403, "forbidden");
+    app.stop().await;
+}
+
+async fn endpoint_lifecycle(db: TestDb) {
+    let mut app = TestApp::start(db).await;
+    let t = app.tenant("Acme").await;
+    let base = format!("/v1/tenants/{t}/endpoints");
+    for (url, why) in
+        [("ftp://example.com", "scheme"), ("not a url", "parse"), ("https://u:p@example.com/", "credentials")]
+    {
+        let a = app.post(&base, json!({ "url": url })).await;
+        assert_problem(&a, 422, "validation_failed");
+        assert_eq!(a.body["errors"][0]["field"], "url", "{why}");
+    }
+    let created = app.post(&base, json!({ "url": "https://example.com/hook", "event_types": ["user.created"] })).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.header("etag"), Some("\"1\""));
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    assert!(id.starts_with("ep_"));
+    let path = format!("{base}/{id}");
+
+    let read = app.get(&path).await;
+    assert_eq!(read.header("etag"), Some("\"1\""));
+    assert_eq!(read.header("cache-control"), Some("private, no-cache"));
+    let cached = app.call(Method::GET, &path, Some(ADMIN_KEY), None, &[("if-none-match", "\"1\"")]).await;
+    assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+
+    let patched = app
+        .call(Method::PATCH, &path, Some(ADMIN_KEY), Some(json!({ "description": "mine" })), &[("if-match", "\"1\"")])
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
+    assert_eq!(patched.header("etag"), Some("\"2\""));
+    let stale = app
+        .call(Method::PATCH, &path, Some(ADMIN_KEY), Some(json!({ "description": "theirs" })), &[("if-match", "\"1\"")])
+        .await;
+    assert_problem(&stale, 412, "precondition_failed");
+    assert_eq!(app.get(&path).await.body["description"], "mine");
+    let cleared =
+        app.call(Method::PATCH, &path, Some(ADMIN_KEY), Some(json!({ "rate_limit_per_second": 5 })), &[]).await;
+    assert_eq!(cleared.body["rate_limit_per_second"], 5);
+    let cleared =
+        app.call(Method::PATCH, &path, Some(ADMIN_KEY), Some(json!({ "rate_limit_per_second": null })), &[]).await;
+    assert_eq!(cleared.body["rate_limit_per_second"], serde_json::Value::Null);
+
+    let disabled = app.post(&format!("{path}/disable"), json!({ "reason": "maintenance" })).await;
+    assert_eq!(disabled.body["status"], "disabled");
+    assert_eq!(disabled.body["disabled_reason"], "maintenance");
+    let enabled = app.call(Method::POST, &format!("{path}/enable"), Some(ADMIN_KEY), None, &[]).await;
+    assert_eq!(enabled.status, StatusCode::OK);
+    assert_eq!(enabled.body["status"], "enabled");
+
+    let before = app.secret(&t, &id).await;
+    assert!(before.starts_with("whsec_"));
+    let rotated = app.post(&format!("{path}/secret/rotate"), json!({ "grace_period_seconds": 60 })).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{:?}", rotated.body);
+    assert_ne!(rotated.body["key"], before.as_str());
+    assert_eq!(rotated.body["previous"][0]["key"], before.as_str());
+    let too_long = app.post(&format!("{path}/secret/rotate"), json!({ "grace_period_seconds": 99999999 })).await;
+    assert_problem(&too_long, 422, "validation_failed");
+
+    let list = app.get(&base).await;
+    assert_eq!(list.body["data"].as_array().map(Vec::len), Some(1));
+    let deleted = app.call(Method::DELETE, &path, Some(ADMIN_KEY), None, &[]).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_problem(&app.get(&path).await, 404, "not_found");
+    assert_problem(&app.get(&format!("{base}/ep_garbage")).await, 404, "not_found");
+    app.stop().await;
+}
+
+async fn publish_deliver_read_and_replay(db: TestDb) {
+    let mut app = TestApp::start(db).await;
+    let rx = Receiver::start().await;
+    let t = app.tenant("Acme").await;
+    let ep = app.endpoint(&t, &rx.url()).await;
+    let ep = ep["id"].as_str().expect("id").to_owned();
+    rx.set_secrets(vec![app.secret(&t, &ep).await]);
+
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let a = app
+            .post(&format!("/v1/tenants/{t}/messages"), json!({ "event_type": "user.created", "payload": { "i": i } }))
+            .await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{:?}", a.body);
+        let id = a.body["id"].as_str().expect("id").to_owned();
+        assert_eq!(a.header("location"), Some(format!("/v1/tenants/{t}/messages/{id}").as_str()));
+        ids.push(id);
+    }
+    assert!(rx.wait_for(3, Duration::from_secs(10)).await, "delivered over HTTP");
+    assert!(rx.received().iter().all(|r| r.verified_by == vec![0]));
+
+    let page1 = app.get(&format!("/v1/tenants/{t}/messages?limit=2")).await;
+    assert_eq!(page1.body["data"].as_array().map(Vec::len), Some(2));
+    assert_eq!(page1.body["data"][0]["id"], ids[2].as_str(), "newest first");
+    let cursor = page1.body["next_cursor"].as_str().expect("cursor").to_owned();
+    let page2 = app.get(&format!("/v1/tenants/{t}/messages?limit=2&cursor={cursor}")).await;
+    assert_eq!(page2.body["data"][0]["id"], ids[0].as_str());
+    assert_eq!(page2.body["next_cursor"], serde_json::Value::Null);
+    assert_problem(&app.get(&format!("/v1/tenants/{t}/messages?limit=1000")).await, 422, "validation_failed");
+    assert_problem(&app.get(&format!("/v1/tenants/{t}/messages?since=yesterday")).await, 422, "validation_failed");
+
+    let m = app.get(&format!("/v1/tenants/{t}/messages/{}", ids[0])).await;
+    assert_eq!(m.body["payload"], json!({ "i": 0 }));
+    assert!(m.header("cache-control").is_some_and(|c| c.contains("immutable")));
+    let etag = m.header("etag").expect("etag").to_owned();
+    let again = app
+        .call(
+            Method::GET,
+            &format!("/v1/tenants/{t}/messages/{}", ids[0]),
+            Some(ADMIN_KEY),
+            None,
+            &[("if-none-match", &etag)],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+
+    let succeeded = sluice_testkit::eventually(Duration::from_secs(5), || async {
+        let d = app.get(&format!("/v1/tenants/{t}/deliveries?status=succeeded")).await;
+        d.body["data"].as_array().map(Vec::len) == Some(3)
+    })
+    .await;
+    assert!(succeeded);
+    let filtered =
+        app.get(&format!("/v1/tenants/{t}/deliveries?endpoint_id={ep}&event_type=user.created&limit=1")).await;
+    assert_eq!(filtered.body["data"].as_array().map(Vec::len), Some(1));
+    assert_problem(&app.get(&format!("/v1/tenants/{t}/deliveries?status=lost")).await, 422, "validation_failed");
+    assert_problem(&app.get(&format!("/v1/tenants/{t}/deliveries?endpoint_id=nope")).await, 422, "validation_failed");
+    let delivery = filtered.body["data"][0]["id"].as_str().expect("id").to_owned();
+    let attempts = app.get(&format!("/v1/tenants/{t}/deliveries/{delivery}/attempts")).await;
+    assert_eq!(attempts.body["data"][0]["response_status"], 200);
+    assert_eq!(attempts.body["data"][0]["trigger"], "scheduled");
+
+    rx.script([Reply::Status(200)]);
+    let replay = app
+        .call(Method::POST, &format!("/v1/tenants/{t}/messages/{}/replay", ids[1]), Some(ADMIN_KEY), None, &[])
+        .await;
+    assert_eq!(replay.status, StatusCode::ACCEPTED, "{:?}", replay.body);
+    assert_eq!(replay.body["deliveries"].as_array().map(Vec::len), Some(1));
+    assert!(rx.wait_for(4, Duration::from_secs(10)).await, "the replay arrived");
+    let replayed = rx.received().pop().expect("replay");
+    assert_eq!(replayed.header("webhook-id"), Some(ids[1].as_str()), "same webhook-id as the original");
+    app.stop().await;
+}
+
+async fn idempotency_and_body_limits(db: TestDb) {
+    let mut app = TestApp::start(db).await;
+    let t = app.tenant("Acme").await;
+    let path = format!("/v1/tenants/{t}/messages");
+    let body = json!({ "event_type": "order.paid", "payload": { "order": 7 } });
+    let first =
+        app.call(Method::POST, &path, Some(ADMIN_KEY), Some(body.clone()), &[("idempotency-key", "order-7")]).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let second = app.call(Method::POST, &path, Some(ADMIN_KEY), Some(body), &[("idempotency-key", "order-7")]).await;
+    assert_eq!(second.status, StatusCode::ACCEPTED);
+    assert_eq!(second.header("idempotent-replayed"), Some("true"));
+    assert_eq!(second.body["id"], first.body["id"]);
+    let other = json!({ "event_type": "order.paid", "payload": { "order": 8 } });
+    let clash = app.call(Method::POST, &path, Some(ADMIN_KEY), Some(other), &[("idempotency-key", "order-7")]).await;
+    assert_problem(&clash, 422, "idempotency_key_reused");
+    let listed = app.get(&path).await;
+    assert_eq!(listed.body["data"].as_array().map(Vec::len), Some(1), "nothing new was stored");
+
+    let huge = json!({ "event_type": "big", "payload": { "blob": "x".repeat(100 * 1024) } });
+    let too_big = app.post(&path, huge).await;
+    assert_problem(&too_big, 413, "payload_too_large");
+    let bad_type = app.post(&path, json!({ "event_type": "has spaces", "payload": {} })).await;
+    assert_problem(&bad_type, 422, "validation_failed");
+    assert_eq!(bad_type.body["errors"][0]["field"], "event_type");
+    let missing = app.post(&path, json!({ "payload": {} })).await;
+    assert_problem(&missing, 422, "validation_failed");
+    assert_eq!(missing.body["errors"][0]["field"], "event_type");
+    assert_eq!(app.get(&path).await.body["data"].as_array().map(Vec::len), Some(1), "bad input changed nothing");
+    app.stop().await;
+}
+
+async fn backlog_cap_answers_429(db: TestDb) {
+    let mut app = TestApp::start(db).await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Hang(Duration::from_secs(30)));
+    let t = app.post("/v1/tenants", json!({ "name": "Tiny", "backlog_cap": 1 })).await.body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.endpoint(&t, &rx.url()).await;
+    let path = format!("/v1/tenants/{t}/messages");
+    let ok = app.post(&path, json!({ "event_type": "a", "payload": {} })).await;
+    assert_eq!(ok.status, StatusCode::ACCEPTED);
+    let full = app.post(&path, json!({ "event_type": "a", "payload": {} })).await;
+    assert_problem(&full, 429, "backlog_full");
+    assert!(full.header("retry-after").is_some());
+    drop(rx);
+    app.stop().await;
+}
+
+async fn unknown_routes_and_methods(db: TestDb) {
+    let mut app = TestApp::start(db).await;
+    assert_problem(&app.get("/v1/nothing-here").await, 404, "not_found");
+    let wrong = app.call(Method::DELETE, "/v1/tenants", Some(ADMIN_KEY), None, &[]).await;
+    assert_problem(&wrong, 405, "method_not_allowed");
+    app.stop().await;
+}

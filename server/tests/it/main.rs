@@ -1,0 +1,6 @@
+//! The server's integration tests, one binary: the REST API over a real socket, and
+//! the process-level fault tests (SIGKILL mid-burst, SIGTERM), on both backends.
+
+mod api;
+mod harness;
+mod process;

@@ -1,0 +1,149 @@
+//! Process-level faults: the real binary, killed with SIGKILL mid-burst and restarted,
+//! must deliver every message it accepted; SIGTERM must stop it cleanly.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sluice_testkit::{eventually, on_both_backends, Receiver, TestDb};
+
+use crate::harness::ADMIN_KEY;
+
+on_both_backends!(killed_mid_burst_loses_nothing);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+fn spawn(db_url: &str, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .env("SLUICE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SLUICE_DATABASE_URL", db_url)
+        .env("SLUICE_BOOTSTRAP_API_KEY", ADMIN_KEY)
+        .env("SLUICE_ALLOW_PRIVATE_TARGETS", "true")
+        .env("SLUICE_REQUEST_TIMEOUT_SECONDS", "2")
+        .env("SLUICE_LEASE_SECONDS", "3")
+        .env("SLUICE_POLL_INTERVAL_MS", "100")
+        .env("SLUICE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn sluice")
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let ready = eventually(Duration::from_secs(30), || async {
+        client.get(format!("{base}/readyz")).send().await.map(|r| r.status().is_success()).unwrap_or(false)
+    })
+    .await;
+    assert!(ready, "sluice did not become ready");
+}
+
+/// Sends a signal with kill(1): no unsafe code for a test helper.
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().expect("run kill");
+    assert!(status.success(), "kill -{sig} failed");
+}
+
+async fn killed_mid_burst_loses_nothing(db: TestDb) {
+    let rx = Receiver::start().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut child = spawn(&db.url, port);
+    wait_ready(&client, &base).await;
+
+    let post = {
+        let client = client.clone();
+        let base = base.clone();
+        move |path: String, body: Value| {
+            let client = client.clone();
+            let base = base.clone();
+            async move { client.post(format!("{base}{path}")).bearer_auth(ADMIN_KEY).json(&body).send().await }
+        }
+    };
+    let t: Value =
+        post("/v1/tenants".into(), json!({ "name": "Crashy" })).await.expect("tenant").json().await.expect("json");
+    let t = t["id"].as_str().expect("id").to_owned();
+    let ep: Value = post(format!("/v1/tenants/{t}/endpoints"), json!({ "url": rx.url() }))
+        .await
+        .expect("ep")
+        .json()
+        .await
+        .expect("json");
+    let ep = ep["id"].as_str().expect("id").to_owned();
+    let secret: Value = client
+        .get(format!("{base}/v1/tenants/{t}/endpoints/{ep}/secret"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .expect("secret")
+        .json()
+        .await
+        .expect("json");
+    rx.set_secrets(vec![secret["key"].as_str().expect("key").to_owned()]);
+
+    // A burst from 16 publishers; the server is killed while it is going on.
+    let accepted = Arc::new(Mutex::new(HashSet::new()));
+    let mut publishers = Vec::new();
+    for p in 0..16 {
+        let accepted = accepted.clone();
+        let post = post.clone();
+        let t = t.clone();
+        publishers.push(tokio::spawn(async move {
+            for i in 0..60 {
+                let r = post(
+                    format!("/v1/tenants/{t}/messages"),
+                    json!({ "event_type": "burst", "payload": { "p": p, "i": i } }),
+                )
+                .await;
+                match r {
+                    Ok(r) if r.status().as_u16() == 202 => {
+                        if let Ok(v) = r.json::<Value>().await {
+                            if let Some(id) = v["id"].as_str() {
+                                accepted.lock().expect("lock").insert(id.to_owned());
+                            }
+                        }
+                    }
+                    // Refused or cut off by the kill: never accepted, so not owed.
+                    _ => {}
+                }
+            }
+        }));
+    }
+    assert!(rx.wait_for(50, Duration::from_secs(30)).await, "deliveries started before the kill");
+    signal(&child, "KILL");
+    let _ = child.wait();
+    for p in publishers {
+        let _ = p.await;
+    }
+    let accepted: HashSet<String> = accepted.lock().expect("lock").clone();
+    assert!(accepted.len() >= 50, "only {} accepted before the kill", accepted.len());
+
+    // A new process on the same database picks up where the dead one stopped.
+    let mut child = spawn(&db.url, port);
+    wait_ready(&client, &base).await;
+    let all_arrived = eventually(Duration::from_secs(60), || async {
+        let got: HashSet<String> =
+            rx.received().iter().filter_map(|r| r.header("webhook-id").map(str::to_owned)).collect();
+        accepted.is_subset(&got)
+    })
+    .await;
+    let got: HashSet<String> = rx.received().iter().filter_map(|r| r.header("webhook-id").map(str::to_owned)).collect();
+    let missing: Vec<_> = accepted.difference(&got).take(5).collect();
+    assert!(all_arrived, "{} accepted messages never arrived, e.g. {missing:?}", accepted.difference(&got).count());
+    assert!(rx.received().iter().all(|r| r.verified_by == vec![0]), "every delivery is correctly signed");
+
+    // SIGTERM: a clean exit.
+    signal(&child, "TERM");
+    let exited = eventually(Duration::from_secs(20), || {
+        let done = matches!(child.try_wait(), Ok(Some(_)));
+        async move { done }
+    })
+    .await;
+    assert!(exited, "sluice did not exit after SIGTERM");
+    let status = child.wait().expect("status");
+    assert!(status.success(), "exit status {status}");
+}
