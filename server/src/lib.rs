@@ -82,10 +82,8 @@ async fn problem_for_bare_413(req: axum::extract::Request, next: axum::middlewar
     if res.status() != axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         return res;
     }
-    let is_problem = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let is_problem =
+        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
     if !is_problem {
         res = ApiError::new(ErrorCode::PayloadTooLarge, "the request body is larger than this server accepts")
             .into_response();

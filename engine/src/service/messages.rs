@@ -86,7 +86,8 @@ impl Sluice {
             request_hash: Some(hash.clone()),
             created_at_ms: now_ms(),
         };
-        match self.store.publish(&new).await? {
+        let queue = self.publish_queue.get_or_init(|| super::publish_queue::PublishQueue::start(self.store.clone()));
+        match queue.publish(new).await? {
             PublishResult::Created { message, deliveries } => {
                 self.add_backlog(tenant, deliveries);
                 if deliveries > 0 {

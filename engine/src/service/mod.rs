@@ -5,6 +5,7 @@
 mod endpoints;
 mod keys;
 mod messages;
+mod publish_queue;
 mod tenants;
 
 pub use messages::{parse_time, Published};
@@ -80,6 +81,8 @@ pub struct Sluice {
     tenant_facts: Mutex<HashMap<TenantId, TenantFacts>>,
     auth_cache: Mutex<HashMap<String, (Option<Caller>, Instant)>>,
     workers_started: AtomicBool,
+    /// Started on first publish, so constructing a `Sluice` needs no runtime.
+    publish_queue: std::sync::OnceLock<publish_queue::PublishQueue>,
 }
 
 impl Sluice {
@@ -90,6 +93,7 @@ impl Sluice {
             tenant_facts: Mutex::new(HashMap::new()),
             auth_cache: Mutex::new(HashMap::new()),
             workers_started: AtomicBool::new(false),
+            publish_queue: std::sync::OnceLock::new(),
         }
     }
 

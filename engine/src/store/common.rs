@@ -425,50 +425,89 @@ impl Store for This {
         Ok(())
     }
 
-    async fn publish(&self, m: &NewMessage) -> Result<PublishResult> {
-        let mut tx = self.write.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO messages (id, tenant_id, event_type, payload, idempotency_key, request_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
-        )
-        .bind(m.id.as_str())
-        .bind(m.tenant_id.as_str())
-        .bind(&m.event_type)
-        .bind(&m.payload)
-        .bind(m.idempotency_key.as_deref())
-        .bind(m.request_hash.as_deref())
-        .bind(m.created_at_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            drop(tx);
-            let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND idempotency_key = $2");
-            let row: MessageRow = sqlx::query_as(&sql)
-                .bind(m.tenant_id.as_str())
-                .bind(m.idempotency_key.as_deref())
-                .fetch_one(&self.write)
-                .await?;
-            let request_hash = row.request_hash.clone();
-            return Ok(PublishResult::Existing { message: message_from(row)?, request_hash });
+    async fn publish_batch(&self, batch: &[NewMessage]) -> Result<Vec<PublishResult>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
         }
-        let endpoints: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, event_types FROM endpoints WHERE tenant_id = $1 AND enabled = TRUE AND deleted_at IS NULL",
-        )
-        .bind(m.tenant_id.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
-        let targets: Vec<&String> =
-            endpoints.iter().filter(|(_, types)| subscribes(types, &m.event_type)).map(|(id, _)| id).collect();
-        for chunk in targets.chunks(200) {
+        // A constant number of statements per batch, whatever its size: one multi-row
+        // insert of the messages, one endpoint lookup per tenant, one multi-row insert of
+        // the deliveries. That, and one commit, is what makes group commit pay.
+        let mut tx = self.write.begin().await?;
+        let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for chunk in batch.chunks(500) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO messages (id, tenant_id, event_type, payload, idempotency_key, request_hash, created_at) ",
+            );
+            qb.push_values(chunk, |mut b, m| {
+                b.push_bind(m.id.as_str())
+                    .push_bind(m.tenant_id.as_str())
+                    .push_bind(m.event_type.as_str())
+                    .push_bind(m.payload.as_str())
+                    .push_bind(m.idempotency_key.as_deref())
+                    .push_bind(m.request_hash.as_deref())
+                    .push_bind(m.created_at_ms);
+            });
+            // Repeats of a key (earlier, or earlier in this very batch) insert nothing.
+            qb.push(" ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id");
+            let ids: Vec<(String,)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+            inserted.extend(ids.into_iter().map(|(id,)| id));
+        }
+
+        let mut endpoints_of: std::collections::HashMap<&str, Vec<(String, String)>> = std::collections::HashMap::new();
+        for m in batch.iter().filter(|m| inserted.contains(m.id.as_str())) {
+            if !endpoints_of.contains_key(m.tenant_id.as_str()) {
+                let endpoints: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT id, event_types FROM endpoints \
+                     WHERE tenant_id = $1 AND enabled = TRUE AND deleted_at IS NULL",
+                )
+                .bind(m.tenant_id.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+                endpoints_of.insert(m.tenant_id.as_str(), endpoints);
+            }
+        }
+
+        let mut results = Vec::with_capacity(batch.len());
+        let mut deliveries: Vec<(&NewMessage, &str)> = Vec::new();
+        for m in batch {
+            if !inserted.contains(m.id.as_str()) {
+                let sql =
+                    format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND idempotency_key = $2");
+                let row: MessageRow = sqlx::query_as(&sql)
+                    .bind(m.tenant_id.as_str())
+                    .bind(m.idempotency_key.as_deref())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let request_hash = row.request_hash.clone();
+                results.push(PublishResult::Existing { message: message_from(row)?, request_hash });
+                continue;
+            }
+            let before = deliveries.len();
+            for (endpoint_id, types) in endpoints_of.get(m.tenant_id.as_str()).into_iter().flatten() {
+                if subscribes(types, &m.event_type) {
+                    deliveries.push((m, endpoint_id.as_str()));
+                }
+            }
+            let message = Message {
+                id: m.id.clone(),
+                tenant_id: m.tenant_id.clone(),
+                event_type: m.event_type.clone(),
+                payload: serde_json::value::RawValue::from_string(m.payload.clone())?,
+                idempotency_key: m.idempotency_key.clone(),
+                created_at: ms_to_dt(m.created_at_ms),
+            };
+            results.push(PublishResult::Created { message, deliveries: deliveries.len() - before });
+        }
+
+        for chunk in deliveries.chunks(200) {
             let mut qb = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO deliveries (id, message_id, endpoint_id, tenant_id, event_type, state, attempts, retry_base, \
                  next_attempt_at, lease_owner, lease_token, next_trigger, created_at, updated_at) ",
             );
-            qb.push_values(chunk, |mut b, endpoint_id| {
+            qb.push_values(chunk, |mut b, (m, endpoint_id)| {
                 b.push_bind(crate::ids::new_id::<DeliveryKind>().into_string())
                     .push_bind(m.id.as_str())
-                    .push_bind(endpoint_id.as_str())
+                    .push_bind(*endpoint_id)
                     .push_bind(m.tenant_id.as_str())
                     .push_bind(m.event_type.as_str())
                     .push_bind("pending")
@@ -483,19 +522,11 @@ impl Store for This {
             });
             qb.build().execute(&mut *tx).await?;
         }
-        if !targets.is_empty() {
+        if !deliveries.is_empty() {
             Self::announce_work(&mut tx).await?;
         }
         tx.commit().await?;
-        let message = Message {
-            id: m.id.clone(),
-            tenant_id: m.tenant_id.clone(),
-            event_type: m.event_type.clone(),
-            payload: serde_json::value::RawValue::from_string(m.payload.clone())?,
-            idempotency_key: m.idempotency_key.clone(),
-            created_at: ms_to_dt(m.created_at_ms),
-        };
-        Ok(PublishResult::Created { message, deliveries: targets.len() })
+        Ok(results)
     }
 
     async fn get_message(&self, tenant: &TenantId, id: &MessageId) -> Result<Option<Message>> {
@@ -713,54 +744,67 @@ impl Store for This {
     }
 
     async fn record(&self, outcomes: &[Outcome], disable: &[(EndpointId, String)], events: &[LifecycleEvent], now_ms: i64) -> Result<()> {
+        // Multi-row statements: a batch of outcomes costs a handful of round trips and
+        // one commit, not two statements per outcome (which, on PostgreSQL over a
+        // socket, was what bounded the delivery rate).
         let mut tx = self.write.begin().await?;
-        for o in outcomes {
-            let a = &o.attempt;
-            sqlx::query(
-                "INSERT INTO attempts (id, delivery_id, message_id, endpoint_id, tenant_id, number, trigger, url, started_at, \
-                 duration_ms, request_headers, response_status, response_headers, response_body, error_class, error_message) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-            )
-            .bind(a.id.as_str())
-            .bind(a.delivery_id.as_str())
-            .bind(a.message_id.as_str())
-            .bind(a.endpoint_id.as_str())
-            .bind(a.tenant_id.as_str())
-            .bind(a.number)
-            .bind(a.trigger.as_str())
-            .bind(&a.url)
-            .bind(a.started_at_ms)
-            .bind(a.duration_ms)
-            .bind(&a.request_headers)
-            .bind(a.response_status)
-            .bind(a.response_headers.as_deref())
-            .bind(a.response_body.as_deref())
-            .bind(a.error_class.map(ErrorClass::as_str))
-            .bind(a.error_message.as_deref())
-            .execute(&mut *tx)
-            .await?;
-            let (state, next) = match o.next {
-                NextStep::Succeeded => ("succeeded", None),
-                NextStep::RetryAt(at) => ("pending", Some(at)),
-                NextStep::Exhausted => ("failed", None),
-            };
+        for chunk in outcomes.chunks(200) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO attempts (id, delivery_id, message_id, endpoint_id, tenant_id, number, trigger, url, \
+                 started_at, duration_ms, request_headers, response_status, response_headers, response_body, \
+                 error_class, error_message) ",
+            );
+            qb.push_values(chunk, |mut b, o| {
+                let a = &o.attempt;
+                b.push_bind(a.id.as_str())
+                    .push_bind(a.delivery_id.as_str())
+                    .push_bind(a.message_id.as_str())
+                    .push_bind(a.endpoint_id.as_str())
+                    .push_bind(a.tenant_id.as_str())
+                    .push_bind(a.number)
+                    .push_bind(a.trigger.as_str())
+                    .push_bind(a.url.as_str())
+                    .push_bind(a.started_at_ms)
+                    .push_bind(a.duration_ms)
+                    .push_bind(a.request_headers.as_str())
+                    .push_bind(a.response_status)
+                    .push_bind(a.response_headers.as_deref())
+                    .push_bind(a.response_body.as_deref())
+                    .push_bind(a.error_class.map(ErrorClass::as_str))
+                    .push_bind(a.error_message.as_deref());
+            });
+            qb.build().execute(&mut *tx).await?;
+
             // Fenced by the lease token: if our lease expired and another worker
             // re-claimed the row, its outcome wins and ours is only an attempt record.
-            sqlx::query(
-                "UPDATE deliveries SET state = $1, attempts = $2, next_attempt_at = $3, lease_owner = NULL, \
-                 next_trigger = 'scheduled', last_error_class = $4, last_response_status = $5, updated_at = $6 \
-                 WHERE id = $7 AND lease_token = $8 AND state = 'pending'",
-            )
-            .bind(state)
-            .bind(a.number)
-            .bind(next)
-            .bind(a.error_class.map(ErrorClass::as_str))
-            .bind(a.response_status)
-            .bind(now_ms)
-            .bind(a.delivery_id.as_str())
-            .bind(o.lease_token)
-            .execute(&mut *tx)
-            .await?;
+            // VALUES columns are column1… on both SQLite and PostgreSQL.
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "UPDATE deliveries SET state = v.column3, attempts = v.column4, next_attempt_at = v.column5, \
+                 lease_owner = NULL, next_trigger = 'scheduled', last_error_class = v.column6, \
+                 last_response_status = v.column7, updated_at = ",
+            );
+            qb.push_bind(now_ms);
+            qb.push(" FROM (");
+            qb.push_values(chunk, |mut b, o| {
+                let a = &o.attempt;
+                let (state, next) = match o.next {
+                    NextStep::Succeeded => ("succeeded", None),
+                    NextStep::RetryAt(at) => ("pending", Some(at)),
+                    NextStep::Exhausted => ("failed", None),
+                };
+                b.push_bind(a.delivery_id.as_str())
+                    .push_bind(o.lease_token)
+                    .push_bind(state)
+                    .push_bind(a.number)
+                    .push_bind(next)
+                    .push_bind(a.error_class.map(ErrorClass::as_str))
+                    .push_bind(a.response_status);
+            });
+            qb.push(
+                ") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_token = v.column2 \
+                 AND deliveries.state = 'pending'",
+            );
+            qb.build().execute(&mut *tx).await?;
         }
         for (endpoint, reason) in disable {
             sqlx::query(

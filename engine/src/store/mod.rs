@@ -252,7 +252,15 @@ pub trait Store: Send + Sync + 'static {
         event: &LifecycleEvent,
     ) -> Result<()>;
 
-    async fn publish(&self, message: &NewMessage) -> Result<PublishResult>;
+    /// Stores messages and queues one delivery per matching enabled endpoint, all in
+    /// one transaction; answers in the order given. A message whose idempotency key
+    /// exists (also earlier in the same batch) writes nothing and gets `Existing`.
+    async fn publish_batch(&self, batch: &[NewMessage]) -> Result<Vec<PublishResult>>;
+    /// [`Store::publish_batch`] of one.
+    async fn publish(&self, message: &NewMessage) -> Result<PublishResult> {
+        let mut results = self.publish_batch(std::slice::from_ref(message)).await?;
+        results.pop().ok_or_else(|| Error::Internal("publish_batch answered nothing".into()))
+    }
     async fn get_message(&self, tenant: &TenantId, id: &MessageId) -> Result<Option<Message>>;
     /// The message published with this idempotency key, with its request hash.
     async fn message_by_idempotency_key(

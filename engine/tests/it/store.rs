@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use sluice_core::model::*;
-use sluice_engine::ids::now_ms;
-use sluice_engine::store::{AttemptRecord, NextStep, Outcome};
+use sluice_engine::ids::{new_id, now_ms};
+use sluice_engine::store::{AttemptRecord, NewMessage, NextStep, Outcome, PublishResult};
 use sluice_engine::Error;
 use sluice_testkit::{on_both_backends, TestDb};
 
@@ -15,6 +15,8 @@ on_both_backends!(
     endpoint_edits_are_optimistic,
     publish_fans_out_to_subscribed_enabled_endpoints,
     idempotency_keys_return_the_first_message,
+    publish_batches_answer_each_message,
+    concurrent_publishes_share_commits_without_mixing_answers,
     claims_are_exclusive_and_leases_expire,
     stale_outcomes_are_fenced_off,
     deleting_an_endpoint_cancels_its_queue,
@@ -115,6 +117,104 @@ async fn idempotency_keys_return_the_first_message(db: TestDb) {
         h.sluice.publish(&h.admin, &h.tenant, req(r#"{"a":2}"#), Some("k1".into())).await.expect_err("different body");
     assert!(matches!(err, Error::IdempotencyKeyReused(_)), "{err:?}");
     assert_eq!(h.deliveries().await.len(), 1, "nothing changed");
+}
+
+async fn publish_batches_answer_each_message(db: TestDb) {
+    let h = Harness::new(db).await;
+    let other = h.sluice.create_tenant(&h.admin, CreateTenant { name: "Other".into(), ..Default::default() }).await;
+    let other = other.expect("tenant").id;
+    h.endpoint("https://example.com/all", None).await;
+    let paid_only = CreateEndpoint {
+        url: "https://example.com/paid".into(),
+        event_types: Some(vec!["order.paid".into()]),
+        ..Default::default()
+    };
+    h.sluice.create_endpoint(&h.admin, &h.tenant, paid_only).await.expect("endpoint");
+    h.endpoint_for(&other, "https://example.com/other", None).await;
+    let new = |tenant: &sluice_core::ids::TenantId, event_type: &str, key: Option<&str>| NewMessage {
+        id: new_id(),
+        tenant_id: tenant.clone(),
+        event_type: event_type.into(),
+        payload: "{}".into(),
+        idempotency_key: key.map(str::to_owned),
+        request_hash: Some(event_type.into()),
+        created_at_ms: now_ms(),
+    };
+    let batch = vec![
+        new(&h.tenant, "order.paid", Some("k")),
+        // The same key again within the batch: answered with the first, nothing written.
+        new(&h.tenant, "order.paid", Some("k")),
+        // The same key in another tenant is another message.
+        new(&other, "order.paid", Some("k")),
+        new(&h.tenant, "user.created", None),
+    ];
+    let results = h.store.publish_batch(&batch).await.expect("batch");
+    let summary: Vec<_> = results
+        .iter()
+        .map(|r| match r {
+            PublishResult::Created { message, deliveries } => ("created", message.id.clone(), *deliveries),
+            PublishResult::Existing { message, .. } => ("existing", message.id.clone(), 0),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("created", batch[0].id.clone(), 2),
+            ("existing", batch[0].id.clone(), 0),
+            ("created", batch[2].id.clone(), 1),
+            ("created", batch[3].id.clone(), 1),
+        ]
+    );
+    assert_eq!(h.deliveries().await.len(), 3, "two for the paid order, one for the user event");
+    assert!(h.store.publish_batch(&[]).await.expect("empty").is_empty());
+}
+
+async fn concurrent_publishes_share_commits_without_mixing_answers(db: TestDb) {
+    let h = Harness::new(db).await;
+    h.endpoint("https://example.com/a", None).await;
+    let publish = |i: usize, key: Option<String>| {
+        let sluice = h.sluice.clone();
+        let (admin, tenant) = (h.admin.clone(), h.tenant.clone());
+        async move {
+            let payload = format!("{{\"i\":{i}}}");
+            let req = PublishMessage {
+                event_type: "t".into(),
+                payload: serde_json::value::RawValue::from_string(payload.clone()).expect("json"),
+            };
+            let published = sluice.publish(&admin, &tenant, req, key).await.expect("publish");
+            (payload, published)
+        }
+    };
+    // 150 distinct messages and 50 retries of one keyed request, all at once.
+    let mut calls: Vec<_> = (0..150).map(|i| tokio::spawn(publish(i, None))).collect();
+    calls.extend((0..50).map(|_| tokio::spawn(publish(1000, Some("same".into())))));
+    let mut ids = std::collections::HashSet::new();
+    let mut keyed = std::collections::HashSet::new();
+    let mut replayed = 0;
+    for call in calls {
+        let (payload, published) = call.await.expect("task");
+        assert_eq!(published.message.payload.get(), payload, "each caller gets its own message back");
+        if published.message.idempotency_key.is_some() {
+            keyed.insert(published.message.id.clone());
+            replayed += usize::from(published.replayed);
+        }
+        ids.insert(published.message.id);
+    }
+    assert_eq!(ids.len(), 151);
+    assert_eq!(keyed.len(), 1, "every retry got the one message");
+    assert_eq!(replayed, 49);
+    let mut count = 0;
+    let mut cursor = None;
+    loop {
+        let page = h.sluice.list_deliveries(&h.admin, &h.tenant, Default::default(), Some(250), cursor).await;
+        let page = page.expect("deliveries");
+        count += page.data.len();
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(count, 151, "one delivery per stored message");
 }
 
 async fn claims_are_exclusive_and_leases_expire(db: TestDb) {

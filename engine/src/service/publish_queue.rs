@@ -1,0 +1,85 @@
+//! Group commit for publishes: concurrent publish requests share one transaction.
+//!
+//! Every publish is a write transaction, and a database commits one writer at a time
+//! (SQLite literally; PostgreSQL pays a WAL flush per commit). Under a burst, a queue
+//! of single-message transactions is bounded by per-commit cost, not by work. So each
+//! request hands its message to one writer task and waits; the writer takes whatever
+//! has queued up since its last commit and writes it as one batch. A lone request is
+//! written at once (no timer, no added latency); a burst of 64 becomes a few batches.
+//! The answer is still sent only after the commit, so a 202 always means durable.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result};
+use crate::store::{NewMessage, PublishResult, Store};
+
+/// Most messages one transaction takes: large enough to amortise the commit, small
+/// enough that no single transaction holds the writer for long.
+const MAX_BATCH: usize = 256;
+/// Requests that may wait for the writer before `publish` itself waits to enqueue.
+const QUEUE_DEPTH: usize = 4096;
+
+struct Job {
+    message: NewMessage,
+    reply: oneshot::Sender<Result<PublishResult>>,
+}
+
+/// The handle requests use; the writer task lives as long as any handle does.
+pub(super) struct PublishQueue {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl PublishQueue {
+    /// Starts the writer task on the current tokio runtime.
+    pub(super) fn start(store: Arc<dyn Store>) -> Self {
+        let (jobs, rx) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(write_batches(store, rx));
+        Self { jobs }
+    }
+
+    /// Publishes one message as part of whatever batch it lands in.
+    pub(super) async fn publish(&self, message: NewMessage) -> Result<PublishResult> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { message, reply })
+            .await
+            .map_err(|_| Error::Internal("the publish writer has stopped".into()))?;
+        answer.await.map_err(|_| Error::Internal("the publish writer dropped a request".into()))?
+    }
+}
+
+async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (messages, replies): (Vec<NewMessage>, Vec<_>) = jobs.drain(..).map(|j| (j.message, j.reply)).unzip();
+        match store.publish_batch(&messages).await {
+            Ok(results) if results.len() == messages.len() => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    // The requester may have gone (client disconnected); the message is
+                    // stored all the same, as with any request whose answer is lost.
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            Ok(_) => {
+                for reply in replies {
+                    let _ = reply.send(Err(Error::Internal("publish_batch answered the wrong count".into())));
+                }
+            }
+            Err(e) if messages.len() == 1 => {
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
+                }
+            }
+            Err(e) => {
+                // The whole transaction rolled back. One bad message must not fail its
+                // neighbours, so each is tried again on its own and gets its own answer.
+                tracing::debug!(error = %e, size = messages.len(), "batched publish failed; retrying one by one");
+                for (message, reply) in messages.iter().zip(replies) {
+                    let _ = reply.send(store.publish(message).await);
+                }
+            }
+        }
+    }
+}
