@@ -256,6 +256,47 @@ pub struct Attempt {
     pub error_message: Option<String>,
 }
 
+/// What a dashboard user may do. Admins everything; support reads every tenant and
+/// replays, but changes no secrets or users; a partner sees one tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Support,
+    Partner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Support => "support",
+            Self::Partner => "partner",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Self::Admin),
+            "support" => Some(Self::Support),
+            "partner" => Some(Self::Partner),
+            _ => None,
+        }
+    }
+}
+
+/// A person who signs in to the dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    /// Lower-cased; unique.
+    pub email: String,
+    pub role: Role,
+    /// The one tenant a partner belongs to; `None` for admin and support.
+    pub tenant_id: Option<TenantId>,
+    pub created_at: DateTime<Utc>,
+}
+
 // ---------------------------------------------------------------------------------
 // Requests
 // ---------------------------------------------------------------------------------
@@ -359,6 +400,17 @@ where
     D: Deserializer<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// A new dashboard user. Partners need `tenant_id`; the others must not have one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub email: String,
+    pub password: String,
+    pub role: Role,
+    #[serde(default)]
+    pub tenant_id: Option<TenantId>,
 }
 
 #[cfg(test)]

@@ -23,6 +23,12 @@ pub enum Error {
     IdempotencyKeyReused(String),
     #[error("tenant backlog is at its cap of {cap} undelivered deliveries")]
     BacklogFull { cap: i64, retry_after_seconds: u64 },
+    /// Not signed in, or the credentials are wrong (never says which part).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Too many attempts; try again after the given seconds.
+    #[error("too many attempts; try again in {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -47,6 +53,8 @@ impl Error {
             Self::PreconditionFailed { .. } => ErrorCode::PreconditionFailed,
             Self::IdempotencyKeyReused(_) => ErrorCode::IdempotencyKeyReused,
             Self::BacklogFull { .. } => ErrorCode::BacklogFull,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }

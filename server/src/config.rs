@@ -18,6 +18,12 @@ pub struct Args {
     /// If set and no platform key exists, create this one.
     #[arg(long, env = "SLUICE_BOOTSTRAP_API_KEY", hide_env_values = true)]
     pub bootstrap_api_key: Option<String>,
+    /// Email of the first admin, created when no admin exists.
+    #[arg(long, env = "SLUICE_BOOTSTRAP_ADMIN_EMAIL", default_value = "admin@localhost")]
+    pub bootstrap_admin_email: String,
+    /// Password of the first admin; generated and printed once when unset.
+    #[arg(long, env = "SLUICE_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
+    pub bootstrap_admin_password: Option<String>,
     /// Allow endpoints on loopback, private and link-local addresses (development, tests).
     #[arg(long, env = "SLUICE_ALLOW_PRIVATE_TARGETS", default_value_t = false, action = ArgAction::Set)]
     pub allow_private_targets: bool,
@@ -55,6 +61,8 @@ pub struct Args {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub bootstrap_api_key: Option<String>,
+    pub bootstrap_admin_email: String,
+    pub bootstrap_admin_password: Option<String>,
     pub max_body_bytes: usize,
     pub site_root: String,
     pub engine: EngineConfig,
@@ -86,6 +94,8 @@ impl ServerConfig {
         Ok(Self {
             listen: a.listen,
             bootstrap_api_key: a.bootstrap_api_key.clone().filter(|k| !k.is_empty()),
+            bootstrap_admin_email: a.bootstrap_admin_email.clone(),
+            bootstrap_admin_password: a.bootstrap_admin_password.clone().filter(|p| !p.is_empty()),
             max_body_bytes: a.max_body_bytes,
             site_root: a.site_root.clone(),
             engine,

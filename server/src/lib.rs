@@ -144,6 +144,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         println!("\n  Sluice created a platform API key (shown only now):\n\n    {}\n", created.key);
     }
 
+    let admin_email = &config.bootstrap_admin_email;
+    // Like the platform key: a generated password is printed once and stored only hashed.
+    if let Some(password) =
+        sluice.ensure_bootstrap_admin(admin_email, config.bootstrap_admin_password.as_deref()).await?
+    {
+        println!("\n  Sluice created the admin {admin_email} with this password (shown only now):\n\n    {password}\n");
+    }
+
     let engine = Arc::new(Engine::new(store, config.engine.clone(), wake)?);
     let stats = engine.stats();
     let (stop_tx, stop_rx) = watch::channel(false);

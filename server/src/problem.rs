@@ -60,6 +60,9 @@ impl From<Error> for ApiError {
             Error::BacklogFull { retry_after_seconds, .. } => {
                 Self { code, detail: e.to_string(), errors: Vec::new(), retry_after: Some(retry_after_seconds) }
             }
+            Error::RateLimited { retry_after_seconds } => {
+                Self { code, detail: e.to_string(), errors: Vec::new(), retry_after: Some(retry_after_seconds) }
+            }
             Error::Unavailable(ref what) => {
                 tracing::warn!(error = %what, "service unavailable");
                 Self {

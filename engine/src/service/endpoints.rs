@@ -240,6 +240,7 @@ impl Sluice {
         tenant: &TenantId,
         id: &EndpointId,
     ) -> Result<EndpointSecrets> {
+        caller.require_not_support()?;
         self.get_endpoint(caller, tenant, id).await?;
         let secrets = self.store.valid_secrets(id, now_ms()).await?;
         let mut iter = secrets.into_iter();
@@ -266,6 +267,7 @@ impl Sluice {
         id: &EndpointId,
         req: RotateSecret,
     ) -> Result<EndpointSecrets> {
+        caller.require_not_support()?;
         let endpoint = self.get_endpoint(caller, tenant, id).await?;
         let grace = req.grace_period_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
         let mut errors = Errors::default();

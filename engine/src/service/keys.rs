@@ -35,6 +35,7 @@ fn visible_prefix(key: &str) -> String {
 impl Sluice {
     /// Creates a key scoped to `tenant`. The key is in the answer and nowhere else.
     pub async fn create_api_key(&self, caller: &Caller, tenant: &TenantId, req: CreateApiKey) -> Result<CreatedApiKey> {
+        caller.require_not_support()?;
         caller.check_tenant(tenant)?;
         self.get_tenant(caller, tenant).await?;
         let name = req.name.unwrap_or_else(|| "default".into());

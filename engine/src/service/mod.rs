@@ -7,9 +7,11 @@ mod keys;
 mod messages;
 mod publish_queue;
 mod tenants;
+mod users;
 
 pub use messages::{parse_time, Published};
 pub use tenants::TIERS;
+pub use users::{Session, SignedIn, SESSION_TTL};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,13 +33,16 @@ pub enum Caller {
     Platform { actor: String },
     /// A tenant-scoped key or a partner user: reaches one tenant only.
     Tenant { tenant: TenantId, actor: String },
+    /// A support user: reads every tenant and replays on a partner's behalf, but
+    /// touches no secrets, keys, users or tenants.
+    Support { actor: String },
 }
 
 impl Caller {
     /// Who did it, for lifecycle events (`key_…`, `usr_…`).
     pub fn actor(&self) -> &str {
         match self {
-            Self::Platform { actor } | Self::Tenant { actor, .. } => actor,
+            Self::Platform { actor } | Self::Tenant { actor, .. } | Self::Support { actor } => actor,
         }
     }
 
@@ -45,7 +50,7 @@ impl Caller {
     /// confirm that the id exists.
     pub fn check_tenant(&self, tenant: &TenantId) -> Result<()> {
         match self {
-            Self::Platform { .. } => Ok(()),
+            Self::Platform { .. } | Self::Support { .. } => Ok(()),
             Self::Tenant { tenant: own, .. } if own == tenant => Ok(()),
             Self::Tenant { .. } => Err(Error::not_found("tenant", tenant)),
         }
@@ -54,7 +59,17 @@ impl Caller {
     pub fn require_platform(&self) -> Result<()> {
         match self {
             Self::Platform { .. } => Ok(()),
-            Self::Tenant { .. } => Err(Error::Forbidden("this needs a platform API key".into())),
+            Self::Tenant { .. } | Self::Support { .. } => {
+                Err(Error::Forbidden("this needs a platform API key or an admin".into()))
+            }
+        }
+    }
+
+    /// Secrets and keys are for the tenant itself and admins, not for support.
+    pub fn require_not_support(&self) -> Result<()> {
+        match self {
+            Self::Support { .. } => Err(Error::Forbidden("support cannot see or change secrets and keys".into())),
+            _ => Ok(()),
         }
     }
 }

@@ -53,7 +53,7 @@ impl Sluice {
     ) -> Result<Page<Tenant>> {
         let page = page_args(limit, cursor)?;
         match caller {
-            Caller::Platform { .. } => {
+            Caller::Platform { .. } | Caller::Support { .. } => {
                 let rows = self.store.list_tenants(&page).await?;
                 Ok(finish_page(rows, &page, |t| t.id.to_string()))
             }

@@ -204,6 +204,16 @@ pub struct StoredEvent {
     pub created_at: DateTime<Utc>,
 }
 
+/// A session to store: the hash of the cookie's token, never the token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token_hash: String,
+    pub user_id: UserId,
+    pub csrf_token: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+}
+
 /// Everything Sluice keeps in its database.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -221,6 +231,24 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> Result<()>;
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
     async fn platform_key_exists(&self) -> Result<bool>;
+
+    /// Inserts a user; a taken email is `Conflict`.
+    async fn insert_user(&self, user: &User, password_hash: &str) -> Result<()>;
+    /// A user and their password hash, by lower-cased email.
+    async fn user_by_email(&self, email: &str) -> Result<Option<(User, String)>>;
+    async fn list_users(&self, page: &PageArgs) -> Result<Vec<User>>;
+    async fn admin_exists(&self) -> Result<bool>;
+    async fn insert_session(&self, session: &NewSession) -> Result<()>;
+    /// The signed-in user and the session's CSRF token, if the session exists and has
+    /// not expired at `now_ms`.
+    async fn session(&self, token_hash: &str, now_ms: i64) -> Result<Option<(User, String)>>;
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
+    /// Counts a failed sign-in for `email`, starting a new window when the current one
+    /// began before `window_floor_ms`; returns the failures in the window.
+    async fn record_sign_in_failure(&self, email: &str, now_ms: i64, window_floor_ms: i64) -> Result<i64>;
+    /// Failures counted in a window that began at or after `window_floor_ms`.
+    async fn sign_in_failures(&self, email: &str, window_floor_ms: i64) -> Result<i64>;
+    async fn clear_sign_in_failures(&self, email: &str) -> Result<()>;
 
     async fn insert_endpoint(&self, endpoint: &Endpoint, secret: &SecretRecord, event: &LifecycleEvent) -> Result<()>;
     async fn get_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Option<Endpoint>>;
@@ -344,6 +372,15 @@ pub(crate) mod rows {
         pub tier: String,
         pub retention_days: i64,
         pub backlog_cap: i64,
+        pub created_at: i64,
+    }
+
+    #[derive(Debug, sqlx::FromRow)]
+    pub struct UserRow {
+        pub id: String,
+        pub email: String,
+        pub role: String,
+        pub tenant_id: Option<String>,
         pub created_at: i64,
     }
 

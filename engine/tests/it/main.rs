@@ -4,3 +4,4 @@
 mod delivery;
 mod harness;
 mod store;
+mod users;

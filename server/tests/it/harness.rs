@@ -43,6 +43,8 @@ pub fn config(db_url: &str) -> ServerConfig {
     ServerConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         bootstrap_api_key: Some(ADMIN_KEY.into()),
+        bootstrap_admin_email: "admin@localhost".into(),
+        bootstrap_admin_password: Some("test-admin-password".into()),
         max_body_bytes: 64 * 1024,
         site_root: "target/site".into(),
         engine,
