@@ -19,13 +19,18 @@ run: setup build
 	@mkdir -p data
 	@key=$${SLUICE_BOOTSTRAP_API_KEY:-sk_dev_local_only_change_me}; \
 	listen=$${SLUICE_LISTEN:-127.0.0.1:3000}; \
+	admin=$${SLUICE_BOOTSTRAP_ADMIN_EMAIL:-admin@localhost}; \
+	password=$${SLUICE_BOOTSTRAP_ADMIN_PASSWORD:-dev-admin-change-me}; \
 	echo; \
 	echo "  Platform API key: $$key   (Authorization: Bearer $$key)"; \
 	echo "  Try: curl -s -H 'Authorization: Bearer $$key' http://$$listen/v1/tenants"; \
-	echo "  Dashboard: http://$$listen/   (node status for now; the partner, support and admin pages are not built yet)"; \
+	echo "  Dashboard: http://$$listen/  sign in as $$admin / $$password (when ./data was created with them)"; \
+	echo "  (so far the dashboard has sign-in and node status; partner, support and admin pages are not built yet)"; \
 	echo; \
 	SLUICE_ALLOW_PRIVATE_TARGETS=$${SLUICE_ALLOW_PRIVATE_TARGETS:-true} \
 	SLUICE_BOOTSTRAP_API_KEY=$$key \
+	SLUICE_BOOTSTRAP_ADMIN_EMAIL=$$admin \
+	SLUICE_BOOTSTRAP_ADMIN_PASSWORD=$$password \
 	exec $(BIN)
 
 setup:

@@ -43,6 +43,8 @@ export default defineConfig({
       SLUICE_LISTEN: `127.0.0.1:${port}`,
       SLUICE_DATABASE_URL: `sqlite://${process.env.SLUICE_E2E_DB ?? '/tmp/sluice-e2e/sluice.db'}`,
       SLUICE_BOOTSTRAP_API_KEY: 'sk_e2e_bootstrap_key_0123456789',
+      SLUICE_BOOTSTRAP_ADMIN_EMAIL: 'admin@e2e.test',
+      SLUICE_BOOTSTRAP_ADMIN_PASSWORD: 'e2e-admin-password',
       SLUICE_SITE_ROOT: process.env.SLUICE_SITE_ROOT ?? '../target/site',
     },
   },

@@ -12,4 +12,4 @@ pub mod store;
 pub use config::EngineConfig;
 pub use delivery::Engine;
 pub use error::{Error, Result};
-pub use service::{Caller, Sluice};
+pub use service::{Caller, Session, Sluice};

@@ -60,6 +60,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, max_body_bytes: us
             move || sluice_app::shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler(sluice_app::shell))
+        .layer(axum::middleware::from_fn(reject_cross_site_posts))
         .with_state(leptos_options);
 
     api.merge(dashboard).layer(tower_http::trace::TraceLayer::new_for_http())
@@ -71,6 +72,29 @@ async fn api_not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(ErrorCode::MethodNotAllowed, "this route does not take that method")
+}
+
+/// The dashboard's state-changing requests (server functions) are POSTs. A browser
+/// marks a request another site made (`Sec-Fetch-Site: cross-site`, or an `Origin`
+/// that is not this host); those are refused before any session is looked at. The
+/// SameSite session cookie and per-session CSRF tokens are the other two layers.
+async fn reject_cross_site_posts(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.method() == Method::POST && is_cross_site(req.headers()) {
+        return (axum::http::StatusCode::FORBIDDEN, "cross-site requests are not accepted").into_response();
+    }
+    next.run(req).await
+}
+
+fn is_cross_site(headers: &axum::http::HeaderMap) -> bool {
+    if headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site") {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    origin == "null" || !origin_host.eq_ignore_ascii_case(host)
 }
 
 /// tower-http's body limit answers a declared-too-large body in plain text before any

@@ -1,0 +1,165 @@
+//! Who is looking at the dashboard: sign-in, sign-out and the current viewer, as server
+//! functions over the engine's users service, plus the server-side session checks
+//! every other server function starts with.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The signed-in user as the pages need them. The CSRF token goes into every form
+/// that changes something; the server compares it with the session's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub email: String,
+    pub role: String,
+    pub tenant_id: Option<String>,
+    pub csrf_token: String,
+}
+
+/// The message of a server function's error, without the framework's prefix.
+pub fn error_text(e: &ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Signs in and sets the session cookie; then goes to the dashboard.
+#[server]
+pub async fn sign_in(email: String, password: String) -> Result<(), ServerFnError> {
+    use axum::http::{header, HeaderValue};
+    let ctx = expect_context::<ssr::DashboardContext>();
+    let signed = match ctx.sluice.sign_in(&email, &password).await {
+        Ok(s) => s,
+        Err(e) => {
+            // A wrong password is the caller's problem, not a server failure: say 401
+            // (or 429 when throttled), as the REST API would.
+            if let Ok(status) = axum::http::StatusCode::from_u16(e.code().status()) {
+                expect_context::<leptos_axum::ResponseOptions>().set_status(status);
+            }
+            return Err(ssr::to_server_error(e));
+        }
+    };
+    let cookie =
+        ssr::session_cookie(&signed.token, sluice_engine::service::SESSION_TTL.as_secs(), ssr::is_https().await);
+    let value = HeaderValue::from_str(&cookie).map_err(|e| ServerFnError::new(e.to_string()))?;
+    expect_context::<leptos_axum::ResponseOptions>().insert_header(header::SET_COOKIE, value);
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// Ends the session (its CSRF token proves the form came from this dashboard).
+#[server]
+pub async fn sign_out(csrf: String) -> Result<(), ServerFnError> {
+    use axum::http::{header, HeaderValue};
+    let ctx = expect_context::<ssr::DashboardContext>();
+    if let Some((token, session)) = ssr::session_with_token().await? {
+        ssr::check_csrf(&session, &csrf)?;
+        ctx.sluice.sign_out(&token).await.map_err(ssr::to_server_error)?;
+    }
+    let cookie = ssr::session_cookie("", 0, ssr::is_https().await);
+    let value = HeaderValue::from_str(&cookie).map_err(|e| ServerFnError::new(e.to_string()))?;
+    expect_context::<leptos_axum::ResponseOptions>().insert_header(header::SET_COOKIE, value);
+    leptos_axum::redirect("/sign-in");
+    Ok(())
+}
+
+/// The signed-in user, or `None`.
+#[server]
+pub async fn current_viewer() -> Result<Option<Viewer>, ServerFnError> {
+    Ok(ssr::session().await?.map(|s| Viewer {
+        email: s.user.email.clone(),
+        role: s.user.role.as_str().to_owned(),
+        tenant_id: s.user.tenant_id.as_ref().map(ToString::to_string),
+        csrf_token: s.csrf_token.clone(),
+    }))
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! Server-side helpers: the context server functions read, and session checks.
+    use std::sync::Arc;
+
+    use axum::http::HeaderMap;
+    use leptos::prelude::*;
+    use sluice_engine::{Caller, Error, Session};
+
+    /// The name of the session cookie.
+    pub const SESSION_COOKIE: &str = "sluice_session";
+
+    #[derive(Clone)]
+    pub struct DashboardContext {
+        pub sluice: Arc<sluice_engine::Sluice>,
+        pub stats: Arc<sluice_engine::delivery::Stats>,
+    }
+
+    /// `HttpOnly` keeps scripts away from the token; `SameSite=Lax` keeps other sites'
+    /// forms from sending it; `Secure` whenever the dashboard is served over https.
+    pub fn session_cookie(token: &str, max_age: u64, secure: bool) -> String {
+        let secure = if secure { "; Secure" } else { "" };
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+    }
+
+    /// Behind a TLS-terminating proxy the request itself is http; the proxy says so.
+    pub async fn is_https() -> bool {
+        let headers: Option<HeaderMap> = leptos_axum::extract().await.ok();
+        headers.is_some_and(|h| h.get("x-forwarded-proto").is_some_and(|v| v.as_bytes() == b"https"))
+    }
+
+    fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+        headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|line| {
+            line.split(';').find_map(|pair| {
+                let (k, v) = pair.trim().split_once('=')?;
+                (k == name && !v.is_empty()).then(|| v.to_owned())
+            })
+        })
+    }
+
+    /// The request's session and its cookie token, if it has a live one.
+    pub async fn session_with_token() -> Result<Option<(String, Session)>, ServerFnError> {
+        let ctx = expect_context::<DashboardContext>();
+        let headers: HeaderMap = leptos_axum::extract().await?;
+        let Some(token) = cookie_value(&headers, SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        let session = ctx.sluice.session(&token).await.map_err(to_server_error)?;
+        Ok(session.map(|s| (token, s)))
+    }
+
+    pub async fn session() -> Result<Option<Session>, ServerFnError> {
+        Ok(session_with_token().await?.map(|(_, s)| s))
+    }
+
+    /// The caller for a server function that needs someone signed in.
+    pub async fn require_caller() -> Result<(Session, Caller), ServerFnError> {
+        let session = session().await?.ok_or_else(|| ServerFnError::new("sign in to continue"))?;
+        let caller = session.caller();
+        Ok((session, caller))
+    }
+
+    /// State-changing server functions take the session's CSRF token in their form.
+    pub fn check_csrf(session: &Session, token: &str) -> Result<(), ServerFnError> {
+        if session.csrf_token.len() == token.len()
+            && session.csrf_token.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        {
+            Ok(())
+        } else {
+            Err(ServerFnError::new("this form is out of date; reload the page and try again"))
+        }
+    }
+
+    /// Engine errors as the dashboard shows them: the engine's words, except for
+    /// internal failures, whose details go to the log.
+    pub fn to_server_error(e: Error) -> ServerFnError {
+        match e {
+            Error::Internal(what) => {
+                leptos::logging::error!("internal error in a server function: {what}");
+                ServerFnError::new("something went wrong on our side; it has been logged")
+            }
+            Error::Unavailable(_) => ServerFnError::new("the database is not answering; try again shortly"),
+            Error::Validation(fields) => ServerFnError::new(
+                fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "),
+            ),
+            other => ServerFnError::new(other.to_string()),
+        }
+    }
+}

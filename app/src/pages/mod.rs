@@ -1,0 +1,4 @@
+//! One module per page.
+
+pub mod sign_in;
+pub mod status;

@@ -1,0 +1,103 @@
+//! The node's status: version, database, readiness and delivery counters. For admins
+//! and support; anyone else is sent to sign in.
+
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::error_text;
+
+/// What the status page shows about this node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub version: String,
+    pub backend: String,
+    pub ready: bool,
+    pub attempts: u64,
+    pub succeeded: u64,
+    pub in_flight: u64,
+}
+
+/// Why the status could not be shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StatusView {
+    Shown(NodeStatus),
+    SignInFirst,
+}
+
+/// Reads the node's status from the engine. Operators only: it spans every tenant.
+#[server]
+pub async fn get_node_status() -> Result<StatusView, ServerFnError> {
+    use std::sync::atomic::Ordering;
+    let ctx = expect_context::<crate::auth::ssr::DashboardContext>();
+    let Some(session) = crate::auth::ssr::session().await? else {
+        return Ok(StatusView::SignInFirst);
+    };
+    if matches!(session.caller(), sluice_engine::Caller::Tenant { .. }) {
+        return Err(ServerFnError::new("the node status is for admins and support"));
+    }
+    let ready = ctx.sluice.ready().await.is_ok();
+    Ok(StatusView::Shown(NodeStatus {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        backend: format!("{:?}", ctx.sluice.store().backend()),
+        ready,
+        attempts: ctx.stats.attempts.load(Ordering::Relaxed),
+        succeeded: ctx.stats.succeeded.load(Ordering::Relaxed),
+        in_flight: ctx.stats.in_flight.load(Ordering::Relaxed),
+    }))
+}
+
+#[component]
+pub fn StatusPage() -> impl IntoView {
+    let refreshes = RwSignal::new(0u32);
+    let status = Resource::new(move || refreshes.get(), |_| get_node_status());
+    // Set only in the browser after hydration: tests and people can tell the wasm ran.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    view! {
+        <h1>"Node status"</h1>
+        <p class="lede">"Webhook delivery that survives bursts."</p>
+        <section aria-label="Node status" class="card">
+            <Suspense fallback=|| view! { <p>"Loading status…"</p> }>
+                {move || {
+                    status
+                        .get()
+                        .map(|r| match r {
+                            Ok(StatusView::Shown(s)) => {
+                                view! {
+                                    <dl class="facts">
+                                        <dt>"Version"</dt>
+                                        <dd>{s.version}</dd>
+                                        <dt>"Database"</dt>
+                                        <dd>{s.backend}</dd>
+                                        <dt>"Ready"</dt>
+                                        <dd>{if s.ready { "yes" } else { "no" }}</dd>
+                                        <dt>"Attempts"</dt>
+                                        <dd data-testid="attempts">{s.attempts}</dd>
+                                        <dt>"Succeeded"</dt>
+                                        <dd>{s.succeeded}</dd>
+                                        <dt>"In flight"</dt>
+                                        <dd>{s.in_flight}</dd>
+                                    </dl>
+                                }
+                                    .into_any()
+                            }
+                            Ok(StatusView::SignInFirst) => view! { <Redirect path="/sign-in"/> }.into_any(),
+                            Err(e) => view! { <p role="alert">"Status unavailable: " {error_text(&e)}</p> }.into_any(),
+                        })
+                }}
+            </Suspense>
+            <button
+                type="button"
+                disabled=move || !hydrated.get()
+                on:click=move |_| refreshes.update(|n| *n += 1)
+            >
+                "Refresh"
+            </button>
+            <p class="hint" data-testid="refreshes">
+                {move || format!("Refreshed {} times", refreshes.get())}
+            </p>
+        </section>
+        <p>"The REST API lives under " <code>"/v1"</code> "; see README for a first request."</p>
+    }
+}

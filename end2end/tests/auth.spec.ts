@@ -1,0 +1,86 @@
+// Signing in and out of the dashboard, with and without JavaScript, and the
+// protections around it: pages need a session, other sites cannot post.
+import { test, expect, Page } from '@playwright/test';
+import * as fs from 'fs';
+
+fs.mkdirSync('screenshots', { recursive: true });
+
+const ADMIN = { email: 'admin@e2e.test', password: 'e2e-admin-password' };
+
+async function signIn(page: Page, email: string, password: string) {
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+function collectErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  return errors;
+}
+
+test('signing in shows the node status, hydrated; signing out ends the session', async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/sign-in$/);
+  await expect(page.getByRole('heading', { name: 'Sign in' })).toBeVisible();
+  // Hydrated before typing, so the form is handled in place.
+  await expect(page.getByRole('button', { name: 'Sign in' })).toBeEnabled();
+  await page.screenshot({ path: 'screenshots/sign-in.png', fullPage: true });
+
+  await signIn(page, ADMIN.email, 'not the password');
+  await expect(page.getByRole('alert')).toContainText('do not match');
+
+  await signIn(page, ADMIN.email, ADMIN.password);
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByTestId('viewer')).toContainText('admin@e2e.test');
+  const status = page.getByRole('region', { name: 'Node status' });
+  await expect(status.getByText('Sqlite')).toBeVisible();
+
+  // The button is disabled until the wasm bundle has hydrated the page.
+  const refresh = page.getByRole('button', { name: 'Refresh' });
+  await expect(refresh).toBeEnabled({ timeout: 15_000 });
+  await refresh.click();
+  await expect(page.getByTestId('refreshes')).toHaveText('Refreshed 1 times');
+  await page.screenshot({ path: 'screenshots/status.png', fullPage: true });
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/sign-in$/);
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/sign-in$/);
+  // The browser logs the rejected wrong password (a 401) as a failed resource; that
+  // one is expected, nothing else is.
+  expect(errors.filter((e) => !e.includes('status of 401'))).toEqual([]);
+});
+
+test('sign-in and the status page work without JavaScript', async ({ browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto('/sign-in');
+  await signIn(page, ADMIN.email, ADMIN.password);
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByRole('region', { name: 'Node status' }).getByText('Database')).toBeVisible();
+  await page.screenshot({ path: 'screenshots/status-no-js.png', fullPage: true });
+  await context.close();
+});
+
+test('the session cookie is HttpOnly and SameSite; other sites cannot post', async ({ page, request }) => {
+  await page.goto('/sign-in');
+  await signIn(page, ADMIN.email, ADMIN.password);
+  await expect(page.getByTestId('viewer')).toBeVisible();
+  const cookie = (await page.context().cookies()).find((c) => c.name === 'sluice_session');
+  expect(cookie?.httpOnly).toBe(true);
+  expect(cookie?.sameSite).toBe('Lax');
+
+  const action = await page.locator('form:has(input[name="csrf"])').getAttribute('action');
+  expect(action).toBeTruthy();
+  const forged = await request.post(action!, {
+    headers: { Origin: 'http://evil.example', 'Content-Type': 'application/x-www-form-urlencoded' },
+    data: 'csrf=whatever',
+  });
+  expect(forged.status()).toBe(403);
+  // Still signed in: the forged sign-out did nothing.
+  await page.reload();
+  await expect(page.getByTestId('viewer')).toBeVisible();
+});
