@@ -45,6 +45,9 @@ export default defineConfig({
       SLUICE_BOOTSTRAP_API_KEY: 'sk_e2e_bootstrap_key_0123456789',
       SLUICE_BOOTSTRAP_ADMIN_EMAIL: 'admin@e2e.test',
       SLUICE_BOOTSTRAP_ADMIN_PASSWORD: 'e2e-admin-password',
+      // The tests' webhook receiver listens on loopback.
+      SLUICE_ALLOW_PRIVATE_TARGETS: 'true',
+      SLUICE_POLL_INTERVAL_MS: '100',
       SLUICE_SITE_ROOT: process.env.SLUICE_SITE_ROOT ?? '../target/site',
     },
   },

@@ -27,7 +27,7 @@ pub fn error_text(e: &ServerFnError) -> String {
 #[server]
 pub async fn sign_in(email: String, password: String) -> Result<(), ServerFnError> {
     use axum::http::{header, HeaderValue};
-    let ctx = expect_context::<ssr::DashboardContext>();
+    let ctx = ssr::context()?;
     let signed = match ctx.sluice.sign_in(&email, &password).await {
         Ok(s) => s,
         Err(e) => {
@@ -51,7 +51,7 @@ pub async fn sign_in(email: String, password: String) -> Result<(), ServerFnErro
 #[server]
 pub async fn sign_out(csrf: String) -> Result<(), ServerFnError> {
     use axum::http::{header, HeaderValue};
-    let ctx = expect_context::<ssr::DashboardContext>();
+    let ctx = ssr::context()?;
     if let Some((token, session)) = ssr::session_with_token().await? {
         ssr::check_csrf(&session, &csrf)?;
         ctx.sluice.sign_out(&token).await.map_err(ssr::to_server_error)?;
@@ -92,6 +92,13 @@ pub mod ssr {
         pub stats: Arc<sluice_engine::delivery::Stats>,
     }
 
+    /// The engine, as the server provided it. Every route that renders the app must
+    /// provide it (the page routes and the fallback do); a missing one is an error
+    /// answer, not a panic.
+    pub fn context() -> Result<DashboardContext, ServerFnError> {
+        use_context::<DashboardContext>().ok_or_else(|| ServerFnError::new("the dashboard is not wired to the engine"))
+    }
+
     /// `HttpOnly` keeps scripts away from the token; `SameSite=Lax` keeps other sites'
     /// forms from sending it; `Secure` whenever the dashboard is served over https.
     pub fn session_cookie(token: &str, max_age: u64, secure: bool) -> String {
@@ -116,7 +123,7 @@ pub mod ssr {
 
     /// The request's session and its cookie token, if it has a live one.
     pub async fn session_with_token() -> Result<Option<(String, Session)>, ServerFnError> {
-        let ctx = expect_context::<DashboardContext>();
+        let ctx = context()?;
         let headers: HeaderMap = leptos_axum::extract().await?;
         let Some(token) = cookie_value(&headers, SESSION_COOKIE) else {
             return Ok(None);
@@ -134,6 +141,11 @@ pub mod ssr {
         let session = session().await?.ok_or_else(|| ServerFnError::new("sign in to continue"))?;
         let caller = session.caller();
         Ok((session, caller))
+    }
+
+    /// A typed id from a URL or form; a malformed one names nothing, so "not found".
+    pub fn parse_id<K: sluice_core::ids::IdKind>(raw: &str) -> Result<sluice_core::ids::Id<K>, ServerFnError> {
+        sluice_core::ids::Id::parse(raw.trim()).map_err(|_| ServerFnError::new(format!("{} {raw} not found", K::NAME)))
     }
 
     /// State-changing server functions take the session's CSRF token in their form.

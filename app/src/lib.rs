@@ -11,7 +11,7 @@ mod pages;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
-use leptos_router::{SsrMode, StaticSegment};
+use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 #[cfg(feature = "ssr")]
 pub use auth::ssr;
@@ -50,6 +50,21 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <p>"Page not found."</p> }>
                     <Route path=StaticSegment("") view=pages::status::StatusPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("sign-in") view=pages::sign_in::SignInPage ssr=SsrMode::Async/>
+                    <Route
+                        path=(StaticSegment("tenants"), ParamSegment("tenant"), StaticSegment("deliveries"))
+                        view=pages::deliveries::DeliveriesPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=(
+                            StaticSegment("tenants"),
+                            ParamSegment("tenant"),
+                            StaticSegment("messages"),
+                            ParamSegment("message"),
+                        )
+                        view=pages::message::MessagePage
+                        ssr=SsrMode::Async
+                    />
                 </Routes>
             </main>
         </Router>

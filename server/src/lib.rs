@@ -54,12 +54,18 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, max_body_bytes: us
 
     let context = DashboardContext { sluice: state.sluice.clone(), stats: state.stats.clone() };
     let routes = generate_route_list(sluice_app::App);
+    let fallback_context = context.clone();
     let dashboard = Router::new()
         .leptos_routes_with_context(&leptos_options, routes, move || provide_context(context.clone()), {
             let options = leptos_options.clone();
             move || sluice_app::shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler(sluice_app::shell))
+        // Unknown paths render the app's "not found" page, whose header asks the
+        // engine who is signed in: it needs the context as much as any page.
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            move || provide_context(fallback_context.clone()),
+            sluice_app::shell,
+        ))
         .layer(axum::middleware::from_fn(reject_cross_site_posts))
         .with_state(leptos_options);
 

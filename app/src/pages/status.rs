@@ -2,7 +2,7 @@
 //! and support; anyone else is sent to sign in.
 
 use leptos::prelude::*;
-use leptos_router::components::Redirect;
+use leptos_router::components::{Redirect, A};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::error_text;
@@ -18,10 +18,13 @@ pub struct NodeStatus {
     pub in_flight: u64,
 }
 
-/// Why the status could not be shown.
+/// What the home page shows: operators the node and the tenants; a partner goes
+/// straight to their own delivery log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum StatusView {
-    Shown(NodeStatus),
+    /// The node, and (id, name) of the first tenants.
+    Shown(NodeStatus, Vec<(String, String)>),
+    Partner(String),
     SignInFirst,
 }
 
@@ -29,22 +32,28 @@ pub enum StatusView {
 #[server]
 pub async fn get_node_status() -> Result<StatusView, ServerFnError> {
     use std::sync::atomic::Ordering;
-    let ctx = expect_context::<crate::auth::ssr::DashboardContext>();
+    let ctx = crate::auth::ssr::context()?;
     let Some(session) = crate::auth::ssr::session().await? else {
         return Ok(StatusView::SignInFirst);
     };
-    if matches!(session.caller(), sluice_engine::Caller::Tenant { .. }) {
-        return Err(ServerFnError::new("the node status is for admins and support"));
+    let caller = session.caller();
+    if let sluice_engine::Caller::Tenant { tenant, .. } = &caller {
+        return Ok(StatusView::Partner(tenant.to_string()));
     }
+    let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await.map_err(crate::auth::ssr::to_server_error)?;
+    let tenants = tenants.data.into_iter().map(|t| (t.id.to_string(), t.name)).collect();
     let ready = ctx.sluice.ready().await.is_ok();
-    Ok(StatusView::Shown(NodeStatus {
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        backend: format!("{:?}", ctx.sluice.store().backend()),
-        ready,
-        attempts: ctx.stats.attempts.load(Ordering::Relaxed),
-        succeeded: ctx.stats.succeeded.load(Ordering::Relaxed),
-        in_flight: ctx.stats.in_flight.load(Ordering::Relaxed),
-    }))
+    Ok(StatusView::Shown(
+        NodeStatus {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            backend: format!("{:?}", ctx.sluice.store().backend()),
+            ready,
+            attempts: ctx.stats.attempts.load(Ordering::Relaxed),
+            succeeded: ctx.stats.succeeded.load(Ordering::Relaxed),
+            in_flight: ctx.stats.in_flight.load(Ordering::Relaxed),
+        },
+        tenants,
+    ))
 }
 
 #[component]
@@ -63,7 +72,7 @@ pub fn StatusPage() -> impl IntoView {
                     status
                         .get()
                         .map(|r| match r {
-                            Ok(StatusView::Shown(s)) => {
+                            Ok(StatusView::Shown(s, tenants)) => {
                                 view! {
                                     <dl class="facts">
                                         <dt>"Version"</dt>
@@ -79,8 +88,21 @@ pub fn StatusPage() -> impl IntoView {
                                         <dt>"In flight"</dt>
                                         <dd>{s.in_flight}</dd>
                                     </dl>
+                                    <h2>"Tenants"</h2>
+                                    <ul class="tenants">
+                                        {tenants
+                                            .into_iter()
+                                            .map(|(id, name)| {
+                                                let href = format!("/tenants/{id}/deliveries");
+                                                view! { <li><A href=href>{name}</A></li> }
+                                            })
+                                            .collect_view()}
+                                    </ul>
                                 }
                                     .into_any()
+                            }
+                            Ok(StatusView::Partner(tenant)) => {
+                                view! { <Redirect path=format!("/tenants/{tenant}/deliveries")/> }.into_any()
                             }
                             Ok(StatusView::SignInFirst) => view! { <Redirect path="/sign-in"/> }.into_any(),
                             Err(e) => view! { <p role="alert">"Status unavailable: " {error_text(&e)}</p> }.into_any(),

@@ -5,6 +5,7 @@ mod deliveries;
 mod endpoints;
 mod messages;
 mod tenants;
+mod users;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .merge(endpoints::router())
         .merge(messages::router())
         .merge(deliveries::router())
+        .merge(users::router())
 }
 
 /// A JSON answer with a status and optional extra headers.

@@ -16,6 +16,7 @@ on_both_backends!(
     idempotency_and_body_limits,
     backlog_cap_answers_429,
     unknown_routes_and_methods,
+    users_for_the_dashboard,
 );
 
 async fn health_and_authentication(db: TestDb) {
@@ -282,5 +283,46 @@ async fn unknown_routes_and_methods(db: TestDb) {
     assert_problem(&app.get("/v1/nothing-here").await, 404, "not_found");
     let wrong = app.call(Method::DELETE, "/v1/tenants", Some(ADMIN_KEY), None, &[]).await;
     assert_problem(&wrong, 405, "method_not_allowed");
+    // Outside the API, unknown paths are the dashboard's own not-found page.
+    let page = app.call(Method::GET, "/no-such-page", None, None, &[]).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.as_str().is_some_and(|html| html.contains("Page not found")), "{:?}", page.body);
+    app.stop().await;
+}
+
+async fn users_for_the_dashboard(db: TestDb) {
+    let mut app = TestApp::start(db).await;
+    let t = app.tenant("Acme").await;
+    let body = json!({ "email": "Ann@Acme.test", "password": "long enough pw", "role": "partner", "tenant_id": t });
+    let created = app.post("/v1/users", body.clone()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    assert_eq!(created.body["email"], "ann@acme.test");
+    assert!(created.body["id"].as_str().is_some_and(|id| id.starts_with("usr_")));
+    assert!(created.body.get("password").is_none() && created.body.get("password_hash").is_none());
+    assert_problem(&app.post("/v1/users", body).await, 409, "conflict");
+    let no_tenant =
+        app.post("/v1/users", json!({ "email": "x@acme.test", "password": "long enough pw", "role": "partner" }));
+    let no_tenant = no_tenant.await;
+    assert_problem(&no_tenant, 422, "validation_failed");
+    assert_eq!(no_tenant.body["errors"][0]["field"], "tenant_id");
+    let bad_role =
+        app.post("/v1/users", json!({ "email": "x@acme.test", "password": "long enough pw", "role": "root" }));
+    assert_problem(&bad_role.await, 422, "validation_failed");
+
+    let key =
+        app.post(&format!("/v1/tenants/{t}/api-keys"), json!({})).await.body["key"].as_str().expect("key").to_owned();
+    let as_tenant = app
+        .call(
+            Method::POST,
+            "/v1/users",
+            Some(&key),
+            Some(json!({ "email": "me@acme.test", "password": "long enough pw", "role": "admin" })),
+            &[],
+        )
+        .await;
+    assert_problem(&as_tenant, 403, "forbidden");
+    let listed = app.get("/v1/users").await;
+    // The bootstrap admin and Ann.
+    assert_eq!(listed.body["data"].as_array().map(Vec::len), Some(2), "{:?}", listed.body);
     app.stop().await;
 }

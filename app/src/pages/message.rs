@@ -1,0 +1,231 @@
+//! One message: its payload, each endpoint's delivery with every attempt (request
+//! headers, response status, headers and body, latency, error class), and replay.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
+use sluice_core::model::{Attempt, Delivery};
+
+use crate::auth::{error_text, Viewer};
+use crate::pages::{status_badge, when};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliveryDetail {
+    pub delivery: Delivery,
+    pub endpoint_url: String,
+    /// Oldest first, the order they happened in.
+    pub attempts: Vec<Attempt>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessageDetail {
+    pub id: String,
+    pub tenant_id: String,
+    pub event_type: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub idempotency_key: Option<String>,
+    pub payload_pretty: String,
+    pub deliveries: Vec<DeliveryDetail>,
+}
+
+#[server]
+pub async fn load_message(tenant: String, message: String) -> Result<MessageDetail, ServerFnError> {
+    use crate::auth::ssr::{parse_id, require_caller, to_server_error};
+    use sluice_engine::store::DeliveryFilter;
+    let ctx = crate::auth::ssr::context()?;
+    let (_, caller) = require_caller().await?;
+    let tenant = parse_id(&tenant)?;
+    let message = parse_id(&message)?;
+    let m = ctx.sluice.get_message(&caller, &tenant, &message).await.map_err(to_server_error)?;
+    let payload_pretty = serde_json::from_str::<serde_json::Value>(m.payload.get())
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|_| m.payload.get().to_owned());
+    let filter = DeliveryFilter { message_id: Some(message.clone()), ..Default::default() };
+    let deliveries =
+        ctx.sluice.list_deliveries(&caller, &tenant, filter, Some(250), None).await.map_err(to_server_error)?;
+    let mut details = Vec::new();
+    for d in deliveries.data {
+        let endpoint_url = match ctx.sluice.get_endpoint(&caller, &tenant, &d.endpoint_id).await {
+            Ok(e) => e.url,
+            Err(_) => format!("{} (deleted)", d.endpoint_id),
+        };
+        let mut attempts =
+            ctx.sluice.list_attempts(&caller, &tenant, &d.id, Some(250), None).await.map_err(to_server_error)?.data;
+        attempts.reverse();
+        details.push(DeliveryDetail { delivery: d, endpoint_url, attempts });
+    }
+    Ok(MessageDetail {
+        id: m.id.to_string(),
+        tenant_id: m.tenant_id.to_string(),
+        event_type: m.event_type,
+        created_at: m.created_at,
+        idempotency_key: m.idempotency_key,
+        payload_pretty,
+        deliveries: details,
+    })
+}
+
+/// Queues the message again, to every endpoint or to one. Support may do this on a
+/// partner's behalf; the CSRF token proves the form came from this dashboard.
+#[server]
+pub async fn replay(
+    tenant: String,
+    message: String,
+    endpoint_id: Option<String>,
+    csrf: String,
+) -> Result<usize, ServerFnError> {
+    use crate::auth::ssr::{check_csrf, parse_id, require_caller, to_server_error};
+    use sluice_core::model::ReplayMessage;
+    let ctx = crate::auth::ssr::context()?;
+    let (session, caller) = require_caller().await?;
+    check_csrf(&session, &csrf)?;
+    let endpoint_id = endpoint_id.filter(|e| !e.is_empty()).map(|e| parse_id(&e)).transpose()?;
+    let accepted = ctx
+        .sluice
+        .replay_message(&caller, &parse_id(&tenant)?, &parse_id(&message)?, ReplayMessage { endpoint_id })
+        .await
+        .map_err(to_server_error)?;
+    Ok(accepted.deliveries.len())
+}
+
+#[component]
+pub fn MessagePage() -> impl IntoView {
+    let params = use_params_map();
+    let tenant = move || params.read().get("tenant").unwrap_or_default();
+    let message = move || params.read().get("message").unwrap_or_default();
+    let replay = ServerAction::<Replay>::new();
+    let viewer = Resource::new(|| (), |_| crate::auth::current_viewer());
+    // Refresh while open, so a replayed attempt shows up when it lands.
+    let tick = RwSignal::new(0u64);
+    Effect::new(move |_| {
+        if let Ok(handle) =
+            set_interval_with_handle(move || tick.update(|t| *t += 1), std::time::Duration::from_secs(2))
+        {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    let detail = Resource::new(
+        move || (tenant(), message(), replay.version().get(), tick.get()),
+        |(t, m, _, _)| load_message(t, m),
+    );
+    let replay_result = move || {
+        replay.value().get().map(|r| match r {
+            Ok(n) => view! { <p role="status">{format!("Replay queued: {n} deliveries.")}</p> }.into_any(),
+            Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+        })
+    };
+    view! {
+        <Title text="Message · Sluice"/>
+        <Suspense fallback=|| view! { <p>"Loading message…"</p> }>
+            {move || {
+                let csrf = viewer.get().and_then(Result::ok).flatten().map(|v: Viewer| v.csrf_token).unwrap_or_default();
+                detail
+                    .get()
+                    .map(|r| match r {
+                        Ok(m) => view! { <MessageView m csrf replay/> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                    })
+            }}
+        </Suspense>
+        {replay_result}
+    }
+}
+
+#[component]
+fn MessageView(m: MessageDetail, csrf: String, replay: ServerAction<Replay>) -> impl IntoView {
+    let back = format!("/tenants/{}/deliveries", m.tenant_id);
+    let replay_all = {
+        let (tenant, message, csrf) = (m.tenant_id.clone(), m.id.clone(), csrf.clone());
+        view! {
+            <ActionForm action=replay>
+                <input type="hidden" name="tenant" value=tenant/>
+                <input type="hidden" name="message" value=message/>
+                <input type="hidden" name="csrf" value=csrf/>
+                <button type="submit">"Replay to all endpoints"</button>
+            </ActionForm>
+        }
+    };
+    view! {
+        <p><A href=back>"← Deliveries"</A></p>
+        <h1>"Message " <code>{m.id.clone()}</code></h1>
+        <dl class="facts">
+            <dt>"Event type"</dt>
+            <dd>{m.event_type.clone()}</dd>
+            <dt>"Created"</dt>
+            <dd>{when(&m.created_at)}</dd>
+            <dt>"Idempotency key"</dt>
+            <dd>{m.idempotency_key.clone().unwrap_or_else(|| "—".into())}</dd>
+        </dl>
+        <section class="card" aria-labelledby="payload-heading">
+            <h2 id="payload-heading">"Payload"</h2>
+            <pre class="code">{m.payload_pretty.clone()}</pre>
+        </section>
+        {replay_all}
+        {m.deliveries
+            .into_iter()
+            .map(|d| {
+                let heading_id = format!("delivery-{}", d.delivery.id);
+                let labelled_by = heading_id.clone();
+                let (tenant, message, endpoint, csrf) =
+                    (m.tenant_id.clone(), m.id.clone(), d.delivery.endpoint_id.to_string(), csrf.clone());
+                view! {
+                    <section class="card" aria-labelledby=labelled_by data-testid="delivery">
+                        <h2 id=heading_id>{d.endpoint_url.clone()} " " {status_badge(d.delivery.status)}</h2>
+                        <ActionForm action=replay>
+                            <input type="hidden" name="tenant" value=tenant/>
+                            <input type="hidden" name="message" value=message/>
+                            <input type="hidden" name="endpoint_id" value=endpoint/>
+                            <input type="hidden" name="csrf" value=csrf/>
+                            <button type="submit" class="secondary">"Replay to this endpoint"</button>
+                        </ActionForm>
+                        <ol class="attempts">
+                            {d.attempts.into_iter().map(|a| view! { <AttemptView a/> }).collect_view()}
+                        </ol>
+                    </section>
+                }
+            })
+            .collect_view()}
+    }
+}
+
+#[component]
+fn AttemptView(a: Attempt) -> impl IntoView {
+    let outcome = match (a.response_status, a.error_class) {
+        (Some(s), _) => format!("HTTP {s}"),
+        (None, Some(c)) => c.as_str().replace('_', " "),
+        (None, None) => "no answer".into(),
+    };
+    let headers = |h: &serde_json::Map<String, serde_json::Value>| {
+        h.iter().map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or(&v.to_string()))).collect::<Vec<_>>().join("\n")
+    };
+    let request_headers = headers(&a.request_headers);
+    let response_headers = a.response_headers.as_ref().map(headers);
+    view! {
+        <li class="attempt" data-testid="attempt">
+            <p>
+                <strong>{format!("Attempt {}", a.number)}</strong>
+                {format!(" · {} · {} · {} ms · ", when(&a.started_at), a.trigger.as_str(), a.duration_ms)}
+                <span data-testid="attempt-outcome">{outcome}</span>
+            </p>
+            {a.error_message.clone().map(|e| view! { <p class="error">{e}</p> })}
+            <details>
+                <summary>"Request headers"</summary>
+                <pre class="code">{request_headers}</pre>
+            </details>
+            {response_headers.map(|h| view! {
+                <details>
+                    <summary>"Response headers"</summary>
+                    <pre class="code">{h}</pre>
+                </details>
+            })}
+            {a.response_body.clone().filter(|b| !b.is_empty()).map(|b| view! {
+                <details>
+                    <summary>"Response body"</summary>
+                    <pre class="code">{b}</pre>
+                </details>
+            })}
+        </li>
+    }
+}
