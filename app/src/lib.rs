@@ -56,6 +56,21 @@ pub fn App() -> impl IntoView {
                         ssr=SsrMode::Async
                     />
                     <Route
+                        path=(StaticSegment("tenants"), ParamSegment("tenant"), StaticSegment("endpoints"))
+                        view=pages::endpoints::EndpointsPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=(
+                            StaticSegment("tenants"),
+                            ParamSegment("tenant"),
+                            StaticSegment("endpoints"),
+                            ParamSegment("endpoint"),
+                        )
+                        view=pages::endpoints::EndpointEditPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
                         path=(
                             StaticSegment("tenants"),
                             ParamSegment("tenant"),

@@ -80,14 +80,7 @@ pub fn DeliveriesPage() -> impl IntoView {
         }
     };
     // Live refresh: a tick every few seconds once hydrated (never on the server).
-    let tick = RwSignal::new(0u64);
-    Effect::new(move |_| {
-        if let Ok(handle) =
-            set_interval_with_handle(move || tick.update(|t| *t += 1), std::time::Duration::from_secs(3))
-        {
-            on_cleanup(move || handle.clear());
-        }
-    });
+    let tick = crate::pages::refresh_tick(3);
     let log = Resource::new(
         move || (tenant(), filter(), tick.get()),
         |(t, f, _)| load_delivery_log(t, f.status, f.endpoint_id, f.event_type, f.cursor),
@@ -131,6 +124,7 @@ fn LogView(log: DeliveryLog, filter: LogFilter, tenant: String) -> impl IntoView
     view! {
         <h1>"Deliveries"</h1>
         <p class="lede">{log.tenant_name.clone()}</p>
+        <crate::pages::TenantNav tenant=tenant.clone()/>
         <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter deliveries">
             <div class="field">
                 <label for="status">"Status"</label>

@@ -98,14 +98,7 @@ pub fn MessagePage() -> impl IntoView {
     let replay = ServerAction::<Replay>::new();
     let viewer = Resource::new(|| (), |_| crate::auth::current_viewer());
     // Refresh while open, so a replayed attempt shows up when it lands.
-    let tick = RwSignal::new(0u64);
-    Effect::new(move |_| {
-        if let Ok(handle) =
-            set_interval_with_handle(move || tick.update(|t| *t += 1), std::time::Duration::from_secs(2))
-        {
-            on_cleanup(move || handle.clear());
-        }
-    });
+    let tick = crate::pages::refresh_tick(2);
     let detail = Resource::new(
         move || (tenant(), message(), replay.version().get(), tick.get()),
         |(t, m, _, _)| load_message(t, m),

@@ -1,12 +1,14 @@
 //! One module per page, and the small pieces of markup they share.
 
 pub mod deliveries;
+pub mod endpoints;
 pub mod message;
 pub mod sign_in;
 pub mod status;
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
+use leptos_router::components::A;
 use sluice_core::model::DeliveryStatus;
 
 /// A status that carries its meaning in text, with colour only as a second cue.
@@ -23,4 +25,31 @@ pub fn status_badge(status: DeliveryStatus) -> impl IntoView {
 /// Times as people read them in a log: UTC, to the second.
 pub fn when(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A counter that goes up every `seconds` in the browser (never on the server), for
+/// pages that refresh while they are open: put it in a resource's source.
+pub fn refresh_tick(seconds: u64) -> RwSignal<u64> {
+    let tick = RwSignal::new(0u64);
+    Effect::new(move |_| {
+        if let Ok(handle) =
+            set_interval_with_handle(move || tick.update(|t| *t += 1), std::time::Duration::from_secs(seconds))
+        {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    tick
+}
+
+/// The pages of one tenant.
+#[component]
+pub fn TenantNav(tenant: String) -> impl IntoView {
+    let deliveries = format!("/tenants/{tenant}/deliveries");
+    let endpoints = format!("/tenants/{tenant}/endpoints");
+    view! {
+        <nav aria-label="Tenant pages" class="tabs">
+            <A href=deliveries>"Deliveries"</A>
+            <A href=endpoints>"Endpoints"</A>
+        </nav>
+    }
 }

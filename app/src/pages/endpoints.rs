@@ -1,0 +1,374 @@
+//! A tenant's endpoints: health at a glance, create, enable and disable, and edit with
+//! stale-edit detection (if someone changed the endpoint since the form was loaded,
+//! the edit is refused and their version is shown, never silently overwritten).
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
+use sluice_core::model::{Endpoint, EndpointStatus};
+
+use crate::auth::{error_text, Viewer};
+
+/// An endpoint with how its recent deliveries went.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EndpointHealth {
+    pub endpoint: Endpoint,
+    /// Among its last (up to) 100 finished deliveries.
+    pub succeeded: usize,
+    pub failed: usize,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EndpointsView {
+    pub tenant_name: String,
+    pub endpoints: Vec<EndpointHealth>,
+}
+
+/// "a, b , c" → ["a", "b", "c"]; empty means every event type.
+#[cfg(feature = "ssr")]
+fn split_types(raw: &str) -> Vec<String> {
+    raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
+}
+
+#[server]
+pub async fn load_endpoints(tenant: String) -> Result<EndpointsView, ServerFnError> {
+    use crate::auth::ssr::{context, parse_id, require_caller, to_server_error};
+    use sluice_core::model::DeliveryStatus;
+    use sluice_engine::store::DeliveryFilter;
+    let ctx = context()?;
+    let (_, caller) = require_caller().await?;
+    let tenant = parse_id(&tenant)?;
+    let t = ctx.sluice.get_tenant(&caller, &tenant).await.map_err(to_server_error)?;
+    let list = ctx.sluice.list_endpoints(&caller, &tenant, Some(250), None).await.map_err(to_server_error)?;
+    let mut endpoints = Vec::with_capacity(list.data.len());
+    for e in list.data {
+        let filter = DeliveryFilter { endpoint_id: Some(e.id.clone()), ..Default::default() };
+        let recent = ctx.sluice.list_deliveries(&caller, &tenant, filter, Some(100), None).await;
+        let recent = recent.map_err(to_server_error)?.data;
+        let succeeded = recent.iter().filter(|d| d.status == DeliveryStatus::Succeeded).count();
+        let failed = recent.iter().filter(|d| d.status == DeliveryStatus::Failed).count();
+        let last_error = recent.iter().find_map(|d| match (d.last_response_status, d.last_error_class) {
+            (_, None) => None,
+            (Some(s), Some(_)) => Some(format!("HTTP {s}")),
+            (None, Some(c)) => Some(c.as_str().replace('_', " ")),
+        });
+        endpoints.push(EndpointHealth { endpoint: e, succeeded, failed, last_error });
+    }
+    Ok(EndpointsView { tenant_name: t.name, endpoints })
+}
+
+#[server]
+pub async fn create_endpoint(
+    tenant: String,
+    url: String,
+    description: Option<String>,
+    event_types: Option<String>,
+    csrf: String,
+) -> Result<String, ServerFnError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+    use sluice_core::model::CreateEndpoint;
+    let ctx = context()?;
+    let (session, caller) = require_caller().await?;
+    check_csrf(&session, &csrf)?;
+    let types = split_types(event_types.as_deref().unwrap_or(""));
+    let req = CreateEndpoint {
+        url,
+        description: description.filter(|d| !d.trim().is_empty()),
+        event_types: (!types.is_empty()).then_some(types),
+        ..Default::default()
+    };
+    let e = ctx.sluice.create_endpoint(&caller, &parse_id(&tenant)?, req).await.map_err(to_server_error)?;
+    Ok(e.id.to_string())
+}
+
+/// Enables or disables (with a reason that the partner sees) an endpoint.
+#[server]
+pub async fn set_endpoint_enabled(
+    tenant: String,
+    endpoint: String,
+    enabled: bool,
+    csrf: String,
+) -> Result<(), ServerFnError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+    use sluice_core::model::DisableEndpoint;
+    let ctx = context()?;
+    let (session, caller) = require_caller().await?;
+    check_csrf(&session, &csrf)?;
+    let (tenant, endpoint) = (parse_id(&tenant)?, parse_id(&endpoint)?);
+    let result = if enabled {
+        ctx.sluice.enable_endpoint(&caller, &tenant, &endpoint).await
+    } else {
+        let reason = Some(format!("disabled in the dashboard by {}", session.user.email));
+        ctx.sluice.disable_endpoint(&caller, &tenant, &endpoint, DisableEndpoint { reason }).await
+    };
+    result.map_err(to_server_error)?;
+    Ok(())
+}
+
+#[server]
+pub async fn load_endpoint(tenant: String, endpoint: String) -> Result<Endpoint, ServerFnError> {
+    use crate::auth::ssr::{context, parse_id, require_caller, to_server_error};
+    let ctx = context()?;
+    let (_, caller) = require_caller().await?;
+    ctx.sluice.get_endpoint(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?).await.map_err(to_server_error)
+}
+
+/// What saving an edit came to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum EditOutcome {
+    Saved(Endpoint),
+    /// Someone saved a change after this form was loaded; nothing was written.
+    Conflict(Endpoint),
+}
+
+/// Saves an edit made against `version`; refuses if the endpoint has moved on.
+#[server]
+pub async fn edit_endpoint(
+    tenant: String,
+    endpoint: String,
+    version: i64,
+    url: String,
+    description: Option<String>,
+    event_types: Option<String>,
+    csrf: String,
+) -> Result<EditOutcome, ServerFnError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+    use sluice_core::model::PatchEndpoint;
+    let ctx = context()?;
+    let (session, caller) = require_caller().await?;
+    check_csrf(&session, &csrf)?;
+    let (tenant, endpoint) = (parse_id(&tenant)?, parse_id(&endpoint)?);
+    let patch = PatchEndpoint {
+        url: Some(url),
+        description: Some(description.unwrap_or_default()),
+        event_types: Some(split_types(event_types.as_deref().unwrap_or(""))),
+        ..Default::default()
+    };
+    match ctx.sluice.patch_endpoint(&caller, &tenant, &endpoint, Some(version), patch).await {
+        Ok(e) => Ok(EditOutcome::Saved(e)),
+        Err(sluice_engine::Error::PreconditionFailed { .. }) => {
+            let theirs = ctx.sluice.get_endpoint(&caller, &tenant, &endpoint).await.map_err(to_server_error)?;
+            Ok(EditOutcome::Conflict(theirs))
+        }
+        Err(e) => Err(to_server_error(e)),
+    }
+}
+
+fn csrf_of(viewer: Option<Result<Option<Viewer>, ServerFnError>>) -> String {
+    viewer.and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default()
+}
+
+#[component]
+pub fn EndpointsPage() -> impl IntoView {
+    let params = use_params_map();
+    let tenant = move || params.read().get("tenant").unwrap_or_default();
+    let viewer = Resource::new(|| (), |_| crate::auth::current_viewer());
+    let create = ServerAction::<CreateEndpoint>::new();
+    let toggle = ServerAction::<SetEndpointEnabled>::new();
+    let tick = crate::pages::refresh_tick(5);
+    let view_data = Resource::new(
+        move || (tenant(), create.version().get(), toggle.version().get(), tick.get()),
+        |(t, _, _, _)| load_endpoints(t),
+    );
+    let outcome = move || {
+        let failed = create.value().get().and_then(Result::err).or_else(|| toggle.value().get().and_then(Result::err));
+        failed.map(|e| view! { <p role="alert" class="error">{error_text(&e)}</p> })
+    };
+    view! {
+        <Title text="Endpoints · Sluice"/>
+        <Suspense fallback=|| view! { <p>"Loading endpoints…"</p> }>
+            {move || {
+                let csrf = csrf_of(viewer.get());
+                view_data
+                    .get()
+                    .map(|r| match r {
+                        Ok(v) => view! { <EndpointsView v tenant=tenant() csrf create toggle/> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                    })
+            }}
+        </Suspense>
+        {outcome}
+    }
+}
+
+#[component]
+fn EndpointsView(
+    v: EndpointsView,
+    tenant: String,
+    csrf: String,
+    create: ServerAction<CreateEndpoint>,
+    toggle: ServerAction<SetEndpointEnabled>,
+) -> impl IntoView {
+    let rows = v
+        .endpoints
+        .into_iter()
+        .map(|h| {
+            let e = h.endpoint;
+            let finished = h.succeeded + h.failed;
+            let rate = if finished == 0 {
+                "—".to_owned()
+            } else {
+                format!("{:.0} % of {finished}", 100.0 * h.succeeded as f64 / finished as f64)
+            };
+            let enabled = e.status == EndpointStatus::Enabled;
+            let state = if enabled {
+                view! { <span class="badge ok">"enabled"</span> }.into_any()
+            } else {
+                let reason = e.disabled_reason.clone().unwrap_or_default();
+                view! { <span class="badge off" title=reason>"disabled"</span> }.into_any()
+            };
+            let edit = format!("/tenants/{}/endpoints/{}", e.tenant_id, e.id);
+            let label = if enabled { "Disable" } else { "Enable" };
+            let (t, id, c) = (tenant.clone(), e.id.to_string(), csrf.clone());
+            view! {
+                <tr data-testid="endpoint-row">
+                    <td class="url">{e.url.clone()}</td>
+                    <td>{e.description.clone()}</td>
+                    <td>{state}</td>
+                    <td>{rate}</td>
+                    <td>{h.last_error.unwrap_or_else(|| "—".into())}</td>
+                    <td class="actions">
+                        <A href=edit attr:aria-label=format!("Edit {}", e.url)>"Edit"</A>
+                        <ActionForm action=toggle>
+                            <input type="hidden" name="tenant" value=t/>
+                            <input type="hidden" name="endpoint" value=id/>
+                            <input type="hidden" name="enabled" value=(!enabled).to_string()/>
+                            <input type="hidden" name="csrf" value=c/>
+                            <button type="submit" class="secondary" aria-label=format!("{label} {}", e.url)>{label}</button>
+                        </ActionForm>
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <h1>"Endpoints"</h1>
+        <p class="lede">{v.tenant_name}</p>
+        <crate::pages::TenantNav tenant=tenant.clone()/>
+        <details class="card">
+            <summary>"Add an endpoint"</summary>
+            <ActionForm action=create>
+                <input type="hidden" name="tenant" value=tenant.clone()/>
+                <input type="hidden" name="csrf" value=csrf.clone()/>
+                <div class="field">
+                    <label for="new-url">"URL"</label>
+                    <input id="new-url" name="url" type="url" required placeholder="https://example.com/webhooks"/>
+                </div>
+                <div class="field">
+                    <label for="new-description">"Description"</label>
+                    <input id="new-description" name="description"/>
+                </div>
+                <div class="field">
+                    <label for="new-types">"Event types (comma-separated; empty for all)"</label>
+                    <input id="new-types" name="event_types"/>
+                </div>
+                <button type="submit">"Add endpoint"</button>
+            </ActionForm>
+        </details>
+        <div class="table-wrap">
+            <table>
+                <caption class="sr-only">"Endpoints"</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"URL"</th>
+                        <th scope="col">"Description"</th>
+                        <th scope="col">"State"</th>
+                        <th scope="col">"Recent success"</th>
+                        <th scope="col">"Last error"</th>
+                        <th scope="col">"Actions"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+pub fn EndpointEditPage() -> impl IntoView {
+    let params = use_params_map();
+    let tenant = move || params.read().get("tenant").unwrap_or_default();
+    let endpoint = move || params.read().get("endpoint").unwrap_or_default();
+    let viewer = Resource::new(|| (), |_| crate::auth::current_viewer());
+    let save = ServerAction::<EditEndpoint>::new();
+    // Loaded once per visit, deliberately not refreshed: the form edits this version.
+    let loaded = Resource::new(move || (tenant(), endpoint()), |(t, e)| load_endpoint(t, e));
+    view! {
+        <Title text="Edit endpoint · Sluice"/>
+        <Suspense fallback=|| view! { <p>"Loading endpoint…"</p> }>
+            {move || {
+                let csrf = csrf_of(viewer.get());
+                loaded
+                    .get()
+                    .map(|r| match r {
+                        Ok(e) => view! { <EditForm e csrf save/> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn EditForm(e: Endpoint, csrf: String, save: ServerAction<EditEndpoint>) -> impl IntoView {
+    // After a conflict the form continues from *their* version, so the next save is
+    // a deliberate decision over what is stored now.
+    let version = RwSignal::new(e.version);
+    Effect::new(move |_| {
+        if let Some(Ok(EditOutcome::Conflict(theirs) | EditOutcome::Saved(theirs))) = save.value().get() {
+            version.set(theirs.version);
+        }
+    });
+    let back = format!("/tenants/{}/endpoints", e.tenant_id);
+    let result = move || {
+        save.value().get().map(|r| match r {
+            Ok(EditOutcome::Saved(_)) => view! { <p role="status">"Saved."</p> }.into_any(),
+            Ok(EditOutcome::Conflict(theirs)) => view! {
+                <div role="alert" class="conflict">
+                    <p>
+                        <strong>"Not saved: someone else changed this endpoint while you were editing."</strong>
+                    </p>
+                    <p>"What is stored now (version " {theirs.version} "):"</p>
+                    <dl class="facts" data-testid="theirs">
+                        <dt>"URL"</dt>
+                        <dd>{theirs.url.clone()}</dd>
+                        <dt>"Description"</dt>
+                        <dd>{theirs.description.clone()}</dd>
+                        <dt>"Event types"</dt>
+                        <dd>{if theirs.event_types.is_empty() { "all".to_owned() } else { theirs.event_types.join(", ") }}</dd>
+                    </dl>
+                    <p>"Your changes are still in the form; save again to replace theirs."</p>
+                </div>
+            }
+            .into_any(),
+            Err(err) => view! { <p role="alert" class="error">{error_text(&err)}</p> }.into_any(),
+        })
+    };
+    view! {
+        <p><A href=back>"← Endpoints"</A></p>
+        <h1>"Edit endpoint"</h1>
+        <ActionForm action=save>
+            <input type="hidden" name="tenant" value=e.tenant_id.to_string()/>
+            <input type="hidden" name="endpoint" value=e.id.to_string()/>
+            <input type="hidden" name="version" prop:value=move || version.get().to_string()/>
+            <input type="hidden" name="csrf" value=csrf/>
+            <div class="field">
+                <label for="edit-url">"URL"</label>
+                <input id="edit-url" name="url" type="url" required value=e.url.clone()/>
+            </div>
+            <div class="field">
+                <label for="edit-description">"Description"</label>
+                <input id="edit-description" name="description" value=e.description.clone()/>
+            </div>
+            <div class="field">
+                <label for="edit-types">"Event types (comma-separated; empty for all)"</label>
+                <input id="edit-types" name="event_types" value=e.event_types.join(", ")/>
+            </div>
+            <button type="submit">"Save"</button>
+        </ActionForm>
+        {result}
+    }
+}

@@ -1,0 +1,86 @@
+// A partner manages their endpoints: add, disable and enable, and edit without ever
+// silently overwriting someone else's change.
+import { test, expect, Page, APIRequestContext } from '@playwright/test';
+import * as fs from 'fs';
+
+fs.mkdirSync('screenshots', { recursive: true });
+
+const auth = { Authorization: 'Bearer sk_e2e_bootstrap_key_0123456789' };
+const PASSWORD = 'partner-password-2';
+const run = Date.now().toString(36);
+const EMAIL = `eve-${run}@initech.test`;
+let tenant = '';
+let endpoint = '';
+
+async function post(request: APIRequestContext, path: string, data: object) {
+  const res = await request.post(path, { headers: auth, data });
+  expect(res.status(), `${path}: ${await res.text()}`).toBeLessThan(300);
+  return res.json();
+}
+
+async function signIn(page: Page) {
+  await page.goto('/sign-in');
+  await page.getByLabel('Email').fill(EMAIL);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByTestId('viewer')).toContainText(EMAIL);
+}
+
+test.beforeAll(async ({ request }) => {
+  tenant = (await post(request, '/v1/tenants', { name: 'Initech' })).id;
+  endpoint = (await post(request, `/v1/tenants/${tenant}/endpoints`, {
+    url: 'https://hooks.initech.test/first', description: 'first',
+  })).id;
+  await post(request, '/v1/users', { email: EMAIL, password: PASSWORD, role: 'partner', tenant_id: tenant });
+});
+
+test('a partner adds, disables and enables endpoints', async ({ page }) => {
+  await signIn(page);
+  await page.getByRole('navigation', { name: 'Tenant pages' }).getByRole('link', { name: 'Endpoints' }).click();
+  await expect(page.getByRole('heading', { name: 'Endpoints' })).toBeVisible();
+  await expect(page.getByTestId('endpoint-row')).toHaveCount(1);
+
+  await page.getByText('Add an endpoint').click();
+  await page.getByLabel('URL').fill('https://hooks.initech.test/second');
+  await page.getByLabel('Description').fill('second');
+  await page.getByLabel(/Event types/).fill('invoice.paid, invoice.voided');
+  await page.getByRole('button', { name: 'Add endpoint' }).click();
+  await expect(page.getByTestId('endpoint-row')).toHaveCount(2);
+
+  const first = page.getByTestId('endpoint-row').filter({ hasText: '/first' });
+  await first.getByRole('button', { name: 'Disable https://hooks.initech.test/first' }).click();
+  await expect(first.getByText('disabled')).toBeVisible();
+  await page.screenshot({ path: 'screenshots/partner-endpoints.png', fullPage: true });
+  await first.getByRole('button', { name: 'Enable https://hooks.initech.test/first' }).click();
+  await expect(first.getByText('enabled')).toBeVisible();
+});
+
+test('an edit made against a stale version is refused and shows theirs', async ({ page, request }) => {
+  await signIn(page);
+  await page.goto(`/tenants/${tenant}/endpoints/${endpoint}`);
+  await expect(page.getByRole('heading', { name: 'Edit endpoint' })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Save' })).toBeEnabled();
+  const current = await (await request.get(`/v1/tenants/${tenant}/endpoints/${endpoint}`, { headers: auth })).json();
+
+  // Someone else saves first.
+  const theirs = await request.patch(`/v1/tenants/${tenant}/endpoints/${endpoint}`, {
+    headers: { ...auth, 'If-Match': `"${current.version}"` },
+    data: { description: 'changed elsewhere' },
+  });
+  expect(theirs.status()).toBe(200);
+
+  await page.getByLabel('Description').fill('mine');
+  await page.getByRole('button', { name: 'Save' }).click();
+  const alert = page.getByRole('alert');
+  await expect(alert).toContainText('someone else changed this endpoint');
+  await expect(page.getByTestId('theirs')).toContainText('changed elsewhere');
+  await page.screenshot({ path: 'screenshots/partner-endpoint-conflict.png', fullPage: true });
+  let stored = await (await request.get(`/v1/tenants/${tenant}/endpoints/${endpoint}`, { headers: auth })).json();
+  expect(stored.description).toBe('changed elsewhere');
+
+  // Saving again, having seen theirs, is a deliberate overwrite.
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByRole('status')).toHaveText('Saved.');
+  stored = await (await request.get(`/v1/tenants/${tenant}/endpoints/${endpoint}`, { headers: auth })).json();
+  expect(stored.description).toBe('mine');
+});
