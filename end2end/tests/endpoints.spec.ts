@@ -1,30 +1,15 @@
 // A partner manages their endpoints: add, disable and enable, and edit without ever
 // silently overwriting someone else's change.
-import { test, expect, Page, APIRequestContext } from '@playwright/test';
-import * as fs from 'fs';
+import { test, expect } from '@playwright/test';
+import { auth, post, signIn } from './helpers';
 
-fs.mkdirSync('screenshots', { recursive: true });
-
-const auth = { Authorization: 'Bearer sk_e2e_bootstrap_key_0123456789' };
 const PASSWORD = 'partner-password-2';
 const run = Date.now().toString(36);
 const EMAIL = `eve-${run}@initech.test`;
 let tenant = '';
 let endpoint = '';
 
-async function post(request: APIRequestContext, path: string, data: object) {
-  const res = await request.post(path, { headers: auth, data });
-  expect(res.status(), `${path}: ${await res.text()}`).toBeLessThan(300);
-  return res.json();
-}
 
-async function signIn(page: Page) {
-  await page.goto('/sign-in');
-  await page.getByLabel('Email').fill(EMAIL);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByTestId('viewer')).toContainText(EMAIL);
-}
 
 test.beforeAll(async ({ request }) => {
   tenant = (await post(request, '/v1/tenants', { name: 'Initech' })).id;
@@ -35,7 +20,7 @@ test.beforeAll(async ({ request }) => {
 });
 
 test('a partner adds, disables and enables endpoints', async ({ page }) => {
-  await signIn(page);
+  await signIn(page, EMAIL, PASSWORD);
   await page.getByRole('navigation', { name: 'Tenant pages' }).getByRole('link', { name: 'Endpoints' }).click();
   await expect(page.getByRole('heading', { name: 'Endpoints' })).toBeVisible();
   await expect(page.getByTestId('endpoint-row')).toHaveCount(1);
@@ -56,7 +41,7 @@ test('a partner adds, disables and enables endpoints', async ({ page }) => {
 });
 
 test('an edit made against a stale version is refused and shows theirs', async ({ page, request }) => {
-  await signIn(page);
+  await signIn(page, EMAIL, PASSWORD);
   await page.goto(`/tenants/${tenant}/endpoints/${endpoint}`);
   await expect(page.getByRole('heading', { name: 'Edit endpoint' })).toBeVisible();
   await expect(page.getByRole('button', { name: 'Save' })).toBeEnabled();

@@ -1,15 +1,11 @@
 // What a partner does to help themselves: read their delivery log, filter it, open a
 // failed message, fix their endpoint and replay it; and what they must never do: see
 // another tenant's anything.
-import { test, expect, Page, APIRequestContext } from '@playwright/test';
+import { test, expect } from '@playwright/test';
+import { auth, post, signIn } from './helpers';
 import * as http from 'http';
 import { AddressInfo } from 'net';
-import * as fs from 'fs';
 
-fs.mkdirSync('screenshots', { recursive: true });
-
-const KEY = 'sk_e2e_bootstrap_key_0123456789';
-const auth = { Authorization: `Bearer ${KEY}` };
 const PASSWORD = 'partner-password-1';
 
 // The partner's webhook receiver: down (500) until the test "fixes" it.
@@ -23,19 +19,7 @@ const run = Date.now().toString(36);
 const ANN = `ann-${run}@acme.test`;
 const GUS = `gus-${run}@globex.test`;
 
-async function post(request: APIRequestContext, path: string, data: object) {
-  const res = await request.post(path, { headers: auth, data });
-  expect(res.status(), `${path}: ${await res.text()}`).toBeLessThan(300);
-  return res.json();
-}
 
-async function signIn(page: Page, email: string) {
-  await page.goto('/sign-in');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByTestId('viewer')).toContainText(email);
-}
 
 test.beforeAll(async ({ request }) => {
   receiver = http.createServer((req, res) => {
@@ -70,7 +54,7 @@ test.afterAll(async () => {
 });
 
 test('a partner reads and filters their delivery log', async ({ page }) => {
-  await signIn(page, ANN);
+  await signIn(page, ANN, PASSWORD);
   await expect(page).toHaveURL(new RegExp(`/tenants/${acme}/deliveries$`));
   await expect(page.getByRole('heading', { name: 'Deliveries' })).toBeVisible();
   await expect(page.getByTestId('delivery-row')).toHaveCount(2);
@@ -89,7 +73,7 @@ test('a partner reads and filters their delivery log', async ({ page }) => {
 });
 
 test('a partner cannot reach another tenant', async ({ page }) => {
-  await signIn(page, ANN);
+  await signIn(page, ANN, PASSWORD);
   await expect(page.getByRole('heading', { name: 'Deliveries' })).toBeVisible();
 
   await page.goto(`/tenants/${globex}/deliveries`);
@@ -104,7 +88,7 @@ test('a partner cannot reach another tenant', async ({ page }) => {
 });
 
 test('a partner opens a failed message, fixes the endpoint and replays it', async ({ page }) => {
-  await signIn(page, ANN);
+  await signIn(page, ANN, PASSWORD);
   await page.goto(`/tenants/${acme}/deliveries?event_type=order.paid`);
   await page.getByTestId('delivery-row').getByRole('link').click();
   await expect(page.getByRole('heading', { name: /Message/ })).toBeVisible();

@@ -1,0 +1,23 @@
+// What the browser tests share: the platform key, REST setup calls, and signing in.
+import { expect, Page, APIRequestContext } from '@playwright/test';
+import * as fs from 'fs';
+
+fs.mkdirSync('screenshots', { recursive: true });
+
+export const auth = { Authorization: 'Bearer sk_e2e_bootstrap_key_0123456789' };
+
+/** POSTs to the REST API with the platform key and expects success. */
+export async function post(request: APIRequestContext, path: string, data: object) {
+  const res = await request.post(path, { headers: auth, data });
+  expect(res.status(), `${path}: ${await res.text()}`).toBeLessThan(300);
+  return res.json();
+}
+
+/** Signs in through the form and waits until the page says who is signed in. */
+export async function signIn(page: Page, email: string, password: string) {
+  await page.goto('/sign-in');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByTestId('viewer')).toContainText(email);
+}
