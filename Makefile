@@ -33,6 +33,11 @@ run: setup build
 	SLUICE_BOOTSTRAP_ADMIN_PASSWORD=$$password \
 	exec $(BIN)
 
+## `make run` with demo data: three tenants on different tiers whose endpoints point at
+## a built-in receiver (fast, slow, flaky, down), their users, and an event every 400 ms.
+demo:
+	@SLUICE_DEMO=true $(MAKE) --no-print-directory run
+
 setup:
 	@scripts/setup.sh build
 

@@ -51,6 +51,10 @@ pub struct Args {
     /// Where the dashboard's compiled assets are (pkg/ inside).
     #[arg(long, env = "SLUICE_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
+    /// Demo mode: a built-in receiver, demo tenants and users, and a trickle of events.
+    /// Needs SLUICE_ALLOW_PRIVATE_TARGETS=true (the receiver is this server).
+    #[arg(long, env = "SLUICE_DEMO", default_value_t = false, action = ArgAction::Set)]
+    pub demo: bool,
     /// Log format: text or json.
     #[arg(long, env = "SLUICE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -65,6 +69,8 @@ pub struct ServerConfig {
     pub bootstrap_admin_password: Option<String>,
     pub max_body_bytes: usize,
     pub site_root: String,
+    /// Publish a demo event this often; `None` is no demo.
+    pub demo_every: Option<Duration>,
     pub engine: EngineConfig,
 }
 
@@ -74,6 +80,10 @@ impl ServerConfig {
         anyhow::ensure!(
             a.lease_seconds > a.request_timeout_seconds,
             "SLUICE_LEASE_SECONDS must exceed SLUICE_REQUEST_TIMEOUT_SECONDS, or live requests could be re-claimed"
+        );
+        anyhow::ensure!(
+            !a.demo || a.allow_private_targets,
+            "SLUICE_DEMO needs SLUICE_ALLOW_PRIVATE_TARGETS=true: the demo receiver is this server, on loopback"
         );
         anyhow::ensure!(a.endpoint_concurrency >= 1, "SLUICE_ENDPOINT_CONCURRENCY must be at least 1");
         let mut engine = EngineConfig {
@@ -98,6 +108,7 @@ impl ServerConfig {
             bootstrap_admin_password: a.bootstrap_admin_password.clone().filter(|p| !p.is_empty()),
             max_body_bytes: a.max_body_bytes,
             site_root: a.site_root.clone(),
+            demo_every: a.demo.then_some(Duration::from_millis(400)),
             engine,
         })
     }

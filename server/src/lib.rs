@@ -3,6 +3,7 @@
 //! graceful shutdown.
 
 pub mod config;
+mod demo;
 mod extract;
 mod health;
 pub mod problem;
@@ -194,9 +195,26 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         .site_pkg_dir("pkg")
         .site_addr(config.listen)
         .build();
-    let app = router(AppState { sluice: sluice.clone(), stats }, leptos_options, config.max_body_bytes);
+    let mut app = router(AppState { sluice: sluice.clone(), stats }, leptos_options, config.max_body_bytes);
+    if config.demo_every.is_some() {
+        app = app.merge(demo::receiver_router());
+    }
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    if let Some(every) = config.demo_every {
+        // The receiver is this very server; an unspecified listen address is not one
+        // a client can connect to, so go through loopback.
+        let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+        let base = format!("http://{host}:{}", addr.port());
+        let tenants = demo::seed(&sluice, &base).await?;
+        tokio::spawn(demo::trickle(sluice.clone(), tenants, every, stop_rx.clone()));
+        println!(
+            "\n  Demo mode: events every {} ms to {base}/demo/receiver/*. Sign in as partner@acme.demo, \
+             partner@globex.demo, partner@initech.demo or support@sluice.demo, password {}\n",
+            every.as_millis(),
+            demo::DEMO_PASSWORD
+        );
+    }
     tracing::info!(%addr, database = %redact(&config.engine.database_url), "Sluice is listening");
 
     let mut http_stop = stop_rx.clone();

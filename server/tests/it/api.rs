@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 use sluice_testkit::{on_both_backends, Receiver, Reply, TestDb};
 
 use crate::harness::{assert_problem, TestApp, ADMIN_KEY};
@@ -17,6 +17,7 @@ on_both_backends!(
     backlog_cap_answers_429,
     unknown_routes_and_methods,
     users_for_the_dashboard,
+    demo_mode_fills_a_fresh_database,
 );
 
 async fn health_and_authentication(db: TestDb) {
@@ -324,5 +325,41 @@ async fn users_for_the_dashboard(db: TestDb) {
     let listed = app.get("/v1/users").await;
     // The bootstrap admin and Ann.
     assert_eq!(listed.body["data"].as_array().map(Vec::len), Some(2), "{:?}", listed.body);
+    app.stop().await;
+}
+
+async fn demo_mode_fills_a_fresh_database(db: TestDb) {
+    let mut config = crate::harness::config(&db.url);
+    config.demo_every = Some(Duration::from_millis(20));
+    let mut app = TestApp::start_with(db, config).await;
+    let tenants = app.get("/v1/tenants").await.body["data"].as_array().cloned().unwrap_or_default();
+    let id_of = |name: &str| {
+        tenants.iter().find(|t| t["name"] == name).and_then(|t| t["id"].as_str()).map(str::to_owned).expect(name)
+    };
+    let (acme, globex, initech) = (id_of("Acme Retail"), id_of("Globex Logistics"), id_of("Initech Billing"));
+    // Healthy endpoints deliver, the flaky one fails some attempts, the down one
+    // answers 503: the demo shows all of it within seconds.
+    let mut seen = (false, false, false);
+    for _ in 0..300 {
+        let ok = app.get(&format!("/v1/tenants/{acme}/deliveries?status=succeeded")).await;
+        let flaky = app.get(&format!("/v1/tenants/{globex}/deliveries")).await;
+        let down = app.get(&format!("/v1/tenants/{initech}/deliveries")).await;
+        let any = |a: &crate::harness::Answer, f: &dyn Fn(&Value) -> bool| {
+            a.body["data"].as_array().is_some_and(|d| d.iter().any(f))
+        };
+        seen.0 |= any(&ok, &|d| d["status"] == "succeeded");
+        seen.1 |= any(&flaky, &|d| d["last_response_status"] == 500);
+        seen.2 |= any(&down, &|d| d["last_response_status"] == 503);
+        if seen == (true, true, true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, (true, true, true), "succeeded, flaky 500 and down 503 all seen");
+    let users = app.get("/v1/users").await;
+    let emails: Vec<_> = users.body["data"].as_array().into_iter().flatten().map(|u| u["email"].clone()).collect();
+    assert!(emails.contains(&json!("partner@acme.demo")) && emails.contains(&json!("support@sluice.demo")));
+    let partner = app.running.as_ref().expect("running").sluice.sign_in("partner@acme.demo", "demo-password").await;
+    assert_eq!(partner.expect("demo partner signs in").user.tenant_id.map(|t| t.to_string()), Some(acme));
     app.stop().await;
 }

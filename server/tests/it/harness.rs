@@ -47,13 +47,19 @@ pub fn config(db_url: &str) -> ServerConfig {
         bootstrap_admin_password: Some("test-admin-password".into()),
         max_body_bytes: 64 * 1024,
         site_root: "target/site".into(),
+        demo_every: None,
         engine,
     }
 }
 
 impl TestApp {
     pub async fn start(db: TestDb) -> Self {
-        let running = sluice_server::start(config(&db.url)).await.expect("start server");
+        let config = config(&db.url);
+        Self::start_with(db, config).await
+    }
+
+    pub async fn start_with(db: TestDb, config: ServerConfig) -> Self {
+        let running = sluice_server::start(config).await.expect("start server");
         let base = format!("http://{}", running.addr);
         Self { _db: db, base, client: reqwest::Client::new(), running: Some(running) }
     }
