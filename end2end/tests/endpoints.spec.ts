@@ -69,3 +69,39 @@ test('an edit made against a stale version is refused and shows theirs', async (
   stored = await (await request.get(`/v1/tenants/${tenant}/endpoints/${endpoint}`, { headers: auth })).json();
   expect(stored.description).toBe('mine');
 });
+
+test('an admin rotates a secret and both stay valid during the grace period', async ({ page, request }) => {
+  await signIn(page, 'admin@e2e.test', 'e2e-admin-password');
+  await page.goto(`/tenants/${tenant}/endpoints/${endpoint}`);
+  const panel = page.getByRole('region', { name: 'Signing secrets' });
+  await expect(panel.getByRole('button', { name: 'Rotate secret' })).toBeEnabled();
+  const before = (await (await request.get(`/v1/tenants/${tenant}/endpoints/${endpoint}/secret`, { headers: auth })).json()).key;
+
+  await panel.getByRole('button', { name: 'Reveal secrets' }).click();
+  await expect(panel.getByTestId('secrets').getByText(before)).toBeVisible();
+
+  await panel.getByLabel('Keep the old secret valid for').selectOption('3600');
+  await panel.getByRole('button', { name: 'Rotate secret' }).click();
+  const rows = panel.getByTestId('secrets').locator('tbody tr');
+  await expect(rows).toHaveCount(2);
+  await expect(rows.nth(0)).toContainText('active');
+  await expect(rows.nth(1)).toContainText(before);
+  await expect(rows.nth(1)).toContainText('until');
+  await page.screenshot({ path: 'screenshots/admin-secret-rotation.png', fullPage: true });
+
+  const after = await (await request.get(`/v1/tenants/${tenant}/endpoints/${endpoint}/secret`, { headers: auth })).json();
+  expect(after.key).not.toBe(before);
+  expect(after.previous.map((p: { key: string }) => p.key)).toContain(before);
+  const validFor = Date.parse(after.previous[0].expires_at) - Date.now();
+  expect(validFor).toBeGreaterThan(50 * 60_000);
+  expect(validFor).toBeLessThanOrEqual(60 * 60_000);
+});
+
+test('support sees endpoints but not their secrets', async ({ page, request }) => {
+  const email = `sam-${Date.now().toString(36)}@ops.test`;
+  await post(request, '/v1/users', { email, password: PASSWORD, role: 'support' });
+  await signIn(page, email, PASSWORD);
+  await page.goto(`/tenants/${tenant}/endpoints/${endpoint}`);
+  await expect(page.getByRole('heading', { name: 'Edit endpoint' })).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Signing secrets' })).toHaveCount(0);
+});

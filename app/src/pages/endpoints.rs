@@ -157,6 +157,51 @@ pub async fn edit_endpoint(
     }
 }
 
+/// One signing secret as the secrets panel shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretView {
+    pub key: String,
+    /// `None` for the active secret.
+    pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[cfg(feature = "ssr")]
+fn secret_views(s: sluice_core::model::EndpointSecrets) -> Vec<SecretView> {
+    std::iter::once(SecretView { key: s.key, valid_until: None })
+        .chain(s.previous.into_iter().map(|p| SecretView { key: p.key, valid_until: p.expires_at }))
+        .collect()
+}
+
+/// Shows the endpoint's signing secrets. A POST with the CSRF token, not a page load:
+/// revealing is recorded as a lifecycle event, so it must be a deliberate act.
+#[server]
+pub async fn reveal_secrets(tenant: String, endpoint: String, csrf: String) -> Result<Vec<SecretView>, ServerFnError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+    let ctx = context()?;
+    let (session, caller) = require_caller().await?;
+    check_csrf(&session, &csrf)?;
+    let secrets = ctx.sluice.endpoint_secrets(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?).await;
+    Ok(secret_views(secrets.map_err(to_server_error)?))
+}
+
+/// Rotates the signing secret; the old one keeps signing for the grace period.
+#[server]
+pub async fn rotate_secret(
+    tenant: String,
+    endpoint: String,
+    grace_period_seconds: u32,
+    csrf: String,
+) -> Result<Vec<SecretView>, ServerFnError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+    use sluice_core::model::RotateSecret;
+    let ctx = context()?;
+    let (session, caller) = require_caller().await?;
+    check_csrf(&session, &csrf)?;
+    let req = RotateSecret { grace_period_seconds: Some(grace_period_seconds), ..Default::default() };
+    let secrets = ctx.sluice.rotate_secret(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?, req).await;
+    Ok(secret_views(secrets.map_err(to_server_error)?))
+}
+
 fn csrf_of(viewer: Option<Result<Option<Viewer>, ServerFnError>>) -> String {
     viewer.and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default()
 }
@@ -300,11 +345,22 @@ pub fn EndpointEditPage() -> impl IntoView {
         <Title text="Edit endpoint · Sluice"/>
         <Suspense fallback=|| view! { <p>"Loading endpoint…"</p> }>
             {move || {
-                let csrf = csrf_of(viewer.get());
+                let v = viewer.get();
+                let is_support = v.clone().and_then(Result::ok).flatten().is_some_and(|v| v.role == "support");
+                let csrf = csrf_of(v);
                 loaded
                     .get()
                     .map(|r| match r {
-                        Ok(e) => view! { <EditForm e csrf save/> }.into_any(),
+                        Ok(e) => {
+                            let secrets = (!is_support).then(|| {
+                                view! { <SecretsPanel tenant=e.tenant_id.to_string() endpoint=e.id.to_string() csrf=csrf.clone()/> }
+                            });
+                            view! {
+                                <EditForm e csrf save/>
+                                {secrets}
+                            }
+                                .into_any()
+                        }
                         Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
                     })
             }}
@@ -370,5 +426,86 @@ fn EditForm(e: Endpoint, csrf: String, save: ServerAction<EditEndpoint>) -> impl
             <button type="submit">"Save"</button>
         </ActionForm>
         {result}
+    }
+}
+
+#[component]
+fn SecretsPanel(tenant: String, endpoint: String, csrf: String) -> impl IntoView {
+    let reveal = ServerAction::<RevealSecrets>::new();
+    let rotate = ServerAction::<RotateSecret>::new();
+    // Whichever of the two answered last has the current list.
+    let rotated_last = RwSignal::new(false);
+    Effect::new(move |_| {
+        if reveal.value().get().is_some() {
+            rotated_last.set(false);
+        }
+    });
+    Effect::new(move |_| {
+        if rotate.value().get().is_some() {
+            rotated_last.set(true);
+        }
+    });
+    let shown = move || {
+        let latest = if rotated_last.get() { rotate.value().get() } else { reveal.value().get() };
+        latest.map(|r| match r {
+            Ok(secrets) => view! {
+                <table data-testid="secrets">
+                    <caption class="sr-only">"Signing secrets"</caption>
+                    <thead>
+                        <tr>
+                            <th scope="col">"Secret"</th>
+                            <th scope="col">"Valid"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {secrets
+                            .into_iter()
+                            .map(|s| {
+                                let valid = match s.valid_until {
+                                    None => "active".to_owned(),
+                                    Some(t) => format!("until {}", crate::pages::when(&t)),
+                                };
+                                view! {
+                                    <tr>
+                                        <td><code>{s.key}</code></td>
+                                        <td>{valid}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            }
+            .into_any(),
+            Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+        })
+    };
+    let (t2, e2, c2) = (tenant.clone(), endpoint.clone(), csrf.clone());
+    view! {
+        <section class="card" aria-labelledby="secrets-heading">
+            <h2 id="secrets-heading">"Signing secrets"</h2>
+            <p class="hint">"Revealing or rotating a secret is recorded with your name."</p>
+            <div class="row">
+                <ActionForm action=reveal>
+                    <input type="hidden" name="tenant" value=tenant/>
+                    <input type="hidden" name="endpoint" value=endpoint/>
+                    <input type="hidden" name="csrf" value=csrf/>
+                    <button type="submit" class="secondary">"Reveal secrets"</button>
+                </ActionForm>
+                <ActionForm action=rotate>
+                    <input type="hidden" name="tenant" value=t2/>
+                    <input type="hidden" name="endpoint" value=e2/>
+                    <input type="hidden" name="csrf" value=c2/>
+                    <label for="grace">"Keep the old secret valid for"</label>
+                    <select id="grace" name="grace_period_seconds">
+                        <option value="3600">"1 hour"</option>
+                        <option value="86400" selected=true>"24 hours"</option>
+                        <option value="604800">"7 days"</option>
+                    </select>
+                    <button type="submit">"Rotate secret"</button>
+                </ActionForm>
+            </div>
+            {shown}
+        </section>
     }
 }
