@@ -74,6 +74,17 @@ pub fn App() -> impl IntoView {
                         path=(
                             StaticSegment("tenants"),
                             ParamSegment("tenant"),
+                            StaticSegment("endpoints"),
+                            ParamSegment("endpoint"),
+                            StaticSegment("recover"),
+                        )
+                        view=pages::recover::RecoverPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=(
+                            StaticSegment("tenants"),
+                            ParamSegment("tenant"),
                             StaticSegment("messages"),
                             ParamSegment("message"),
                         )

@@ -297,6 +297,27 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
+/// A long-running action on a tenant's behalf. So far one kind: `recover`, which
+/// re-queues an endpoint's failed deliveries from a time window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    pub id: OperationId,
+    pub tenant_id: TenantId,
+    pub kind: String,
+    pub endpoint_id: EndpointId,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// `running` while any of its deliveries is pending, then `completed`.
+    pub state: String,
+    /// Deliveries it re-queued, and where they are now.
+    pub total: i64,
+    pub pending: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
 // ---------------------------------------------------------------------------------
 // Requests
 // ---------------------------------------------------------------------------------
@@ -411,6 +432,16 @@ pub struct CreateUser {
     pub role: Role,
     #[serde(default)]
     pub tenant_id: Option<TenantId>,
+}
+
+/// Replay everything that failed for an endpoint in `[since, until)` (RFC 3339;
+/// `until` defaults to now).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverEndpoint {
+    pub since: String,
+    #[serde(default)]
+    pub until: Option<String>,
 }
 
 #[cfg(test)]

@@ -266,6 +266,7 @@ fn EndpointsView(
                 view! { <span class="badge off" title=reason>"disabled"</span> }.into_any()
             };
             let edit = format!("/tenants/{}/endpoints/{}", e.tenant_id, e.id);
+            let recover = format!("{edit}/recover");
             let label = if enabled { "Disable" } else { "Enable" };
             let (t, id, c) = (tenant.clone(), e.id.to_string(), csrf.clone());
             view! {
@@ -277,6 +278,7 @@ fn EndpointsView(
                     <td>{h.last_error.unwrap_or_else(|| "—".into())}</td>
                     <td class="actions">
                         <A href=edit attr:aria-label=format!("Edit {}", e.url)>"Edit"</A>
+                        <A href=recover attr:aria-label=format!("Recover {}", e.url)>"Recover"</A>
                         <ActionForm action=toggle>
                             <input type="hidden" name="tenant" value=t/>
                             <input type="hidden" name="endpoint" value=id/>

@@ -3,6 +3,7 @@
 pub mod deliveries;
 pub mod endpoints;
 pub mod message;
+pub mod recover;
 pub mod sign_in;
 pub mod status;
 

@@ -5,6 +5,7 @@
 mod endpoints;
 mod keys;
 mod messages;
+mod operations;
 mod publish_queue;
 mod tenants;
 mod users;

@@ -204,6 +204,17 @@ pub struct StoredEvent {
     pub created_at: DateTime<Utc>,
 }
 
+/// A recover operation to run and store.
+#[derive(Debug, Clone)]
+pub struct NewOperation {
+    pub id: OperationId,
+    pub tenant_id: TenantId,
+    pub endpoint_id: EndpointId,
+    pub since_ms: i64,
+    pub until_ms: i64,
+    pub created_by: String,
+}
+
 /// A session to store: the hash of the cookie's token, never the token.
 #[derive(Debug, Clone)]
 pub struct NewSession {
@@ -249,6 +260,13 @@ pub trait Store: Send + Sync + 'static {
     /// Failures counted in a window that began at or after `window_floor_ms`.
     async fn sign_in_failures(&self, email: &str, window_floor_ms: i64) -> Result<i64>;
     async fn clear_sign_in_failures(&self, email: &str) -> Result<()>;
+
+    /// Re-queues the endpoint's failed deliveries created in `[since, until)`, tags them
+    /// with the operation and stores it with their count, in one transaction. Returns
+    /// the count.
+    async fn recover(&self, op: &NewOperation, now_ms: i64) -> Result<i64>;
+    /// An operation with its deliveries counted by state.
+    async fn get_operation(&self, id: &OperationId) -> Result<Option<Operation>>;
 
     async fn insert_endpoint(&self, endpoint: &Endpoint, secret: &SecretRecord, event: &LifecycleEvent) -> Result<()>;
     async fn get_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Option<Endpoint>>;

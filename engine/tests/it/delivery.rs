@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sluice_core::model::*;
 use sluice_engine::ids::now_ms;
+use sluice_engine::{Caller, Error};
 use sluice_testkit::{on_both_backends, Receiver, Reply, TestDb};
 use tokio::sync::watch;
 
@@ -21,6 +22,7 @@ on_both_backends!(
     rotation_signs_with_every_valid_secret,
     one_tenants_hanging_endpoint_does_not_delay_another,
     shutdown_releases_leases,
+    recover_requeues_failures_in_the_window_with_progress,
 );
 
 async fn delivers_signed_standard_webhooks(db: TestDb) {
@@ -275,4 +277,47 @@ async fn shutdown_releases_leases(db: TestDb) {
     // Released, so due now rather than after the lease: the next node takes it at once.
     let due = h.store.due_endpoints(now_ms() + 50, 10).await.expect("due");
     assert_eq!(due.len(), 1);
+}
+
+async fn recover_requeues_failures_in_the_window_with_progress(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Status(500));
+    let e = h.endpoint(&rx.url(), Some(vec![])).await;
+    let other = h.endpoint(&format!("{}/other", rx.url()), Some(vec![])).await;
+    let before = h.publish("t", r#"{"n":0}"#).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let since = chrono::Utc::now();
+    for n in 1..=3 {
+        h.publish("t", &format!("{{\"n\":{n}}}")).await;
+    }
+    let engine = h.engine(fast_config(&h.db.url));
+    while engine.run_once().await.expect("run") > 0 {}
+    assert!(h.deliveries().await.iter().all(|d| d.status == DeliveryStatus::Failed));
+
+    rx.set_default(Reply::Status(204));
+    let req = RecoverEndpoint { since: since.to_rfc3339(), until: None };
+    let op = h.sluice.recover_endpoint(&h.admin, &h.tenant, &e.id, req).await.expect("recover");
+    assert_eq!((op.total, op.pending, op.state.as_str()), (3, 3, "running"), "only this endpoint, only the window");
+    assert_eq!(engine.run_once().await.expect("run"), 3);
+    let done = h.sluice.get_operation(&h.admin, &op.id).await.expect("progress");
+    assert_eq!((done.succeeded, done.pending, done.failed, done.state.as_str()), (3, 0, 0, "completed"));
+
+    let filter = |endpoint: &Endpoint| sluice_engine::store::DeliveryFilter {
+        endpoint_id: Some(endpoint.id.clone()),
+        ..Default::default()
+    };
+    let mine = h.sluice.list_deliveries(&h.admin, &h.tenant, filter(&e), Some(10), None).await.expect("list").data;
+    let early = mine.iter().find(|d| d.message_id == before.id).expect("early delivery");
+    assert_eq!(early.status, DeliveryStatus::Failed, "before the window: untouched");
+    let theirs = h.sluice.list_deliveries(&h.admin, &h.tenant, filter(&other), Some(10), None).await.expect("list");
+    assert!(theirs.data.iter().all(|d| d.status == DeliveryStatus::Failed), "other endpoint: untouched");
+    let attempts = h.attempts(mine.iter().find(|d| d.status == DeliveryStatus::Succeeded).expect("one")).await;
+    assert_eq!(attempts[0].trigger, AttemptTrigger::BulkRecover);
+
+    // Bad windows change nothing; another tenant's caller sees no such operation.
+    let bad = RecoverEndpoint { since: "yesterday".into(), until: None };
+    assert!(matches!(h.sluice.recover_endpoint(&h.admin, &h.tenant, &e.id, bad).await, Err(Error::Validation(_))));
+    let other_tenant = Caller::Tenant { tenant: sluice_engine::ids::new_id(), actor: "x".into() };
+    assert!(matches!(h.sluice.get_operation(&other_tenant, &op.id).await, Err(Error::NotFound { .. })));
 }

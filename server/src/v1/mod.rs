@@ -4,6 +4,7 @@
 mod deliveries;
 mod endpoints;
 mod messages;
+mod operations;
 mod tenants;
 mod users;
 
@@ -21,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .merge(messages::router())
         .merge(deliveries::router())
         .merge(users::router())
+        .merge(operations::router())
 }
 
 /// A JSON answer with a status and optional extra headers.

@@ -18,6 +18,7 @@ on_both_backends!(
     unknown_routes_and_methods,
     users_for_the_dashboard,
     demo_mode_fills_a_fresh_database,
+    recover_over_the_api,
 );
 
 async fn health_and_authentication(db: TestDb) {
@@ -361,5 +362,43 @@ async fn demo_mode_fills_a_fresh_database(db: TestDb) {
     assert!(emails.contains(&json!("partner@acme.demo")) && emails.contains(&json!("support@sluice.demo")));
     let partner = app.running.as_ref().expect("running").sluice.sign_in("partner@acme.demo", "demo-password").await;
     assert_eq!(partner.expect("demo partner signs in").user.tenant_id.map(|t| t.to_string()), Some(acme));
+    app.stop().await;
+}
+
+async fn recover_over_the_api(db: TestDb) {
+    let mut app = TestApp::start(db).await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Status(500));
+    let t = app.tenant("Acme").await;
+    let e =
+        app.post(&format!("/v1/tenants/{t}/endpoints"), json!({ "url": rx.url(), "retry_schedule_seconds": [] })).await;
+    let e = e.body["id"].as_str().expect("id").to_owned();
+    let since = chrono::Utc::now().to_rfc3339();
+    app.post(&format!("/v1/tenants/{t}/messages"), json!({ "event_type": "a", "payload": {} })).await;
+    let failed = format!("/v1/tenants/{t}/deliveries?status=failed");
+    for _ in 0..200 {
+        if app.get(&failed).await.body["data"].as_array().is_some_and(|d| d.len() == 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    rx.set_default(Reply::Status(204));
+    let path = format!("/v1/tenants/{t}/endpoints/{e}/recover");
+    let op = app.post(&path, json!({ "since": since })).await;
+    assert_eq!(op.status, StatusCode::ACCEPTED, "{:?}", op.body);
+    assert_eq!(op.body["total"], 1);
+    let location = op.header("location").expect("location").to_owned();
+    let mut state = Value::Null;
+    for _ in 0..200 {
+        state = app.get(&location).await.body;
+        if state["state"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!((state["state"].clone(), state["succeeded"].clone()), (json!("completed"), json!(1)), "{state:?}");
+    assert_problem(&app.post(&path, json!({ "since": "last tuesday" })).await, 422, "validation_failed");
+    assert_problem(&app.post(&path, json!({})).await, 422, "validation_failed");
+    assert_problem(&app.get("/v1/operations/op_nope").await, 404, "not_found");
     app.stop().await;
 }

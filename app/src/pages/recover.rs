@@ -1,0 +1,117 @@
+//! Recover: replay everything that failed for an endpoint since a time, as an
+//! operation whose progress the page follows live.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+use sluice_core::model::Operation;
+
+use crate::auth::error_text;
+
+/// Starts a recover. `since` is RFC 3339, or what a `datetime-local` input sends
+/// (`2026-11-23T12:00`), read as UTC.
+#[server]
+pub async fn start_recover(
+    tenant: String,
+    endpoint: String,
+    since: String,
+    csrf: String,
+) -> Result<String, ServerFnError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+    use sluice_core::model::RecoverEndpoint;
+    let ctx = context()?;
+    let (session, caller) = require_caller().await?;
+    check_csrf(&session, &csrf)?;
+    let since = match chrono::NaiveDateTime::parse_from_str(since.trim(), "%Y-%m-%dT%H:%M") {
+        Ok(local) => local.and_utc().to_rfc3339(),
+        Err(_) => since,
+    };
+    let op = ctx
+        .sluice
+        .recover_endpoint(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?, RecoverEndpoint { since, until: None })
+        .await
+        .map_err(to_server_error)?;
+    Ok(op.id.to_string())
+}
+
+#[server]
+pub async fn load_operation(operation: String) -> Result<Operation, ServerFnError> {
+    use crate::auth::ssr::{context, parse_id, require_caller, to_server_error};
+    let ctx = context()?;
+    let (_, caller) = require_caller().await?;
+    ctx.sluice.get_operation(&caller, &parse_id(&operation)?).await.map_err(to_server_error)
+}
+
+#[component]
+pub fn RecoverPage() -> impl IntoView {
+    let params = use_params_map();
+    let tenant = move || params.read().get("tenant").unwrap_or_default();
+    let endpoint = move || params.read().get("endpoint").unwrap_or_default();
+    let viewer = Resource::new(|| (), |_| crate::auth::current_viewer());
+    let start = ServerAction::<StartRecover>::new();
+    let tick = crate::pages::refresh_tick(1);
+    let started = move || start.value().get().and_then(Result::ok);
+    let progress = Resource::new(
+        move || (started(), tick.get()),
+        |(op, _)| async move {
+            match op {
+                Some(op) => load_operation(op).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
+    let back = move || format!("/tenants/{}/endpoints", tenant());
+    view! {
+        <Title text="Recover · Sluice"/>
+        <p><A href=back>"← Endpoints"</A></p>
+        <h1>"Recover failed deliveries"</h1>
+        <p class="lede">"Replays every delivery to this endpoint that failed since the time you choose."</p>
+        <Suspense fallback=|| ()>
+            {move || {
+                let csrf = viewer.get().and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default();
+                view! {
+                    <ActionForm action=start>
+                        <input type="hidden" name="tenant" value=tenant()/>
+                        <input type="hidden" name="endpoint" value=endpoint()/>
+                        <input type="hidden" name="csrf" value=csrf/>
+                        <div class="field">
+                            <label for="since">"Failed since (UTC)"</label>
+                            <input id="since" name="since" type="datetime-local" required/>
+                        </div>
+                        <button type="submit" disabled=move || start.pending().get()>"Recover"</button>
+                    </ActionForm>
+                }
+            }}
+        </Suspense>
+        {move || start.value().get().and_then(Result::err).map(|e| view! { <p role="alert" class="error">{error_text(&e)}</p> })}
+        <Suspense fallback=|| ()>
+            {move || {
+                progress
+                    .get()
+                    .map(|r| match r {
+                        Ok(Some(op)) => view! { <ProgressView op/> }.into_any(),
+                        Ok(None) => ().into_any(),
+                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn ProgressView(op: Operation) -> impl IntoView {
+    let finished = op.succeeded + op.failed;
+    let summary =
+        format!("{} of {} delivered · {} pending · {} failed again", op.succeeded, op.total, op.pending, op.failed);
+    view! {
+        <section class="card" aria-labelledby="op-heading" data-testid="operation">
+            <h2 id="op-heading">"Operation " <code>{op.id.to_string()}</code></h2>
+            <p>
+                "State: " <strong data-testid="operation-state">{op.state.clone()}</strong>
+            </p>
+            <progress aria-label="Recover progress" max=op.total.max(1) value=finished></progress>
+            <p data-testid="operation-summary">{summary}</p>
+        </section>
+    }
+}
