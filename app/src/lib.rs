@@ -50,6 +50,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <p>"Page not found."</p> }>
                     <Route path=StaticSegment("") view=pages::status::StatusPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("sign-in") view=pages::sign_in::SignInPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("triage") view=pages::triage::TriagePage ssr=SsrMode::Async/>
                     <Route
                         path=(StaticSegment("tenants"), ParamSegment("tenant"), StaticSegment("deliveries"))
                         view=pages::deliveries::DeliveriesPage
@@ -115,6 +116,7 @@ fn ViewerBar() -> impl IntoView {
                     .map(|v| {
                         view! {
                             <div class="viewer">
+                                {(v.role != "partner").then(|| view! { <A href="/triage">"Triage"</A> })}
                                 <span data-testid="viewer">{v.email.clone()} " · " {v.role.clone()}</span>
                                 <ActionForm action=sign_out>
                                     <input type="hidden" name="csrf" value=v.csrf_token.clone()/>

@@ -6,6 +6,7 @@ pub mod message;
 pub mod recover;
 pub mod sign_in;
 pub mod status;
+pub mod triage;
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;

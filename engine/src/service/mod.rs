@@ -8,10 +8,12 @@ mod messages;
 mod operations;
 mod publish_queue;
 mod tenants;
+mod triage;
 mod users;
 
 pub use messages::{parse_time, Published};
 pub use tenants::TIERS;
+pub use triage::Triage;
 pub use users::{Session, SignedIn, SESSION_TTL};
 
 use std::collections::HashMap;

@@ -280,6 +280,71 @@ impl Store for This {
         Ok(row.is_some())
     }
 
+    async fn triage(&self, since_ms: i64) -> Result<Vec<TenantHealth>> {
+        type Row = (String, String, String, i64, i64, i64, i64);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT t.id, t.name, t.tier, \
+             (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.state = 'succeeded' AND d.updated_at >= $1), \
+             (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.state = 'failed' AND d.updated_at >= $1), \
+             (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.state = 'pending'), \
+             (SELECT COUNT(*) FROM endpoints e WHERE e.tenant_id = t.id AND e.enabled = FALSE AND e.deleted_at IS NULL) \
+             FROM tenants t",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant_id, name, tier, succeeded, failed, backlog, disabled_endpoints)| TenantHealth {
+                tenant_id,
+                name,
+                tier,
+                succeeded,
+                failed,
+                backlog,
+                disabled_endpoints,
+            })
+            .collect())
+    }
+
+    async fn error_classes(&self, since_ms: i64) -> Result<Vec<(String, i64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT last_error_class, COUNT(*) FROM deliveries WHERE updated_at >= $1 AND state <> 'succeeded' \
+             AND last_error_class IS NOT NULL GROUP BY last_error_class ORDER BY COUNT(*) DESC",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows)
+    }
+
+    async fn search(&self, query: &str, limit: i64) -> Result<Vec<SearchHit>> {
+        let messages: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, tenant_id, event_type FROM messages WHERE id = $1 OR idempotency_key = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(query)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        // A URL fragment matches anywhere in the URL; LIKE's wildcards in the query are
+        // taken literally.
+        let pattern = format!("%{}%", query.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let endpoints: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, tenant_id, url FROM endpoints WHERE deleted_at IS NULL AND (id = $1 OR LOWER(url) LIKE LOWER($2) ESCAPE '\\') \
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(query)
+        .bind(pattern)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        let hit = |kind: &str| {
+            let kind = kind.to_owned();
+            move |(id, tenant_id, label): (String, String, String)| SearchHit { kind: kind.clone(), id, tenant_id, label }
+        };
+        Ok(messages.into_iter().map(hit("message")).chain(endpoints.into_iter().map(hit("endpoint"))).collect())
+    }
+
     async fn recover(&self, op: &NewOperation, now_ms: i64) -> Result<i64> {
         let mut tx = self.write.begin().await?;
         // Same transition as a replay: due now, leases cleared, the retry schedule

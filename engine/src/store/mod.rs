@@ -204,6 +204,29 @@ pub struct StoredEvent {
     pub created_at: DateTime<Utc>,
 }
 
+/// One tenant's health, as triage ranks it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TenantHealth {
+    pub tenant_id: String,
+    pub name: String,
+    pub tier: String,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub backlog: i64,
+    pub disabled_endpoints: i64,
+}
+
+/// Something support searched for and where it lives.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SearchHit {
+    /// `message` or `endpoint`.
+    pub kind: String,
+    pub id: String,
+    pub tenant_id: String,
+    /// The event type or URL, to tell hits apart.
+    pub label: String,
+}
+
 /// A recover operation to run and store.
 #[derive(Debug, Clone)]
 pub struct NewOperation {
@@ -260,6 +283,13 @@ pub trait Store: Send + Sync + 'static {
     /// Failures counted in a window that began at or after `window_floor_ms`.
     async fn sign_in_failures(&self, email: &str, window_floor_ms: i64) -> Result<i64>;
     async fn clear_sign_in_failures(&self, email: &str) -> Result<()>;
+
+    /// Every tenant's delivery health since `since_ms`, for support's triage.
+    async fn triage(&self, since_ms: i64) -> Result<Vec<TenantHealth>>;
+    /// Error classes of deliveries that are not succeeding, updated since `since_ms`.
+    async fn error_classes(&self, since_ms: i64) -> Result<Vec<(String, i64)>>;
+    /// Up to `limit` hits across tenants for an id, idempotency key or URL fragment.
+    async fn search(&self, query: &str, limit: i64) -> Result<Vec<SearchHit>>;
 
     /// Re-queues the endpoint's failed deliveries created in `[since, until)`, tags them
     /// with the operation and stores it with their count, in one transaction. Returns

@@ -23,6 +23,7 @@ on_both_backends!(
     one_tenants_hanging_endpoint_does_not_delay_another,
     shutdown_releases_leases,
     recover_requeues_failures_in_the_window_with_progress,
+    triage_ranks_the_worst_tenant_first_and_search_finds_things,
 );
 
 async fn delivers_signed_standard_webhooks(db: TestDb) {
@@ -320,4 +321,43 @@ async fn recover_requeues_failures_in_the_window_with_progress(db: TestDb) {
     assert!(matches!(h.sluice.recover_endpoint(&h.admin, &h.tenant, &e.id, bad).await, Err(Error::Validation(_))));
     let other_tenant = Caller::Tenant { tenant: sluice_engine::ids::new_id(), actor: "x".into() };
     assert!(matches!(h.sluice.get_operation(&other_tenant, &op.id).await, Err(Error::NotFound { .. })));
+}
+
+async fn triage_ranks_the_worst_tenant_first_and_search_finds_things(db: TestDb) {
+    let h = Harness::new(db).await;
+    let (failing, working) = (Receiver::start().await, Receiver::start().await);
+    failing.set_default(Reply::Status(500));
+    working.set_default(Reply::Status(204));
+    let new_tenant = |name: &str| CreateTenant { name: name.into(), ..Default::default() };
+    let bad = h.sluice.create_tenant(&h.admin, new_tenant("Failing Co")).await.expect("tenant").id;
+    let good = h.sluice.create_tenant(&h.admin, new_tenant("Healthy Co")).await.expect("tenant").id;
+    h.endpoint_for(&bad, &failing.url(), Some(vec![])).await;
+    let good_endpoint = h.endpoint_for(&good, &format!("{}/Works-Fine", working.url()), Some(vec![])).await;
+    h.publish_for(&bad, "a", "{}").await;
+    h.publish_for(&bad, "a", "{}").await;
+    h.publish_for(&good, "a", "{}").await;
+    let keyed = PublishMessage {
+        event_type: "b".into(),
+        payload: serde_json::value::RawValue::from_string("{}".into()).expect("json"),
+    };
+    let keyed = h.sluice.publish(&h.admin, &good, keyed, Some("order-77".into())).await.expect("publish").message;
+    let engine = h.engine(fast_config(&h.db.url));
+    while engine.run_once().await.expect("run") > 0 {}
+
+    let triage = h.sluice.triage(&h.admin).await.expect("triage");
+    let names: Vec<_> = triage.tenants.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names[0], "Failing Co", "{names:?}");
+    assert_eq!((triage.tenants[0].failed, triage.tenants[0].succeeded), (2, 0));
+    assert_eq!(triage.error_classes, vec![("http_5xx".to_owned(), 2)]);
+
+    let by_key = h.sluice.search(&h.admin, "order-77").await.expect("search");
+    assert_eq!(by_key.len(), 1);
+    assert_eq!((by_key[0].kind.as_str(), by_key[0].id.as_str()), ("message", keyed.id.as_str()));
+    let by_url = h.sluice.search(&h.admin, "works-fine").await.expect("search");
+    assert_eq!(by_url.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec![good_endpoint.id.as_str()]);
+    assert!(h.sluice.search(&h.admin, "%").await.expect("search").is_empty(), "wildcards are literal");
+
+    let partner = Caller::Tenant { tenant: good.clone(), actor: "p".into() };
+    assert!(matches!(h.sluice.triage(&partner).await, Err(Error::Forbidden(_))));
+    assert!(matches!(h.sluice.search(&partner, "order-77").await, Err(Error::Forbidden(_))));
 }

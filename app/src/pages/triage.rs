@@ -1,0 +1,157 @@
+//! Support's triage: tenants worst first, the error classes behind the failures, and
+//! a search for any message id, idempotency key, endpoint id or URL fragment.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{Form, A};
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::error_text;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TriageView {
+    /// (tenant id, name, tier, succeeded, failed, backlog, disabled endpoints)
+    pub tenants: Vec<(String, String, String, i64, i64, i64, i64)>,
+    pub error_classes: Vec<(String, i64)>,
+    /// (kind, link, label, id) for the search, if one was asked.
+    pub hits: Option<Vec<(String, String, String, String)>>,
+}
+
+#[server]
+pub async fn load_triage(q: Option<String>) -> Result<TriageView, ServerFnError> {
+    use crate::auth::ssr::{context, require_caller, to_server_error};
+    let ctx = context()?;
+    let (_, caller) = require_caller().await?;
+    let triage = ctx.sluice.triage(&caller).await.map_err(to_server_error)?;
+    let hits = match q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) {
+        Some(q) => Some(
+            ctx.sluice
+                .search(&caller, &q)
+                .await
+                .map_err(to_server_error)?
+                .into_iter()
+                .map(|h| {
+                    let link = match h.kind.as_str() {
+                        "message" => format!("/tenants/{}/messages/{}", h.tenant_id, h.id),
+                        _ => format!("/tenants/{}/endpoints/{}", h.tenant_id, h.id),
+                    };
+                    (h.kind, link, h.label, h.id)
+                })
+                .collect(),
+        ),
+        None => None,
+    };
+    Ok(TriageView {
+        tenants: triage
+            .tenants
+            .into_iter()
+            .map(|t| (t.tenant_id, t.name, t.tier, t.succeeded, t.failed, t.backlog, t.disabled_endpoints))
+            .collect(),
+        error_classes: triage.error_classes,
+        hits,
+    })
+}
+
+#[component]
+pub fn TriagePage() -> impl IntoView {
+    let query = use_query_map();
+    let q = move || query.read().get("q");
+    let tick = crate::pages::refresh_tick(5);
+    let data = Resource::new(move || (q(), tick.get()), |(q, _)| load_triage(q));
+    view! {
+        <Title text="Triage · Sluice"/>
+        <h1>"Triage"</h1>
+        <p class="lede">"Every tenant over the last 24 hours, worst first."</p>
+        <Form method="GET" action="" attr:class="filters" attr:role="search">
+            <div class="field">
+                <label for="q">"Search by message id, idempotency key, endpoint id or URL"</label>
+                <input id="q" name="q" value=move || q().unwrap_or_default()/>
+            </div>
+            <button type="submit">"Search"</button>
+        </Form>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || {
+                data.get()
+                    .map(|r| match r {
+                        Ok(v) => view! { <TriageTables v/> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn TriageTables(v: TriageView) -> impl IntoView {
+    let hits = v.hits.map(|hits| {
+        let empty = hits.is_empty();
+        view! {
+            <section class="card" aria-labelledby="hits-heading">
+                <h2 id="hits-heading">"Search results"</h2>
+                {empty.then(|| view! { <p class="hint">"Nothing matches."</p> })}
+                <ul data-testid="search-hits">
+                    {hits
+                        .into_iter()
+                        .map(|(kind, link, label, id)| view! {
+                            <li>{kind} " " <A href=link>{id}</A> " · " {label}</li>
+                        })
+                        .collect_view()}
+                </ul>
+            </section>
+        }
+    });
+    view! {
+        {hits}
+        <div class="table-wrap">
+            <table>
+                <caption class="sr-only">"Tenants, worst first"</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"Tenant"</th>
+                        <th scope="col">"Tier"</th>
+                        <th scope="col">"Failed"</th>
+                        <th scope="col">"Succeeded"</th>
+                        <th scope="col">"Failure rate"</th>
+                        <th scope="col">"Backlog"</th>
+                        <th scope="col">"Disabled endpoints"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {v.tenants
+                        .into_iter()
+                        .map(|(id, name, tier, ok, failed, backlog, disabled)| {
+                            let finished = ok + failed;
+                            let rate = if finished == 0 {
+                                "—".to_owned()
+                            } else {
+                                format!("{:.1} %", 100.0 * failed as f64 / finished as f64)
+                            };
+                            let href = format!("/tenants/{id}/deliveries?status=failed");
+                            view! {
+                                <tr data-testid="triage-row">
+                                    <td><A href=href>{name}</A></td>
+                                    <td>{tier}</td>
+                                    <td class="num">{failed}</td>
+                                    <td class="num">{ok}</td>
+                                    <td class="num">{rate}</td>
+                                    <td class="num">{backlog}</td>
+                                    <td class="num">{disabled}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+        <section class="card" aria-labelledby="classes-heading">
+            <h2 id="classes-heading">"Error classes"</h2>
+            <ul data-testid="error-classes">
+                {v.error_classes
+                    .into_iter()
+                    .map(|(class, n)| view! { <li>{class.replace('_', " ")} ": " {n}</li> })
+                    .collect_view()}
+            </ul>
+        </section>
+    }
+}
