@@ -51,6 +51,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view=pages::status::StatusPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("sign-in") view=pages::sign_in::SignInPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("triage") view=pages::triage::TriagePage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("users") view=pages::admin::UsersPage ssr=SsrMode::Async/>
                     <Route
                         path=(StaticSegment("tenants"), ParamSegment("tenant"), StaticSegment("deliveries"))
                         view=pages::deliveries::DeliveriesPage
@@ -117,6 +118,7 @@ fn ViewerBar() -> impl IntoView {
                         view! {
                             <div class="viewer">
                                 {(v.role != "partner").then(|| view! { <A href="/triage">"Triage"</A> })}
+                                {(v.role == "admin").then(|| view! { <A href="/users">"Users"</A> })}
                                 <span data-testid="viewer">{v.email.clone()} " · " {v.role.clone()}</span>
                                 <ActionForm action=sign_out>
                                     <input type="hidden" name="csrf" value=v.csrf_token.clone()/>

@@ -1,5 +1,6 @@
 //! One module per page, and the small pieces of markup they share.
 
+pub mod admin;
 pub mod deliveries;
 pub mod endpoints;
 pub mod message;

@@ -1,0 +1,136 @@
+//! Admin: dashboard users and their roles. Admins only (the service refuses others).
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use sluice_core::model::{Page, User};
+
+use crate::auth::error_text;
+
+#[server]
+pub async fn load_users() -> Result<(Page<User>, Vec<(String, String)>), ServerFnError> {
+    use crate::auth::ssr::{context, require_caller, to_server_error};
+    let ctx = context()?;
+    let (_, caller) = require_caller().await?;
+    let users = ctx.sluice.list_users(&caller, Some(250), None).await.map_err(to_server_error)?;
+    let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await.map_err(to_server_error)?;
+    Ok((users, tenants.data.into_iter().map(|t| (t.id.to_string(), t.name)).collect()))
+}
+
+#[server]
+pub async fn add_user(
+    email: String,
+    password: String,
+    role: String,
+    tenant_id: Option<String>,
+    csrf: String,
+) -> Result<String, ServerFnError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+    use sluice_core::model::{CreateUser, Role};
+    let ctx = context()?;
+    let (session, caller) = require_caller().await?;
+    check_csrf(&session, &csrf)?;
+    let role = Role::parse(&role).ok_or_else(|| ServerFnError::new("role: must be admin, support or partner"))?;
+    let tenant_id = tenant_id.filter(|t| !t.is_empty()).map(|t| parse_id(&t)).transpose()?;
+    let user = ctx
+        .sluice
+        .create_user(&caller, CreateUser { email, password, role, tenant_id })
+        .await
+        .map_err(to_server_error)?;
+    Ok(user.email)
+}
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let viewer = Resource::new(|| (), |_| crate::auth::current_viewer());
+    let add = ServerAction::<AddUser>::new();
+    let users = Resource::new(move || add.version().get(), |_| load_users());
+    view! {
+        <Title text="Users · Sluice"/>
+        <h1>"Users"</h1>
+        <Suspense fallback=|| view! { <p>"Loading users…"</p> }>
+            {move || {
+                let csrf = viewer.get().and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default();
+                users
+                    .get()
+                    .map(|r| match r {
+                        Ok((users, tenants)) => {
+                            let name_of = {
+                                let tenants = tenants.clone();
+                                move |id: &str| {
+                                    tenants.iter().find(|(t, _)| t == id).map(|(_, n)| n.clone()).unwrap_or_default()
+                                }
+                            };
+                            view! {
+                                <details class="card">
+                                    <summary>"Add a user"</summary>
+                                    <ActionForm action=add>
+                                        <input type="hidden" name="csrf" value=csrf/>
+                                        <div class="field">
+                                            <label for="user-email">"Email"</label>
+                                            <input id="user-email" name="email" type="email" required/>
+                                        </div>
+                                        <div class="field">
+                                            <label for="user-password">"Initial password (at least 10 characters)"</label>
+                                            <input id="user-password" name="password" type="password" required minlength="10"/>
+                                        </div>
+                                        <div class="field">
+                                            <label for="user-role">"Role"</label>
+                                            <select id="user-role" name="role">
+                                                <option value="partner">"partner"</option>
+                                                <option value="support">"support"</option>
+                                                <option value="admin">"admin"</option>
+                                            </select>
+                                        </div>
+                                        <div class="field">
+                                            <label for="user-tenant">"Tenant (partners only)"</label>
+                                            <select id="user-tenant" name="tenant_id">
+                                                <option value="">"—"</option>
+                                                {tenants
+                                                    .iter()
+                                                    .map(|(id, name)| view! { <option value=id.clone()>{name.clone()}</option> })
+                                                    .collect_view()}
+                                            </select>
+                                        </div>
+                                        <button type="submit">"Add user"</button>
+                                    </ActionForm>
+                                </details>
+                                <div class="table-wrap">
+                                    <table>
+                                        <caption class="sr-only">"Users"</caption>
+                                        <thead>
+                                            <tr>
+                                                <th scope="col">"Email"</th>
+                                                <th scope="col">"Role"</th>
+                                                <th scope="col">"Tenant"</th>
+                                                <th scope="col">"Created"</th>
+                                            </tr>
+                                        </thead>
+                                        <tbody>
+                                            {users
+                                                .data
+                                                .into_iter()
+                                                .map(|u| view! {
+                                                    <tr data-testid="user-row">
+                                                        <td>{u.email.clone()}</td>
+                                                        <td>{u.role.as_str()}</td>
+                                                        <td>{u.tenant_id.as_ref().map(|t| name_of(t.as_str())).unwrap_or_default()}</td>
+                                                        <td>{crate::pages::when(&u.created_at)}</td>
+                                                    </tr>
+                                                })
+                                                .collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                    })
+            }}
+        </Suspense>
+        {move || add.value().get().map(|r| match r {
+            Ok(email) => view! { <p role="status">{format!("Added {email}.")}</p> }.into_any(),
+            Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+        })}
+    }
+}
