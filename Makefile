@@ -25,7 +25,6 @@ run: setup build
 	echo "  Platform API key: $$key   (Authorization: Bearer $$key)"; \
 	echo "  Try: curl -s -H 'Authorization: Bearer $$key' http://$$listen/v1/tenants"; \
 	echo "  Dashboard: http://$$listen/  sign in as $$admin / $$password (when ./data was created with them)"; \
-	echo "  (so far the dashboard has sign-in and node status; partner, support and admin pages are not built yet)"; \
 	echo; \
 	SLUICE_ALLOW_PRIVATE_TARGETS=$${SLUICE_ALLOW_PRIVATE_TARGETS:-true} \
 	SLUICE_BOOTSTRAP_API_KEY=$$key \

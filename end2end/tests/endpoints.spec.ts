@@ -2,6 +2,8 @@
 // silently overwriting someone else's change.
 import { test, expect } from '@playwright/test';
 import { auth, post, signIn } from './helpers';
+import * as http from 'http';
+import { AddressInfo } from 'net';
 
 const PASSWORD = 'partner-password-2';
 const run = Date.now().toString(36);
@@ -104,4 +106,36 @@ test('support sees endpoints but not their secrets', async ({ page, request }) =
   await page.goto(`/tenants/${tenant}/endpoints/${endpoint}`);
   await expect(page.getByRole('heading', { name: 'Edit endpoint' })).toBeVisible();
   await expect(page.getByRole('region', { name: 'Signing secrets' })).toHaveCount(0);
+});
+
+test('a partner sends a test event and sees its attempt', async ({ page, request }) => {
+  // A real receiver on loopback, so the attempt the page shows is the one it answered.
+  const received: string[] = [];
+  const receiver = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => { body += chunk; });
+    req.on('end', () => {
+      received.push(body);
+      res.statusCode = 204;
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/test-me`;
+    const target = (await post(request, `/v1/tenants/${tenant}/endpoints`, { url, description: 'test target' })).id;
+    await signIn(page, EMAIL, PASSWORD);
+    await page.goto(`/tenants/${tenant}/endpoints/${target}`);
+    const panel = page.getByRole('region', { name: 'Test event' });
+    await panel.getByRole('button', { name: 'Send test event' }).click();
+    await panel.getByRole('status').getByRole('link').click();
+    await expect(page.getByText('sluice.test').first()).toBeVisible();
+    await expect(page.getByTestId('attempt-outcome')).toHaveText(['HTTP 204'], { timeout: 15_000 });
+    // Only the chosen endpoint got it, exactly once.
+    expect(received).toHaveLength(1);
+    expect(JSON.parse(received[0]).type).toBe('sluice.test');
+    await page.screenshot({ path: 'screenshots/partner-test-event.png', fullPage: true });
+  } finally {
+    receiver.close();
+  }
 });

@@ -202,6 +202,17 @@ pub async fn rotate_secret(
     Ok(secret_views(secrets.map_err(to_server_error)?))
 }
 
+/// Sends a `sluice.test` event to this endpoint only; returns the message id.
+#[server]
+pub async fn send_test(tenant: String, endpoint: String, csrf: String) -> Result<String, ServerFnError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+    let ctx = context()?;
+    let (session, caller) = require_caller().await?;
+    check_csrf(&session, &csrf)?;
+    let m = ctx.sluice.send_test_event(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?).await;
+    Ok(m.map_err(to_server_error)?.id.to_string())
+}
+
 fn csrf_of(viewer: Option<Result<Option<Viewer>, ServerFnError>>) -> String {
     viewer.and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default()
 }
@@ -357,8 +368,12 @@ pub fn EndpointEditPage() -> impl IntoView {
                             let secrets = (!is_support).then(|| {
                                 view! { <SecretsPanel tenant=e.tenant_id.to_string() endpoint=e.id.to_string() csrf=csrf.clone()/> }
                             });
+                            let test = view! {
+                                <TestEventPanel tenant=e.tenant_id.to_string() endpoint=e.id.to_string() csrf=csrf.clone()/>
+                            };
                             view! {
                                 <EditForm e csrf save/>
+                                {test}
                                 {secrets}
                             }
                                 .into_any()
@@ -508,6 +523,34 @@ fn SecretsPanel(tenant: String, endpoint: String, csrf: String) -> impl IntoView
                 </ActionForm>
             </div>
             {shown}
+        </section>
+    }
+}
+
+#[component]
+fn TestEventPanel(tenant: String, endpoint: String, csrf: String) -> impl IntoView {
+    let send = ServerAction::<SendTest>::new();
+    let message_base = format!("/tenants/{tenant}/messages/");
+    let result = move || {
+        send.value().get().map(|r| match r {
+            Ok(id) => {
+                let href = format!("{message_base}{id}");
+                view! { <p role="status">"Test event queued: " <A href=href>{id}</A></p> }.into_any()
+            }
+            Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+        })
+    };
+    view! {
+        <section class="card" aria-labelledby="test-heading">
+            <h2 id="test-heading">"Test event"</h2>
+            <p class="hint">"Sends a " <code>"sluice.test"</code> " event to this endpoint only."</p>
+            <ActionForm action=send>
+                <input type="hidden" name="tenant" value=tenant/>
+                <input type="hidden" name="endpoint" value=endpoint/>
+                <input type="hidden" name="csrf" value=csrf/>
+                <button type="submit" class="secondary">"Send test event"</button>
+            </ActionForm>
+            {result}
         </section>
     }
 }

@@ -1,7 +1,7 @@
 //! Messages and deliveries: publish, read, replay; the delivery log and its attempts.
 
 use sha2::{Digest, Sha256};
-use sluice_core::ids::{DeliveryId, MessageId, TenantId};
+use sluice_core::ids::{DeliveryId, EndpointId, MessageId, TenantId};
 use sluice_core::model::*;
 use sluice_core::validate::{self, Errors};
 
@@ -85,6 +85,7 @@ impl Sluice {
             idempotency_key: idempotency_key.clone(),
             request_hash: Some(hash.clone()),
             created_at_ms: now_ms(),
+            only_endpoint: None,
         };
         let queue = self.publish_queue.get_or_init(|| super::publish_queue::PublishQueue::start(self.store.clone()));
         match queue.publish(new).await? {
@@ -102,6 +103,35 @@ impl Sluice {
                     Err(Error::IdempotencyKeyReused(idempotency_key.unwrap_or_default()))
                 }
             }
+        }
+    }
+
+    /// Sends a `sluice.test` event to one endpoint (whatever its event filter), through
+    /// the queue like any message, so its attempt shows in the log like any other.
+    pub async fn send_test_event(&self, caller: &Caller, tenant: &TenantId, endpoint: &EndpointId) -> Result<Message> {
+        let e = self.get_endpoint(caller, tenant, endpoint).await?;
+        if e.status != EndpointStatus::Enabled {
+            return Err(Error::Conflict("the endpoint is disabled; enable it to send a test event".into()));
+        }
+        let payload = serde_json::json!({ "test": true, "endpoint_id": endpoint, "sent_by": caller.actor() });
+        let new = NewMessage {
+            id: crate::ids::new_id(),
+            tenant_id: tenant.clone(),
+            event_type: "sluice.test".into(),
+            payload: payload.to_string(),
+            idempotency_key: None,
+            request_hash: None,
+            created_at_ms: now_ms(),
+            only_endpoint: Some(endpoint.clone()),
+        };
+        let queue = self.publish_queue.get_or_init(|| super::publish_queue::PublishQueue::start(self.store.clone()));
+        match queue.publish(new).await? {
+            PublishResult::Created { message, deliveries } => {
+                self.add_backlog(tenant, deliveries);
+                self.wake.notify_one();
+                Ok(message)
+            }
+            PublishResult::Existing { .. } => Err(Error::Internal("a test event without a key matched another".into())),
         }
     }
 

@@ -744,7 +744,12 @@ impl Store for This {
             }
             let before = deliveries.len();
             for (endpoint_id, types) in endpoints_of.get(m.tenant_id.as_str()).into_iter().flatten() {
-                if subscribes(types, &m.event_type) {
+                let wanted = match &m.only_endpoint {
+                    // A test event goes to the one endpoint it tests, whatever its filter.
+                    Some(only) => only.as_str() == endpoint_id,
+                    None => subscribes(types, &m.event_type),
+                };
+                if wanted {
                     deliveries.push((m, endpoint_id.as_str()));
                 }
             }

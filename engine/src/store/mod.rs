@@ -83,6 +83,8 @@ pub struct NewMessage {
     /// Hash of the request, to tell a retry from a different request with the same key.
     pub request_hash: Option<String>,
     pub created_at_ms: i64,
+    /// Deliver to this endpoint only (a test event), instead of every subscriber.
+    pub only_endpoint: Option<EndpointId>,
 }
 
 #[derive(Debug, Clone)]

@@ -24,6 +24,7 @@ on_both_backends!(
     shutdown_releases_leases,
     recover_requeues_failures_in_the_window_with_progress,
     triage_ranks_the_worst_tenant_first_and_search_finds_things,
+    test_events_go_to_one_endpoint_only,
 );
 
 async fn delivers_signed_standard_webhooks(db: TestDb) {
@@ -360,4 +361,31 @@ async fn triage_ranks_the_worst_tenant_first_and_search_finds_things(db: TestDb)
     let partner = Caller::Tenant { tenant: good.clone(), actor: "p".into() };
     assert!(matches!(h.sluice.triage(&partner).await, Err(Error::Forbidden(_))));
     assert!(matches!(h.sluice.search(&partner, "order-77").await, Err(Error::Forbidden(_))));
+}
+
+async fn test_events_go_to_one_endpoint_only(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Status(204));
+    let picky = CreateEndpoint {
+        url: format!("{}/picky", rx.url()),
+        event_types: Some(vec!["order.paid".into()]),
+        ..Default::default()
+    };
+    let picky = h.sluice.create_endpoint(&h.admin, &h.tenant, picky).await.expect("endpoint");
+    h.endpoint(&format!("{}/all", rx.url()), None).await;
+    let m = h.sluice.send_test_event(&h.admin, &h.tenant, &picky.id).await.expect("test event");
+    assert_eq!(m.event_type, "sluice.test");
+    let deliveries = h.deliveries().await;
+    assert_eq!(deliveries.len(), 1, "only the tested endpoint, though another takes every type");
+    assert_eq!(deliveries[0].endpoint_id, picky.id);
+    let engine = h.engine(fast_config(&h.db.url));
+    assert_eq!(engine.run_once().await.expect("run"), 1);
+    let got = rx.received();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].path.ends_with("/picky") && String::from_utf8_lossy(&got[0].body).contains("\"sluice.test\""));
+
+    h.sluice.disable_endpoint(&h.admin, &h.tenant, &picky.id, DisableEndpoint::default()).await.expect("disable");
+    let refused = h.sluice.send_test_event(&h.admin, &h.tenant, &picky.id).await;
+    assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
 }

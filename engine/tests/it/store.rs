@@ -139,6 +139,7 @@ async fn publish_batches_answer_each_message(db: TestDb) {
         idempotency_key: key.map(str::to_owned),
         request_hash: Some(event_type.into()),
         created_at_ms: now_ms(),
+        only_endpoint: None,
     };
     let batch = vec![
         new(&h.tenant, "order.paid", Some("k")),

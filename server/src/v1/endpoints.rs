@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/tenants/{tenant}/endpoints/{endpoint}", get(read).patch(patch).delete(remove))
         .route("/tenants/{tenant}/endpoints/{endpoint}/disable", post(disable))
         .route("/tenants/{tenant}/endpoints/{endpoint}/enable", post(enable))
+        .route("/tenants/{tenant}/endpoints/{endpoint}/test", post(send_test))
         .route("/tenants/{tenant}/endpoints/{endpoint}/secret", get(secret))
         .route("/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", post(rotate))
 }
@@ -130,6 +131,18 @@ async fn enable(
     let e = s.sluice.enable_endpoint(&caller, &t, &e).await?;
     let version = e.version;
     Ok(with_etag(json(StatusCode::OK, &e), version))
+}
+
+/// A `sluice.test` event to this endpoint only: 202 with the message, whose deliveries
+/// and attempts are read like any other's.
+async fn send_test(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Path((tenant, endpoint)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let (t, e) = ids(&tenant, &endpoint)?;
+    let message = s.sluice.send_test_event(&caller, &t, &e).await?;
+    Ok(json(StatusCode::ACCEPTED, &message))
 }
 
 async fn secret(

@@ -19,6 +19,7 @@ on_both_backends!(
     users_for_the_dashboard,
     demo_mode_fills_a_fresh_database,
     recover_over_the_api,
+    test_event_over_the_api,
 );
 
 async fn health_and_authentication(db: TestDb) {
@@ -400,5 +401,32 @@ async fn recover_over_the_api(db: TestDb) {
     assert_problem(&app.post(&path, json!({ "since": "last tuesday" })).await, 422, "validation_failed");
     assert_problem(&app.post(&path, json!({})).await, 422, "validation_failed");
     assert_problem(&app.get("/v1/operations/op_nope").await, 404, "not_found");
+    app.stop().await;
+}
+
+async fn test_event_over_the_api(db: TestDb) {
+    let mut app = TestApp::start(db).await;
+    let (chosen, other) = (Receiver::start().await, Receiver::start().await);
+    let t = app.tenant("Acme").await;
+    // The chosen endpoint filters on another event type: a test event goes to it anyway.
+    let e = app
+        .post(&format!("/v1/tenants/{t}/endpoints"), json!({ "url": chosen.url(), "event_types": ["order.paid"] }))
+        .await;
+    let e = e.body["id"].as_str().expect("id").to_owned();
+    app.endpoint(&t, &other.url()).await;
+    chosen.set_secrets(vec![app.secret(&t, &e).await]);
+
+    let sent = app.post(&format!("/v1/tenants/{t}/endpoints/{e}/test"), json!({})).await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{:?}", sent.body);
+    assert_eq!(sent.body["event_type"], "sluice.test");
+    assert!(chosen.wait_for(1, Duration::from_secs(10)).await, "the chosen endpoint got it");
+    let got = chosen.received().pop().expect("delivery");
+    assert_eq!(got.verified_by, vec![0], "signed like any delivery");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(other.received().is_empty(), "no other endpoint gets a test event");
+
+    app.post(&format!("/v1/tenants/{t}/endpoints/{e}/disable"), json!({})).await;
+    assert_problem(&app.post(&format!("/v1/tenants/{t}/endpoints/{e}/test"), json!({})).await, 409, "conflict");
+    assert_problem(&app.post(&format!("/v1/tenants/{t}/endpoints/ep_nope/test"), json!({})).await, 404, "not_found");
     app.stop().await;
 }
