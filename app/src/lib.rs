@@ -52,6 +52,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("sign-in") view=pages::sign_in::SignInPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("triage") view=pages::triage::TriagePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("users") view=pages::admin::UsersPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("api-keys") view=pages::keys::ApiKeysPage ssr=SsrMode::Async/>
                     <Route
                         path=(StaticSegment("tenants"), ParamSegment("tenant"), StaticSegment("deliveries"))
                         view=pages::deliveries::DeliveriesPage
@@ -118,7 +119,7 @@ fn ViewerBar() -> impl IntoView {
                         view! {
                             <div class="viewer">
                                 {(v.role != "partner").then(|| view! { <A href="/triage">"Triage"</A> })}
-                                {(v.role == "admin").then(|| view! { <A href="/users">"Users"</A> })}
+                                {(v.role == "admin").then(|| view! { <A href="/users">"Users"</A> <A href="/api-keys">"API keys"</A> })}
                                 <span data-testid="viewer">{v.email.clone()} " · " {v.role.clone()}</span>
                                 <ActionForm action=sign_out>
                                     <input type="hidden" name="csrf" value=v.csrf_token.clone()/>

@@ -35,6 +35,8 @@ pub struct ApiKey {
     /// The first characters of the key, to recognise it; the key itself is never stored.
     pub prefix: String,
     pub created_at: DateTime<Utc>,
+    /// When it last authenticated a request (to the minute), if ever.
+    pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
 

@@ -43,3 +43,40 @@ test('support cannot manage users', async ({ page, request }) => {
   await expect(page.getByRole('alert')).toContainText('platform API key or an admin');
   await expect(page.getByTestId('user-row')).toHaveCount(0);
 });
+
+test('an admin creates a tenant key, sees it once, and revokes it', async ({ page, request }) => {
+  await signIn(page, 'admin@e2e.test', 'e2e-admin-password');
+  await page.getByRole('link', { name: 'API keys' }).click();
+  await expect(page.getByRole('heading', { name: 'API keys' })).toBeVisible();
+  await page.getByText('Create a key').click();
+  const name = `billing-${run}`;
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('Scope').selectOption({ label: `tenant ${tenantName}` });
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const key = (await page.getByTestId('new-key').textContent())?.trim() ?? '';
+  expect(key).toMatch(/^sk_/);
+  const row = page.getByTestId('key-row').filter({ hasText: name });
+  await expect(row).toContainText(`tenant ${tenantName}`);
+  await expect(row).toContainText('never');
+  await expect(row).not.toContainText(key);
+
+  // The key works for its tenant...
+  const asKey = { Authorization: `Bearer ${key}` };
+  expect((await request.get('/v1/tenants', { headers: asKey })).status()).toBe(200);
+  await page.screenshot({ path: 'screenshots/admin-api-keys.png', fullPage: true });
+  // ...until it is revoked.
+  await row.getByRole('button', { name: new RegExp(`^Revoke ${name}`) }).click();
+  await expect(row).toContainText('revoked');
+  await expect(row.getByRole('button')).toHaveCount(0);
+  expect((await request.get('/v1/tenants', { headers: asKey })).status()).toBe(401);
+});
+
+test('support cannot see API keys', async ({ page, request }) => {
+  const email = `ops-keys-${run}@ops.test`;
+  await post(request, '/v1/users', { email, password: 'support-password-3', role: 'support' });
+  await signIn(page, email, 'support-password-3');
+  await expect(page.getByRole('link', { name: 'API keys' })).toHaveCount(0);
+  await page.goto('/api-keys');
+  await expect(page.getByRole('alert')).toContainText('support cannot');
+  await expect(page.getByTestId('key-row')).toHaveCount(0);
+});

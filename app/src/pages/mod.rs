@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod deliveries;
 pub mod endpoints;
+pub mod keys;
 pub mod message;
 pub mod recover;
 pub mod sign_in;
@@ -28,6 +29,11 @@ pub fn status_badge(status: DeliveryStatus) -> impl IntoView {
 /// Times as people read them in a log: UTC, to the second.
 pub fn when(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// Times where the second does not matter and the column should stay narrow.
+pub fn when_minute(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
 }
 
 /// A counter that goes up every `seconds` in the browser (never on the server), for

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sluice_core::ids::TenantId;
+use sluice_core::ids::{ApiKeyId, TenantId};
 use sluice_core::model::{ApiKey, CreateApiKey, CreatedApiKey};
 use sluice_core::validate::{self, Errors};
 
@@ -49,10 +49,53 @@ impl Sluice {
             name,
             prefix: visible_prefix(&key),
             created_at: crate::store::ms_to_dt(crate::ids::now_ms()),
+            last_used_at: None,
             revoked_at: None,
         };
         self.store.insert_api_key(&api_key, &hash_api_key(&key)).await?;
         Ok(CreatedApiKey { api_key, key })
+    }
+
+    /// A new platform key, for an admin (a platform caller) to hand to a producer.
+    pub async fn create_platform_api_key(&self, caller: &Caller, req: CreateApiKey) -> Result<CreatedApiKey> {
+        caller.require_platform()?;
+        let name = req.name.unwrap_or_else(|| "platform".into());
+        validate::name(&name).map_err(|m| Error::invalid("name", m))?;
+        self.create_platform_key(&name).await
+    }
+
+    /// One tenant's keys, or (platform callers only) every key when `tenant` is `None`.
+    /// Never the keys themselves: only their prefixes.
+    pub async fn list_api_keys(&self, caller: &Caller, tenant: Option<&TenantId>) -> Result<Vec<ApiKey>> {
+        caller.require_not_support()?;
+        match tenant {
+            Some(t) => {
+                caller.check_tenant(t)?;
+                self.get_tenant(caller, t).await?;
+            }
+            None => caller.require_platform()?,
+        }
+        self.store.list_api_keys(tenant).await
+    }
+
+    /// Revokes a key; revoking a revoked key changes nothing. A tenant may revoke its
+    /// own keys; platform keys need a platform caller, and the last one stays (409),
+    /// so the platform cannot lock itself out. Takes effect at once on this node and
+    /// within `AUTH_TTL` on others, whose caches then expire.
+    pub async fn revoke_api_key(&self, caller: &Caller, id: &ApiKeyId) -> Result<ApiKey> {
+        caller.require_not_support()?;
+        let key = self.store.api_key(id).await?.ok_or_else(|| Error::not_found("api key", id))?;
+        match &key.tenant_id {
+            Some(t) => caller.check_tenant(t).map_err(|_| Error::not_found("api key", id))?,
+            None => caller.require_platform().map_err(|_| Error::not_found("api key", id))?,
+        }
+        let revoked = self.store.revoke_api_key(id, crate::ids::now_ms()).await?.ok_or_else(|| {
+            Error::Conflict("this is the last platform key; create another before revoking it".into())
+        })?;
+        // The cache is keyed by the key's hash, which is not at hand: drop it all.
+        // Revocations are rare and every entry refills with one indexed read.
+        lock(&self.auth_cache).clear();
+        Ok(revoked)
     }
 
     /// Creates the platform key `key` unless a platform key already exists. Returns
@@ -70,6 +113,7 @@ impl Sluice {
             name: "bootstrap".into(),
             prefix: visible_prefix(key),
             created_at: crate::store::ms_to_dt(crate::ids::now_ms()),
+            last_used_at: None,
             revoked_at: None,
         };
         self.store.insert_api_key(&api_key, &hash_api_key(key)).await?;
@@ -85,6 +129,7 @@ impl Sluice {
             name: name.into(),
             prefix: visible_prefix(&key),
             created_at: crate::store::ms_to_dt(crate::ids::now_ms()),
+            last_used_at: None,
             revoked_at: None,
         };
         self.store.insert_api_key(&api_key, &hash_api_key(&key)).await?;
@@ -99,7 +144,20 @@ impl Sluice {
                 return Ok(caller.clone());
             }
         }
-        let caller = self.store.api_key_by_hash(&hash).await?.filter(|k| k.revoked_at.is_none()).map(|k| {
+        let key = self.store.api_key_by_hash(&hash).await?.filter(|k| k.revoked_at.is_none());
+        if let Some(k) = &key {
+            // On a cache miss only (so at most once per `AUTH_TTL` per node), and only
+            // when the stored time is stale by a minute: "last used" to the minute
+            // without a write per request.
+            let now = crate::ids::now_ms();
+            if k.last_used_at.is_none_or(|t| now - t.timestamp_millis() > 60_000) {
+                // A busy writer must not turn a valid key into a failed request.
+                if let Err(e) = self.store.touch_api_key(&k.id, now).await {
+                    tracing::warn!(error = %e, key = %k.id, "could not record when an API key was last used");
+                }
+            }
+        }
+        let caller = key.map(|k| {
             let actor = k.id.to_string();
             match k.tenant_id {
                 None => Caller::Platform { actor },

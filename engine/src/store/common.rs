@@ -24,6 +24,7 @@ fn api_key_from(r: ApiKeyRow) -> Result<ApiKey> {
         name: r.name,
         prefix: r.prefix,
         created_at: ms_to_dt(r.created_at),
+        last_used_at: r.last_used_at.map(ms_to_dt),
         revoked_at: r.revoked_at.map(ms_to_dt),
     })
 }
@@ -37,6 +38,8 @@ fn user_from(r: UserRow) -> Result<User> {
         created_at: ms_to_dt(r.created_at),
     })
 }
+
+const API_KEY_COLUMNS: &str = "id, tenant_id, name, prefix, created_at, last_used_at, revoked_at";
 
 const USER_COLUMNS: &str = "users.id, users.email, users.role, users.tenant_id, users.created_at";
 
@@ -265,11 +268,59 @@ impl Store for This {
 
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>> {
         let row: Option<ApiKeyRow> =
-            sqlx::query_as("SELECT id, tenant_id, name, prefix, created_at, revoked_at FROM api_keys WHERE key_hash = $1")
+            sqlx::query_as(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"))
                 .bind(key_hash)
                 .fetch_optional(&self.read)
                 .await?;
         row.map(api_key_from).transpose()
+    }
+
+    async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>> {
+        let row: Option<ApiKeyRow> = sqlx::query_as(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(api_key_from).transpose()
+    }
+
+    async fn list_api_keys(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiKey>> {
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY id DESC LIMIT 1000"
+        ))
+        .bind(tenant.map(|t| t.as_str()))
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter().map(api_key_from).collect()
+    }
+
+    async fn revoke_api_key(&self, id: &ApiKeyId, at_ms: i64) -> Result<Option<ApiKey>> {
+        // One statement, so two admins revoking the last two platform keys at once
+        // cannot both succeed on SQLite (one writer); on PostgreSQL the subquery
+        // sees the committed state, which narrows the window to concurrent commits.
+        let row: Option<ApiKeyRow> = sqlx::query_as(&format!(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 \
+             AND (tenant_id IS NOT NULL OR revoked_at IS NOT NULL \
+                  OR (SELECT COUNT(*) FROM api_keys k WHERE k.tenant_id IS NULL AND k.revoked_at IS NULL) > 1) \
+             RETURNING {API_KEY_COLUMNS}"
+        ))
+        .bind(id.as_str())
+        .bind(at_ms)
+        .fetch_optional(&self.write)
+        .await?;
+        match row {
+            Some(r) => Ok(Some(api_key_from(r)?)),
+            None if self.api_key(id).await?.is_some() => Ok(None),
+            None => Err(Error::not_found("api key", id)),
+        }
+    }
+
+    async fn touch_api_key(&self, id: &ApiKeyId, at_ms: i64) -> Result<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(at_ms)
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 
     async fn platform_key_exists(&self) -> Result<bool> {

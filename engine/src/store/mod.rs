@@ -266,6 +266,15 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> Result<()>;
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+    async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>>;
+    /// One tenant's keys, or every key (platform and tenant) when `tenant` is `None`;
+    /// newest first.
+    async fn list_api_keys(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiKey>>;
+    /// Marks the key revoked at `at_ms` unless it already is (then it is unchanged).
+    /// Refuses, returning `None`, to revoke the last unrevoked platform key, so the
+    /// platform cannot lock itself out. `Err(NotFound)` for an unknown id.
+    async fn revoke_api_key(&self, id: &ApiKeyId, at_ms: i64) -> Result<Option<ApiKey>>;
+    async fn touch_api_key(&self, id: &ApiKeyId, at_ms: i64) -> Result<()>;
     async fn platform_key_exists(&self) -> Result<bool>;
 
     /// Inserts a user; a taken email is `Conflict`.
@@ -441,6 +450,7 @@ pub(crate) mod rows {
         pub name: String,
         pub prefix: String,
         pub created_at: i64,
+        pub last_used_at: Option<i64>,
         pub revoked_at: Option<i64>,
     }
 

@@ -22,6 +22,7 @@ on_both_backends!(
     deleting_an_endpoint_cancels_its_queue,
     rotation_keeps_the_old_secret_valid_during_grace,
     tenant_keys_cannot_see_other_tenants,
+    api_keys_are_listed_used_and_revoked,
     backlog_cap_rejects_publishing,
     delivery_filters,
 );
@@ -422,4 +423,46 @@ async fn delivery_filters(db: TestDb) {
         .expect("messages");
     assert_eq!(msgs.data.len(), 1);
     assert_eq!(msgs.data[0].id, m.id);
+}
+
+async fn api_keys_are_listed_used_and_revoked(db: TestDb) {
+    let h = Harness::new(db).await;
+    let other =
+        h.sluice.create_tenant(&h.admin, CreateTenant { name: "Other".into(), ..Default::default() }).await.expect("t");
+    let mine = h.sluice.create_api_key(&h.admin, &h.tenant, CreateApiKey::default()).await.expect("key");
+    let theirs = h.sluice.create_api_key(&h.admin, &other.id, CreateApiKey::default()).await.expect("key");
+    assert!(!mine.api_key.prefix.is_empty() && mine.key.starts_with(&mine.api_key.prefix));
+
+    let me = h.sluice.authenticate(&mine.key).await.expect("auth").expect("known key");
+    let listed = h.sluice.list_api_keys(&me, Some(&h.tenant)).await.expect("list");
+    assert_eq!(listed.iter().map(|k| &k.id).collect::<Vec<_>>(), vec![&mine.api_key.id], "only its own");
+    assert!(listed[0].last_used_at.is_some(), "authenticating records the use");
+    assert!(matches!(h.sluice.list_api_keys(&me, None).await, Err(Error::Forbidden(_))));
+    assert!(matches!(h.sluice.list_api_keys(&me, Some(&other.id)).await, Err(Error::NotFound { .. })));
+    let support = sluice_engine::Caller::Support { actor: "usr_support".into() };
+    assert!(matches!(h.sluice.list_api_keys(&support, None).await, Err(Error::Forbidden(_))));
+    assert!(
+        matches!(h.sluice.revoke_api_key(&me, &theirs.api_key.id).await, Err(Error::NotFound { .. })),
+        "another tenant's key is not even confirmed to exist"
+    );
+
+    let revoked = h.sluice.revoke_api_key(&me, &mine.api_key.id).await.expect("revoke own");
+    let at = revoked.revoked_at.expect("revoked");
+    assert_eq!(h.sluice.authenticate(&mine.key).await.expect("auth"), None, "refused at once, cache or not");
+    let again = h.sluice.revoke_api_key(&h.admin, &mine.api_key.id).await.expect("revoke twice");
+    assert_eq!(again.revoked_at, Some(at), "revoking again changes nothing");
+    assert!(h.sluice.authenticate(&theirs.key).await.expect("auth").is_some(), "other keys keep working");
+
+    // Platform keys: the last one cannot go, so the platform never locks itself out.
+    let first = h.sluice.create_platform_api_key(&h.admin, CreateApiKey::default()).await.expect("platform key");
+    assert!(matches!(h.sluice.create_platform_api_key(&me, CreateApiKey::default()).await, Err(Error::Forbidden(_))));
+    assert!(matches!(h.sluice.revoke_api_key(&h.admin, &first.api_key.id).await, Err(Error::Conflict(_))));
+    let second =
+        h.sluice.create_platform_api_key(&h.admin, CreateApiKey { name: Some("ci".into()) }).await.expect("key");
+    h.sluice.revoke_api_key(&h.admin, &first.api_key.id).await.expect("no longer the last");
+    assert_eq!(h.sluice.authenticate(&first.key).await.expect("auth"), None);
+    assert!(h.sluice.authenticate(&second.key).await.expect("auth").is_some());
+    let all = h.sluice.list_api_keys(&h.admin, None).await.expect("all");
+    assert_eq!(all.len(), 4, "tenant and platform keys, revoked ones included");
+    assert!(matches!(h.sluice.revoke_api_key(&h.admin, &new_id()).await, Err(Error::NotFound { .. })));
 }

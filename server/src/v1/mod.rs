@@ -1,6 +1,7 @@
 //! REST API v1: one module per resource, each exporting its routes. Handlers are thin:
 //! parse, call one engine service, shape the answer.
 
+mod api_keys;
 mod deliveries;
 mod endpoints;
 mod messages;
@@ -18,6 +19,7 @@ use crate::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(tenants::router())
+        .merge(api_keys::router())
         .merge(endpoints::router())
         .merge(messages::router())
         .merge(deliveries::router())

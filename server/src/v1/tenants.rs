@@ -1,4 +1,4 @@
-//! `/v1/tenants` and tenant-scoped API keys.
+//! `/v1/tenants`: create, list, read.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -7,18 +7,15 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use sluice_core::ids::TenantKind;
-use sluice_core::model::{CreateApiKey, CreateTenant};
+use sluice_core::model::CreateTenant;
 
 use super::json;
-use crate::extract::{path_id, Auth, Json, JsonOrEmpty, Query};
+use crate::extract::{path_id, Auth, Json, Query};
 use crate::problem::ApiResult;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tenants", post(create).get(list))
-        .route("/tenants/{tenant}", get(read))
-        .route("/tenants/{tenant}/api-keys", post(create_key))
+    Router::new().route("/tenants", post(create).get(list)).route("/tenants/{tenant}", get(read))
 }
 
 #[derive(Deserialize)]
@@ -41,14 +38,4 @@ async fn list(State(s): State<AppState>, Auth(caller): Auth, Query(q): Query<Lis
 async fn read(State(s): State<AppState>, Auth(caller): Auth, Path(tenant): Path<String>) -> ApiResult<Response> {
     let tenant = s.sluice.get_tenant(&caller, &path_id::<TenantKind>(&tenant)?).await?;
     Ok(json(StatusCode::OK, &tenant))
-}
-
-async fn create_key(
-    State(s): State<AppState>,
-    Auth(caller): Auth,
-    Path(tenant): Path<String>,
-    JsonOrEmpty(req): JsonOrEmpty<CreateApiKey>,
-) -> ApiResult<Response> {
-    let key = s.sluice.create_api_key(&caller, &path_id::<TenantKind>(&tenant)?, req).await?;
-    Ok(json(StatusCode::CREATED, &key))
 }

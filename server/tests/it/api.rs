@@ -20,6 +20,7 @@ on_both_backends!(
     demo_mode_fills_a_fresh_database,
     recover_over_the_api,
     test_event_over_the_api,
+    api_keys_are_listed_and_revoked,
 );
 
 async fn health_and_authentication(db: TestDb) {
@@ -428,5 +429,37 @@ async fn test_event_over_the_api(db: TestDb) {
     app.post(&format!("/v1/tenants/{t}/endpoints/{e}/disable"), json!({})).await;
     assert_problem(&app.post(&format!("/v1/tenants/{t}/endpoints/{e}/test"), json!({})).await, 409, "conflict");
     assert_problem(&app.post(&format!("/v1/tenants/{t}/endpoints/ep_nope/test"), json!({})).await, 404, "not_found");
+    app.stop().await;
+}
+
+async fn api_keys_are_listed_and_revoked(db: TestDb) {
+    let mut app = TestApp::start(db).await;
+    let t = app.tenant("Acme").await;
+    let created = app.post(&format!("/v1/tenants/{t}/api-keys"), json!({ "name": "producer" })).await;
+    let (key, id) = (created.body["key"].as_str().expect("key"), created.body["id"].as_str().expect("id"));
+    let (key, id) = (key.to_owned(), id.to_owned());
+    let own = app.call(Method::GET, &format!("/v1/tenants/{t}/api-keys"), Some(&key), None, &[]).await;
+    assert_eq!(own.status, StatusCode::OK, "{:?}", own.body);
+    assert_eq!(own.body["data"][0]["id"], id.as_str());
+    assert!(own.body["data"][0]["last_used_at"].is_string(), "this very request used it");
+    assert!(own.body["data"][0].get("key").is_none() && !own.body.to_string().contains(&key), "never the key");
+    assert_problem(&app.call(Method::GET, "/v1/api-keys", Some(&key), None, &[]).await, 403, "forbidden");
+
+    let all = app.get("/v1/api-keys").await;
+    assert_eq!(all.body["data"].as_array().map(Vec::len), Some(2), "the bootstrap key and the tenant's");
+    let bootstrap = all.body["data"][1]["id"].as_str().expect("id").to_owned();
+    assert_problem(&app.post(&format!("/v1/api-keys/{bootstrap}/revoke"), json!({})).await, 409, "conflict");
+
+    let revoked = app.post(&format!("/v1/api-keys/{id}/revoke"), json!({})).await;
+    assert_eq!(revoked.status, StatusCode::OK, "{:?}", revoked.body);
+    assert!(revoked.body["revoked_at"].is_string());
+    let refused = app.call(Method::GET, &format!("/v1/tenants/{t}/api-keys"), Some(&key), None, &[]).await;
+    assert_problem(&refused, 401, "unauthorized");
+
+    let platform = app.post("/v1/api-keys", json!({ "name": "deploy" })).await;
+    assert_eq!(platform.status, StatusCode::CREATED, "{:?}", platform.body);
+    assert_eq!(platform.body["tenant_id"], Value::Null);
+    assert_problem(&app.post("/v1/api-keys/key_nope/revoke", json!({})).await, 404, "not_found");
+    assert_problem(&app.post("/v1/api-keys", json!({ "name": "" })).await, 422, "validation_failed");
     app.stop().await;
 }

@@ -1,0 +1,62 @@
+//! `/v1/.../api-keys`: platform and tenant-scoped keys; create (the key is shown once),
+//! list (prefixes, last use, revocation), revoke.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use sluice_core::ids::{ApiKeyKind, TenantKind};
+use sluice_core::model::{CreateApiKey, Page};
+
+use super::json;
+use crate::extract::{path_id, Auth, JsonOrEmpty};
+use crate::problem::ApiResult;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tenants/{tenant}/api-keys", post(create_for_tenant).get(list_for_tenant))
+        .route("/api-keys", post(create_platform).get(list_all))
+        .route("/api-keys/{key}/revoke", post(revoke))
+}
+
+async fn create_for_tenant(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Path(tenant): Path<String>,
+    JsonOrEmpty(req): JsonOrEmpty<CreateApiKey>,
+) -> ApiResult<Response> {
+    let key = s.sluice.create_api_key(&caller, &path_id::<TenantKind>(&tenant)?, req).await?;
+    Ok(json(StatusCode::CREATED, &key))
+}
+
+async fn list_for_tenant(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Path(tenant): Path<String>,
+) -> ApiResult<Response> {
+    let keys = s.sluice.list_api_keys(&caller, Some(&path_id::<TenantKind>(&tenant)?)).await?;
+    Ok(json(StatusCode::OK, &Page { data: keys, next_cursor: None }))
+}
+
+/// A platform key (platform callers only).
+async fn create_platform(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    JsonOrEmpty(req): JsonOrEmpty<CreateApiKey>,
+) -> ApiResult<Response> {
+    let key = s.sluice.create_platform_api_key(&caller, req).await?;
+    Ok(json(StatusCode::CREATED, &key))
+}
+
+/// Every key, platform and tenant (platform callers only).
+async fn list_all(State(s): State<AppState>, Auth(caller): Auth) -> ApiResult<Response> {
+    let keys = s.sluice.list_api_keys(&caller, None).await?;
+    Ok(json(StatusCode::OK, &Page { data: keys, next_cursor: None }))
+}
+
+async fn revoke(State(s): State<AppState>, Auth(caller): Auth, Path(key): Path<String>) -> ApiResult<Response> {
+    let key = s.sluice.revoke_api_key(&caller, &path_id::<ApiKeyKind>(&key)?).await?;
+    Ok(json(StatusCode::OK, &key))
+}
