@@ -6,6 +6,7 @@
 //! service the REST API calls.
 
 pub mod auth;
+mod charts;
 mod pages;
 
 use leptos::prelude::*;
@@ -53,6 +54,12 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("triage") view=pages::triage::TriagePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("users") view=pages::admin::UsersPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("api-keys") view=pages::keys::ApiKeysPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("tiers") view=pages::tiers::TiersPage ssr=SsrMode::Async/>
+                    <Route
+                        path=(StaticSegment("tenants"), ParamSegment("tenant"))
+                        view=pages::overview::OverviewPage
+                        ssr=SsrMode::Async
+                    />
                     <Route
                         path=(StaticSegment("tenants"), ParamSegment("tenant"), StaticSegment("deliveries"))
                         view=pages::deliveries::DeliveriesPage
@@ -119,7 +126,7 @@ fn ViewerBar() -> impl IntoView {
                         view! {
                             <div class="viewer">
                                 {(v.role != "partner").then(|| view! { <A href="/triage">"Triage"</A> })}
-                                {(v.role == "admin").then(|| view! { <A href="/users">"Users"</A> <A href="/api-keys">"API keys"</A> })}
+                                {(v.role == "admin").then(|| view! { <A href="/tiers">"Tenants"</A> <A href="/users">"Users"</A> <A href="/api-keys">"API keys"</A> })}
                                 <span data-testid="viewer">{v.email.clone()} " · " {v.role.clone()}</span>
                                 <ActionForm action=sign_out>
                                     <input type="hidden" name="csrf" value=v.csrf_token.clone()/>

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod model;
 pub mod retry;
 pub mod signing;
+pub mod slo;
 pub mod validate;
 
 pub use error::{ErrorCode, FieldError};

@@ -40,6 +40,68 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// An SLO class: what a tenant on it is promised. A delivery is good when it
+/// succeeded within `latency_target_ms` of its message being published.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tier {
+    pub name: String,
+    /// Share of deliveries that must be good, e.g. 0.999.
+    pub success_target: f64,
+    pub latency_target_ms: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// SLO attainment over one window ending now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloWindow {
+    pub label: String,
+    pub hours: i64,
+    /// Deliveries whose outcome counts: finished, or still pending past the latency
+    /// target (already late, so already bad). Cancelled ones do not count.
+    pub counted: i64,
+    pub good: i64,
+    pub attainment: Option<f64>,
+    /// 1.0 untouched, 0.0 spent, negative overspent.
+    pub budget_remaining: Option<f64>,
+}
+
+/// One hour of a tenant's deliveries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyPoint {
+    pub start: DateTime<Utc>,
+    pub succeeded: i64,
+    pub failed: i64,
+    /// Publish to first success, estimated from a histogram; `None` without successes.
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorClassCount {
+    pub error_class: String,
+    pub deliveries: i64,
+}
+
+/// Everything the tenant overview shows: SLO windows, latency over the last 24 hours,
+/// backlog now, and why deliveries failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantOverview {
+    pub tenant: Tenant,
+    pub tier: Tier,
+    /// 24 h, 7 d, 30 d.
+    pub windows: Vec<SloWindow>,
+    /// Hourly, oldest first, the last 24 hours (the current hour included).
+    pub latency: Vec<LatencyPoint>,
+    /// Percentiles over the whole last 24 hours.
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub backlog: i64,
+    /// Last error class of deliveries not (yet) succeeded over the last 24 hours.
+    pub error_classes: Vec<ErrorClassCount>,
+}
+
 /// The answer to creating an API key: the only time the key is shown.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreatedApiKey {
@@ -323,6 +385,24 @@ pub struct Operation {
 // ---------------------------------------------------------------------------------
 // Requests
 // ---------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTier {
+    #[serde(default)]
+    pub success_target: Option<f64>,
+    #[serde(default)]
+    pub latency_target_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchTenant {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub tier: Option<String>,
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,7 +1,7 @@
 // Admins manage dashboard users; a new partner can sign in at once and sees only
 // their tenant; support cannot manage users.
 import { test, expect } from '@playwright/test';
-import { post, signIn } from './helpers';
+import { auth, post, signIn } from './helpers';
 
 const run = Date.now().toString(36);
 let tenantName = '';
@@ -79,4 +79,32 @@ test('support cannot see API keys', async ({ page, request }) => {
   await page.goto('/api-keys');
   await expect(page.getByRole('alert')).toContainText('support cannot');
   await expect(page.getByTestId('key-row')).toHaveCount(0);
+});
+
+test('an admin changes a tier target and moves a tenant to it', async ({ page, request }) => {
+  await signIn(page, 'admin@e2e.test', 'e2e-admin-password');
+  await page.getByRole('link', { name: 'Tenants' }).click();
+  await expect(page.getByRole('heading', { name: 'Tenants and tiers' })).toBeVisible();
+  const free = page.getByTestId('tier-row').filter({ hasText: 'free' });
+  await free.getByLabel('Success target of free (%)').fill('98.5');
+  await free.getByLabel('Latency target of free (seconds)').fill('120');
+  await free.getByRole('button', { name: 'Save free' }).click();
+  await expect(page.getByRole('status')).toHaveText('Saved the free tier.');
+  await expect(free).toContainText('98.5 % within 2.0 min');
+
+  const row = page.getByTestId('tenant-row').filter({ hasText: tenantName });
+  await row.getByLabel(`Tier of ${tenantName}`).selectOption('free');
+  await row.getByRole('button', { name: `Move ${tenantName}` }).click();
+  await expect(page.getByRole('status')).toHaveText(`${tenantName} is now on free.`);
+  await page.screenshot({ path: 'screenshots/admin-tiers.png', fullPage: true });
+
+  const tiers = await (await request.get('/v1/tiers', { headers: auth })).json();
+  const stored = tiers.data.find((t: { name: string }) => t.name === 'free');
+  expect([stored.success_target, stored.latency_target_ms]).toEqual([0.985, 120000]);
+
+  // A bad value is refused with a reason and changes nothing.
+  await free.getByLabel('Success target of free (%)').fill('100');
+  await free.getByRole('button', { name: 'Save free' }).click();
+  await expect(page.getByRole('alert')).toContainText('below 1');
+  await expect(free).toContainText('98.5 % within 2.0 min');
 });

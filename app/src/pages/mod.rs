@@ -5,9 +5,11 @@ pub mod deliveries;
 pub mod endpoints;
 pub mod keys;
 pub mod message;
+pub mod overview;
 pub mod recover;
 pub mod sign_in;
 pub mod status;
+pub mod tiers;
 pub mod triage;
 
 use chrono::{DateTime, Utc};
@@ -53,10 +55,12 @@ pub fn refresh_tick(seconds: u64) -> RwSignal<u64> {
 /// The pages of one tenant.
 #[component]
 pub fn TenantNav(tenant: String) -> impl IntoView {
+    let overview = format!("/tenants/{tenant}");
     let deliveries = format!("/tenants/{tenant}/deliveries");
     let endpoints = format!("/tenants/{tenant}/endpoints");
     view! {
         <nav aria-label="Tenant pages" class="tabs">
+            <A href=overview exact=true>"Overview"</A>
             <A href=deliveries>"Deliveries"</A>
             <A href=endpoints>"Endpoints"</A>
         </nav>

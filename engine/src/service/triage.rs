@@ -48,7 +48,7 @@ impl Sluice {
         tenants.sort_by_key(|t| {
             (std::cmp::Reverse(failure_ppm(t)), std::cmp::Reverse(t.disabled_endpoints), std::cmp::Reverse(t.backlog))
         });
-        let error_classes = self.store.error_classes(since).await?;
+        let error_classes = self.store.error_classes(None, since).await?;
         Ok(Triage { tenants, error_classes })
     }
 

@@ -29,6 +29,10 @@ fn api_key_from(r: ApiKeyRow) -> Result<ApiKey> {
     })
 }
 
+fn tier_from((name, success_target, latency_target_ms, updated_at): (String, f64, i64, i64)) -> Tier {
+    Tier { name, success_target, latency_target_ms, updated_at: ms_to_dt(updated_at) }
+}
+
 fn user_from(r: UserRow) -> Result<User> {
     Ok(User {
         id: parse_id(r.id)?,
@@ -358,15 +362,102 @@ impl Store for This {
             .collect())
     }
 
-    async fn error_classes(&self, since_ms: i64) -> Result<Vec<(String, i64)>> {
+    async fn error_classes(&self, tenant: Option<&TenantId>, since_ms: i64) -> Result<Vec<(String, i64)>> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT last_error_class, COUNT(*) FROM deliveries WHERE updated_at >= $1 AND state <> 'succeeded' \
-             AND last_error_class IS NOT NULL GROUP BY last_error_class ORDER BY COUNT(*) DESC",
+             AND last_error_class IS NOT NULL AND ($2 IS NULL OR tenant_id = $2) \
+             GROUP BY last_error_class ORDER BY COUNT(*) DESC",
         )
         .bind(since_ms)
+        .bind(tenant.map(|t| t.as_str()))
         .fetch_all(&self.read)
         .await?;
         Ok(rows)
+    }
+
+    async fn tiers(&self) -> Result<Vec<Tier>> {
+        let rows: Vec<(String, f64, i64, i64)> =
+            sqlx::query_as("SELECT name, success_target, latency_target_ms, updated_at FROM tiers ORDER BY success_target")
+                .fetch_all(&self.read)
+                .await?;
+        Ok(rows.into_iter().map(tier_from).collect())
+    }
+
+    async fn tier(&self, name: &str) -> Result<Option<Tier>> {
+        let row: Option<(String, f64, i64, i64)> =
+            sqlx::query_as("SELECT name, success_target, latency_target_ms, updated_at FROM tiers WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(row.map(tier_from))
+    }
+
+    async fn update_tier(&self, t: &Tier) -> Result<()> {
+        sqlx::query("UPDATE tiers SET success_target = $2, latency_target_ms = $3, updated_at = $4 WHERE name = $1")
+            .bind(&t.name)
+            .bind(t.success_target)
+            .bind(t.latency_target_ms)
+            .bind(t.updated_at.timestamp_millis())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn update_tenant(&self, t: &Tenant) -> Result<()> {
+        sqlx::query("UPDATE tenants SET name = $2, tier = $3 WHERE id = $1")
+            .bind(t.id.as_str())
+            .bind(&t.name)
+            .bind(&t.tier)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn slo_hours(
+        &self,
+        tenant: &TenantId,
+        since_ms: i64,
+        late_before_ms: i64,
+        latency_target_ms: i64,
+    ) -> Result<Vec<SloHour>> {
+        use sqlx::Row as _;
+        // Counts, not samples: one pass over the window's rows (by the tenant and
+        // creation-time index) whatever its size, and the same SQL on both backends.
+        let buckets: String = sluice_core::slo::LATENCY_BOUNDS_MS
+            .iter()
+            .map(|b| format!(", SUM(CASE WHEN state = 'succeeded' AND succeeded_at - created_at <= {b} THEN 1 ELSE 0 END)"))
+            .collect();
+        let sql = format!(
+            "SELECT created_at / 3600000, \
+             SUM(CASE WHEN state IN ('succeeded', 'failed') OR (state = 'pending' AND created_at <= $3) THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN state = 'succeeded' AND succeeded_at - created_at <= $4 THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN state = 'succeeded' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END){buckets} \
+             FROM deliveries WHERE tenant_id = $1 AND created_at >= $2 \
+             GROUP BY created_at / 3600000 ORDER BY 1"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .bind(since_ms)
+            .bind(late_before_ms)
+            .bind(latency_target_ms)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let latency_le = (0..sluice_core::slo::LATENCY_BOUNDS_MS.len())
+                    .map(|i| r.try_get::<i64, _>(5 + i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(SloHour {
+                    hour: r.try_get(0)?,
+                    counted: r.try_get(1)?,
+                    good: r.try_get(2)?,
+                    succeeded: r.try_get(3)?,
+                    failed: r.try_get(4)?,
+                    latency_le,
+                })
+            })
+            .collect()
     }
 
     async fn search(&self, query: &str, limit: i64) -> Result<Vec<SearchHit>> {
@@ -1100,6 +1191,11 @@ impl Store for This {
                  last_response_status = v.column7, updated_at = ",
             );
             qb.push_bind(now_ms);
+            // The first success only: a replay of a delivered message must not make
+            // its delivery look later (or, after a failure, on time) for the SLO.
+            qb.push(", succeeded_at = CASE WHEN v.column3 = 'succeeded' THEN COALESCE(deliveries.succeeded_at, ");
+            qb.push_bind(now_ms);
+            qb.push(") ELSE deliveries.succeeded_at END");
             qb.push(" FROM (");
             qb.push_values(chunk, |mut b, o| {
                 let a = &o.attempt;

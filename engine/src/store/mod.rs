@@ -218,6 +218,20 @@ pub struct TenantHealth {
     pub disabled_endpoints: i64,
 }
 
+/// One hour of a tenant's deliveries, by creation time.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SloHour {
+    /// Hours since the Unix epoch.
+    pub hour: i64,
+    pub counted: i64,
+    pub good: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    /// Succeeded deliveries whose publish-to-success latency is at or under each of
+    /// [`sluice_core::slo::LATENCY_BOUNDS_MS`] (cumulative).
+    pub latency_le: Vec<i64>,
+}
+
 /// Something support searched for and where it lives.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SearchHit {
@@ -297,8 +311,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every tenant's delivery health since `since_ms`, for support's triage.
     async fn triage(&self, since_ms: i64) -> Result<Vec<TenantHealth>>;
-    /// Error classes of deliveries that are not succeeding, updated since `since_ms`.
-    async fn error_classes(&self, since_ms: i64) -> Result<Vec<(String, i64)>>;
+    /// Error classes of deliveries that are not succeeding, updated since `since_ms`;
+    /// one tenant's, or every tenant's when `tenant` is `None`.
+    async fn error_classes(&self, tenant: Option<&TenantId>, since_ms: i64) -> Result<Vec<(String, i64)>>;
+
+    async fn tiers(&self) -> Result<Vec<Tier>>;
+    async fn tier(&self, name: &str) -> Result<Option<Tier>>;
+    async fn update_tier(&self, tier: &Tier) -> Result<()>;
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<()>;
+    /// A tenant's deliveries created since `since_ms`, per hour (see [`SloHour`]):
+    /// good means succeeded within `latency_target_ms`; pending ones created before
+    /// `late_before_ms` are counted (already late).
+    async fn slo_hours(
+        &self,
+        tenant: &TenantId,
+        since_ms: i64,
+        late_before_ms: i64,
+        latency_target_ms: i64,
+    ) -> Result<Vec<SloHour>>;
     /// Up to `limit` hits across tenants for an id, idempotency key or URL fragment.
     async fn search(&self, query: &str, limit: i64) -> Result<Vec<SearchHit>>;
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use sluice_core::ids::TenantId;
 use sluice_core::model::*;
-use sluice_engine::store::Store;
+use sluice_engine::ids::new_id;
+use sluice_engine::store::{AttemptRecord, Claimed, NextStep, Outcome, Store};
 use sluice_engine::{Caller, Engine, EngineConfig, Sluice};
 use sluice_testkit::TestDb;
 use tokio::sync::Notify;
@@ -94,5 +95,32 @@ impl Harness {
             .await
             .expect("attempts")
             .data
+    }
+}
+
+/// What a worker would record for claim `c`: an attempt answered `status` at `at_ms`
+/// and the verdict `next`.
+pub fn outcome(c: &Claimed, next: NextStep, status: i64, at_ms: i64) -> Outcome {
+    Outcome {
+        lease_token: c.lease_token,
+        next,
+        attempt: AttemptRecord {
+            id: new_id(),
+            delivery_id: c.delivery_id.clone(),
+            message_id: c.message_id.clone(),
+            endpoint_id: c.endpoint_id.clone(),
+            tenant_id: c.tenant_id.clone(),
+            number: c.attempts + 1,
+            trigger: c.trigger,
+            url: "https://example.com/test".into(),
+            started_at_ms: at_ms,
+            duration_ms: 5,
+            request_headers: "{}".into(),
+            response_status: Some(status),
+            response_headers: None,
+            response_body: None,
+            error_class: ErrorClass::of_status(status as u16),
+            error_message: None,
+        },
     }
 }

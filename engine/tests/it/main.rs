@@ -3,5 +3,6 @@
 
 mod delivery;
 mod harness;
+mod slo;
 mod store;
 mod users;

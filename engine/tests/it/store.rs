@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use sluice_core::model::*;
 use sluice_engine::ids::{new_id, now_ms};
-use sluice_engine::store::{AttemptRecord, NewMessage, NextStep, Outcome, PublishResult};
+use sluice_engine::store::{NewMessage, NextStep, PublishResult};
 use sluice_engine::Error;
 use sluice_testkit::{on_both_backends, TestDb};
 
-use crate::harness::Harness;
+use crate::harness::{outcome, Harness};
 
 on_both_backends!(
     tenants_endpoints_and_pagination,
@@ -274,31 +274,12 @@ async fn stale_outcomes_are_fenced_off(db: TestDb) {
     let first = h.store.claim(&e.id, now, now + 1_000, "slow-node", 1).await.expect("claim").remove(0);
     let second = h.store.claim(&e.id, now + 2_000, now + 60_000, "fast-node", 1).await.expect("reclaim").remove(0);
     assert_eq!(first.delivery_id, second.delivery_id);
-    let outcome = |c: &sluice_engine::store::Claimed, next: NextStep, status: i64| Outcome {
-        lease_token: c.lease_token,
-        next,
-        attempt: AttemptRecord {
-            id: sluice_engine::ids::new_id(),
-            delivery_id: c.delivery_id.clone(),
-            message_id: c.message_id.clone(),
-            endpoint_id: c.endpoint_id.clone(),
-            tenant_id: c.tenant_id.clone(),
-            number: c.attempts + 1,
-            trigger: c.trigger,
-            url: "https://example.com/a".into(),
-            started_at_ms: now,
-            duration_ms: 5,
-            request_headers: "{}".into(),
-            response_status: Some(status),
-            response_headers: None,
-            response_body: None,
-            error_class: ErrorClass::of_status(status as u16),
-            error_message: None,
-        },
-    };
-    h.store.record(&[outcome(&second, NextStep::Succeeded, 200)], &[], &[], now_ms()).await.expect("record");
+    h.store.record(&[outcome(&second, NextStep::Succeeded, 200, now)], &[], &[], now_ms()).await.expect("record");
     // The slow node finishes later with a failure: its attempt is kept, its verdict is not.
-    h.store.record(&[outcome(&first, NextStep::RetryAt(now + 5_000), 500)], &[], &[], now_ms()).await.expect("record");
+    h.store
+        .record(&[outcome(&first, NextStep::RetryAt(now + 5_000), 500, now)], &[], &[], now_ms())
+        .await
+        .expect("record");
     let d = &h.deliveries().await[0];
     assert_eq!(d.status, DeliveryStatus::Succeeded);
     assert_eq!(h.attempts(d).await.len(), 2);

@@ -7,6 +7,7 @@ mod endpoints;
 mod messages;
 mod operations;
 mod tenants;
+mod tiers;
 mod users;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -19,6 +20,7 @@ use crate::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(tenants::router())
+        .merge(tiers::router())
         .merge(api_keys::router())
         .merge(endpoints::router())
         .merge(messages::router())

@@ -1,4 +1,4 @@
-//! `/v1/tenants`: create, list, read.
+//! `/v1/tenants`: create, list, read, rename or move to another tier; the overview.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use sluice_core::ids::TenantKind;
-use sluice_core::model::CreateTenant;
+use sluice_core::model::{CreateTenant, PatchTenant};
 
 use super::json;
 use crate::extract::{path_id, Auth, Json, Query};
@@ -15,7 +15,10 @@ use crate::problem::ApiResult;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/tenants", post(create).get(list)).route("/tenants/{tenant}", get(read))
+    Router::new()
+        .route("/tenants", post(create).get(list))
+        .route("/tenants/{tenant}", get(read).patch(patch))
+        .route("/tenants/{tenant}/overview", get(overview))
 }
 
 #[derive(Deserialize)]
@@ -38,4 +41,22 @@ async fn list(State(s): State<AppState>, Auth(caller): Auth, Query(q): Query<Lis
 async fn read(State(s): State<AppState>, Auth(caller): Auth, Path(tenant): Path<String>) -> ApiResult<Response> {
     let tenant = s.sluice.get_tenant(&caller, &path_id::<TenantKind>(&tenant)?).await?;
     Ok(json(StatusCode::OK, &tenant))
+}
+
+/// Platform callers only.
+async fn patch(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Path(tenant): Path<String>,
+    Json(req): Json<PatchTenant>,
+) -> ApiResult<Response> {
+    let tenant = s.sluice.patch_tenant(&caller, &path_id::<TenantKind>(&tenant)?, req).await?;
+    Ok(json(StatusCode::OK, &tenant))
+}
+
+/// SLO attainment and error budget (24 h, 7 d, 30 d) against the tenant's tier,
+/// hourly latency percentiles over 24 h, backlog, error classes.
+async fn overview(State(s): State<AppState>, Auth(caller): Auth, Path(tenant): Path<String>) -> ApiResult<Response> {
+    let overview = s.sluice.tenant_overview(&caller, &path_id::<TenantKind>(&tenant)?).await?;
+    Ok(json(StatusCode::OK, &overview))
 }

@@ -21,6 +21,7 @@ on_both_backends!(
     recover_over_the_api,
     test_event_over_the_api,
     api_keys_are_listed_and_revoked,
+    tiers_and_the_overview,
 );
 
 async fn health_and_authentication(db: TestDb) {
@@ -461,5 +462,46 @@ async fn api_keys_are_listed_and_revoked(db: TestDb) {
     assert_eq!(platform.body["tenant_id"], Value::Null);
     assert_problem(&app.post("/v1/api-keys/key_nope/revoke", json!({})).await, 404, "not_found");
     assert_problem(&app.post("/v1/api-keys", json!({ "name": "" })).await, 422, "validation_failed");
+    app.stop().await;
+}
+
+async fn tiers_and_the_overview(db: TestDb) {
+    let mut app = TestApp::start(db).await;
+    let rx = Receiver::start().await;
+    let t = app.tenant("Acme").await;
+    app.endpoint(&t, &rx.url()).await;
+    for i in 0..3 {
+        app.post(&format!("/v1/tenants/{t}/messages"), json!({ "event_type": "a", "payload": { "i": i } })).await;
+    }
+    assert!(rx.wait_for(3, Duration::from_secs(10)).await);
+    let path = format!("/v1/tenants/{t}/overview");
+    let mut o = Value::Null;
+    for _ in 0..200 {
+        o = app.get(&path).await.body;
+        if o["windows"][0]["good"] == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(o["tier"]["name"], "standard", "{o:?}");
+    assert_eq!((o["windows"][0]["counted"].clone(), o["windows"][0]["good"].clone()), (json!(3), json!(3)));
+    assert_eq!(o["windows"][0]["attainment"], 1.0);
+    assert_eq!(o["windows"][0]["budget_remaining"], 1.0);
+    assert_eq!(o["latency"].as_array().map(Vec::len), Some(24));
+    assert!(o["p99_ms"].as_f64().is_some_and(|p| p > 0.0 && p <= 1_000.0), "loopback is fast: {}", o["p99_ms"]);
+
+    let tiers = app.get("/v1/tiers").await;
+    assert_eq!(tiers.body["data"].as_array().map(Vec::len), Some(3));
+    let updated = app.patch("/v1/tiers/standard", json!({ "success_target": 0.98 })).await;
+    assert_eq!(updated.status, StatusCode::OK, "{:?}", updated.body);
+    assert_eq!(updated.body["success_target"], 0.98);
+    assert_problem(&app.patch("/v1/tiers/standard", json!({ "success_target": 2 })).await, 422, "validation_failed");
+    assert_problem(&app.patch("/v1/tiers/standard", json!({ "colour": 1 })).await, 422, "validation_failed");
+    assert_problem(&app.patch("/v1/tiers/gold", json!({})).await, 404, "not_found");
+    let moved = app.patch(&format!("/v1/tenants/{t}"), json!({ "tier": "premium" })).await;
+    assert_eq!(moved.body["tier"], "premium");
+    assert_eq!(app.get(&path).await.body["tier"]["latency_target_ms"], 10_000);
+    assert_problem(&app.patch(&format!("/v1/tenants/{t}"), json!({ "tier": "gold" })).await, 422, "validation_failed");
+    assert_problem(&app.get("/v1/tenants/tn_nope/overview").await, 404, "not_found");
     app.stop().await;
 }

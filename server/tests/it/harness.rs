@@ -105,6 +105,10 @@ impl TestApp {
         self.call(Method::POST, path, Some(ADMIN_KEY), Some(body), &[]).await
     }
 
+    pub async fn patch(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::PATCH, path, Some(ADMIN_KEY), Some(body), &[]).await
+    }
+
     pub async fn tenant(&self, name: &str) -> String {
         let a = self.post("/v1/tenants", json!({ "name": name })).await;
         assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);

@@ -1,0 +1,248 @@
+//! Admin: tenants and their tiers, and each tier's SLO targets.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use sluice_core::model::{Tenant, Tier};
+
+use crate::auth::error_text;
+use crate::charts::fmt_ms;
+
+#[server]
+pub async fn load_tiers_and_tenants() -> Result<(Vec<Tier>, Vec<Tenant>), ServerFnError> {
+    use crate::auth::ssr::{context, require_caller, to_server_error};
+    let ctx = context()?;
+    let (_, caller) = require_caller().await?;
+    // Only admins manage these; refuse others here rather than show a form that fails.
+    caller.require_platform().map_err(to_server_error)?;
+    let tiers = ctx.sluice.list_tiers(&caller).await.map_err(to_server_error)?;
+    let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await.map_err(to_server_error)?;
+    Ok((tiers, tenants.data))
+}
+
+/// Targets as people type them: a percentage and seconds.
+#[server]
+pub async fn save_tier(
+    tier: String,
+    success_percent: String,
+    latency_seconds: String,
+    csrf: String,
+) -> Result<Tier, ServerFnError> {
+    use crate::auth::ssr::{check_csrf, context, require_caller, to_server_error};
+    use sluice_core::model::UpdateTier;
+    let ctx = context()?;
+    let (session, caller) = require_caller().await?;
+    check_csrf(&session, &csrf)?;
+    let percent: f64 =
+        success_percent.trim().parse().map_err(|_| ServerFnError::new("success target: a percentage such as 99.9"))?;
+    let seconds: f64 = latency_seconds
+        .trim()
+        .parse()
+        .map_err(|_| ServerFnError::new("latency target: a number of seconds such as 60"))?;
+    let req = UpdateTier {
+        success_target: Some(percent / 100.0),
+        latency_target_ms: Some((seconds * 1_000.0).round() as i64),
+    };
+    ctx.sluice.update_tier(&caller, &tier, req).await.map_err(to_server_error)
+}
+
+#[server]
+pub async fn set_tenant_tier(tenant: String, tier: String, csrf: String) -> Result<Tenant, ServerFnError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+    use sluice_core::model::PatchTenant;
+    let ctx = context()?;
+    let (session, caller) = require_caller().await?;
+    check_csrf(&session, &csrf)?;
+    let patch = PatchTenant { tier: Some(tier), ..Default::default() };
+    ctx.sluice.patch_tenant(&caller, &parse_id(&tenant)?, patch).await.map_err(to_server_error)
+}
+
+#[server]
+pub async fn add_tenant(name: String, tier: String, csrf: String) -> Result<Tenant, ServerFnError> {
+    use crate::auth::ssr::{check_csrf, context, require_caller, to_server_error};
+    use sluice_core::model::CreateTenant;
+    let ctx = context()?;
+    let (session, caller) = require_caller().await?;
+    check_csrf(&session, &csrf)?;
+    let req = CreateTenant { name, tier: Some(tier), ..Default::default() };
+    ctx.sluice.create_tenant(&caller, req).await.map_err(to_server_error)
+}
+
+/// 0.999 → "99.9": enough digits for any target, none of the float noise.
+fn percent(ratio: f64) -> String {
+    let p = (ratio * 100_000.0).round() / 1_000.0;
+    format!("{p}")
+}
+
+#[component]
+pub fn TiersPage() -> impl IntoView {
+    let viewer = Resource::new(|| (), |_| crate::auth::current_viewer());
+    let save = ServerAction::<SaveTier>::new();
+    let set_tier = ServerAction::<SetTenantTier>::new();
+    let add = ServerAction::<AddTenant>::new();
+    let data = Resource::new(
+        move || (save.version().get(), set_tier.version().get(), add.version().get()),
+        |_| load_tiers_and_tenants(),
+    );
+    let csrf = move || viewer.get().and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default();
+    let outcome = move || {
+        let done = |what: String| view! { <p role="status">{what}</p> }.into_any();
+        let failed = |e: ServerFnError| view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any();
+        // The most recent action's answer; each action keeps its own.
+        let answers = [
+            (save.version().get(), save.value().get().map(|r| r.map(|t| format!("Saved the {} tier.", t.name)))),
+            (
+                set_tier.version().get(),
+                set_tier.value().get().map(|r| r.map(|t| format!("{} is now on {}.", t.name, t.tier))),
+            ),
+            (add.version().get(), add.value().get().map(|r| r.map(|t| format!("Added {}.", t.name)))),
+        ];
+        answers.into_iter().filter(|(_, a)| a.is_some()).max_by_key(|(v, _)| *v).and_then(|(_, a)| a).map(|r| match r {
+            Ok(text) => done(text),
+            Err(e) => failed(e),
+        })
+    };
+    view! {
+        <Title text="Tenants and tiers · Sluice"/>
+        <h1>"Tenants and tiers"</h1>
+        {outcome}
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || {
+                data.get()
+                    .map(|r| match r {
+                        Ok((tiers, tenants)) => {
+                            let tier_names: Vec<String> = tiers.iter().map(|t| t.name.clone()).collect();
+                            let add_options = tier_names
+                                .iter()
+                                .map(|n| {
+                                    let selected = n == "standard";
+                                    view! { <option value=n.clone() selected=selected>{n.clone()}</option> }
+                                })
+                                .collect_view();
+                            view! {
+                                <section aria-labelledby="tiers-heading">
+                                    <h2 id="tiers-heading">"Tiers"</h2>
+                                    <p class="hint">
+                                        "A delivery is good when its endpoint accepted it within the latency target; "
+                                        "the success target is the share of deliveries that must be good. "
+                                        "A change applies to every tenant on the tier, history included."
+                                    </p>
+                                    <div class="table-wrap">
+                                        <table>
+                                            <caption class="sr-only">"Tiers and their targets"</caption>
+                                            <thead>
+                                                <tr>
+                                                    <th scope="col">"Tier"</th>
+                                                    <th scope="col">"Targets"</th>
+                                                    <th scope="col">"Change"</th>
+                                                </tr>
+                                            </thead>
+                                            <tbody>
+                                                {tiers
+                                                    .into_iter()
+                                                    .map(|t| {
+                                                        let name = t.name.clone();
+                                                        let promise = format!(
+                                                            "{} % within {}",
+                                                            percent(t.success_target),
+                                                            fmt_ms(t.latency_target_ms as f64),
+                                                        );
+                                                        let seconds = format!("{}", t.latency_target_ms as f64 / 1_000.0);
+                                                        view! {
+                                                            <tr data-testid="tier-row">
+                                                                <th scope="row">{name.clone()}</th>
+                                                                <td>{promise}</td>
+                                                                <td class="actions">
+                                                                    <ActionForm action=save attr:class="row">
+                                                                        <input type="hidden" name="csrf" value=csrf/>
+                                                                        <input type="hidden" name="tier" value=name.clone()/>
+                                                                        <label class="field">
+                                                                            {format!("Success target of {name} (%)")}
+                                                                            <input name="success_percent" inputmode="decimal" required value=percent(t.success_target)/>
+                                                                        </label>
+                                                                        <label class="field">
+                                                                            {format!("Latency target of {name} (seconds)")}
+                                                                            <input name="latency_seconds" inputmode="decimal" required value=seconds/>
+                                                                        </label>
+                                                                        <button type="submit">{format!("Save {name}")}</button>
+                                                                    </ActionForm>
+                                                                </td>
+                                                            </tr>
+                                                        }
+                                                    })
+                                                    .collect_view()}
+                                            </tbody>
+                                        </table>
+                                    </div>
+                                </section>
+                                <section aria-labelledby="tenants-heading">
+                                    <h2 id="tenants-heading">"Tenants"</h2>
+                                    <details class="card">
+                                        <summary>"Add a tenant"</summary>
+                                        <ActionForm action=add>
+                                            <input type="hidden" name="csrf" value=csrf/>
+                                            <div class="field">
+                                                <label for="tenant-name">"Name"</label>
+                                                <input id="tenant-name" name="name" required maxlength="200"/>
+                                            </div>
+                                            <div class="field">
+                                                <label for="tenant-tier">"Tier"</label>
+                                                <select id="tenant-tier" name="tier">
+                                                    {add_options}
+                                                </select>
+                                            </div>
+                                            <button type="submit">"Add tenant"</button>
+                                        </ActionForm>
+                                    </details>
+                                    <div class="table-wrap">
+                                        <table>
+                                            <caption class="sr-only">"Tenants"</caption>
+                                            <thead>
+                                                <tr>
+                                                    <th scope="col">"Tenant"</th>
+                                                    <th scope="col">"Tier"</th>
+                                                </tr>
+                                            </thead>
+                                            <tbody>
+                                                {tenants
+                                                    .into_iter()
+                                                    .map(|t| {
+                                                        let label = format!("Tier of {}", t.name);
+                                                        let move_label = format!("Move {}", t.name);
+                                                        let names = tier_names.clone();
+                                                        view! {
+                                                            <tr data-testid="tenant-row">
+                                                                <td><A href=format!("/tenants/{}", t.id)>{t.name.clone()}</A></td>
+                                                                <td class="actions">
+                                                                    <ActionForm action=set_tier attr:class="row">
+                                                                        <input type="hidden" name="csrf" value=csrf/>
+                                                                        <input type="hidden" name="tenant" value=t.id.to_string()/>
+                                                                        <select name="tier" aria-label=label.clone()>
+                                                                            {names
+                                                                                .iter()
+                                                                                .map(|n| {
+                                                                                    let selected = *n == t.tier;
+                                                                                    view! { <option value=n.clone() selected=selected>{n.clone()}</option> }
+                                                                                })
+                                                                                .collect_view()}
+                                                                        </select>
+                                                                        <button type="submit" class="secondary" aria-label=move_label>"Move"</button>
+                                                                    </ActionForm>
+                                                                </td>
+                                                            </tr>
+                                                        }
+                                                    })
+                                                    .collect_view()}
+                                            </tbody>
+                                        </table>
+                                    </div>
+                                </section>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}

@@ -1,0 +1,151 @@
+//! SLOs: tiers and their targets, and the tenant overview measured against them.
+
+use sluice_core::ids::TenantId;
+use sluice_core::model::{
+    ErrorClassCount, LatencyPoint, PatchTenant, SloWindow, Tenant, TenantOverview, Tier, UpdateTier,
+};
+use sluice_core::slo::{attainment, budget_remaining, percentile, LATENCY_BOUNDS_MS};
+use sluice_core::validate::{self, Errors};
+
+use super::{Caller, Sluice, TIERS};
+use crate::error::{Error, Result};
+use crate::store::{ms_to_dt, SloHour};
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// The windows the overview reports, as (label, hours).
+const WINDOWS: [(&str, i64); 3] = [("24 h", 24), ("7 d", 24 * 7), ("30 d", 24 * 30)];
+
+impl Sluice {
+    /// Every tier and its targets. Readable by anyone signed in: a partner sees the
+    /// promise they are measured against.
+    pub async fn list_tiers(&self, _caller: &Caller) -> Result<Vec<Tier>> {
+        self.store.tiers().await
+    }
+
+    /// Changes a tier's targets (platform callers only). Applies to every tenant on it,
+    /// over past windows too: the overview measures history against today's target.
+    pub async fn update_tier(&self, caller: &Caller, name: &str, req: UpdateTier) -> Result<Tier> {
+        caller.require_platform()?;
+        let mut tier = self.store.tier(name).await?.ok_or_else(|| Error::not_found("tier", name))?;
+        let mut errors = Errors::default();
+        if let Some(t) = req.success_target {
+            // Below 50 % is not a promise; 100 % leaves no error budget to measure.
+            if !(0.5..1.0).contains(&t) {
+                errors.add("success_target", "must be at least 0.5 and below 1 (e.g. 0.999)");
+            }
+            tier.success_target = t;
+        }
+        if let Some(ms) = req.latency_target_ms {
+            if !(1_000..=86_400_000).contains(&ms) {
+                errors.add("latency_target_ms", "must be between 1000 (1 s) and 86400000 (24 h)");
+            }
+            tier.latency_target_ms = ms;
+        }
+        errors.into_result().map_err(Error::Validation)?;
+        tier.updated_at = ms_to_dt(crate::ids::now_ms());
+        self.store.update_tier(&tier).await?;
+        Ok(tier)
+    }
+
+    /// Renames a tenant or moves it to another tier (platform callers only).
+    pub async fn patch_tenant(&self, caller: &Caller, id: &TenantId, req: PatchTenant) -> Result<Tenant> {
+        caller.require_platform()?;
+        let mut tenant = self.get_tenant(caller, id).await?;
+        let mut errors = Errors::default();
+        if let Some(name) = req.name {
+            errors.check(validate::name(&name), "name");
+            tenant.name = name.trim().to_owned();
+        }
+        if let Some(tier) = req.tier {
+            if !TIERS.contains(&tier.as_str()) {
+                errors.add("tier", format!("must be one of {}", TIERS.join(", ")));
+            }
+            tenant.tier = tier;
+        }
+        errors.into_result().map_err(Error::Validation)?;
+        self.store.update_tenant(&tenant).await?;
+        Ok(tenant)
+    }
+
+    /// SLO attainment and error budget over 24 h, 7 d and 30 d, hourly latency
+    /// percentiles over the last 24 h, backlog now and the last day's error classes.
+    ///
+    /// Read from the deliveries themselves in one grouped scan of the last 30 days (by
+    /// the tenant and creation-time index), not from roll-ups: exact, and nothing to
+    /// keep in step, at a cost that grows with the tenant's volume.
+    pub async fn tenant_overview(&self, caller: &Caller, id: &TenantId) -> Result<TenantOverview> {
+        let tenant = self.get_tenant(caller, id).await?;
+        let tier = self.store.tier(&tenant.tier).await?.ok_or_else(|| {
+            Error::Internal(format!("tenant {id} is on tier {:?}, which has no targets", tenant.tier))
+        })?;
+        let now = crate::ids::now_ms();
+        let this_hour = now.div_euclid(HOUR_MS);
+        let longest = WINDOWS.iter().map(|(_, h)| *h).max().unwrap_or(24);
+        let since = (this_hour - longest + 1) * HOUR_MS;
+        let hours = self.store.slo_hours(id, since, now - tier.latency_target_ms, tier.latency_target_ms).await?;
+
+        let within = |h: i64| hours.iter().filter(move |b| b.hour > this_hour - h);
+        let windows = WINDOWS
+            .iter()
+            .map(|(label, h)| {
+                let (counted, good) = within(*h).fold((0, 0), |(c, g), b| (c + b.counted, g + b.good));
+                SloWindow {
+                    label: (*label).into(),
+                    hours: *h,
+                    counted,
+                    good,
+                    attainment: attainment(counted, good),
+                    budget_remaining: budget_remaining(counted, good, tier.success_target),
+                }
+            })
+            .collect();
+
+        let latency = (this_hour - 23..=this_hour)
+            .map(|hour| {
+                let empty = SloHour { hour, latency_le: vec![0; LATENCY_BOUNDS_MS.len()], ..Default::default() };
+                let b = hours.iter().find(|b| b.hour == hour).unwrap_or(&empty);
+                point(hour, b.succeeded, b.failed, &b.latency_le)
+            })
+            .collect();
+        let day = within(24).fold(
+            SloHour { latency_le: vec![0; LATENCY_BOUNDS_MS.len()], ..Default::default() },
+            |mut acc, b| {
+                acc.succeeded += b.succeeded;
+                for (a, n) in acc.latency_le.iter_mut().zip(&b.latency_le) {
+                    *a += n;
+                }
+                acc
+            },
+        );
+        let error_classes = self
+            .store
+            .error_classes(Some(id), now - 24 * HOUR_MS)
+            .await?
+            .into_iter()
+            .map(|(error_class, deliveries)| ErrorClassCount { error_class, deliveries })
+            .collect();
+        Ok(TenantOverview {
+            backlog: self.store.backlog(id).await?,
+            p50_ms: percentile(&day.latency_le, day.succeeded, 0.50),
+            p95_ms: percentile(&day.latency_le, day.succeeded, 0.95),
+            p99_ms: percentile(&day.latency_le, day.succeeded, 0.99),
+            tenant,
+            tier,
+            windows,
+            latency,
+            error_classes,
+        })
+    }
+}
+
+fn point(hour: i64, succeeded: i64, failed: i64, latency_le: &[i64]) -> LatencyPoint {
+    LatencyPoint {
+        start: ms_to_dt(hour * HOUR_MS),
+        succeeded,
+        failed,
+        p50_ms: percentile(latency_le, succeeded, 0.50),
+        p95_ms: percentile(latency_le, succeeded, 0.95),
+        p99_ms: percentile(latency_le, succeeded, 0.99),
+    }
+}

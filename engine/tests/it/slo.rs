@@ -1,0 +1,125 @@
+//! SLOs: tiers, and the tenant overview's attainment, budget, latency and backlog,
+//! with delivery times set precisely through the store.
+
+use sluice_core::ids::MessageId;
+use sluice_core::model::*;
+use sluice_engine::ids::{new_id, now_ms};
+use sluice_engine::store::{NewMessage, NextStep};
+use sluice_engine::Error;
+use sluice_testkit::{on_both_backends, TestDb};
+
+use crate::harness::{outcome, Harness};
+
+on_both_backends!(overview_measures_deliveries_against_the_tier, tiers_and_tenant_tiers_are_admin_only,);
+
+async fn overview_measures_deliveries_against_the_tier(db: TestDb) {
+    let h = Harness::new(db).await;
+    let patch = PatchTenant { tier: Some("premium".into()), ..Default::default() };
+    h.sluice.patch_tenant(&h.admin, &h.tenant, patch).await.expect("premium");
+    let premium = h.sluice.list_tiers(&h.admin).await.expect("tiers").into_iter().find(|t| t.name == "premium");
+    let target = premium.expect("premium tier").latency_target_ms;
+    assert_eq!(target, 10_000, "premium promises 10 s by default");
+    let e = h.endpoint("https://example.com/slo", None).await;
+
+    // Five messages published 60 s ago, one just now.
+    let t0 = now_ms() - 60_000;
+    let mut ids: Vec<MessageId> = Vec::new();
+    for (i, created) in [t0, t0, t0, t0, t0, now_ms()].into_iter().enumerate() {
+        let m = NewMessage {
+            id: new_id(),
+            tenant_id: h.tenant.clone(),
+            event_type: "order.paid".into(),
+            payload: format!("{{\"i\":{i}}}"),
+            idempotency_key: None,
+            request_hash: None,
+            created_at_ms: created,
+            only_endpoint: None,
+        };
+        h.store.publish(&m).await.expect("publish");
+        ids.push(m.id);
+    }
+    let claimed = h.store.claim(&e.id, now_ms(), now_ms() + 30_000, "node", 10).await.expect("claim");
+    let of = |i: usize| claimed.iter().find(|c| c.message_id == ids[i]).expect("claimed");
+    // `record` stamps its batch with one time: the first success at t0 + 2 s...
+    let early = [
+        outcome(of(0), NextStep::Succeeded, 200, t0 + 1_000),
+        outcome(of(2), NextStep::Exhausted, 500, t0 + 1_000),
+        outcome(of(3), NextStep::RetryAt(now_ms() + 600_000), 503, t0 + 1_000),
+    ];
+    h.store.record(&early, &[], &[], t0 + 2_000).await.expect("record");
+    // ...the second at t0 + 30 s, past premium's 10 s.
+    h.store
+        .record(&[outcome(of(1), NextStep::Succeeded, 200, t0 + 29_000)], &[], &[], t0 + 30_000)
+        .await
+        .expect("late");
+    // Message 4 stays pending (claimed, never answered) past the target; message 5 is
+    // pending too, but fresh.
+
+    let o = h.sluice.tenant_overview(&h.admin, &h.tenant).await.expect("overview");
+    assert_eq!(o.tier.name, "premium");
+    assert_eq!(
+        o.windows.iter().map(|w| (w.label.as_str(), w.hours)).collect::<Vec<_>>(),
+        [("24 h", 24), ("7 d", 168), ("30 d", 720)]
+    );
+    for w in &o.windows {
+        // Counted: 0 (good), 1 (late), 2 (failed), 3 and 4 (pending past the target).
+        assert_eq!((w.counted, w.good), (5, 1), "{w:?}");
+        assert_eq!(w.attainment, Some(0.2));
+        // 99.9 % of 5 allows 0.005 bad; 4 bad overspends it 800 times.
+        let left = w.budget_remaining.expect("budget");
+        assert!((left - (1.0 - 4.0 / 0.005)).abs() < 1e-6, "{left}");
+    }
+    assert_eq!(o.backlog, 3, "3, 4 and 5");
+    assert_eq!(o.error_classes, vec![ErrorClassCount { error_class: "http_5xx".into(), deliveries: 2 }]);
+    assert_eq!(o.latency.len(), 24);
+    assert_eq!(o.latency.iter().map(|p| (p.succeeded, p.failed)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)), (2, 1));
+    // Latencies 2 s and 30 s: the median is the top of the 1–2.5 s bucket, p99 near 30 s.
+    assert_eq!(o.p50_ms, Some(2_500.0));
+    let p99 = o.p99_ms.expect("p99");
+    assert!(p99 > 10_000.0 && p99 <= 30_000.0, "{p99}");
+
+    // Replaying the good delivery and succeeding again later keeps its first success.
+    h.sluice.replay_message(&h.admin, &h.tenant, &ids[0], ReplayMessage::default()).await.expect("replay");
+    let replayed = h.store.claim(&e.id, now_ms() + 1, now_ms() + 30_000, "node", 10).await.expect("claim");
+    let r = replayed.iter().find(|c| c.message_id == ids[0]).expect("replayed delivery claimed");
+    h.store.record(&[outcome(r, NextStep::Succeeded, 200, now_ms())], &[], &[], now_ms()).await.expect("record");
+    let after = h.sluice.tenant_overview(&h.admin, &h.tenant).await.expect("overview");
+    assert_eq!((after.windows[0].counted, after.windows[0].good), (5, 1), "still good, not late");
+
+    // Another tenant's overview is not found for a tenant key.
+    let key = h.sluice.create_api_key(&h.admin, &h.tenant, CreateApiKey::default()).await.expect("key");
+    let me = h.sluice.authenticate(&key.key).await.expect("auth").expect("caller");
+    let other = h.sluice.create_tenant(&h.admin, CreateTenant { name: "Other".into(), ..Default::default() }).await;
+    let other = other.expect("tenant");
+    assert!(matches!(h.sluice.tenant_overview(&me, &other.id).await, Err(Error::NotFound { .. })));
+    assert!(h.sluice.tenant_overview(&me, &h.tenant).await.is_ok());
+}
+
+async fn tiers_and_tenant_tiers_are_admin_only(db: TestDb) {
+    let h = Harness::new(db).await;
+    let key = h.sluice.create_api_key(&h.admin, &h.tenant, CreateApiKey::default()).await.expect("key");
+    let partner = h.sluice.authenticate(&key.key).await.expect("auth").expect("caller");
+    let tiers = h.sluice.list_tiers(&partner).await.expect("a partner may read the targets");
+    assert_eq!(tiers.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), vec!["free", "standard", "premium"]);
+
+    let change = UpdateTier { success_target: Some(0.98), latency_target_ms: Some(120_000) };
+    assert!(matches!(h.sluice.update_tier(&partner, "free", change.clone()).await, Err(Error::Forbidden(_))));
+    let free = h.sluice.update_tier(&h.admin, "free", change).await.expect("update");
+    assert_eq!((free.success_target, free.latency_target_ms), (0.98, 120_000));
+    let listed = h.sluice.list_tiers(&h.admin).await.expect("tiers");
+    assert_eq!(listed[0], free, "stored");
+    let bad = UpdateTier { success_target: Some(1.0), latency_target_ms: Some(5) };
+    let Err(Error::Validation(fields)) = h.sluice.update_tier(&h.admin, "free", bad).await else {
+        panic!("expected a validation error");
+    };
+    assert_eq!(fields.len(), 2);
+    assert!(matches!(h.sluice.update_tier(&h.admin, "gold", UpdateTier::default()).await, Err(Error::NotFound { .. })));
+
+    let to_gold = PatchTenant { tier: Some("gold".into()), ..Default::default() };
+    assert!(matches!(h.sluice.patch_tenant(&h.admin, &h.tenant, to_gold).await, Err(Error::Validation(_))));
+    let to_free = PatchTenant { tier: Some("free".into()), name: Some("Acme Ltd".into()) };
+    assert!(matches!(h.sluice.patch_tenant(&partner, &h.tenant, to_free.clone()).await, Err(Error::Forbidden(_))));
+    let t = h.sluice.patch_tenant(&h.admin, &h.tenant, to_free).await.expect("patch");
+    assert_eq!((t.name.as_str(), t.tier.as_str()), ("Acme Ltd", "free"));
+    assert_eq!(h.sluice.get_tenant(&h.admin, &h.tenant).await.expect("get").tier, "free");
+}
