@@ -103,7 +103,7 @@ pub fn LatencyChart(title: String, hours: Vec<String>, series: Vec<Series>, targ
                     .map(|t| {
                         let ty = y(t);
                         view! {
-                            <line x1=LEFT x2=W - RIGHT y1=ty y2=ty class="grid"/>
+                            <line x1=LEFT x2=W - RIGHT y1=ty y2=ty class="gridline"/>
                             <text x=LEFT - 6.0 y=ty + 4.0 text-anchor="end" class="axis">{fmt_ms(t)}</text>
                         }
                     })
@@ -158,8 +158,8 @@ pub fn VolumeChart(title: String, hours: Vec<String>, succeeded: Vec<i64>, faile
         <figure class="chart">
             <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=title.clone() preserveAspectRatio="xMidYMid meet">
                 <title>{title.clone()}</title>
-                <line x1=LEFT x2=W - RIGHT y1=BOTTOM y2=BOTTOM class="grid"/>
-                <line x1=LEFT x2=W - RIGHT y1=TOP y2=TOP class="grid"/>
+                <line x1=LEFT x2=W - RIGHT y1=BOTTOM y2=BOTTOM class="gridline"/>
+                <line x1=LEFT x2=W - RIGHT y1=TOP y2=TOP class="gridline"/>
                 <text x=LEFT - 6.0 y=TOP + 4.0 text-anchor="end" class="axis">{format!("{max:.0}")}</text>
                 <text x=LEFT - 6.0 y=BOTTOM + 4.0 text-anchor="end" class="axis">"0"</text>
                 {succeeded

@@ -43,11 +43,11 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="sluice" href="/pkg/sluice.css"/>
         <Title text="Sluice"/>
         <Router>
-            <header class="topbar">
-                <A href="/" attr:class="brand">"Sluice"</A>
+            <header class="flex flex-wrap items-center justify-between gap-4 bg-slate-900 px-4 py-2 text-slate-200">
+                <A href="/" attr:class="font-semibold text-white no-underline">"Sluice"</A>
                 <ViewerBar/>
             </header>
-            <main class="page">
+            <main class="mx-auto max-w-4xl px-2 py-4 sm:px-4 sm:py-8">
                 <Routes fallback=|| view! { <p>"Page not found."</p> }>
                     <Route path=StaticSegment("") view=pages::status::StatusPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("sign-in") view=pages::sign_in::SignInPage ssr=SsrMode::Async/>
@@ -124,7 +124,7 @@ fn ViewerBar() -> impl IntoView {
                     .flatten()
                     .map(|v| {
                         view! {
-                            <div class="viewer">
+                            <div class="viewer flex flex-wrap items-center gap-3 text-sm">
                                 {(v.role != "partner").then(|| view! { <A href="/triage">"Triage"</A> })}
                                 {(v.role == "admin").then(|| view! { <A href="/tiers">"Tenants"</A> <A href="/users">"Users"</A> <A href="/api-keys">"API keys"</A> })}
                                 <span data-testid="viewer">{v.email.clone()} " · " {v.role.clone()}</span>

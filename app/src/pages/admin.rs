@@ -124,13 +124,13 @@ pub fn UsersPage() -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
             }}
         </Suspense>
         {move || add.value().get().map(|r| match r {
             Ok(email) => view! { <p role="status">{format!("Added {email}.")}</p> }.into_any(),
-            Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+            Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
         })}
     }
 }

@@ -93,7 +93,7 @@ pub fn DeliveriesPage() -> impl IntoView {
                 log.get()
                     .map(|r| match r {
                         Ok(log) => view! { <LogView log filter=filter() tenant=tenant()/> }.into_any(),
-                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
             }}
         </Suspense>
@@ -123,7 +123,7 @@ fn LogView(log: DeliveryLog, filter: LogFilter, tenant: String) -> impl IntoView
     let empty = rows.is_empty();
     view! {
         <h1>"Deliveries"</h1>
-        <p class="lede">{log.tenant_name.clone()}</p>
+        <p class="mb-6 text-slate-600">{log.tenant_name.clone()}</p>
         <crate::pages::TenantNav tenant=tenant.clone()/>
         <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter deliveries">
             <div class="field">
@@ -194,7 +194,7 @@ fn LogView(log: DeliveryLog, filter: LogFilter, tenant: String) -> impl IntoView
                 </tbody>
             </table>
         </div>
-        {empty.then(|| view! { <p class="hint">"No deliveries match."</p> })}
+        {empty.then(|| view! { <p class="text-sm text-slate-500">"No deliveries match."</p> })}
         {older.map(|href| view! { <p><A href=href>"Older deliveries"</A></p> })}
     }
 }

@@ -231,7 +231,7 @@ pub fn EndpointsPage() -> impl IntoView {
     );
     let outcome = move || {
         let failed = create.value().get().and_then(Result::err).or_else(|| toggle.value().get().and_then(Result::err));
-        failed.map(|e| view! { <p role="alert" class="error">{error_text(&e)}</p> })
+        failed.map(|e| view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> })
     };
     view! {
         <Title text="Endpoints · Sluice"/>
@@ -242,7 +242,7 @@ pub fn EndpointsPage() -> impl IntoView {
                     .get()
                     .map(|r| match r {
                         Ok(v) => view! { <EndpointsView v tenant=tenant() csrf create toggle/> }.into_any(),
-                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
             }}
         </Suspense>
@@ -304,7 +304,7 @@ fn EndpointsView(
         .collect_view();
     view! {
         <h1>"Endpoints"</h1>
-        <p class="lede">{v.tenant_name}</p>
+        <p class="mb-6 text-slate-600">{v.tenant_name}</p>
         <crate::pages::TenantNav tenant=tenant.clone()/>
         <details class="card">
             <summary>"Add an endpoint"</summary>
@@ -378,7 +378,7 @@ pub fn EndpointEditPage() -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
             }}
         </Suspense>
@@ -400,7 +400,7 @@ fn EditForm(e: Endpoint, csrf: String, save: ServerAction<EditEndpoint>) -> impl
         save.value().get().map(|r| match r {
             Ok(EditOutcome::Saved(_)) => view! { <p role="status">"Saved."</p> }.into_any(),
             Ok(EditOutcome::Conflict(theirs)) => view! {
-                <div role="alert" class="conflict">
+                <div role="alert" class="mt-4 rounded-lg border border-amber-500 bg-amber-50 px-4 py-3">
                     <p>
                         <strong>"Not saved: someone else changed this endpoint while you were editing."</strong>
                     </p>
@@ -417,7 +417,7 @@ fn EditForm(e: Endpoint, csrf: String, save: ServerAction<EditEndpoint>) -> impl
                 </div>
             }
             .into_any(),
-            Err(err) => view! { <p role="alert" class="error">{error_text(&err)}</p> }.into_any(),
+            Err(err) => view! { <p role="alert" class="text-red-700">{error_text(&err)}</p> }.into_any(),
         })
     };
     view! {
@@ -494,14 +494,14 @@ fn SecretsPanel(tenant: String, endpoint: String, csrf: String) -> impl IntoView
                 </table>
             }
             .into_any(),
-            Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+            Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
         })
     };
     let (t2, e2, c2) = (tenant.clone(), endpoint.clone(), csrf.clone());
     view! {
         <section class="card" aria-labelledby="secrets-heading">
             <h2 id="secrets-heading">"Signing secrets"</h2>
-            <p class="hint">"Revealing or rotating a secret is recorded with your name."</p>
+            <p class="text-sm text-slate-500">"Revealing or rotating a secret is recorded with your name."</p>
             <div class="row">
                 <ActionForm action=reveal>
                     <input type="hidden" name="tenant" value=tenant/>
@@ -537,13 +537,13 @@ fn TestEventPanel(tenant: String, endpoint: String, csrf: String) -> impl IntoVi
                 let href = format!("{message_base}{id}");
                 view! { <p role="status">"Test event queued: " <A href=href>{id}</A></p> }.into_any()
             }
-            Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+            Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
         })
     };
     view! {
         <section class="card" aria-labelledby="test-heading">
             <h2 id="test-heading">"Test event"</h2>
-            <p class="hint">"Sends a " <code>"sluice.test"</code> " event to this endpoint only."</p>
+            <p class="text-sm text-slate-500">"Sends a " <code>"sluice.test"</code> " event to this endpoint only."</p>
             <ActionForm action=send>
                 <input type="hidden" name="tenant" value=tenant/>
                 <input type="hidden" name="endpoint" value=endpoint/>

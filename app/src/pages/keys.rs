@@ -53,7 +53,7 @@ pub fn ApiKeysPage() -> impl IntoView {
     view! {
         <Title text="API keys · Sluice"/>
         <h1>"API keys"</h1>
-        <p class="hint">
+        <p class="text-sm text-slate-500">
             "A platform key reaches every tenant; a tenant key only its own. Keys are stored hashed: "
             "a new key is shown once. Revoking takes effect at once on this node and within 30 seconds on others."
         </p>
@@ -65,10 +65,10 @@ pub fn ApiKeysPage() -> impl IntoView {
                 </div>
             }
                 .into_any(),
-            Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+            Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
         })}
         {move || revoke.value().get().and_then(|r| r.err()).map(|e| view! {
-            <p role="alert" class="error">{error_text(&e)}</p>
+            <p role="alert" class="text-red-700">{error_text(&e)}</p>
         })}
         <Suspense fallback=|| view! { <p>"Loading keys…"</p> }>
             {move || {
@@ -159,7 +159,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
             }}
         </Suspense>

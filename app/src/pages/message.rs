@@ -106,7 +106,7 @@ pub fn MessagePage() -> impl IntoView {
     let replay_result = move || {
         replay.value().get().map(|r| match r {
             Ok(n) => view! { <p role="status">{format!("Replay queued: {n} deliveries.")}</p> }.into_any(),
-            Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+            Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
         })
     };
     view! {
@@ -118,7 +118,7 @@ pub fn MessagePage() -> impl IntoView {
                     .get()
                     .map(|r| match r {
                         Ok(m) => view! { <MessageView m csrf replay/> }.into_any(),
-                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
             }}
         </Suspense>
@@ -173,7 +173,7 @@ fn MessageView(m: MessageDetail, csrf: String, replay: ServerAction<Replay>) -> 
                             <input type="hidden" name="csrf" value=csrf/>
                             <button type="submit" class="secondary">"Replay to this endpoint"</button>
                         </ActionForm>
-                        <ol class="attempts">
+                        <ol class="list-decimal pl-5">
                             {d.attempts.into_iter().map(|a| view! { <AttemptView a/> }).collect_view()}
                         </ol>
                     </section>
@@ -196,13 +196,13 @@ fn AttemptView(a: Attempt) -> impl IntoView {
     let request_headers = headers(&a.request_headers);
     let response_headers = a.response_headers.as_ref().map(headers);
     view! {
-        <li class="attempt" data-testid="attempt">
+        <li class="mb-3" data-testid="attempt">
             <p>
                 <strong>{format!("Attempt {}", a.number)}</strong>
                 {format!(" · {} · {} · {} ms · ", when(&a.started_at), a.trigger.as_str(), a.duration_ms)}
                 <span data-testid="attempt-outcome">{outcome}</span>
             </p>
-            {a.error_message.clone().map(|e| view! { <p class="error">{e}</p> })}
+            {a.error_message.clone().map(|e| view! { <p class="text-red-700">{e}</p> })}
             <details>
                 <summary>"Request headers"</summary>
                 <pre class="code">{request_headers}</pre>

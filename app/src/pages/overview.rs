@@ -32,7 +32,7 @@ pub fn OverviewPage() -> impl IntoView {
                     .get()
                     .map(|r| match r {
                         Ok(o) => view! { <OverviewView o tenant=tenant()/> }.into_any(),
-                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
             }}
         </Suspense>
@@ -61,7 +61,7 @@ fn OverviewView(o: TenantOverview, tenant: String) -> impl IntoView {
     let total_errors: i64 = o.error_classes.iter().map(|c| c.deliveries).sum();
     view! {
         <h1>"Overview"</h1>
-        <p class="lede">{o.tenant.name.clone()}</p>
+        <p class="mb-6 text-slate-600">{o.tenant.name.clone()}</p>
         <crate::pages::TenantNav tenant=tenant/>
         <p data-testid="tier-promise">{promise}</p>
         <section aria-labelledby="slo-heading" class="card">
@@ -128,7 +128,7 @@ fn OverviewView(o: TenantOverview, tenant: String) -> impl IntoView {
                     </tbody>
                 </table>
             </div>
-            <p class="hint">
+            <p class="text-sm text-slate-500">
                 "A delivery is good when its endpoint accepted it within the target. Failed deliveries, and "
                 "pending ones already past the target, count against the budget; replays never make a late one good."
             </p>

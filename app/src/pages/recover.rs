@@ -66,7 +66,7 @@ pub fn RecoverPage() -> impl IntoView {
         <Title text="Recover · Sluice"/>
         <p><A href=back>"← Endpoints"</A></p>
         <h1>"Recover failed deliveries"</h1>
-        <p class="lede">"Replays every delivery to this endpoint that failed since the time you choose."</p>
+        <p class="mb-6 text-slate-600">"Replays every delivery to this endpoint that failed since the time you choose."</p>
         <Suspense fallback=|| ()>
             {move || {
                 let csrf = viewer.get().and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default();
@@ -84,7 +84,7 @@ pub fn RecoverPage() -> impl IntoView {
                 }
             }}
         </Suspense>
-        {move || start.value().get().and_then(Result::err).map(|e| view! { <p role="alert" class="error">{error_text(&e)}</p> })}
+        {move || start.value().get().and_then(Result::err).map(|e| view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> })}
         <Suspense fallback=|| ()>
             {move || {
                 progress
@@ -92,7 +92,7 @@ pub fn RecoverPage() -> impl IntoView {
                     .map(|r| match r {
                         Ok(Some(op)) => view! { <ProgressView op/> }.into_any(),
                         Ok(None) => ().into_any(),
-                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
             }}
         </Suspense>

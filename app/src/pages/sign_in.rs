@@ -11,7 +11,7 @@ pub fn SignInPage() -> impl IntoView {
     let error = move || action.value().get().and_then(Result::err).map(|e| error_text(&e));
     view! {
         <Title text="Sign in · Sluice"/>
-        <section class="card narrow" aria-labelledby="sign-in-heading">
+        <section class="card mx-auto my-8 max-w-sm" aria-labelledby="sign-in-heading">
             <h1 id="sign-in-heading">"Sign in"</h1>
             <ActionForm action>
                 <div class="field">
@@ -24,7 +24,7 @@ pub fn SignInPage() -> impl IntoView {
                 </div>
                 <button type="submit" disabled=move || action.pending().get()>"Sign in"</button>
             </ActionForm>
-            {move || error().map(|e| view! { <p role="alert" class="error">{e}</p> })}
+            {move || error().map(|e| view! { <p role="alert" class="text-red-700">{e}</p> })}
         </section>
     }
 }

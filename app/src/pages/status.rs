@@ -65,7 +65,7 @@ pub fn StatusPage() -> impl IntoView {
     Effect::new(move |_| hydrated.set(true));
     view! {
         <h1>"Node status"</h1>
-        <p class="lede">"Webhook delivery that survives bursts."</p>
+        <p class="mb-6 text-slate-600">"Webhook delivery that survives bursts."</p>
         <section aria-label="Node status" class="card">
             <Suspense fallback=|| view! { <p>"Loading status…"</p> }>
                 {move || {
@@ -89,7 +89,7 @@ pub fn StatusPage() -> impl IntoView {
                                         <dd>{s.in_flight}</dd>
                                     </dl>
                                     <h2>"Tenants"</h2>
-                                    <ul class="tenants">
+                                    <ul class="list-disc pl-5">
                                         {tenants
                                             .into_iter()
                                             .map(|(id, name)| {
@@ -116,7 +116,7 @@ pub fn StatusPage() -> impl IntoView {
             >
                 "Refresh"
             </button>
-            <p class="hint" data-testid="refreshes">
+            <p class="text-sm text-slate-500" data-testid="refreshes">
                 {move || format!("Refreshed {} times", refreshes.get())}
             </p>
         </section>

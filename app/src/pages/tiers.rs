@@ -87,7 +87,7 @@ pub fn TiersPage() -> impl IntoView {
     let csrf = move || viewer.get().and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default();
     let outcome = move || {
         let done = |what: String| view! { <p role="status">{what}</p> }.into_any();
-        let failed = |e: ServerFnError| view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any();
+        let failed = |e: ServerFnError| view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any();
         // The most recent action's answer; each action keeps its own.
         let answers = [
             (save.version().get(), save.value().get().map(|r| r.map(|t| format!("Saved the {} tier.", t.name)))),
@@ -122,7 +122,7 @@ pub fn TiersPage() -> impl IntoView {
                             view! {
                                 <section aria-labelledby="tiers-heading">
                                     <h2 id="tiers-heading">"Tiers"</h2>
-                                    <p class="hint">
+                                    <p class="text-sm text-slate-500">
                                         "A delivery is good when its endpoint accepted it within the latency target; "
                                         "the success target is the share of deliveries that must be good. "
                                         "A change applies to every tenant on the tier, history included."
@@ -240,7 +240,7 @@ pub fn TiersPage() -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
             }}
         </Suspense>

@@ -62,7 +62,7 @@ pub fn TriagePage() -> impl IntoView {
     view! {
         <Title text="Triage · Sluice"/>
         <h1>"Triage"</h1>
-        <p class="lede">"Every tenant over the last 24 hours, worst first."</p>
+        <p class="mb-6 text-slate-600">"Every tenant over the last 24 hours, worst first."</p>
         <Form method="GET" action="" attr:class="filters" attr:role="search">
             <div class="field">
                 <label for="q">"Search by message id, idempotency key, endpoint id or URL"</label>
@@ -75,7 +75,7 @@ pub fn TriagePage() -> impl IntoView {
                 data.get()
                     .map(|r| match r {
                         Ok(v) => view! { <TriageTables v/> }.into_any(),
-                        Err(e) => view! { <p role="alert" class="error">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
             }}
         </Suspense>
@@ -89,7 +89,7 @@ fn TriageTables(v: TriageView) -> impl IntoView {
         view! {
             <section class="card" aria-labelledby="hits-heading">
                 <h2 id="hits-heading">"Search results"</h2>
-                {empty.then(|| view! { <p class="hint">"Nothing matches."</p> })}
+                {empty.then(|| view! { <p class="text-sm text-slate-500">"Nothing matches."</p> })}
                 <ul data-testid="search-hits">
                     {hits
                         .into_iter()
