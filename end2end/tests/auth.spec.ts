@@ -84,3 +84,21 @@ test('the session cookie is HttpOnly and SameSite; other sites cannot post', asy
   await page.reload();
   await expect(page.getByTestId('viewer')).toBeVisible();
 });
+
+test('repeated wrong passwords lock the address for a while, even for the right one', async ({ page, request }) => {
+  const email = `lock-${Date.now().toString(36)}@e2e.test`;
+  const res = await request.post('/v1/users', {
+    headers: { Authorization: 'Bearer sk_e2e_bootstrap_key_0123456789' },
+    data: { email, password: 'the-right-password', role: 'support' },
+  });
+  expect(res.status()).toBe(201);
+  await page.goto('/sign-in');
+  await expect(page.getByRole('button', { name: 'Sign in' })).toBeEnabled();
+  for (let i = 0; i < 5; i++) {
+    await signIn(page, email, `wrong-${i}`);
+    await expect(page.getByRole('alert')).toContainText('do not match');
+  }
+  await signIn(page, email, 'the-right-password');
+  await expect(page.getByRole('alert')).toContainText('too many attempts');
+  await expect(page).toHaveURL(/\/sign-in$/);
+});

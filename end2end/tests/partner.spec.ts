@@ -70,6 +70,18 @@ test('a partner reads and filters their delivery log', async ({ page }) => {
   await page.getByLabel('Status').selectOption('succeeded');
   await page.getByRole('button', { name: 'Filter' }).click();
   await expect(page.getByText('No deliveries match.')).toBeVisible();
+
+  // By time: nothing since an hour from now; both since an hour ago (UTC, to the minute).
+  const utcMinute = (offsetMs: number) => new Date(Date.now() + offsetMs).toISOString().slice(0, 16);
+  await page.getByLabel('Status').selectOption('');
+  await page.getByLabel('Event type').fill('');
+  await page.getByLabel('Since (UTC)').fill(utcMinute(3_600_000));
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/since=/);
+  await expect(page.getByText('No deliveries match.')).toBeVisible();
+  await page.getByLabel('Since (UTC)').fill(utcMinute(-3_600_000));
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page.getByTestId('delivery-row')).toHaveCount(2);
 });
 
 test('a partner cannot reach another tenant', async ({ page }) => {

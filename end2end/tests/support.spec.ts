@@ -51,6 +51,7 @@ test('support sees the worst tenant first and finds a message by idempotency key
   const fine = names.indexOf(`Yotta Fine ${run}`);
   expect(worst).toBeGreaterThanOrEqual(0);
   expect(fine).toBeGreaterThan(worst);
+  await expect(page.getByTestId('triage-row').filter({ hasText: `Meltdown ${run}` })).toContainText('burning 200.0×');
   await expect(page.getByTestId('error-classes')).toContainText('http 5xx');
   await page.screenshot({ path: 'screenshots/support-triage.png', fullPage: true });
 

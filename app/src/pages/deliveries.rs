@@ -26,6 +26,8 @@ pub struct LogFilter {
     pub status: Option<String>,
     pub endpoint_id: Option<String>,
     pub event_type: Option<String>,
+    /// UTC, as a `datetime-local` input sends it or RFC 3339.
+    pub since: Option<String>,
     pub cursor: Option<String>,
 }
 
@@ -35,6 +37,7 @@ pub async fn load_delivery_log(
     status: Option<String>,
     endpoint_id: Option<String>,
     event_type: Option<String>,
+    since: Option<String>,
     cursor: Option<String>,
 ) -> Result<DeliveryLog, ServerFnError> {
     use crate::auth::ssr::{parse_id, require_caller, to_server_error};
@@ -49,8 +52,10 @@ pub async fn load_delivery_log(
         None => None,
     };
     let endpoint_id = nonempty(endpoint_id).map(|e| parse_id(&e)).transpose()?;
+    let since = nonempty(since).map(|s| crate::pages::form_time_as_rfc3339(&s));
+    let since_ms = sluice_engine::service::parse_time("since", since.as_deref()).map_err(to_server_error)?;
     let db_filter =
-        DeliveryFilter { status, endpoint_id, message_id: None, event_type: nonempty(event_type), since_ms: None };
+        DeliveryFilter { status, endpoint_id, message_id: None, event_type: nonempty(event_type), since_ms };
     let t = ctx.sluice.get_tenant(&caller, &tenant).await.map_err(to_server_error)?;
     let endpoints = ctx.sluice.list_endpoints(&caller, &tenant, Some(250), None).await.map_err(to_server_error)?;
     let page = ctx
@@ -76,6 +81,7 @@ pub fn DeliveriesPage() -> impl IntoView {
             status: q.get("status"),
             endpoint_id: q.get("endpoint_id"),
             event_type: q.get("event_type"),
+            since: q.get("since"),
             cursor: q.get("cursor"),
         }
     };
@@ -83,7 +89,7 @@ pub fn DeliveriesPage() -> impl IntoView {
     let tick = crate::pages::refresh_tick(3);
     let log = Resource::new(
         move || (tenant(), filter(), tick.get()),
-        |(t, f, _)| load_delivery_log(t, f.status, f.endpoint_id, f.event_type, f.cursor),
+        |(t, f, _)| load_delivery_log(t, f.status, f.endpoint_id, f.event_type, f.since, f.cursor),
     );
 
     view! {
@@ -110,9 +116,12 @@ fn LogView(log: DeliveryLog, filter: LogFilter, tenant: String) -> impl IntoView
     let selected_endpoint = filter.endpoint_id.clone().unwrap_or_default();
     let older = log.page.next_cursor.clone().map(|cursor| {
         let mut q = vec![format!("cursor={cursor}")];
-        for (k, v) in
-            [("status", &filter.status), ("endpoint_id", &filter.endpoint_id), ("event_type", &filter.event_type)]
-        {
+        for (k, v) in [
+            ("status", &filter.status),
+            ("endpoint_id", &filter.endpoint_id),
+            ("event_type", &filter.event_type),
+            ("since", &filter.since),
+        ] {
             if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
                 q.push(format!("{k}={}", urlencode(v)));
             }
@@ -151,6 +160,10 @@ fn LogView(log: DeliveryLog, filter: LogFilter, tenant: String) -> impl IntoView
             <div class="field">
                 <label for="event_type">"Event type"</label>
                 <input id="event_type" name="event_type" value=filter.event_type.clone().unwrap_or_default()/>
+            </div>
+            <div class="field">
+                <label for="since">"Since (UTC)"</label>
+                <input id="since" name="since" type="datetime-local" value=filter.since.clone().unwrap_or_default()/>
             </div>
             <button type="submit">"Filter"</button>
         </Form>

@@ -33,6 +33,17 @@ pub fn when(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
+/// What a `datetime-local` input sends (`2026-11-23T12:00`, no zone) as RFC 3339,
+/// read as UTC like every time the dashboard shows; anything else is passed through
+/// for the service to accept or refuse with its own message.
+#[cfg(feature = "ssr")]
+pub fn form_time_as_rfc3339(value: &str) -> String {
+    match chrono::NaiveDateTime::parse_from_str(value.trim(), "%Y-%m-%dT%H:%M") {
+        Ok(local) => local.and_utc().to_rfc3339(),
+        Err(_) => value.trim().to_owned(),
+    }
+}
+
 /// Times where the second does not matter and the column should stay narrow.
 pub fn when_minute(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()

@@ -23,10 +23,7 @@ pub async fn start_recover(
     let ctx = context()?;
     let (session, caller) = require_caller().await?;
     check_csrf(&session, &csrf)?;
-    let since = match chrono::NaiveDateTime::parse_from_str(since.trim(), "%Y-%m-%dT%H:%M") {
-        Ok(local) => local.and_utc().to_rfc3339(),
-        Err(_) => since,
-    };
+    let since = crate::pages::form_time_as_rfc3339(&since);
     let op = ctx
         .sluice
         .recover_endpoint(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?, RecoverEndpoint { since, until: None })

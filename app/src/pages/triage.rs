@@ -8,11 +8,25 @@ use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::error_text;
+use crate::charts::fmt_pct;
+
+/// One tenant's line in triage (the engine's type stays on the server).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TriageRow {
+    pub id: String,
+    pub name: String,
+    pub tier: String,
+    pub failed: i64,
+    pub backlog: i64,
+    pub disabled_endpoints: i64,
+    pub attainment: Option<f64>,
+    pub burn_rate: Option<f64>,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TriageView {
-    /// (tenant id, name, tier, succeeded, failed, backlog, disabled endpoints)
-    pub tenants: Vec<(String, String, String, i64, i64, i64, i64)>,
+    /// Worst SLO burn first.
+    pub tenants: Vec<TriageRow>,
     pub error_classes: Vec<(String, i64)>,
     /// (kind, link, label, id) for the search, if one was asked.
     pub hits: Option<Vec<(String, String, String, String)>>,
@@ -46,7 +60,16 @@ pub async fn load_triage(q: Option<String>) -> Result<TriageView, ServerFnError>
         tenants: triage
             .tenants
             .into_iter()
-            .map(|t| (t.tenant_id, t.name, t.tier, t.succeeded, t.failed, t.backlog, t.disabled_endpoints))
+            .map(|t| TriageRow {
+                attainment: sluice_core::slo::attainment(t.slo_counted, t.slo_good),
+                burn_rate: t.burn_rate,
+                id: t.tenant_id,
+                name: t.name,
+                tier: t.tier,
+                failed: t.failed,
+                backlog: t.backlog,
+                disabled_endpoints: t.disabled_endpoints,
+            })
             .collect(),
         error_classes: triage.error_classes,
         hits,
@@ -62,7 +85,7 @@ pub fn TriagePage() -> impl IntoView {
     view! {
         <Title text="Triage · Sluice"/>
         <h1>"Triage"</h1>
-        <p class="mb-6 text-slate-600">"Every tenant over the last 24 hours, worst first."</p>
+        <p class="mb-6 text-slate-600">"Every tenant over the last 24 hours, fastest SLO burn first: how many times faster than its tier allows it spends its error budget."</p>
         <Form method="GET" action="" attr:class="filters" attr:role="search">
             <div class="field">
                 <label for="q">"Search by message id, idempotency key, endpoint id or URL"</label>
@@ -110,33 +133,35 @@ fn TriageTables(v: TriageView) -> impl IntoView {
                     <tr>
                         <th scope="col">"Tenant"</th>
                         <th scope="col">"Tier"</th>
-                        <th scope="col">"Failed"</th>
-                        <th scope="col">"Succeeded"</th>
-                        <th scope="col">"Failure rate"</th>
-                        <th scope="col">"Backlog"</th>
-                        <th scope="col">"Disabled endpoints"</th>
+                        <th scope="col">"SLO burn"</th>
+                        <th scope="col" class="num">"Attainment"</th>
+                        <th scope="col" class="num">"Failed"</th>
+                        <th scope="col" class="num">"Backlog"</th>
+                        <th scope="col" class="num">"Disabled endpoints"</th>
                     </tr>
                 </thead>
                 <tbody>
                     {v.tenants
                         .into_iter()
-                        .map(|(id, name, tier, ok, failed, backlog, disabled)| {
-                            let finished = ok + failed;
-                            let rate = if finished == 0 {
-                                "—".to_owned()
-                            } else {
-                                format!("{:.1} %", 100.0 * failed as f64 / finished as f64)
+                        .map(|t| {
+                            // Burn 1 spends the error budget exactly over the SLO period;
+                            // above it the budget runs out early.
+                            let (class, burn) = match t.burn_rate {
+                                None => ("badge off", "no data".to_owned()),
+                                Some(b) if b > 1.0 => ("badge bad", format!("burning {b:.1}×")),
+                                Some(b) => ("badge ok", format!("{b:.1}×")),
                             };
-                            let href = format!("/tenants/{id}/deliveries?status=failed");
+                            let attainment = t.attainment.map(fmt_pct).unwrap_or_else(|| "—".into());
+                            let failed_href = format!("/tenants/{}/deliveries?status=failed", t.id);
                             view! {
                                 <tr data-testid="triage-row">
-                                    <td><A href=href>{name}</A></td>
-                                    <td>{tier}</td>
-                                    <td class="num">{failed}</td>
-                                    <td class="num">{ok}</td>
-                                    <td class="num">{rate}</td>
-                                    <td class="num">{backlog}</td>
-                                    <td class="num">{disabled}</td>
+                                    <td><A href=format!("/tenants/{}", t.id)>{t.name}</A></td>
+                                    <td>{t.tier}</td>
+                                    <td><span class=class>{burn}</span></td>
+                                    <td class="num">{attainment}</td>
+                                    <td class="num"><A href=failed_href>{t.failed}</A></td>
+                                    <td class="num">{t.backlog}</td>
+                                    <td class="num">{t.disabled_endpoints}</td>
                                 </tr>
                             }
                         })

@@ -13,8 +13,8 @@ const TRIAGE_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Triage {
-    /// Worst first: most failed deliveries relative to all finished ones, then most
-    /// disabled endpoints, then the biggest backlog.
+    /// Worst first: fastest SLO burn, then most disabled endpoints, then the biggest
+    /// backlog.
     pub tenants: Vec<TenantHealth>,
     /// (error class, deliveries), most frequent first.
     pub error_classes: Vec<(String, i64)>,
@@ -30,23 +30,29 @@ impl Caller {
     }
 }
 
-/// Failed share of finished deliveries, in parts per million (integer, so it sorts).
-fn failure_ppm(t: &TenantHealth) -> i64 {
-    let finished = t.succeeded + t.failed;
-    if finished == 0 {
-        0
-    } else {
-        t.failed * 1_000_000 / finished
-    }
+/// How fast the tenant spends its error budget over the window: its bad share
+/// divided by the share its target allows. 1.0 spends the budget exactly over the
+/// SLO period; 10.0 ten times as fast. `None` when nothing was counted.
+fn burn_rate(t: &TenantHealth) -> Option<f64> {
+    let allowed = 1.0 - t.success_target;
+    (t.slo_counted > 0 && allowed > 0.0).then(|| (t.slo_counted - t.slo_good) as f64 / t.slo_counted as f64 / allowed)
+}
+
+/// An integer sort key for `burn_rate` (thousandths), so tenants sort totally.
+fn burn_key(t: &TenantHealth) -> i64 {
+    t.burn_rate.map_or(0, |b| (b * 1_000.0).round() as i64)
 }
 
 impl Sluice {
     pub async fn triage(&self, caller: &Caller) -> Result<Triage> {
         caller.require_operator()?;
         let since = now_ms() - TRIAGE_WINDOW_MS;
-        let mut tenants = self.store.triage(since).await?;
+        let mut tenants = self.store.triage(since, now_ms()).await?;
+        for t in &mut tenants {
+            t.burn_rate = burn_rate(t);
+        }
         tenants.sort_by_key(|t| {
-            (std::cmp::Reverse(failure_ppm(t)), std::cmp::Reverse(t.disabled_endpoints), std::cmp::Reverse(t.backlog))
+            (std::cmp::Reverse(burn_key(t)), std::cmp::Reverse(t.disabled_endpoints), std::cmp::Reverse(t.backlog))
         });
         let error_classes = self.store.error_classes(None, since).await?;
         Ok(Triage { tenants, error_classes })

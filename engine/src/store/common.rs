@@ -335,31 +335,44 @@ impl Store for This {
         Ok(row.is_some())
     }
 
-    async fn triage(&self, since_ms: i64) -> Result<Vec<TenantHealth>> {
-        type Row = (String, String, String, i64, i64, i64, i64);
-        let rows: Vec<Row> = sqlx::query_as(
+    async fn triage(&self, since_ms: i64, now_ms: i64) -> Result<Vec<TenantHealth>> {
+        use sqlx::Row as _;
+        // The SLO columns apply the same rule as `slo_hours`, per tenant, with each
+        // tenant's own tier targets.
+        let rows = sqlx::query(
             "SELECT t.id, t.name, t.tier, \
              (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.state = 'succeeded' AND d.updated_at >= $1), \
              (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.state = 'failed' AND d.updated_at >= $1), \
              (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.state = 'pending'), \
-             (SELECT COUNT(*) FROM endpoints e WHERE e.tenant_id = t.id AND e.enabled = FALSE AND e.deleted_at IS NULL) \
-             FROM tenants t",
+             (SELECT COUNT(*) FROM endpoints e WHERE e.tenant_id = t.id AND e.enabled = FALSE AND e.deleted_at IS NULL), \
+             (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.created_at >= $1 \
+                AND (d.state IN ('succeeded', 'failed') OR (d.state = 'pending' AND d.created_at <= $2 - tr.latency_target_ms))), \
+             (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.created_at >= $1 \
+                AND d.state = 'succeeded' AND d.succeeded_at - d.created_at <= tr.latency_target_ms), \
+             tr.success_target \
+             FROM tenants t JOIN tiers tr ON tr.name = t.tier",
         )
         .bind(since_ms)
+        .bind(now_ms)
         .fetch_all(&self.read)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(tenant_id, name, tier, succeeded, failed, backlog, disabled_endpoints)| TenantHealth {
-                tenant_id,
-                name,
-                tier,
-                succeeded,
-                failed,
-                backlog,
-                disabled_endpoints,
+        rows.iter()
+            .map(|r| {
+                Ok(TenantHealth {
+                    tenant_id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    tier: r.try_get(2)?,
+                    succeeded: r.try_get(3)?,
+                    failed: r.try_get(4)?,
+                    backlog: r.try_get(5)?,
+                    disabled_endpoints: r.try_get(6)?,
+                    slo_counted: r.try_get(7)?,
+                    slo_good: r.try_get(8)?,
+                    success_target: r.try_get(9)?,
+                    burn_rate: None,
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn error_classes(&self, tenant: Option<&TenantId>, since_ms: i64) -> Result<Vec<(String, i64)>> {

@@ -216,6 +216,13 @@ pub struct TenantHealth {
     pub failed: i64,
     pub backlog: i64,
     pub disabled_endpoints: i64,
+    /// Deliveries counted for the SLO in the window, and those that were good
+    /// (see [`SloHour`]), against the tenant's tier.
+    pub slo_counted: i64,
+    pub slo_good: i64,
+    pub success_target: f64,
+    /// Filled in by the service (`None` from the store): see `service::triage`.
+    pub burn_rate: Option<f64>,
 }
 
 /// One hour of a tenant's deliveries, by creation time.
@@ -309,8 +316,9 @@ pub trait Store: Send + Sync + 'static {
     async fn sign_in_failures(&self, email: &str, window_floor_ms: i64) -> Result<i64>;
     async fn clear_sign_in_failures(&self, email: &str) -> Result<()>;
 
-    /// Every tenant's delivery health since `since_ms`, for support's triage.
-    async fn triage(&self, since_ms: i64) -> Result<Vec<TenantHealth>>;
+    /// Every tenant's delivery health since `since_ms`, for support's triage; SLO
+    /// counts as of `now_ms` against each tenant's tier.
+    async fn triage(&self, since_ms: i64, now_ms: i64) -> Result<Vec<TenantHealth>>;
     /// Error classes of deliveries that are not succeeding, updated since `since_ms`;
     /// one tenant's, or every tenant's when `tenant` is `None`.
     async fn error_classes(&self, tenant: Option<&TenantId>, since_ms: i64) -> Result<Vec<(String, i64)>>;

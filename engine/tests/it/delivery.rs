@@ -332,6 +332,13 @@ async fn triage_ranks_the_worst_tenant_first_and_search_finds_things(db: TestDb)
     let new_tenant = |name: &str| CreateTenant { name: name.into(), ..Default::default() };
     let bad = h.sluice.create_tenant(&h.admin, new_tenant("Failing Co")).await.expect("tenant").id;
     let good = h.sluice.create_tenant(&h.admin, new_tenant("Healthy Co")).await.expect("tenant").id;
+    // Half its deliveries fail, but on premium (99.9 %) that burns the budget faster
+    // than all of Failing Co's do on standard (99.5 %): 500x against 200x.
+    let premium = CreateTenant { name: "Premium Co".into(), tier: Some("premium".into()), ..Default::default() };
+    let premium = h.sluice.create_tenant(&h.admin, premium).await.expect("tenant").id;
+    h.endpoint_for(&premium, &failing.url(), Some(vec![])).await;
+    h.endpoint_for(&premium, &working.url(), Some(vec![])).await;
+    h.publish_for(&premium, "a", "{}").await;
     h.endpoint_for(&bad, &failing.url(), Some(vec![])).await;
     let good_endpoint = h.endpoint_for(&good, &format!("{}/Works-Fine", working.url()), Some(vec![])).await;
     h.publish_for(&bad, "a", "{}").await;
@@ -347,9 +354,15 @@ async fn triage_ranks_the_worst_tenant_first_and_search_finds_things(db: TestDb)
 
     let triage = h.sluice.triage(&h.admin).await.expect("triage");
     let names: Vec<_> = triage.tenants.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names[0], "Failing Co", "{names:?}");
-    assert_eq!((triage.tenants[0].failed, triage.tenants[0].succeeded), (2, 0));
-    assert_eq!(triage.error_classes, vec![("http_5xx".to_owned(), 2)]);
+    assert_eq!(names[..2], ["Premium Co", "Failing Co"], "worst SLO burn first: {names:?}");
+    let burn = |name: &str| {
+        let t = triage.tenants.iter().find(|t| t.name == name).expect("tenant");
+        t.burn_rate.map(|b| b.round() as i64)
+    };
+    assert_eq!((burn("Premium Co"), burn("Failing Co"), burn("Healthy Co")), (Some(500), Some(200), Some(0)));
+    assert_eq!(burn("Acme"), None, "nothing counted, no burn");
+    assert_eq!((triage.tenants[1].failed, triage.tenants[1].succeeded), (2, 0));
+    assert_eq!(triage.error_classes, vec![("http_5xx".to_owned(), 3)]);
 
     let by_key = h.sluice.search(&h.admin, "order-77").await.expect("search");
     assert_eq!(by_key.len(), 1);
