@@ -19,6 +19,8 @@ pub struct EndpointHealth {
     pub succeeded: usize,
     pub failed: usize,
     pub last_error: Option<String>,
+    /// This node's circuit breaker, when open: (consecutive failures, next probe).
+    pub circuit_open: Option<(u32, chrono::DateTime<chrono::Utc>)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,7 +57,10 @@ pub async fn load_endpoints(tenant: String) -> Result<EndpointsView, ServerFnErr
             (Some(s), Some(_)) => Some(format!("HTTP {s}")),
             (None, Some(c)) => Some(c.as_str().replace('_', " ")),
         });
-        endpoints.push(EndpointHealth { endpoint: e, succeeded, failed, last_error });
+        let circuit_open = ctx.stats.open_circuit(&e.id).and_then(|(failures, probe_ms)| {
+            chrono::DateTime::from_timestamp_millis(probe_ms).map(|probe| (failures, probe))
+        });
+        endpoints.push(EndpointHealth { endpoint: e, succeeded, failed, last_error, circuit_open });
     }
     Ok(EndpointsView { tenant_name: t.name, endpoints })
 }
@@ -270,7 +275,11 @@ fn EndpointsView(
                 format!("{:.0} % of {finished}", 100.0 * h.succeeded as f64 / finished as f64)
             };
             let enabled = e.status == EndpointStatus::Enabled;
-            let state = if enabled {
+            let state = if let (true, Some((failures, probe))) = (enabled, h.circuit_open) {
+                // Enabled, but paused by the breaker: say why and until when, in words.
+                let text = format!("circuit open: {failures} failures in a row, next try {}", crate::pages::when(&probe));
+                view! { <span class="badge wait">{text}</span> }.into_any()
+            } else if enabled {
                 view! { <span class="badge ok">"enabled"</span> }.into_any()
             } else {
                 let reason = e.disabled_reason.clone().unwrap_or_default();

@@ -42,6 +42,34 @@ pub struct Stats {
     pub claims: AtomicU64,
     pub record_batches: AtomicU64,
     pub record_errors: AtomicU64,
+    /// This node's open circuits: endpoint → (consecutive failures, next probe in
+    /// Unix ms). The dispatcher owns the breaker; this copy is for people to read.
+    open_circuits: std::sync::Mutex<HashMap<EndpointId, (u32, i64)>>,
+}
+
+impl Stats {
+    /// When this node next probes the endpoint, and after how many consecutive
+    /// failures, if its circuit is open here. Each node has its own breaker.
+    pub fn open_circuit(&self, endpoint: &EndpointId) -> Option<(u32, i64)> {
+        self.circuits().get(endpoint).copied()
+    }
+
+    fn circuits(&self) -> std::sync::MutexGuard<'_, HashMap<EndpointId, (u32, i64)>> {
+        // A panic elsewhere while holding it leaves a plain map: still usable.
+        self.open_circuits.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn note_circuit(&self, endpoint: &EndpointId, slot: &Slot, now: Instant) {
+        match slot.open_until {
+            Some(until) => {
+                let probe_ms = now_ms() + i64::try_from(until.saturating_duration_since(now).as_millis()).unwrap_or(0);
+                self.circuits().insert(endpoint.clone(), (slot.failures, probe_ms));
+            }
+            None => {
+                self.circuits().remove(endpoint);
+            }
+        }
+    }
 }
 
 /// An attempt's outcome plus its side effects, ready for the recorder.
@@ -382,6 +410,7 @@ impl Engine {
                         }
                         if let Some(slot) = slots.get_mut(&done.endpoint) {
                             slot.finished(done.ok, now, cfg.breaker_threshold, cfg.breaker_cooldown);
+                            self.stats.note_circuit(&done.endpoint, slot, now);
                             if done.gone {
                                 slot.listed = false;
                             }

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::harness::{fast_config, Harness};
 
 on_both_backends!(
+    circuit_opens_after_repeated_failures_and_a_probe_closes_it,
     delivers_signed_standard_webhooks,
     retries_failures_then_succeeds,
     exhausted_deliveries_fail_and_replay_restarts_them,
@@ -401,4 +402,39 @@ async fn test_events_go_to_one_endpoint_only(db: TestDb) {
     h.sluice.disable_endpoint(&h.admin, &h.tenant, &picky.id, DisableEndpoint::default()).await.expect("disable");
     let refused = h.sluice.send_test_event(&h.admin, &h.tenant, &picky.id).await;
     assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
+}
+
+async fn circuit_opens_after_repeated_failures_and_a_probe_closes_it(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Status(500));
+    // No retries: each failure is final, so what the receiver sees is what the breaker let through.
+    let e = h.endpoint(&rx.url(), Some(vec![])).await;
+    for i in 0..6 {
+        h.publish("t", &format!("{{\"i\":{i}}}")).await;
+    }
+    let mut config = fast_config(&h.db.url);
+    config.endpoint_concurrency = 1;
+    config.breaker_threshold = 3;
+    config.breaker_cooldown = Duration::from_millis(1_500);
+    let engine = h.engine(config);
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(engine.clone().run_until_stopped(stopped));
+
+    assert!(rx.wait_for(3, Duration::from_secs(5)).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rx.count(), 3, "after 3 failures in a row the circuit holds the rest back");
+    let (failures, probe_at) = engine.stats().open_circuit(&e.id).expect("open circuit visible");
+    assert_eq!(failures, 3);
+    assert!(probe_at > now_ms() && probe_at <= now_ms() + 1_500, "next probe within the cooldown");
+
+    // The endpoint recovers: the probe after the cooldown succeeds and closes it.
+    rx.set_default(Reply::Status(204));
+    assert!(rx.wait_for(6, Duration::from_secs(5)).await, "the rest flowed once the probe succeeded");
+    assert_eq!(engine.stats().open_circuit(&e.id), None);
+    stop.send(true).expect("stop");
+    task.await.expect("join").expect("engine");
+    let states: Vec<_> = h.deliveries().await.iter().map(|d| d.status).collect();
+    assert_eq!(states.iter().filter(|s| **s == DeliveryStatus::Failed).count(), 3);
+    assert_eq!(states.iter().filter(|s| **s == DeliveryStatus::Succeeded).count(), 3);
 }
