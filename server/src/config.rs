@@ -56,6 +56,10 @@ pub struct Args {
     #[arg(long, env = "SLUICE_DEMO", default_value_t = false, action = ArgAction::Set)]
     pub demo: bool,
     /// Log format: text or json.
+    /// How often this node tries to take the retention job and purge expired messages.
+    #[arg(long, env = "SLUICE_PURGE_INTERVAL_SECONDS", default_value_t = 600)]
+    pub purge_interval_seconds: u64,
+
     #[arg(long, env = "SLUICE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
 }
@@ -71,6 +75,8 @@ pub struct ServerConfig {
     pub site_root: String,
     /// Publish a demo event this often; `None` is no demo.
     pub demo_every: Option<Duration>,
+    /// The retention purge's period on this node (the lease decides which node runs).
+    pub purge_every: Duration,
     pub engine: EngineConfig,
 }
 
@@ -109,6 +115,7 @@ impl ServerConfig {
             max_body_bytes: a.max_body_bytes,
             site_root: a.site_root.clone(),
             demo_every: a.demo.then_some(Duration::from_millis(400)),
+            purge_every: Duration::from_secs(a.purge_interval_seconds.max(1)),
             engine,
         })
     }

@@ -186,6 +186,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     let engine = Arc::new(Engine::new(store, config.engine.clone(), wake)?);
     let stats = engine.stats();
     let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(sluice.clone().run_retention_until_stopped(
+        config.engine.node_id.clone(),
+        config.purge_every,
+        stop_rx.clone(),
+    ));
     let engine_task = tokio::spawn(engine.clone().run_until_stopped(stop_rx.clone()));
     sluice.set_workers_started();
 

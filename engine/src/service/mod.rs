@@ -7,6 +7,7 @@ mod keys;
 mod messages;
 mod operations;
 mod publish_queue;
+mod retention;
 mod slo;
 mod tenants;
 mod triage;

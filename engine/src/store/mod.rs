@@ -225,6 +225,15 @@ pub struct TenantHealth {
     pub burn_rate: Option<f64>,
 }
 
+/// What one purge pass deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct PurgeCounts {
+    pub messages: u64,
+    pub deliveries: u64,
+    pub attempts: u64,
+    pub events: u64,
+}
+
 /// One hour of a tenant's deliveries, by creation time.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SloHour {
@@ -322,6 +331,14 @@ pub trait Store: Send + Sync + 'static {
     /// Error classes of deliveries that are not succeeding, updated since `since_ms`;
     /// one tenant's, or every tenant's when `tenant` is `None`.
     async fn error_classes(&self, tenant: Option<&TenantId>, since_ms: i64) -> Result<Vec<(String, i64)>>;
+
+    /// Takes (or renews) the lease on periodic job `name` for `owner` until
+    /// `until_ms`, unless another owner holds an unexpired one. Returns whether taken.
+    async fn take_job_lease(&self, name: &str, owner: &str, now_ms: i64, until_ms: i64) -> Result<bool>;
+    /// Deletes up to `limit` messages past their tenant's retention at `now_ms`, with
+    /// their deliveries and attempts, and lifecycle events past it. A message with a
+    /// pending delivery is kept whatever its age: nothing undelivered is dropped.
+    async fn purge_expired(&self, now_ms: i64, limit: i64) -> Result<PurgeCounts>;
 
     async fn tiers(&self) -> Result<Vec<Tier>>;
     async fn tier(&self, name: &str) -> Result<Option<Tier>>;

@@ -3,6 +3,7 @@
 
 mod delivery;
 mod harness;
+mod retention;
 mod slo;
 mod store;
 mod users;

@@ -48,6 +48,8 @@ pub fn config(db_url: &str) -> ServerConfig {
         max_body_bytes: 64 * 1024,
         site_root: "target/site".into(),
         demo_every: None,
+        // Often, so every server test also runs the purge loop (lease and all).
+        purge_every: std::time::Duration::from_millis(200),
         engine,
     }
 }

@@ -1,0 +1,72 @@
+//! The retention purge: messages older than their tenant's `retention_days` go, with
+//! their deliveries and attempts, unless something of theirs is still pending.
+//! One node at a time does it, under a lease in the database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::{Caller, Sluice};
+use crate::error::Result;
+use crate::ids::now_ms;
+use crate::store::PurgeCounts;
+
+/// Messages per transaction: small enough that the single SQLite writer is never held
+/// for long, so publishing carries on during a big purge.
+const PURGE_BATCH: i64 = 500;
+
+/// The job's name in `job_leases`.
+const RETENTION_JOB: &str = "retention";
+
+impl Sluice {
+    /// Purges everything past retention as of `now_ms`, a batch at a time, and says
+    /// how much went. Platform callers only (operators may run it by hand).
+    pub async fn purge_expired(&self, caller: &Caller, now_ms: i64) -> Result<PurgeCounts> {
+        caller.require_platform()?;
+        let mut total = PurgeCounts::default();
+        loop {
+            let n = self.store.purge_expired(now_ms, PURGE_BATCH).await?;
+            total.messages += n.messages;
+            total.deliveries += n.deliveries;
+            total.attempts += n.attempts;
+            total.events += n.events;
+            if n.messages < PURGE_BATCH as u64 && n.events < PURGE_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Takes the retention job's lease for `owner` if free (or already ours) until
+    /// `until_ms`. A node that dies simply stops renewing; another takes over after.
+    pub async fn take_retention_lease(&self, owner: &str, until_ms: i64) -> Result<bool> {
+        self.store.take_job_lease(RETENTION_JOB, owner, now_ms(), until_ms).await
+    }
+
+    /// Every `every`, on whichever node holds the lease: purge. Errors are logged and
+    /// retried next time; the data waits, nothing is lost by waiting.
+    pub async fn run_retention_until_stopped(
+        self: Arc<Self>,
+        owner: String,
+        every: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let system = Caller::Platform { actor: format!("retention@{owner}") };
+        let lease_ms = i64::try_from((every * 2).as_millis()).unwrap_or(i64::MAX / 2);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            match self.take_retention_lease(&owner, now_ms() + lease_ms).await {
+                Ok(true) => match self.purge_expired(&system, now_ms()).await {
+                    Ok(n) if n != PurgeCounts::default() => tracing::info!(?n, "retention purge"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "retention purge failed; retrying next time"),
+                },
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "could not take the retention lease; retrying next time"),
+            }
+        }
+    }
+}
