@@ -71,8 +71,8 @@ impl Sluice {
     /// SLO attainment and error budget over 24 h, 7 d and 30 d, hourly latency
     /// percentiles over the last 24 h, backlog now and the last day's error classes.
     ///
-    /// Read from the deliveries themselves in one grouped scan of the last 30 days (by
-    /// the tenant and creation-time index), not from roll-ups: exact, and nothing to
+    /// Read from the deliveries themselves in one grouped scan of the last 30 days (the
+    /// tenant's time-ordered ids bound it), not from roll-ups: exact, and nothing to
     /// keep in step, at a cost that grows with the tenant's volume.
     pub async fn tenant_overview(&self, caller: &Caller, id: &TenantId) -> Result<TenantOverview> {
         let tenant = self.get_tenant(caller, id).await?;
