@@ -102,3 +102,9 @@ test('repeated wrong passwords lock the address for a while, even for the right 
   await expect(page.getByRole('alert')).toContainText('too many attempts');
   await expect(page).toHaveURL(/\/sign-in$/);
 });
+
+test('an unknown page is the dashboard not-found page with a 404', async ({ page }) => {
+  const res = await page.goto('/no-such-page');
+  expect(res?.status()).toBe(404);
+  await expect(page.getByText('Page not found.')).toBeVisible();
+});

@@ -288,10 +288,9 @@ async fn unknown_routes_and_methods(db: TestDb) {
     assert_problem(&app.get("/v1/nothing-here").await, 404, "not_found");
     let wrong = app.call(Method::DELETE, "/v1/tenants", Some(ADMIN_KEY), None, &[]).await;
     assert_problem(&wrong, 405, "method_not_allowed");
-    // Outside the API, unknown paths are the dashboard's own not-found page.
-    let page = app.call(Method::GET, "/no-such-page", None, None, &[]).await;
-    assert_eq!(page.status, StatusCode::NOT_FOUND);
-    assert!(page.body.as_str().is_some_and(|html| html.contains("Page not found")), "{:?}", page.body);
+    // Outside the API, unknown paths are the dashboard's not-found page: tested in the
+    // browser suite, against the real binary. Rendering Leptos pages here, in many
+    // servers on many test runtimes in one process, hung once in CI.
     app.stop().await;
 }
 

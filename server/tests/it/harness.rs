@@ -63,7 +63,10 @@ impl TestApp {
     pub async fn start_with(db: TestDb, config: ServerConfig) -> Self {
         let running = sluice_server::start(config).await.expect("start server");
         let base = format!("http://{}", running.addr);
-        Self { _db: db, base, client: reqwest::Client::new(), running: Some(running) }
+        // A timeout, so a request that never gets an answer fails its test with a
+        // message instead of hanging the whole suite.
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().expect("client");
+        Self { _db: db, base, client, running: Some(running) }
     }
 
     pub async fn stop(&mut self) {
