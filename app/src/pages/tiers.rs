@@ -13,9 +13,7 @@ pub async fn load_tiers_and_tenants() -> Result<(Vec<Tier>, Vec<Tenant>), Server
     use crate::auth::ssr::{context, require_caller, to_server_error};
     let ctx = context()?;
     let (_, caller) = require_caller().await?;
-    // Only admins manage these; refuse others here rather than show a form that fails.
-    caller.require_platform().map_err(to_server_error)?;
-    let tiers = ctx.sluice.list_tiers(&caller).await.map_err(to_server_error)?;
+    let tiers = ctx.sluice.tiers_to_manage(&caller).await.map_err(to_server_error)?;
     let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await.map_err(to_server_error)?;
     Ok((tiers, tenants.data))
 }

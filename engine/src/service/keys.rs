@@ -70,7 +70,6 @@ impl Sluice {
         caller.require_not_support()?;
         match tenant {
             Some(t) => {
-                caller.check_tenant(t)?;
                 self.get_tenant(caller, t).await?;
             }
             None => caller.require_platform()?,

@@ -87,15 +87,8 @@ impl Sluice {
             created_at_ms: now_ms(),
             only_endpoint: None,
         };
-        let queue = self.publish_queue.get_or_init(|| super::publish_queue::PublishQueue::start(self.store.clone()));
-        match queue.publish(new).await? {
-            PublishResult::Created { message, deliveries } => {
-                self.add_backlog(tenant, deliveries);
-                if deliveries > 0 {
-                    self.wake.notify_one();
-                }
-                Ok(Published { message, replayed: false })
-            }
+        match self.enqueue(new).await? {
+            PublishResult::Created { message, .. } => Ok(Published { message, replayed: false }),
             PublishResult::Existing { message, request_hash } => {
                 if request_hash.as_deref() == Some(hash.as_str()) {
                     Ok(Published { message, replayed: true })
@@ -124,15 +117,25 @@ impl Sluice {
             created_at_ms: now_ms(),
             only_endpoint: Some(endpoint.clone()),
         };
-        let queue = self.publish_queue.get_or_init(|| super::publish_queue::PublishQueue::start(self.store.clone()));
-        match queue.publish(new).await? {
-            PublishResult::Created { message, deliveries } => {
-                self.add_backlog(tenant, deliveries);
-                self.wake.notify_one();
-                Ok(message)
-            }
+        match self.enqueue(new).await? {
+            PublishResult::Created { message, .. } => Ok(message),
             PublishResult::Existing { .. } => Err(Error::Internal("a test event without a key matched another".into())),
         }
+    }
+
+    /// Hands a message to the group-commit queue; once committed, counts its deliveries
+    /// into the tenant's backlog and wakes the workers if there is anything to send.
+    async fn enqueue(&self, new: NewMessage) -> Result<PublishResult> {
+        let tenant = new.tenant_id.clone();
+        let queue = self.publish_queue.get_or_init(|| super::publish_queue::PublishQueue::start(self.store.clone()));
+        let result = queue.publish(new).await?;
+        if let PublishResult::Created { deliveries, .. } = &result {
+            self.add_backlog(&tenant, *deliveries);
+            if *deliveries > 0 {
+                self.wake.notify_one();
+            }
+        }
+        Ok(result)
     }
 
     async fn existing_by_key(&self, tenant: &TenantId, key: &str, hash: &str) -> Result<Option<Published>> {

@@ -4,7 +4,7 @@ use sluice_core::ids::TenantId;
 use sluice_core::model::{
     ErrorClassCount, LatencyPoint, PatchTenant, SloWindow, Tenant, TenantOverview, Tier, UpdateTier,
 };
-use sluice_core::slo::{attainment, budget_remaining, percentile, LATENCY_BOUNDS_MS};
+use sluice_core::slo::{attainment, budget_remaining, percentile};
 use sluice_core::validate::{self, Errors};
 
 use super::{Caller, Sluice, TIERS};
@@ -20,6 +20,13 @@ impl Sluice {
     /// Every tier and its targets. Readable by anyone signed in: a partner sees the
     /// promise they are measured against.
     pub async fn list_tiers(&self, _caller: &Caller) -> Result<Vec<Tier>> {
+        self.store.tiers().await
+    }
+
+    /// The tiers, for changing their targets: platform callers only, so the admin page
+    /// refuses others before showing forms they could not use.
+    pub async fn tiers_to_manage(&self, caller: &Caller) -> Result<Vec<Tier>> {
+        caller.require_platform()?;
         self.store.tiers().await
     }
 
@@ -103,21 +110,18 @@ impl Sluice {
 
         let latency = (this_hour - 23..=this_hour)
             .map(|hour| {
-                let empty = SloHour { hour, latency_le: vec![0; LATENCY_BOUNDS_MS.len()], ..Default::default() };
+                let empty = SloHour::empty(hour);
                 let b = hours.iter().find(|b| b.hour == hour).unwrap_or(&empty);
                 point(hour, b.succeeded, b.failed, &b.latency_le)
             })
             .collect();
-        let day = within(24).fold(
-            SloHour { latency_le: vec![0; LATENCY_BOUNDS_MS.len()], ..Default::default() },
-            |mut acc, b| {
-                acc.succeeded += b.succeeded;
-                for (a, n) in acc.latency_le.iter_mut().zip(&b.latency_le) {
-                    *a += n;
-                }
-                acc
-            },
-        );
+        let day = within(24).fold(SloHour::empty(this_hour), |mut acc, b| {
+            acc.succeeded += b.succeeded;
+            for (a, n) in acc.latency_le.iter_mut().zip(&b.latency_le) {
+                *a += n;
+            }
+            acc
+        });
         let error_classes = self
             .store
             .error_classes(Some(id), now - 24 * HOUR_MS)

@@ -30,17 +30,9 @@ impl Caller {
     }
 }
 
-/// How fast the tenant spends its error budget over the window: its bad share
-/// divided by the share its target allows. 1.0 spends the budget exactly over the
-/// SLO period; 10.0 ten times as fast. `None` when nothing was counted.
-fn burn_rate(t: &TenantHealth) -> Option<f64> {
-    let allowed = 1.0 - t.success_target;
-    (t.slo_counted > 0 && allowed > 0.0).then(|| (t.slo_counted - t.slo_good) as f64 / t.slo_counted as f64 / allowed)
-}
-
-/// An integer sort key for `burn_rate` (thousandths), so tenants sort totally.
+/// An integer sort key for [`TenantHealth::burn_rate`] (thousandths), so tenants sort totally.
 fn burn_key(t: &TenantHealth) -> i64 {
-    t.burn_rate.map_or(0, |b| (b * 1_000.0).round() as i64)
+    t.burn_rate().map_or(0, |b| (b * 1_000.0).round() as i64)
 }
 
 impl Sluice {
@@ -48,9 +40,6 @@ impl Sluice {
         caller.require_operator()?;
         let since = now_ms() - TRIAGE_WINDOW_MS;
         let mut tenants = self.store.triage(since, now_ms()).await?;
-        for t in &mut tenants {
-            t.burn_rate = burn_rate(t);
-        }
         tenants.sort_by_key(|t| {
             (std::cmp::Reverse(burn_key(t)), std::cmp::Reverse(t.disabled_endpoints), std::cmp::Reverse(t.backlog))
         });

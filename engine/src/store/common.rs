@@ -29,6 +29,17 @@ fn api_key_from(r: ApiKeyRow) -> Result<ApiKey> {
     })
 }
 
+/// The SLO rule, written once for every query that applies it (arguments are SQL
+/// expressions): a delivery counts once it finished, or while still pending past the
+/// target (already late); it is good when its first success came within the target.
+fn slo_counted(late_before: &str) -> String {
+    format!("(state IN ('succeeded', 'failed') OR (state = 'pending' AND created_at <= {late_before}))")
+}
+
+fn slo_good(latency_target: &str) -> String {
+    format!("(state = 'succeeded' AND succeeded_at - created_at <= {latency_target})")
+}
+
 fn tier_from((name, success_target, latency_target_ms, updated_at): (String, f64, i64, i64)) -> Tier {
     Tier { name, success_target, latency_target_ms, updated_at: ms_to_dt(updated_at) }
 }
@@ -337,21 +348,23 @@ impl Store for This {
 
     async fn triage(&self, since_ms: i64, now_ms: i64) -> Result<Vec<TenantHealth>> {
         use sqlx::Row as _;
-        // The SLO columns apply the same rule as `slo_hours`, per tenant, with each
-        // tenant's own tier targets.
-        let rows = sqlx::query(
+        // The SLO columns apply the rule of `slo_hours`, per tenant, with each
+        // tenant's own tier targets (unqualified columns are the subquery's `d`).
+        let (counted, good) = (slo_counted("$2 - tr.latency_target_ms"), slo_good("tr.latency_target_ms"));
+        let sql = format!(
             "SELECT t.id, t.name, t.tier, \
              (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.state = 'succeeded' AND d.updated_at >= $1), \
              (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.state = 'failed' AND d.updated_at >= $1), \
              (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.state = 'pending'), \
              (SELECT COUNT(*) FROM endpoints e WHERE e.tenant_id = t.id AND e.enabled = FALSE AND e.deleted_at IS NULL), \
              (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.id >= $3 AND d.created_at >= $1 \
-                AND (d.state IN ('succeeded', 'failed') OR (d.state = 'pending' AND d.created_at <= $2 - tr.latency_target_ms))), \
+                AND {counted}), \
              (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.id >= $3 AND d.created_at >= $1 \
-                AND d.state = 'succeeded' AND d.succeeded_at - d.created_at <= tr.latency_target_ms), \
+                AND {good}), \
              tr.success_target \
-             FROM tenants t JOIN tiers tr ON tr.name = t.tier",
-        )
+             FROM tenants t JOIN tiers tr ON tr.name = t.tier"
+        );
+        let rows = sqlx::query(&sql)
         .bind(since_ms)
         .bind(now_ms)
         .bind(DeliveryId::lower_bound_at(since_ms).into_string())
@@ -370,7 +383,6 @@ impl Store for This {
                     slo_counted: r.try_get(7)?,
                     slo_good: r.try_get(8)?,
                     success_target: r.try_get(9)?,
-                    burn_rate: None,
                 })
             })
             .collect()
@@ -503,10 +515,11 @@ impl Store for This {
             .iter()
             .map(|b| format!(", SUM(CASE WHEN state = 'succeeded' AND succeeded_at - created_at <= {b} THEN 1 ELSE 0 END)"))
             .collect();
+        let (counted, good) = (slo_counted("$3"), slo_good("$4"));
         let sql = format!(
             "SELECT created_at / 3600000, \
-             SUM(CASE WHEN state IN ('succeeded', 'failed') OR (state = 'pending' AND created_at <= $3) THEN 1 ELSE 0 END), \
-             SUM(CASE WHEN state = 'succeeded' AND succeeded_at - created_at <= $4 THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN {counted} THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN {good} THEN 1 ELSE 0 END), \
              SUM(CASE WHEN state = 'succeeded' THEN 1 ELSE 0 END), \
              SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END){buckets} \
              FROM deliveries WHERE tenant_id = $1 AND id >= $5 AND created_at >= $2 \

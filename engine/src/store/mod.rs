@@ -221,8 +221,24 @@ pub struct TenantHealth {
     pub slo_counted: i64,
     pub slo_good: i64,
     pub success_target: f64,
-    /// Filled in by the service (`None` from the store): see `service::triage`.
-    pub burn_rate: Option<f64>,
+}
+
+impl TenantHealth {
+    /// How fast the tenant spends its error budget over the window: its bad share
+    /// divided by the share its target allows. 1.0 spends the budget exactly over the
+    /// SLO period; 10.0 ten times as fast. `None` when nothing was counted.
+    pub fn burn_rate(&self) -> Option<f64> {
+        let allowed = 1.0 - self.success_target;
+        (self.slo_counted > 0 && allowed > 0.0)
+            .then(|| (self.slo_counted - self.slo_good) as f64 / self.slo_counted as f64 / allowed)
+    }
+}
+
+impl SloHour {
+    /// An hour with no deliveries (and a histogram of the right shape).
+    pub fn empty(hour: i64) -> Self {
+        Self { hour, latency_le: vec![0; sluice_core::slo::LATENCY_BOUNDS_MS.len()], ..Default::default() }
+    }
 }
 
 /// What one purge pass deleted.
