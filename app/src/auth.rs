@@ -90,6 +90,7 @@ pub mod ssr {
     pub struct DashboardContext {
         pub sluice: Arc<sluice_engine::Sluice>,
         pub stats: Arc<sluice_engine::delivery::Stats>,
+        pub circuits: Arc<sluice_engine::delivery::OpenCircuits>,
     }
 
     /// The engine, as the server provided it. Every route that renders the app must

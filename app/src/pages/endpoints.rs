@@ -57,8 +57,8 @@ pub async fn load_endpoints(tenant: String) -> Result<EndpointsView, ServerFnErr
             (Some(s), Some(_)) => Some(format!("HTTP {s}")),
             (None, Some(c)) => Some(c.as_str().replace('_', " ")),
         });
-        let circuit_open = ctx.stats.open_circuit(&e.id).and_then(|(failures, probe_ms)| {
-            chrono::DateTime::from_timestamp_millis(probe_ms).map(|probe| (failures, probe))
+        let circuit_open = ctx.circuits.get(&e.id).and_then(|open| {
+            chrono::DateTime::from_timestamp_millis(open.next_probe_ms).map(|probe| (open.failures, probe))
         });
         endpoints.push(EndpointHealth { endpoint: e, succeeded, failed, last_error, circuit_open });
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sluice_core::ids::TenantId;
 use sluice_core::model::*;
+use sluice_engine::delivery::Dispatcher;
 use sluice_engine::ids::new_id;
 use sluice_engine::store::{AttemptRecord, Claimed, NextStep, Outcome, Store};
 use sluice_engine::{Caller, Engine, EngineConfig, Sluice};
@@ -48,6 +49,11 @@ impl Harness {
 
     pub fn engine(&self, config: EngineConfig) -> Arc<Engine> {
         Arc::new(Engine::new(self.store.clone(), config, self.wake.clone()).expect("engine"))
+    }
+
+    /// The real scheduler, to be stepped pass by pass.
+    pub fn dispatcher(&self, config: EngineConfig) -> Dispatcher {
+        self.engine(config).dispatcher()
     }
 
     pub async fn endpoint(&self, url: &str, schedule: Option<Vec<u32>>) -> Endpoint {

@@ -4,6 +4,7 @@
 mod delivery;
 mod harness;
 mod retention;
+mod scheduler;
 mod slo;
 mod store;
 mod users;

@@ -1,0 +1,139 @@
+//! The circuit breaker of one endpoint: stop sending to an endpoint that keeps
+//! failing, probe it now and then, close on the first success.
+//!
+//! Held back deliveries keep their attempts: an open circuit claims nothing, so
+//! nothing is attempted and nothing of the schedule is burnt while it is open.
+//! Time is passed in, so the transitions are tested with a made-up clock.
+
+use std::time::{Duration, Instant};
+
+/// The longest wait between probes of an endpoint that keeps failing them.
+pub const MAX_COOLDOWN: Duration = Duration::from_secs(600);
+
+/// What the breaker allows right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Closed: as many requests as the other limits allow.
+    Closed,
+    /// The cooldown is over: one request at a time, a probe.
+    Probe,
+    /// Open: nothing until then.
+    OpenUntil(Instant),
+}
+
+#[derive(Debug, Clone)]
+pub struct Breaker {
+    threshold: u32,
+    base_cooldown: Duration,
+    cooldown: Duration,
+    failures: u32,
+    open_until: Option<Instant>,
+}
+
+impl Breaker {
+    /// Opens after `threshold` failures in a row and first probes after `cooldown`.
+    pub fn new(threshold: u32, cooldown: Duration) -> Self {
+        Self { threshold: threshold.max(1), base_cooldown: cooldown, cooldown, failures: 0, open_until: None }
+    }
+
+    pub fn admission(&self, now: Instant) -> Admission {
+        match self.open_until {
+            None => Admission::Closed,
+            Some(until) if now < until => Admission::OpenUntil(until),
+            Some(_) => Admission::Probe,
+        }
+    }
+
+    /// Whether the circuit is open (or half-open, probing).
+    pub fn is_open(&self) -> bool {
+        self.open_until.is_some()
+    }
+
+    /// Consecutive failures so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// When the next probe may go, while open.
+    pub fn open_until(&self) -> Option<Instant> {
+        self.open_until
+    }
+
+    /// A request finished: a success closes the circuit; a failure counts, opens it at
+    /// the threshold, and a failed probe doubles the wait before the next one.
+    pub fn record(&mut self, ok: bool, now: Instant) {
+        if ok {
+            self.failures = 0;
+            self.open_until = None;
+            self.cooldown = self.base_cooldown;
+            return;
+        }
+        self.failures = self.failures.saturating_add(1);
+        if self.open_until.is_some() {
+            self.cooldown = (self.cooldown * 2).min(MAX_COOLDOWN.max(self.base_cooldown));
+            self.open_until = Some(now + self.cooldown);
+        } else if self.failures >= self.threshold {
+            self.open_until = Some(now + self.cooldown);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COOL: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn opens_at_the_threshold_and_not_before() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(3, COOL);
+        b.record(false, t0);
+        b.record(false, t0);
+        assert_eq!(b.admission(t0), Admission::Closed);
+        b.record(false, t0);
+        assert_eq!(b.admission(t0), Admission::OpenUntil(t0 + COOL));
+        assert_eq!(b.failures(), 3);
+    }
+
+    #[test]
+    fn a_success_in_between_resets_the_count() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(2, COOL);
+        b.record(false, t0);
+        b.record(true, t0);
+        b.record(false, t0);
+        assert_eq!(b.admission(t0), Admission::Closed);
+    }
+
+    #[test]
+    fn probes_after_the_cooldown_and_a_success_closes() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(1, COOL);
+        b.record(false, t0);
+        assert_eq!(b.admission(t0 + COOL), Admission::Probe);
+        b.record(true, t0 + COOL);
+        assert_eq!(b.admission(t0 + COOL), Admission::Closed);
+        assert!(!b.is_open());
+    }
+
+    #[test]
+    fn failed_probes_back_off_up_to_the_cap_and_success_restores_the_base() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(1, COOL);
+        b.record(false, t0);
+        let mut now = t0;
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            now = b.open_until().expect("open");
+            b.record(false, now);
+            waits.push(b.open_until().expect("open") - now);
+        }
+        assert_eq!(waits[0], COOL * 2);
+        assert_eq!(waits[1], COOL * 4);
+        assert_eq!(*waits.last().expect("waits"), MAX_COOLDOWN);
+        b.record(true, now);
+        b.record(false, now);
+        assert_eq!(b.admission(now), Admission::OpenUntil(now + COOL), "threshold 1 reopens with the base cooldown");
+    }
+}

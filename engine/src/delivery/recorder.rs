@@ -1,0 +1,128 @@
+//! The recorder: writes verdicts to the store in batches, one transaction per batch,
+//! which is what lets SQLite keep up with many requests finishing at once.
+//!
+//! A failed write is retried for a while; if the database stays away longer, the batch
+//! is dropped and the leases expire, so the deliveries are attempted again: at least
+//! once, never lost.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
+
+use super::decide::Verdict;
+use super::stats::Stats;
+use crate::ids::now_ms;
+use crate::store::{NextStep, Store};
+
+/// Verdicts written per transaction at most.
+const MAX_BATCH: usize = 512;
+/// How long a batch is retried while the database is away.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
+
+/// What the recorder is sent. Nearly every message is a verdict, so boxing it to
+/// shrink the rare flush would cost an allocation per request for nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum ToRecorder {
+    Verdict(Verdict),
+    /// Answer once everything sent before this is written (or given up on).
+    Flush(oneshot::Sender<()>),
+}
+
+pub struct Recorder {
+    tx: mpsc::Sender<ToRecorder>,
+    task: JoinHandle<()>,
+}
+
+impl Recorder {
+    pub fn start(store: Arc<dyn Store>, wake: Arc<Notify>, stats: Arc<Stats>) -> Self {
+        // Bounded: when the recorder is behind, send tasks wait to hand over their
+        // verdict, so their endpoint slots stay busy and nothing new is claimed.
+        let (tx, rx) = mpsc::channel(4_096);
+        let task = tokio::spawn(record_loop(store, rx, wake, stats));
+        Self { tx, task }
+    }
+
+    /// Where send tasks hand in their verdicts.
+    pub fn inbox(&self) -> mpsc::Sender<ToRecorder> {
+        self.tx.clone()
+    }
+
+    /// Waits until every verdict handed in so far is written.
+    pub async fn flush(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(ToRecorder::Flush(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    /// Writes what is left and stops (once every inbox handed out is dropped too).
+    pub async fn stop(self) {
+        drop(self.tx);
+        if self.task.await.is_err() {
+            tracing::error!("recorder task panicked");
+        }
+    }
+}
+
+async fn record_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<ToRecorder>, wake: Arc<Notify>, stats: Arc<Stats>) {
+    let mut buf = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
+        let mut outcomes = Vec::with_capacity(buf.len());
+        let mut disable = Vec::new();
+        let mut events = Vec::new();
+        let mut acks = Vec::new();
+        for item in buf.drain(..) {
+            match item {
+                ToRecorder::Verdict(v) => {
+                    outcomes.push(v.outcome);
+                    disable.extend(v.disable);
+                    events.extend(v.events);
+                }
+                ToRecorder::Flush(ack) => acks.push(ack),
+            }
+        }
+        if !outcomes.is_empty() {
+            write_batch(store.as_ref(), &outcomes, &disable, &events, &stats).await;
+            // Retries due (almost) now should not wait for the next poll.
+            let soon = now_ms() + 1_000;
+            if outcomes.iter().any(|o| matches!(o.next, NextStep::RetryAt(at) if at <= soon)) {
+                wake.notify_one();
+            }
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}
+
+async fn write_batch(
+    store: &dyn Store,
+    outcomes: &[crate::store::Outcome],
+    disable: &[(sluice_core::ids::EndpointId, String)],
+    events: &[crate::store::LifecycleEvent],
+    stats: &Stats,
+) {
+    let mut backoff = Duration::from_millis(50);
+    let started = Instant::now();
+    loop {
+        match store.record(outcomes, disable, events, now_ms()).await {
+            Ok(()) => {
+                stats.record_batches.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => {
+                stats.record_errors.fetch_add(1, Ordering::Relaxed);
+                if started.elapsed() > GIVE_UP_AFTER {
+                    tracing::error!(error = %e, n = outcomes.len(), "giving up recording a batch; its deliveries will be retried when their leases expire");
+                    return;
+                }
+                tracing::warn!(error = %e, "recording attempts failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

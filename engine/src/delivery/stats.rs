@@ -1,0 +1,81 @@
+//! What this node's engine has done, for `/metrics` and the node status page: plain
+//! counters, and which circuits are open here.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use sluice_core::ids::EndpointId;
+
+use super::breaker::Breaker;
+use super::decide::Verdict;
+use crate::ids::now_ms;
+use crate::store::NextStep;
+
+/// Counters updated by the engine.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub attempts: AtomicU64,
+    pub succeeded: AtomicU64,
+    pub failed_attempts: AtomicU64,
+    pub exhausted: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub claims: AtomicU64,
+    pub record_batches: AtomicU64,
+    pub record_errors: AtomicU64,
+}
+
+impl Stats {
+    /// Counts one attempt by its verdict.
+    pub(super) fn count(&self, verdict: &Verdict) {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        match verdict.outcome.next {
+            NextStep::Succeeded => self.succeeded.fetch_add(1, Ordering::Relaxed),
+            NextStep::RetryAt(_) => self.failed_attempts.fetch_add(1, Ordering::Relaxed),
+            NextStep::Exhausted => {
+                self.exhausted.fetch_add(1, Ordering::Relaxed);
+                self.failed_attempts.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+    }
+}
+
+/// An endpoint whose circuit is open on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenCircuit {
+    /// Consecutive failures so far.
+    pub failures: u32,
+    /// When this node next probes it, in Unix ms.
+    pub next_probe_ms: i64,
+}
+
+/// The open circuits of this node, for people to read. The dispatcher owns the
+/// breakers and writes here only when a circuit opens, changes or closes.
+#[derive(Debug, Default)]
+pub struct OpenCircuits(Mutex<HashMap<EndpointId, OpenCircuit>>);
+
+impl OpenCircuits {
+    pub fn get(&self, endpoint: &EndpointId) -> Option<OpenCircuit> {
+        self.map().get(endpoint).copied()
+    }
+
+    pub(super) fn show(&self, endpoint: &EndpointId, breaker: &Breaker, now: Instant) {
+        match breaker.open_until() {
+            Some(until) => {
+                let wait_ms = i64::try_from(until.saturating_duration_since(now).as_millis()).unwrap_or(i64::MAX / 2);
+                let open =
+                    OpenCircuit { failures: breaker.failures(), next_probe_ms: now_ms().saturating_add(wait_ms) };
+                self.map().insert(endpoint.clone(), open);
+            }
+            None => {
+                self.map().remove(endpoint);
+            }
+        }
+    }
+
+    fn map(&self) -> MutexGuard<'_, HashMap<EndpointId, OpenCircuit>> {
+        // A panic elsewhere while holding it leaves a plain map: still usable.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

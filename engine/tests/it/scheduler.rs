@@ -1,0 +1,95 @@
+//! The scheduler's limits, stepped pass by pass through the real dispatcher: an
+//! endpoint's rate limit, a tenant's concurrency cap and the node's fair share.
+
+use std::time::{Duration, Instant};
+
+use sluice_core::model::*;
+use sluice_testkit::{on_both_backends, Receiver, Reply, TestDb};
+
+use crate::harness::{fast_config, Harness};
+
+on_both_backends!(
+    a_rate_limited_endpoint_gets_no_more_than_its_rate,
+    a_tenant_at_its_cap_does_not_hold_back_another,
+    a_saturated_node_shares_its_workers_between_endpoints,
+);
+
+async fn a_rate_limited_endpoint_gets_no_more_than_its_rate(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    let create = CreateEndpoint { url: rx.url(), rate_limit_per_second: Some(5), ..Default::default() };
+    h.sluice.create_endpoint(&h.admin, &h.tenant, create).await.expect("endpoint");
+    for i in 0..12 {
+        h.publish("t", &format!("{{\"i\":{i}}}")).await;
+    }
+    let mut engine = h.dispatcher(fast_config(&h.db.url));
+    let started = Instant::now();
+    assert_eq!(engine.step().await.expect("step"), 5, "a full bucket holds one second's worth");
+    let mut total = 5;
+    for _ in 0..3 {
+        total += engine.step().await.expect("step");
+    }
+    // Whatever the machine's speed, the bucket refills at 5 a second and no faster.
+    let allowed = 5 + (started.elapsed().as_secs_f64() * 5.0).ceil() as usize;
+    assert!(total <= allowed, "{total} sent, at most {allowed} allowed");
+    assert_eq!(rx.count(), total);
+}
+
+async fn a_tenant_at_its_cap_does_not_hold_back_another(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    for n in 0..3 {
+        h.endpoint(&format!("{}/a{n}", rx.url()), None).await;
+    }
+    for i in 0..4 {
+        h.publish("t", &format!("{{\"i\":{i}}}")).await;
+    }
+    let b =
+        h.sluice.create_tenant(&h.admin, CreateTenant { name: "B".into(), ..Default::default() }).await.expect("t").id;
+    h.endpoint_for(&b, &format!("{}/b", rx.url()), None).await;
+    for i in 0..2 {
+        h.publish_for(&b, "t", &format!("{{\"i\":{i}}}")).await;
+    }
+    let mut config = fast_config(&h.db.url);
+    config.tenant_concurrency = 3;
+    let mut engine = h.dispatcher(config);
+    // Slow answers keep the pass's requests in flight until it ends.
+    rx.set_default(Reply::Hang(Duration::from_millis(800)));
+    // A has 12 deliveries over three endpoints but only 3 at a time; B's 2 go at once.
+    assert_eq!(engine.step().await.expect("step"), 3 + 2);
+    let got = rx.received();
+    assert_eq!(got.iter().filter(|r| r.path.ends_with("/b")).count(), 2, "B was not held back by A");
+    assert_eq!(got.iter().filter(|r| !r.path.ends_with("/b")).count(), 3, "A never exceeded its cap");
+    rx.set_default(Reply::Status(200));
+    let mut total = 5;
+    while let n @ 1.. = engine.step().await.expect("step") {
+        total += n;
+    }
+    assert_eq!(total, 12 + 2, "A's rest went once its requests finished");
+}
+
+async fn a_saturated_node_shares_its_workers_between_endpoints(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    h.endpoint(&format!("{}/one", rx.url()), None).await;
+    h.endpoint(&format!("{}/two", rx.url()), None).await;
+    for i in 0..10 {
+        h.publish("t", &format!("{{\"i\":{i}}}")).await;
+    }
+    let mut config = fast_config(&h.db.url);
+    config.workers = 4;
+    let mut engine = h.dispatcher(config);
+    // Slow answers keep the first requests in flight for the whole pass, so what the
+    // pass started is what the node ran at once.
+    rx.set_default(Reply::Hang(Duration::from_millis(800)));
+    assert_eq!(engine.step().await.expect("step"), 4, "never more than the node's workers at once");
+    let got = rx.received();
+    let one = got.iter().filter(|r| r.path.ends_with("/one")).count();
+    assert_eq!((one, got.len() - one), (2, 2), "each endpoint got its fair share");
+    rx.set_default(Reply::Status(200));
+    let mut total = 4;
+    while let n @ 1.. = engine.step().await.expect("step") {
+        total += n;
+    }
+    assert_eq!(total, 20, "everything went in the end");
+}
