@@ -49,6 +49,15 @@ pub fn budget_remaining(counted: i64, good: i64, target: f64) -> Option<f64> {
     Some(1.0 - (counted - good) as f64 / allowed)
 }
 
+/// How fast deliveries spend the error budget: the bad share of those counted divided
+/// by the share `success_target` allows. 1.0 spends the budget exactly over the SLO
+/// period; 10.0 ten times as fast. `None` when nothing was counted (or the target
+/// allows no failure at all).
+pub fn burn_rate(counted: i64, good: i64, success_target: f64) -> Option<f64> {
+    let allowed = 1.0 - success_target;
+    (counted > 0 && allowed > 0.0).then(|| (counted - good) as f64 / counted as f64 / allowed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +107,15 @@ mod tests {
         assert_eq!(budget_remaining(10, 10, 1.0), None, "a 100 % target has no budget");
         assert_eq!(attainment(4, 3), Some(0.75));
         assert_eq!(attainment(0, 0), None);
+    }
+
+    #[test]
+    fn burn_rate_against_the_target() {
+        // 99 % allows 1 bad in 100; 5 bad in 100 burns five times as fast.
+        let burn = burn_rate(100, 95, 0.99).expect("burn");
+        assert!((burn - 5.0).abs() < 1e-9, "{burn}");
+        assert_eq!(burn_rate(100, 100, 0.99), Some(0.0));
+        assert_eq!(burn_rate(0, 0, 0.99), None, "nothing counted");
+        assert_eq!(burn_rate(10, 9, 1.0), None, "a 100 % target has no budget to burn");
     }
 }

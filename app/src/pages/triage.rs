@@ -62,7 +62,7 @@ pub async fn load_triage(q: Option<String>) -> Result<TriageView, ServerFnError>
             .into_iter()
             .map(|t| TriageRow {
                 attainment: sluice_core::slo::attainment(t.slo_counted, t.slo_good),
-                burn_rate: t.burn_rate(),
+                burn_rate: sluice_core::slo::burn_rate(t.slo_counted, t.slo_good, t.success_target),
                 id: t.tenant_id,
                 name: t.name,
                 tier: t.tier,

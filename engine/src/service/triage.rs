@@ -2,6 +2,7 @@
 //! and where an id, idempotency key or URL fragment lives.
 
 use serde::{Deserialize, Serialize};
+use sluice_core::slo::burn_rate;
 
 use super::{Caller, Sluice};
 use crate::error::{Error, Result};
@@ -30,9 +31,9 @@ impl Caller {
     }
 }
 
-/// An integer sort key for [`TenantHealth::burn_rate`] (thousandths), so tenants sort totally.
+/// An integer sort key for the tenant's [`burn_rate`] (thousandths), so tenants sort totally.
 fn burn_key(t: &TenantHealth) -> i64 {
-    t.burn_rate().map_or(0, |b| (b * 1_000.0).round() as i64)
+    burn_rate(t.slo_counted, t.slo_good, t.success_target).map_or(0, |b| (b * 1_000.0).round() as i64)
 }
 
 impl Sluice {

@@ -10,6 +10,7 @@ use sluice_core::ids::*;
 use sluice_core::model::*;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 
+use super::rows::*;
 use super::*;
 use crate::error::Result;
 
@@ -37,14 +38,33 @@ impl PgStore {
         Ok(Self { read: pool.clone(), write: pool, url: url.to_owned() })
     }
 
-    async fn migrate_impl(&self) -> Result<()> {
+    async fn announce_work(tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
+        // Delivered at commit, and collapsed with identical notifications in the same
+        // transaction, so a burst costs one wake-up per transaction.
+        sqlx::query("SELECT pg_notify($1, '')").bind(WORK_CHANNEL).execute(&mut **tx).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Self::BACKEND
+    }
+
+    async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.write).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())
     }
 
     /// Forwards NOTIFYs from any node to this node's dispatcher. Reconnects on its own
     /// (PgListener does); a lost notification only costs one poll interval.
-    async fn listen_impl(&self, wake: Arc<tokio::sync::Notify>) -> Result<()> {
+    async fn listen_for_work(&self, wake: Arc<tokio::sync::Notify>) -> Result<()> {
         let mut listener = PgListener::connect(&self.url).await?;
         listener.listen(WORK_CHANNEL).await?;
         tokio::spawn(async move {
@@ -60,40 +80,18 @@ impl PgStore {
         });
         Ok(())
     }
-
-    async fn announce_work(tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
-        // Delivered at commit, and collapsed with identical notifications in the same
-        // transaction, so a burst costs one wake-up per transaction.
-        sqlx::query("SELECT pg_notify($1, '')").bind(WORK_CHANNEL).execute(&mut **tx).await?;
-        Ok(())
-    }
-
-    /// Rows another node is claiming are skipped, not waited for.
-    async fn claim_impl(
-        &self,
-        endpoint: &EndpointId,
-        now_ms: i64,
-        lease_until_ms: i64,
-        owner: &str,
-        limit: i64,
-    ) -> Result<Vec<rows::ClaimedRow>> {
-        let rows = sqlx::query_as(
-            "WITH picked AS (SELECT id FROM deliveries WHERE endpoint_id = $3 AND state = 'pending' \
-             AND next_attempt_at <= $4 ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
-             UPDATE deliveries d SET next_attempt_at = $1, lease_owner = $2, lease_token = d.lease_token + 1 \
-             FROM picked WHERE d.id = picked.id \
-             RETURNING d.id, d.message_id, d.endpoint_id, d.tenant_id, d.event_type, d.attempts, d.retry_base, \
-             d.lease_token, d.next_trigger",
-        )
-        .bind(lease_until_ms)
-        .bind(owner)
-        .bind(endpoint.as_str())
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(&self.write)
-        .await?;
-        Ok(rows)
-    }
 }
 
-include!("common.rs");
+// The statements both backends run alike, one file per aggregate. They are `include!`d
+// rather than shared through a module because the text is identical but sqlx needs a
+// concrete database type (`Db`) and store (`This`) to compile it against: each file is
+// compiled once here and once in `sqlite.rs`.
+include!("sql/tenants.rs");
+include!("sql/keys.rs");
+include!("sql/users.rs");
+include!("sql/endpoints.rs");
+include!("sql/messages.rs");
+include!("sql/queue.rs");
+include!("sql/operations.rs");
+include!("sql/reports.rs");
+include!("sql/maintenance.rs");

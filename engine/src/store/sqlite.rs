@@ -11,6 +11,7 @@ use sluice_core::ids::*;
 use sluice_core::model::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::rows::*;
 use super::*;
 use crate::error::{Error, Result};
 
@@ -59,45 +60,43 @@ impl SqliteStore {
         Ok(Self { read, write })
     }
 
-    async fn migrate_impl(&self) -> Result<()> {
+    async fn announce_work(_tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Self::BACKEND
+    }
+
+    async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.write).await?;
         Ok(())
     }
 
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
     /// SQLite has one process per database: the in-process wake-up is all there is.
-    async fn listen_impl(&self, _wake: Arc<tokio::sync::Notify>) -> Result<()> {
+    async fn listen_for_work(&self, _wake: Arc<tokio::sync::Notify>) -> Result<()> {
         Ok(())
-    }
-
-    async fn announce_work(_tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
-        Ok(())
-    }
-
-    /// One `UPDATE … RETURNING`: on the single writer connection it is atomic, so two
-    /// dispatchers can never lease the same row.
-    async fn claim_impl(
-        &self,
-        endpoint: &EndpointId,
-        now_ms: i64,
-        lease_until_ms: i64,
-        owner: &str,
-        limit: i64,
-    ) -> Result<Vec<rows::ClaimedRow>> {
-        let rows = sqlx::query_as(
-            "UPDATE deliveries SET next_attempt_at = $1, lease_owner = $2, lease_token = lease_token + 1 \
-             WHERE id IN (SELECT id FROM deliveries WHERE endpoint_id = $3 AND state = 'pending' \
-             AND next_attempt_at <= $4 ORDER BY next_attempt_at LIMIT $5) \
-             RETURNING id, message_id, endpoint_id, tenant_id, event_type, attempts, retry_base, lease_token, next_trigger",
-        )
-        .bind(lease_until_ms)
-        .bind(owner)
-        .bind(endpoint.as_str())
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(&self.write)
-        .await?;
-        Ok(rows)
     }
 }
 
-include!("common.rs");
+// The statements both backends run alike, one file per aggregate. They are `include!`d
+// rather than shared through a module because the text is identical but sqlx needs a
+// concrete database type (`Db`) and store (`This`) to compile it against: each file is
+// compiled once here and once in `postgres.rs`.
+include!("sql/tenants.rs");
+include!("sql/keys.rs");
+include!("sql/users.rs");
+include!("sql/endpoints.rs");
+include!("sql/messages.rs");
+include!("sql/queue.rs");
+include!("sql/operations.rs");
+include!("sql/reports.rs");
+include!("sql/maintenance.rs");

@@ -360,7 +360,7 @@ async fn triage_ranks_the_worst_tenant_first_and_search_finds_things(db: TestDb)
     assert_eq!(names[..2], ["Premium Co", "Failing Co"], "worst SLO burn first: {names:?}");
     let burn = |name: &str| {
         let t = triage.tenants.iter().find(|t| t.name == name).expect("tenant");
-        t.burn_rate().map(|b| b.round() as i64)
+        sluice_core::slo::burn_rate(t.slo_counted, t.slo_good, t.success_target).map(|b| b.round() as i64)
     };
     assert_eq!((burn("Premium Co"), burn("Failing Co"), burn("Healthy Co")), (Some(500), Some(200), Some(0)));
     assert_eq!(burn("Acme"), None, "nothing counted, no burn");

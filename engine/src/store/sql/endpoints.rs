@@ -1,0 +1,181 @@
+// Endpoints and their signing secrets: `impl EndpointStore`.
+// Compiled once per backend: `include!`d by `sqlite.rs` and `postgres.rs`, which define
+// `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
+
+#[async_trait]
+impl EndpointStore for This {
+    async fn insert_endpoint(&self, e: &Endpoint, secret: &SecretRecord, event: &LifecycleEvent) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO endpoints (id, tenant_id, url, description, event_types, enabled, disabled_reason, disabled_at, \
+             rate_limit_per_second, retry_schedule, version, created_at, updated_at, deleted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)",
+        )
+        .bind(e.id.as_str())
+        .bind(e.tenant_id.as_str())
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(serde_json::to_string(&e.event_types)?)
+        .bind(e.status == EndpointStatus::Enabled)
+        .bind(e.disabled_reason.as_deref())
+        .bind(e.disabled_at.map(|d| d.timestamp_millis()))
+        .bind(e.rate_limit_per_second.map(i64::from))
+        .bind(e.retry_schedule_seconds.as_ref().map(serde_json::to_string).transpose()?)
+        .bind(e.version)
+        .bind(e.created_at.timestamp_millis())
+        .bind(e.updated_at.timestamp_millis())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO endpoint_secrets (id, endpoint_id, secret, created_at, expires_at) VALUES ($1, $2, $3, $4, NULL)")
+            .bind(secret.id.as_str())
+            .bind(e.id.as_str())
+            .bind(&secret.secret)
+            .bind(secret.created_at_ms)
+            .execute(&mut *tx)
+            .await?;
+        Self::insert_event_in(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Option<Endpoint>> {
+        let sql =
+            format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL");
+        let row: Option<EndpointRow> =
+            sqlx::query_as(&sql).bind(tenant.as_str()).bind(id.as_str()).fetch_optional(&self.read).await?;
+        row.map(endpoint_from).transpose()
+    }
+
+    async fn list_endpoints(&self, tenant: &TenantId, page: &PageArgs) -> Result<Vec<Endpoint>> {
+        let sql = format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE tenant_id = $1 AND deleted_at IS NULL \
+             AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+        );
+        let rows: Vec<EndpointRow> = sqlx::query_as(&sql)
+            .bind(tenant.as_str())
+            .bind(page.before.as_deref())
+            .bind(page.limit)
+            .fetch_all(&self.read)
+            .await?;
+        rows.into_iter().map(endpoint_from).collect()
+    }
+
+    async fn update_endpoint(
+        &self,
+        e: &Endpoint,
+        expected_version: i64,
+        event: Option<&LifecycleEvent>,
+    ) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE endpoints SET url = $1, description = $2, event_types = $3, enabled = $4, disabled_reason = $5, \
+             disabled_at = $6, rate_limit_per_second = $7, retry_schedule = $8, version = $9, updated_at = $10 \
+             WHERE id = $11 AND tenant_id = $12 AND version = $13 AND deleted_at IS NULL",
+        )
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(serde_json::to_string(&e.event_types)?)
+        .bind(e.status == EndpointStatus::Enabled)
+        .bind(e.disabled_reason.as_deref())
+        .bind(e.disabled_at.map(|d| d.timestamp_millis()))
+        .bind(e.rate_limit_per_second.map(i64::from))
+        .bind(e.retry_schedule_seconds.as_ref().map(serde_json::to_string).transpose()?)
+        .bind(e.version)
+        .bind(e.updated_at.timestamp_millis())
+        .bind(e.id.as_str())
+        .bind(e.tenant_id.as_str())
+        .bind(expected_version)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if done {
+            if let Some(event) = event {
+                Self::insert_event_in(&mut tx, event).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(done)
+    }
+
+    async fn delete_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        now_ms: i64,
+        event: &LifecycleEvent,
+    ) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE endpoints SET deleted_at = $1, enabled = FALSE, version = version + 1, updated_at = $1 \
+             WHERE tenant_id = $2 AND id = $3 AND deleted_at IS NULL",
+        )
+        .bind(now_ms)
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !done {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, updated_at = $1 \
+             WHERE endpoint_id = $2 AND state = 'pending'",
+        )
+        .bind(now_ms)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        Self::insert_event_in(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn valid_secrets(&self, endpoint: &EndpointId, now_ms: i64) -> Result<Vec<SecretRecord>> {
+        let rows: Vec<SecretRow> = sqlx::query_as(
+            "SELECT id, secret, created_at, expires_at FROM endpoint_secrets \
+             WHERE endpoint_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY id DESC",
+        )
+        .bind(endpoint.as_str())
+        .bind(now_ms)
+        .fetch_all(&self.read)
+        .await?;
+        let mut secrets: Vec<SecretRecord> = rows.into_iter().map(secret_from).collect::<Result<_>>()?;
+        // The active secret (no expiry) first, then the others newest first.
+        secrets.sort_by_key(|s| (s.expires_at_ms.is_some(), std::cmp::Reverse(s.created_at_ms)));
+        Ok(secrets)
+    }
+
+    async fn rotate_secret(
+        &self,
+        e: &Endpoint,
+        new: &SecretRecord,
+        old_expires_ms: i64,
+        event: &LifecycleEvent,
+    ) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        // Bumping the version tells every node's dispatcher to reload the secrets.
+        sqlx::query("UPDATE endpoints SET version = version + 1, updated_at = $1 WHERE id = $2")
+            .bind(new.created_at_ms)
+            .bind(e.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE endpoint_secrets SET expires_at = $1 WHERE endpoint_id = $2 AND expires_at IS NULL")
+            .bind(old_expires_ms)
+            .bind(e.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO endpoint_secrets (id, endpoint_id, secret, created_at, expires_at) VALUES ($1, $2, $3, $4, NULL)")
+            .bind(new.id.as_str())
+            .bind(e.id.as_str())
+            .bind(&new.secret)
+            .bind(new.created_at_ms)
+            .execute(&mut *tx)
+            .await?;
+        Self::insert_event_in(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,68 @@
+// Periodic jobs' leases and the retention purge: `impl MaintenanceStore`.
+// Compiled once per backend: `include!`d by `sqlite.rs` and `postgres.rs`, which define
+// `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
+
+#[async_trait]
+impl MaintenanceStore for This {
+    async fn take_job_lease(&self, name: &str, owner: &str, now_ms: i64, until_ms: i64) -> Result<bool> {
+        let taken = sqlx::query(
+            "UPDATE job_leases SET owner = $2, lease_until = $4 WHERE name = $1 AND (owner = $2 OR lease_until < $3)",
+        )
+        .bind(name)
+        .bind(owner)
+        .bind(now_ms)
+        .bind(until_ms)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(taken == 1)
+    }
+
+    async fn purge_expired(&self, now_ms: i64, limit: i64) -> Result<PurgeCounts> {
+        // Which messages: past their tenant's retention and with nothing pending,
+        // oldest first by id (time-ordered), so the primary key finds them. One
+        // transaction, children first (attempts, deliveries, then messages), so a
+        // crash mid-purge leaves either all of a message or none of it.
+        const EXPIRED: &str = "SELECT m.id FROM messages m JOIN tenants t ON t.id = m.tenant_id \
+             WHERE m.created_at < $1 - t.retention_days * 86400000 \
+             AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.message_id = m.id AND p.state = 'pending') \
+             ORDER BY m.id LIMIT $2";
+        let mut tx = self.write.begin().await?;
+        let ids: Vec<(String,)> = sqlx::query_as(EXPIRED).bind(now_ms).bind(limit).fetch_all(&mut *tx).await?;
+        let mut counts = PurgeCounts::default();
+        for chunk in ids.chunks(200) {
+            let list = |sql: &str| {
+                let mut qb = sqlx::QueryBuilder::<Db>::new(sql);
+                let mut sep = qb.separated(", ");
+                for (id,) in chunk {
+                    sep.push_bind(id.as_str());
+                }
+                qb.push(")");
+                qb
+            };
+            counts.attempts +=
+                list("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE message_id IN (")
+                    .push(")")
+                    .build()
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            counts.deliveries +=
+                list("DELETE FROM deliveries WHERE message_id IN (").build().execute(&mut *tx).await?.rows_affected();
+            counts.messages +=
+                list("DELETE FROM messages WHERE id IN (").build().execute(&mut *tx).await?.rows_affected();
+        }
+        counts.events = sqlx::query(
+            "DELETE FROM lifecycle_events WHERE id IN (SELECT e.id FROM lifecycle_events e \
+             JOIN tenants t ON t.id = e.tenant_id WHERE e.created_at < $1 - t.retention_days * 86400000 \
+             ORDER BY e.id LIMIT $2)",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(counts)
+    }
+}

@@ -1,0 +1,217 @@
+// The lease protocol: `impl QueueStore` (due scan, claim, record, release), with both
+// backends' claim statements side by side.
+// Compiled once per backend: `include!`d by `sqlite.rs` and `postgres.rs`, which define
+// `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
+
+// The claim, per backend. Both bind $1 lease_until_ms, $2 owner, $3 endpoint id,
+// $4 now_ms, $5 limit, and return `ClaimedRow`'s columns; the lease is the row's
+// next_attempt_at (a crashed node's rows come due again) and lease_owner, and the
+// bumped lease_token fences off a stale holder's outcome (see `record`).
+
+/// One `UPDATE … RETURNING`: on the single writer connection it is atomic, so two
+/// dispatchers can never lease the same row.
+const CLAIM_SQLITE: &str =
+    "UPDATE deliveries SET next_attempt_at = $1, lease_owner = $2, lease_token = lease_token + 1 \
+     WHERE id IN (SELECT id FROM deliveries WHERE endpoint_id = $3 AND state = 'pending' \
+     AND next_attempt_at <= $4 ORDER BY next_attempt_at LIMIT $5) \
+     RETURNING id, message_id, endpoint_id, tenant_id, event_type, attempts, retry_base, lease_token, next_trigger";
+
+/// Rows another node is claiming are skipped, not waited for.
+const CLAIM_POSTGRES: &str = "WITH picked AS (SELECT id FROM deliveries WHERE endpoint_id = $3 AND state = 'pending' \
+     AND next_attempt_at <= $4 ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
+     UPDATE deliveries d SET next_attempt_at = $1, lease_owner = $2, lease_token = d.lease_token + 1 \
+     FROM picked WHERE d.id = picked.id \
+     RETURNING d.id, d.message_id, d.endpoint_id, d.tenant_id, d.event_type, d.attempts, d.retry_base, \
+     d.lease_token, d.next_trigger";
+
+#[async_trait]
+impl QueueStore for This {
+    async fn due_endpoints(&self, now_ms: i64, limit: i64) -> Result<Vec<DueEndpoint>> {
+        let rows: Vec<DueEndpointRow> = sqlx::query_as(
+            "SELECT e.id, e.tenant_id, e.url, e.version, e.rate_limit_per_second, e.retry_schedule FROM endpoints e \
+             WHERE e.enabled = TRUE AND e.deleted_at IS NULL AND EXISTS (SELECT 1 FROM deliveries d \
+             WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= $1) \
+             ORDER BY e.id LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter().map(due_endpoint_from).collect()
+    }
+
+    async fn claim(
+        &self,
+        endpoint: &EndpointId,
+        now_ms: i64,
+        lease_until_ms: i64,
+        owner: &str,
+        limit: i64,
+    ) -> Result<Vec<Claimed>> {
+        let sql = match This::BACKEND {
+            Backend::Sqlite => CLAIM_SQLITE,
+            Backend::Postgres => CLAIM_POSTGRES,
+        };
+        let rows: Vec<ClaimedRow> = sqlx::query_as(sql)
+            .bind(lease_until_ms)
+            .bind(owner)
+            .bind(endpoint.as_str())
+            .bind(now_ms)
+            .bind(limit)
+            .fetch_all(&self.write)
+            .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.claimed_from(rows).await
+    }
+
+    async fn record(
+        &self,
+        outcomes: &[Outcome],
+        disable: &[(EndpointId, String)],
+        events: &[LifecycleEvent],
+        now_ms: i64,
+    ) -> Result<()> {
+        // Multi-row statements: a batch of outcomes costs a handful of round trips and
+        // one commit, not two statements per outcome (which, on PostgreSQL over a
+        // socket, was what bounded the delivery rate).
+        let mut tx = self.write.begin().await?;
+        for chunk in outcomes.chunks(200) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO attempts (id, delivery_id, message_id, endpoint_id, tenant_id, number, trigger, url, \
+                 started_at, duration_ms, request_headers, response_status, response_headers, response_body, \
+                 error_class, error_message) ",
+            );
+            qb.push_values(chunk, |mut b, o| {
+                let a = &o.attempt;
+                b.push_bind(a.id.as_str())
+                    .push_bind(a.delivery_id.as_str())
+                    .push_bind(a.message_id.as_str())
+                    .push_bind(a.endpoint_id.as_str())
+                    .push_bind(a.tenant_id.as_str())
+                    .push_bind(a.number)
+                    .push_bind(a.trigger.as_str())
+                    .push_bind(a.url.as_str())
+                    .push_bind(a.started_at_ms)
+                    .push_bind(a.duration_ms)
+                    .push_bind(a.request_headers.as_str())
+                    .push_bind(a.response_status)
+                    .push_bind(a.response_headers.as_deref())
+                    .push_bind(a.response_body.as_deref())
+                    .push_bind(a.error_class.map(ErrorClass::as_str))
+                    .push_bind(a.error_message.as_deref());
+            });
+            qb.build().execute(&mut *tx).await?;
+
+            // Fenced by the lease token: if our lease expired and another worker
+            // re-claimed the row, its outcome wins and ours is only an attempt record.
+            // VALUES columns are column1… on both SQLite and PostgreSQL.
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "UPDATE deliveries SET state = v.column3, attempts = v.column4, next_attempt_at = v.column5, \
+                 lease_owner = NULL, next_trigger = 'scheduled', last_error_class = v.column6, \
+                 last_response_status = v.column7, updated_at = ",
+            );
+            qb.push_bind(now_ms);
+            // The first success only: a replay of a delivered message must not make
+            // its delivery look later (or, after a failure, on time) for the SLO.
+            qb.push(", succeeded_at = CASE WHEN v.column3 = 'succeeded' THEN COALESCE(deliveries.succeeded_at, ");
+            qb.push_bind(now_ms);
+            qb.push(") ELSE deliveries.succeeded_at END");
+            qb.push(" FROM (");
+            qb.push_values(chunk, |mut b, o| {
+                let a = &o.attempt;
+                let (state, next) = match o.next {
+                    NextStep::Succeeded => ("succeeded", None),
+                    NextStep::RetryAt(at) => ("pending", Some(at)),
+                    NextStep::Exhausted => ("failed", None),
+                };
+                b.push_bind(a.delivery_id.as_str())
+                    .push_bind(o.lease_token)
+                    .push_bind(state)
+                    .push_bind(a.number)
+                    .push_bind(next)
+                    .push_bind(a.error_class.map(ErrorClass::as_str))
+                    .push_bind(a.response_status);
+            });
+            qb.push(
+                ") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_token = v.column2 \
+                 AND deliveries.state = 'pending'",
+            );
+            qb.build().execute(&mut *tx).await?;
+        }
+        for (endpoint, reason) in disable {
+            sqlx::query(
+                "UPDATE endpoints SET enabled = FALSE, disabled_reason = $1, disabled_at = $2, version = version + 1, \
+                 updated_at = $2 WHERE id = $3 AND enabled = TRUE",
+            )
+            .bind(reason)
+            .bind(now_ms)
+            .bind(endpoint.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for e in events {
+            Self::insert_event_in(&mut tx, e).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn release_leases(&self, owner: &str, now_ms: i64) -> Result<u64> {
+        let n = sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = $1, lease_owner = NULL WHERE lease_owner = $2 AND state = 'pending'",
+        )
+        .bind(now_ms)
+        .bind(owner)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(n)
+    }
+}
+
+impl This {
+    async fn claimed_from(&self, rows: Vec<ClaimedRow>) -> Result<Vec<Claimed>> {
+        let ids: Vec<&str> = rows.iter().map(|r| r.message_id.as_str()).collect();
+        let bodies = self.message_bodies(&ids).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let Some((payload, created)) = bodies.get(&r.message_id) else {
+                return Err(Error::Internal(format!("delivery {} points at missing message {}", r.id, r.message_id)));
+            };
+            out.push(Claimed {
+                delivery_id: parse_id(r.id)?,
+                message_id: parse_id(r.message_id)?,
+                endpoint_id: parse_id(r.endpoint_id)?,
+                tenant_id: parse_id(r.tenant_id)?,
+                event_type: r.event_type,
+                payload: payload.clone(),
+                message_created_at_ms: *created,
+                attempts: r.attempts,
+                retry_base: r.retry_base,
+                lease_token: r.lease_token,
+                trigger: AttemptTrigger::parse(&r.next_trigger).unwrap_or(AttemptTrigger::Scheduled),
+            });
+        }
+        // Oldest first: ids are time-ordered.
+        out.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
+        Ok(out)
+    }
+
+    /// Payloads and creation times of the given messages.
+    async fn message_bodies(&self, ids: &[&str]) -> Result<std::collections::HashMap<String, (String, i64)>> {
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT id, payload, created_at FROM messages WHERE id IN (");
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id);
+            }
+            qb.push(")");
+            let rows: Vec<(String, String, i64)> = qb.build_query_as().fetch_all(&self.read).await?;
+            out.extend(rows.into_iter().map(|(id, p, c)| (id, (p, c))));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,186 @@
+// Triage, SLO hours, search and lifecycle events: `impl ReportStore`, and
+// `insert_event_in`, which every transaction that writes an event shares.
+// Compiled once per backend: `include!`d by `sqlite.rs` and `postgres.rs`, which define
+// `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
+
+impl This {
+    async fn insert_event_in(tx: &mut sqlx::Transaction<'_, Db>, e: &LifecycleEvent) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO lifecycle_events (id, tenant_id, kind, subject_id, actor, detail, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(e.id.as_str())
+        .bind(e.tenant_id.as_ref().map(|t| t.as_str()))
+        .bind(&e.kind)
+        .bind(&e.subject_id)
+        .bind(&e.actor)
+        .bind(e.detail.to_string())
+        .bind(e.created_at_ms)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ReportStore for This {
+    async fn triage(&self, since_ms: i64, now_ms: i64) -> Result<Vec<TenantHealth>> {
+        use sqlx::Row as _;
+        // The SLO columns apply the rule of `slo_hours`, per tenant, with each
+        // tenant's own tier targets (unqualified columns are the subquery's `d`).
+        let (counted, good) = (slo_counted("$2 - tr.latency_target_ms"), slo_good("tr.latency_target_ms"));
+        let sql = format!(
+            "SELECT t.id, t.name, t.tier, \
+             (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.state = 'succeeded' AND d.updated_at >= $1), \
+             (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.state = 'failed' AND d.updated_at >= $1), \
+             (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.state = 'pending'), \
+             (SELECT COUNT(*) FROM endpoints e WHERE e.tenant_id = t.id AND e.enabled = FALSE AND e.deleted_at IS NULL), \
+             (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.id >= $3 AND d.created_at >= $1 \
+                AND {counted}), \
+             (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.id >= $3 AND d.created_at >= $1 \
+                AND {good}), \
+             tr.success_target \
+             FROM tenants t JOIN tiers tr ON tr.name = t.tier"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(since_ms)
+            .bind(now_ms)
+            .bind(DeliveryId::lower_bound_at(since_ms).into_string())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TenantHealth {
+                    tenant_id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    tier: r.try_get(2)?,
+                    succeeded: r.try_get(3)?,
+                    failed: r.try_get(4)?,
+                    backlog: r.try_get(5)?,
+                    disabled_endpoints: r.try_get(6)?,
+                    slo_counted: r.try_get(7)?,
+                    slo_good: r.try_get(8)?,
+                    success_target: r.try_get(9)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn error_classes(&self, tenant: Option<&TenantId>, since_ms: i64) -> Result<Vec<(String, i64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT last_error_class, COUNT(*) FROM deliveries WHERE updated_at >= $1 AND state <> 'succeeded' \
+             AND last_error_class IS NOT NULL AND ($2 IS NULL OR tenant_id = $2) \
+             GROUP BY last_error_class ORDER BY COUNT(*) DESC",
+        )
+        .bind(since_ms)
+        .bind(tenant.map(|t| t.as_str()))
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows)
+    }
+
+    async fn slo_hours(
+        &self,
+        tenant: &TenantId,
+        since_ms: i64,
+        late_before_ms: i64,
+        latency_target_ms: i64,
+    ) -> Result<Vec<SloHour>> {
+        use sqlx::Row as _;
+        // Counts, not samples: one pass over the window's rows (by the tenant and
+        // creation-time index) whatever its size, and the same SQL on both backends.
+        let buckets: String = sluice_core::slo::LATENCY_BOUNDS_MS
+            .iter()
+            .map(|b| {
+                format!(", SUM(CASE WHEN state = 'succeeded' AND succeeded_at - created_at <= {b} THEN 1 ELSE 0 END)")
+            })
+            .collect();
+        let (counted, good) = (slo_counted("$3"), slo_good("$4"));
+        let sql = format!(
+            "SELECT created_at / 3600000, \
+             SUM(CASE WHEN {counted} THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN {good} THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN state = 'succeeded' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END){buckets} \
+             FROM deliveries WHERE tenant_id = $1 AND id >= $5 AND created_at >= $2 \
+             GROUP BY created_at / 3600000 ORDER BY 1"
+        );
+        // Ids are time-ordered: bounding the id lets the (tenant_id, id) index find the
+        // window, so no index on created_at (each costs every publish) is needed.
+        let rows = sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .bind(since_ms)
+            .bind(late_before_ms)
+            .bind(latency_target_ms)
+            .bind(DeliveryId::lower_bound_at(since_ms).into_string())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let latency_le = (0..sluice_core::slo::LATENCY_BOUNDS_MS.len())
+                    .map(|i| r.try_get::<i64, _>(5 + i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(SloHour {
+                    hour: r.try_get(0)?,
+                    counted: r.try_get(1)?,
+                    good: r.try_get(2)?,
+                    succeeded: r.try_get(3)?,
+                    failed: r.try_get(4)?,
+                    latency_le,
+                })
+            })
+            .collect()
+    }
+
+    async fn search(&self, query: &str, limit: i64) -> Result<Vec<SearchHit>> {
+        let messages: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, tenant_id, event_type FROM messages WHERE id = $1 OR idempotency_key = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(query)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        // A URL fragment matches anywhere in the URL; LIKE's wildcards in the query are
+        // taken literally.
+        let pattern = format!("%{}%", query.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let endpoints: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, tenant_id, url FROM endpoints WHERE deleted_at IS NULL AND (id = $1 OR LOWER(url) LIKE LOWER($2) ESCAPE '\\') \
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(query)
+        .bind(pattern)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        let hit = |kind: &str| {
+            let kind = kind.to_owned();
+            move |(id, tenant_id, label): (String, String, String)| SearchHit {
+                kind: kind.clone(),
+                id,
+                tenant_id,
+                label,
+            }
+        };
+        Ok(messages.into_iter().map(hit("message")).chain(endpoints.into_iter().map(hit("endpoint"))).collect())
+    }
+
+    async fn insert_event(&self, event: &LifecycleEvent) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        Self::insert_event_in(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_events(&self, tenant: Option<&TenantId>, page: &PageArgs) -> Result<Vec<StoredEvent>> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT id, tenant_id, kind, subject_id, actor, detail, created_at FROM lifecycle_events \
+             WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+        )
+        .bind(tenant.map(|t| t.as_str()))
+        .bind(page.before.as_deref())
+        .bind(page.limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(event_from).collect())
+    }
+}
