@@ -67,6 +67,7 @@ test-e2e:
 
 lint:
 	cargo fmt --all --check
+	rustfmt --edition 2021 --check engine/src/store/sql/*.rs
 	cargo clippy --all-targets -- -D warnings
 
 ## The benchmark: SQLite and PostgreSQL, JSON and a table (see README).
