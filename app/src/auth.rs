@@ -2,6 +2,7 @@
 //! functions over the engine's users service, plus the server-side session checks
 //! every other server function starts with.
 
+use crate::error::AppError;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -16,56 +17,48 @@ pub struct Viewer {
 }
 
 /// The message of a server function's error, without the framework's prefix.
-pub fn error_text(e: &ServerFnError) -> String {
-    match e {
-        ServerFnError::ServerError(m) => m.clone(),
-        other => other.to_string(),
-    }
+pub fn error_text(e: &AppError) -> String {
+    e.message.clone()
 }
 
 /// Signs in and sets the session cookie; then goes to the dashboard.
-#[server]
-pub async fn sign_in(email: String, password: String) -> Result<(), ServerFnError> {
+#[server(endpoint = "sign_in")]
+pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     use axum::http::{header, HeaderValue};
     let ctx = ssr::context()?;
     let signed = match ctx.sluice.sign_in(&email, &password).await {
         Ok(s) => s,
-        Err(e) => {
-            // A wrong password is the caller's problem, not a server failure: say 401
-            // (or 429 when throttled), as the REST API would.
-            if let Ok(status) = axum::http::StatusCode::from_u16(e.code().status()) {
-                expect_context::<leptos_axum::ResponseOptions>().set_status(status);
-            }
-            return Err(ssr::to_server_error(e));
-        }
+        // A wrong password is the caller's problem, not a server failure: 401 (or
+        // 429 when throttled), as the REST API would say.
+        Err(e) => return Err(AppError::from(e)),
     };
     let cookie =
         ssr::session_cookie(&signed.token, sluice_engine::service::SESSION_TTL.as_secs(), ssr::is_https().await);
-    let value = HeaderValue::from_str(&cookie).map_err(|e| ServerFnError::new(e.to_string()))?;
+    let value = HeaderValue::from_str(&cookie).map_err(|e| AppError::internal(e.to_string()))?;
     expect_context::<leptos_axum::ResponseOptions>().insert_header(header::SET_COOKIE, value);
     leptos_axum::redirect("/");
     Ok(())
 }
 
 /// Ends the session (its CSRF token proves the form came from this dashboard).
-#[server]
-pub async fn sign_out(csrf: String) -> Result<(), ServerFnError> {
+#[server(endpoint = "sign_out")]
+pub async fn sign_out(csrf: String) -> Result<(), AppError> {
     use axum::http::{header, HeaderValue};
     let ctx = ssr::context()?;
     if let Some((token, session)) = ssr::session_with_token().await? {
         ssr::check_csrf(&session, &csrf)?;
-        ctx.sluice.sign_out(&token).await.map_err(ssr::to_server_error)?;
+        ctx.sluice.sign_out(&token).await?;
     }
     let cookie = ssr::session_cookie("", 0, ssr::is_https().await);
-    let value = HeaderValue::from_str(&cookie).map_err(|e| ServerFnError::new(e.to_string()))?;
+    let value = HeaderValue::from_str(&cookie).map_err(|e| AppError::internal(e.to_string()))?;
     expect_context::<leptos_axum::ResponseOptions>().insert_header(header::SET_COOKIE, value);
     leptos_axum::redirect("/sign-in");
     Ok(())
 }
 
 /// The signed-in user, or `None`.
-#[server]
-pub async fn current_viewer() -> Result<Option<Viewer>, ServerFnError> {
+#[server(endpoint = "current_viewer")]
+pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
     Ok(ssr::session().await?.map(|s| Viewer {
         email: s.user.email.clone(),
         role: s.user.role.as_str().to_owned(),
@@ -81,7 +74,10 @@ pub mod ssr {
 
     use axum::http::HeaderMap;
     use leptos::prelude::*;
-    use sluice_engine::{Caller, Error, Session};
+    use sluice_core::ErrorCode;
+    use sluice_engine::{Caller, Session};
+
+    use crate::error::AppError;
 
     /// The name of the session cookie.
     pub const SESSION_COOKIE: &str = "sluice_session";
@@ -96,8 +92,8 @@ pub mod ssr {
     /// The engine, as the server provided it. Every route that renders the app must
     /// provide it (the page routes and the fallback do); a missing one is an error
     /// answer, not a panic.
-    pub fn context() -> Result<DashboardContext, ServerFnError> {
-        use_context::<DashboardContext>().ok_or_else(|| ServerFnError::new("the dashboard is not wired to the engine"))
+    pub fn context() -> Result<DashboardContext, AppError> {
+        use_context::<DashboardContext>().ok_or_else(|| AppError::internal("the dashboard is not wired to the engine"))
     }
 
     /// `HttpOnly` keeps scripts away from the token; `SameSite=Lax` keeps other sites'
@@ -123,56 +119,40 @@ pub mod ssr {
     }
 
     /// The request's session and its cookie token, if it has a live one.
-    pub async fn session_with_token() -> Result<Option<(String, Session)>, ServerFnError> {
+    pub async fn session_with_token() -> Result<Option<(String, Session)>, AppError> {
         let ctx = context()?;
         let headers: HeaderMap = leptos_axum::extract().await?;
         let Some(token) = cookie_value(&headers, SESSION_COOKIE) else {
             return Ok(None);
         };
-        let session = ctx.sluice.session(&token).await.map_err(to_server_error)?;
+        let session = ctx.sluice.session(&token).await?;
         Ok(session.map(|s| (token, s)))
     }
 
-    pub async fn session() -> Result<Option<Session>, ServerFnError> {
+    pub async fn session() -> Result<Option<Session>, AppError> {
         Ok(session_with_token().await?.map(|(_, s)| s))
     }
 
     /// The caller for a server function that needs someone signed in.
-    pub async fn require_caller() -> Result<(Session, Caller), ServerFnError> {
-        let session = session().await?.ok_or_else(|| ServerFnError::new("sign in to continue"))?;
+    pub async fn require_caller() -> Result<(Session, Caller), AppError> {
+        let session = session().await?.ok_or_else(|| AppError::unauthorized("sign in to continue"))?;
         let caller = session.caller();
         Ok((session, caller))
     }
 
     /// A typed id from a URL or form; a malformed one names nothing, so "not found".
-    pub fn parse_id<K: sluice_core::ids::IdKind>(raw: &str) -> Result<sluice_core::ids::Id<K>, ServerFnError> {
-        sluice_core::ids::Id::parse(raw.trim()).map_err(|_| ServerFnError::new(format!("{} {raw} not found", K::NAME)))
+    pub fn parse_id<K: sluice_core::ids::IdKind>(raw: &str) -> Result<sluice_core::ids::Id<K>, AppError> {
+        sluice_core::ids::Id::parse(raw.trim()).map_err(|_| AppError::not_found(format!("{} {raw} not found", K::NAME)))
     }
 
     /// State-changing server functions take the session's CSRF token in their form.
-    pub fn check_csrf(session: &Session, token: &str) -> Result<(), ServerFnError> {
+    pub fn check_csrf(session: &Session, token: &str) -> Result<(), AppError> {
         if session.csrf_token.len() == token.len()
             && session.csrf_token.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
         {
             Ok(())
         } else {
-            Err(ServerFnError::new("this form is out of date; reload the page and try again"))
-        }
-    }
-
-    /// Engine errors as the dashboard shows them: the engine's words, except for
-    /// internal failures, whose details go to the log.
-    pub fn to_server_error(e: Error) -> ServerFnError {
-        match e {
-            Error::Internal(what) => {
-                leptos::logging::error!("internal error in a server function: {what}");
-                ServerFnError::new("something went wrong on our side; it has been logged")
-            }
-            Error::Unavailable(_) => ServerFnError::new("the database is not answering; try again shortly"),
-            Error::Validation(fields) => ServerFnError::new(
-                fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "),
-            ),
-            other => ServerFnError::new(other.to_string()),
+            Err(AppError::new(ErrorCode::Forbidden, "this form is out of date; reload the page and try again"))
         }
     }
 }

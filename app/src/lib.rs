@@ -7,6 +7,7 @@
 
 pub mod auth;
 mod charts;
+pub mod error;
 mod pages;
 
 use leptos::prelude::*;

@@ -1,41 +1,40 @@
 //! Admin: dashboard users and their roles. Admins only (the service refuses others).
 
+use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use sluice_core::model::{Page, User};
 
 use crate::auth::error_text;
 
-#[server]
-pub async fn load_users() -> Result<(Page<User>, Vec<(String, String)>), ServerFnError> {
-    use crate::auth::ssr::{context, require_caller, to_server_error};
+#[server(endpoint = "load_users")]
+pub async fn load_users() -> Result<(Page<User>, Vec<(String, String)>), AppError> {
+    use crate::auth::ssr::{context, require_caller};
     let ctx = context()?;
     let (_, caller) = require_caller().await?;
-    let users = ctx.sluice.list_users(&caller, Some(250), None).await.map_err(to_server_error)?;
-    let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await.map_err(to_server_error)?;
+    let users = ctx.sluice.list_users(&caller, Some(250), None).await?;
+    let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await?;
     Ok((users, tenants.data.into_iter().map(|t| (t.id.to_string(), t.name)).collect()))
 }
 
-#[server]
+#[server(endpoint = "add_user")]
 pub async fn add_user(
     email: String,
     password: String,
     role: String,
     tenant_id: Option<String>,
     csrf: String,
-) -> Result<String, ServerFnError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+) -> Result<String, AppError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
     use sluice_core::model::{CreateUser, Role};
     let ctx = context()?;
     let (session, caller) = require_caller().await?;
     check_csrf(&session, &csrf)?;
-    let role = Role::parse(&role).ok_or_else(|| ServerFnError::new("role: must be admin, support or partner"))?;
+    let role = Role::parse(&role).ok_or_else(|| {
+        AppError::new(sluice_core::ErrorCode::ValidationFailed, "role: must be admin, support or partner")
+    })?;
     let tenant_id = tenant_id.filter(|t| !t.is_empty()).map(|t| parse_id(&t)).transpose()?;
-    let user = ctx
-        .sluice
-        .create_user(&caller, CreateUser { email, password, role, tenant_id })
-        .await
-        .map_err(to_server_error)?;
+    let user = ctx.sluice.create_user(&caller, CreateUser { email, password, role, tenant_id }).await?;
     Ok(user.email)
 }
 

@@ -1,6 +1,7 @@
 //! The delivery log of one tenant: every delivery, newest first, filtered by status,
 //! endpoint and event type, a page at a time, refreshed while it is open.
 
+use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{Form, A};
@@ -31,7 +32,7 @@ pub struct LogFilter {
     pub cursor: Option<String>,
 }
 
-#[server]
+#[server(endpoint = "load_delivery_log")]
 pub async fn load_delivery_log(
     tenant: String,
     status: Option<String>,
@@ -39,8 +40,8 @@ pub async fn load_delivery_log(
     event_type: Option<String>,
     since: Option<String>,
     cursor: Option<String>,
-) -> Result<DeliveryLog, ServerFnError> {
-    use crate::auth::ssr::{parse_id, require_caller, to_server_error};
+) -> Result<DeliveryLog, AppError> {
+    use crate::auth::ssr::{parse_id, require_caller};
     use sluice_engine::store::DeliveryFilter;
     let ctx = crate::auth::ssr::context()?;
     let (_, caller) = require_caller().await?;
@@ -48,21 +49,19 @@ pub async fn load_delivery_log(
     let nonempty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     use sluice_core::model::DeliveryStatus;
     let status = match nonempty(status) {
-        Some(s) => Some(DeliveryStatus::parse(&s).ok_or_else(|| ServerFnError::new(format!("unknown status {s}")))?),
+        Some(s) => Some(DeliveryStatus::parse(&s).ok_or_else(|| {
+            AppError::new(sluice_core::ErrorCode::ValidationFailed, format!("status: unknown status {s}"))
+        })?),
         None => None,
     };
     let endpoint_id = nonempty(endpoint_id).map(|e| parse_id(&e)).transpose()?;
     let since = nonempty(since).map(|s| crate::pages::form_time_as_rfc3339(&s));
-    let since_ms = sluice_engine::service::parse_time("since", since.as_deref()).map_err(to_server_error)?;
+    let since_ms = sluice_engine::service::parse_time("since", since.as_deref())?;
     let db_filter =
         DeliveryFilter { status, endpoint_id, message_id: None, event_type: nonempty(event_type), since_ms };
-    let t = ctx.sluice.get_tenant(&caller, &tenant).await.map_err(to_server_error)?;
-    let endpoints = ctx.sluice.list_endpoints(&caller, &tenant, Some(250), None).await.map_err(to_server_error)?;
-    let page = ctx
-        .sluice
-        .list_deliveries(&caller, &tenant, db_filter, Some(50), nonempty(cursor))
-        .await
-        .map_err(to_server_error)?;
+    let t = ctx.sluice.get_tenant(&caller, &tenant).await?;
+    let endpoints = ctx.sluice.list_endpoints(&caller, &tenant, Some(250), None).await?;
+    let page = ctx.sluice.list_deliveries(&caller, &tenant, db_filter, Some(50), nonempty(cursor)).await?;
     Ok(DeliveryLog {
         tenant_name: t.name,
         endpoints: endpoints.data.into_iter().map(|e| (e.id.to_string(), e.url)).collect(),

@@ -2,6 +2,7 @@
 //! stale-edit detection (if someone changed the endpoint since the form was loaded,
 //! the edit is refused and their version is shown, never silently overwritten).
 
+use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -35,21 +36,21 @@ fn split_types(raw: &str) -> Vec<String> {
     raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
 }
 
-#[server]
-pub async fn load_endpoints(tenant: String) -> Result<EndpointsView, ServerFnError> {
-    use crate::auth::ssr::{context, parse_id, require_caller, to_server_error};
+#[server(endpoint = "load_endpoints")]
+pub async fn load_endpoints(tenant: String) -> Result<EndpointsView, AppError> {
+    use crate::auth::ssr::{context, parse_id, require_caller};
     use sluice_core::model::DeliveryStatus;
     use sluice_engine::store::DeliveryFilter;
     let ctx = context()?;
     let (_, caller) = require_caller().await?;
     let tenant = parse_id(&tenant)?;
-    let t = ctx.sluice.get_tenant(&caller, &tenant).await.map_err(to_server_error)?;
-    let list = ctx.sluice.list_endpoints(&caller, &tenant, Some(250), None).await.map_err(to_server_error)?;
+    let t = ctx.sluice.get_tenant(&caller, &tenant).await?;
+    let list = ctx.sluice.list_endpoints(&caller, &tenant, Some(250), None).await?;
     let mut endpoints = Vec::with_capacity(list.data.len());
     for e in list.data {
         let filter = DeliveryFilter { endpoint_id: Some(e.id.clone()), ..Default::default() };
         let recent = ctx.sluice.list_deliveries(&caller, &tenant, filter, Some(100), None).await;
-        let recent = recent.map_err(to_server_error)?.data;
+        let recent = recent?.data;
         let succeeded = recent.iter().filter(|d| d.status == DeliveryStatus::Succeeded).count();
         let failed = recent.iter().filter(|d| d.status == DeliveryStatus::Failed).count();
         let last_error = recent.iter().find_map(|d| match (d.last_response_status, d.last_error_class) {
@@ -65,15 +66,15 @@ pub async fn load_endpoints(tenant: String) -> Result<EndpointsView, ServerFnErr
     Ok(EndpointsView { tenant_name: t.name, endpoints })
 }
 
-#[server]
+#[server(endpoint = "create_endpoint")]
 pub async fn create_endpoint(
     tenant: String,
     url: String,
     description: Option<String>,
     event_types: Option<String>,
     csrf: String,
-) -> Result<String, ServerFnError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+) -> Result<String, AppError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
     use sluice_core::model::CreateEndpoint;
     let ctx = context()?;
     let (session, caller) = require_caller().await?;
@@ -85,19 +86,19 @@ pub async fn create_endpoint(
         event_types: (!types.is_empty()).then_some(types),
         ..Default::default()
     };
-    let e = ctx.sluice.create_endpoint(&caller, &parse_id(&tenant)?, req).await.map_err(to_server_error)?;
+    let e = ctx.sluice.create_endpoint(&caller, &parse_id(&tenant)?, req).await?;
     Ok(e.id.to_string())
 }
 
 /// Enables or disables (with a reason that the partner sees) an endpoint.
-#[server]
+#[server(endpoint = "set_endpoint_enabled")]
 pub async fn set_endpoint_enabled(
     tenant: String,
     endpoint: String,
     enabled: bool,
     csrf: String,
-) -> Result<(), ServerFnError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+) -> Result<(), AppError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
     use sluice_core::model::DisableEndpoint;
     let ctx = context()?;
     let (session, caller) = require_caller().await?;
@@ -109,16 +110,16 @@ pub async fn set_endpoint_enabled(
         let reason = Some(format!("disabled in the dashboard by {}", session.user.email));
         ctx.sluice.disable_endpoint(&caller, &tenant, &endpoint, DisableEndpoint { reason }).await
     };
-    result.map_err(to_server_error)?;
+    result?;
     Ok(())
 }
 
-#[server]
-pub async fn load_endpoint(tenant: String, endpoint: String) -> Result<Endpoint, ServerFnError> {
-    use crate::auth::ssr::{context, parse_id, require_caller, to_server_error};
+#[server(endpoint = "load_endpoint")]
+pub async fn load_endpoint(tenant: String, endpoint: String) -> Result<Endpoint, AppError> {
+    use crate::auth::ssr::{context, parse_id, require_caller};
     let ctx = context()?;
     let (_, caller) = require_caller().await?;
-    ctx.sluice.get_endpoint(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?).await.map_err(to_server_error)
+    ctx.sluice.get_endpoint(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?).await.map_err(AppError::from)
 }
 
 /// What saving an edit came to.
@@ -130,7 +131,7 @@ pub enum EditOutcome {
 }
 
 /// Saves an edit made against `version`; refuses if the endpoint has moved on.
-#[server]
+#[server(endpoint = "edit_endpoint")]
 pub async fn edit_endpoint(
     tenant: String,
     endpoint: String,
@@ -139,8 +140,8 @@ pub async fn edit_endpoint(
     description: Option<String>,
     event_types: Option<String>,
     csrf: String,
-) -> Result<EditOutcome, ServerFnError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+) -> Result<EditOutcome, AppError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
     use sluice_core::model::PatchEndpoint;
     let ctx = context()?;
     let (session, caller) = require_caller().await?;
@@ -155,10 +156,10 @@ pub async fn edit_endpoint(
     match ctx.sluice.patch_endpoint(&caller, &tenant, &endpoint, Some(version), patch).await {
         Ok(e) => Ok(EditOutcome::Saved(e)),
         Err(sluice_engine::Error::PreconditionFailed { .. }) => {
-            let theirs = ctx.sluice.get_endpoint(&caller, &tenant, &endpoint).await.map_err(to_server_error)?;
+            let theirs = ctx.sluice.get_endpoint(&caller, &tenant, &endpoint).await?;
             Ok(EditOutcome::Conflict(theirs))
         }
-        Err(e) => Err(to_server_error(e)),
+        Err(e) => Err(AppError::from(e)),
     }
 }
 
@@ -179,46 +180,46 @@ fn secret_views(s: sluice_core::model::EndpointSecrets) -> Vec<SecretView> {
 
 /// Shows the endpoint's signing secrets. A POST with the CSRF token, not a page load:
 /// revealing is recorded as a lifecycle event, so it must be a deliberate act.
-#[server]
-pub async fn reveal_secrets(tenant: String, endpoint: String, csrf: String) -> Result<Vec<SecretView>, ServerFnError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+#[server(endpoint = "reveal_secrets")]
+pub async fn reveal_secrets(tenant: String, endpoint: String, csrf: String) -> Result<Vec<SecretView>, AppError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
     let ctx = context()?;
     let (session, caller) = require_caller().await?;
     check_csrf(&session, &csrf)?;
     let secrets = ctx.sluice.endpoint_secrets(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?).await;
-    Ok(secret_views(secrets.map_err(to_server_error)?))
+    Ok(secret_views(secrets?))
 }
 
 /// Rotates the signing secret; the old one keeps signing for the grace period.
-#[server]
+#[server(endpoint = "rotate_secret")]
 pub async fn rotate_secret(
     tenant: String,
     endpoint: String,
     grace_period_seconds: u32,
     csrf: String,
-) -> Result<Vec<SecretView>, ServerFnError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+) -> Result<Vec<SecretView>, AppError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
     use sluice_core::model::RotateSecret;
     let ctx = context()?;
     let (session, caller) = require_caller().await?;
     check_csrf(&session, &csrf)?;
     let req = RotateSecret { grace_period_seconds: Some(grace_period_seconds), ..Default::default() };
     let secrets = ctx.sluice.rotate_secret(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?, req).await;
-    Ok(secret_views(secrets.map_err(to_server_error)?))
+    Ok(secret_views(secrets?))
 }
 
 /// Sends a `sluice.test` event to this endpoint only; returns the message id.
-#[server]
-pub async fn send_test(tenant: String, endpoint: String, csrf: String) -> Result<String, ServerFnError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+#[server(endpoint = "send_test")]
+pub async fn send_test(tenant: String, endpoint: String, csrf: String) -> Result<String, AppError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
     let ctx = context()?;
     let (session, caller) = require_caller().await?;
     check_csrf(&session, &csrf)?;
     let m = ctx.sluice.send_test_event(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?).await;
-    Ok(m.map_err(to_server_error)?.id.to_string())
+    Ok(m?.id.to_string())
 }
 
-fn csrf_of(viewer: Option<Result<Option<Viewer>, ServerFnError>>) -> String {
+fn csrf_of(viewer: Option<Result<Option<Viewer>, AppError>>) -> String {
     viewer.and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default()
 }
 

@@ -1,26 +1,27 @@
 //! Admin: API keys, platform and per tenant. Create (the key is shown once, here and
 //! nowhere else), see when each was last used, revoke.
 
+use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use sluice_core::model::{ApiKey, CreatedApiKey};
 
 use crate::auth::error_text;
 
-#[server]
-pub async fn load_api_keys() -> Result<(Vec<ApiKey>, Vec<(String, String)>), ServerFnError> {
-    use crate::auth::ssr::{context, require_caller, to_server_error};
+#[server(endpoint = "load_api_keys")]
+pub async fn load_api_keys() -> Result<(Vec<ApiKey>, Vec<(String, String)>), AppError> {
+    use crate::auth::ssr::{context, require_caller};
     let ctx = context()?;
     let (_, caller) = require_caller().await?;
-    let keys = ctx.sluice.list_api_keys(&caller, None).await.map_err(to_server_error)?;
-    let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await.map_err(to_server_error)?;
+    let keys = ctx.sluice.list_api_keys(&caller, None).await?;
+    let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await?;
     Ok((keys, tenants.data.into_iter().map(|t| (t.id.to_string(), t.name)).collect()))
 }
 
 /// `scope` is "platform" or a tenant id.
-#[server]
-pub async fn issue_api_key(name: String, scope: String, csrf: String) -> Result<CreatedApiKey, ServerFnError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+#[server(endpoint = "issue_api_key")]
+pub async fn issue_api_key(name: String, scope: String, csrf: String) -> Result<CreatedApiKey, AppError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
     use sluice_core::model::CreateApiKey;
     let ctx = context()?;
     let (session, caller) = require_caller().await?;
@@ -31,16 +32,16 @@ pub async fn issue_api_key(name: String, scope: String, csrf: String) -> Result<
     } else {
         ctx.sluice.create_api_key(&caller, &parse_id(&scope)?, req).await
     };
-    created.map_err(to_server_error)
+    created.map_err(AppError::from)
 }
 
-#[server]
-pub async fn revoke_api_key(key_id: String, csrf: String) -> Result<ApiKey, ServerFnError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+#[server(endpoint = "revoke_api_key")]
+pub async fn revoke_api_key(key_id: String, csrf: String) -> Result<ApiKey, AppError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
     let ctx = context()?;
     let (session, caller) = require_caller().await?;
     check_csrf(&session, &csrf)?;
-    ctx.sluice.revoke_api_key(&caller, &parse_id(&key_id)?).await.map_err(to_server_error)
+    ctx.sluice.revoke_api_key(&caller, &parse_id(&key_id)?).await.map_err(AppError::from)
 }
 
 #[component]

@@ -1,6 +1,7 @@
 //! One message: its payload, each endpoint's delivery with every attempt (request
 //! headers, response status, headers and body, latency, error class), and replay.
 
+use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -30,29 +31,27 @@ pub struct MessageDetail {
     pub deliveries: Vec<DeliveryDetail>,
 }
 
-#[server]
-pub async fn load_message(tenant: String, message: String) -> Result<MessageDetail, ServerFnError> {
-    use crate::auth::ssr::{parse_id, require_caller, to_server_error};
+#[server(endpoint = "load_message")]
+pub async fn load_message(tenant: String, message: String) -> Result<MessageDetail, AppError> {
+    use crate::auth::ssr::{parse_id, require_caller};
     use sluice_engine::store::DeliveryFilter;
     let ctx = crate::auth::ssr::context()?;
     let (_, caller) = require_caller().await?;
     let tenant = parse_id(&tenant)?;
     let message = parse_id(&message)?;
-    let m = ctx.sluice.get_message(&caller, &tenant, &message).await.map_err(to_server_error)?;
+    let m = ctx.sluice.get_message(&caller, &tenant, &message).await?;
     let payload_pretty = serde_json::from_str::<serde_json::Value>(m.payload.get())
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|_| m.payload.get().to_owned());
     let filter = DeliveryFilter { message_id: Some(message.clone()), ..Default::default() };
-    let deliveries =
-        ctx.sluice.list_deliveries(&caller, &tenant, filter, Some(250), None).await.map_err(to_server_error)?;
+    let deliveries = ctx.sluice.list_deliveries(&caller, &tenant, filter, Some(250), None).await?;
     let mut details = Vec::new();
     for d in deliveries.data {
         let endpoint_url = match ctx.sluice.get_endpoint(&caller, &tenant, &d.endpoint_id).await {
             Ok(e) => e.url,
             Err(_) => format!("{} (deleted)", d.endpoint_id),
         };
-        let mut attempts =
-            ctx.sluice.list_attempts(&caller, &tenant, &d.id, Some(250), None).await.map_err(to_server_error)?.data;
+        let mut attempts = ctx.sluice.list_attempts(&caller, &tenant, &d.id, Some(250), None).await?.data;
         attempts.reverse();
         details.push(DeliveryDetail { delivery: d, endpoint_url, attempts });
     }
@@ -69,14 +68,14 @@ pub async fn load_message(tenant: String, message: String) -> Result<MessageDeta
 
 /// Queues the message again, to every endpoint or to one. Support may do this on a
 /// partner's behalf; the CSRF token proves the form came from this dashboard.
-#[server]
+#[server(endpoint = "replay")]
 pub async fn replay(
     tenant: String,
     message: String,
     endpoint_id: Option<String>,
     csrf: String,
-) -> Result<usize, ServerFnError> {
-    use crate::auth::ssr::{check_csrf, parse_id, require_caller, to_server_error};
+) -> Result<usize, AppError> {
+    use crate::auth::ssr::{check_csrf, parse_id, require_caller};
     use sluice_core::model::ReplayMessage;
     let ctx = crate::auth::ssr::context()?;
     let (session, caller) = require_caller().await?;
@@ -85,8 +84,7 @@ pub async fn replay(
     let accepted = ctx
         .sluice
         .replay_message(&caller, &parse_id(&tenant)?, &parse_id(&message)?, ReplayMessage { endpoint_id })
-        .await
-        .map_err(to_server_error)?;
+        .await?;
     Ok(accepted.deliveries.len())
 }
 

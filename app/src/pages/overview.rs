@@ -1,6 +1,7 @@
 //! A tenant's overview: SLO attainment and error budget against its tier, delivery
 //! latency over the last day, volume, backlog and why deliveries fail.
 
+use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -9,12 +10,12 @@ use sluice_core::model::TenantOverview;
 use crate::auth::error_text;
 use crate::charts::{fmt_ms, fmt_pct, LatencyChart, Series, VolumeChart};
 
-#[server]
-pub async fn load_overview(tenant: String) -> Result<TenantOverview, ServerFnError> {
-    use crate::auth::ssr::{context, parse_id, require_caller, to_server_error};
+#[server(endpoint = "load_overview")]
+pub async fn load_overview(tenant: String) -> Result<TenantOverview, AppError> {
+    use crate::auth::ssr::{context, parse_id, require_caller};
     let ctx = context()?;
     let (_, caller) = require_caller().await?;
-    ctx.sluice.tenant_overview(&caller, &parse_id(&tenant)?).await.map_err(to_server_error)
+    ctx.sluice.tenant_overview(&caller, &parse_id(&tenant)?).await.map_err(AppError::from)
 }
 
 #[component]

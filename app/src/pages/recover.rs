@@ -1,6 +1,7 @@
 //! Recover: replay everything that failed for an endpoint since a time, as an
 //! operation whose progress the page follows live.
 
+use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -11,14 +12,9 @@ use crate::auth::error_text;
 
 /// Starts a recover. `since` is RFC 3339, or what a `datetime-local` input sends
 /// (`2026-11-23T12:00`), read as UTC.
-#[server]
-pub async fn start_recover(
-    tenant: String,
-    endpoint: String,
-    since: String,
-    csrf: String,
-) -> Result<String, ServerFnError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+#[server(endpoint = "start_recover")]
+pub async fn start_recover(tenant: String, endpoint: String, since: String, csrf: String) -> Result<String, AppError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
     use sluice_core::model::RecoverEndpoint;
     let ctx = context()?;
     let (session, caller) = require_caller().await?;
@@ -27,17 +23,16 @@ pub async fn start_recover(
     let op = ctx
         .sluice
         .recover_endpoint(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?, RecoverEndpoint { since, until: None })
-        .await
-        .map_err(to_server_error)?;
+        .await?;
     Ok(op.id.to_string())
 }
 
-#[server]
-pub async fn load_operation(operation: String) -> Result<Operation, ServerFnError> {
-    use crate::auth::ssr::{context, parse_id, require_caller, to_server_error};
+#[server(endpoint = "load_operation")]
+pub async fn load_operation(operation: String) -> Result<Operation, AppError> {
+    use crate::auth::ssr::{context, parse_id, require_caller};
     let ctx = context()?;
     let (_, caller) = require_caller().await?;
-    ctx.sluice.get_operation(&caller, &parse_id(&operation)?).await.map_err(to_server_error)
+    ctx.sluice.get_operation(&caller, &parse_id(&operation)?).await.map_err(AppError::from)
 }
 
 #[component]

@@ -1,6 +1,7 @@
 //! The node's status: version, database, readiness and delivery counters. For admins
 //! and support; anyone else is sent to sign in.
 
+use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_router::components::{Redirect, A};
 use serde::{Deserialize, Serialize};
@@ -29,8 +30,8 @@ pub enum StatusView {
 }
 
 /// Reads the node's status from the engine. Operators only: it spans every tenant.
-#[server]
-pub async fn get_node_status() -> Result<StatusView, ServerFnError> {
+#[server(endpoint = "get_node_status")]
+pub async fn get_node_status() -> Result<StatusView, AppError> {
     use std::sync::atomic::Ordering;
     let ctx = crate::auth::ssr::context()?;
     let Some(session) = crate::auth::ssr::session().await? else {
@@ -40,7 +41,7 @@ pub async fn get_node_status() -> Result<StatusView, ServerFnError> {
     if let sluice_engine::Caller::Tenant { tenant, .. } = &caller {
         return Ok(StatusView::Partner(tenant.to_string()));
     }
-    let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await.map_err(crate::auth::ssr::to_server_error)?;
+    let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await?;
     let tenants = tenants.data.into_iter().map(|t| (t.id.to_string(), t.name)).collect();
     let ready = ctx.sluice.ready().await.is_ok();
     Ok(StatusView::Shown(

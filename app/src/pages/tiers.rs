@@ -1,5 +1,6 @@
 //! Admin: tenants and their tiers, and each tier's SLO targets.
 
+use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -8,62 +9,62 @@ use sluice_core::model::{Tenant, Tier};
 use crate::auth::error_text;
 use crate::charts::fmt_ms;
 
-#[server]
-pub async fn load_tiers_and_tenants() -> Result<(Vec<Tier>, Vec<Tenant>), ServerFnError> {
-    use crate::auth::ssr::{context, require_caller, to_server_error};
+#[server(endpoint = "load_tiers_and_tenants")]
+pub async fn load_tiers_and_tenants() -> Result<(Vec<Tier>, Vec<Tenant>), AppError> {
+    use crate::auth::ssr::{context, require_caller};
     let ctx = context()?;
     let (_, caller) = require_caller().await?;
-    let tiers = ctx.sluice.tiers_to_manage(&caller).await.map_err(to_server_error)?;
-    let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await.map_err(to_server_error)?;
+    let tiers = ctx.sluice.tiers_to_manage(&caller).await?;
+    let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await?;
     Ok((tiers, tenants.data))
 }
 
 /// Targets as people type them: a percentage and seconds.
-#[server]
+#[server(endpoint = "save_tier")]
 pub async fn save_tier(
     tier: String,
     success_percent: String,
     latency_seconds: String,
     csrf: String,
-) -> Result<Tier, ServerFnError> {
-    use crate::auth::ssr::{check_csrf, context, require_caller, to_server_error};
+) -> Result<Tier, AppError> {
+    use crate::auth::ssr::{check_csrf, context, require_caller};
     use sluice_core::model::UpdateTier;
     let ctx = context()?;
     let (session, caller) = require_caller().await?;
     check_csrf(&session, &csrf)?;
-    let percent: f64 =
-        success_percent.trim().parse().map_err(|_| ServerFnError::new("success target: a percentage such as 99.9"))?;
-    let seconds: f64 = latency_seconds
-        .trim()
-        .parse()
-        .map_err(|_| ServerFnError::new("latency target: a number of seconds such as 60"))?;
+    let percent: f64 = success_percent.trim().parse().map_err(|_| {
+        AppError::new(sluice_core::ErrorCode::ValidationFailed, "success target: a percentage such as 99.9")
+    })?;
+    let seconds: f64 = latency_seconds.trim().parse().map_err(|_| {
+        AppError::new(sluice_core::ErrorCode::ValidationFailed, "latency target: a number of seconds such as 60")
+    })?;
     let req = UpdateTier {
         success_target: Some(percent / 100.0),
         latency_target_ms: Some((seconds * 1_000.0).round() as i64),
     };
-    ctx.sluice.update_tier(&caller, &tier, req).await.map_err(to_server_error)
+    ctx.sluice.update_tier(&caller, &tier, req).await.map_err(AppError::from)
 }
 
-#[server]
-pub async fn set_tenant_tier(tenant: String, tier: String, csrf: String) -> Result<Tenant, ServerFnError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller, to_server_error};
+#[server(endpoint = "set_tenant_tier")]
+pub async fn set_tenant_tier(tenant: String, tier: String, csrf: String) -> Result<Tenant, AppError> {
+    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
     use sluice_core::model::PatchTenant;
     let ctx = context()?;
     let (session, caller) = require_caller().await?;
     check_csrf(&session, &csrf)?;
     let patch = PatchTenant { tier: Some(tier), ..Default::default() };
-    ctx.sluice.patch_tenant(&caller, &parse_id(&tenant)?, patch).await.map_err(to_server_error)
+    ctx.sluice.patch_tenant(&caller, &parse_id(&tenant)?, patch).await.map_err(AppError::from)
 }
 
-#[server]
-pub async fn add_tenant(name: String, tier: String, csrf: String) -> Result<Tenant, ServerFnError> {
-    use crate::auth::ssr::{check_csrf, context, require_caller, to_server_error};
+#[server(endpoint = "add_tenant")]
+pub async fn add_tenant(name: String, tier: String, csrf: String) -> Result<Tenant, AppError> {
+    use crate::auth::ssr::{check_csrf, context, require_caller};
     use sluice_core::model::CreateTenant;
     let ctx = context()?;
     let (session, caller) = require_caller().await?;
     check_csrf(&session, &csrf)?;
     let req = CreateTenant { name, tier: Some(tier), ..Default::default() };
-    ctx.sluice.create_tenant(&caller, req).await.map_err(to_server_error)
+    ctx.sluice.create_tenant(&caller, req).await.map_err(AppError::from)
 }
 
 /// 0.999 → "99.9": enough digits for any target, none of the float noise.
@@ -85,7 +86,7 @@ pub fn TiersPage() -> impl IntoView {
     let csrf = move || viewer.get().and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default();
     let outcome = move || {
         let done = |what: String| view! { <p role="status">{what}</p> }.into_any();
-        let failed = |e: ServerFnError| view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any();
+        let failed = |e: AppError| view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any();
         // The most recent action's answer; each action keeps its own.
         let answers = [
             (save.version().get(), save.value().get().map(|r| r.map(|t| format!("Saved the {} tier.", t.name)))),

@@ -1,6 +1,7 @@
 //! Support's triage: tenants worst first, the error classes behind the failures, and
 //! a search for any message id, idempotency key, endpoint id or URL fragment.
 
+use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{Form, A};
@@ -32,18 +33,17 @@ pub struct TriageView {
     pub hits: Option<Vec<(String, String, String, String)>>,
 }
 
-#[server]
-pub async fn load_triage(q: Option<String>) -> Result<TriageView, ServerFnError> {
-    use crate::auth::ssr::{context, require_caller, to_server_error};
+#[server(endpoint = "load_triage")]
+pub async fn load_triage(q: Option<String>) -> Result<TriageView, AppError> {
+    use crate::auth::ssr::{context, require_caller};
     let ctx = context()?;
     let (_, caller) = require_caller().await?;
-    let triage = ctx.sluice.triage(&caller).await.map_err(to_server_error)?;
+    let triage = ctx.sluice.triage(&caller).await?;
     let hits = match q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) {
         Some(q) => Some(
             ctx.sluice
                 .search(&caller, &q)
-                .await
-                .map_err(to_server_error)?
+                .await?
                 .into_iter()
                 .map(|h| {
                     let link = match h.kind.as_str() {
