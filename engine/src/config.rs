@@ -1,61 +1,133 @@
-//! Engine settings, read by the server from `SLUICE_*` variables (see README).
+//! Engine settings: each one's flag, `SLUICE_*` variable, default and meaning, written
+//! once here. The server flattens this into its command line, so `sluice --help`,
+//! the environment and the defaults tests start from can never disagree.
 
 use std::time::Duration;
 
-/// How the engine runs. `Default` is what production gets; tests shorten the timings.
-#[derive(Debug, Clone)]
+use clap::{Args as _, FromArgMatches as _};
+
+/// How the engine runs. `Default` is what production gets with nothing set; tests
+/// shorten the timings.
+#[derive(Debug, Clone, clap::Args)]
 pub struct EngineConfig {
-    /// `sqlite://path` or `postgres://…`.
+    /// sqlite://path or postgres://user@host/db
+    #[arg(long, env = "SLUICE_DATABASE_URL", default_value = "sqlite://./data/sluice.db")]
     pub database_url: String,
-    /// Maximum concurrent outbound requests on this node.
+    /// Connections in the PostgreSQL pool (SQLite always has one writer and four readers).
+    #[arg(long, env = "SLUICE_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+    /// Concurrent outbound requests on this node; 64 per core, 64 to 1024, when unset.
+    #[arg(long, env = "SLUICE_WORKERS", default_value_t = default_workers())]
     pub workers: usize,
-    /// Maximum concurrent requests to any one endpoint on this node.
+    /// Concurrent requests to any one endpoint on this node.
+    #[arg(long, env = "SLUICE_ENDPOINT_CONCURRENCY", default_value_t = 32)]
     pub endpoint_concurrency: usize,
-    /// Maximum concurrent requests for any one tenant on this node, so one tenant's
-    /// many endpoints cannot take every worker.
-    pub tenant_concurrency: usize,
-    /// How long a claimed delivery stays leased; must exceed `request_timeout` so a
-    /// live worker is never overtaken by a re-claim.
+    /// Concurrent requests for any one tenant on this node, so one tenant's many
+    /// endpoints cannot take every worker; half the workers when unset.
+    #[arg(long, env = "SLUICE_TENANT_CONCURRENCY")]
+    pub tenant_concurrency: Option<usize>,
+    /// How long a claimed delivery stays leased, in seconds; must exceed the request
+    /// timeout so a live request is never overtaken by a re-claim.
+    #[arg(long = "lease-seconds", env = "SLUICE_LEASE_SECONDS", default_value = "60", value_parser = seconds)]
     pub lease: Duration,
-    /// How often workers look for due work when nobody woke them.
+    /// How often idle workers look for due work, in milliseconds (at least 10).
+    #[arg(long = "poll-interval-ms", env = "SLUICE_POLL_INTERVAL_MS", default_value = "500", value_parser = poll_millis)]
     pub poll_interval: Duration,
-    /// Timeout of one outbound request, connect to last body byte.
+    /// Timeout of one outbound request, connect to last body byte, in seconds.
+    #[arg(long = "request-timeout-seconds", env = "SLUICE_REQUEST_TIMEOUT_SECONDS", default_value = "15", value_parser = seconds)]
     pub request_timeout: Duration,
-    /// Allow endpoints on loopback, private and link-local addresses.
+    /// Allow endpoints on loopback, private and link-local addresses (development, tests).
+    #[arg(long, env = "SLUICE_ALLOW_PRIVATE_TARGETS", default_value_t = false, action = clap::ArgAction::Set)]
     pub allow_private_targets: bool,
-    /// How many deliveries a claim takes at once per endpoint.
+    /// Deliveries one claim takes at most, per endpoint.
+    #[arg(long, env = "SLUICE_CLAIM_BATCH", default_value_t = 128)]
     pub claim_batch: usize,
-    /// How long SIGTERM waits for in-flight requests before releasing them.
+    /// How long SIGTERM waits for requests in flight before releasing them, in seconds.
+    #[arg(long = "shutdown-grace-seconds", env = "SLUICE_SHUTDOWN_GRACE_SECONDS", default_value = "10", value_parser = seconds)]
     pub shutdown_grace: Duration,
     /// Consecutive failures after which an endpoint's circuit opens.
+    #[arg(long, env = "SLUICE_BREAKER_THRESHOLD", default_value_t = 20)]
     pub breaker_threshold: u32,
-    /// How long an open circuit waits before probing.
+    /// How long an open circuit waits before its first probe, in seconds.
+    #[arg(long = "breaker-cooldown-seconds", env = "SLUICE_BREAKER_COOLDOWN_SECONDS", default_value = "30", value_parser = seconds)]
     pub breaker_cooldown: Duration,
-    /// Identifies this process in lease columns.
+    /// Identifies this process in lease columns; new at every start.
+    #[arg(skip = new_node_id())]
     pub node_id: String,
 }
 
 impl Default for EngineConfig {
+    /// The defaults declared above, without reading the environment.
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let workers = (cores * 64).clamp(64, 1024);
-        Self {
-            database_url: "sqlite://./data/sluice.db".into(),
-            workers,
-            endpoint_concurrency: 32,
-            tenant_concurrency: (workers / 2).max(1),
-            lease: Duration::from_secs(60),
-            poll_interval: Duration::from_millis(500),
-            request_timeout: Duration::from_secs(15),
-            allow_private_targets: false,
-            claim_batch: 128,
-            shutdown_grace: Duration::from_secs(10),
-            breaker_threshold: 20,
-            breaker_cooldown: Duration::from_secs(30),
-            node_id: format!(
-                "node-{}",
-                crate::ids::new_id::<sluice_core::ids::OperationKind>().as_str().trim_start_matches("op_")
-            ),
-        }
+        let command = Self::augment_args(clap::Command::new("sluice")).mut_args(|arg| arg.env(None::<&str>));
+        let matches = command.get_matches_from(["sluice"]);
+        // Every argument has a default or is optional, so this cannot fail; the unit
+        // test below proves it.
+        Self::from_arg_matches(&matches).expect("engine defaults parse")
+    }
+}
+
+impl EngineConfig {
+    /// The tenant cap in force: the configured one, or half the workers.
+    pub fn tenant_cap(&self) -> usize {
+        self.tenant_concurrency.unwrap_or(self.workers / 2).max(1)
+    }
+
+    /// Refuses settings that would break a promise (at-least-once, progress).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.request_timeout >= Duration::from_secs(1),
+            "SLUICE_REQUEST_TIMEOUT_SECONDS must be at least 1"
+        );
+        anyhow::ensure!(
+            self.lease > self.request_timeout,
+            "SLUICE_LEASE_SECONDS must exceed SLUICE_REQUEST_TIMEOUT_SECONDS, or live requests could be re-claimed"
+        );
+        anyhow::ensure!(self.workers >= 1, "SLUICE_WORKERS must be at least 1");
+        anyhow::ensure!(self.endpoint_concurrency >= 1, "SLUICE_ENDPOINT_CONCURRENCY must be at least 1");
+        anyhow::ensure!(self.claim_batch >= 1, "SLUICE_CLAIM_BATCH must be at least 1");
+        anyhow::ensure!(self.database_max_connections >= 2, "SLUICE_DATABASE_MAX_CONNECTIONS must be at least 2");
+        Ok(())
+    }
+}
+
+fn default_workers() -> usize {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    (cores * 64).clamp(64, 1024)
+}
+
+fn new_node_id() -> String {
+    format!("node-{}", crate::ids::new_id::<sluice_core::ids::OperationKind>().as_str().trim_start_matches("op_"))
+}
+
+fn seconds(raw: &str) -> Result<Duration, String> {
+    raw.parse::<u64>().map(Duration::from_secs).map_err(|_| format!("{raw:?} is not a whole number of seconds"))
+}
+
+fn poll_millis(raw: &str) -> Result<Duration, String> {
+    let ms = raw.parse::<u64>().map_err(|_| format!("{raw:?} is not a whole number of milliseconds"))?;
+    Ok(Duration::from_millis(ms.max(10)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_declared_ones_and_valid() {
+        let c = EngineConfig::default();
+        assert_eq!(c.database_url, "sqlite://./data/sluice.db");
+        assert_eq!(c.endpoint_concurrency, 32);
+        assert_eq!(c.lease, Duration::from_secs(60));
+        assert_eq!(c.poll_interval, Duration::from_millis(500));
+        assert_eq!(c.tenant_cap(), c.workers / 2);
+        assert!(c.node_id.starts_with("node-"));
+        c.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn a_lease_shorter_than_the_timeout_is_refused() {
+        let c = EngineConfig { lease: Duration::from_secs(5), ..EngineConfig::default() };
+        assert!(c.validate().is_err());
     }
 }

@@ -12,9 +12,6 @@ pub struct Args {
     /// HTTP address to listen on.
     #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
-    /// sqlite://path or postgres://user@host/db
-    #[arg(long, env = "SLUICE_DATABASE_URL", default_value = "sqlite://./data/sluice.db")]
-    pub database_url: String,
     /// If set and no platform key exists, create this one.
     #[arg(long, env = "SLUICE_BOOTSTRAP_API_KEY", hide_env_values = true)]
     pub bootstrap_api_key: Option<String>,
@@ -24,30 +21,9 @@ pub struct Args {
     /// Password of the first admin; generated and printed once when unset.
     #[arg(long, env = "SLUICE_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
     pub bootstrap_admin_password: Option<String>,
-    /// Allow endpoints on loopback, private and link-local addresses (development, tests).
-    #[arg(long, env = "SLUICE_ALLOW_PRIVATE_TARGETS", default_value_t = false, action = ArgAction::Set)]
-    pub allow_private_targets: bool,
-    /// Concurrent outbound requests; sized to the machine when unset.
-    #[arg(long, env = "SLUICE_WORKERS")]
-    pub workers: Option<usize>,
-    /// Concurrent requests to any one endpoint.
-    #[arg(long, env = "SLUICE_ENDPOINT_CONCURRENCY", default_value_t = 32)]
-    pub endpoint_concurrency: usize,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "SLUICE_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,
-    /// Timeout of one outbound request, in seconds.
-    #[arg(long, env = "SLUICE_REQUEST_TIMEOUT_SECONDS", default_value_t = 15)]
-    pub request_timeout_seconds: u64,
-    /// How long a claimed delivery stays leased, in seconds.
-    #[arg(long, env = "SLUICE_LEASE_SECONDS", default_value_t = 60)]
-    pub lease_seconds: u64,
-    /// How often idle workers look for due work, in milliseconds.
-    #[arg(long, env = "SLUICE_POLL_INTERVAL_MS", default_value_t = 500)]
-    pub poll_interval_ms: u64,
-    /// How long SIGTERM waits for requests in flight, in seconds.
-    #[arg(long, env = "SLUICE_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
-    pub shutdown_grace_seconds: u64,
     /// Where the dashboard's compiled assets are (pkg/ inside).
     #[arg(long, env = "SLUICE_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
@@ -55,13 +31,15 @@ pub struct Args {
     /// Needs SLUICE_ALLOW_PRIVATE_TARGETS=true (the receiver is this server).
     #[arg(long, env = "SLUICE_DEMO", default_value_t = false, action = ArgAction::Set)]
     pub demo: bool,
-    /// Log format: text or json.
     /// How often this node tries to take the retention job and purge expired messages.
     #[arg(long, env = "SLUICE_PURGE_INTERVAL_SECONDS", default_value_t = 600)]
     pub purge_interval_seconds: u64,
-
+    /// Log format: text or json.
     #[arg(long, env = "SLUICE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// The delivery engine's settings.
+    #[command(flatten)]
+    pub engine: EngineConfig,
 }
 
 /// Everything `start` needs.
@@ -82,31 +60,11 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     pub fn from_args(a: &Args) -> anyhow::Result<Self> {
-        anyhow::ensure!(a.request_timeout_seconds >= 1, "SLUICE_REQUEST_TIMEOUT_SECONDS must be at least 1");
+        a.engine.validate()?;
         anyhow::ensure!(
-            a.lease_seconds > a.request_timeout_seconds,
-            "SLUICE_LEASE_SECONDS must exceed SLUICE_REQUEST_TIMEOUT_SECONDS, or live requests could be re-claimed"
-        );
-        anyhow::ensure!(
-            !a.demo || a.allow_private_targets,
+            !a.demo || a.engine.allow_private_targets,
             "SLUICE_DEMO needs SLUICE_ALLOW_PRIVATE_TARGETS=true: the demo receiver is this server, on loopback"
         );
-        anyhow::ensure!(a.endpoint_concurrency >= 1, "SLUICE_ENDPOINT_CONCURRENCY must be at least 1");
-        let mut engine = EngineConfig {
-            database_url: a.database_url.clone(),
-            allow_private_targets: a.allow_private_targets,
-            endpoint_concurrency: a.endpoint_concurrency,
-            request_timeout: Duration::from_secs(a.request_timeout_seconds),
-            lease: Duration::from_secs(a.lease_seconds),
-            poll_interval: Duration::from_millis(a.poll_interval_ms.max(10)),
-            shutdown_grace: Duration::from_secs(a.shutdown_grace_seconds),
-            ..EngineConfig::default()
-        };
-        if let Some(w) = a.workers {
-            anyhow::ensure!(w >= 1, "SLUICE_WORKERS must be at least 1");
-            engine.workers = w;
-            engine.tenant_concurrency = (w / 2).max(1);
-        }
         Ok(Self {
             listen: a.listen,
             bootstrap_api_key: a.bootstrap_api_key.clone().filter(|k| !k.is_empty()),
@@ -116,7 +74,7 @@ impl ServerConfig {
             site_root: a.site_root.clone(),
             demo_every: a.demo.then_some(Duration::from_millis(400)),
             purge_every: Duration::from_secs(a.purge_interval_seconds.max(1)),
-            engine,
+            engine: a.engine.clone(),
         })
     }
 }

@@ -163,7 +163,8 @@ impl Running {
 /// Connects the database (applying migrations), ensures a platform key, starts the
 /// workers and the HTTP server.
 pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
-    let store = sluice_engine::store::connect(&config.engine.database_url).await?;
+    let store =
+        sluice_engine::store::connect(&config.engine.database_url, config.engine.database_max_connections).await?;
     let wake = Arc::new(Notify::new());
     let sluice = Arc::new(Sluice::new(store.clone(), wake.clone()));
 

@@ -53,6 +53,6 @@ impl TestDb {
 
     /// Connects a store (running migrations).
     pub async fn store(&self) -> std::sync::Arc<dyn sluice_engine::store::Store> {
-        sluice_engine::store::connect(&self.url).await.expect("connect store")
+        sluice_engine::store::connect(&self.url, 16).await.expect("connect store")
     }
 }

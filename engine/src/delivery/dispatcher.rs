@@ -234,7 +234,7 @@ impl Dispatcher {
         let (room, retry_at) = slot.room(Instant::now(), cfg.endpoint_concurrency);
         let tenant_used = self.tenant_in_flight.get(&slot.info.tenant_id).copied().unwrap_or(0);
         let want = room
-            .min(cfg.tenant_concurrency.saturating_sub(tenant_used))
+            .min(cfg.tenant_cap().saturating_sub(tenant_used))
             .min(free_workers)
             .min(fair_share)
             .min(cfg.claim_batch.max(1));

@@ -54,11 +54,11 @@ pub enum Backend {
 }
 
 /// Opens the database named by `url` and applies pending migrations.
-pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+pub async fn connect(url: &str, pg_max_connections: u32) -> Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
         Arc::new(SqliteStore::connect(url).await?)
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Arc::new(PgStore::connect(url).await?)
+        Arc::new(PgStore::connect(url, pg_max_connections).await?)
     } else {
         return Err(Error::invalid("database_url", "must start with sqlite:// or postgres://"));
     };

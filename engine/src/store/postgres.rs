@@ -31,8 +31,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 impl PgStore {
     const BACKEND: Backend = Backend::Postgres;
 
-    pub async fn connect(url: &str) -> Result<Self> {
-        let max = std::env::var("SLUICE_DATABASE_MAX_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
+    pub async fn connect(url: &str, max: u32) -> Result<Self> {
         let pool =
             PgPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
         Ok(Self { read: pool.clone(), write: pool, url: url.to_owned() })

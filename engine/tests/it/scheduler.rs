@@ -51,7 +51,7 @@ async fn a_tenant_at_its_cap_does_not_hold_back_another(db: TestDb) {
         h.publish_for(&b, "t", &format!("{{\"i\":{i}}}")).await;
     }
     let mut config = fast_config(&h.db.url);
-    config.tenant_concurrency = 3;
+    config.tenant_concurrency = Some(3);
     let mut engine = h.dispatcher(config);
     // Slow answers keep the pass's requests in flight until it ends.
     rx.set_default(Reply::Hang(Duration::from_millis(800)));
