@@ -85,8 +85,6 @@ pub mod ssr {
     #[derive(Clone)]
     pub struct DashboardContext {
         pub sluice: Arc<sluice_engine::Sluice>,
-        pub stats: Arc<sluice_engine::delivery::Stats>,
-        pub circuits: Arc<sluice_engine::delivery::OpenCircuits>,
     }
 
     /// The engine, as the server provided it. Every route that renders the app must
@@ -131,6 +129,23 @@ pub mod ssr {
 
     pub async fn session() -> Result<Option<Session>, AppError> {
         Ok(session_with_token().await?.map(|(_, s)| s))
+    }
+
+    /// Opens a server function that only reads: the engine, the session and its
+    /// caller; someone must be signed in (401 otherwise).
+    pub async fn reading() -> Result<(DashboardContext, Session, Caller), AppError> {
+        let ctx = context()?;
+        let (session, caller) = require_caller().await?;
+        Ok((ctx, session, caller))
+    }
+
+    /// Opens a server function that changes something: as [`reading`], and the
+    /// form's CSRF token must match the session's, so another site cannot make a
+    /// signed-in browser do it.
+    pub async fn changing(csrf: &str) -> Result<(DashboardContext, Session, Caller), AppError> {
+        let (ctx, session, caller) = reading().await?;
+        check_csrf(&session, csrf)?;
+        Ok((ctx, session, caller))
     }
 
     /// The caller for a server function that needs someone signed in.

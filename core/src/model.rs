@@ -40,6 +40,51 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// How an endpoint's deliveries went lately (`GET .../endpoint-health`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointHealth {
+    pub endpoint_id: EndpointId,
+    /// Deliveries published in the window that succeeded, and that failed for good.
+    pub succeeded: i64,
+    pub failed: i64,
+    /// The newest delivery in the window that has an error: its class and status.
+    pub last_error_class: Option<ErrorClass>,
+    pub last_response_status: Option<i64>,
+    /// Set while the endpoint's circuit is open on the node that answered.
+    pub circuit_open: Option<OpenCircuitInfo>,
+}
+
+/// An open circuit, as shown to people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenCircuitInfo {
+    pub consecutive_failures: u32,
+    pub next_probe_at: DateTime<Utc>,
+}
+
+/// One delivery of a message with where it went and every attempt, oldest first
+/// (`GET .../messages/{message}/deliveries`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliveryDetail {
+    pub delivery: Delivery,
+    /// `None` when the endpoint has been deleted since.
+    pub endpoint_url: Option<String>,
+    pub attempts: Vec<Attempt>,
+}
+
+/// One node's status, for operators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub version: String,
+    /// `Sqlite` or `Postgres`.
+    pub backend: String,
+    pub ready: bool,
+    /// Attempts made, and those that succeeded, since this node started.
+    pub attempts: u64,
+    pub succeeded: u64,
+    /// Requests to endpoints in flight right now.
+    pub in_flight: u64,
+}
+
 /// An SLO class: what a tenant on it is promised. A delivery is good when it
 /// succeeded within `latency_target_ms` of its message being published.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -139,3 +139,30 @@ test('a partner sends a test event and sees its attempt', async ({ page, request
     receiver.close();
   }
 });
+
+test('server functions answer with the status REST gives, never 500 for a caller mistake', async ({ page }) => {
+  await signIn(page, EMAIL, PASSWORD);
+  await expect(page.getByTestId('viewer')).toBeVisible();
+  // As the hydrated app calls it: a form-encoded POST that accepts JSON.
+  const call = (path: string, form: Record<string, string>) =>
+    page.request.post(path, { form, headers: { Accept: 'application/json' } });
+
+  const missing = await call('/api/load_endpoint', { tenant, endpoint: 'ep_01JZZZZZZZZZZZZZZZZZZZZZZZ' });
+  expect(missing.status()).toBe(404);
+  expect((await missing.json()).code).toBe('not_found');
+
+  // Another tenant's endpoint is "not found" too, never "forbidden".
+  const other = (await post(page.request, '/v1/tenants', { name: 'Elsewhere' })).id;
+  const theirs = (await post(page.request, `/v1/tenants/${other}/endpoints`, { url: 'https://elsewhere.test/h' })).id;
+  const hidden = await call('/api/load_endpoint', { tenant: other, endpoint: theirs });
+  expect(hidden.status()).toBe(404);
+
+  const stale = await call('/api/set_endpoint_enabled', { tenant, endpoint, enabled: 'false', csrf: 'forged' });
+  expect(stale.status()).toBe(403);
+
+  const invalid = await call('/api/create_endpoint', {
+    tenant, url: 'ftp://nope.test', csrf: await page.locator('input[name="csrf"]').first().inputValue(),
+  });
+  expect(invalid.status()).toBe(422);
+  expect((await invalid.json()).code).toBe('validation_failed');
+});

@@ -22,7 +22,7 @@ pub async fn readyz(State(s): State<AppState>) -> Result<&'static str, ApiError>
 }
 
 pub async fn metrics(State(s): State<AppState>) -> Response {
-    let st = &s.stats;
+    let st = s.sluice.engine_stats().unwrap_or_default();
     let mut out = String::new();
     let counters = [
         ("sluice_attempts_total", "HTTP attempts made to endpoints", &st.attempts),

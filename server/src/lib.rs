@@ -21,7 +21,6 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use sluice_app::ssr::DashboardContext;
 use sluice_core::ErrorCode;
-use sluice_engine::delivery::{OpenCircuits, Stats};
 use sluice_engine::{Engine, Sluice};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
@@ -34,8 +33,6 @@ use problem::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub sluice: Arc<Sluice>,
-    pub stats: Arc<Stats>,
-    pub circuits: Arc<OpenCircuits>,
 }
 
 /// The whole HTTP surface.
@@ -54,8 +51,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, max_body_bytes: us
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
 
-    let context =
-        DashboardContext { sluice: state.sluice.clone(), stats: state.stats.clone(), circuits: state.circuits.clone() };
+    let context = DashboardContext { sluice: state.sluice.clone() };
     let routes = generate_route_list(sluice_app::App);
     let fallback_context = context.clone();
     let dashboard = Router::new()
@@ -187,7 +183,6 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     }
 
     let engine = Arc::new(Engine::new(store, config.engine.clone(), wake)?);
-    let (stats, circuits) = (engine.stats(), engine.circuits());
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(sluice.clone().run_retention_until_stopped(
         config.engine.node_id.clone(),
@@ -195,7 +190,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         stop_rx.clone(),
     ));
     let engine_task = tokio::spawn(engine.clone().run_until_stopped(stop_rx.clone()));
-    sluice.set_workers_started();
+    sluice.engine_started(&engine);
 
     let leptos_options = LeptosOptions::builder()
         .output_name("sluice")
@@ -203,7 +198,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         .site_pkg_dir("pkg")
         .site_addr(config.listen)
         .build();
-    let mut app = router(AppState { sluice: sluice.clone(), stats, circuits }, leptos_options, config.max_body_bytes);
+    let mut app = router(AppState { sluice: sluice.clone() }, leptos_options, config.max_body_bytes);
     if config.demo_every.is_some() {
         app = app.merge(demo::receiver_router());
     }

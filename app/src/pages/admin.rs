@@ -9,9 +9,7 @@ use crate::auth::error_text;
 
 #[server(endpoint = "load_users")]
 pub async fn load_users() -> Result<(Page<User>, Vec<(String, String)>), AppError> {
-    use crate::auth::ssr::{context, require_caller};
-    let ctx = context()?;
-    let (_, caller) = require_caller().await?;
+    let (ctx, _, caller) = crate::auth::ssr::reading().await?;
     let users = ctx.sluice.list_users(&caller, Some(250), None).await?;
     let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await?;
     Ok((users, tenants.data.into_iter().map(|t| (t.id.to_string(), t.name)).collect()))
@@ -25,11 +23,9 @@ pub async fn add_user(
     tenant_id: Option<String>,
     csrf: String,
 ) -> Result<String, AppError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
+    use crate::auth::ssr::parse_id;
     use sluice_core::model::{CreateUser, Role};
-    let ctx = context()?;
-    let (session, caller) = require_caller().await?;
-    check_csrf(&session, &csrf)?;
+    let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let role = Role::parse(&role).ok_or_else(|| {
         AppError::new(sluice_core::ErrorCode::ValidationFailed, "role: must be admin, support or partner")
     })?;

@@ -41,24 +41,15 @@ pub async fn load_delivery_log(
     since: Option<String>,
     cursor: Option<String>,
 ) -> Result<DeliveryLog, AppError> {
-    use crate::auth::ssr::{parse_id, require_caller};
-    use sluice_engine::store::DeliveryFilter;
-    let ctx = crate::auth::ssr::context()?;
-    let (_, caller) = require_caller().await?;
+    use crate::auth::ssr::parse_id;
+    let (ctx, _, caller) = crate::auth::ssr::reading().await?;
     let tenant = parse_id(&tenant)?;
     let nonempty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    use sluice_core::model::DeliveryStatus;
-    let status = match nonempty(status) {
-        Some(s) => Some(DeliveryStatus::parse(&s).ok_or_else(|| {
-            AppError::new(sluice_core::ErrorCode::ValidationFailed, format!("status: unknown status {s}"))
-        })?),
-        None => None,
-    };
-    let endpoint_id = nonempty(endpoint_id).map(|e| parse_id(&e)).transpose()?;
+    // The form's datetime-local value is local wall time without a zone; the query
+    // wants RFC 3339.
     let since = nonempty(since).map(|s| crate::pages::form_time_as_rfc3339(&s));
-    let since_ms = sluice_engine::service::parse_time("since", since.as_deref())?;
-    let db_filter =
-        DeliveryFilter { status, endpoint_id, message_id: None, event_type: nonempty(event_type), since_ms };
+    let query = sluice_engine::service::DeliveryQuery { status, endpoint_id, message_id: None, event_type, since };
+    let db_filter = query.into_filter()?;
     let t = ctx.sluice.get_tenant(&caller, &tenant).await?;
     let endpoints = ctx.sluice.list_endpoints(&caller, &tenant, Some(250), None).await?;
     let page = ctx.sluice.list_deliveries(&caller, &tenant, db_filter, Some(50), nonempty(cursor)).await?;

@@ -16,9 +16,9 @@ use crate::auth::{error_text, Viewer};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EndpointHealth {
     pub endpoint: Endpoint,
-    /// Among its last (up to) 100 finished deliveries.
-    pub succeeded: usize,
-    pub failed: usize,
+    /// Among its deliveries of the last 24 hours.
+    pub succeeded: i64,
+    pub failed: i64,
     pub last_error: Option<String>,
     /// This node's circuit breaker, when open: (consecutive failures, next probe).
     pub circuit_open: Option<(u32, chrono::DateTime<chrono::Utc>)>,
@@ -38,31 +38,34 @@ fn split_types(raw: &str) -> Vec<String> {
 
 #[server(endpoint = "load_endpoints")]
 pub async fn load_endpoints(tenant: String) -> Result<EndpointsView, AppError> {
-    use crate::auth::ssr::{context, parse_id, require_caller};
-    use sluice_core::model::DeliveryStatus;
-    use sluice_engine::store::DeliveryFilter;
-    let ctx = context()?;
-    let (_, caller) = require_caller().await?;
+    use crate::auth::ssr::parse_id;
+    let (ctx, _, caller) = crate::auth::ssr::reading().await?;
     let tenant = parse_id(&tenant)?;
     let t = ctx.sluice.get_tenant(&caller, &tenant).await?;
     let list = ctx.sluice.list_endpoints(&caller, &tenant, Some(250), None).await?;
-    let mut endpoints = Vec::with_capacity(list.data.len());
-    for e in list.data {
-        let filter = DeliveryFilter { endpoint_id: Some(e.id.clone()), ..Default::default() };
-        let recent = ctx.sluice.list_deliveries(&caller, &tenant, filter, Some(100), None).await;
-        let recent = recent?.data;
-        let succeeded = recent.iter().filter(|d| d.status == DeliveryStatus::Succeeded).count();
-        let failed = recent.iter().filter(|d| d.status == DeliveryStatus::Failed).count();
-        let last_error = recent.iter().find_map(|d| match (d.last_response_status, d.last_error_class) {
-            (_, None) => None,
-            (Some(s), Some(_)) => Some(format!("HTTP {s}")),
-            (None, Some(c)) => Some(c.as_str().replace('_', " ")),
-        });
-        let circuit_open = ctx.circuits.get(&e.id).and_then(|open| {
-            chrono::DateTime::from_timestamp_millis(open.next_probe_ms).map(|probe| (open.failures, probe))
-        });
-        endpoints.push(EndpointHealth { endpoint: e, succeeded, failed, last_error, circuit_open });
-    }
+    let mut health: std::collections::HashMap<_, _> =
+        ctx.sluice.endpoint_health(&caller, &tenant).await?.into_iter().map(|h| (h.endpoint_id.clone(), h)).collect();
+    let endpoints = list
+        .data
+        .into_iter()
+        .map(|endpoint| {
+            let h = health.remove(&endpoint.id);
+            let last_error = h.as_ref().and_then(|h| match (h.last_response_status, h.last_error_class) {
+                (_, None) => None,
+                (Some(s), Some(_)) => Some(format!("HTTP {s}")),
+                (None, Some(c)) => Some(c.as_str().replace('_', " ")),
+            });
+            EndpointHealth {
+                succeeded: h.as_ref().map_or(0, |h| h.succeeded),
+                failed: h.as_ref().map_or(0, |h| h.failed),
+                circuit_open: h
+                    .and_then(|h| h.circuit_open)
+                    .map(|open| (open.consecutive_failures, open.next_probe_at)),
+                last_error,
+                endpoint,
+            }
+        })
+        .collect();
     Ok(EndpointsView { tenant_name: t.name, endpoints })
 }
 
@@ -74,11 +77,9 @@ pub async fn create_endpoint(
     event_types: Option<String>,
     csrf: String,
 ) -> Result<String, AppError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
+    use crate::auth::ssr::parse_id;
     use sluice_core::model::CreateEndpoint;
-    let ctx = context()?;
-    let (session, caller) = require_caller().await?;
-    check_csrf(&session, &csrf)?;
+    let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let types = split_types(event_types.as_deref().unwrap_or(""));
     let req = CreateEndpoint {
         url,
@@ -98,11 +99,9 @@ pub async fn set_endpoint_enabled(
     enabled: bool,
     csrf: String,
 ) -> Result<(), AppError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
+    use crate::auth::ssr::parse_id;
     use sluice_core::model::DisableEndpoint;
-    let ctx = context()?;
-    let (session, caller) = require_caller().await?;
-    check_csrf(&session, &csrf)?;
+    let (ctx, session, caller) = crate::auth::ssr::changing(&csrf).await?;
     let (tenant, endpoint) = (parse_id(&tenant)?, parse_id(&endpoint)?);
     let result = if enabled {
         ctx.sluice.enable_endpoint(&caller, &tenant, &endpoint).await
@@ -116,9 +115,8 @@ pub async fn set_endpoint_enabled(
 
 #[server(endpoint = "load_endpoint")]
 pub async fn load_endpoint(tenant: String, endpoint: String) -> Result<Endpoint, AppError> {
-    use crate::auth::ssr::{context, parse_id, require_caller};
-    let ctx = context()?;
-    let (_, caller) = require_caller().await?;
+    use crate::auth::ssr::parse_id;
+    let (ctx, _, caller) = crate::auth::ssr::reading().await?;
     ctx.sluice.get_endpoint(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?).await.map_err(AppError::from)
 }
 
@@ -141,11 +139,9 @@ pub async fn edit_endpoint(
     event_types: Option<String>,
     csrf: String,
 ) -> Result<EditOutcome, AppError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
+    use crate::auth::ssr::parse_id;
     use sluice_core::model::PatchEndpoint;
-    let ctx = context()?;
-    let (session, caller) = require_caller().await?;
-    check_csrf(&session, &csrf)?;
+    let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let (tenant, endpoint) = (parse_id(&tenant)?, parse_id(&endpoint)?);
     let patch = PatchEndpoint {
         url: Some(url),
@@ -182,10 +178,8 @@ fn secret_views(s: sluice_core::model::EndpointSecrets) -> Vec<SecretView> {
 /// revealing is recorded as a lifecycle event, so it must be a deliberate act.
 #[server(endpoint = "reveal_secrets")]
 pub async fn reveal_secrets(tenant: String, endpoint: String, csrf: String) -> Result<Vec<SecretView>, AppError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
-    let ctx = context()?;
-    let (session, caller) = require_caller().await?;
-    check_csrf(&session, &csrf)?;
+    use crate::auth::ssr::parse_id;
+    let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let secrets = ctx.sluice.endpoint_secrets(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?).await;
     Ok(secret_views(secrets?))
 }
@@ -198,11 +192,9 @@ pub async fn rotate_secret(
     grace_period_seconds: u32,
     csrf: String,
 ) -> Result<Vec<SecretView>, AppError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
+    use crate::auth::ssr::parse_id;
     use sluice_core::model::RotateSecret;
-    let ctx = context()?;
-    let (session, caller) = require_caller().await?;
-    check_csrf(&session, &csrf)?;
+    let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let req = RotateSecret { grace_period_seconds: Some(grace_period_seconds), ..Default::default() };
     let secrets = ctx.sluice.rotate_secret(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?, req).await;
     Ok(secret_views(secrets?))
@@ -211,10 +203,8 @@ pub async fn rotate_secret(
 /// Sends a `sluice.test` event to this endpoint only; returns the message id.
 #[server(endpoint = "send_test")]
 pub async fn send_test(tenant: String, endpoint: String, csrf: String) -> Result<String, AppError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
-    let ctx = context()?;
-    let (session, caller) = require_caller().await?;
-    check_csrf(&session, &csrf)?;
+    use crate::auth::ssr::parse_id;
+    let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let m = ctx.sluice.send_test_event(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?).await;
     Ok(m?.id.to_string())
 }

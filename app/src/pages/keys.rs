@@ -10,9 +10,7 @@ use crate::auth::error_text;
 
 #[server(endpoint = "load_api_keys")]
 pub async fn load_api_keys() -> Result<(Vec<ApiKey>, Vec<(String, String)>), AppError> {
-    use crate::auth::ssr::{context, require_caller};
-    let ctx = context()?;
-    let (_, caller) = require_caller().await?;
+    let (ctx, _, caller) = crate::auth::ssr::reading().await?;
     let keys = ctx.sluice.list_api_keys(&caller, None).await?;
     let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await?;
     Ok((keys, tenants.data.into_iter().map(|t| (t.id.to_string(), t.name)).collect()))
@@ -21,11 +19,9 @@ pub async fn load_api_keys() -> Result<(Vec<ApiKey>, Vec<(String, String)>), App
 /// `scope` is "platform" or a tenant id.
 #[server(endpoint = "issue_api_key")]
 pub async fn issue_api_key(name: String, scope: String, csrf: String) -> Result<CreatedApiKey, AppError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
+    use crate::auth::ssr::parse_id;
     use sluice_core::model::CreateApiKey;
-    let ctx = context()?;
-    let (session, caller) = require_caller().await?;
-    check_csrf(&session, &csrf)?;
+    let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let req = CreateApiKey { name: Some(name) };
     let created = if scope == "platform" {
         ctx.sluice.create_platform_api_key(&caller, req).await
@@ -37,10 +33,8 @@ pub async fn issue_api_key(name: String, scope: String, csrf: String) -> Result<
 
 #[server(endpoint = "revoke_api_key")]
 pub async fn revoke_api_key(key_id: String, csrf: String) -> Result<ApiKey, AppError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
-    let ctx = context()?;
-    let (session, caller) = require_caller().await?;
-    check_csrf(&session, &csrf)?;
+    use crate::auth::ssr::parse_id;
+    let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     ctx.sluice.revoke_api_key(&caller, &parse_id(&key_id)?).await.map_err(AppError::from)
 }
 

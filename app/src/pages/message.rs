@@ -33,28 +33,25 @@ pub struct MessageDetail {
 
 #[server(endpoint = "load_message")]
 pub async fn load_message(tenant: String, message: String) -> Result<MessageDetail, AppError> {
-    use crate::auth::ssr::{parse_id, require_caller};
-    use sluice_engine::store::DeliveryFilter;
-    let ctx = crate::auth::ssr::context()?;
-    let (_, caller) = require_caller().await?;
+    use crate::auth::ssr::parse_id;
+    let (ctx, _, caller) = crate::auth::ssr::reading().await?;
     let tenant = parse_id(&tenant)?;
     let message = parse_id(&message)?;
     let m = ctx.sluice.get_message(&caller, &tenant, &message).await?;
     let payload_pretty = serde_json::from_str::<serde_json::Value>(m.payload.get())
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|_| m.payload.get().to_owned());
-    let filter = DeliveryFilter { message_id: Some(message.clone()), ..Default::default() };
-    let deliveries = ctx.sluice.list_deliveries(&caller, &tenant, filter, Some(250), None).await?;
-    let mut details = Vec::new();
-    for d in deliveries.data {
-        let endpoint_url = match ctx.sluice.get_endpoint(&caller, &tenant, &d.endpoint_id).await {
-            Ok(e) => e.url,
-            Err(_) => format!("{} (deleted)", d.endpoint_id),
-        };
-        let mut attempts = ctx.sluice.list_attempts(&caller, &tenant, &d.id, Some(250), None).await?.data;
-        attempts.reverse();
-        details.push(DeliveryDetail { delivery: d, endpoint_url, attempts });
-    }
+    let details = ctx
+        .sluice
+        .message_deliveries(&caller, &tenant, &message)
+        .await?
+        .into_iter()
+        .map(|d| DeliveryDetail {
+            endpoint_url: d.endpoint_url.unwrap_or_else(|| format!("{} (deleted)", d.delivery.endpoint_id)),
+            delivery: d.delivery,
+            attempts: d.attempts,
+        })
+        .collect();
     Ok(MessageDetail {
         id: m.id.to_string(),
         tenant_id: m.tenant_id.to_string(),
@@ -75,11 +72,9 @@ pub async fn replay(
     endpoint_id: Option<String>,
     csrf: String,
 ) -> Result<usize, AppError> {
-    use crate::auth::ssr::{check_csrf, parse_id, require_caller};
+    use crate::auth::ssr::parse_id;
     use sluice_core::model::ReplayMessage;
-    let ctx = crate::auth::ssr::context()?;
-    let (session, caller) = require_caller().await?;
-    check_csrf(&session, &csrf)?;
+    let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let endpoint_id = endpoint_id.filter(|e| !e.is_empty()).map(|e| parse_id(&e)).transpose()?;
     let accepted = ctx
         .sluice

@@ -12,9 +12,8 @@ use crate::charts::{fmt_ms, fmt_pct, LatencyChart, Series, VolumeChart};
 
 #[server(endpoint = "load_overview")]
 pub async fn load_overview(tenant: String) -> Result<TenantOverview, AppError> {
-    use crate::auth::ssr::{context, parse_id, require_caller};
-    let ctx = context()?;
-    let (_, caller) = require_caller().await?;
+    use crate::auth::ssr::parse_id;
+    let (ctx, _, caller) = crate::auth::ssr::reading().await?;
     ctx.sluice.tenant_overview(&caller, &parse_id(&tenant)?).await.map_err(AppError::from)
 }
 

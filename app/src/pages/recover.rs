@@ -14,11 +14,9 @@ use crate::auth::error_text;
 /// (`2026-11-23T12:00`), read as UTC.
 #[server(endpoint = "start_recover")]
 pub async fn start_recover(tenant: String, endpoint: String, since: String, csrf: String) -> Result<String, AppError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
+    use crate::auth::ssr::parse_id;
     use sluice_core::model::RecoverEndpoint;
-    let ctx = context()?;
-    let (session, caller) = require_caller().await?;
-    check_csrf(&session, &csrf)?;
+    let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let since = crate::pages::form_time_as_rfc3339(&since);
     let op = ctx
         .sluice
@@ -29,9 +27,8 @@ pub async fn start_recover(tenant: String, endpoint: String, since: String, csrf
 
 #[server(endpoint = "load_operation")]
 pub async fn load_operation(operation: String) -> Result<Operation, AppError> {
-    use crate::auth::ssr::{context, parse_id, require_caller};
-    let ctx = context()?;
-    let (_, caller) = require_caller().await?;
+    use crate::auth::ssr::parse_id;
+    let (ctx, _, caller) = crate::auth::ssr::reading().await?;
     ctx.sluice.get_operation(&caller, &parse_id(&operation)?).await.map_err(AppError::from)
 }
 

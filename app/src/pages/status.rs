@@ -8,16 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::error_text;
 
-/// What the status page shows about this node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NodeStatus {
-    pub version: String,
-    pub backend: String,
-    pub ready: bool,
-    pub attempts: u64,
-    pub succeeded: u64,
-    pub in_flight: u64,
-}
+use sluice_core::model::NodeStatus;
 
 /// What the home page shows: operators the node and the tenants; a partner goes
 /// straight to their own delivery log.
@@ -32,7 +23,6 @@ pub enum StatusView {
 /// Reads the node's status from the engine. Operators only: it spans every tenant.
 #[server(endpoint = "get_node_status")]
 pub async fn get_node_status() -> Result<StatusView, AppError> {
-    use std::sync::atomic::Ordering;
     let ctx = crate::auth::ssr::context()?;
     let Some(session) = crate::auth::ssr::session().await? else {
         return Ok(StatusView::SignInFirst);
@@ -41,20 +31,10 @@ pub async fn get_node_status() -> Result<StatusView, AppError> {
     if let sluice_engine::Caller::Tenant { tenant, .. } = &caller {
         return Ok(StatusView::Partner(tenant.to_string()));
     }
+    let node = ctx.sluice.node_status(&caller).await?;
     let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await?;
     let tenants = tenants.data.into_iter().map(|t| (t.id.to_string(), t.name)).collect();
-    let ready = ctx.sluice.ready().await.is_ok();
-    Ok(StatusView::Shown(
-        NodeStatus {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            backend: format!("{:?}", ctx.sluice.store().backend()),
-            ready,
-            attempts: ctx.stats.attempts.load(Ordering::Relaxed),
-            succeeded: ctx.stats.succeeded.load(Ordering::Relaxed),
-            in_flight: ctx.stats.in_flight.load(Ordering::Relaxed),
-        },
-        tenants,
-    ))
+    Ok(StatusView::Shown(node, tenants))
 }
 
 #[component]

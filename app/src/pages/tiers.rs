@@ -11,9 +11,7 @@ use crate::charts::fmt_ms;
 
 #[server(endpoint = "load_tiers_and_tenants")]
 pub async fn load_tiers_and_tenants() -> Result<(Vec<Tier>, Vec<Tenant>), AppError> {
-    use crate::auth::ssr::{context, require_caller};
-    let ctx = context()?;
-    let (_, caller) = require_caller().await?;
+    let (ctx, _, caller) = crate::auth::ssr::reading().await?;
     let tiers = ctx.sluice.tiers_to_manage(&caller).await?;
     let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await?;
     Ok((tiers, tenants.data))
@@ -27,11 +25,8 @@ pub async fn save_tier(
     latency_seconds: String,
     csrf: String,
 ) -> Result<Tier, AppError> {
-    use crate::auth::ssr::{check_csrf, context, require_caller};
     use sluice_core::model::UpdateTier;
-    let ctx = context()?;
-    let (session, caller) = require_caller().await?;
-    check_csrf(&session, &csrf)?;
+    let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let percent: f64 = success_percent.trim().parse().map_err(|_| {
         AppError::new(sluice_core::ErrorCode::ValidationFailed, "success target: a percentage such as 99.9")
     })?;
@@ -47,22 +42,17 @@ pub async fn save_tier(
 
 #[server(endpoint = "set_tenant_tier")]
 pub async fn set_tenant_tier(tenant: String, tier: String, csrf: String) -> Result<Tenant, AppError> {
-    use crate::auth::ssr::{check_csrf, context, parse_id, require_caller};
+    use crate::auth::ssr::parse_id;
     use sluice_core::model::PatchTenant;
-    let ctx = context()?;
-    let (session, caller) = require_caller().await?;
-    check_csrf(&session, &csrf)?;
+    let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let patch = PatchTenant { tier: Some(tier), ..Default::default() };
     ctx.sluice.patch_tenant(&caller, &parse_id(&tenant)?, patch).await.map_err(AppError::from)
 }
 
 #[server(endpoint = "add_tenant")]
 pub async fn add_tenant(name: String, tier: String, csrf: String) -> Result<Tenant, AppError> {
-    use crate::auth::ssr::{check_csrf, context, require_caller};
     use sluice_core::model::CreateTenant;
-    let ctx = context()?;
-    let (session, caller) = require_caller().await?;
-    check_csrf(&session, &csrf)?;
+    let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let req = CreateTenant { name, tier: Some(tier), ..Default::default() };
     ctx.sluice.create_tenant(&caller, req).await.map_err(AppError::from)
 }

@@ -35,9 +35,7 @@ pub struct TriageView {
 
 #[server(endpoint = "load_triage")]
 pub async fn load_triage(q: Option<String>) -> Result<TriageView, AppError> {
-    use crate::auth::ssr::{context, require_caller};
-    let ctx = context()?;
-    let (_, caller) = require_caller().await?;
+    let (ctx, _, caller) = crate::auth::ssr::reading().await?;
     let triage = ctx.sluice.triage(&caller).await?;
     let hits = match q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) {
         Some(q) => Some(

@@ -2,11 +2,15 @@
 //! dashboard's server functions both call these, so the two can never disagree about
 //! a rule: validation, tenant isolation and state transitions all live here.
 
+mod detail;
 mod endpoints;
+mod health;
 mod keys;
 mod messages;
+mod node;
 mod operations;
 mod publish_queue;
+mod queries;
 mod retention;
 mod slo;
 mod tenants;
@@ -14,12 +18,12 @@ mod triage;
 mod users;
 
 pub use messages::{parse_time, Published};
+pub use queries::DeliveryQuery;
 pub use tenants::TIERS;
 pub use triage::Triage;
 pub use users::{Session, SignedIn, SESSION_TTL};
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -70,6 +74,14 @@ impl Caller {
         }
     }
 
+    /// Cross-tenant views (node status, triage) are for admins and support.
+    pub fn require_operator(&self) -> Result<()> {
+        match self {
+            Self::Platform { .. } | Self::Support { .. } => Ok(()),
+            Self::Tenant { .. } => Err(Error::Forbidden("this is for admins and support".into())),
+        }
+    }
+
     /// Secrets and keys are for the tenant itself and admins, not for support.
     pub fn require_not_support(&self) -> Result<()> {
         match self {
@@ -100,7 +112,8 @@ pub struct Sluice {
     wake: Arc<Notify>,
     tenant_facts: Mutex<HashMap<TenantId, TenantFacts>>,
     auth_cache: Mutex<HashMap<String, (Option<Caller>, Instant)>>,
-    workers_started: AtomicBool,
+    /// Set once the engine runs (see `node.rs`).
+    engine: std::sync::OnceLock<node::EngineView>,
     /// Started on first publish, so constructing a `Sluice` needs no runtime.
     publish_queue: std::sync::OnceLock<publish_queue::PublishQueue>,
 }
@@ -112,30 +125,13 @@ impl Sluice {
             wake,
             tenant_facts: Mutex::new(HashMap::new()),
             auth_cache: Mutex::new(HashMap::new()),
-            workers_started: AtomicBool::new(false),
+            engine: std::sync::OnceLock::new(),
             publish_queue: std::sync::OnceLock::new(),
         }
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     pub fn wake_handle(&self) -> Arc<Notify> {
         self.wake.clone()
-    }
-
-    /// Marks the delivery workers as running: from now on `/readyz` can say yes.
-    pub fn set_workers_started(&self) {
-        self.workers_started.store(true, Ordering::SeqCst);
-    }
-
-    /// Ready: migrations ran (the store exists), workers run, the database answers.
-    pub async fn ready(&self) -> Result<()> {
-        if !self.workers_started.load(Ordering::SeqCst) {
-            return Err(Error::Unavailable("delivery workers are not running yet".into()));
-        }
-        self.store.ping().await
     }
 }
 

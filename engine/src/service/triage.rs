@@ -21,16 +21,6 @@ pub struct Triage {
     pub error_classes: Vec<(String, i64)>,
 }
 
-impl Caller {
-    /// Triage and search span tenants: admins and support only.
-    fn require_operator(&self) -> Result<()> {
-        match self {
-            Self::Platform { .. } | Self::Support { .. } => Ok(()),
-            Self::Tenant { .. } => Err(Error::Forbidden("this is for admins and support".into())),
-        }
-    }
-}
-
 /// An integer sort key for the tenant's [`burn_rate`] (thousandths), so tenants sort totally.
 fn burn_key(t: &TenantHealth) -> i64 {
     burn_rate(t.slo_counted, t.slo_good, t.success_target).map_or(0, |b| (b * 1_000.0).round() as i64)

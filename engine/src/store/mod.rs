@@ -29,8 +29,8 @@ use crate::error::{Error, Result};
 pub use postgres::PgStore;
 pub use queue::{Claimed, DueEndpoint, NextStep, Outcome};
 pub use records::{
-    AttemptRecord, DeliveryFilter, LifecycleEvent, MessageFilter, NewMessage, NewOperation, NewSession, PageArgs,
-    PublishResult, PurgeCounts, SearchHit, SecretRecord, SloHour, StoredEvent, TenantHealth,
+    AttemptRecord, DeliveryFilter, EndpointHealthRow, LifecycleEvent, MessageFilter, NewMessage, NewOperation,
+    NewSession, PageArgs, PublishResult, PurgeCounts, SearchHit, SecretRecord, SloHour, StoredEvent, TenantHealth,
 };
 pub(crate) use rows::ms_to_dt;
 pub use sqlite::SqliteStore;
@@ -147,6 +147,8 @@ pub trait UserStore: Send + Sync {
 pub trait EndpointStore: Send + Sync {
     async fn insert_endpoint(&self, endpoint: &Endpoint, secret: &SecretRecord, event: &LifecycleEvent) -> Result<()>;
     async fn get_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Option<Endpoint>>;
+    /// The tenant's endpoints among `ids` that still exist, in one query.
+    async fn endpoints_by_id(&self, tenant: &TenantId, ids: &[EndpointId]) -> Result<Vec<Endpoint>>;
     async fn list_endpoints(&self, tenant: &TenantId, page: &PageArgs) -> Result<Vec<Endpoint>>;
     /// Writes `endpoint`'s mutable fields if the stored version is still
     /// `expected_version`; false when someone changed it first.
@@ -218,6 +220,8 @@ pub trait MessageStore: Send + Sync {
     ) -> Result<Vec<Delivery>>;
     async fn get_delivery(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Option<Delivery>>;
     async fn list_attempts(&self, tenant: &TenantId, delivery: &DeliveryId, page: &PageArgs) -> Result<Vec<Attempt>>;
+    /// Every attempt of the given deliveries, oldest first, in one query.
+    async fn attempts_of(&self, tenant: &TenantId, deliveries: &[DeliveryId]) -> Result<Vec<Attempt>>;
 }
 
 /// The lease protocol the dispatcher runs: find endpoints with due deliveries, lease
@@ -283,6 +287,9 @@ pub trait ReportStore: Send + Sync {
     ) -> Result<Vec<SloHour>>;
     /// Up to `limit` hits across tenants for an id, idempotency key or URL fragment.
     async fn search(&self, query: &str, limit: i64) -> Result<Vec<SearchHit>>;
+    /// Per endpoint of the tenant that had deliveries created since `since_ms`: how
+    /// many succeeded and failed, and the newest one's error, in two grouped queries.
+    async fn endpoint_health(&self, tenant: &TenantId, since_ms: i64) -> Result<Vec<EndpointHealthRow>>;
     async fn insert_event(&self, event: &LifecycleEvent) -> Result<()>;
     async fn list_events(&self, tenant: Option<&TenantId>, page: &PageArgs) -> Result<Vec<StoredEvent>>;
 }

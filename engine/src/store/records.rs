@@ -174,6 +174,16 @@ impl SloHour {
     }
 }
 
+/// One endpoint's recent deliveries, counted (see `ReportStore::endpoint_health`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointHealthRow {
+    pub endpoint_id: EndpointId,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub last_error_class: Option<ErrorClass>,
+    pub last_response_status: Option<i64>,
+}
+
 /// Something support searched for and where it lives.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SearchHit {

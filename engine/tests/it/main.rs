@@ -3,6 +3,7 @@
 
 mod delivery;
 mod harness;
+mod health;
 mod retention;
 mod scheduler;
 mod slo;

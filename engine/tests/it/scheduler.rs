@@ -78,6 +78,7 @@ async fn a_saturated_node_shares_its_workers_between_endpoints(db: TestDb) {
     }
     let mut config = fast_config(&h.db.url);
     config.workers = 4;
+    config.tenant_concurrency = Some(4); // one tenant here: its cap is not the point
     let mut engine = h.dispatcher(config);
     // Slow answers keep the first requests in flight for the whole pass, so what the
     // pass started is what the node ran at once.

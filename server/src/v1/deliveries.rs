@@ -6,15 +6,13 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use sluice_core::ids::{DeliveryKind, EndpointId, MessageId, TenantKind};
-use sluice_core::model::DeliveryStatus;
-use sluice_engine::service::parse_time;
-use sluice_engine::store::DeliveryFilter;
+use sluice_core::ids::{DeliveryKind, TenantKind};
+use sluice_engine::service::DeliveryQuery;
 
 use super::json;
 use super::tenants::ListQuery as PageQuery;
 use crate::extract::{path_id, Auth, Query};
-use crate::problem::{ApiError, ApiResult};
+use crate::problem::ApiResult;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -42,29 +40,10 @@ async fn list(
     Path(tenant): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
-    let status = q
-        .status
-        .map(|v| {
-            DeliveryStatus::parse(&v)
-                .ok_or_else(|| ApiError::invalid("status", "must be pending, succeeded, failed or cancelled"))
-        })
-        .transpose()?;
-    let endpoint_id = q
-        .endpoint_id
-        .map(|v| EndpointId::parse(&v).map_err(|e| ApiError::invalid("endpoint_id", e.to_string())))
-        .transpose()?;
-    let message_id = q
-        .message_id
-        .map(|v| MessageId::parse(&v).map_err(|e| ApiError::invalid("message_id", e.to_string())))
-        .transpose()?;
-    let filter = DeliveryFilter {
-        status,
-        endpoint_id,
-        message_id,
-        event_type: q.event_type,
-        since_ms: parse_time("since", q.since.as_deref())?,
-    };
-    let page = s.sluice.list_deliveries(&caller, &path_id::<TenantKind>(&tenant)?, filter, q.limit, q.cursor).await?;
+    let tenant = path_id::<TenantKind>(&tenant)?;
+    let ListQuery { limit, cursor, status, endpoint_id, message_id, event_type, since } = q;
+    let filter = DeliveryQuery { status, endpoint_id, message_id, event_type, since }.into_filter()?;
+    let page = s.sluice.list_deliveries(&caller, &tenant, filter, limit, cursor).await?;
     Ok(json(StatusCode::OK, &page))
 }
 

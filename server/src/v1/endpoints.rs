@@ -17,6 +17,7 @@ use crate::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/tenants/{tenant}/endpoints", post(create).get(list))
+        .route("/tenants/{tenant}/endpoint-health", get(health))
         .route("/tenants/{tenant}/endpoints/{endpoint}", get(read).patch(patch).delete(remove))
         .route("/tenants/{tenant}/endpoints/{endpoint}/disable", post(disable))
         .route("/tenants/{tenant}/endpoints/{endpoint}/enable", post(enable))
@@ -73,6 +74,12 @@ async fn list(
 ) -> ApiResult<Response> {
     let page = s.sluice.list_endpoints(&caller, &path_id::<TenantKind>(&tenant)?, q.limit, q.cursor).await?;
     Ok(json(StatusCode::OK, &page))
+}
+
+/// Every endpoint with deliveries in the last 24 h, and how they went.
+async fn health(State(s): State<AppState>, Auth(caller): Auth, Path(tenant): Path<String>) -> ApiResult<Response> {
+    let data = s.sluice.endpoint_health(&caller, &path_id::<TenantKind>(&tenant)?).await?;
+    Ok(json(StatusCode::OK, &serde_json::json!({ "data": data, "window_hours": 24 })))
 }
 
 async fn read(

@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/tenants/{tenant}/messages", post(publish).get(list))
         .route("/tenants/{tenant}/messages/{message}", get(read))
         .route("/tenants/{tenant}/messages/{message}/replay", post(replay))
+        .route("/tenants/{tenant}/messages/{message}/deliveries", get(deliveries))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -78,6 +79,17 @@ async fn list(
     };
     let page = s.sluice.list_messages(&caller, &path_id::<TenantKind>(&tenant)?, filter, q.limit, q.cursor).await?;
     Ok(json(StatusCode::OK, &page))
+}
+
+/// The message's deliveries, each with its endpoint's URL and every attempt.
+async fn deliveries(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Path((tenant, message)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let (tenant, message) = (path_id::<TenantKind>(&tenant)?, path_id::<MessageKind>(&message)?);
+    let data = s.sluice.message_deliveries(&caller, &tenant, &message).await?;
+    Ok(json(StatusCode::OK, &serde_json::json!({ "data": data })))
 }
 
 async fn read(

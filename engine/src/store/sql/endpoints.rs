@@ -46,6 +46,26 @@ impl EndpointStore for This {
         row.map(endpoint_from).transpose()
     }
 
+    async fn endpoints_by_id(&self, tenant: &TenantId, ids: &[EndpointId]) -> Result<Vec<Endpoint>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut qb =
+                sqlx::QueryBuilder::<Db>::new(format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE tenant_id = "));
+            qb.push_bind(tenant.as_str());
+            qb.push(" AND deleted_at IS NULL AND id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_str());
+            }
+            qb.push(")");
+            let rows: Vec<EndpointRow> = qb.build_query_as().fetch_all(&self.read).await?;
+            for row in rows {
+                out.push(endpoint_from(row)?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn list_endpoints(&self, tenant: &TenantId, page: &PageArgs) -> Result<Vec<Endpoint>> {
         let sql = format!(
             "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE tenant_id = $1 AND deleted_at IS NULL \

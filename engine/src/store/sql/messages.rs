@@ -267,4 +267,26 @@ impl MessageStore for This {
             .await?;
         rows.into_iter().map(attempt_from).collect()
     }
+
+    async fn attempts_of(&self, tenant: &TenantId, deliveries: &[DeliveryId]) -> Result<Vec<Attempt>> {
+        let mut out = Vec::new();
+        // Each chunk rides the (delivery_id, id) index.
+        for chunk in deliveries.chunks(500) {
+            let mut qb =
+                sqlx::QueryBuilder::<Db>::new(format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE tenant_id = "));
+            qb.push_bind(tenant.as_str());
+            qb.push(" AND delivery_id IN (");
+            let mut ids = qb.separated(", ");
+            for id in chunk {
+                ids.push_bind(id.as_str());
+            }
+            qb.push(") ORDER BY id");
+            let rows: Vec<AttemptRow> = qb.build_query_as().fetch_all(&self.read).await?;
+            for row in rows {
+                out.push(attempt_from(row)?);
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
 }

@@ -66,6 +66,49 @@ impl ReportStore for This {
             .collect()
     }
 
+    async fn endpoint_health(&self, tenant: &TenantId, since_ms: i64) -> Result<Vec<EndpointHealthRow>> {
+        // Bounded by the time-ordered id on the (tenant_id, id) index, so the scan is
+        // the window's deliveries, not the tenant's history.
+        let counts: Vec<(String, i64, i64, Option<String>)> = sqlx::query_as(
+            "SELECT endpoint_id, \
+             SUM(CASE WHEN state = 'succeeded' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), \
+             MAX(CASE WHEN last_error_class IS NOT NULL THEN id END) \
+             FROM deliveries WHERE tenant_id = $1 AND id >= $2 GROUP BY endpoint_id",
+        )
+        .bind(tenant.as_str())
+        .bind(DeliveryId::lower_bound_at(since_ms).into_string())
+        .fetch_all(&self.read)
+        .await?;
+        let newest_errors: Vec<&str> = counts.iter().filter_map(|c| c.3.as_deref()).collect();
+        let mut errors = std::collections::HashMap::new();
+        for chunk in newest_errors.chunks(500) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "SELECT endpoint_id, last_error_class, last_response_status FROM deliveries WHERE id IN (",
+            );
+            let mut ids = qb.separated(", ");
+            for id in chunk {
+                ids.push_bind(*id);
+            }
+            qb.push(")");
+            let rows: Vec<(String, Option<String>, Option<i64>)> = qb.build_query_as().fetch_all(&self.read).await?;
+            errors.extend(rows.into_iter().map(|(endpoint, class, status)| (endpoint, (class, status))));
+        }
+        counts
+            .into_iter()
+            .map(|(endpoint_id, succeeded, failed, _)| {
+                let (class, last_response_status) = errors.remove(&endpoint_id).unwrap_or_default();
+                Ok(EndpointHealthRow {
+                    endpoint_id: parse_id(endpoint_id)?,
+                    succeeded,
+                    failed,
+                    last_error_class: class.as_deref().and_then(ErrorClass::parse),
+                    last_response_status,
+                })
+            })
+            .collect()
+    }
+
     async fn error_classes(&self, tenant: Option<&TenantId>, since_ms: i64) -> Result<Vec<(String, i64)>> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT last_error_class, COUNT(*) FROM deliveries WHERE updated_at >= $1 AND state <> 'succeeded' \

@@ -1,0 +1,65 @@
+//! This node as the services see it: readiness, and what its engine has done, for the
+//! status page, `/metrics` and the circuit shown beside an endpoint.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use sluice_core::ids::EndpointId;
+use sluice_core::model::NodeStatus;
+
+use super::{Caller, Sluice};
+use crate::delivery::{Engine, OpenCircuit, OpenCircuits, Stats};
+use crate::error::{Error, Result};
+
+/// The engine's read-only side, handed to the services when it starts.
+pub(super) struct EngineView {
+    stats: Arc<Stats>,
+    circuits: Arc<OpenCircuits>,
+}
+
+impl Sluice {
+    /// The engine runs: from now on `/readyz` can say yes, and the services can tell
+    /// what it does.
+    pub fn engine_started(&self, engine: &Engine) {
+        let view = EngineView { stats: engine.stats(), circuits: engine.circuits() };
+        if self.engine.set(view).is_err() {
+            tracing::warn!("engine_started called twice; keeping the first engine");
+        }
+    }
+
+    /// Ready: migrations ran (the store exists), the engine runs, the database answers.
+    pub async fn ready(&self) -> Result<()> {
+        if self.engine.get().is_none() {
+            return Err(Error::Unavailable("delivery workers are not running yet".into()));
+        }
+        self.store.ping().await
+    }
+
+    /// This node's counters, once its engine runs.
+    pub fn engine_stats(&self) -> Option<Arc<Stats>> {
+        self.engine.get().map(|e| e.stats.clone())
+    }
+
+    /// The endpoint's circuit, when it is open on this node.
+    pub(super) fn open_circuit(&self, endpoint: &EndpointId) -> Option<OpenCircuit> {
+        self.engine.get().and_then(|e| e.circuits.get(endpoint))
+    }
+
+    /// Version, database, readiness and delivery counters. Operators only: it spans
+    /// every tenant.
+    pub async fn node_status(&self, caller: &Caller) -> Result<NodeStatus> {
+        caller.require_operator()?;
+        let ready = self.ready().await.is_ok();
+        let count = |pick: fn(&Stats) -> &std::sync::atomic::AtomicU64| {
+            self.engine.get().map_or(0, |e| pick(&e.stats).load(Ordering::Relaxed))
+        };
+        Ok(NodeStatus {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            backend: format!("{:?}", self.store.backend()),
+            ready,
+            attempts: count(|s| &s.attempts),
+            succeeded: count(|s| &s.succeeded),
+            in_flight: count(|s| &s.in_flight),
+        })
+    }
+}
