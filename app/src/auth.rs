@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Viewer {
     pub email: String,
-    pub role: String,
+    pub role: sluice_core::model::Role,
     pub tenant_id: Option<String>,
     pub csrf_token: String,
 }
@@ -61,7 +61,7 @@ pub async fn sign_out(csrf: String) -> Result<(), AppError> {
 pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
     Ok(ssr::session().await?.map(|s| Viewer {
         email: s.user.email.clone(),
-        role: s.user.role.as_str().to_owned(),
+        role: s.user.role,
         tenant_id: s.user.tenant_id.as_ref().map(ToString::to_string),
         csrf_token: s.csrf_token.clone(),
     }))

@@ -14,6 +14,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{ParamSegment, SsrMode, StaticSegment};
+use sluice_core::model::Role;
 
 #[cfg(feature = "ssr")]
 pub use auth::ssr;
@@ -126,9 +127,9 @@ fn ViewerBar() -> impl IntoView {
                     .map(|v| {
                         view! {
                             <div class="viewer flex flex-wrap items-center gap-3 text-sm">
-                                {(v.role != "partner").then(|| view! { <A href="/triage">"Triage"</A> })}
-                                {(v.role == "admin").then(|| view! { <A href="/tiers">"Tenants"</A> <A href="/users">"Users"</A> <A href="/api-keys">"API keys"</A> })}
-                                <span data-testid="viewer">{v.email.clone()} " · " {v.role.clone()}</span>
+                                {(v.role != Role::Partner).then(|| view! { <A href="/triage">"Triage"</A> })}
+                                {(v.role == Role::Admin).then(|| view! { <A href="/tiers">"Tenants"</A> <A href="/users">"Users"</A> <A href="/api-keys">"API keys"</A> })}
+                                <span data-testid="viewer">{v.email.clone()} " · " {v.role.as_str()}</span>
                                 <ActionForm action=sign_out>
                                     <input type="hidden" name="csrf" value=v.csrf_token.clone()/>
                                     <button type="submit" class="secondary">"Sign out"</button>

@@ -71,6 +71,66 @@ pub struct DeliveryDetail {
     pub attempts: Vec<Attempt>,
 }
 
+/// What a lifecycle event records. Written as `subject.verb`; the set only grows
+/// within API v1, and readers must accept kinds they do not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LifecycleKind {
+    #[serde(rename = "endpoint.created")]
+    EndpointCreated,
+    #[serde(rename = "endpoint.updated")]
+    EndpointUpdated,
+    #[serde(rename = "endpoint.disabled")]
+    EndpointDisabled,
+    #[serde(rename = "endpoint.enabled")]
+    EndpointEnabled,
+    #[serde(rename = "endpoint.deleted")]
+    EndpointDeleted,
+    #[serde(rename = "secret.rotated")]
+    SecretRotated,
+    #[serde(rename = "secret.revealed")]
+    SecretRevealed,
+    #[serde(rename = "replay.requested")]
+    ReplayRequested,
+    #[serde(rename = "recover.requested")]
+    RecoverRequested,
+    #[serde(rename = "delivery.exhausted")]
+    DeliveryExhausted,
+}
+
+impl LifecycleKind {
+    pub const ALL: [Self; 10] = [
+        Self::EndpointCreated,
+        Self::EndpointUpdated,
+        Self::EndpointDisabled,
+        Self::EndpointEnabled,
+        Self::EndpointDeleted,
+        Self::SecretRotated,
+        Self::SecretRevealed,
+        Self::ReplayRequested,
+        Self::RecoverRequested,
+        Self::DeliveryExhausted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EndpointCreated => "endpoint.created",
+            Self::EndpointUpdated => "endpoint.updated",
+            Self::EndpointDisabled => "endpoint.disabled",
+            Self::EndpointEnabled => "endpoint.enabled",
+            Self::EndpointDeleted => "endpoint.deleted",
+            Self::SecretRotated => "secret.rotated",
+            Self::SecretRevealed => "secret.revealed",
+            Self::ReplayRequested => "replay.requested",
+            Self::RecoverRequested => "recover.requested",
+            Self::DeliveryExhausted => "delivery.exhausted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 /// One node's status, for operators.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeStatus {
@@ -84,6 +144,9 @@ pub struct NodeStatus {
     /// Requests to endpoints in flight right now.
     pub in_flight: u64,
 }
+
+/// The tier a tenant is put on when none is named (a seeded row of the `tiers` table).
+pub const DEFAULT_TIER: &str = "standard";
 
 /// An SLO class: what a tenant on it is promised. A delivery is good when it
 /// succeeded within `latency_target_ms` of its message being published.
@@ -574,6 +637,15 @@ pub struct RecoverEndpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_kinds_spell_the_same_on_the_wire_and_in_the_database() {
+        for kind in LifecycleKind::ALL {
+            assert_eq!(serde_json::to_value(kind).expect("json"), kind.as_str());
+            assert_eq!(LifecycleKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(LifecycleKind::parse("endpoint.exploded"), None);
+    }
 
     #[test]
     fn patch_distinguishes_absent_from_null() {

@@ -359,7 +359,7 @@ pub fn EndpointEditPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading endpoint…"</p> }>
             {move || {
                 let v = viewer.get();
-                let is_support = v.clone().and_then(Result::ok).flatten().is_some_and(|v| v.role == "support");
+                let is_support = v.clone().and_then(Result::ok).flatten().is_some_and(|v| v.role == sluice_core::model::Role::Support);
                 let csrf = csrf_of(v);
                 loaded
                     .get()

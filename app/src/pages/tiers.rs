@@ -104,7 +104,7 @@ pub fn TiersPage() -> impl IntoView {
                             let add_options = tier_names
                                 .iter()
                                 .map(|n| {
-                                    let selected = n == "standard";
+                                    let selected = n == sluice_core::model::DEFAULT_TIER;
                                     view! { <option value=n.clone() selected=selected>{n.clone()}</option> }
                                 })
                                 .collect_view();

@@ -5,7 +5,7 @@
 //! the endpoint) is checked by a table of cases without a clock or a network.
 
 use sluice_core::ids::EndpointId;
-use sluice_core::model::ErrorClass;
+use sluice_core::model::{ErrorClass, LifecycleKind};
 use sluice_core::retry;
 
 use super::sender::SendResult;
@@ -35,10 +35,10 @@ pub fn decide(claim: &Claimed, endpoint: &DueEndpoint, result: SendResult, now_m
         let outcome = Outcome { lease_token: claim.lease_token, attempt: record, next: NextStep::Succeeded };
         return Verdict { outcome, disable: None, events: Vec::new() };
     };
-    let event = |kind: &str, subject: &str, detail: serde_json::Value| LifecycleEvent {
+    let event = |kind: LifecycleKind, subject: &str, detail: serde_json::Value| LifecycleEvent {
         id: new_id(),
         tenant_id: Some(claim.tenant_id.clone()),
-        kind: kind.into(),
+        kind,
         subject_id: subject.into(),
         actor: "engine".into(),
         detail,
@@ -49,7 +49,7 @@ pub fn decide(claim: &Claimed, endpoint: &DueEndpoint, result: SendResult, now_m
     if class == ErrorClass::Http410 {
         let reason = "the endpoint answered 410 Gone".to_owned();
         events.push(event(
-            "endpoint.disabled",
+            LifecycleKind::EndpointDisabled,
             endpoint.id.as_str(),
             serde_json::json!({ "reason": reason, "delivery_id": claim.delivery_id }),
         ));
@@ -61,7 +61,7 @@ pub fn decide(claim: &Claimed, endpoint: &DueEndpoint, result: SendResult, now_m
     let next = match retry::next_delay_ms(schedule, since_base, jitter) {
         None => {
             events.push(event(
-                "delivery.exhausted",
+                LifecycleKind::DeliveryExhausted,
                 claim.delivery_id.as_str(),
                 serde_json::json!({
                     "message_id": claim.message_id,
@@ -148,7 +148,7 @@ mod tests {
         jitter: f64,
         next: NextStep,
         disables: bool,
-        events: &'static [&'static str],
+        events: &'static [LifecycleKind],
     }
 
     fn case(name: &'static str) -> Case {
@@ -192,7 +192,7 @@ mod tests {
             },
             Case {
                 attempts_before: 17,
-                events: &["delivery.exhausted"],
+                events: &[LifecycleKind::DeliveryExhausted],
                 next: NextStep::Exhausted,
                 ..case("the 18th failure is final: the default schedule's 17 waits are used up")
             },
@@ -210,7 +210,7 @@ mod tests {
             Case {
                 schedule: Some(vec![]),
                 next: NextStep::Exhausted,
-                events: &["delivery.exhausted"],
+                events: &[LifecycleKind::DeliveryExhausted],
                 ..case("an empty schedule means one attempt")
             },
             Case {
@@ -223,7 +223,7 @@ mod tests {
                 status: Some(410),
                 class: Some(ErrorClass::Http410),
                 disables: true,
-                events: &["endpoint.disabled"],
+                events: &[LifecycleKind::EndpointDisabled],
                 ..case("410 disables the endpoint and still schedules a retry")
             },
             Case {
@@ -242,7 +242,7 @@ mod tests {
             assert_eq!(v.outcome.next, c.next, "{}", c.name);
             assert_eq!(v.outcome.lease_token, 42, "{}: the claim's fencing token", c.name);
             assert_eq!(v.disable.is_some(), c.disables, "{}", c.name);
-            let kinds: Vec<&str> = v.events.iter().map(|e| e.kind.as_str()).collect();
+            let kinds: Vec<LifecycleKind> = v.events.iter().map(|e| e.kind).collect();
             assert_eq!(kinds, c.events, "{}", c.name);
             assert!(v.events.iter().all(|e| e.created_at_ms == NOW && e.actor == "engine"), "{}", c.name);
         }

@@ -71,7 +71,7 @@ impl Sluice {
         };
         let event = LifecycleEvent::new(
             Some(tenant),
-            "endpoint.created",
+            LifecycleKind::EndpointCreated,
             endpoint.id.as_str(),
             caller.actor(),
             serde_json::json!({ "url": endpoint.url }),
@@ -149,7 +149,7 @@ impl Sluice {
         next.updated_at = ms_to_dt(now_ms());
         let event = LifecycleEvent::new(
             Some(tenant),
-            "endpoint.updated",
+            LifecycleKind::EndpointUpdated,
             id.as_str(),
             caller.actor(),
             serde_json::json!({ "version": next.version }),
@@ -181,7 +181,7 @@ impl Sluice {
         next.updated_at = now;
         let event = LifecycleEvent::new(
             Some(tenant),
-            "endpoint.disabled",
+            LifecycleKind::EndpointDisabled,
             id.as_str(),
             caller.actor(),
             serde_json::json!({ "reason": reason }),
@@ -200,8 +200,13 @@ impl Sluice {
         next.disabled_at = None;
         next.version += 1;
         next.updated_at = ms_to_dt(now_ms());
-        let event =
-            LifecycleEvent::new(Some(tenant), "endpoint.enabled", id.as_str(), caller.actor(), serde_json::json!({}));
+        let event = LifecycleEvent::new(
+            Some(tenant),
+            LifecycleKind::EndpointEnabled,
+            id.as_str(),
+            caller.actor(),
+            serde_json::json!({}),
+        );
         let saved = self.save_endpoint(next, current.version, Some(&event)).await?;
         // Its pending deliveries are claimable again.
         self.wake.notify_one();
@@ -223,8 +228,13 @@ impl Sluice {
 
     pub async fn delete_endpoint(&self, caller: &Caller, tenant: &TenantId, id: &EndpointId) -> Result<()> {
         caller.check_tenant(tenant)?;
-        let event =
-            LifecycleEvent::new(Some(tenant), "endpoint.deleted", id.as_str(), caller.actor(), serde_json::json!({}));
+        let event = LifecycleEvent::new(
+            Some(tenant),
+            LifecycleKind::EndpointDeleted,
+            id.as_str(),
+            caller.actor(),
+            serde_json::json!({}),
+        );
         if self.store.delete_endpoint(tenant, id, now_ms(), &event).await? {
             Ok(())
         } else {
@@ -252,8 +262,13 @@ impl Sluice {
                 expires_at: s.expires_at_ms.map(ms_to_dt),
             })
             .collect();
-        let event =
-            LifecycleEvent::new(Some(tenant), "secret.revealed", id.as_str(), caller.actor(), serde_json::json!({}));
+        let event = LifecycleEvent::new(
+            Some(tenant),
+            LifecycleKind::SecretRevealed,
+            id.as_str(),
+            caller.actor(),
+            serde_json::json!({}),
+        );
         self.store.insert_event(&event).await?;
         Ok(EndpointSecrets { key: active.secret, previous })
     }
@@ -285,7 +300,7 @@ impl Sluice {
         };
         let event = LifecycleEvent::new(
             Some(tenant),
-            "secret.rotated",
+            LifecycleKind::SecretRotated,
             id.as_str(),
             caller.actor(),
             serde_json::json!({ "grace_period_seconds": grace }),

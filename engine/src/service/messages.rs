@@ -186,7 +186,7 @@ impl Sluice {
         let queued = self.store.replay(tenant, id, req.endpoint_id.as_ref(), AttemptTrigger::Manual, now_ms()).await?;
         let event = LifecycleEvent::new(
             Some(tenant),
-            "replay.requested",
+            LifecycleKind::ReplayRequested,
             id.as_str(),
             caller.actor(),
             serde_json::json!({ "endpoint_id": req.endpoint_id, "deliveries": queued }),

@@ -19,7 +19,6 @@ mod users;
 
 pub use messages::{parse_time, Published};
 pub use queries::DeliveryQuery;
-pub use tenants::TIERS;
 pub use triage::Triage;
 pub use users::{Session, SignedIn, SESSION_TTL};
 

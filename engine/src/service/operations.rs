@@ -1,7 +1,7 @@
 //! Operations: bulk recover of an endpoint's failed deliveries, and reading progress.
 
 use sluice_core::ids::{EndpointId, OperationId, TenantId};
-use sluice_core::model::{Operation, RecoverEndpoint};
+use sluice_core::model::{LifecycleKind, Operation, RecoverEndpoint};
 
 use super::{parse_time, Caller, Sluice};
 use crate::error::{Error, Result};
@@ -42,7 +42,7 @@ impl Sluice {
         let total = self.store.recover(&op, now).await?;
         let event = LifecycleEvent::new(
             Some(tenant),
-            "recover.requested",
+            LifecycleKind::RecoverRequested,
             op.id.as_str(),
             caller.actor(),
             serde_json::json!({ "endpoint_id": endpoint, "since": since, "until": until, "deliveries": total }),

@@ -7,7 +7,7 @@ use sluice_core::model::{
 use sluice_core::slo::{attainment, budget_remaining, percentile};
 use sluice_core::validate::{self, Errors};
 
-use super::{Caller, Sluice, TIERS};
+use super::{Caller, Sluice};
 use crate::error::{Error, Result};
 use crate::store::{ms_to_dt, SloHour};
 
@@ -65,9 +65,7 @@ impl Sluice {
             tenant.name = name.trim().to_owned();
         }
         if let Some(tier) = req.tier {
-            if !TIERS.contains(&tier.as_str()) {
-                errors.add("tier", format!("must be one of {}", TIERS.join(", ")));
-            }
+            self.check_tier(&mut errors, &tier).await?;
             tenant.tier = tier;
         }
         errors.into_result().map_err(Error::Validation)?;

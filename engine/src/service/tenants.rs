@@ -1,24 +1,22 @@
 //! Tenants: create, read, list.
 
 use sluice_core::ids::TenantId;
-use sluice_core::model::{CreateTenant, Page, Tenant};
+use sluice_core::model::{CreateTenant, Page, Tenant, DEFAULT_TIER};
 use sluice_core::validate::{self, Errors};
 
 use super::{finish_page, lock, page_args, Caller, Sluice, TenantFacts, TENANT_FACTS_TTL};
 use crate::error::{Error, Result};
 
-/// Tiers a tenant can be on. The SLO targets behind them are shown by the dashboard.
-pub const TIERS: [&str; 3] = ["free", "standard", "premium"];
+// Which tiers exist is data: the `tiers` table, seeded by a migration and edited by
+// admins, is the one list; `DEFAULT_TIER` names the one a new tenant gets.
 
 impl Sluice {
     pub async fn create_tenant(&self, caller: &Caller, req: CreateTenant) -> Result<Tenant> {
         caller.require_platform()?;
         let mut errors = Errors::default();
         errors.check(validate::name(&req.name), "name");
-        let tier = req.tier.unwrap_or_else(|| "standard".into());
-        if !TIERS.contains(&tier.as_str()) {
-            errors.add("tier", format!("must be one of {}", TIERS.join(", ")));
-        }
+        let tier = req.tier.unwrap_or_else(|| DEFAULT_TIER.into());
+        self.check_tier(&mut errors, &tier).await?;
         let retention_days = req.retention_days.unwrap_or(30);
         if !(1..=3650).contains(&retention_days) {
             errors.add("retention_days", "must be between 1 and 3650");
@@ -63,6 +61,15 @@ impl Sluice {
                 Ok(Page { data: own.into_iter().collect(), next_cursor: None })
             }
         }
+    }
+
+    /// Adds a field error unless a tier of that name exists.
+    pub(super) async fn check_tier(&self, errors: &mut Errors, tier: &str) -> Result<()> {
+        if self.store.tier(tier).await?.is_none() {
+            let names: Vec<String> = self.store.tiers().await?.into_iter().map(|t| t.name).collect();
+            errors.add("tier", format!("must be one of {}", names.join(", ")));
+        }
+        Ok(())
     }
 
     /// The tenant's backlog cap and (approximate) current backlog, cached briefly.

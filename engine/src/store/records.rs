@@ -87,7 +87,7 @@ pub struct AttemptRecord {
 pub struct LifecycleEvent {
     pub id: EventId,
     pub tenant_id: Option<TenantId>,
-    pub kind: String,
+    pub kind: LifecycleKind,
     pub subject_id: String,
     pub actor: String,
     pub detail: serde_json::Value,
@@ -97,7 +97,7 @@ pub struct LifecycleEvent {
 impl LifecycleEvent {
     pub fn new(
         tenant_id: Option<&TenantId>,
-        kind: &str,
+        kind: LifecycleKind,
         subject_id: &str,
         actor: &str,
         detail: serde_json::Value,
@@ -105,7 +105,7 @@ impl LifecycleEvent {
         Self {
             id: crate::ids::new_id(),
             tenant_id: tenant_id.cloned(),
-            kind: kind.into(),
+            kind,
             subject_id: subject_id.into(),
             actor: actor.into(),
             detail,

@@ -11,7 +11,7 @@ impl This {
         )
         .bind(e.id.as_str())
         .bind(e.tenant_id.as_ref().map(|t| t.as_str()))
-        .bind(&e.kind)
+        .bind(e.kind.as_str())
         .bind(&e.subject_id)
         .bind(&e.actor)
         .bind(e.detail.to_string())
