@@ -58,6 +58,8 @@ pub struct Dispatcher {
     rotation: usize,
     /// Requests started since this dispatcher was made.
     started: usize,
+    /// Scans started since this dispatcher was made.
+    scans: u64,
     need_scan: bool,
     last_scan: Option<Instant>,
 }
@@ -74,6 +76,7 @@ impl Dispatcher {
             tasks: JoinSet::new(),
             rotation: 0,
             started: 0,
+            scans: 0,
             need_scan: true,
             last_scan: None,
         }
@@ -111,6 +114,7 @@ impl Dispatcher {
                     tracing::warn!(error = %e, "scanning for due work failed; retrying");
                 }
             }
+            let started_before = self.started;
             let next_check = match self.dispatch().await {
                 Ok(at) => at,
                 Err(e) => {
@@ -118,6 +122,11 @@ impl Dispatcher {
                     None
                 }
             };
+            let idle = self.tasks.is_empty() && self.started == started_before && !self.need_scan;
+            engine.quiet.send_if_modified(|q| {
+                let now = super::Quiet { scans: self.scans, idle };
+                std::mem::replace(q, now) != now
+            });
             let deadline = self.deadline(next_check);
             let wakeup = tokio::select! {
                 biased;
@@ -153,6 +162,7 @@ impl Dispatcher {
     /// Lists endpoints with due work and forgets idle ones.
     async fn scan(&mut self, now: Instant) -> Result<()> {
         self.last_scan = Some(now);
+        self.scans += 1;
         let due = self.engine.store.due_endpoints(now_ms(), SCAN_LIMIT).await?;
         let listed: HashSet<EndpointId> = due.iter().map(|d| d.id.clone()).collect();
         let cfg = &self.engine.config;

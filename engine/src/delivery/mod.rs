@@ -14,6 +14,7 @@ pub mod breaker;
 pub mod bucket;
 mod decide;
 mod dispatcher;
+mod idle;
 mod keys;
 mod recorder;
 mod sender;
@@ -30,6 +31,7 @@ use crate::store::Store;
 
 pub use decide::{decide, Verdict};
 pub use dispatcher::Dispatcher;
+pub use idle::{wait_idle, Quiet};
 pub use sender::{is_blocked, parse_retry_after, SendResult, Sender, MAX_RESPONSE_BODY};
 pub use stats::{OpenCircuit, OpenCircuits, Stats};
 
@@ -41,12 +43,14 @@ pub struct Engine {
     wake: Arc<Notify>,
     stats: Arc<Stats>,
     circuits: Arc<OpenCircuits>,
+    quiet: watch::Sender<Quiet>,
 }
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, config: EngineConfig, wake: Arc<Notify>) -> anyhow::Result<Self> {
         let sender = Sender::new(config.request_timeout, config.allow_private_targets, config.endpoint_concurrency)?;
-        Ok(Self { store, config, sender, wake, stats: Arc::default(), circuits: Arc::default() })
+        let quiet = watch::Sender::new(Quiet::default());
+        Ok(Self { store, config, sender, wake, stats: Arc::default(), circuits: Arc::default(), quiet })
     }
 
     pub fn stats(&self) -> Arc<Stats> {
@@ -55,6 +59,11 @@ impl Engine {
 
     pub fn circuits(&self) -> Arc<OpenCircuits> {
         self.circuits.clone()
+    }
+
+    /// Whether the running dispatcher has gone quiet (see [`wait_idle`]).
+    pub fn quiet(&self) -> watch::Receiver<Quiet> {
+        self.quiet.subscribe()
     }
 
     pub fn config(&self) -> &EngineConfig {

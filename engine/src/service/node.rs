@@ -8,20 +8,21 @@ use sluice_core::ids::EndpointId;
 use sluice_core::model::NodeStatus;
 
 use super::{Caller, Sluice};
-use crate::delivery::{Engine, OpenCircuit, OpenCircuits, Stats};
+use crate::delivery::{wait_idle, Engine, OpenCircuit, OpenCircuits, Quiet, Stats};
 use crate::error::{Error, Result};
 
 /// The engine's read-only side, handed to the services when it starts.
 pub(super) struct EngineView {
     stats: Arc<Stats>,
     circuits: Arc<OpenCircuits>,
+    quiet: tokio::sync::watch::Receiver<Quiet>,
 }
 
 impl Sluice {
     /// The engine runs: from now on `/readyz` can say yes, and the services can tell
     /// what it does.
     pub fn engine_started(&self, engine: &Engine) {
-        let view = EngineView { stats: engine.stats(), circuits: engine.circuits() };
+        let view = EngineView { stats: engine.stats(), circuits: engine.circuits(), quiet: engine.quiet() };
         if self.engine.set(view).is_err() {
             tracing::warn!("engine_started called twice; keeping the first engine");
         }
@@ -33,6 +34,15 @@ impl Sluice {
             return Err(Error::Unavailable("delivery workers are not running yet".into()));
         }
         self.store.ping().await
+    }
+
+    /// Waits until this node's dispatcher has gone quiet after a fresh look at the
+    /// queue: nothing in flight, nothing it could start (see `delivery::wait_idle`).
+    /// Returns at once when no engine runs.
+    pub async fn wait_engine_idle(&self) {
+        if let Some(view) = self.engine.get() {
+            wait_idle(view.quiet.clone()).await;
+        }
     }
 
     /// This node's counters, once its engine runs.

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use sluice_core::model::*;
+use sluice_engine::delivery::wait_idle;
 use sluice_engine::ids::now_ms;
 use sluice_engine::{Caller, Error};
 use sluice_testkit::{on_both_backends, Receiver, Reply, TestDb};
@@ -424,7 +425,7 @@ async fn circuit_opens_after_repeated_failures_and_a_probe_closes_it(db: TestDb)
     let task = tokio::spawn(engine.clone().run_until_stopped(stopped));
 
     assert!(rx.wait_for(3, Duration::from_secs(5)).await);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::timeout(Duration::from_secs(5), wait_idle(engine.quiet())).await.expect("the engine goes quiet");
     assert_eq!(rx.count(), 3, "after 3 failures in a row the circuit holds the rest back");
     let open = engine.circuits().get(&e.id).expect("open circuit visible");
     assert_eq!(open.failures, 3);

@@ -423,7 +423,7 @@ async fn test_event_over_the_api(db: TestDb) {
     assert!(chosen.wait_for(1, Duration::from_secs(10)).await, "the chosen endpoint got it");
     let got = chosen.received().pop().expect("delivery");
     assert_eq!(got.verified_by, vec![0], "signed like any delivery");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.wait_idle().await;
     assert!(other.received().is_empty(), "no other endpoint gets a test event");
 
     app.post(&format!("/v1/tenants/{t}/endpoints/{e}/disable"), json!({})).await;

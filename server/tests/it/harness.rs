@@ -69,6 +69,15 @@ impl TestApp {
         Self { _db: db, base, client, running: Some(running) }
     }
 
+    /// Waits until the server's engine has gone quiet: nothing in flight and nothing
+    /// more it could send right now, so "nothing else arrived" can be asserted.
+    pub async fn wait_idle(&self) {
+        if let Some(r) = &self.running {
+            let quiet = r.sluice.wait_engine_idle();
+            tokio::time::timeout(std::time::Duration::from_secs(10), quiet).await.expect("the engine goes quiet");
+        }
+    }
+
     pub async fn stop(&mut self) {
         if let Some(r) = self.running.take() {
             r.shutdown().await.expect("clean shutdown");
