@@ -101,8 +101,47 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 
 /// Parses a path segment as an id of kind `K`. A malformed id names nothing that
 /// exists, so it is a 404 like any other unknown id.
-pub fn path_id<K: IdKind>(raw: &str) -> Result<Id<K>, ApiError> {
+fn path_id<K: IdKind>(raw: &str) -> Result<Id<K>, ApiError> {
     Id::parse(raw).map_err(|_| ApiError::new(ErrorCode::NotFound, format!("{} {raw} not found", K::NAME)))
+}
+
+/// The typed ids in the path, in order: `Ids(tenant): Ids<TenantId>`, or
+/// `Ids((tenant, endpoint)): Ids<(TenantId, EndpointId)>`. The one way handlers read
+/// ids from a path, so a malformed one is always the same 404.
+pub struct Ids<T>(pub T);
+
+/// A value made of a route's path segments, each parsed as a typed id.
+pub trait PathIds: Sized {
+    fn from_segments(segments: &[String]) -> Result<Self, ApiError>;
+}
+
+impl<A: IdKind> PathIds for Id<A> {
+    fn from_segments(segments: &[String]) -> Result<Self, ApiError> {
+        match segments {
+            [a] => path_id(a),
+            _ => Err(ApiError::from(sluice_engine::Error::Internal("route has the wrong number of ids".into()))),
+        }
+    }
+}
+
+impl<A: IdKind, B: IdKind> PathIds for (Id<A>, Id<B>) {
+    fn from_segments(segments: &[String]) -> Result<Self, ApiError> {
+        match segments {
+            [a, b] => Ok((path_id(a)?, path_id(b)?)),
+            _ => Err(ApiError::from(sluice_engine::Error::Internal("route has the wrong number of ids".into()))),
+        }
+    }
+}
+
+impl<T: PathIds, S: Send + Sync> FromRequestParts<S> for Ids<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(segments) = axum::extract::Path::<Vec<String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        T::from_segments(&segments).map(Ids)
+    }
 }
 
 /// A JSON body that may be left out entirely (action endpoints such as `/disable`):

@@ -1,16 +1,16 @@
 //! `/v1/.../api-keys`: platform and tenant-scoped keys; create (the key is shown once),
 //! list (prefixes, last use, revocation), revoke.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use sluice_core::ids::{ApiKeyKind, TenantKind};
+use sluice_core::ids::*;
 use sluice_core::model::{CreateApiKey, Page};
 
 use super::json;
-use crate::extract::{path_id, Auth, JsonOrEmpty};
+use crate::extract::{Auth, Ids, JsonOrEmpty};
 use crate::problem::ApiResult;
 use crate::AppState;
 
@@ -24,19 +24,19 @@ pub fn router() -> Router<AppState> {
 async fn create_for_tenant(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path(tenant): Path<String>,
+    Ids(tenant): Ids<TenantId>,
     JsonOrEmpty(req): JsonOrEmpty<CreateApiKey>,
 ) -> ApiResult<Response> {
-    let key = s.sluice.create_api_key(&caller, &path_id::<TenantKind>(&tenant)?, req).await?;
+    let key = s.sluice.create_api_key(&caller, &tenant, req).await?;
     Ok(json(StatusCode::CREATED, &key))
 }
 
 async fn list_for_tenant(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path(tenant): Path<String>,
+    Ids(tenant): Ids<TenantId>,
 ) -> ApiResult<Response> {
-    let keys = s.sluice.list_api_keys(&caller, Some(&path_id::<TenantKind>(&tenant)?)).await?;
+    let keys = s.sluice.list_api_keys(&caller, Some(&tenant)).await?;
     Ok(json(StatusCode::OK, &Page { data: keys, next_cursor: None }))
 }
 
@@ -56,7 +56,7 @@ async fn list_all(State(s): State<AppState>, Auth(caller): Auth) -> ApiResult<Re
     Ok(json(StatusCode::OK, &Page { data: keys, next_cursor: None }))
 }
 
-async fn revoke(State(s): State<AppState>, Auth(caller): Auth, Path(key): Path<String>) -> ApiResult<Response> {
-    let key = s.sluice.revoke_api_key(&caller, &path_id::<ApiKeyKind>(&key)?).await?;
+async fn revoke(State(s): State<AppState>, Auth(caller): Auth, Ids(key): Ids<ApiKeyId>) -> ApiResult<Response> {
+    let key = s.sluice.revoke_api_key(&caller, &key).await?;
     Ok(json(StatusCode::OK, &key))
 }

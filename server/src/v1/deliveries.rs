@@ -1,17 +1,17 @@
 //! `/v1/tenants/{tenant}/deliveries`: the delivery log and each delivery's attempts.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use sluice_core::ids::{DeliveryKind, TenantKind};
+use sluice_core::ids::*;
 use sluice_engine::service::DeliveryQuery;
 
 use super::json;
 use super::tenants::ListQuery as PageQuery;
-use crate::extract::{path_id, Auth, Query};
+use crate::extract::{Auth, Ids, Query};
 use crate::problem::ApiResult;
 use crate::AppState;
 
@@ -37,10 +37,9 @@ struct ListQuery {
 async fn list(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path(tenant): Path<String>,
+    Ids(tenant): Ids<TenantId>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
-    let tenant = path_id::<TenantKind>(&tenant)?;
     let ListQuery { limit, cursor, status, endpoint_id, message_id, event_type, since } = q;
     let filter = DeliveryQuery { status, endpoint_id, message_id, event_type, since }.into_filter()?;
     let page = s.sluice.list_deliveries(&caller, &tenant, filter, limit, cursor).await?;
@@ -50,28 +49,18 @@ async fn list(
 async fn read(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path((tenant, delivery)): Path<(String, String)>,
+    Ids((tenant, delivery)): Ids<(TenantId, DeliveryId)>,
 ) -> ApiResult<Response> {
-    let d =
-        s.sluice.get_delivery(&caller, &path_id::<TenantKind>(&tenant)?, &path_id::<DeliveryKind>(&delivery)?).await?;
+    let d = s.sluice.get_delivery(&caller, &tenant, &delivery).await?;
     Ok(json(StatusCode::OK, &d))
 }
 
 async fn attempts(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path((tenant, delivery)): Path<(String, String)>,
+    Ids((tenant, delivery)): Ids<(TenantId, DeliveryId)>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Response> {
-    let page = s
-        .sluice
-        .list_attempts(
-            &caller,
-            &path_id::<TenantKind>(&tenant)?,
-            &path_id::<DeliveryKind>(&delivery)?,
-            q.limit,
-            q.cursor,
-        )
-        .await?;
+    let page = s.sluice.list_attempts(&caller, &tenant, &delivery, q.limit, q.cursor).await?;
     Ok(json(StatusCode::OK, &page))
 }

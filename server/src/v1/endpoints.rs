@@ -1,16 +1,16 @@
 //! `/v1/tenants/{tenant}/endpoints`: CRUD, actions, secrets.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use sluice_core::ids::{EndpointId, EndpointKind, TenantId, TenantKind};
+use sluice_core::ids::*;
 use sluice_core::model::{CreateEndpoint, DisableEndpoint, PatchEndpoint, RotateSecret};
 
 use super::tenants::ListQuery;
 use super::{json, json_with_etag};
-use crate::extract::{path_id, Auth, Json, JsonOrEmpty, Query};
+use crate::extract::{Auth, Ids, Json, JsonOrEmpty, Query};
 use crate::problem::{ApiError, ApiResult};
 use crate::AppState;
 
@@ -24,10 +24,6 @@ pub fn router() -> Router<AppState> {
         .route("/tenants/{tenant}/endpoints/{endpoint}/test", post(send_test))
         .route("/tenants/{tenant}/endpoints/{endpoint}/secret", get(secret))
         .route("/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", post(rotate))
-}
-
-fn ids(tenant: &str, endpoint: &str) -> Result<(TenantId, EndpointId), ApiError> {
-    Ok((path_id::<TenantKind>(tenant)?, path_id::<EndpointKind>(endpoint)?))
 }
 
 fn etag(version: i64) -> String {
@@ -58,10 +54,10 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
 async fn create(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path(tenant): Path<String>,
+    Ids(tenant): Ids<TenantId>,
     Json(req): Json<CreateEndpoint>,
 ) -> ApiResult<Response> {
-    let e = s.sluice.create_endpoint(&caller, &path_id::<TenantKind>(&tenant)?, req).await?;
+    let e = s.sluice.create_endpoint(&caller, &tenant, req).await?;
     let version = e.version;
     Ok(with_etag(json(StatusCode::CREATED, &e), version))
 }
@@ -69,26 +65,25 @@ async fn create(
 async fn list(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path(tenant): Path<String>,
+    Ids(tenant): Ids<TenantId>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
-    let page = s.sluice.list_endpoints(&caller, &path_id::<TenantKind>(&tenant)?, q.limit, q.cursor).await?;
+    let page = s.sluice.list_endpoints(&caller, &tenant, q.limit, q.cursor).await?;
     Ok(json(StatusCode::OK, &page))
 }
 
 /// Every endpoint with deliveries in the last 24 h, and how they went.
-async fn health(State(s): State<AppState>, Auth(caller): Auth, Path(tenant): Path<String>) -> ApiResult<Response> {
-    let data = s.sluice.endpoint_health(&caller, &path_id::<TenantKind>(&tenant)?).await?;
+async fn health(State(s): State<AppState>, Auth(caller): Auth, Ids(tenant): Ids<TenantId>) -> ApiResult<Response> {
+    let data = s.sluice.endpoint_health(&caller, &tenant).await?;
     Ok(json(StatusCode::OK, &serde_json::json!({ "data": data, "window_hours": 24 })))
 }
 
 async fn read(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path((tenant, endpoint)): Path<(String, String)>,
+    Ids((t, e)): Ids<(TenantId, EndpointId)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (t, e) = ids(&tenant, &endpoint)?;
     let e = s.sluice.get_endpoint(&caller, &t, &e).await?;
     Ok(json_with_etag(&headers, etag(e.version), &e))
 }
@@ -96,11 +91,10 @@ async fn read(
 async fn patch(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path((tenant, endpoint)): Path<(String, String)>,
+    Ids((t, e)): Ids<(TenantId, EndpointId)>,
     headers: HeaderMap,
     Json(req): Json<PatchEndpoint>,
 ) -> ApiResult<Response> {
-    let (t, e) = ids(&tenant, &endpoint)?;
     let expected = if_match(&headers)?;
     let e = s.sluice.patch_endpoint(&caller, &t, &e, expected, req).await?;
     let version = e.version;
@@ -110,9 +104,8 @@ async fn patch(
 async fn remove(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path((tenant, endpoint)): Path<(String, String)>,
+    Ids((t, e)): Ids<(TenantId, EndpointId)>,
 ) -> ApiResult<Response> {
-    let (t, e) = ids(&tenant, &endpoint)?;
     s.sluice.delete_endpoint(&caller, &t, &e).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -120,10 +113,9 @@ async fn remove(
 async fn disable(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path((tenant, endpoint)): Path<(String, String)>,
+    Ids((t, e)): Ids<(TenantId, EndpointId)>,
     JsonOrEmpty(req): JsonOrEmpty<DisableEndpoint>,
 ) -> ApiResult<Response> {
-    let (t, e) = ids(&tenant, &endpoint)?;
     let e = s.sluice.disable_endpoint(&caller, &t, &e, req).await?;
     let version = e.version;
     Ok(with_etag(json(StatusCode::OK, &e), version))
@@ -132,9 +124,8 @@ async fn disable(
 async fn enable(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path((tenant, endpoint)): Path<(String, String)>,
+    Ids((t, e)): Ids<(TenantId, EndpointId)>,
 ) -> ApiResult<Response> {
-    let (t, e) = ids(&tenant, &endpoint)?;
     let e = s.sluice.enable_endpoint(&caller, &t, &e).await?;
     let version = e.version;
     Ok(with_etag(json(StatusCode::OK, &e), version))
@@ -145,9 +136,8 @@ async fn enable(
 async fn send_test(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path((tenant, endpoint)): Path<(String, String)>,
+    Ids((t, e)): Ids<(TenantId, EndpointId)>,
 ) -> ApiResult<Response> {
-    let (t, e) = ids(&tenant, &endpoint)?;
     let message = s.sluice.send_test_event(&caller, &t, &e).await?;
     Ok(json(StatusCode::ACCEPTED, &message))
 }
@@ -155,9 +145,8 @@ async fn send_test(
 async fn secret(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path((tenant, endpoint)): Path<(String, String)>,
+    Ids((t, e)): Ids<(TenantId, EndpointId)>,
 ) -> ApiResult<Response> {
-    let (t, e) = ids(&tenant, &endpoint)?;
     let secrets = s.sluice.endpoint_secrets(&caller, &t, &e).await?;
     Ok(json(StatusCode::OK, &secrets))
 }
@@ -165,10 +154,9 @@ async fn secret(
 async fn rotate(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path((tenant, endpoint)): Path<(String, String)>,
+    Ids((t, e)): Ids<(TenantId, EndpointId)>,
     JsonOrEmpty(req): JsonOrEmpty<RotateSecret>,
 ) -> ApiResult<Response> {
-    let (t, e) = ids(&tenant, &endpoint)?;
     let secrets = s.sluice.rotate_secret(&caller, &t, &e, req).await?;
     Ok(json(StatusCode::OK, &secrets))
 }

@@ -1,18 +1,18 @@
 //! `/v1/tenants/{tenant}/messages`: publish (queue-first, idempotent), read, replay.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
-use sluice_core::ids::{MessageKind, TenantKind};
+use sluice_core::ids::*;
 use sluice_core::model::{PublishMessage, ReplayMessage};
 use sluice_engine::service::parse_time;
 use sluice_engine::store::MessageFilter;
 
 use super::{json, json_with_etag};
-use crate::extract::{path_id, Auth, Json, JsonOrEmpty, Query};
+use crate::extract::{Auth, Ids, Json, JsonOrEmpty, Query};
 use crate::problem::{ApiError, ApiResult};
 use crate::AppState;
 
@@ -38,11 +38,10 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 async fn publish(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path(tenant): Path<String>,
+    Ids(tenant): Ids<TenantId>,
     headers: HeaderMap,
     Json(req): Json<PublishMessage>,
 ) -> ApiResult<Response> {
-    let tenant = path_id::<TenantKind>(&tenant)?;
     let key = idempotency_key(&headers)?;
     let published = s.sluice.publish(&caller, &tenant, req, key).await?;
     let mut r = json(StatusCode::ACCEPTED, &published.message);
@@ -69,7 +68,7 @@ struct ListQuery {
 async fn list(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path(tenant): Path<String>,
+    Ids(tenant): Ids<TenantId>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
     let filter = MessageFilter {
@@ -77,7 +76,7 @@ async fn list(
         since_ms: parse_time("since", q.since.as_deref())?,
         until_ms: parse_time("until", q.until.as_deref())?,
     };
-    let page = s.sluice.list_messages(&caller, &path_id::<TenantKind>(&tenant)?, filter, q.limit, q.cursor).await?;
+    let page = s.sluice.list_messages(&caller, &tenant, filter, q.limit, q.cursor).await?;
     Ok(json(StatusCode::OK, &page))
 }
 
@@ -85,9 +84,8 @@ async fn list(
 async fn deliveries(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path((tenant, message)): Path<(String, String)>,
+    Ids((tenant, message)): Ids<(TenantId, MessageId)>,
 ) -> ApiResult<Response> {
-    let (tenant, message) = (path_id::<TenantKind>(&tenant)?, path_id::<MessageKind>(&message)?);
     let data = s.sluice.message_deliveries(&caller, &tenant, &message).await?;
     Ok(json(StatusCode::OK, &serde_json::json!({ "data": data })))
 }
@@ -95,10 +93,10 @@ async fn deliveries(
 async fn read(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path((tenant, message)): Path<(String, String)>,
+    Ids((tenant, message)): Ids<(TenantId, MessageId)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let m = s.sluice.get_message(&caller, &path_id::<TenantKind>(&tenant)?, &path_id::<MessageKind>(&message)?).await?;
+    let m = s.sluice.get_message(&caller, &tenant, &message).await?;
     // Messages never change, so their id is a perfect validator.
     let mut r = json_with_etag(&headers, format!("\"{}\"", m.id), &m);
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400, immutable"));
@@ -108,10 +106,9 @@ async fn read(
 async fn replay(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path((tenant, message)): Path<(String, String)>,
+    Ids((tenant, message)): Ids<(TenantId, MessageId)>,
     JsonOrEmpty(req): JsonOrEmpty<ReplayMessage>,
 ) -> ApiResult<Response> {
-    let tenant = path_id::<TenantKind>(&tenant)?;
-    let accepted = s.sluice.replay_message(&caller, &tenant, &path_id::<MessageKind>(&message)?, req).await?;
+    let accepted = s.sluice.replay_message(&caller, &tenant, &message, req).await?;
     Ok(json(StatusCode::ACCEPTED, &accepted))
 }

@@ -1,15 +1,15 @@
 //! Operations: start a bulk recover of an endpoint's failures, and read its progress.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use sluice_core::ids::{EndpointKind, OperationKind, TenantKind};
+use sluice_core::ids::*;
 use sluice_core::model::RecoverEndpoint;
 
 use super::json;
-use crate::extract::{path_id, Auth, Json};
+use crate::extract::{Auth, Ids, Json};
 use crate::problem::ApiResult;
 use crate::AppState;
 
@@ -22,10 +22,9 @@ pub fn router() -> Router<AppState> {
 async fn recover(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path((tenant, endpoint)): Path<(String, String)>,
+    Ids((tenant, endpoint)): Ids<(TenantId, EndpointId)>,
     Json(req): Json<RecoverEndpoint>,
 ) -> ApiResult<Response> {
-    let (tenant, endpoint) = (path_id::<TenantKind>(&tenant)?, path_id::<EndpointKind>(&endpoint)?);
     let op = s.sluice.recover_endpoint(&caller, &tenant, &endpoint, req).await?;
     let mut r = json(StatusCode::ACCEPTED, &op);
     if let Ok(v) = HeaderValue::from_str(&format!("/v1/operations/{}", op.id)) {
@@ -34,7 +33,7 @@ async fn recover(
     Ok(r)
 }
 
-async fn read(State(s): State<AppState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<Response> {
-    let op = s.sluice.get_operation(&caller, &path_id::<OperationKind>(&id)?).await?;
+async fn read(State(s): State<AppState>, Auth(caller): Auth, Ids(id): Ids<OperationId>) -> ApiResult<Response> {
+    let op = s.sluice.get_operation(&caller, &id).await?;
     Ok(json(StatusCode::OK, &op))
 }

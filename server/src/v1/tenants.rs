@@ -1,16 +1,16 @@
 //! `/v1/tenants`: create, list, read, rename or move to another tier; the overview.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
-use sluice_core::ids::TenantKind;
+use sluice_core::ids::*;
 use sluice_core::model::{CreateTenant, PatchTenant};
 
 use super::json;
-use crate::extract::{path_id, Auth, Json, Query};
+use crate::extract::{Auth, Ids, Json, Query};
 use crate::problem::ApiResult;
 use crate::AppState;
 
@@ -38,8 +38,8 @@ async fn list(State(s): State<AppState>, Auth(caller): Auth, Query(q): Query<Lis
     Ok(json(StatusCode::OK, &page))
 }
 
-async fn read(State(s): State<AppState>, Auth(caller): Auth, Path(tenant): Path<String>) -> ApiResult<Response> {
-    let tenant = s.sluice.get_tenant(&caller, &path_id::<TenantKind>(&tenant)?).await?;
+async fn read(State(s): State<AppState>, Auth(caller): Auth, Ids(tenant): Ids<TenantId>) -> ApiResult<Response> {
+    let tenant = s.sluice.get_tenant(&caller, &tenant).await?;
     Ok(json(StatusCode::OK, &tenant))
 }
 
@@ -47,16 +47,16 @@ async fn read(State(s): State<AppState>, Auth(caller): Auth, Path(tenant): Path<
 async fn patch(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    Path(tenant): Path<String>,
+    Ids(tenant): Ids<TenantId>,
     Json(req): Json<PatchTenant>,
 ) -> ApiResult<Response> {
-    let tenant = s.sluice.patch_tenant(&caller, &path_id::<TenantKind>(&tenant)?, req).await?;
+    let tenant = s.sluice.patch_tenant(&caller, &tenant, req).await?;
     Ok(json(StatusCode::OK, &tenant))
 }
 
 /// SLO attainment and error budget (24 h, 7 d, 30 d) against the tenant's tier,
 /// hourly latency percentiles over 24 h, backlog, error classes.
-async fn overview(State(s): State<AppState>, Auth(caller): Auth, Path(tenant): Path<String>) -> ApiResult<Response> {
-    let overview = s.sluice.tenant_overview(&caller, &path_id::<TenantKind>(&tenant)?).await?;
+async fn overview(State(s): State<AppState>, Auth(caller): Auth, Ids(tenant): Ids<TenantId>) -> ApiResult<Response> {
+    let overview = s.sluice.tenant_overview(&caller, &tenant).await?;
     Ok(json(StatusCode::OK, &overview))
 }
