@@ -52,12 +52,8 @@ impl EndpointStore for This {
             let mut qb =
                 sqlx::QueryBuilder::<Db>::new(format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE tenant_id = "));
             qb.push_bind(tenant.as_str());
-            qb.push(" AND deleted_at IS NULL AND id IN (");
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(id.as_str());
-            }
-            qb.push(")");
+            qb.push(" AND deleted_at IS NULL AND id IN ");
+            push_id_list(&mut qb, chunk.iter().map(|id| id.as_str()));
             let rows: Vec<EndpointRow> = qb.build_query_as().fetch_all(&self.read).await?;
             for row in rows {
                 out.push(endpoint_from(row)?);

@@ -275,12 +275,9 @@ impl MessageStore for This {
             let mut qb =
                 sqlx::QueryBuilder::<Db>::new(format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE tenant_id = "));
             qb.push_bind(tenant.as_str());
-            qb.push(" AND delivery_id IN (");
-            let mut ids = qb.separated(", ");
-            for id in chunk {
-                ids.push_bind(id.as_str());
-            }
-            qb.push(") ORDER BY id");
+            qb.push(" AND delivery_id IN ");
+            push_id_list(&mut qb, chunk.iter().map(|id| id.as_str()));
+            qb.push(" ORDER BY id");
             let rows: Vec<AttemptRow> = qb.build_query_as().fetch_all(&self.read).await?;
             for row in rows {
                 out.push(attempt_from(row)?);

@@ -3,6 +3,20 @@
 // Compiled once per backend: `include!`d by `sqlite.rs` and `postgres.rs`, which define
 // `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
 
+/// Appends `($1, $2, …)` binding `ids`, for an `IN` over one chunk of ids; callers
+/// chunk by 500, well under both databases' limit on bound parameters. Used by the
+/// other statement files too (they are all compiled into one module per backend).
+fn push_id_list<'a>(qb: &mut sqlx::QueryBuilder<'a, Db>, ids: impl IntoIterator<Item = &'a str>) {
+    qb.push("(");
+    {
+        let mut list = qb.separated(", ");
+        for id in ids {
+            list.push_bind(id);
+        }
+    }
+    qb.push(")");
+}
+
 // The claim, per backend. Both bind $1 lease_until_ms, $2 owner, $3 endpoint id,
 // $4 now_ms, $5 limit, and return `ClaimedRow`'s columns; the lease is the row's
 // next_attempt_at (a crashed node's rows come due again) and lease_owner, and the
@@ -203,12 +217,8 @@ impl This {
     async fn message_bodies(&self, ids: &[&str]) -> Result<std::collections::HashMap<String, (String, i64)>> {
         let mut out = std::collections::HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT id, payload, created_at FROM messages WHERE id IN (");
-            let mut sep = qb.separated(", ");
-            for id in chunk {
-                sep.push_bind(*id);
-            }
-            qb.push(")");
+            let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT id, payload, created_at FROM messages WHERE id IN ");
+            push_id_list(&mut qb, chunk.iter().copied());
             let rows: Vec<(String, String, i64)> = qb.build_query_as().fetch_all(&self.read).await?;
             out.extend(rows.into_iter().map(|(id, p, c)| (id, (p, c))));
         }

@@ -84,13 +84,9 @@ impl ReportStore for This {
         let mut errors = std::collections::HashMap::new();
         for chunk in newest_errors.chunks(500) {
             let mut qb = sqlx::QueryBuilder::<Db>::new(
-                "SELECT endpoint_id, last_error_class, last_response_status FROM deliveries WHERE id IN (",
+                "SELECT endpoint_id, last_error_class, last_response_status FROM deliveries WHERE id IN ",
             );
-            let mut ids = qb.separated(", ");
-            for id in chunk {
-                ids.push_bind(*id);
-            }
-            qb.push(")");
+            push_id_list(&mut qb, chunk.iter().copied());
             let rows: Vec<(String, Option<String>, Option<i64>)> = qb.build_query_as().fetch_all(&self.read).await?;
             errors.extend(rows.into_iter().map(|(endpoint, class, status)| (endpoint, (class, status))));
         }
