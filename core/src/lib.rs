@@ -11,6 +11,7 @@ pub mod retry;
 pub mod signing;
 pub mod slo;
 pub mod validate;
+pub mod views;
 
 pub use error::{ErrorCode, FieldError};
 pub use ids::*;

@@ -9,6 +9,8 @@ use serde_json::value::RawValue;
 
 use crate::ids::*;
 
+pub use crate::views::{DeliveryDetail, EndpointHealth, LifecycleKind, NodeStatus, OpenCircuitInfo};
+
 /// A page of a list, newest first.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Page<T> {
@@ -38,111 +40,6 @@ pub struct ApiKey {
     /// When it last authenticated a request (to the minute), if ever.
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
-}
-
-/// How an endpoint's deliveries went lately (`GET .../endpoint-health`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EndpointHealth {
-    pub endpoint_id: EndpointId,
-    /// Deliveries published in the window that succeeded, and that failed for good.
-    pub succeeded: i64,
-    pub failed: i64,
-    /// The newest delivery in the window that has an error: its class and status.
-    pub last_error_class: Option<ErrorClass>,
-    pub last_response_status: Option<i64>,
-    /// Set while the endpoint's circuit is open on the node that answered.
-    pub circuit_open: Option<OpenCircuitInfo>,
-}
-
-/// An open circuit, as shown to people.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OpenCircuitInfo {
-    pub consecutive_failures: u32,
-    pub next_probe_at: DateTime<Utc>,
-}
-
-/// One delivery of a message with where it went and every attempt, oldest first
-/// (`GET .../messages/{message}/deliveries`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeliveryDetail {
-    pub delivery: Delivery,
-    /// `None` when the endpoint has been deleted since.
-    pub endpoint_url: Option<String>,
-    pub attempts: Vec<Attempt>,
-}
-
-/// What a lifecycle event records. Written as `subject.verb`; the set only grows
-/// within API v1, and readers must accept kinds they do not know.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum LifecycleKind {
-    #[serde(rename = "endpoint.created")]
-    EndpointCreated,
-    #[serde(rename = "endpoint.updated")]
-    EndpointUpdated,
-    #[serde(rename = "endpoint.disabled")]
-    EndpointDisabled,
-    #[serde(rename = "endpoint.enabled")]
-    EndpointEnabled,
-    #[serde(rename = "endpoint.deleted")]
-    EndpointDeleted,
-    #[serde(rename = "secret.rotated")]
-    SecretRotated,
-    #[serde(rename = "secret.revealed")]
-    SecretRevealed,
-    #[serde(rename = "replay.requested")]
-    ReplayRequested,
-    #[serde(rename = "recover.requested")]
-    RecoverRequested,
-    #[serde(rename = "delivery.exhausted")]
-    DeliveryExhausted,
-}
-
-impl LifecycleKind {
-    pub const ALL: [Self; 10] = [
-        Self::EndpointCreated,
-        Self::EndpointUpdated,
-        Self::EndpointDisabled,
-        Self::EndpointEnabled,
-        Self::EndpointDeleted,
-        Self::SecretRotated,
-        Self::SecretRevealed,
-        Self::ReplayRequested,
-        Self::RecoverRequested,
-        Self::DeliveryExhausted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EndpointCreated => "endpoint.created",
-            Self::EndpointUpdated => "endpoint.updated",
-            Self::EndpointDisabled => "endpoint.disabled",
-            Self::EndpointEnabled => "endpoint.enabled",
-            Self::EndpointDeleted => "endpoint.deleted",
-            Self::SecretRotated => "secret.rotated",
-            Self::SecretRevealed => "secret.revealed",
-            Self::ReplayRequested => "replay.requested",
-            Self::RecoverRequested => "recover.requested",
-            Self::DeliveryExhausted => "delivery.exhausted",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-/// One node's status, for operators.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NodeStatus {
-    pub version: String,
-    /// `Sqlite` or `Postgres`.
-    pub backend: String,
-    pub ready: bool,
-    /// Attempts made, and those that succeeded, since this node started.
-    pub attempts: u64,
-    pub succeeded: u64,
-    /// Requests to endpoints in flight right now.
-    pub in_flight: u64,
 }
 
 /// The tier a tenant is put on when none is named (a seeded row of the `tiers` table).
@@ -637,15 +534,6 @@ pub struct RecoverEndpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn event_kinds_spell_the_same_on_the_wire_and_in_the_database() {
-        for kind in LifecycleKind::ALL {
-            assert_eq!(serde_json::to_value(kind).expect("json"), kind.as_str());
-            assert_eq!(LifecycleKind::parse(kind.as_str()), Some(kind));
-        }
-        assert_eq!(LifecycleKind::parse("endpoint.exploded"), None);
-    }
 
     #[test]
     fn patch_distinguishes_absent_from_null() {

@@ -324,10 +324,11 @@ impl Dispatcher {
         let Some(slot) = self.endpoints.get_mut(&endpoint) else { return };
         slot.in_flight = slot.in_flight.saturating_sub(1);
         let Some(finished) = finished else { return };
+        let was_open = slot.breaker.is_open();
         slot.breaker.record(finished.ok, now);
-        if slot.breaker.is_open() || slot.shown_open {
+        // Only an open (or just closed) circuit changes what people are shown.
+        if was_open || slot.breaker.is_open() {
             self.engine.circuits.show(&endpoint, &slot.breaker, now);
-            slot.shown_open = slot.breaker.is_open();
         }
         if finished.gone {
             slot.listed = false;

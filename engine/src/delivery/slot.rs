@@ -16,14 +16,12 @@ pub struct EndpointSlot {
     pub in_flight: usize,
     /// Listed by the latest scan and not found empty since: worth claiming for.
     pub listed: bool,
-    /// Whether [`super::stats::OpenCircuits`] shows this endpoint's circuit open.
-    pub shown_open: bool,
 }
 
 impl EndpointSlot {
     pub fn new(info: DueEndpoint, breaker: Breaker, now: Instant) -> Self {
         let bucket = info.rate_limit_per_second.map(|rate| TokenBucket::new(rate, now));
-        Self { info, keys: KeyCache::default(), breaker, bucket, in_flight: 0, listed: true, shown_open: false }
+        Self { info, keys: KeyCache::default(), breaker, bucket, in_flight: 0, listed: true }
     }
 
     /// The scan listed the endpoint again, perhaps edited since.

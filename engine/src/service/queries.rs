@@ -2,7 +2,7 @@
 //! into the store's filters in one place, so the REST API and the dashboard accept
 //! the same values and refuse the rest with the same field errors (422).
 
-use sluice_core::ids::{EndpointId, MessageId};
+use sluice_core::ids::{EndpointId, Id, IdKind, MessageId};
 use sluice_core::model::DeliveryStatus;
 use sluice_core::validate::Errors;
 
@@ -33,20 +33,8 @@ impl DeliveryQuery {
             }
             parsed
         });
-        let endpoint_id = given(self.endpoint_id).and_then(|v| match EndpointId::parse(&v) {
-            Ok(id) => Some(id),
-            Err(e) => {
-                errors.add("endpoint_id", e.to_string());
-                None
-            }
-        });
-        let message_id = given(self.message_id).and_then(|v| match MessageId::parse(&v) {
-            Ok(id) => Some(id),
-            Err(e) => {
-                errors.add("message_id", e.to_string());
-                None
-            }
-        });
+        let endpoint_id: Option<EndpointId> = parse_id(&mut errors, "endpoint_id", given(self.endpoint_id));
+        let message_id: Option<MessageId> = parse_id(&mut errors, "message_id", given(self.message_id));
         let since_ms = match parse_time("since", given(self.since).as_deref()) {
             Ok(t) => t,
             Err(Error::Validation(fields)) => {
@@ -60,6 +48,12 @@ impl DeliveryQuery {
         errors.into_result().map_err(Error::Validation)?;
         Ok(DeliveryFilter { status, endpoint_id, message_id, event_type: given(self.event_type), since_ms })
     }
+}
+
+/// A typed id from a filter field, or a field error (and `None`) for a bad one.
+fn parse_id<K: IdKind>(errors: &mut Errors, field: &str, value: Option<String>) -> Option<Id<K>> {
+    let value = value?;
+    Id::parse(&value).map_err(|e| errors.add(field, e.to_string())).ok()
 }
 
 #[cfg(test)]

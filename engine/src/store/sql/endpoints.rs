@@ -2,6 +2,26 @@
 // Compiled once per backend: `include!`d by `sqlite.rs` and `postgres.rs`, which define
 // `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
 
+impl This {
+    /// Stores an endpoint's new active secret (it expires only when rotated out).
+    async fn insert_secret_in(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        endpoint: &EndpointId,
+        secret: &SecretRecord,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO endpoint_secrets (id, endpoint_id, secret, created_at, expires_at) VALUES ($1, $2, $3, $4, NULL)",
+        )
+        .bind(secret.id.as_str())
+        .bind(endpoint.as_str())
+        .bind(&secret.secret)
+        .bind(secret.created_at_ms)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl EndpointStore for This {
     async fn insert_endpoint(&self, e: &Endpoint, secret: &SecretRecord, event: &LifecycleEvent) -> Result<()> {
@@ -26,13 +46,7 @@ impl EndpointStore for This {
         .bind(e.updated_at.timestamp_millis())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO endpoint_secrets (id, endpoint_id, secret, created_at, expires_at) VALUES ($1, $2, $3, $4, NULL)")
-            .bind(secret.id.as_str())
-            .bind(e.id.as_str())
-            .bind(&secret.secret)
-            .bind(secret.created_at_ms)
-            .execute(&mut *tx)
-            .await?;
+        Self::insert_secret_in(&mut tx, &e.id, secret).await?;
         Self::insert_event_in(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -183,13 +197,7 @@ impl EndpointStore for This {
             .bind(e.id.as_str())
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO endpoint_secrets (id, endpoint_id, secret, created_at, expires_at) VALUES ($1, $2, $3, $4, NULL)")
-            .bind(new.id.as_str())
-            .bind(e.id.as_str())
-            .bind(&new.secret)
-            .bind(new.created_at_ms)
-            .execute(&mut *tx)
-            .await?;
+        Self::insert_secret_in(&mut tx, &e.id, new).await?;
         Self::insert_event_in(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
