@@ -2,6 +2,7 @@
 //! both front doors (REST API and dashboard) call. Nothing here speaks HTTP to
 //! clients; the engine only speaks HTTP to receivers.
 
+pub mod access;
 pub mod config;
 pub mod delivery;
 pub mod error;
@@ -9,7 +10,8 @@ pub mod ids;
 pub mod service;
 pub mod store;
 
+pub use access::{Caller, KeyReach, Operator, Platform, Reach, SecretScope, TenantScope};
 pub use config::EngineConfig;
 pub use delivery::Engine;
 pub use error::{Error, Result};
-pub use service::{Caller, Session, Sluice};
+pub use service::{Session, Sluice};

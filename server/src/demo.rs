@@ -65,6 +65,7 @@ async fn receive(Path(behaviour): Path<String>) -> Response {
 /// returns the tenants to publish to.
 pub async fn seed(sluice: &Sluice, base_url: &str) -> anyhow::Result<Vec<TenantId>> {
     let admin = Caller::Platform { actor: "demo".into() };
+    let platform = admin.platform()?;
     let existing = sluice.list_tenants(&admin, Some(250), None).await?.data;
     let mut tenants = Vec::new();
     for (name, tier, email, behaviours) in TENANTS {
@@ -73,7 +74,7 @@ pub async fn seed(sluice: &Sluice, base_url: &str) -> anyhow::Result<Vec<TenantI
             continue;
         }
         let tenant = sluice
-            .create_tenant(&admin, CreateTenant { name: name.into(), tier: Some(tier.into()), ..Default::default() })
+            .create_tenant(&platform, CreateTenant { name: name.into(), tier: Some(tier.into()), ..Default::default() })
             .await?;
         for behaviour in behaviours {
             let req = CreateEndpoint {
@@ -81,7 +82,7 @@ pub async fn seed(sluice: &Sluice, base_url: &str) -> anyhow::Result<Vec<TenantI
                 description: Some(format!("demo receiver: {behaviour}")),
                 ..Default::default()
             };
-            sluice.create_endpoint(&admin, &tenant.id, req).await?;
+            sluice.create_endpoint(&platform.tenant(&tenant.id), req).await?;
         }
         let partner = CreateUser {
             email: email.into(),
@@ -89,7 +90,7 @@ pub async fn seed(sluice: &Sluice, base_url: &str) -> anyhow::Result<Vec<TenantI
             role: Role::Partner,
             tenant_id: Some(tenant.id.clone()),
         };
-        sluice.create_user(&admin, partner).await?;
+        sluice.create_user(&platform, partner).await?;
         tenants.push(tenant.id);
     }
     if !existing.iter().any(|t| TENANTS.iter().any(|(name, ..)| t.name == *name)) {
@@ -99,7 +100,7 @@ pub async fn seed(sluice: &Sluice, base_url: &str) -> anyhow::Result<Vec<TenantI
             role: Role::Support,
             tenant_id: None,
         };
-        sluice.create_user(&admin, support).await?;
+        sluice.create_user(&platform, support).await?;
     }
     Ok(tenants)
 }
@@ -107,6 +108,7 @@ pub async fn seed(sluice: &Sluice, base_url: &str) -> anyhow::Result<Vec<TenantI
 /// Publishes one event every `every` to a random demo tenant until `stop` flips.
 pub async fn trickle(sluice: Arc<Sluice>, tenants: Vec<TenantId>, every: Duration, mut stop: watch::Receiver<bool>) {
     let admin = Caller::Platform { actor: "demo".into() };
+    let Ok(platform) = admin.platform() else { return };
     let mut ticker = tokio::time::interval(every);
     let mut n: u64 = 0;
     loop {
@@ -128,7 +130,7 @@ pub async fn trickle(sluice: Arc<Sluice>, tenants: Vec<TenantId>, every: Duratio
             continue;
         };
         let req = PublishMessage { event_type: event_type.into(), payload };
-        if let Err(e) = sluice.publish(&admin, tenant, req, None).await {
+        if let Err(e) = sluice.publish(&platform.tenant(tenant), req, None).await {
             tracing::warn!(error = %e, "demo publish failed");
         }
     }

@@ -168,8 +168,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         if sluice.ensure_bootstrap_key(key).await? {
             tracing::info!("created the platform API key from SLUICE_BOOTSTRAP_API_KEY");
         }
-    } else if !store.platform_key_exists().await? {
-        let created = sluice.create_platform_key("generated at first start").await?;
+    } else if let Some(created) = sluice.ensure_generated_platform_key().await? {
         // Printed once, like a generated password: it is not stored anywhere readable.
         println!("\n  Sluice created a platform API key (shown only now):\n\n    {}\n", created.key);
     }

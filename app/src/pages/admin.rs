@@ -10,7 +10,7 @@ use crate::auth::error_text;
 #[server(endpoint = "load_users")]
 pub async fn load_users() -> Result<(Page<User>, Vec<(String, String)>), AppError> {
     let (ctx, _, caller) = crate::auth::ssr::reading().await?;
-    let users = ctx.sluice.list_users(&caller, Some(250), None).await?;
+    let users = ctx.sluice.list_users(&caller.platform()?, Some(250), None).await?;
     let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await?;
     Ok((users, tenants.data.into_iter().map(|t| (t.id.to_string(), t.name)).collect()))
 }
@@ -30,7 +30,7 @@ pub async fn add_user(
         AppError::new(sluice_core::ErrorCode::ValidationFailed, "role: must be admin, support or partner")
     })?;
     let tenant_id = tenant_id.filter(|t| !t.is_empty()).map(|t| parse_id(&t)).transpose()?;
-    let user = ctx.sluice.create_user(&caller, CreateUser { email, password, role, tenant_id }).await?;
+    let user = ctx.sluice.create_user(&caller.platform()?, CreateUser { email, password, role, tenant_id }).await?;
     Ok(user.email)
 }
 

@@ -50,9 +50,10 @@ pub async fn load_delivery_log(
     let since = nonempty(since).map(|s| crate::pages::form_time_as_rfc3339(&s));
     let query = sluice_engine::service::DeliveryQuery { status, endpoint_id, message_id: None, event_type, since };
     let db_filter = query.into_filter()?;
-    let t = ctx.sluice.get_tenant(&caller, &tenant).await?;
-    let endpoints = ctx.sluice.list_endpoints(&caller, &tenant, Some(250), None).await?;
-    let page = ctx.sluice.list_deliveries(&caller, &tenant, db_filter, Some(50), nonempty(cursor)).await?;
+    let scope = caller.tenant(&tenant)?;
+    let t = ctx.sluice.get_tenant(&scope).await?;
+    let endpoints = ctx.sluice.list_endpoints(&scope, Some(250), None).await?;
+    let page = ctx.sluice.list_deliveries(&scope, db_filter, Some(50), nonempty(cursor)).await?;
     Ok(DeliveryLog {
         tenant_name: t.name,
         endpoints: endpoints.data.into_iter().map(|e| (e.id.to_string(), e.url)).collect(),

@@ -41,10 +41,11 @@ pub async fn load_endpoints(tenant: String) -> Result<EndpointsView, AppError> {
     use crate::auth::ssr::parse_id;
     let (ctx, _, caller) = crate::auth::ssr::reading().await?;
     let tenant = parse_id(&tenant)?;
-    let t = ctx.sluice.get_tenant(&caller, &tenant).await?;
-    let list = ctx.sluice.list_endpoints(&caller, &tenant, Some(250), None).await?;
+    let scope = caller.tenant(&tenant)?;
+    let t = ctx.sluice.get_tenant(&scope).await?;
+    let list = ctx.sluice.list_endpoints(&scope, Some(250), None).await?;
     let mut health: std::collections::HashMap<_, _> =
-        ctx.sluice.endpoint_health(&caller, &tenant).await?.into_iter().map(|h| (h.endpoint_id.clone(), h)).collect();
+        ctx.sluice.endpoint_health(&scope).await?.into_iter().map(|h| (h.endpoint_id.clone(), h)).collect();
     let endpoints = list
         .data
         .into_iter()
@@ -87,7 +88,7 @@ pub async fn create_endpoint(
         event_types: (!types.is_empty()).then_some(types),
         ..Default::default()
     };
-    let e = ctx.sluice.create_endpoint(&caller, &parse_id(&tenant)?, req).await?;
+    let e = ctx.sluice.create_endpoint(&caller.tenant(&parse_id(&tenant)?)?, req).await?;
     Ok(e.id.to_string())
 }
 
@@ -102,12 +103,12 @@ pub async fn set_endpoint_enabled(
     use crate::auth::ssr::parse_id;
     use sluice_core::model::DisableEndpoint;
     let (ctx, session, caller) = crate::auth::ssr::changing(&csrf).await?;
-    let (tenant, endpoint) = (parse_id(&tenant)?, parse_id(&endpoint)?);
+    let (tenant, endpoint) = (caller.tenant(&parse_id(&tenant)?)?, parse_id(&endpoint)?);
     let result = if enabled {
-        ctx.sluice.enable_endpoint(&caller, &tenant, &endpoint).await
+        ctx.sluice.enable_endpoint(&tenant, &endpoint).await
     } else {
         let reason = Some(format!("disabled in the dashboard by {}", session.user.email));
-        ctx.sluice.disable_endpoint(&caller, &tenant, &endpoint, DisableEndpoint { reason }).await
+        ctx.sluice.disable_endpoint(&tenant, &endpoint, DisableEndpoint { reason }).await
     };
     result?;
     Ok(())
@@ -117,7 +118,7 @@ pub async fn set_endpoint_enabled(
 pub async fn load_endpoint(tenant: String, endpoint: String) -> Result<Endpoint, AppError> {
     use crate::auth::ssr::parse_id;
     let (ctx, _, caller) = crate::auth::ssr::reading().await?;
-    ctx.sluice.get_endpoint(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?).await.map_err(AppError::from)
+    ctx.sluice.get_endpoint(&caller.tenant(&parse_id(&tenant)?)?, &parse_id(&endpoint)?).await.map_err(AppError::from)
 }
 
 /// What saving an edit came to.
@@ -142,17 +143,17 @@ pub async fn edit_endpoint(
     use crate::auth::ssr::parse_id;
     use sluice_core::model::PatchEndpoint;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
-    let (tenant, endpoint) = (parse_id(&tenant)?, parse_id(&endpoint)?);
+    let (tenant, endpoint) = (caller.tenant(&parse_id(&tenant)?)?, parse_id(&endpoint)?);
     let patch = PatchEndpoint {
         url: Some(url),
         description: Some(description.unwrap_or_default()),
         event_types: Some(split_types(event_types.as_deref().unwrap_or(""))),
         ..Default::default()
     };
-    match ctx.sluice.patch_endpoint(&caller, &tenant, &endpoint, Some(version), patch).await {
+    match ctx.sluice.patch_endpoint(&tenant, &endpoint, Some(version), patch).await {
         Ok(e) => Ok(EditOutcome::Saved(e)),
         Err(sluice_engine::Error::PreconditionFailed { .. }) => {
-            let theirs = ctx.sluice.get_endpoint(&caller, &tenant, &endpoint).await?;
+            let theirs = ctx.sluice.get_endpoint(&tenant, &endpoint).await?;
             Ok(EditOutcome::Conflict(theirs))
         }
         Err(e) => Err(AppError::from(e)),
@@ -180,7 +181,8 @@ fn secret_views(s: sluice_core::model::EndpointSecrets) -> Vec<SecretView> {
 pub async fn reveal_secrets(tenant: String, endpoint: String, csrf: String) -> Result<Vec<SecretView>, AppError> {
     use crate::auth::ssr::parse_id;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
-    let secrets = ctx.sluice.endpoint_secrets(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?).await;
+    let secrets =
+        ctx.sluice.endpoint_secrets(&caller.tenant_secrets(&parse_id(&tenant)?)?, &parse_id(&endpoint)?).await;
     Ok(secret_views(secrets?))
 }
 
@@ -196,7 +198,8 @@ pub async fn rotate_secret(
     use sluice_core::model::RotateSecret;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let req = RotateSecret { grace_period_seconds: Some(grace_period_seconds), ..Default::default() };
-    let secrets = ctx.sluice.rotate_secret(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?, req).await;
+    let secrets =
+        ctx.sluice.rotate_secret(&caller.tenant_secrets(&parse_id(&tenant)?)?, &parse_id(&endpoint)?, req).await;
     Ok(secret_views(secrets?))
 }
 
@@ -205,7 +208,7 @@ pub async fn rotate_secret(
 pub async fn send_test(tenant: String, endpoint: String, csrf: String) -> Result<String, AppError> {
     use crate::auth::ssr::parse_id;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
-    let m = ctx.sluice.send_test_event(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?).await;
+    let m = ctx.sluice.send_test_event(&caller.tenant(&parse_id(&tenant)?)?, &parse_id(&endpoint)?).await;
     Ok(m?.id.to_string())
 }
 

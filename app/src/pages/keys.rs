@@ -10,8 +10,9 @@ use crate::auth::error_text;
 
 #[server(endpoint = "load_api_keys")]
 pub async fn load_api_keys() -> Result<(Vec<ApiKey>, Vec<(String, String)>), AppError> {
+    use sluice_engine::KeyReach;
     let (ctx, _, caller) = crate::auth::ssr::reading().await?;
-    let keys = ctx.sluice.list_api_keys(&caller, None).await?;
+    let keys = ctx.sluice.list_api_keys(KeyReach::AllKeys(&caller.platform()?)).await?;
     let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await?;
     Ok((keys, tenants.data.into_iter().map(|t| (t.id.to_string(), t.name)).collect()))
 }
@@ -24,9 +25,9 @@ pub async fn issue_api_key(name: String, scope: String, csrf: String) -> Result<
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let req = CreateApiKey { name: Some(name) };
     let created = if scope == "platform" {
-        ctx.sluice.create_platform_api_key(&caller, req).await
+        ctx.sluice.create_platform_api_key(&caller.platform()?, req).await
     } else {
-        ctx.sluice.create_api_key(&caller, &parse_id(&scope)?, req).await
+        ctx.sluice.create_api_key(&caller.tenant_secrets(&parse_id(&scope)?)?, req).await
     };
     created.map_err(AppError::from)
 }

@@ -35,15 +35,15 @@ pub struct MessageDetail {
 pub async fn load_message(tenant: String, message: String) -> Result<MessageDetail, AppError> {
     use crate::auth::ssr::parse_id;
     let (ctx, _, caller) = crate::auth::ssr::reading().await?;
-    let tenant = parse_id(&tenant)?;
+    let tenant = caller.tenant(&parse_id(&tenant)?)?;
     let message = parse_id(&message)?;
-    let m = ctx.sluice.get_message(&caller, &tenant, &message).await?;
+    let m = ctx.sluice.get_message(&tenant, &message).await?;
     let payload_pretty = serde_json::from_str::<serde_json::Value>(m.payload.get())
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|_| m.payload.get().to_owned());
     let details = ctx
         .sluice
-        .message_deliveries(&caller, &tenant, &message)
+        .message_deliveries(&tenant, &message)
         .await?
         .into_iter()
         .map(|d| DeliveryDetail {
@@ -78,7 +78,7 @@ pub async fn replay(
     let endpoint_id = endpoint_id.filter(|e| !e.is_empty()).map(|e| parse_id(&e)).transpose()?;
     let accepted = ctx
         .sluice
-        .replay_message(&caller, &parse_id(&tenant)?, &parse_id(&message)?, ReplayMessage { endpoint_id })
+        .replay_message(&caller.tenant(&parse_id(&tenant)?)?, &parse_id(&message)?, ReplayMessage { endpoint_id })
         .await?;
     Ok(accepted.deliveries.len())
 }

@@ -14,7 +14,7 @@ use crate::charts::{fmt_ms, fmt_pct, LatencyChart, Series, VolumeChart};
 pub async fn load_overview(tenant: String) -> Result<TenantOverview, AppError> {
     use crate::auth::ssr::parse_id;
     let (ctx, _, caller) = crate::auth::ssr::reading().await?;
-    ctx.sluice.tenant_overview(&caller, &parse_id(&tenant)?).await.map_err(AppError::from)
+    ctx.sluice.tenant_overview(&caller.tenant(&parse_id(&tenant)?)?).await.map_err(AppError::from)
 }
 
 #[component]

@@ -20,7 +20,11 @@ pub async fn start_recover(tenant: String, endpoint: String, since: String, csrf
     let since = crate::pages::form_time_as_rfc3339(&since);
     let op = ctx
         .sluice
-        .recover_endpoint(&caller, &parse_id(&tenant)?, &parse_id(&endpoint)?, RecoverEndpoint { since, until: None })
+        .recover_endpoint(
+            &caller.tenant(&parse_id(&tenant)?)?,
+            &parse_id(&endpoint)?,
+            RecoverEndpoint { since, until: None },
+        )
         .await?;
     Ok(op.id.to_string())
 }

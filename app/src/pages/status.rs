@@ -31,7 +31,7 @@ pub async fn get_node_status() -> Result<StatusView, AppError> {
     if let sluice_engine::Caller::Tenant { tenant, .. } = &caller {
         return Ok(StatusView::Partner(tenant.to_string()));
     }
-    let node = ctx.sluice.node_status(&caller).await?;
+    let node = ctx.sluice.node_status(&caller.operator()?).await?;
     let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await?;
     let tenants = tenants.data.into_iter().map(|t| (t.id.to_string(), t.name)).collect();
     Ok(StatusView::Shown(node, tenants))

@@ -12,7 +12,7 @@ use crate::charts::fmt_ms;
 #[server(endpoint = "load_tiers_and_tenants")]
 pub async fn load_tiers_and_tenants() -> Result<(Vec<Tier>, Vec<Tenant>), AppError> {
     let (ctx, _, caller) = crate::auth::ssr::reading().await?;
-    let tiers = ctx.sluice.tiers_to_manage(&caller).await?;
+    let tiers = ctx.sluice.tiers_to_manage(&caller.platform()?).await?;
     let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await?;
     Ok((tiers, tenants.data))
 }
@@ -37,7 +37,7 @@ pub async fn save_tier(
         success_target: Some(percent / 100.0),
         latency_target_ms: Some((seconds * 1_000.0).round() as i64),
     };
-    ctx.sluice.update_tier(&caller, &tier, req).await.map_err(AppError::from)
+    ctx.sluice.update_tier(&caller.platform()?, &tier, req).await.map_err(AppError::from)
 }
 
 #[server(endpoint = "set_tenant_tier")]
@@ -46,7 +46,7 @@ pub async fn set_tenant_tier(tenant: String, tier: String, csrf: String) -> Resu
     use sluice_core::model::PatchTenant;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let patch = PatchTenant { tier: Some(tier), ..Default::default() };
-    ctx.sluice.patch_tenant(&caller, &parse_id(&tenant)?, patch).await.map_err(AppError::from)
+    ctx.sluice.patch_tenant(&caller.platform()?, &parse_id(&tenant)?, patch).await.map_err(AppError::from)
 }
 
 #[server(endpoint = "add_tenant")]
@@ -54,7 +54,7 @@ pub async fn add_tenant(name: String, tier: String, csrf: String) -> Result<Tena
     use sluice_core::model::CreateTenant;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let req = CreateTenant { name, tier: Some(tier), ..Default::default() };
-    ctx.sluice.create_tenant(&caller, req).await.map_err(AppError::from)
+    ctx.sluice.create_tenant(&caller.platform()?, req).await.map_err(AppError::from)
 }
 
 /// 0.999 → "99.9": enough digits for any target, none of the float noise.

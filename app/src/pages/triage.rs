@@ -36,11 +36,11 @@ pub struct TriageView {
 #[server(endpoint = "load_triage")]
 pub async fn load_triage(q: Option<String>) -> Result<TriageView, AppError> {
     let (ctx, _, caller) = crate::auth::ssr::reading().await?;
-    let triage = ctx.sluice.triage(&caller).await?;
+    let triage = ctx.sluice.triage(&caller.operator()?).await?;
     let hits = match q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) {
         Some(q) => Some(
             ctx.sluice
-                .search(&caller, &q)
+                .search(&caller.operator()?, &q)
                 .await?
                 .into_iter()
                 .map(|h| {

@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
-use sluice_core::ids::{MessageId, TenantId};
+use sluice_core::ids::MessageId;
 use sluice_core::model::DeliveryDetail;
 
-use super::{Caller, Sluice};
+use super::{Sluice, TenantScope};
 use crate::error::Result;
 use crate::store::{DeliveryFilter, PageArgs};
 
@@ -15,13 +15,8 @@ use crate::store::{DeliveryFilter, PageArgs};
 const MAX_DELIVERIES: i64 = 250;
 
 impl Sluice {
-    pub async fn message_deliveries(
-        &self,
-        caller: &Caller,
-        tenant: &TenantId,
-        message: &MessageId,
-    ) -> Result<Vec<DeliveryDetail>> {
-        self.get_message(caller, tenant, message).await?;
+    pub async fn message_deliveries(&self, tenant: &TenantScope, message: &MessageId) -> Result<Vec<DeliveryDetail>> {
+        self.get_message(tenant, message).await?;
         let filter = DeliveryFilter { message_id: Some(message.clone()), ..Default::default() };
         let page = PageArgs { limit: MAX_DELIVERIES, before: None };
         let deliveries = self.store.list_deliveries(tenant, &filter, &page).await?;

@@ -2,12 +2,12 @@
 //! delete, and their signing secrets.
 
 use rand::RngCore;
-use sluice_core::ids::{EndpointId, TenantId};
+use sluice_core::ids::EndpointId;
 use sluice_core::model::*;
 use sluice_core::signing;
 use sluice_core::validate::{self, Errors};
 
-use super::{finish_page, page_args, Caller, Sluice};
+use super::{finish_page, page_args, SecretScope, Sluice, TenantScope};
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::store::{ms_to_dt, LifecycleEvent, SecretRecord};
@@ -28,8 +28,8 @@ fn check_event_types(errors: &mut Errors, types: &[String]) {
 }
 
 impl Sluice {
-    pub async fn create_endpoint(&self, caller: &Caller, tenant: &TenantId, req: CreateEndpoint) -> Result<Endpoint> {
-        self.get_tenant(caller, tenant).await?;
+    pub async fn create_endpoint(&self, tenant: &TenantScope, req: CreateEndpoint) -> Result<Endpoint> {
+        self.get_tenant(tenant).await?;
         let mut errors = Errors::default();
         errors.check(validate::endpoint_url(&req.url), "url");
         let description = req.description.unwrap_or_default();
@@ -50,7 +50,7 @@ impl Sluice {
         let now = now_ms();
         let endpoint = Endpoint {
             id: crate::ids::new_id(),
-            tenant_id: tenant.clone(),
+            tenant_id: tenant.id().clone(),
             url: req.url,
             description,
             event_types,
@@ -70,29 +70,27 @@ impl Sluice {
             expires_at_ms: None,
         };
         let event = LifecycleEvent::new(
-            Some(tenant),
+            Some(tenant.id()),
             LifecycleKind::EndpointCreated,
             endpoint.id.as_str(),
-            caller.actor(),
+            tenant.actor(),
             serde_json::json!({ "url": endpoint.url }),
         );
-        self.store.insert_endpoint(&endpoint, &secret, &event).await?;
+        self.store.insert_endpoint(tenant, &endpoint, &secret, &event).await?;
         Ok(endpoint)
     }
 
-    pub async fn get_endpoint(&self, caller: &Caller, tenant: &TenantId, id: &EndpointId) -> Result<Endpoint> {
-        caller.check_tenant(tenant)?;
+    pub async fn get_endpoint(&self, tenant: &TenantScope, id: &EndpointId) -> Result<Endpoint> {
         self.store.get_endpoint(tenant, id).await?.ok_or_else(|| Error::not_found("endpoint", id))
     }
 
     pub async fn list_endpoints(
         &self,
-        caller: &Caller,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         limit: Option<i64>,
         cursor: Option<String>,
     ) -> Result<Page<Endpoint>> {
-        self.get_tenant(caller, tenant).await?;
+        self.get_tenant(tenant).await?;
         let page = page_args(limit, cursor)?;
         let rows = self.store.list_endpoints(tenant, &page).await?;
         Ok(finish_page(rows, &page, |e| e.id.to_string()))
@@ -103,13 +101,12 @@ impl Sluice {
     /// version (412), so two people editing never silently overwrite each other.
     pub async fn patch_endpoint(
         &self,
-        caller: &Caller,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         id: &EndpointId,
         if_match: Option<i64>,
         req: PatchEndpoint,
     ) -> Result<Endpoint> {
-        let current = self.get_endpoint(caller, tenant, id).await?;
+        let current = self.get_endpoint(tenant, id).await?;
         if let Some(expected) = if_match {
             if expected != current.version {
                 return Err(Error::PreconditionFailed { current: current.version });
@@ -148,27 +145,26 @@ impl Sluice {
         next.version = current.version + 1;
         next.updated_at = ms_to_dt(now_ms());
         let event = LifecycleEvent::new(
-            Some(tenant),
+            Some(tenant.id()),
             LifecycleKind::EndpointUpdated,
             id.as_str(),
-            caller.actor(),
+            tenant.actor(),
             serde_json::json!({ "version": next.version }),
         );
-        self.save_endpoint(next, current.version, Some(&event)).await
+        self.save_endpoint(tenant, next, current.version, Some(&event)).await
     }
 
     pub async fn disable_endpoint(
         &self,
-        caller: &Caller,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         id: &EndpointId,
         req: DisableEndpoint,
     ) -> Result<Endpoint> {
-        let current = self.get_endpoint(caller, tenant, id).await?;
+        let current = self.get_endpoint(tenant, id).await?;
         if current.status == EndpointStatus::Disabled {
             return Ok(current);
         }
-        let reason = req.reason.unwrap_or_else(|| format!("disabled by {}", caller.actor()));
+        let reason = req.reason.unwrap_or_else(|| format!("disabled by {}", tenant.actor()));
         if let Err(e) = validate::description(&reason) {
             return Err(Error::invalid("reason", e));
         }
@@ -180,17 +176,17 @@ impl Sluice {
         next.version += 1;
         next.updated_at = now;
         let event = LifecycleEvent::new(
-            Some(tenant),
+            Some(tenant.id()),
             LifecycleKind::EndpointDisabled,
             id.as_str(),
-            caller.actor(),
+            tenant.actor(),
             serde_json::json!({ "reason": reason }),
         );
-        self.save_endpoint(next, current.version, Some(&event)).await
+        self.save_endpoint(tenant, next, current.version, Some(&event)).await
     }
 
-    pub async fn enable_endpoint(&self, caller: &Caller, tenant: &TenantId, id: &EndpointId) -> Result<Endpoint> {
-        let current = self.get_endpoint(caller, tenant, id).await?;
+    pub async fn enable_endpoint(&self, tenant: &TenantScope, id: &EndpointId) -> Result<Endpoint> {
+        let current = self.get_endpoint(tenant, id).await?;
         if current.status == EndpointStatus::Enabled {
             return Ok(current);
         }
@@ -201,38 +197,40 @@ impl Sluice {
         next.version += 1;
         next.updated_at = ms_to_dt(now_ms());
         let event = LifecycleEvent::new(
-            Some(tenant),
+            Some(tenant.id()),
             LifecycleKind::EndpointEnabled,
             id.as_str(),
-            caller.actor(),
+            tenant.actor(),
             serde_json::json!({}),
         );
-        let saved = self.save_endpoint(next, current.version, Some(&event)).await?;
+        let saved = self.save_endpoint(tenant, next, current.version, Some(&event)).await?;
         // Its pending deliveries are claimable again.
         self.wake.notify_one();
         Ok(saved)
     }
 
-    async fn save_endpoint(&self, next: Endpoint, expected: i64, event: Option<&LifecycleEvent>) -> Result<Endpoint> {
-        if self.store.update_endpoint(&next, expected, event).await? {
+    async fn save_endpoint(
+        &self,
+        tenant: &TenantScope,
+        next: Endpoint,
+        expected: i64,
+        event: Option<&LifecycleEvent>,
+    ) -> Result<Endpoint> {
+        if self.store.update_endpoint(tenant, &next, expected, event).await? {
             return Ok(next);
         }
         // Someone else saved in between our read and our write.
-        let current = self
-            .store
-            .get_endpoint(&next.tenant_id, &next.id)
-            .await?
-            .ok_or_else(|| Error::not_found("endpoint", &next.id))?;
+        let current =
+            self.store.get_endpoint(tenant, &next.id).await?.ok_or_else(|| Error::not_found("endpoint", &next.id))?;
         Err(Error::PreconditionFailed { current: current.version })
     }
 
-    pub async fn delete_endpoint(&self, caller: &Caller, tenant: &TenantId, id: &EndpointId) -> Result<()> {
-        caller.check_tenant(tenant)?;
+    pub async fn delete_endpoint(&self, tenant: &TenantScope, id: &EndpointId) -> Result<()> {
         let event = LifecycleEvent::new(
-            Some(tenant),
+            Some(tenant.id()),
             LifecycleKind::EndpointDeleted,
             id.as_str(),
-            caller.actor(),
+            tenant.actor(),
             serde_json::json!({}),
         );
         if self.store.delete_endpoint(tenant, id, now_ms(), &event).await? {
@@ -244,14 +242,8 @@ impl Sluice {
 
     /// The secrets that currently sign this endpoint's deliveries. Reading a secret is
     /// sensitive, so it is recorded.
-    pub async fn endpoint_secrets(
-        &self,
-        caller: &Caller,
-        tenant: &TenantId,
-        id: &EndpointId,
-    ) -> Result<EndpointSecrets> {
-        caller.require_not_support()?;
-        self.get_endpoint(caller, tenant, id).await?;
+    pub async fn endpoint_secrets(&self, tenant: &SecretScope, id: &EndpointId) -> Result<EndpointSecrets> {
+        self.get_endpoint(tenant, id).await?;
         let secrets = self.store.valid_secrets(id, now_ms()).await?;
         let mut iter = secrets.into_iter();
         let active = iter.next().ok_or_else(|| Error::Internal(format!("endpoint {id} has no active secret")))?;
@@ -263,10 +255,10 @@ impl Sluice {
             })
             .collect();
         let event = LifecycleEvent::new(
-            Some(tenant),
+            Some(tenant.id()),
             LifecycleKind::SecretRevealed,
             id.as_str(),
-            caller.actor(),
+            tenant.actor(),
             serde_json::json!({}),
         );
         self.store.insert_event(&event).await?;
@@ -277,13 +269,11 @@ impl Sluice {
     /// both signatures) until the grace period ends, so a receiver can switch at leisure.
     pub async fn rotate_secret(
         &self,
-        caller: &Caller,
-        tenant: &TenantId,
+        tenant: &SecretScope,
         id: &EndpointId,
         req: RotateSecret,
     ) -> Result<EndpointSecrets> {
-        caller.require_not_support()?;
-        let endpoint = self.get_endpoint(caller, tenant, id).await?;
+        let endpoint = self.get_endpoint(tenant, id).await?;
         let grace = req.grace_period_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
         let mut errors = Errors::default();
         errors.check(validate::grace_period(grace), "grace_period_seconds");
@@ -299,13 +289,13 @@ impl Sluice {
             expires_at_ms: None,
         };
         let event = LifecycleEvent::new(
-            Some(tenant),
+            Some(tenant.id()),
             LifecycleKind::SecretRotated,
             id.as_str(),
-            caller.actor(),
+            tenant.actor(),
             serde_json::json!({ "grace_period_seconds": grace }),
         );
         self.store.rotate_secret(&endpoint, &new, now + i64::from(grace) * 1000, &event).await?;
-        self.endpoint_secrets(caller, tenant, id).await
+        self.endpoint_secrets(tenant, id).await
     }
 }

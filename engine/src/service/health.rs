@@ -1,10 +1,9 @@
 //! Endpoint health: how each of a tenant's endpoints has done lately, for the
 //! endpoints page and `GET /v1/tenants/{tenant}/endpoint-health`.
 
-use sluice_core::ids::TenantId;
 use sluice_core::model::{EndpointHealth, OpenCircuitInfo};
 
-use super::{Caller, Sluice};
+use super::{Sluice, TenantScope};
 use crate::error::Result;
 use crate::ids::now_ms;
 use crate::store::ms_to_dt;
@@ -16,8 +15,8 @@ impl Sluice {
     /// Every endpoint of the tenant with deliveries in the last 24 h: successes,
     /// failures, the newest error, and whether its circuit is open on this node.
     /// Endpoints with no recent deliveries are left out.
-    pub async fn endpoint_health(&self, caller: &Caller, tenant: &TenantId) -> Result<Vec<EndpointHealth>> {
-        self.get_tenant(caller, tenant).await?;
+    pub async fn endpoint_health(&self, tenant: &TenantScope) -> Result<Vec<EndpointHealth>> {
+        self.get_tenant(tenant).await?;
         let rows = self.store.endpoint_health(tenant, now_ms() - HEALTH_WINDOW_MS).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {

@@ -7,11 +7,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sluice_core::ids::{ApiKeyId, TenantId};
+use sluice_core::ids::ApiKeyId;
 use sluice_core::model::{ApiKey, CreateApiKey, CreatedApiKey};
 use sluice_core::validate::{self, Errors};
 
-use super::{lock, Caller, Sluice, AUTH_TTL};
+use super::{lock, Caller, KeyReach, Platform, SecretScope, Sluice, AUTH_TTL};
 use crate::error::{Error, Result};
 
 /// Every key starts with this, so leaked keys are easy to spot in logs and scanners.
@@ -34,10 +34,8 @@ fn visible_prefix(key: &str) -> String {
 
 impl Sluice {
     /// Creates a key scoped to `tenant`. The key is in the answer and nowhere else.
-    pub async fn create_api_key(&self, caller: &Caller, tenant: &TenantId, req: CreateApiKey) -> Result<CreatedApiKey> {
-        caller.require_not_support()?;
-        caller.check_tenant(tenant)?;
-        self.get_tenant(caller, tenant).await?;
+    pub async fn create_api_key(&self, tenant: &SecretScope, req: CreateApiKey) -> Result<CreatedApiKey> {
+        self.get_tenant(tenant).await?;
         let name = req.name.unwrap_or_else(|| "default".into());
         let mut errors = Errors::default();
         errors.check(validate::name(&name), "name");
@@ -45,7 +43,7 @@ impl Sluice {
         let key = generate_key();
         let api_key = ApiKey {
             id: crate::ids::new_id(),
-            tenant_id: Some(tenant.clone()),
+            tenant_id: Some(tenant.id().clone()),
             name,
             prefix: visible_prefix(&key),
             created_at: crate::store::ms_to_dt(crate::ids::now_ms()),
@@ -57,24 +55,19 @@ impl Sluice {
     }
 
     /// A new platform key, for an admin (a platform caller) to hand to a producer.
-    pub async fn create_platform_api_key(&self, caller: &Caller, req: CreateApiKey) -> Result<CreatedApiKey> {
-        caller.require_platform()?;
+    pub async fn create_platform_api_key(&self, _platform: &Platform, req: CreateApiKey) -> Result<CreatedApiKey> {
         let name = req.name.unwrap_or_else(|| "platform".into());
         validate::name(&name).map_err(|m| Error::invalid("name", m))?;
         self.create_platform_key(&name).await
     }
 
-    /// One tenant's keys, or (platform callers only) every key when `tenant` is `None`.
-    /// Never the keys themselves: only their prefixes.
-    pub async fn list_api_keys(&self, caller: &Caller, tenant: Option<&TenantId>) -> Result<Vec<ApiKey>> {
-        caller.require_not_support()?;
-        match tenant {
-            Some(t) => {
-                self.get_tenant(caller, t).await?;
-            }
-            None => caller.require_platform()?,
+    /// One tenant's keys, or (platform callers only) every key. Never the keys
+    /// themselves: only their prefixes.
+    pub async fn list_api_keys(&self, reach: KeyReach<'_>) -> Result<Vec<ApiKey>> {
+        if let KeyReach::Tenant(tenant) = reach {
+            self.get_tenant(tenant).await?;
         }
-        self.store.list_api_keys(tenant).await
+        self.store.list_api_keys(reach).await
     }
 
     /// Revokes a key; revoking a revoked key changes nothing. A tenant may revoke its
@@ -82,12 +75,17 @@ impl Sluice {
     /// so the platform cannot lock itself out. Takes effect at once on this node and
     /// within `AUTH_TTL` on others, whose caches then expire.
     pub async fn revoke_api_key(&self, caller: &Caller, id: &ApiKeyId) -> Result<ApiKey> {
-        caller.require_not_support()?;
         let key = self.store.api_key(id).await?.ok_or_else(|| Error::not_found("api key", id))?;
-        match &key.tenant_id {
-            Some(t) => caller.check_tenant(t).map_err(|_| Error::not_found("api key", id))?,
-            None => caller.require_platform().map_err(|_| Error::not_found("api key", id))?,
-        }
+        let allowed = match &key.tenant_id {
+            Some(t) => caller.tenant_secrets(t).map(drop),
+            None => caller.platform().map(drop),
+        };
+        // Support is told it may not touch keys; anyone else is not shown that a key
+        // they may not touch exists.
+        allowed.map_err(|e| match caller {
+            Caller::Support { .. } => e,
+            Caller::Platform { .. } | Caller::Tenant { .. } => Error::not_found("api key", id),
+        })?;
         let revoked = self.store.revoke_api_key(id, crate::ids::now_ms()).await?.ok_or_else(|| {
             Error::Conflict("this is the last platform key; create another before revoking it".into())
         })?;
@@ -119,8 +117,17 @@ impl Sluice {
         Ok(true)
     }
 
-    /// Creates a new platform key (for `make run` when no bootstrap key is configured).
-    pub async fn create_platform_key(&self, name: &str) -> Result<CreatedApiKey> {
+    /// At first start without `SLUICE_BOOTSTRAP_API_KEY`: generates a platform key
+    /// unless one exists, and returns it so it can be shown once. No caller: this runs
+    /// before anyone can authenticate.
+    pub async fn ensure_generated_platform_key(&self) -> Result<Option<CreatedApiKey>> {
+        if self.store.platform_key_exists().await? {
+            return Ok(None);
+        }
+        self.create_platform_key("generated at first start").await.map(Some)
+    }
+
+    async fn create_platform_key(&self, name: &str) -> Result<CreatedApiKey> {
         let key = generate_key();
         let api_key = ApiKey {
             id: crate::ids::new_id(),

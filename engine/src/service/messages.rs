@@ -1,11 +1,11 @@
 //! Messages and deliveries: publish, read, replay; the delivery log and its attempts.
 
 use sha2::{Digest, Sha256};
-use sluice_core::ids::{DeliveryId, EndpointId, MessageId, TenantId};
+use sluice_core::ids::{DeliveryId, EndpointId, MessageId};
 use sluice_core::model::*;
 use sluice_core::validate::{self, Errors};
 
-use super::{finish_page, page_args, Caller, Sluice};
+use super::{finish_page, page_args, Sluice, TenantScope};
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::store::{DeliveryFilter, LifecycleEvent, MessageFilter, NewMessage, PublishResult};
@@ -51,12 +51,10 @@ impl Sluice {
     /// sent here: the workers are woken and take it from the queue.
     pub async fn publish(
         &self,
-        caller: &Caller,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         req: PublishMessage,
         idempotency_key: Option<String>,
     ) -> Result<Published> {
-        caller.check_tenant(tenant)?;
         let mut errors = Errors::default();
         errors.check(validate::event_type(&req.event_type), "event_type");
         if let Some(k) = &idempotency_key {
@@ -79,7 +77,7 @@ impl Sluice {
         }
         let new = NewMessage {
             id: crate::ids::new_id(),
-            tenant_id: tenant.clone(),
+            tenant_id: tenant.id().clone(),
             event_type: req.event_type,
             payload: req.payload.get().to_owned(),
             idempotency_key: idempotency_key.clone(),
@@ -101,15 +99,15 @@ impl Sluice {
 
     /// Sends a `sluice.test` event to one endpoint (whatever its event filter), through
     /// the queue like any message, so its attempt shows in the log like any other.
-    pub async fn send_test_event(&self, caller: &Caller, tenant: &TenantId, endpoint: &EndpointId) -> Result<Message> {
-        let e = self.get_endpoint(caller, tenant, endpoint).await?;
+    pub async fn send_test_event(&self, tenant: &TenantScope, endpoint: &EndpointId) -> Result<Message> {
+        let e = self.get_endpoint(tenant, endpoint).await?;
         if e.status != EndpointStatus::Enabled {
             return Err(Error::Conflict("the endpoint is disabled; enable it to send a test event".into()));
         }
-        let payload = serde_json::json!({ "test": true, "endpoint_id": endpoint, "sent_by": caller.actor() });
+        let payload = serde_json::json!({ "test": true, "endpoint_id": endpoint, "sent_by": tenant.actor() });
         let new = NewMessage {
             id: crate::ids::new_id(),
-            tenant_id: tenant.clone(),
+            tenant_id: tenant.id().clone(),
             event_type: "sluice.test".into(),
             payload: payload.to_string(),
             idempotency_key: None,
@@ -138,7 +136,7 @@ impl Sluice {
         Ok(result)
     }
 
-    async fn existing_by_key(&self, tenant: &TenantId, key: &str, hash: &str) -> Result<Option<Published>> {
+    async fn existing_by_key(&self, tenant: &TenantScope, key: &str, hash: &str) -> Result<Option<Published>> {
         match self.store.message_by_idempotency_key(tenant, key).await? {
             Some((message, stored)) if stored.as_deref() == Some(hash) => {
                 Ok(Some(Published { message, replayed: true }))
@@ -148,20 +146,18 @@ impl Sluice {
         }
     }
 
-    pub async fn get_message(&self, caller: &Caller, tenant: &TenantId, id: &MessageId) -> Result<Message> {
-        caller.check_tenant(tenant)?;
+    pub async fn get_message(&self, tenant: &TenantScope, id: &MessageId) -> Result<Message> {
         self.store.get_message(tenant, id).await?.ok_or_else(|| Error::not_found("message", id))
     }
 
     pub async fn list_messages(
         &self,
-        caller: &Caller,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         filter: MessageFilter,
         limit: Option<i64>,
         cursor: Option<String>,
     ) -> Result<Page<Message>> {
-        self.get_tenant(caller, tenant).await?;
+        self.get_tenant(tenant).await?;
         if let Some(t) = &filter.event_type {
             validate::event_type(t).map_err(|e| Error::invalid("event_type", e))?;
         }
@@ -174,26 +170,25 @@ impl Sluice {
     /// `webhook-id`, so it can deduplicate.
     pub async fn replay_message(
         &self,
-        caller: &Caller,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         id: &MessageId,
         req: ReplayMessage,
     ) -> Result<ReplayAccepted> {
-        self.get_message(caller, tenant, id).await?;
+        self.get_message(tenant, id).await?;
         if let Some(endpoint) = &req.endpoint_id {
-            self.get_endpoint(caller, tenant, endpoint).await?;
+            self.get_endpoint(tenant, endpoint).await?;
         }
         let queued = self.store.replay(tenant, id, req.endpoint_id.as_ref(), AttemptTrigger::Manual, now_ms()).await?;
         let event = LifecycleEvent::new(
-            Some(tenant),
+            Some(tenant.id()),
             LifecycleKind::ReplayRequested,
             id.as_str(),
-            caller.actor(),
+            tenant.actor(),
             serde_json::json!({ "endpoint_id": req.endpoint_id, "deliveries": queued }),
         );
         self.store.insert_event(&event).await?;
         if !queued.is_empty() {
-            self.add_backlog(tenant, queued.len());
+            self.add_backlog(tenant.id(), queued.len());
             self.wake.notify_one();
         }
         Ok(ReplayAccepted { message_id: id.clone(), deliveries: queued })
@@ -201,13 +196,12 @@ impl Sluice {
 
     pub async fn list_deliveries(
         &self,
-        caller: &Caller,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         filter: DeliveryFilter,
         limit: Option<i64>,
         cursor: Option<String>,
     ) -> Result<Page<Delivery>> {
-        self.get_tenant(caller, tenant).await?;
+        self.get_tenant(tenant).await?;
         if let Some(t) = &filter.event_type {
             validate::event_type(t).map_err(|e| Error::invalid("event_type", e))?;
         }
@@ -216,20 +210,18 @@ impl Sluice {
         Ok(finish_page(rows, &page, |d| d.id.to_string()))
     }
 
-    pub async fn get_delivery(&self, caller: &Caller, tenant: &TenantId, id: &DeliveryId) -> Result<Delivery> {
-        caller.check_tenant(tenant)?;
+    pub async fn get_delivery(&self, tenant: &TenantScope, id: &DeliveryId) -> Result<Delivery> {
         self.store.get_delivery(tenant, id).await?.ok_or_else(|| Error::not_found("delivery", id))
     }
 
     pub async fn list_attempts(
         &self,
-        caller: &Caller,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         delivery: &DeliveryId,
         limit: Option<i64>,
         cursor: Option<String>,
     ) -> Result<Page<Attempt>> {
-        self.get_delivery(caller, tenant, delivery).await?;
+        self.get_delivery(tenant, delivery).await?;
         let page = page_args(limit, cursor)?;
         let rows = self.store.list_attempts(tenant, delivery, &page).await?;
         Ok(finish_page(rows, &page, |a| a.id.to_string()))

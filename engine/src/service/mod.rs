@@ -1,6 +1,12 @@
 //! The use cases, one method per thing a caller can do. The REST API and the
 //! dashboard's server functions both call these, so the two can never disagree about
 //! a rule: validation, tenant isolation and state transitions all live here.
+//!
+//! A method that reads or changes one tenant's data takes the [`TenantScope`] (or
+//! [`SecretScope`]) the edge got from `caller.tenant(&id)?`; cross-tenant reads take an
+//! [`Operator`], platform-wide changes a [`Platform`]. Only the few methods that must
+//! look a resource up before they know its tenant (an API key, an operation) take the
+//! [`Caller`] and derive the scope themselves.
 
 mod detail;
 mod endpoints;
@@ -29,66 +35,11 @@ use std::time::{Duration, Instant};
 use sluice_core::ids::TenantId;
 use tokio::sync::Notify;
 
+pub use crate::access::{Caller, KeyReach, Operator, Platform, Reach, SecretScope, TenantScope};
 use crate::error::{Error, Result};
 use crate::store::{PageArgs, Store};
 
 pub use keys::hash_api_key;
-
-/// Who is asking. Every service method takes one and checks it first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    /// A platform key or an admin: reaches every tenant.
-    Platform { actor: String },
-    /// A tenant-scoped key or a partner user: reaches one tenant only.
-    Tenant { tenant: TenantId, actor: String },
-    /// A support user: reads every tenant and replays on a partner's behalf, but
-    /// touches no secrets, keys, users or tenants.
-    Support { actor: String },
-}
-
-impl Caller {
-    /// Who did it, for lifecycle events (`key_…`, `usr_…`).
-    pub fn actor(&self) -> &str {
-        match self {
-            Self::Platform { actor } | Self::Tenant { actor, .. } | Self::Support { actor } => actor,
-        }
-    }
-
-    /// Another tenant's resources are "not found", never "forbidden": a 403 would
-    /// confirm that the id exists.
-    pub fn check_tenant(&self, tenant: &TenantId) -> Result<()> {
-        match self {
-            Self::Platform { .. } | Self::Support { .. } => Ok(()),
-            Self::Tenant { tenant: own, .. } if own == tenant => Ok(()),
-            Self::Tenant { .. } => Err(Error::not_found("tenant", tenant)),
-        }
-    }
-
-    pub fn require_platform(&self) -> Result<()> {
-        match self {
-            Self::Platform { .. } => Ok(()),
-            Self::Tenant { .. } | Self::Support { .. } => {
-                Err(Error::Forbidden("this needs a platform API key or an admin".into()))
-            }
-        }
-    }
-
-    /// Cross-tenant views (node status, triage) are for admins and support.
-    pub fn require_operator(&self) -> Result<()> {
-        match self {
-            Self::Platform { .. } | Self::Support { .. } => Ok(()),
-            Self::Tenant { .. } => Err(Error::Forbidden("this is for admins and support".into())),
-        }
-    }
-
-    /// Secrets and keys are for the tenant itself and admins, not for support.
-    pub fn require_not_support(&self) -> Result<()> {
-        match self {
-            Self::Support { .. } => Err(Error::Forbidden("support cannot see or change secrets and keys".into())),
-            _ => Ok(()),
-        }
-    }
-}
 
 /// What the services remember about a tenant between requests.
 #[derive(Debug, Clone, Copy)]

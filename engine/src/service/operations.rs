@@ -1,9 +1,9 @@
 //! Operations: bulk recover of an endpoint's failed deliveries, and reading progress.
 
-use sluice_core::ids::{EndpointId, OperationId, TenantId};
+use sluice_core::ids::{EndpointId, OperationId};
 use sluice_core::model::{LifecycleKind, Operation, RecoverEndpoint};
 
-use super::{parse_time, Caller, Sluice};
+use super::{parse_time, Caller, Sluice, TenantScope};
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::store::{LifecycleEvent, NewOperation};
@@ -16,12 +16,11 @@ impl Sluice {
     /// whose progress can be read while the workers deliver.
     pub async fn recover_endpoint(
         &self,
-        caller: &Caller,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         endpoint: &EndpointId,
         req: RecoverEndpoint,
     ) -> Result<Operation> {
-        self.get_endpoint(caller, tenant, endpoint).await?;
+        self.get_endpoint(tenant, endpoint).await?;
         let now = now_ms();
         let since = parse_time("since", Some(&req.since))?.ok_or_else(|| Error::invalid("since", "is required"))?;
         let until = parse_time("until", req.until.as_deref())?.unwrap_or(now + 1);
@@ -33,32 +32,31 @@ impl Sluice {
         }
         let op = NewOperation {
             id: crate::ids::new_id(),
-            tenant_id: tenant.clone(),
             endpoint_id: endpoint.clone(),
             since_ms: since,
             until_ms: until,
-            created_by: caller.actor().to_owned(),
+            created_by: tenant.actor().to_owned(),
         };
-        let total = self.store.recover(&op, now).await?;
+        let total = self.store.recover(tenant, &op, now).await?;
         let event = LifecycleEvent::new(
-            Some(tenant),
+            Some(tenant.id()),
             LifecycleKind::RecoverRequested,
             op.id.as_str(),
-            caller.actor(),
+            tenant.actor(),
             serde_json::json!({ "endpoint_id": endpoint, "since": since, "until": until, "deliveries": total }),
         );
         self.store.insert_event(&event).await?;
         if total > 0 {
-            self.add_backlog(tenant, usize::try_from(total).unwrap_or(usize::MAX));
+            self.add_backlog(tenant.id(), usize::try_from(total).unwrap_or(usize::MAX));
             self.wake.notify_one();
         }
-        self.get_operation(caller, &op.id).await
+        self.store.get_operation(&op.id).await?.ok_or_else(|| Error::not_found("operation", &op.id))
     }
 
     /// An operation of a tenant the caller may see; another tenant's is "not found".
     pub async fn get_operation(&self, caller: &Caller, id: &OperationId) -> Result<Operation> {
         let op = self.store.get_operation(id).await?.ok_or_else(|| Error::not_found("operation", id))?;
-        caller.check_tenant(&op.tenant_id).map_err(|_| Error::not_found("operation", id))?;
+        caller.tenant(&op.tenant_id).map_err(|_| Error::not_found("operation", id))?;
         Ok(op)
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{Caller, Sluice};
+use super::{Platform, Sluice};
 use crate::error::Result;
 use crate::ids::now_ms;
 use crate::store::PurgeCounts;
@@ -22,8 +22,7 @@ const RETENTION_JOB: &str = "retention";
 impl Sluice {
     /// Purges everything past retention as of `now_ms`, a batch at a time, and says
     /// how much went. Platform callers only (operators may run it by hand).
-    pub async fn purge_expired(&self, caller: &Caller, now_ms: i64) -> Result<PurgeCounts> {
-        caller.require_platform()?;
+    pub async fn purge_expired(&self, _platform: &Platform, now_ms: i64) -> Result<PurgeCounts> {
         let mut total = PurgeCounts::default();
         loop {
             let n = self.store.purge_expired(now_ms, PURGE_BATCH).await?;
@@ -51,7 +50,7 @@ impl Sluice {
         every: Duration,
         mut stop: watch::Receiver<bool>,
     ) {
-        let system = Caller::Platform { actor: format!("retention@{owner}") };
+        let system = Platform::system(format!("retention@{owner}"));
         let lease_ms = i64::try_from((every * 2).as_millis()).unwrap_or(i64::MAX / 2);
         loop {
             tokio::select! {

@@ -7,7 +7,7 @@ use sluice_core::model::{
 use sluice_core::slo::{attainment, budget_remaining, percentile};
 use sluice_core::validate::{self, Errors};
 
-use super::{Caller, Sluice};
+use super::{Platform, Reach, Sluice, TenantScope};
 use crate::error::{Error, Result};
 use crate::store::{ms_to_dt, SloHour};
 
@@ -19,21 +19,19 @@ const WINDOWS: [(&str, i64); 3] = [("24 h", 24), ("7 d", 24 * 7), ("30 d", 24 * 
 impl Sluice {
     /// Every tier and its targets. Readable by anyone signed in: a partner sees the
     /// promise they are measured against.
-    pub async fn list_tiers(&self, _caller: &Caller) -> Result<Vec<Tier>> {
+    pub async fn list_tiers(&self) -> Result<Vec<Tier>> {
         self.store.tiers().await
     }
 
     /// The tiers, for changing their targets: platform callers only, so the admin page
     /// refuses others before showing forms they could not use.
-    pub async fn tiers_to_manage(&self, caller: &Caller) -> Result<Vec<Tier>> {
-        caller.require_platform()?;
+    pub async fn tiers_to_manage(&self, _platform: &Platform) -> Result<Vec<Tier>> {
         self.store.tiers().await
     }
 
     /// Changes a tier's targets (platform callers only). Applies to every tenant on it,
     /// over past windows too: the overview measures history against today's target.
-    pub async fn update_tier(&self, caller: &Caller, name: &str, req: UpdateTier) -> Result<Tier> {
-        caller.require_platform()?;
+    pub async fn update_tier(&self, platform: &Platform, name: &str, req: UpdateTier) -> Result<Tier> {
         let mut tier = self.store.tier(name).await?.ok_or_else(|| Error::not_found("tier", name))?;
         let mut errors = Errors::default();
         if let Some(t) = req.success_target {
@@ -51,14 +49,13 @@ impl Sluice {
         }
         errors.into_result().map_err(Error::Validation)?;
         tier.updated_at = ms_to_dt(crate::ids::now_ms());
-        self.store.update_tier(&tier).await?;
+        self.store.update_tier(platform, &tier).await?;
         Ok(tier)
     }
 
     /// Renames a tenant or moves it to another tier (platform callers only).
-    pub async fn patch_tenant(&self, caller: &Caller, id: &TenantId, req: PatchTenant) -> Result<Tenant> {
-        caller.require_platform()?;
-        let mut tenant = self.get_tenant(caller, id).await?;
+    pub async fn patch_tenant(&self, platform: &Platform, id: &TenantId, req: PatchTenant) -> Result<Tenant> {
+        let mut tenant = self.get_tenant(&platform.tenant(id)).await?;
         let mut errors = Errors::default();
         if let Some(name) = req.name {
             errors.check(validate::name(&name), "name");
@@ -69,7 +66,7 @@ impl Sluice {
             tenant.tier = tier;
         }
         errors.into_result().map_err(Error::Validation)?;
-        self.store.update_tenant(&tenant).await?;
+        self.store.update_tenant(platform, &tenant).await?;
         Ok(tenant)
     }
 
@@ -79,8 +76,9 @@ impl Sluice {
     /// Read from the deliveries themselves in one grouped scan of the last 30 days (the
     /// tenant's time-ordered ids bound it), not from roll-ups: exact, and nothing to
     /// keep in step, at a cost that grows with the tenant's volume.
-    pub async fn tenant_overview(&self, caller: &Caller, id: &TenantId) -> Result<TenantOverview> {
-        let tenant = self.get_tenant(caller, id).await?;
+    pub async fn tenant_overview(&self, scope: &TenantScope) -> Result<TenantOverview> {
+        let id = scope.id();
+        let tenant = self.get_tenant(scope).await?;
         let tier = self.store.tier(&tenant.tier).await?.ok_or_else(|| {
             Error::Internal(format!("tenant {id} is on tier {:?}, which has no targets", tenant.tier))
         })?;
@@ -88,7 +86,7 @@ impl Sluice {
         let this_hour = now.div_euclid(HOUR_MS);
         let longest = WINDOWS.iter().map(|(_, h)| *h).max().unwrap_or(24);
         let since = (this_hour - longest + 1) * HOUR_MS;
-        let hours = self.store.slo_hours(id, since, now - tier.latency_target_ms, tier.latency_target_ms).await?;
+        let hours = self.store.slo_hours(scope, since, now - tier.latency_target_ms, tier.latency_target_ms).await?;
 
         let within = |h: i64| hours.iter().filter(move |b| b.hour > this_hour - h);
         let windows = WINDOWS
@@ -122,13 +120,13 @@ impl Sluice {
         });
         let error_classes = self
             .store
-            .error_classes(Some(id), now - 24 * HOUR_MS)
+            .error_classes(Reach::Tenant(scope), now - 24 * HOUR_MS)
             .await?
             .into_iter()
             .map(|(error_class, deliveries)| ErrorClassCount { error_class, deliveries })
             .collect();
         Ok(TenantOverview {
-            backlog: self.store.backlog(id).await?,
+            backlog: self.store.backlog(scope).await?,
             p50_ms: percentile(&day.latency_le, day.succeeded, 0.50),
             p95_ms: percentile(&day.latency_le, day.succeeded, 0.95),
             p99_ms: percentile(&day.latency_le, day.succeeded, 0.99),

@@ -4,15 +4,14 @@ use sluice_core::ids::TenantId;
 use sluice_core::model::{CreateTenant, Page, Tenant, DEFAULT_TIER};
 use sluice_core::validate::{self, Errors};
 
-use super::{finish_page, lock, page_args, Caller, Sluice, TenantFacts, TENANT_FACTS_TTL};
+use super::{finish_page, lock, page_args, Caller, Platform, Sluice, TenantFacts, TenantScope, TENANT_FACTS_TTL};
 use crate::error::{Error, Result};
 
 // Which tiers exist is data: the `tiers` table, seeded by a migration and edited by
 // admins, is the one list; `DEFAULT_TIER` names the one a new tenant gets.
 
 impl Sluice {
-    pub async fn create_tenant(&self, caller: &Caller, req: CreateTenant) -> Result<Tenant> {
-        caller.require_platform()?;
+    pub async fn create_tenant(&self, platform: &Platform, req: CreateTenant) -> Result<Tenant> {
         let mut errors = Errors::default();
         errors.check(validate::name(&req.name), "name");
         let tier = req.tier.unwrap_or_else(|| DEFAULT_TIER.into());
@@ -34,13 +33,12 @@ impl Sluice {
             backlog_cap,
             created_at: crate::store::ms_to_dt(crate::ids::now_ms()),
         };
-        self.store.insert_tenant(&tenant).await?;
+        self.store.insert_tenant(platform, &tenant).await?;
         Ok(tenant)
     }
 
-    pub async fn get_tenant(&self, caller: &Caller, id: &TenantId) -> Result<Tenant> {
-        caller.check_tenant(id)?;
-        self.store.get_tenant(id).await?.ok_or_else(|| Error::not_found("tenant", id))
+    pub async fn get_tenant(&self, tenant: &TenantScope) -> Result<Tenant> {
+        self.store.get_tenant(tenant).await?.ok_or_else(|| Error::not_found("tenant", tenant.id()))
     }
 
     pub async fn list_tenants(
@@ -52,12 +50,12 @@ impl Sluice {
         let page = page_args(limit, cursor)?;
         match caller {
             Caller::Platform { .. } | Caller::Support { .. } => {
-                let rows = self.store.list_tenants(&page).await?;
+                let rows = self.store.list_tenants(&caller.operator()?, &page).await?;
                 Ok(finish_page(rows, &page, |t| t.id.to_string()))
             }
             // A tenant key sees exactly one tenant: its own.
             Caller::Tenant { tenant, .. } => {
-                let own = self.store.get_tenant(tenant).await?;
+                let own = self.store.get_tenant(&caller.tenant(tenant)?).await?;
                 Ok(Page { data: own.into_iter().collect(), next_cursor: None })
             }
         }
@@ -73,16 +71,16 @@ impl Sluice {
     }
 
     /// The tenant's backlog cap and (approximate) current backlog, cached briefly.
-    pub(super) async fn tenant_facts(&self, tenant: &TenantId) -> Result<TenantFacts> {
-        if let Some(f) = lock(&self.tenant_facts).get(tenant) {
+    pub(super) async fn tenant_facts(&self, tenant: &TenantScope) -> Result<TenantFacts> {
+        if let Some(f) = lock(&self.tenant_facts).get(tenant.id()) {
             if f.checked.elapsed() < TENANT_FACTS_TTL {
                 return Ok(*f);
             }
         }
-        let t = self.store.get_tenant(tenant).await?.ok_or_else(|| Error::not_found("tenant", tenant))?;
+        let t = self.store.get_tenant(tenant).await?.ok_or_else(|| Error::not_found("tenant", tenant.id()))?;
         let backlog = self.store.backlog(tenant).await?;
         let facts = TenantFacts { backlog_cap: t.backlog_cap, backlog, checked: std::time::Instant::now() };
-        lock(&self.tenant_facts).insert(tenant.clone(), facts);
+        lock(&self.tenant_facts).insert(tenant.id().clone(), facts);
         Ok(facts)
     }
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sluice_core::slo::burn_rate;
 
-use super::{Caller, Sluice};
+use super::{Operator, Reach, Sluice};
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::store::{SearchHit, TenantHealth};
@@ -27,23 +27,21 @@ fn burn_key(t: &TenantHealth) -> i64 {
 }
 
 impl Sluice {
-    pub async fn triage(&self, caller: &Caller) -> Result<Triage> {
-        caller.require_operator()?;
+    pub async fn triage(&self, operator: &Operator) -> Result<Triage> {
         let since = now_ms() - TRIAGE_WINDOW_MS;
-        let mut tenants = self.store.triage(since, now_ms()).await?;
+        let mut tenants = self.store.triage(operator, since, now_ms()).await?;
         tenants.sort_by_key(|t| {
             (std::cmp::Reverse(burn_key(t)), std::cmp::Reverse(t.disabled_endpoints), std::cmp::Reverse(t.backlog))
         });
-        let error_classes = self.store.error_classes(None, since).await?;
+        let error_classes = self.store.error_classes(Reach::AllTenants(operator), since).await?;
         Ok(Triage { tenants, error_classes })
     }
 
-    pub async fn search(&self, caller: &Caller, query: &str) -> Result<Vec<SearchHit>> {
-        caller.require_operator()?;
+    pub async fn search(&self, operator: &Operator, query: &str) -> Result<Vec<SearchHit>> {
         let query = query.trim();
         if query.is_empty() || query.len() > 512 {
             return Err(Error::invalid("q", "must be 1 to 512 characters"));
         }
-        self.store.search(query, 50).await
+        self.store.search(operator, query, 50).await
     }
 }

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use sluice_core::model::{CreateUser, Page, Role, User};
 use sluice_core::validate::Errors;
 
-use super::{finish_page, page_args, Caller, Sluice};
+use super::{finish_page, page_args, Caller, Platform, Sluice};
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::store::NewSession;
@@ -121,8 +121,7 @@ fn decoy_hash() -> &'static str {
 
 impl Sluice {
     /// Creates a dashboard user. Admins only.
-    pub async fn create_user(&self, caller: &Caller, req: CreateUser) -> Result<User> {
-        caller.require_platform()?;
+    pub async fn create_user(&self, platform: &Platform, req: CreateUser) -> Result<User> {
         let email = normalise_email(&req.email);
         let mut errors = Errors::default();
         errors.check(validate_email(&email), "email");
@@ -136,7 +135,10 @@ impl Sluice {
         }
         errors.into_result().map_err(Error::Validation)?;
         if let Some(tenant) = &req.tenant_id {
-            self.store.get_tenant(tenant).await?.ok_or_else(|| Error::invalid("tenant_id", "no such tenant"))?;
+            self.store
+                .get_tenant(&platform.tenant(tenant))
+                .await?
+                .ok_or_else(|| Error::invalid("tenant_id", "no such tenant"))?;
         }
         let user = User {
             id: crate::ids::new_id(),
@@ -146,14 +148,18 @@ impl Sluice {
             created_at: crate::store::ms_to_dt(now_ms()),
         };
         let hash = hash_password(req.password).await?;
-        self.store.insert_user(&user, &hash).await?;
+        self.store.insert_user(platform, &user, &hash).await?;
         Ok(user)
     }
 
-    pub async fn list_users(&self, caller: &Caller, limit: Option<i64>, cursor: Option<String>) -> Result<Page<User>> {
-        caller.require_platform()?;
+    pub async fn list_users(
+        &self,
+        platform: &Platform,
+        limit: Option<i64>,
+        cursor: Option<String>,
+    ) -> Result<Page<User>> {
         let page = page_args(limit, cursor)?;
-        let rows = self.store.list_users(&page).await?;
+        let rows = self.store.list_users(platform, &page).await?;
         Ok(finish_page(rows, &page, |u| u.id.to_string()))
     }
 
@@ -213,7 +219,7 @@ impl Sluice {
         }
         let generated = password.is_none().then(|| random_token()[..20].to_owned());
         let password = password.map(str::to_owned).or_else(|| generated.clone()).unwrap_or_default();
-        let system = Caller::Platform { actor: "bootstrap".into() };
+        let system = Platform::system("bootstrap");
         self.create_user(&system, CreateUser { email: email.into(), password, role: Role::Admin, tenant_id: None })
             .await?;
         Ok(generated)

@@ -11,6 +11,12 @@
 //! `sqlite.rs` and `postgres.rs`). Rows and their mapping to records (`rows.rs`) do not
 //! depend on the backend and are compiled once. Where the databases differ (claiming,
 //! wake-ups, pools) each backend has its own code.
+//!
+//! Methods that read or change one tenant's data take a [`TenantScope`], cross-tenant
+//! reads an [`Operator`], platform-wide changes a [`Platform`] (see `crate::access`):
+//! the store cannot be asked for a tenant's rows by code that did not check the caller.
+//! The dispatcher's lease protocol and the sign-in plumbing take none; they run before
+//! or outside any caller.
 
 mod postgres;
 mod queue;
@@ -24,6 +30,7 @@ use async_trait::async_trait;
 use sluice_core::ids::*;
 use sluice_core::model::*;
 
+use crate::access::{KeyReach, Operator, Platform, Reach, TenantScope};
 use crate::error::{Error, Result};
 
 pub use postgres::PgStore;
@@ -94,13 +101,13 @@ pub trait Store:
 /// Tenants and the SLO tiers they are on.
 #[async_trait]
 pub trait TenantStore: Send + Sync {
-    async fn insert_tenant(&self, tenant: &Tenant) -> Result<()>;
-    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>>;
-    async fn list_tenants(&self, page: &PageArgs) -> Result<Vec<Tenant>>;
-    async fn update_tenant(&self, tenant: &Tenant) -> Result<()>;
+    async fn insert_tenant(&self, platform: &Platform, tenant: &Tenant) -> Result<()>;
+    async fn get_tenant(&self, tenant: &TenantScope) -> Result<Option<Tenant>>;
+    async fn list_tenants(&self, operator: &Operator, page: &PageArgs) -> Result<Vec<Tenant>>;
+    async fn update_tenant(&self, platform: &Platform, tenant: &Tenant) -> Result<()>;
     async fn tiers(&self) -> Result<Vec<Tier>>;
     async fn tier(&self, name: &str) -> Result<Option<Tier>>;
-    async fn update_tier(&self, tier: &Tier) -> Result<()>;
+    async fn update_tier(&self, platform: &Platform, tier: &Tier) -> Result<()>;
 }
 
 /// API keys, platform and tenant; stored by the hash of the key, never the key.
@@ -109,9 +116,9 @@ pub trait KeyStore: Send + Sync {
     async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> Result<()>;
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
     async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>>;
-    /// One tenant's keys, or every key (platform and tenant) when `tenant` is `None`;
-    /// newest first.
-    async fn list_api_keys(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiKey>>;
+    /// One tenant's keys, or every key (platform and tenant) for the platform; newest
+    /// first.
+    async fn list_api_keys(&self, reach: KeyReach<'_>) -> Result<Vec<ApiKey>>;
     /// Marks the key revoked at `at_ms` unless it already is (then it is unchanged).
     /// Refuses, returning `None`, to revoke the last unrevoked platform key, so the
     /// platform cannot lock itself out. `Err(NotFound)` for an unknown id.
@@ -124,10 +131,10 @@ pub trait KeyStore: Send + Sync {
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Inserts a user; a taken email is `Conflict`.
-    async fn insert_user(&self, user: &User, password_hash: &str) -> Result<()>;
+    async fn insert_user(&self, platform: &Platform, user: &User, password_hash: &str) -> Result<()>;
     /// A user and their password hash, by lower-cased email.
     async fn user_by_email(&self, email: &str) -> Result<Option<(User, String)>>;
-    async fn list_users(&self, page: &PageArgs) -> Result<Vec<User>>;
+    async fn list_users(&self, platform: &Platform, page: &PageArgs) -> Result<Vec<User>>;
     async fn admin_exists(&self) -> Result<bool>;
     async fn insert_session(&self, session: &NewSession) -> Result<()>;
     /// The signed-in user and the session's CSRF token, if the session exists and has
@@ -145,15 +152,22 @@ pub trait UserStore: Send + Sync {
 /// Endpoints and their signing secrets.
 #[async_trait]
 pub trait EndpointStore: Send + Sync {
-    async fn insert_endpoint(&self, endpoint: &Endpoint, secret: &SecretRecord, event: &LifecycleEvent) -> Result<()>;
-    async fn get_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Option<Endpoint>>;
+    async fn insert_endpoint(
+        &self,
+        tenant: &TenantScope,
+        endpoint: &Endpoint,
+        secret: &SecretRecord,
+        event: &LifecycleEvent,
+    ) -> Result<()>;
+    async fn get_endpoint(&self, tenant: &TenantScope, id: &EndpointId) -> Result<Option<Endpoint>>;
     /// The tenant's endpoints among `ids` that still exist, in one query.
-    async fn endpoints_by_id(&self, tenant: &TenantId, ids: &[EndpointId]) -> Result<Vec<Endpoint>>;
-    async fn list_endpoints(&self, tenant: &TenantId, page: &PageArgs) -> Result<Vec<Endpoint>>;
+    async fn endpoints_by_id(&self, tenant: &TenantScope, ids: &[EndpointId]) -> Result<Vec<Endpoint>>;
+    async fn list_endpoints(&self, tenant: &TenantScope, page: &PageArgs) -> Result<Vec<Endpoint>>;
     /// Writes `endpoint`'s mutable fields if the stored version is still
     /// `expected_version`; false when someone changed it first.
     async fn update_endpoint(
         &self,
+        tenant: &TenantScope,
         endpoint: &Endpoint,
         expected_version: i64,
         event: Option<&LifecycleEvent>,
@@ -161,7 +175,7 @@ pub trait EndpointStore: Send + Sync {
     /// Removes the endpoint from view and cancels its pending deliveries.
     async fn delete_endpoint(
         &self,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         id: &EndpointId,
         now_ms: i64,
         event: &LifecycleEvent,
@@ -191,37 +205,43 @@ pub trait MessageStore: Send + Sync {
         let mut results = self.publish_batch(std::slice::from_ref(message)).await?;
         results.pop().ok_or_else(|| Error::Internal("publish_batch answered nothing".into()))
     }
-    async fn get_message(&self, tenant: &TenantId, id: &MessageId) -> Result<Option<Message>>;
+    async fn get_message(&self, tenant: &TenantScope, id: &MessageId) -> Result<Option<Message>>;
     /// The message published with this idempotency key, with its request hash.
     async fn message_by_idempotency_key(
         &self,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         key: &str,
     ) -> Result<Option<(Message, Option<String>)>>;
-    async fn list_messages(&self, tenant: &TenantId, filter: &MessageFilter, page: &PageArgs) -> Result<Vec<Message>>;
+    async fn list_messages(
+        &self,
+        tenant: &TenantScope,
+        filter: &MessageFilter,
+        page: &PageArgs,
+    ) -> Result<Vec<Message>>;
     /// Makes the message's deliveries (or the one to `endpoint`) due now with `trigger`,
     /// creating a delivery for a subscribed endpoint that has none. Rows being sent
     /// right now are left alone. Returns the deliveries queued.
     async fn replay(
         &self,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         message: &MessageId,
         endpoint: Option<&EndpointId>,
         trigger: AttemptTrigger,
         now_ms: i64,
     ) -> Result<Vec<DeliveryId>>;
     /// Undelivered (pending) deliveries of a tenant.
-    async fn backlog(&self, tenant: &TenantId) -> Result<i64>;
+    async fn backlog(&self, tenant: &TenantScope) -> Result<i64>;
     async fn list_deliveries(
         &self,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         filter: &DeliveryFilter,
         page: &PageArgs,
     ) -> Result<Vec<Delivery>>;
-    async fn get_delivery(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Option<Delivery>>;
-    async fn list_attempts(&self, tenant: &TenantId, delivery: &DeliveryId, page: &PageArgs) -> Result<Vec<Attempt>>;
+    async fn get_delivery(&self, tenant: &TenantScope, id: &DeliveryId) -> Result<Option<Delivery>>;
+    async fn list_attempts(&self, tenant: &TenantScope, delivery: &DeliveryId, page: &PageArgs)
+        -> Result<Vec<Attempt>>;
     /// Every attempt of the given deliveries, oldest first, in one query.
-    async fn attempts_of(&self, tenant: &TenantId, deliveries: &[DeliveryId]) -> Result<Vec<Attempt>>;
+    async fn attempts_of(&self, tenant: &TenantScope, deliveries: &[DeliveryId]) -> Result<Vec<Attempt>>;
 }
 
 /// The lease protocol the dispatcher runs: find endpoints with due deliveries, lease
@@ -260,7 +280,7 @@ pub trait OperationStore: Send + Sync {
     /// Re-queues the endpoint's failed deliveries created in `[since, until)`, tags them
     /// with the operation and stores it with their count, in one transaction. Returns
     /// the count.
-    async fn recover(&self, op: &NewOperation, now_ms: i64) -> Result<i64>;
+    async fn recover(&self, tenant: &TenantScope, op: &NewOperation, now_ms: i64) -> Result<i64>;
     /// An operation with its deliveries counted by state.
     async fn get_operation(&self, id: &OperationId) -> Result<Option<Operation>>;
 }
@@ -271,27 +291,27 @@ pub trait OperationStore: Send + Sync {
 pub trait ReportStore: Send + Sync {
     /// Every tenant's delivery health since `since_ms`, for support's triage; SLO
     /// counts as of `now_ms` against each tenant's tier.
-    async fn triage(&self, since_ms: i64, now_ms: i64) -> Result<Vec<TenantHealth>>;
+    async fn triage(&self, operator: &Operator, since_ms: i64, now_ms: i64) -> Result<Vec<TenantHealth>>;
     /// Error classes of deliveries that are not succeeding, updated since `since_ms`;
-    /// one tenant's, or every tenant's when `tenant` is `None`.
-    async fn error_classes(&self, tenant: Option<&TenantId>, since_ms: i64) -> Result<Vec<(String, i64)>>;
+    /// one tenant's, or every tenant's for an operator.
+    async fn error_classes(&self, reach: Reach<'_>, since_ms: i64) -> Result<Vec<(String, i64)>>;
     /// A tenant's deliveries created since `since_ms`, per hour (see [`SloHour`]):
     /// good means succeeded within `latency_target_ms`; pending ones created before
     /// `late_before_ms` are counted (already late).
     async fn slo_hours(
         &self,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         since_ms: i64,
         late_before_ms: i64,
         latency_target_ms: i64,
     ) -> Result<Vec<SloHour>>;
     /// Up to `limit` hits across tenants for an id, idempotency key or URL fragment.
-    async fn search(&self, query: &str, limit: i64) -> Result<Vec<SearchHit>>;
+    async fn search(&self, operator: &Operator, query: &str, limit: i64) -> Result<Vec<SearchHit>>;
     /// Per endpoint of the tenant that had deliveries created since `since_ms`: how
     /// many succeeded and failed, and the newest one's error, in two grouped queries.
-    async fn endpoint_health(&self, tenant: &TenantId, since_ms: i64) -> Result<Vec<EndpointHealthRow>>;
+    async fn endpoint_health(&self, tenant: &TenantScope, since_ms: i64) -> Result<Vec<EndpointHealthRow>>;
     async fn insert_event(&self, event: &LifecycleEvent) -> Result<()>;
-    async fn list_events(&self, tenant: Option<&TenantId>, page: &PageArgs) -> Result<Vec<StoredEvent>>;
+    async fn list_events(&self, reach: Reach<'_>, page: &PageArgs) -> Result<Vec<StoredEvent>>;
 }
 
 /// Periodic jobs: the lease that runs each on one node at a time, and the retention purge.

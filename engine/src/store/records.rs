@@ -199,7 +199,6 @@ pub struct SearchHit {
 #[derive(Debug, Clone)]
 pub struct NewOperation {
     pub id: OperationId,
-    pub tenant_id: TenantId,
     pub endpoint_id: EndpointId,
     pub since_ms: i64,
     pub until_ms: i64,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sluice_core::model::*;
 use sluice_engine::delivery::wait_idle;
 use sluice_engine::ids::now_ms;
-use sluice_engine::{Caller, Error};
+use sluice_engine::{Caller, Error, Reach};
 use sluice_testkit::{on_both_backends, Receiver, Reply, TestDb};
 use tokio::sync::watch;
 
@@ -100,7 +100,7 @@ async fn exhausted_deliveries_fail_and_replay_restarts_them(db: TestDb) {
     assert_eq!(d.last_error_class, Some(ErrorClass::Http5xx));
     let events = h
         .store
-        .list_events(Some(&h.tenant), &sluice_engine::store::PageArgs { limit: 50, before: None })
+        .list_events(Reach::Tenant(&h.scope), &sluice_engine::store::PageArgs { limit: 50, before: None })
         .await
         .expect("events");
     assert!(events.iter().any(|ev| ev.kind == "delivery.exhausted" && ev.subject_id == d.id.as_str()));
@@ -108,7 +108,7 @@ async fn exhausted_deliveries_fail_and_replay_restarts_them(db: TestDb) {
     rx.set_default(Reply::Status(204));
     let accepted = h
         .sluice
-        .replay_message(&h.admin, &h.tenant, &m.id, ReplayMessage { endpoint_id: Some(e.id.clone()) })
+        .replay_message(&h.scope, &m.id, ReplayMessage { endpoint_id: Some(e.id.clone()) })
         .await
         .expect("replay");
     assert_eq!(accepted.deliveries, vec![d.id.clone()]);
@@ -167,7 +167,7 @@ async fn gone_disables_the_endpoint(db: TestDb) {
     config.claim_batch = 1;
     let mut engine = h.dispatcher(config);
     let sent = engine.step().await.expect("run");
-    let e = h.sluice.get_endpoint(&h.admin, &h.tenant, &e.id).await.expect("get");
+    let e = h.sluice.get_endpoint(&h.scope, &e.id).await.expect("get");
     assert_eq!(e.status, EndpointStatus::Disabled);
     assert!(e.disabled_reason.as_deref().is_some_and(|r| r.contains("410")));
     // Requests already on their way when the 410 came back may land; nothing after.
@@ -177,7 +177,7 @@ async fn gone_disables_the_endpoint(db: TestDb) {
     let ds = h.deliveries().await;
     assert!(ds.iter().all(|d| d.status == DeliveryStatus::Pending), "kept for when it is enabled again");
     rx.set_default(Reply::Status(200));
-    h.sluice.enable_endpoint(&h.admin, &h.tenant, &e.id).await.expect("enable");
+    h.sluice.enable_endpoint(&h.scope, &e.id).await.expect("enable");
     while engine.step().await.expect("run") > 0 {}
     assert!(h.deliveries().await.iter().all(|d| d.status == DeliveryStatus::Succeeded));
 }
@@ -221,7 +221,7 @@ async fn rotation_signs_with_every_valid_secret(db: TestDb) {
     let old = h.secret(&e).await;
     let new = h
         .sluice
-        .rotate_secret(&h.admin, &h.tenant, &e.id, RotateSecret { grace_period_seconds: Some(600), key: None })
+        .rotate_secret(&h.scope, &e.id, RotateSecret { grace_period_seconds: Some(600), key: None })
         .await
         .expect("rotate")
         .key;
@@ -240,8 +240,7 @@ async fn one_tenants_hanging_endpoint_does_not_delay_another(db: TestDb) {
     let slow = Receiver::start().await;
     slow.set_default(Reply::Hang(Duration::from_secs(30)));
     let fast = Receiver::start().await;
-    let b =
-        h.sluice.create_tenant(&h.admin, CreateTenant { name: "B".into(), ..Default::default() }).await.expect("t").id;
+    let b = h.other_tenant("B").await;
     h.endpoint(&slow.url(), None).await;
     h.endpoint_for(&b, &fast.url(), None).await;
     for i in 0..300 {
@@ -303,7 +302,7 @@ async fn recover_requeues_failures_in_the_window_with_progress(db: TestDb) {
 
     rx.set_default(Reply::Status(204));
     let req = RecoverEndpoint { since: since.to_rfc3339(), until: None };
-    let op = h.sluice.recover_endpoint(&h.admin, &h.tenant, &e.id, req).await.expect("recover");
+    let op = h.sluice.recover_endpoint(&h.scope, &e.id, req).await.expect("recover");
     assert_eq!((op.total, op.pending, op.state.as_str()), (3, 3, "running"), "only this endpoint, only the window");
     assert_eq!(engine.step().await.expect("run"), 3);
     let done = h.sluice.get_operation(&h.admin, &op.id).await.expect("progress");
@@ -313,17 +312,17 @@ async fn recover_requeues_failures_in_the_window_with_progress(db: TestDb) {
         endpoint_id: Some(endpoint.id.clone()),
         ..Default::default()
     };
-    let mine = h.sluice.list_deliveries(&h.admin, &h.tenant, filter(&e), Some(10), None).await.expect("list").data;
+    let mine = h.sluice.list_deliveries(&h.scope, filter(&e), Some(10), None).await.expect("list").data;
     let early = mine.iter().find(|d| d.message_id == before.id).expect("early delivery");
     assert_eq!(early.status, DeliveryStatus::Failed, "before the window: untouched");
-    let theirs = h.sluice.list_deliveries(&h.admin, &h.tenant, filter(&other), Some(10), None).await.expect("list");
+    let theirs = h.sluice.list_deliveries(&h.scope, filter(&other), Some(10), None).await.expect("list");
     assert!(theirs.data.iter().all(|d| d.status == DeliveryStatus::Failed), "other endpoint: untouched");
     let attempts = h.attempts(mine.iter().find(|d| d.status == DeliveryStatus::Succeeded).expect("one")).await;
     assert_eq!(attempts[0].trigger, AttemptTrigger::BulkRecover);
 
     // Bad windows change nothing; another tenant's caller sees no such operation.
     let bad = RecoverEndpoint { since: "yesterday".into(), until: None };
-    assert!(matches!(h.sluice.recover_endpoint(&h.admin, &h.tenant, &e.id, bad).await, Err(Error::Validation(_))));
+    assert!(matches!(h.sluice.recover_endpoint(&h.scope, &e.id, bad).await, Err(Error::Validation(_))));
     let other_tenant = Caller::Tenant { tenant: sluice_engine::ids::new_id(), actor: "x".into() };
     assert!(matches!(h.sluice.get_operation(&other_tenant, &op.id).await, Err(Error::NotFound { .. })));
 }
@@ -334,12 +333,12 @@ async fn triage_ranks_the_worst_tenant_first_and_search_finds_things(db: TestDb)
     failing.set_default(Reply::Status(500));
     working.set_default(Reply::Status(204));
     let new_tenant = |name: &str| CreateTenant { name: name.into(), ..Default::default() };
-    let bad = h.sluice.create_tenant(&h.admin, new_tenant("Failing Co")).await.expect("tenant").id;
-    let good = h.sluice.create_tenant(&h.admin, new_tenant("Healthy Co")).await.expect("tenant").id;
+    let bad = h.sluice.create_tenant(&h.platform, new_tenant("Failing Co")).await.expect("tenant").id;
+    let good = h.sluice.create_tenant(&h.platform, new_tenant("Healthy Co")).await.expect("tenant").id;
     // Half its deliveries fail, but on premium (99.9 %) that burns the budget faster
     // than all of Failing Co's do on standard (99.5 %): 500x against 200x.
     let premium = CreateTenant { name: "Premium Co".into(), tier: Some("premium".into()), ..Default::default() };
-    let premium = h.sluice.create_tenant(&h.admin, premium).await.expect("tenant").id;
+    let premium = h.sluice.create_tenant(&h.platform, premium).await.expect("tenant").id;
     h.endpoint_for(&premium, &failing.url(), Some(vec![])).await;
     h.endpoint_for(&premium, &working.url(), Some(vec![])).await;
     h.publish_for(&premium, "a", "{}").await;
@@ -352,11 +351,12 @@ async fn triage_ranks_the_worst_tenant_first_and_search_finds_things(db: TestDb)
         event_type: "b".into(),
         payload: serde_json::value::RawValue::from_string("{}".into()).expect("json"),
     };
-    let keyed = h.sluice.publish(&h.admin, &good, keyed, Some("order-77".into())).await.expect("publish").message;
+    let keyed =
+        h.sluice.publish(&h.platform.tenant(&good), keyed, Some("order-77".into())).await.expect("publish").message;
     let mut engine = h.dispatcher(fast_config(&h.db.url));
     while engine.step().await.expect("run") > 0 {}
 
-    let triage = h.sluice.triage(&h.admin).await.expect("triage");
+    let triage = h.sluice.triage(&h.operator).await.expect("triage");
     let names: Vec<_> = triage.tenants.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names[..2], ["Premium Co", "Failing Co"], "worst SLO burn first: {names:?}");
     let burn = |name: &str| {
@@ -368,16 +368,15 @@ async fn triage_ranks_the_worst_tenant_first_and_search_finds_things(db: TestDb)
     assert_eq!((triage.tenants[1].failed, triage.tenants[1].succeeded), (2, 0));
     assert_eq!(triage.error_classes, vec![("http_5xx".to_owned(), 3)]);
 
-    let by_key = h.sluice.search(&h.admin, "order-77").await.expect("search");
+    let by_key = h.sluice.search(&h.operator, "order-77").await.expect("search");
     assert_eq!(by_key.len(), 1);
     assert_eq!((by_key[0].kind.as_str(), by_key[0].id.as_str()), ("message", keyed.id.as_str()));
-    let by_url = h.sluice.search(&h.admin, "works-fine").await.expect("search");
+    let by_url = h.sluice.search(&h.operator, "works-fine").await.expect("search");
     assert_eq!(by_url.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec![good_endpoint.id.as_str()]);
-    assert!(h.sluice.search(&h.admin, "%").await.expect("search").is_empty(), "wildcards are literal");
+    assert!(h.sluice.search(&h.operator, "%").await.expect("search").is_empty(), "wildcards are literal");
 
     let partner = Caller::Tenant { tenant: good.clone(), actor: "p".into() };
-    assert!(matches!(h.sluice.triage(&partner).await, Err(Error::Forbidden(_))));
-    assert!(matches!(h.sluice.search(&partner, "order-77").await, Err(Error::Forbidden(_))));
+    assert!(matches!(partner.operator(), Err(Error::Forbidden(_))), "triage and search span tenants");
 }
 
 async fn test_events_go_to_one_endpoint_only(db: TestDb) {
@@ -389,9 +388,9 @@ async fn test_events_go_to_one_endpoint_only(db: TestDb) {
         event_types: Some(vec!["order.paid".into()]),
         ..Default::default()
     };
-    let picky = h.sluice.create_endpoint(&h.admin, &h.tenant, picky).await.expect("endpoint");
+    let picky = h.sluice.create_endpoint(&h.scope, picky).await.expect("endpoint");
     h.endpoint(&format!("{}/all", rx.url()), None).await;
-    let m = h.sluice.send_test_event(&h.admin, &h.tenant, &picky.id).await.expect("test event");
+    let m = h.sluice.send_test_event(&h.scope, &picky.id).await.expect("test event");
     assert_eq!(m.event_type, "sluice.test");
     let deliveries = h.deliveries().await;
     assert_eq!(deliveries.len(), 1, "only the tested endpoint, though another takes every type");
@@ -402,8 +401,8 @@ async fn test_events_go_to_one_endpoint_only(db: TestDb) {
     assert_eq!(got.len(), 1);
     assert!(got[0].path.ends_with("/picky") && String::from_utf8_lossy(&got[0].body).contains("\"sluice.test\""));
 
-    h.sluice.disable_endpoint(&h.admin, &h.tenant, &picky.id, DisableEndpoint::default()).await.expect("disable");
-    let refused = h.sluice.send_test_event(&h.admin, &h.tenant, &picky.id).await;
+    h.sluice.disable_endpoint(&h.scope, &picky.id, DisableEndpoint::default()).await.expect("disable");
+    let refused = h.sluice.send_test_event(&h.scope, &picky.id).await;
     assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
 }
 

@@ -8,7 +8,7 @@ use sluice_core::model::*;
 use sluice_engine::delivery::Dispatcher;
 use sluice_engine::ids::new_id;
 use sluice_engine::store::{AttemptRecord, Claimed, NextStep, Outcome, Store};
-use sluice_engine::{Caller, Engine, EngineConfig, Sluice};
+use sluice_engine::{Caller, Engine, EngineConfig, Operator, Platform, SecretScope, Sluice};
 use sluice_testkit::TestDb;
 use tokio::sync::Notify;
 
@@ -17,7 +17,12 @@ pub struct Harness {
     pub store: Arc<dyn Store>,
     pub sluice: Arc<Sluice>,
     pub wake: Arc<Notify>,
+    /// A platform caller, and the proofs it holds: platform, operator, and the
+    /// test tenant's scope.
     pub admin: Caller,
+    pub platform: Platform,
+    pub operator: Operator,
+    pub scope: SecretScope,
     pub tenant: TenantId,
 }
 
@@ -39,12 +44,15 @@ impl Harness {
         let wake = Arc::new(Notify::new());
         let sluice = Arc::new(Sluice::new(store.clone(), wake.clone()));
         let admin = Caller::Platform { actor: "test".into() };
+        let platform = admin.platform().expect("platform");
+        let operator = admin.operator().expect("operator");
         let tenant = sluice
-            .create_tenant(&admin, CreateTenant { name: "Acme".into(), ..Default::default() })
+            .create_tenant(&platform, CreateTenant { name: "Acme".into(), ..Default::default() })
             .await
             .expect("tenant")
             .id;
-        Self { db, store, sluice, wake, admin, tenant }
+        let scope = platform.tenant(&tenant);
+        Self { db, store, sluice, wake, admin, platform, operator, scope, tenant }
     }
 
     pub fn engine(&self, config: EngineConfig) -> Arc<Engine> {
@@ -56,6 +64,12 @@ impl Harness {
         self.engine(config).dispatcher()
     }
 
+    /// Another tenant, beside the test's own.
+    pub async fn other_tenant(&self, name: &str) -> TenantId {
+        let req = CreateTenant { name: name.into(), ..Default::default() };
+        self.sluice.create_tenant(&self.platform, req).await.expect("tenant").id
+    }
+
     pub async fn endpoint(&self, url: &str, schedule: Option<Vec<u32>>) -> Endpoint {
         self.endpoint_for(&self.tenant, url, schedule).await
     }
@@ -63,8 +77,7 @@ impl Harness {
     pub async fn endpoint_for(&self, tenant: &TenantId, url: &str, schedule: Option<Vec<u32>>) -> Endpoint {
         self.sluice
             .create_endpoint(
-                &self.admin,
-                tenant,
+                &self.platform.tenant(tenant),
                 CreateEndpoint { url: url.into(), retry_schedule_seconds: schedule, ..Default::default() },
             )
             .await
@@ -80,27 +93,19 @@ impl Harness {
             event_type: event_type.into(),
             payload: serde_json::value::RawValue::from_string(payload.into()).expect("json"),
         };
-        self.sluice.publish(&self.admin, tenant, req, None).await.expect("publish").message
+        self.sluice.publish(&self.platform.tenant(tenant), req, None).await.expect("publish").message
     }
 
     pub async fn secret(&self, endpoint: &Endpoint) -> String {
-        self.sluice.endpoint_secrets(&self.admin, &self.tenant, &endpoint.id).await.expect("secrets").key
+        self.sluice.endpoint_secrets(&self.scope, &endpoint.id).await.expect("secrets").key
     }
 
     pub async fn deliveries(&self) -> Vec<Delivery> {
-        self.sluice
-            .list_deliveries(&self.admin, &self.tenant, Default::default(), Some(250), None)
-            .await
-            .expect("deliveries")
-            .data
+        self.sluice.list_deliveries(&self.scope, Default::default(), Some(250), None).await.expect("deliveries").data
     }
 
     pub async fn attempts(&self, delivery: &Delivery) -> Vec<Attempt> {
-        self.sluice
-            .list_attempts(&self.admin, &self.tenant, &delivery.id, Some(250), None)
-            .await
-            .expect("attempts")
-            .data
+        self.sluice.list_attempts(&self.scope, &delivery.id, Some(250), None).await.expect("attempts").data
     }
 }
 

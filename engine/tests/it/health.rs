@@ -16,14 +16,14 @@ async fn health_counts_recent_outcomes_per_endpoint_and_stays_in_its_tenant(db: 
     let good = h.endpoint(&ok_rx.url(), None).await;
     let bad = h.endpoint(&failing_rx.url(), Some(vec![])).await;
     let idle = h.endpoint(&format!("{}/idle", ok_rx.url()), None).await;
-    h.sluice.disable_endpoint(&h.admin, &h.tenant, &idle.id, DisableEndpoint::default()).await.expect("disable");
+    h.sluice.disable_endpoint(&h.scope, &idle.id, DisableEndpoint::default()).await.expect("disable");
     for i in 0..3 {
         h.publish("t", &format!("{{\"i\":{i}}}")).await;
     }
     let mut engine = h.dispatcher(fast_config(&h.db.url));
     while engine.step().await.expect("step") > 0 {}
 
-    let health = h.sluice.endpoint_health(&h.admin, &h.tenant).await.expect("health");
+    let health = h.sluice.endpoint_health(&h.scope).await.expect("health");
     let of = |id: &sluice_core::ids::EndpointId| health.iter().find(|e| &e.endpoint_id == id);
     let g = of(&good.id).expect("good endpoint listed");
     assert_eq!((g.succeeded, g.failed, g.last_error_class), (3, 0, None));
@@ -32,9 +32,9 @@ async fn health_counts_recent_outcomes_per_endpoint_and_stays_in_its_tenant(db: 
     assert_eq!((b.last_error_class, b.last_response_status), (Some(ErrorClass::Http5xx), Some(503)));
     assert!(of(&idle.id).is_none(), "no deliveries, nothing to say");
 
-    let other = h.sluice.create_tenant(&h.admin, CreateTenant { name: "B".into(), ..Default::default() }).await;
+    let other = h.sluice.create_tenant(&h.platform, CreateTenant { name: "B".into(), ..Default::default() }).await;
     let other = other.expect("tenant").id;
     let partner = Caller::Tenant { tenant: other, actor: "key_b".into() };
-    let refused = h.sluice.endpoint_health(&partner, &h.tenant).await;
+    let refused = partner.tenant(&h.tenant);
     assert!(matches!(refused, Err(Error::NotFound { .. })), "{refused:?}");
 }

@@ -31,7 +31,7 @@ async fn publish_at(h: &Harness, tenant: &TenantId, created_at_ms: i64) -> Messa
 async fn purge_drops_old_finished_messages_only(db: TestDb) {
     let h = Harness::new(db).await;
     let short = CreateTenant { name: "Short".into(), retention_days: Some(1), ..Default::default() };
-    let short = h.sluice.create_tenant(&h.admin, short).await.expect("tenant").id;
+    let short = h.sluice.create_tenant(&h.platform, short).await.expect("tenant").id;
     let e = h.endpoint_for(&short, "https://example.com/a", None).await;
     let two_days_ago = now_ms() - 2 * DAY_MS;
     let old_done = publish_at(&h, &short, two_days_ago).await;
@@ -46,15 +46,18 @@ async fn purge_drops_old_finished_messages_only(db: TestDb) {
     h.store.record(&[outcome(done, NextStep::Succeeded, 200, now_ms())], &[], &[], now_ms()).await.expect("record");
 
     let tenant_key = Caller::Tenant { tenant: short.clone(), actor: "t".into() };
-    assert!(matches!(h.sluice.purge_expired(&tenant_key, now_ms()).await, Err(Error::Forbidden(_))));
-    let purged = h.sluice.purge_expired(&h.admin, now_ms()).await.expect("purge");
+    assert!(matches!(tenant_key.platform(), Err(Error::Forbidden(_))), "purging is the platform's");
+    let purged = h.sluice.purge_expired(&h.platform, now_ms()).await.expect("purge");
     assert_eq!((purged.messages, purged.deliveries, purged.attempts), (1, 1, 1), "{purged:?}");
-    let gone = h.sluice.get_message(&h.admin, &short, &old_done).await;
+    let gone = h.sluice.get_message(&h.platform.tenant(&short), &old_done).await;
     assert!(matches!(gone, Err(Error::NotFound { .. })), "{gone:?}");
     for (tenant, kept) in [(&short, &old_pending), (&short, &fresh), (&h.tenant, &long_kept)] {
-        h.sluice.get_message(&h.admin, tenant, kept).await.expect("kept: pending, young, or longer retention");
+        h.sluice
+            .get_message(&h.platform.tenant(tenant), kept)
+            .await
+            .expect("kept: pending, young, or longer retention");
     }
-    let again = h.sluice.purge_expired(&h.admin, now_ms()).await.expect("purge");
+    let again = h.sluice.purge_expired(&h.platform, now_ms()).await.expect("purge");
     assert_eq!(again.messages, 0, "nothing left to purge");
 }
 

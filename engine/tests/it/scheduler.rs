@@ -18,7 +18,7 @@ async fn a_rate_limited_endpoint_gets_no_more_than_its_rate(db: TestDb) {
     let h = Harness::new(db).await;
     let rx = Receiver::start().await;
     let create = CreateEndpoint { url: rx.url(), rate_limit_per_second: Some(5), ..Default::default() };
-    h.sluice.create_endpoint(&h.admin, &h.tenant, create).await.expect("endpoint");
+    h.sluice.create_endpoint(&h.scope, create).await.expect("endpoint");
     for i in 0..12 {
         h.publish("t", &format!("{{\"i\":{i}}}")).await;
     }
@@ -44,8 +44,7 @@ async fn a_tenant_at_its_cap_does_not_hold_back_another(db: TestDb) {
     for i in 0..4 {
         h.publish("t", &format!("{{\"i\":{i}}}")).await;
     }
-    let b =
-        h.sluice.create_tenant(&h.admin, CreateTenant { name: "B".into(), ..Default::default() }).await.expect("t").id;
+    let b = h.other_tenant("B").await;
     h.endpoint_for(&b, &format!("{}/b", rx.url()), None).await;
     for i in 0..2 {
         h.publish_for(&b, "t", &format!("{{\"i\":{i}}}")).await;

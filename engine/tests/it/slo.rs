@@ -15,8 +15,8 @@ on_both_backends!(overview_measures_deliveries_against_the_tier, tiers_and_tenan
 async fn overview_measures_deliveries_against_the_tier(db: TestDb) {
     let h = Harness::new(db).await;
     let patch = PatchTenant { tier: Some("premium".into()), ..Default::default() };
-    h.sluice.patch_tenant(&h.admin, &h.tenant, patch).await.expect("premium");
-    let premium = h.sluice.list_tiers(&h.admin).await.expect("tiers").into_iter().find(|t| t.name == "premium");
+    h.sluice.patch_tenant(&h.platform, &h.tenant, patch).await.expect("premium");
+    let premium = h.sluice.list_tiers().await.expect("tiers").into_iter().find(|t| t.name == "premium");
     let target = premium.expect("premium tier").latency_target_ms;
     assert_eq!(target, 10_000, "premium promises 10 s by default");
     let e = h.endpoint("https://example.com/slo", None).await;
@@ -55,7 +55,7 @@ async fn overview_measures_deliveries_against_the_tier(db: TestDb) {
     // Message 4 stays pending (claimed, never answered) past the target; message 5 is
     // pending too, but fresh.
 
-    let o = h.sluice.tenant_overview(&h.admin, &h.tenant).await.expect("overview");
+    let o = h.sluice.tenant_overview(&h.scope).await.expect("overview");
     assert_eq!(o.tier.name, "premium");
     assert_eq!(
         o.windows.iter().map(|w| (w.label.as_str(), w.hours)).collect::<Vec<_>>(),
@@ -79,47 +79,50 @@ async fn overview_measures_deliveries_against_the_tier(db: TestDb) {
     assert!(p99 > 10_000.0 && p99 <= 30_000.0, "{p99}");
 
     // Replaying the good delivery and succeeding again later keeps its first success.
-    h.sluice.replay_message(&h.admin, &h.tenant, &ids[0], ReplayMessage::default()).await.expect("replay");
+    h.sluice.replay_message(&h.scope, &ids[0], ReplayMessage::default()).await.expect("replay");
     let replayed = h.store.claim(&e.id, now_ms() + 1, now_ms() + 30_000, "node", 10).await.expect("claim");
     let r = replayed.iter().find(|c| c.message_id == ids[0]).expect("replayed delivery claimed");
     h.store.record(&[outcome(r, NextStep::Succeeded, 200, now_ms())], &[], &[], now_ms()).await.expect("record");
-    let after = h.sluice.tenant_overview(&h.admin, &h.tenant).await.expect("overview");
+    let after = h.sluice.tenant_overview(&h.scope).await.expect("overview");
     assert_eq!((after.windows[0].counted, after.windows[0].good), (5, 1), "still good, not late");
 
     // Another tenant's overview is not found for a tenant key.
-    let key = h.sluice.create_api_key(&h.admin, &h.tenant, CreateApiKey::default()).await.expect("key");
+    let key = h.sluice.create_api_key(&h.scope, CreateApiKey::default()).await.expect("key");
     let me = h.sluice.authenticate(&key.key).await.expect("auth").expect("caller");
-    let other = h.sluice.create_tenant(&h.admin, CreateTenant { name: "Other".into(), ..Default::default() }).await;
+    let other = h.sluice.create_tenant(&h.platform, CreateTenant { name: "Other".into(), ..Default::default() }).await;
     let other = other.expect("tenant");
-    assert!(matches!(h.sluice.tenant_overview(&me, &other.id).await, Err(Error::NotFound { .. })));
-    assert!(h.sluice.tenant_overview(&me, &h.tenant).await.is_ok());
+    assert!(matches!(me.tenant(&other.id), Err(Error::NotFound { .. })));
+    assert!(h.sluice.tenant_overview(&me.tenant(&h.tenant).expect("own")).await.is_ok());
 }
 
 async fn tiers_and_tenant_tiers_are_admin_only(db: TestDb) {
     let h = Harness::new(db).await;
-    let key = h.sluice.create_api_key(&h.admin, &h.tenant, CreateApiKey::default()).await.expect("key");
+    let key = h.sluice.create_api_key(&h.scope, CreateApiKey::default()).await.expect("key");
     let partner = h.sluice.authenticate(&key.key).await.expect("auth").expect("caller");
-    let tiers = h.sluice.list_tiers(&partner).await.expect("a partner may read the targets");
+    // Any caller may read the targets (the REST route only asks for a key).
+    let tiers = h.sluice.list_tiers().await.expect("a partner may read the targets");
     assert_eq!(tiers.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), vec!["free", "standard", "premium"]);
 
     let change = UpdateTier { success_target: Some(0.98), latency_target_ms: Some(120_000) };
-    assert!(matches!(h.sluice.update_tier(&partner, "free", change.clone()).await, Err(Error::Forbidden(_))));
-    let free = h.sluice.update_tier(&h.admin, "free", change).await.expect("update");
+    assert!(matches!(partner.platform(), Err(Error::Forbidden(_))), "only the platform changes tiers and tenants");
+    let free = h.sluice.update_tier(&h.platform, "free", change).await.expect("update");
     assert_eq!((free.success_target, free.latency_target_ms), (0.98, 120_000));
-    let listed = h.sluice.list_tiers(&h.admin).await.expect("tiers");
+    let listed = h.sluice.list_tiers().await.expect("tiers");
     assert_eq!(listed[0], free, "stored");
     let bad = UpdateTier { success_target: Some(1.0), latency_target_ms: Some(5) };
-    let Err(Error::Validation(fields)) = h.sluice.update_tier(&h.admin, "free", bad).await else {
+    let Err(Error::Validation(fields)) = h.sluice.update_tier(&h.platform, "free", bad).await else {
         panic!("expected a validation error");
     };
     assert_eq!(fields.len(), 2);
-    assert!(matches!(h.sluice.update_tier(&h.admin, "gold", UpdateTier::default()).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        h.sluice.update_tier(&h.platform, "gold", UpdateTier::default()).await,
+        Err(Error::NotFound { .. })
+    ));
 
     let to_gold = PatchTenant { tier: Some("gold".into()), ..Default::default() };
-    assert!(matches!(h.sluice.patch_tenant(&h.admin, &h.tenant, to_gold).await, Err(Error::Validation(_))));
+    assert!(matches!(h.sluice.patch_tenant(&h.platform, &h.tenant, to_gold).await, Err(Error::Validation(_))));
     let to_free = PatchTenant { tier: Some("free".into()), name: Some("Acme Ltd".into()) };
-    assert!(matches!(h.sluice.patch_tenant(&partner, &h.tenant, to_free.clone()).await, Err(Error::Forbidden(_))));
-    let t = h.sluice.patch_tenant(&h.admin, &h.tenant, to_free).await.expect("patch");
+    let t = h.sluice.patch_tenant(&h.platform, &h.tenant, to_free).await.expect("patch");
     assert_eq!((t.name.as_str(), t.tier.as_str()), ("Acme Ltd", "free"));
-    assert_eq!(h.sluice.get_tenant(&h.admin, &h.tenant).await.expect("get").tier, "free");
+    assert_eq!(h.sluice.get_tenant(&h.scope).await.expect("get").tier, "free");
 }

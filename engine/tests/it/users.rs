@@ -55,49 +55,48 @@ async fn bootstrap_admin_and_sessions(db: TestDb) {
 
 async fn roles_reach_what_they_should(db: TestDb) {
     let h = Harness::new(db).await;
-    let other = h.sluice.create_tenant(&h.admin, CreateTenant { name: "Other".into(), ..Default::default() }).await;
+    let other = h.sluice.create_tenant(&h.platform, CreateTenant { name: "Other".into(), ..Default::default() }).await;
     let other = other.expect("tenant").id;
     let theirs = h.endpoint_for(&other, "https://example.com/theirs", None).await;
     h.endpoint("https://example.com/mine", None).await;
 
-    let partner = h.sluice.create_user(&h.admin, user("p@acme.test", Role::Partner, Some(h.tenant.clone()))).await;
+    let partner = h.sluice.create_user(&h.platform, user("p@acme.test", Role::Partner, Some(h.tenant.clone()))).await;
     assert_eq!(partner.expect("partner").tenant_id.as_ref(), Some(&h.tenant));
-    h.sluice.create_user(&h.admin, user("s@ops.test", Role::Support, None)).await.expect("support");
+    h.sluice.create_user(&h.platform, user("s@ops.test", Role::Support, None)).await.expect("support");
 
-    let invalid = h.sluice.create_user(&h.admin, user("no-tenant@acme.test", Role::Partner, None)).await;
+    let invalid = h.sluice.create_user(&h.platform, user("no-tenant@acme.test", Role::Partner, None)).await;
     assert!(matches!(invalid, Err(Error::Validation(ref f)) if f[0].field == "tenant_id"), "{invalid:?}");
     let short = CreateUser { password: "short".into(), ..user("x@acme.test", Role::Support, None) };
-    assert!(matches!(h.sluice.create_user(&h.admin, short).await, Err(Error::Validation(_))));
-    let taken = h.sluice.create_user(&h.admin, user("P@acme.test", Role::Support, None)).await;
+    assert!(matches!(h.sluice.create_user(&h.platform, short).await, Err(Error::Validation(_))));
+    let taken = h.sluice.create_user(&h.platform, user("P@acme.test", Role::Support, None)).await;
     assert!(matches!(taken, Err(Error::Conflict(_))), "{taken:?}");
 
     let partner = h.sluice.sign_in("p@acme.test", "correct horse battery").await.expect("partner signs in");
     let partner = h.sluice.session(&partner.token).await.expect("lookup").expect("session").caller();
     assert_eq!(partner, Caller::Tenant { tenant: h.tenant.clone(), actor: partner.actor().to_owned() });
-    assert_eq!(h.sluice.list_endpoints(&partner, &h.tenant, None, None).await.expect("own").data.len(), 1);
-    let sneaky = h.sluice.get_endpoint(&partner, &other, &theirs.id).await.expect_err("another tenant");
+    let own = partner.tenant(&h.tenant).expect("own tenant");
+    assert_eq!(h.sluice.list_endpoints(&own, None, None).await.expect("own").data.len(), 1);
+    let sneaky = partner.tenant(&other).expect_err("another tenant");
     assert!(matches!(sneaky, Error::NotFound { .. }), "{sneaky:?}");
-    let escalate = h.sluice.create_user(&partner, user("me2@acme.test", Role::Admin, None)).await;
-    assert!(matches!(escalate, Err(Error::Forbidden(_))), "{escalate:?}");
+    let escalate = partner.platform().expect_err("creating users is the platform's");
+    assert!(matches!(escalate, Error::Forbidden(_)), "{escalate:?}");
 
     let support = h.sluice.sign_in("s@ops.test", "correct horse battery").await.expect("support signs in");
     let support = h.sluice.session(&support.token).await.expect("lookup").expect("session").caller();
     assert!(matches!(support, Caller::Support { .. }));
     assert_eq!(h.sluice.list_tenants(&support, None, None).await.expect("all tenants").data.len(), 2);
-    h.sluice.get_endpoint(&support, &other, &theirs.id).await.expect("support reads any tenant");
-    let secret = h.sluice.endpoint_secrets(&support, &other, &theirs.id).await.expect_err("no secrets");
+    let theirs_via_support = support.tenant(&other).expect("support reads any tenant");
+    h.sluice.get_endpoint(&theirs_via_support, &theirs.id).await.expect("support reads any endpoint");
+    let secret = support.tenant_secrets(&other).expect_err("no secrets or rotation");
     assert!(matches!(secret, Error::Forbidden(_)), "{secret:?}");
-    let rotate = RotateSecret { grace_period_seconds: Some(60), ..Default::default() };
-    let rotate = h.sluice.rotate_secret(&support, &other, &theirs.id, rotate).await.expect_err("no rotation");
-    assert!(matches!(rotate, Error::Forbidden(_)), "{rotate:?}");
-    let users = h.sluice.list_users(&support, None, None).await.expect_err("users are for admins");
+    let users = support.platform().expect_err("users are for admins");
     assert!(matches!(users, Error::Forbidden(_)));
-    assert_eq!(h.sluice.list_users(&h.admin, None, None).await.expect("admin lists").data.len(), 2);
+    assert_eq!(h.sluice.list_users(&h.platform, None, None).await.expect("admin lists").data.len(), 2);
 }
 
 async fn sign_in_is_throttled(db: TestDb) {
     let h = Harness::new(db).await;
-    h.sluice.create_user(&h.admin, user("p@acme.test", Role::Support, None)).await.expect("user");
+    h.sluice.create_user(&h.platform, user("p@acme.test", Role::Support, None)).await.expect("user");
     for _ in 0..5 {
         let e = h.sluice.sign_in("p@acme.test", "guess").await.expect_err("wrong");
         assert!(matches!(e, Error::Unauthorized(_)), "{e:?}");
@@ -105,6 +104,6 @@ async fn sign_in_is_throttled(db: TestDb) {
     let locked = h.sluice.sign_in("p@acme.test", "correct horse battery").await.expect_err("locked");
     assert!(matches!(locked, Error::RateLimited { retry_after_seconds } if retry_after_seconds > 0), "{locked:?}");
     // Another account is not locked by this one's failures.
-    h.sluice.create_user(&h.admin, user("q@acme.test", Role::Support, None)).await.expect("user");
+    h.sluice.create_user(&h.platform, user("q@acme.test", Role::Support, None)).await.expect("user");
     h.sluice.sign_in("q@acme.test", "correct horse battery").await.expect("unaffected");
 }

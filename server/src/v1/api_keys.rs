@@ -8,6 +8,7 @@ use axum::routing::post;
 use axum::Router;
 use sluice_core::ids::*;
 use sluice_core::model::{CreateApiKey, Page};
+use sluice_engine::KeyReach;
 
 use super::json;
 use crate::extract::{Auth, Ids, JsonOrEmpty};
@@ -27,7 +28,7 @@ async fn create_for_tenant(
     Ids(tenant): Ids<TenantId>,
     JsonOrEmpty(req): JsonOrEmpty<CreateApiKey>,
 ) -> ApiResult<Response> {
-    let key = s.sluice.create_api_key(&caller, &tenant, req).await?;
+    let key = s.sluice.create_api_key(&caller.tenant_secrets(&tenant)?, req).await?;
     Ok(json(StatusCode::CREATED, &key))
 }
 
@@ -36,7 +37,7 @@ async fn list_for_tenant(
     Auth(caller): Auth,
     Ids(tenant): Ids<TenantId>,
 ) -> ApiResult<Response> {
-    let keys = s.sluice.list_api_keys(&caller, Some(&tenant)).await?;
+    let keys = s.sluice.list_api_keys(KeyReach::Tenant(&caller.tenant_secrets(&tenant)?)).await?;
     Ok(json(StatusCode::OK, &Page { data: keys, next_cursor: None }))
 }
 
@@ -46,13 +47,13 @@ async fn create_platform(
     Auth(caller): Auth,
     JsonOrEmpty(req): JsonOrEmpty<CreateApiKey>,
 ) -> ApiResult<Response> {
-    let key = s.sluice.create_platform_api_key(&caller, req).await?;
+    let key = s.sluice.create_platform_api_key(&caller.platform()?, req).await?;
     Ok(json(StatusCode::CREATED, &key))
 }
 
 /// Every key, platform and tenant (platform callers only).
 async fn list_all(State(s): State<AppState>, Auth(caller): Auth) -> ApiResult<Response> {
-    let keys = s.sluice.list_api_keys(&caller, None).await?;
+    let keys = s.sluice.list_api_keys(KeyReach::AllKeys(&caller.platform()?)).await?;
     Ok(json(StatusCode::OK, &Page { data: keys, next_cursor: None }))
 }
 

@@ -42,7 +42,7 @@ async fn list(
 ) -> ApiResult<Response> {
     let ListQuery { limit, cursor, status, endpoint_id, message_id, event_type, since } = q;
     let filter = DeliveryQuery { status, endpoint_id, message_id, event_type, since }.into_filter()?;
-    let page = s.sluice.list_deliveries(&caller, &tenant, filter, limit, cursor).await?;
+    let page = s.sluice.list_deliveries(&caller.tenant(&tenant)?, filter, limit, cursor).await?;
     Ok(json(StatusCode::OK, &page))
 }
 
@@ -51,7 +51,7 @@ async fn read(
     Auth(caller): Auth,
     Ids((tenant, delivery)): Ids<(TenantId, DeliveryId)>,
 ) -> ApiResult<Response> {
-    let d = s.sluice.get_delivery(&caller, &tenant, &delivery).await?;
+    let d = s.sluice.get_delivery(&caller.tenant(&tenant)?, &delivery).await?;
     Ok(json(StatusCode::OK, &d))
 }
 
@@ -61,6 +61,6 @@ async fn attempts(
     Ids((tenant, delivery)): Ids<(TenantId, DeliveryId)>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Response> {
-    let page = s.sluice.list_attempts(&caller, &tenant, &delivery, q.limit, q.cursor).await?;
+    let page = s.sluice.list_attempts(&caller.tenant(&tenant)?, &delivery, q.limit, q.cursor).await?;
     Ok(json(StatusCode::OK, &page))
 }

@@ -57,7 +57,7 @@ async fn create(
     Ids(tenant): Ids<TenantId>,
     Json(req): Json<CreateEndpoint>,
 ) -> ApiResult<Response> {
-    let e = s.sluice.create_endpoint(&caller, &tenant, req).await?;
+    let e = s.sluice.create_endpoint(&caller.tenant(&tenant)?, req).await?;
     let version = e.version;
     Ok(with_etag(json(StatusCode::CREATED, &e), version))
 }
@@ -68,13 +68,13 @@ async fn list(
     Ids(tenant): Ids<TenantId>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
-    let page = s.sluice.list_endpoints(&caller, &tenant, q.limit, q.cursor).await?;
+    let page = s.sluice.list_endpoints(&caller.tenant(&tenant)?, q.limit, q.cursor).await?;
     Ok(json(StatusCode::OK, &page))
 }
 
 /// Every endpoint with deliveries in the last 24 h, and how they went.
 async fn health(State(s): State<AppState>, Auth(caller): Auth, Ids(tenant): Ids<TenantId>) -> ApiResult<Response> {
-    let data = s.sluice.endpoint_health(&caller, &tenant).await?;
+    let data = s.sluice.endpoint_health(&caller.tenant(&tenant)?).await?;
     Ok(json(StatusCode::OK, &serde_json::json!({ "data": data, "window_hours": 24 })))
 }
 
@@ -84,7 +84,7 @@ async fn read(
     Ids((t, e)): Ids<(TenantId, EndpointId)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let e = s.sluice.get_endpoint(&caller, &t, &e).await?;
+    let e = s.sluice.get_endpoint(&caller.tenant(&t)?, &e).await?;
     Ok(json_with_etag(&headers, etag(e.version), &e))
 }
 
@@ -96,7 +96,7 @@ async fn patch(
     Json(req): Json<PatchEndpoint>,
 ) -> ApiResult<Response> {
     let expected = if_match(&headers)?;
-    let e = s.sluice.patch_endpoint(&caller, &t, &e, expected, req).await?;
+    let e = s.sluice.patch_endpoint(&caller.tenant(&t)?, &e, expected, req).await?;
     let version = e.version;
     Ok(with_etag(json(StatusCode::OK, &e), version))
 }
@@ -106,7 +106,7 @@ async fn remove(
     Auth(caller): Auth,
     Ids((t, e)): Ids<(TenantId, EndpointId)>,
 ) -> ApiResult<Response> {
-    s.sluice.delete_endpoint(&caller, &t, &e).await?;
+    s.sluice.delete_endpoint(&caller.tenant(&t)?, &e).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -116,7 +116,7 @@ async fn disable(
     Ids((t, e)): Ids<(TenantId, EndpointId)>,
     JsonOrEmpty(req): JsonOrEmpty<DisableEndpoint>,
 ) -> ApiResult<Response> {
-    let e = s.sluice.disable_endpoint(&caller, &t, &e, req).await?;
+    let e = s.sluice.disable_endpoint(&caller.tenant(&t)?, &e, req).await?;
     let version = e.version;
     Ok(with_etag(json(StatusCode::OK, &e), version))
 }
@@ -126,7 +126,7 @@ async fn enable(
     Auth(caller): Auth,
     Ids((t, e)): Ids<(TenantId, EndpointId)>,
 ) -> ApiResult<Response> {
-    let e = s.sluice.enable_endpoint(&caller, &t, &e).await?;
+    let e = s.sluice.enable_endpoint(&caller.tenant(&t)?, &e).await?;
     let version = e.version;
     Ok(with_etag(json(StatusCode::OK, &e), version))
 }
@@ -138,7 +138,7 @@ async fn send_test(
     Auth(caller): Auth,
     Ids((t, e)): Ids<(TenantId, EndpointId)>,
 ) -> ApiResult<Response> {
-    let message = s.sluice.send_test_event(&caller, &t, &e).await?;
+    let message = s.sluice.send_test_event(&caller.tenant(&t)?, &e).await?;
     Ok(json(StatusCode::ACCEPTED, &message))
 }
 
@@ -147,7 +147,7 @@ async fn secret(
     Auth(caller): Auth,
     Ids((t, e)): Ids<(TenantId, EndpointId)>,
 ) -> ApiResult<Response> {
-    let secrets = s.sluice.endpoint_secrets(&caller, &t, &e).await?;
+    let secrets = s.sluice.endpoint_secrets(&caller.tenant_secrets(&t)?, &e).await?;
     Ok(json(StatusCode::OK, &secrets))
 }
 
@@ -157,6 +157,6 @@ async fn rotate(
     Ids((t, e)): Ids<(TenantId, EndpointId)>,
     JsonOrEmpty(req): JsonOrEmpty<RotateSecret>,
 ) -> ApiResult<Response> {
-    let secrets = s.sluice.rotate_secret(&caller, &t, &e, req).await?;
+    let secrets = s.sluice.rotate_secret(&caller.tenant_secrets(&t)?, &e, req).await?;
     Ok(json(StatusCode::OK, &secrets))
 }

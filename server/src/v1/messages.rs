@@ -43,7 +43,7 @@ async fn publish(
     Json(req): Json<PublishMessage>,
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
-    let published = s.sluice.publish(&caller, &tenant, req, key).await?;
+    let published = s.sluice.publish(&caller.tenant(&tenant)?, req, key).await?;
     let mut r = json(StatusCode::ACCEPTED, &published.message);
     let location = format!("/v1/tenants/{tenant}/messages/{}", published.message.id);
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -76,7 +76,7 @@ async fn list(
         since_ms: parse_time("since", q.since.as_deref())?,
         until_ms: parse_time("until", q.until.as_deref())?,
     };
-    let page = s.sluice.list_messages(&caller, &tenant, filter, q.limit, q.cursor).await?;
+    let page = s.sluice.list_messages(&caller.tenant(&tenant)?, filter, q.limit, q.cursor).await?;
     Ok(json(StatusCode::OK, &page))
 }
 
@@ -86,7 +86,7 @@ async fn deliveries(
     Auth(caller): Auth,
     Ids((tenant, message)): Ids<(TenantId, MessageId)>,
 ) -> ApiResult<Response> {
-    let data = s.sluice.message_deliveries(&caller, &tenant, &message).await?;
+    let data = s.sluice.message_deliveries(&caller.tenant(&tenant)?, &message).await?;
     Ok(json(StatusCode::OK, &serde_json::json!({ "data": data })))
 }
 
@@ -96,7 +96,7 @@ async fn read(
     Ids((tenant, message)): Ids<(TenantId, MessageId)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let m = s.sluice.get_message(&caller, &tenant, &message).await?;
+    let m = s.sluice.get_message(&caller.tenant(&tenant)?, &message).await?;
     // Messages never change, so their id is a perfect validator.
     let mut r = json_with_etag(&headers, format!("\"{}\"", m.id), &m);
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400, immutable"));
@@ -109,6 +109,6 @@ async fn replay(
     Ids((tenant, message)): Ids<(TenantId, MessageId)>,
     JsonOrEmpty(req): JsonOrEmpty<ReplayMessage>,
 ) -> ApiResult<Response> {
-    let accepted = s.sluice.replay_message(&caller, &tenant, &message, req).await?;
+    let accepted = s.sluice.replay_message(&caller.tenant(&tenant)?, &message, req).await?;
     Ok(json(StatusCode::ACCEPTED, &accepted))
 }

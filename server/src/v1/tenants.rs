@@ -29,7 +29,7 @@ pub struct ListQuery {
 }
 
 async fn create(State(s): State<AppState>, Auth(caller): Auth, Json(req): Json<CreateTenant>) -> ApiResult<Response> {
-    let tenant = s.sluice.create_tenant(&caller, req).await?;
+    let tenant = s.sluice.create_tenant(&caller.platform()?, req).await?;
     Ok(json(StatusCode::CREATED, &tenant))
 }
 
@@ -39,7 +39,7 @@ async fn list(State(s): State<AppState>, Auth(caller): Auth, Query(q): Query<Lis
 }
 
 async fn read(State(s): State<AppState>, Auth(caller): Auth, Ids(tenant): Ids<TenantId>) -> ApiResult<Response> {
-    let tenant = s.sluice.get_tenant(&caller, &tenant).await?;
+    let tenant = s.sluice.get_tenant(&caller.tenant(&tenant)?).await?;
     Ok(json(StatusCode::OK, &tenant))
 }
 
@@ -50,13 +50,13 @@ async fn patch(
     Ids(tenant): Ids<TenantId>,
     Json(req): Json<PatchTenant>,
 ) -> ApiResult<Response> {
-    let tenant = s.sluice.patch_tenant(&caller, &tenant, req).await?;
+    let tenant = s.sluice.patch_tenant(&caller.platform()?, &tenant, req).await?;
     Ok(json(StatusCode::OK, &tenant))
 }
 
 /// SLO attainment and error budget (24 h, 7 d, 30 d) against the tenant's tier,
 /// hourly latency percentiles over 24 h, backlog, error classes.
 async fn overview(State(s): State<AppState>, Auth(caller): Auth, Ids(tenant): Ids<TenantId>) -> ApiResult<Response> {
-    let overview = s.sluice.tenant_overview(&caller, &tenant).await?;
+    let overview = s.sluice.tenant_overview(&caller.tenant(&tenant)?).await?;
     Ok(json(StatusCode::OK, &overview))
 }

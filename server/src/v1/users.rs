@@ -19,11 +19,11 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn create(State(s): State<AppState>, Auth(caller): Auth, Json(req): Json<CreateUser>) -> ApiResult<Response> {
-    let user = s.sluice.create_user(&caller, req).await?;
+    let user = s.sluice.create_user(&caller.platform()?, req).await?;
     Ok(json(StatusCode::CREATED, &user))
 }
 
 async fn list(State(s): State<AppState>, Auth(caller): Auth, Query(q): Query<ListQuery>) -> ApiResult<Response> {
-    let page = s.sluice.list_users(&caller, q.limit, q.cursor).await?;
+    let page = s.sluice.list_users(&caller.platform()?, q.limit, q.cursor).await?;
     Ok(json(StatusCode::OK, &page))
 }

@@ -24,7 +24,13 @@ impl This {
 
 #[async_trait]
 impl EndpointStore for This {
-    async fn insert_endpoint(&self, e: &Endpoint, secret: &SecretRecord, event: &LifecycleEvent) -> Result<()> {
+    async fn insert_endpoint(
+        &self,
+        tenant: &TenantScope,
+        e: &Endpoint,
+        secret: &SecretRecord,
+        event: &LifecycleEvent,
+    ) -> Result<()> {
         let mut tx = self.write.begin().await?;
         sqlx::query(
             "INSERT INTO endpoints (id, tenant_id, url, description, event_types, enabled, disabled_reason, disabled_at, \
@@ -32,7 +38,7 @@ impl EndpointStore for This {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)",
         )
         .bind(e.id.as_str())
-        .bind(e.tenant_id.as_str())
+        .bind(tenant.id().as_str())
         .bind(&e.url)
         .bind(&e.description)
         .bind(serde_json::to_string(&e.event_types)?)
@@ -52,20 +58,20 @@ impl EndpointStore for This {
         Ok(())
     }
 
-    async fn get_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Option<Endpoint>> {
+    async fn get_endpoint(&self, tenant: &TenantScope, id: &EndpointId) -> Result<Option<Endpoint>> {
         let sql =
             format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL");
         let row: Option<EndpointRow> =
-            sqlx::query_as(&sql).bind(tenant.as_str()).bind(id.as_str()).fetch_optional(&self.read).await?;
+            sqlx::query_as(&sql).bind(tenant.id().as_str()).bind(id.as_str()).fetch_optional(&self.read).await?;
         row.map(endpoint_from).transpose()
     }
 
-    async fn endpoints_by_id(&self, tenant: &TenantId, ids: &[EndpointId]) -> Result<Vec<Endpoint>> {
+    async fn endpoints_by_id(&self, tenant: &TenantScope, ids: &[EndpointId]) -> Result<Vec<Endpoint>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let mut qb =
                 sqlx::QueryBuilder::<Db>::new(format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE tenant_id = "));
-            qb.push_bind(tenant.as_str());
+            qb.push_bind(tenant.id().as_str());
             qb.push(" AND deleted_at IS NULL AND id IN ");
             push_id_list(&mut qb, chunk.iter().map(|id| id.as_str()));
             let rows: Vec<EndpointRow> = qb.build_query_as().fetch_all(&self.read).await?;
@@ -76,13 +82,13 @@ impl EndpointStore for This {
         Ok(out)
     }
 
-    async fn list_endpoints(&self, tenant: &TenantId, page: &PageArgs) -> Result<Vec<Endpoint>> {
+    async fn list_endpoints(&self, tenant: &TenantScope, page: &PageArgs) -> Result<Vec<Endpoint>> {
         let sql = format!(
             "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE tenant_id = $1 AND deleted_at IS NULL \
              AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
         );
         let rows: Vec<EndpointRow> = sqlx::query_as(&sql)
-            .bind(tenant.as_str())
+            .bind(tenant.id().as_str())
             .bind(page.before.as_deref())
             .bind(page.limit)
             .fetch_all(&self.read)
@@ -92,6 +98,7 @@ impl EndpointStore for This {
 
     async fn update_endpoint(
         &self,
+        tenant: &TenantScope,
         e: &Endpoint,
         expected_version: i64,
         event: Option<&LifecycleEvent>,
@@ -113,7 +120,7 @@ impl EndpointStore for This {
         .bind(e.version)
         .bind(e.updated_at.timestamp_millis())
         .bind(e.id.as_str())
-        .bind(e.tenant_id.as_str())
+        .bind(tenant.id().as_str())
         .bind(expected_version)
         .execute(&mut *tx)
         .await?
@@ -130,7 +137,7 @@ impl EndpointStore for This {
 
     async fn delete_endpoint(
         &self,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         id: &EndpointId,
         now_ms: i64,
         event: &LifecycleEvent,
@@ -141,7 +148,7 @@ impl EndpointStore for This {
              WHERE tenant_id = $2 AND id = $3 AND deleted_at IS NULL",
         )
         .bind(now_ms)
-        .bind(tenant.as_str())
+        .bind(tenant.id().as_str())
         .bind(id.as_str())
         .execute(&mut *tx)
         .await?

@@ -37,11 +37,11 @@ impl KeyStore for This {
         row.map(api_key_from).transpose()
     }
 
-    async fn list_api_keys(&self, tenant: Option<&TenantId>) -> Result<Vec<ApiKey>> {
+    async fn list_api_keys(&self, reach: KeyReach<'_>) -> Result<Vec<ApiKey>> {
         let rows: Vec<ApiKeyRow> = sqlx::query_as(&format!(
             "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY id DESC LIMIT 1000"
         ))
-        .bind(tenant.map(|t| t.as_str()))
+        .bind(reach.tenant_id().map(|t| t.as_str()))
         .fetch_all(&self.read)
         .await?;
         rows.into_iter().map(api_key_from).collect()

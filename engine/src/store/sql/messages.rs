@@ -113,21 +113,21 @@ impl MessageStore for This {
         Ok(results)
     }
 
-    async fn get_message(&self, tenant: &TenantId, id: &MessageId) -> Result<Option<Message>> {
+    async fn get_message(&self, tenant: &TenantScope, id: &MessageId) -> Result<Option<Message>> {
         let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND id = $2");
         let row: Option<MessageRow> =
-            sqlx::query_as(&sql).bind(tenant.as_str()).bind(id.as_str()).fetch_optional(&self.read).await?;
+            sqlx::query_as(&sql).bind(tenant.id().as_str()).bind(id.as_str()).fetch_optional(&self.read).await?;
         row.map(message_from).transpose()
     }
 
     async fn message_by_idempotency_key(
         &self,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         key: &str,
     ) -> Result<Option<(Message, Option<String>)>> {
         let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND idempotency_key = $2");
         let row: Option<MessageRow> =
-            sqlx::query_as(&sql).bind(tenant.as_str()).bind(key).fetch_optional(&self.read).await?;
+            sqlx::query_as(&sql).bind(tenant.id().as_str()).bind(key).fetch_optional(&self.read).await?;
         row.map(|r| {
             let hash = r.request_hash.clone();
             message_from(r).map(|m| (m, hash))
@@ -135,14 +135,14 @@ impl MessageStore for This {
         .transpose()
     }
 
-    async fn list_messages(&self, tenant: &TenantId, f: &MessageFilter, page: &PageArgs) -> Result<Vec<Message>> {
+    async fn list_messages(&self, tenant: &TenantScope, f: &MessageFilter, page: &PageArgs) -> Result<Vec<Message>> {
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 \
              AND ($2 IS NULL OR event_type = $2) AND ($3 IS NULL OR id >= $3) AND ($4 IS NULL OR id < $4) \
              AND ($5 IS NULL OR id < $5) ORDER BY id DESC LIMIT $6"
         );
         let rows: Vec<MessageRow> = sqlx::query_as(&sql)
-            .bind(tenant.as_str())
+            .bind(tenant.id().as_str())
             .bind(f.event_type.as_deref())
             .bind(f.since_ms.map(|ms| MessageId::lower_bound_at(ms).into_string()))
             .bind(f.until_ms.map(|ms| MessageId::lower_bound_at(ms).into_string()))
@@ -155,7 +155,7 @@ impl MessageStore for This {
 
     async fn replay(
         &self,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         message: &MessageId,
         endpoint: Option<&EndpointId>,
         trigger: AttemptTrigger,
@@ -172,7 +172,7 @@ impl MessageStore for This {
         )
         .bind(now_ms)
         .bind(trigger.as_str())
-        .bind(tenant.as_str())
+        .bind(tenant.id().as_str())
         .bind(message.as_str())
         .bind(endpoint.map(|e| e.as_str()))
         .fetch_all(&mut *tx)
@@ -200,7 +200,7 @@ impl MessageStore for This {
                 .bind(now_ms)
                 .bind(trigger.as_str())
                 .bind(message.as_str())
-                .bind(tenant.as_str())
+                .bind(tenant.id().as_str())
                 .bind(endpoint.as_str())
                 .execute(&mut *tx)
                 .await?
@@ -217,15 +217,20 @@ impl MessageStore for This {
         Ok(queued)
     }
 
-    async fn backlog(&self, tenant: &TenantId) -> Result<i64> {
+    async fn backlog(&self, tenant: &TenantScope) -> Result<i64> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM deliveries WHERE tenant_id = $1 AND state = 'pending'")
-            .bind(tenant.as_str())
+            .bind(tenant.id().as_str())
             .fetch_one(&self.read)
             .await?;
         Ok(n)
     }
 
-    async fn list_deliveries(&self, tenant: &TenantId, f: &DeliveryFilter, page: &PageArgs) -> Result<Vec<Delivery>> {
+    async fn list_deliveries(
+        &self,
+        tenant: &TenantScope,
+        f: &DeliveryFilter,
+        page: &PageArgs,
+    ) -> Result<Vec<Delivery>> {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant_id = $1 \
              AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR endpoint_id = $3) AND ($4 IS NULL OR message_id = $4) \
@@ -233,7 +238,7 @@ impl MessageStore for This {
              ORDER BY id DESC LIMIT $8"
         );
         let rows: Vec<DeliveryRow> = sqlx::query_as(&sql)
-            .bind(tenant.as_str())
+            .bind(tenant.id().as_str())
             .bind(f.status.map(DeliveryStatus::as_str))
             .bind(f.endpoint_id.as_ref().map(|e| e.as_str()))
             .bind(f.message_id.as_ref().map(|m| m.as_str()))
@@ -246,20 +251,25 @@ impl MessageStore for This {
         rows.into_iter().map(delivery_from).collect()
     }
 
-    async fn get_delivery(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Option<Delivery>> {
+    async fn get_delivery(&self, tenant: &TenantScope, id: &DeliveryId) -> Result<Option<Delivery>> {
         let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant_id = $1 AND id = $2");
         let row: Option<DeliveryRow> =
-            sqlx::query_as(&sql).bind(tenant.as_str()).bind(id.as_str()).fetch_optional(&self.read).await?;
+            sqlx::query_as(&sql).bind(tenant.id().as_str()).bind(id.as_str()).fetch_optional(&self.read).await?;
         row.map(delivery_from).transpose()
     }
 
-    async fn list_attempts(&self, tenant: &TenantId, delivery: &DeliveryId, page: &PageArgs) -> Result<Vec<Attempt>> {
+    async fn list_attempts(
+        &self,
+        tenant: &TenantScope,
+        delivery: &DeliveryId,
+        page: &PageArgs,
+    ) -> Result<Vec<Attempt>> {
         let sql = format!(
             "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE tenant_id = $1 AND delivery_id = $2 \
              AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
         );
         let rows: Vec<AttemptRow> = sqlx::query_as(&sql)
-            .bind(tenant.as_str())
+            .bind(tenant.id().as_str())
             .bind(delivery.as_str())
             .bind(page.before.as_deref())
             .bind(page.limit)
@@ -268,13 +278,13 @@ impl MessageStore for This {
         rows.into_iter().map(attempt_from).collect()
     }
 
-    async fn attempts_of(&self, tenant: &TenantId, deliveries: &[DeliveryId]) -> Result<Vec<Attempt>> {
+    async fn attempts_of(&self, tenant: &TenantScope, deliveries: &[DeliveryId]) -> Result<Vec<Attempt>> {
         let mut out = Vec::new();
         // Each chunk rides the (delivery_id, id) index.
         for chunk in deliveries.chunks(500) {
             let mut qb =
                 sqlx::QueryBuilder::<Db>::new(format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE tenant_id = "));
-            qb.push_bind(tenant.as_str());
+            qb.push_bind(tenant.id().as_str());
             qb.push(" AND delivery_id IN ");
             push_id_list(&mut qb, chunk.iter().map(|id| id.as_str()));
             qb.push(" ORDER BY id");

@@ -4,7 +4,7 @@
 
 #[async_trait]
 impl OperationStore for This {
-    async fn recover(&self, op: &NewOperation, now_ms: i64) -> Result<i64> {
+    async fn recover(&self, tenant: &TenantScope, op: &NewOperation, now_ms: i64) -> Result<i64> {
         let mut tx = self.write.begin().await?;
         // Same transition as a replay: due now, leases cleared, the retry schedule
         // restarted from here (retry_base), and tagged so progress can be counted.
@@ -15,7 +15,7 @@ impl OperationStore for This {
         )
         .bind(now_ms)
         .bind(op.id.as_str())
-        .bind(op.tenant_id.as_str())
+        .bind(tenant.id().as_str())
         .bind(op.endpoint_id.as_str())
         .bind(op.since_ms)
         .bind(op.until_ms)
@@ -27,7 +27,7 @@ impl OperationStore for This {
              VALUES ($1, $2, 'recover', $3, $4, $5, $6, $7, $8)",
         )
         .bind(op.id.as_str())
-        .bind(op.tenant_id.as_str())
+        .bind(tenant.id().as_str())
         .bind(op.endpoint_id.as_str())
         .bind(op.since_ms)
         .bind(op.until_ms)

@@ -24,7 +24,7 @@ impl This {
 
 #[async_trait]
 impl ReportStore for This {
-    async fn triage(&self, since_ms: i64, now_ms: i64) -> Result<Vec<TenantHealth>> {
+    async fn triage(&self, _operator: &Operator, since_ms: i64, now_ms: i64) -> Result<Vec<TenantHealth>> {
         use sqlx::Row as _;
         // The SLO columns apply the rule of `slo_hours`, per tenant, with each
         // tenant's own tier targets (unqualified columns are the subquery's `d`).
@@ -66,7 +66,7 @@ impl ReportStore for This {
             .collect()
     }
 
-    async fn endpoint_health(&self, tenant: &TenantId, since_ms: i64) -> Result<Vec<EndpointHealthRow>> {
+    async fn endpoint_health(&self, tenant: &TenantScope, since_ms: i64) -> Result<Vec<EndpointHealthRow>> {
         // Bounded by the time-ordered id on the (tenant_id, id) index, so the scan is
         // the window's deliveries, not the tenant's history.
         let counts: Vec<(String, i64, i64, Option<String>)> = sqlx::query_as(
@@ -76,7 +76,7 @@ impl ReportStore for This {
              MAX(CASE WHEN last_error_class IS NOT NULL THEN id END) \
              FROM deliveries WHERE tenant_id = $1 AND id >= $2 GROUP BY endpoint_id",
         )
-        .bind(tenant.as_str())
+        .bind(tenant.id().as_str())
         .bind(DeliveryId::lower_bound_at(since_ms).into_string())
         .fetch_all(&self.read)
         .await?;
@@ -105,14 +105,14 @@ impl ReportStore for This {
             .collect()
     }
 
-    async fn error_classes(&self, tenant: Option<&TenantId>, since_ms: i64) -> Result<Vec<(String, i64)>> {
+    async fn error_classes(&self, reach: Reach<'_>, since_ms: i64) -> Result<Vec<(String, i64)>> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT last_error_class, COUNT(*) FROM deliveries WHERE updated_at >= $1 AND state <> 'succeeded' \
              AND last_error_class IS NOT NULL AND ($2 IS NULL OR tenant_id = $2) \
              GROUP BY last_error_class ORDER BY COUNT(*) DESC",
         )
         .bind(since_ms)
-        .bind(tenant.map(|t| t.as_str()))
+        .bind(reach.tenant_id().map(|t| t.as_str()))
         .fetch_all(&self.read)
         .await?;
         Ok(rows)
@@ -120,7 +120,7 @@ impl ReportStore for This {
 
     async fn slo_hours(
         &self,
-        tenant: &TenantId,
+        tenant: &TenantScope,
         since_ms: i64,
         late_before_ms: i64,
         latency_target_ms: i64,
@@ -147,7 +147,7 @@ impl ReportStore for This {
         // Ids are time-ordered: bounding the id lets the (tenant_id, id) index find the
         // window, so no index on created_at (each costs every publish) is needed.
         let rows = sqlx::query(&sql)
-            .bind(tenant.as_str())
+            .bind(tenant.id().as_str())
             .bind(since_ms)
             .bind(late_before_ms)
             .bind(latency_target_ms)
@@ -171,7 +171,7 @@ impl ReportStore for This {
             .collect()
     }
 
-    async fn search(&self, query: &str, limit: i64) -> Result<Vec<SearchHit>> {
+    async fn search(&self, _operator: &Operator, query: &str, limit: i64) -> Result<Vec<SearchHit>> {
         let messages: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT id, tenant_id, event_type FROM messages WHERE id = $1 OR idempotency_key = $1 ORDER BY id DESC LIMIT $2",
         )
@@ -210,12 +210,12 @@ impl ReportStore for This {
         Ok(())
     }
 
-    async fn list_events(&self, tenant: Option<&TenantId>, page: &PageArgs) -> Result<Vec<StoredEvent>> {
+    async fn list_events(&self, reach: Reach<'_>, page: &PageArgs) -> Result<Vec<StoredEvent>> {
         let rows: Vec<EventRow> = sqlx::query_as(
             "SELECT id, tenant_id, kind, subject_id, actor, detail, created_at FROM lifecycle_events \
              WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
         )
-        .bind(tenant.map(|t| t.as_str()))
+        .bind(reach.tenant_id().map(|t| t.as_str()))
         .bind(page.before.as_deref())
         .bind(page.limit)
         .fetch_all(&self.read)

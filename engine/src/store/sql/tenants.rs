@@ -4,7 +4,7 @@
 
 #[async_trait]
 impl TenantStore for This {
-    async fn insert_tenant(&self, t: &Tenant) -> Result<()> {
+    async fn insert_tenant(&self, _platform: &Platform, t: &Tenant) -> Result<()> {
         sqlx::query("INSERT INTO tenants (id, name, tier, retention_days, backlog_cap, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(t.id.as_str())
             .bind(&t.name)
@@ -17,16 +17,16 @@ impl TenantStore for This {
         Ok(())
     }
 
-    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
+    async fn get_tenant(&self, tenant: &TenantScope) -> Result<Option<Tenant>> {
         let row: Option<TenantRow> =
             sqlx::query_as("SELECT id, name, tier, retention_days, backlog_cap, created_at FROM tenants WHERE id = $1")
-                .bind(id.as_str())
+                .bind(tenant.id().as_str())
                 .fetch_optional(&self.read)
                 .await?;
         row.map(tenant_from).transpose()
     }
 
-    async fn list_tenants(&self, page: &PageArgs) -> Result<Vec<Tenant>> {
+    async fn list_tenants(&self, _operator: &Operator, page: &PageArgs) -> Result<Vec<Tenant>> {
         let rows: Vec<TenantRow> = sqlx::query_as(
             "SELECT id, name, tier, retention_days, backlog_cap, created_at FROM tenants \
              WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
@@ -38,7 +38,7 @@ impl TenantStore for This {
         rows.into_iter().map(tenant_from).collect()
     }
 
-    async fn update_tenant(&self, t: &Tenant) -> Result<()> {
+    async fn update_tenant(&self, _platform: &Platform, t: &Tenant) -> Result<()> {
         sqlx::query("UPDATE tenants SET name = $2, tier = $3 WHERE id = $1")
             .bind(t.id.as_str())
             .bind(&t.name)
@@ -66,7 +66,7 @@ impl TenantStore for This {
         Ok(row.map(tier_from))
     }
 
-    async fn update_tier(&self, t: &Tier) -> Result<()> {
+    async fn update_tier(&self, _platform: &Platform, t: &Tier) -> Result<()> {
         sqlx::query("UPDATE tiers SET success_target = $2, latency_target_ms = $3, updated_at = $4 WHERE name = $1")
             .bind(&t.name)
             .bind(t.success_target)

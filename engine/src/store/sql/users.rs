@@ -4,7 +4,7 @@
 
 #[async_trait]
 impl UserStore for This {
-    async fn insert_user(&self, u: &User, password_hash: &str) -> Result<()> {
+    async fn insert_user(&self, _platform: &Platform, u: &User, password_hash: &str) -> Result<()> {
         let inserted = sqlx::query(
             "INSERT INTO users (id, email, password_hash, role, tenant_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (email) DO NOTHING",
@@ -34,7 +34,7 @@ impl UserStore for This {
         .transpose()
     }
 
-    async fn list_users(&self, page: &PageArgs) -> Result<Vec<User>> {
+    async fn list_users(&self, _platform: &Platform, page: &PageArgs) -> Result<Vec<User>> {
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users WHERE ($1 IS NULL OR users.id < $1) ORDER BY users.id DESC LIMIT $2"
         );

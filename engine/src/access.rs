@@ -1,0 +1,221 @@
+//! Who is asking, and the proofs of access that only a passed check can produce.
+//!
+//! Tenant isolation is a type here, not a habit: a service or store method that reads
+//! or changes one tenant's data takes a [`TenantScope`], cross-tenant reads take an
+//! [`Operator`], platform-wide changes a [`Platform`]. Their fields are private to this
+//! module, so the only way to hold one is to ask a [`Caller`] and pass its check; a
+//! method that forgets the check does not compile.
+//!
+//! ```
+//! use sluice_engine::{Caller, TenantScope};
+//! let caller = Caller::Support { actor: "usr_1".into() };
+//! let tenant = sluice_engine::ids::new_id();
+//! let scope: TenantScope = caller.tenant(&tenant).expect("support reads every tenant");
+//! assert_eq!(scope.id(), &tenant);
+//! ```
+//!
+//! ```compile_fail
+//! // Made up rather than checked: does not compile, the fields are private.
+//! use sluice_engine::TenantScope;
+//! let scope = TenantScope { tenant: sluice_engine::ids::new_id(), actor: "usr_1".into() };
+//! ```
+
+use std::ops::Deref;
+
+use sluice_core::ids::TenantId;
+
+use crate::error::{Error, Result};
+
+/// Who is asking: decided once, by authentication (an API key or a session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A platform key or an admin: reaches every tenant.
+    Platform { actor: String },
+    /// A tenant-scoped key or a partner user: reaches one tenant only.
+    Tenant { tenant: TenantId, actor: String },
+    /// A support user: reads every tenant and acts on a partner's behalf (replays,
+    /// disables), but touches no secrets, keys, users or tenants.
+    Support { actor: String },
+}
+
+impl Caller {
+    /// Who did it, for lifecycle events (`key_…`, `usr_…`).
+    pub fn actor(&self) -> &str {
+        match self {
+            Self::Platform { actor } | Self::Tenant { actor, .. } | Self::Support { actor } => actor,
+        }
+    }
+
+    /// Access to one tenant's endpoints, messages and deliveries. Another tenant's are
+    /// "not found", never "forbidden": a 403 would confirm that the id exists.
+    pub fn tenant(&self, id: &TenantId) -> Result<TenantScope> {
+        match self {
+            Self::Platform { .. } | Self::Support { .. } => Ok(self.scope(id)),
+            Self::Tenant { tenant: own, .. } if own == id => Ok(self.scope(id)),
+            Self::Tenant { .. } => Err(Error::not_found("tenant", id)),
+        }
+    }
+
+    /// Access to one tenant's signing secrets and API keys: the tenant itself and the
+    /// platform, not support.
+    pub fn tenant_secrets(&self, id: &TenantId) -> Result<SecretScope> {
+        if let Self::Support { .. } = self {
+            return Err(Error::Forbidden("support cannot see or change secrets and keys".into()));
+        }
+        self.tenant(id).map(SecretScope)
+    }
+
+    /// Platform-wide changes: tenants, tiers, users, platform keys, retention.
+    pub fn platform(&self) -> Result<Platform> {
+        match self {
+            Self::Platform { actor } => Ok(Platform { actor: actor.clone() }),
+            Self::Tenant { .. } | Self::Support { .. } => {
+                Err(Error::Forbidden("this needs a platform API key or an admin".into()))
+            }
+        }
+    }
+
+    /// Cross-tenant views (triage, search, node status) for admins and support.
+    pub fn operator(&self) -> Result<Operator> {
+        match self {
+            Self::Platform { actor } | Self::Support { actor } => Ok(Operator { actor: actor.clone() }),
+            Self::Tenant { .. } => Err(Error::Forbidden("this is for admins and support".into())),
+        }
+    }
+
+    fn scope(&self, id: &TenantId) -> TenantScope {
+        TenantScope { tenant: id.clone(), actor: self.actor().to_owned() }
+    }
+}
+
+/// Proof that the caller may read and act on one tenant's resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantScope {
+    tenant: TenantId,
+    actor: String,
+}
+
+impl TenantScope {
+    pub fn id(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+}
+
+/// Proof that the caller may also see and change the tenant's secrets and keys. It is
+/// a [`TenantScope`] too (through `Deref`), so it opens everything that one does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretScope(TenantScope);
+
+impl Deref for SecretScope {
+    type Target = TenantScope;
+
+    fn deref(&self) -> &TenantScope {
+        &self.0
+    }
+}
+
+/// Proof of a platform caller (platform key or admin).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    actor: String,
+}
+
+impl Platform {
+    /// The engine's own jobs (bootstrap, retention) act as the platform. Crate-private:
+    /// outside the engine, a `Platform` comes only from a checked [`Caller`].
+    pub(crate) fn system(actor: impl Into<String>) -> Self {
+        Self { actor: actor.into() }
+    }
+
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// The platform reaches every tenant, so this cannot fail.
+    pub fn tenant(&self, id: &TenantId) -> SecretScope {
+        SecretScope(TenantScope { tenant: id.clone(), actor: self.actor.clone() })
+    }
+}
+
+/// Proof of an operator (admin or support), for reads across tenants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    actor: String,
+}
+
+impl Operator {
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+}
+
+/// Which tenants a read spans: one the caller may see, or all of them for an operator.
+#[derive(Debug, Clone, Copy)]
+pub enum Reach<'a> {
+    Tenant(&'a TenantScope),
+    AllTenants(&'a Operator),
+}
+
+/// Which API keys a listing covers: one tenant's, for a caller who may see its keys,
+/// or every key, for the platform. (Not a [`Reach`]: support is an operator but must
+/// not list keys.)
+#[derive(Debug, Clone, Copy)]
+pub enum KeyReach<'a> {
+    Tenant(&'a SecretScope),
+    AllKeys(&'a Platform),
+}
+
+impl Reach<'_> {
+    /// The tenant to filter on, or `None` for all.
+    pub fn tenant_id(&self) -> Option<&TenantId> {
+        match self {
+            Self::Tenant(scope) => Some(scope.id()),
+            Self::AllTenants(_) => None,
+        }
+    }
+}
+
+impl KeyReach<'_> {
+    /// The tenant to filter on, or `None` for all.
+    pub fn tenant_id(&self) -> Option<&TenantId> {
+        match self {
+            Self::Tenant(scope) => Some(scope.id()),
+            Self::AllKeys(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_role_gets_exactly_its_proofs() {
+        let mine: TenantId = crate::ids::new_id();
+        let other: TenantId = crate::ids::new_id();
+        let platform = Caller::Platform { actor: "key_p".into() };
+        let support = Caller::Support { actor: "usr_s".into() };
+        let partner = Caller::Tenant { tenant: mine.clone(), actor: "key_t".into() };
+
+        assert_eq!(partner.tenant(&mine).expect("own tenant").id(), &mine);
+        assert_eq!(partner.tenant(&other).expect_err("other tenant").code(), sluice_core::ErrorCode::NotFound);
+        assert!(partner.tenant_secrets(&mine).is_ok());
+        assert!(partner.tenant_secrets(&other).is_err());
+        assert!(partner.platform().is_err());
+        assert!(partner.operator().is_err());
+
+        assert!(support.tenant(&other).is_ok());
+        assert_eq!(support.tenant_secrets(&mine).expect_err("support").code(), sluice_core::ErrorCode::Forbidden);
+        assert!(support.platform().is_err());
+        assert!(support.operator().is_ok());
+
+        assert!(platform.tenant(&other).is_ok());
+        assert!(platform.tenant_secrets(&other).is_ok());
+        assert_eq!(platform.platform().expect("platform").actor(), "key_p");
+        assert!(platform.operator().is_ok());
+    }
+}
