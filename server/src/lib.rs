@@ -21,6 +21,7 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use sluice_app::ssr::DashboardContext;
 use sluice_core::ErrorCode;
+use sluice_engine::store::Store;
 use sluice_engine::{Engine, Sluice};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
@@ -156,9 +157,17 @@ impl Running {
     }
 }
 
-/// Connects the database (applying migrations), ensures a platform key, starts the
-/// workers and the HTTP server.
-pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
+/// The service layer for a configuration, with nothing running yet: the database
+/// connected and migrated, a platform key and the first admin ensured.
+pub struct Prepared {
+    pub sluice: Arc<Sluice>,
+    store: Arc<dyn Store>,
+    wake: Arc<Notify>,
+}
+
+/// Connects the database (applying migrations) and ensures a platform key and an
+/// admin, printing generated ones once.
+pub async fn prepare(config: &ServerConfig) -> anyhow::Result<Prepared> {
     let store =
         sluice_engine::store::connect(&config.engine.database_url, config.engine.database_max_connections).await?;
     let wake = Arc::new(Notify::new());
@@ -180,6 +189,29 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     {
         println!("\n  Sluice created the admin {admin_email} with this password (shown only now):\n\n    {password}\n");
     }
+    Ok(Prepared { sluice, store, wake })
+}
+
+impl Prepared {
+    /// The whole HTTP surface over this service layer. On its own (no listener, no
+    /// engine, no purge loop) it is what in-process tests drive with `oneshot`.
+    pub fn router(&self, config: &ServerConfig) -> Router {
+        let leptos_options = LeptosOptions::builder()
+            .output_name("sluice")
+            .site_root(config.site_root.clone())
+            .site_pkg_dir("pkg")
+            .site_addr(config.listen)
+            .build();
+        router(AppState { sluice: self.sluice.clone() }, leptos_options, config.max_body_bytes)
+    }
+}
+
+/// Prepares the service layer, then starts the delivery engine, the purge loop and
+/// the HTTP server.
+pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
+    let prepared = prepare(&config).await?;
+    let mut app = prepared.router(&config);
+    let Prepared { sluice, store, wake } = prepared;
 
     let engine = Arc::new(Engine::new(store, config.engine.clone(), wake)?);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -191,13 +223,6 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     let engine_task = tokio::spawn(engine.clone().run_until_stopped(stop_rx.clone()));
     sluice.engine_started(&engine);
 
-    let leptos_options = LeptosOptions::builder()
-        .output_name("sluice")
-        .site_root(config.site_root.clone())
-        .site_pkg_dir("pkg")
-        .site_addr(config.listen)
-        .build();
-    let mut app = router(AppState { sluice: sluice.clone() }, leptos_options, config.max_body_bytes);
     if config.demo_every.is_some() {
         app = app.merge(demo::receiver_router());
     }

@@ -1,20 +1,70 @@
-//! Starts a Sluice server in-process (or as a child process) and talks to it over HTTP.
+//! A `TestApp`: the API called in-process, or a whole server on a loopback socket.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use sluice_engine::Sluice;
 use sluice_server::{Running, ServerConfig};
 use sluice_testkit::TestDb;
+use tower::ServiceExt;
 
 pub const ADMIN_KEY: &str = "sk_test_platform_key_0123456789";
 
 pub struct TestApp {
     /// Held so the database outlives the server; dropped (and removed) with the app.
     _db: TestDb,
-    pub base: String,
-    pub client: reqwest::Client,
-    pub running: Option<Running>,
+    transport: Transport,
+    pub sluice: Arc<Sluice>,
+    running: Option<Running>,
+}
+
+/// How requests reach the app.
+enum Transport {
+    /// A whole server on a loopback socket, engine and purge loop included.
+    Socket { base: String, client: reqwest::Client },
+    /// The router called in-process (`tower::ServiceExt::oneshot`): no listener, no
+    /// engine, no purge loop. For the many tests that only talk to the API.
+    InProcess(axum::Router),
+}
+
+/// Builds a [`TestApp`]: the API in-process unless [`Builder::with_engine`] asks for
+/// the whole server.
+pub struct Builder {
+    db: TestDb,
+    config: ServerConfig,
+    engine: bool,
+}
+
+impl Builder {
+    pub fn configure(mut self, change: impl FnOnce(&mut ServerConfig)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
+    /// Run the whole server on a socket: delivery engine, purge loop, HTTP listener.
+    pub fn with_engine(mut self) -> Self {
+        self.engine = true;
+        self
+    }
+
+    pub async fn build(self) -> TestApp {
+        let Self { db, config, engine } = self;
+        if engine {
+            let running = sluice_server::start(config).await.expect("start server");
+            let base = format!("http://{}", running.addr);
+            // A timeout, so a request that never gets an answer fails its test with a
+            // message instead of hanging the whole suite.
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+            let sluice = running.sluice.clone();
+            TestApp { _db: db, transport: Transport::Socket { base, client }, sluice, running: Some(running) }
+        } else {
+            let prepared = sluice_server::prepare(&config).await.expect("prepare");
+            let router = prepared.router(&config);
+            TestApp { _db: db, transport: Transport::InProcess(router), sluice: prepared.sluice, running: None }
+        }
+    }
 }
 
 pub struct Answer {
@@ -29,7 +79,7 @@ impl Answer {
     }
 }
 
-pub fn config(db_url: &str) -> ServerConfig {
+fn config(db_url: &str) -> ServerConfig {
     let mut engine = sluice_engine::EngineConfig {
         database_url: db_url.to_owned(),
         allow_private_targets: true,
@@ -55,27 +105,26 @@ pub fn config(db_url: &str) -> ServerConfig {
 }
 
 impl TestApp {
-    pub async fn start(db: TestDb) -> Self {
+    pub fn builder(db: TestDb) -> Builder {
         let config = config(&db.url);
-        Self::start_with(db, config).await
+        Builder { db, config, engine: false }
     }
 
-    pub async fn start_with(db: TestDb, config: ServerConfig) -> Self {
-        let running = sluice_server::start(config).await.expect("start server");
-        let base = format!("http://{}", running.addr);
-        // A timeout, so a request that never gets an answer fails its test with a
-        // message instead of hanging the whole suite.
-        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().expect("client");
-        Self { _db: db, base, client, running: Some(running) }
+    /// The API in-process, nothing running behind it.
+    pub async fn api(db: TestDb) -> Self {
+        Self::builder(db).build().await
+    }
+
+    /// The whole server on a socket, engine and purge loop included.
+    pub async fn start(db: TestDb) -> Self {
+        Self::builder(db).with_engine().build().await
     }
 
     /// Waits until the server's engine has gone quiet: nothing in flight and nothing
     /// more it could send right now, so "nothing else arrived" can be asserted.
     pub async fn wait_idle(&self) {
-        if let Some(r) = &self.running {
-            let quiet = r.sluice.wait_engine_idle();
-            tokio::time::timeout(std::time::Duration::from_secs(10), quiet).await.expect("the engine goes quiet");
-        }
+        let quiet = self.sluice.wait_engine_idle();
+        tokio::time::timeout(Duration::from_secs(10), quiet).await.expect("the engine goes quiet");
     }
 
     pub async fn stop(&mut self) {
@@ -92,20 +141,46 @@ impl TestApp {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Answer {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
-        if let Some(k) = key {
-            req = req.bearer_auth(k);
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        let bytes = match body {
+            Some(b) => {
+                all.push(("content-type", "application/json"));
+                serde_json::to_vec(&b).expect("json")
+            }
+            None => Vec::new(),
+        };
+        let bearer = key.map(|k| format!("Bearer {k}"));
+        if let Some(b) = &bearer {
+            all.push(("authorization", b));
         }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let text = res.text().await.expect("body");
+        self.send(method, path, &all, bytes).await
+    }
+
+    /// Sends exactly these headers and body bytes, for bodies JSON cannot express.
+    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Answer {
+        let (status, headers, bytes) = match &self.transport {
+            Transport::Socket { base, client } => {
+                let mut req = client.request(method, format!("{base}{path}")).body(body);
+                for (k, v) in headers {
+                    req = req.header(*k, *v);
+                }
+                let res = req.send().await.expect("request");
+                let (status, headers) = (res.status(), res.headers().clone());
+                (status, headers, res.bytes().await.expect("body").to_vec())
+            }
+            Transport::InProcess(router) => {
+                let mut req = axum::http::Request::builder().method(method).uri(path);
+                for (k, v) in headers {
+                    req = req.header(*k, *v);
+                }
+                let req = req.body(axum::body::Body::from(body)).expect("request");
+                let res = router.clone().oneshot(req).await.expect("infallible");
+                let (parts, body) = res.into_parts();
+                let bytes = axum::body::to_bytes(body, usize::MAX).await.expect("body");
+                (parts.status, parts.headers, bytes.to_vec())
+            }
+        };
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         let body =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         Answer { status, headers, body }
