@@ -323,6 +323,9 @@ pub struct Attempt {
     pub response_body: Option<String>,
     pub error_class: Option<ErrorClass>,
     pub error_message: Option<String>,
+    /// The wait the receiver asked for with `Retry-After` on a 429 or 503, clamped
+    /// to 1 s to 1 h. It can lengthen the schedule's next wait, never shorten it.
+    pub retry_after_seconds: Option<i64>,
 }
 
 /// What a dashboard user may do. Admins everything; support reads every tenant and

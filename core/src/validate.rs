@@ -10,7 +10,12 @@ pub const MAX_URL_LEN: usize = 2_048;
 pub const MAX_DESCRIPTION_LEN: usize = 1_024;
 pub const MAX_NAME_LEN: usize = 256;
 pub const MAX_EVENT_TYPE_FILTERS: usize = 256;
-pub const MAX_RETRY_ENTRIES: usize = 50;
+/// A custom retry schedule: at most this many waits, each at least a second, all
+/// together at most 30 days, so no endpoint can turn its failures into a storm of
+/// instant retries or keep a delivery pending for a season.
+pub const MAX_RETRY_ENTRIES: usize = 30;
+pub const MIN_RETRY_DELAY_SECONDS: u32 = 1;
+pub const MAX_RETRY_TOTAL_SECONDS: u64 = 30 * 24 * 3600;
 pub const MAX_RATE_LIMIT: u32 = 100_000;
 pub const MAX_GRACE_PERIOD_SECONDS: u32 = 7 * 24 * 3600;
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
@@ -108,12 +113,21 @@ pub fn rate_limit(r: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether an endpoint subscribed to `types` (empty means every type) gets a message
+/// of `event_type`.
+pub fn subscribes(types: &[String], event_type: &str) -> bool {
+    types.is_empty() || types.iter().any(|t| t == event_type)
+}
+
 pub fn retry_schedule(s: &[u32]) -> Result<(), String> {
     if s.len() > MAX_RETRY_ENTRIES {
         return Err(format!("may have at most {MAX_RETRY_ENTRIES} entries"));
     }
-    if s.iter().any(|&d| d > MAX_DELAY_SECONDS) {
-        return Err(format!("delays must be at most {MAX_DELAY_SECONDS} seconds"));
+    if s.iter().any(|&d| !(MIN_RETRY_DELAY_SECONDS..=MAX_DELAY_SECONDS).contains(&d)) {
+        return Err(format!("each wait must be {MIN_RETRY_DELAY_SECONDS} to {MAX_DELAY_SECONDS} seconds"));
+    }
+    if s.iter().map(|&d| u64::from(d)).sum::<u64>() > MAX_RETRY_TOTAL_SECONDS {
+        return Err(format!("the waits may add up to at most {MAX_RETRY_TOTAL_SECONDS} seconds (30 days)"));
     }
     Ok(())
 }
@@ -140,6 +154,18 @@ pub fn idempotency_key(s: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_schedules() {
+        assert!(retry_schedule(&[]).is_ok(), "one attempt, no retries");
+        assert!(retry_schedule(&[1, 60, 3_600]).is_ok());
+        assert!(retry_schedule(&[0, 10]).is_err(), "a 0 s wait is a retry storm");
+        assert!(retry_schedule(&[1; 30]).is_ok());
+        assert!(retry_schedule(&[1; 31]).is_err(), "too many steps");
+        assert!(retry_schedule(&[MAX_DELAY_SECONDS + 1]).is_err());
+        assert!(retry_schedule(&[MAX_DELAY_SECONDS; 4]).is_ok(), "28 days");
+        assert!(retry_schedule(&[MAX_DELAY_SECONDS; 5]).is_err(), "35 days");
+    }
 
     #[test]
     fn urls() {

@@ -69,9 +69,11 @@ impl Caller {
     pub fn platform(&self) -> Result<Platform> {
         match self {
             Self::Platform { actor } => Ok(Platform { actor: actor.clone() }),
-            Self::Tenant { .. } | Self::Support { .. } => {
-                Err(Error::Forbidden("this needs a platform API key or an admin".into()))
-            }
+            Self::Support { .. } => Err(Error::Forbidden(
+                "support cannot change tenants, users, keys or settings: this needs a platform API key or an admin"
+                    .into(),
+            )),
+            Self::Tenant { .. } => Err(Error::Forbidden("this needs a platform API key or an admin".into())),
         }
     }
 

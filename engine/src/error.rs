@@ -21,8 +21,8 @@ pub enum Error {
     PreconditionFailed { current: i64 },
     #[error("idempotency key {0:?} was used with a different request")]
     IdempotencyKeyReused(String),
-    #[error("tenant backlog is at its cap of {cap} undelivered deliveries")]
-    BacklogFull { cap: i64, retry_after_seconds: u64 },
+    #[error("this would queue {wanted} deliveries; the tenant has {pending} pending of its cap of {cap}")]
+    BacklogFull { cap: i64, pending: i64, wanted: i64, retry_after_seconds: u64 },
     /// Not signed in, or the credentials are wrong (never says which part).
     #[error("{0}")]
     Unauthorized(String),

@@ -196,6 +196,11 @@ fn AttemptView(a: Attempt) -> impl IntoView {
                 <span data-testid="attempt-outcome">{outcome}</span>
             </p>
             {a.error_message.clone().map(|e| view! { <p class="text-red-700">{e}</p> })}
+            {a.retry_after_seconds.map(|s| view! {
+                <p data-testid="retry-after">
+                    {format!("The receiver asked to wait {s} s (Retry-After); the next attempt waits at least that long.")}
+                </p>
+            })}
             <details>
                 <summary>"Request headers"</summary>
                 <pre class="code">{request_headers}</pre>

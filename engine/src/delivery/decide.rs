@@ -73,7 +73,12 @@ pub fn decide(claim: &Claimed, endpoint: &DueEndpoint, result: SendResult, now_m
             NextStep::Exhausted
         }
         Some(delay_ms) => {
-            let delay_ms = result.retry_after_seconds.map_or(delay_ms, |s| s.saturating_mul(1000));
+            // A receiver may ask for more time, never for less: `Retry-After` (clamped
+            // when parsed) lengthens this wait but cannot shorten the schedule, or a
+            // receiver in maintenance answering `503 Retry-After: 1` would burn a
+            // three-day schedule in seconds.
+            let asked_ms = record.retry_after_seconds.map_or(0, |s| u64::try_from(s).unwrap_or(0).saturating_mul(1000));
+            let delay_ms = delay_ms.max(asked_ms);
             NextStep::RetryAt(now_ms.saturating_add(i64::try_from(delay_ms).unwrap_or(i64::MAX / 2)))
         }
     };
@@ -132,8 +137,8 @@ mod tests {
                 response_body: None,
                 error_class: class,
                 error_message: None,
+                retry_after_seconds: retry_after.map(|s| s as i64),
             },
-            retry_after_seconds: retry_after,
         }
     }
 
@@ -217,7 +222,22 @@ mod tests {
                 status: Some(503),
                 retry_after: Some(120),
                 next: NextStep::RetryAt(NOW + 120_000),
-                ..case("Retry-After is honoured")
+                ..case("a longer Retry-After is honoured")
+            },
+            Case {
+                status: Some(503),
+                attempts_before: 1,
+                retry_after: Some(1),
+                next: NextStep::RetryAt(NOW + 10_000),
+                ..case("a shorter Retry-After does not shorten the schedule")
+            },
+            Case {
+                status: Some(429),
+                class: Some(ErrorClass::Http429),
+                attempts_before: 8,
+                retry_after: Some(60),
+                next: NextStep::RetryAt(NOW + 3_600_000),
+                ..case("the schedule's hour wins over a 429's minute")
             },
             Case {
                 status: Some(410),

@@ -19,8 +19,6 @@ pub const MAX_RESPONSE_BODY: usize = 8 * 1024;
 #[derive(Debug, Clone)]
 pub struct SendResult {
     pub record: AttemptRecord,
-    /// Seconds from a `Retry-After` header on a 429 or 503.
-    pub retry_after_seconds: Option<u64>,
 }
 
 /// A pooled HTTP client that refuses private targets unless allowed.
@@ -165,13 +163,14 @@ impl Sender {
             response_body: None,
             error_class: None,
             error_message: None,
+            retry_after_seconds: None,
         };
 
         // IP literals never reach the resolver, so they are checked here.
         if let Some(blocked) = self.blocked_literal(url) {
             record.error_class = Some(ErrorClass::BlockedTarget);
             record.error_message = Some(blocked);
-            return SendResult { record, retry_after_seconds: None };
+            return SendResult { record };
         }
 
         let response = self
@@ -186,7 +185,6 @@ impl Sender {
             .send()
             .await;
 
-        let mut retry_after_seconds = None;
         match response {
             Ok(mut resp) => {
                 let status = resp.status().as_u16();
@@ -206,11 +204,12 @@ impl Sender {
                     }
                 }
                 if status == 429 || status == 503 {
-                    retry_after_seconds = resp
+                    record.retry_after_seconds = resp
                         .headers()
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
-                        .and_then(parse_retry_after);
+                        .and_then(parse_retry_after)
+                        .and_then(|s| i64::try_from(s).ok());
                 }
                 record.response_headers = Some(serde_json::Value::Object(headers).to_string());
                 // Keep the start of the body; stop reading after the limit so a huge or
@@ -247,7 +246,7 @@ impl Sender {
             }
         }
         record.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        SendResult { record, retry_after_seconds }
+        SendResult { record }
     }
 
     fn blocked_literal(&self, url: &str) -> Option<String> {

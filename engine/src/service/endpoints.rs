@@ -77,6 +77,7 @@ impl Sluice {
             serde_json::json!({ "url": endpoint.url }),
         );
         self.store.insert_endpoint(tenant, &endpoint, &secret, &event).await?;
+        self.forget_tenant_facts(tenant.id());
         Ok(endpoint)
     }
 
@@ -217,6 +218,7 @@ impl Sluice {
         event: Option<&LifecycleEvent>,
     ) -> Result<Endpoint> {
         if self.store.update_endpoint(tenant, &next, expected, event).await? {
+            self.forget_tenant_facts(tenant.id());
             return Ok(next);
         }
         // Someone else saved in between our read and our write.
@@ -234,6 +236,7 @@ impl Sluice {
             serde_json::json!({}),
         );
         if self.store.delete_endpoint(tenant, id, now_ms(), &event).await? {
+            self.forget_tenant_facts(tenant.id());
             Ok(())
         } else {
             Err(Error::not_found("endpoint", id))

@@ -10,9 +10,6 @@ use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::store::{DeliveryFilter, LifecycleEvent, MessageFilter, NewMessage, PublishResult};
 
-/// How long to tell a publisher to wait when its tenant's backlog is full.
-const BACKLOG_RETRY_AFTER_SECONDS: u64 = 5;
-
 /// What publishing returned.
 #[derive(Debug, Clone)]
 pub struct Published {
@@ -63,17 +60,14 @@ impl Sluice {
         errors.into_result().map_err(Error::Validation)?;
         let facts = self.tenant_facts(tenant).await?;
         let hash = request_hash(&req.event_type, req.payload.get())?;
-        if facts.backlog >= facts.backlog_cap {
+        if let Err(full) = facts.admit(facts.fan_out(&req.event_type)) {
             // A retry of a request we already accepted still gets its answer.
             if let Some(key) = &idempotency_key {
                 if let Some(existing) = self.existing_by_key(tenant, key, &hash).await? {
                     return Ok(existing);
                 }
             }
-            return Err(Error::BacklogFull {
-                cap: facts.backlog_cap,
-                retry_after_seconds: BACKLOG_RETRY_AFTER_SECONDS,
-            });
+            return Err(full);
         }
         let new = NewMessage {
             id: crate::ids::new_id(),
@@ -104,6 +98,7 @@ impl Sluice {
         if e.status != EndpointStatus::Enabled {
             return Err(Error::Conflict("the endpoint is disabled; enable it to send a test event".into()));
         }
+        self.admit(tenant, 1).await?;
         let payload = serde_json::json!({ "test": true, "endpoint_id": endpoint, "sent_by": tenant.actor() });
         let new = NewMessage {
             id: crate::ids::new_id(),
@@ -174,9 +169,16 @@ impl Sluice {
         id: &MessageId,
         req: ReplayMessage,
     ) -> Result<ReplayAccepted> {
-        self.get_message(tenant, id).await?;
-        if let Some(endpoint) = &req.endpoint_id {
-            self.get_endpoint(tenant, endpoint).await?;
+        let message = self.get_message(tenant, id).await?;
+        let facts = self.tenant_facts(tenant).await?;
+        match &req.endpoint_id {
+            Some(endpoint) => {
+                self.get_endpoint(tenant, endpoint).await?;
+                facts.admit(1)?;
+            }
+            // The endpoints subscribed now, which is what a replay queues for (plus
+            // any it already had deliveries to, which it re-queues: at most those).
+            None => facts.admit(facts.fan_out(&message.event_type).max(1))?,
         }
         let queued = self.store.replay(tenant, id, req.endpoint_id.as_ref(), AttemptTrigger::Manual, now_ms()).await?;
         let event = LifecycleEvent::new(

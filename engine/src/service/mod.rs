@@ -8,6 +8,7 @@
 //! look a resource up before they know its tenant (an API key, an operation) take the
 //! [`Caller`] and derive the scope themselves.
 
+mod backlog;
 mod detail;
 mod endpoints;
 mod health;
@@ -41,18 +42,6 @@ use crate::store::{PageArgs, Store};
 
 pub use keys::hash_api_key;
 
-/// What the services remember about a tenant between requests.
-#[derive(Debug, Clone, Copy)]
-struct TenantFacts {
-    backlog_cap: i64,
-    backlog: i64,
-    checked: Instant,
-}
-
-/// How long cached tenant facts (backlog count, cap) are trusted. The backlog cap is
-/// a guard against filling the disk, not an exact quota: a second of staleness is fine
-/// and saves a COUNT(*) per publish.
-const TENANT_FACTS_TTL: Duration = Duration::from_secs(1);
 /// How long a looked-up API key is trusted before asking the database again.
 const AUTH_TTL: Duration = Duration::from_secs(30);
 
@@ -60,7 +49,7 @@ const AUTH_TTL: Duration = Duration::from_secs(30);
 pub struct Sluice {
     store: Arc<dyn Store>,
     wake: Arc<Notify>,
-    tenant_facts: Mutex<HashMap<TenantId, TenantFacts>>,
+    tenant_facts: Mutex<HashMap<TenantId, backlog::TenantFacts>>,
     auth_cache: Mutex<HashMap<String, (Option<Caller>, Instant)>>,
     /// Set once the engine runs (see `node.rs`).
     engine: std::sync::OnceLock<node::EngineView>,

@@ -37,6 +37,9 @@ impl Sluice {
             until_ms: until,
             created_by: tenant.actor().to_owned(),
         };
+        // Refused whole (429) rather than run in part: a recover larger than the room
+        // left is a request to narrow the window or wait for the backlog to drain.
+        self.admit(tenant, self.store.recoverable(tenant, &op).await?).await?;
         let total = self.store.recover(tenant, &op, now).await?;
         let event = LifecycleEvent::new(
             Some(tenant.id()),

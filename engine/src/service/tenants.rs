@@ -1,10 +1,9 @@
 //! Tenants: create, read, list.
 
-use sluice_core::ids::TenantId;
 use sluice_core::model::{CreateTenant, Page, Tenant, DEFAULT_TIER};
 use sluice_core::validate::{self, Errors};
 
-use super::{finish_page, lock, page_args, Caller, Platform, Sluice, TenantFacts, TenantScope, TENANT_FACTS_TTL};
+use super::{finish_page, page_args, Caller, Platform, Sluice, TenantScope};
 use crate::error::{Error, Result};
 
 // Which tiers exist is data: the `tiers` table, seeded by a migration and edited by
@@ -68,25 +67,5 @@ impl Sluice {
             errors.add("tier", format!("must be one of {}", names.join(", ")));
         }
         Ok(())
-    }
-
-    /// The tenant's backlog cap and (approximate) current backlog, cached briefly.
-    pub(super) async fn tenant_facts(&self, tenant: &TenantScope) -> Result<TenantFacts> {
-        if let Some(f) = lock(&self.tenant_facts).get(tenant.id()) {
-            if f.checked.elapsed() < TENANT_FACTS_TTL {
-                return Ok(*f);
-            }
-        }
-        let t = self.store.get_tenant(tenant).await?.ok_or_else(|| Error::not_found("tenant", tenant.id()))?;
-        let backlog = self.store.backlog(tenant).await?;
-        let facts = TenantFacts { backlog_cap: t.backlog_cap, backlog, checked: std::time::Instant::now() };
-        lock(&self.tenant_facts).insert(tenant.id().clone(), facts);
-        Ok(facts)
-    }
-
-    pub(super) fn add_backlog(&self, tenant: &TenantId, n: usize) {
-        if let Some(f) = lock(&self.tenant_facts).get_mut(tenant) {
-            f.backlog += i64::try_from(n).unwrap_or(0);
-        }
     }
 }

@@ -180,6 +180,9 @@ pub trait EndpointStore: Send + Sync {
         now_ms: i64,
         event: &LifecycleEvent,
     ) -> Result<bool>;
+    /// The event-type filters of the tenant's enabled endpoints (empty: every type),
+    /// which is what a publish fans out to.
+    async fn subscriptions(&self, tenant: &TenantScope) -> Result<Vec<Vec<String>>>;
     /// Secrets that sign at `now_ms`: the active one first, then those in grace.
     async fn valid_secrets(&self, endpoint: &EndpointId, now_ms: i64) -> Result<Vec<SecretRecord>>;
     /// Makes `new` the active secret; the previous active one expires at `old_expires_ms`.
@@ -281,6 +284,8 @@ pub trait OperationStore: Send + Sync {
     /// with the operation and stores it with their count, in one transaction. Returns
     /// the count.
     async fn recover(&self, tenant: &TenantScope, op: &NewOperation, now_ms: i64) -> Result<i64>;
+    /// How many deliveries a recover of `op` would queue again, without queueing them.
+    async fn recoverable(&self, tenant: &TenantScope, op: &NewOperation) -> Result<i64>;
     /// An operation with its deliveries counted by state.
     async fn get_operation(&self, id: &OperationId) -> Result<Option<Operation>>;
 }

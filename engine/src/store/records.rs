@@ -80,6 +80,8 @@ pub struct AttemptRecord {
     pub response_body: Option<String>,
     pub error_class: Option<ErrorClass>,
     pub error_message: Option<String>,
+    /// The wait a 429 or 503 asked for with `Retry-After`, clamped, in seconds.
+    pub retry_after_seconds: Option<i64>,
 }
 
 /// Something that happened, for the audit trail and the dashboard's timeline.

@@ -110,6 +110,7 @@ pub(super) struct AttemptRow {
     pub response_body: Option<String>,
     pub error_class: Option<String>,
     pub error_message: Option<String>,
+    pub retry_after_seconds: Option<i64>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -155,7 +156,8 @@ pub(super) const MESSAGE_COLUMNS: &str =
 pub(super) const DELIVERY_COLUMNS: &str = "id, message_id, endpoint_id, tenant_id, event_type, state, attempts, \
      next_attempt_at, lease_owner, last_error_class, last_response_status, created_at, updated_at";
 pub(super) const ATTEMPT_COLUMNS: &str = "id, delivery_id, message_id, endpoint_id, number, trigger, url, started_at, \
-     duration_ms, request_headers, response_status, response_headers, response_body, error_class, error_message";
+     duration_ms, request_headers, response_status, response_headers, response_body, error_class, error_message, \
+     retry_after_seconds";
 
 /// The SLO rule, written once for every query that applies it (arguments are SQL
 /// expressions): a delivery counts once it finished, or while still pending past the
@@ -171,7 +173,7 @@ pub(super) fn slo_good(latency_target: &str) -> String {
 /// Whether an endpoint subscribed to `types` (a JSON array; empty = all) gets `event_type`.
 pub(super) fn subscribes(types_json: &str, event_type: &str) -> bool {
     let types: Vec<String> = serde_json::from_str(types_json).unwrap_or_default();
-    types.is_empty() || types.iter().any(|t| t == event_type)
+    sluice_core::validate::subscribes(&types, event_type)
 }
 
 pub(crate) fn ms_to_dt(ms: i64) -> DateTime<Utc> {
@@ -305,6 +307,7 @@ pub(super) fn attempt_from(r: AttemptRow) -> Result<Attempt> {
         response_body: r.response_body,
         error_class: r.error_class.as_deref().and_then(ErrorClass::parse),
         error_message: r.error_message,
+        retry_after_seconds: r.retry_after_seconds,
     })
 }
 

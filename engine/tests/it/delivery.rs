@@ -65,7 +65,7 @@ async fn retries_failures_then_succeeds(db: TestDb) {
     let h = Harness::new(db).await;
     let rx = Receiver::start().await;
     rx.script([Reply::Status(500), Reply::Status(503)]);
-    h.endpoint(&rx.url(), Some(vec![0, 0, 0])).await;
+    h.instant_retry_endpoint(&rx.url(), 3).await;
     h.publish("t", "{}").await;
     let mut engine = h.dispatcher(fast_config(&h.db.url));
     for _ in 0..3 {
@@ -88,7 +88,7 @@ async fn exhausted_deliveries_fail_and_replay_restarts_them(db: TestDb) {
     let h = Harness::new(db).await;
     let rx = Receiver::start().await;
     rx.set_default(Reply::Status(500));
-    let e = h.endpoint(&rx.url(), Some(vec![0])).await;
+    let e = h.instant_retry_endpoint(&rx.url(), 1).await;
     let m = h.publish("t", "{}").await;
     let mut engine = h.dispatcher(fast_config(&h.db.url));
     engine.step().await.expect("run");
@@ -160,7 +160,7 @@ async fn gone_disables_the_endpoint(db: TestDb) {
     let h = Harness::new(db).await;
     let rx = Receiver::start().await;
     rx.set_default(Reply::Status(410));
-    let e = h.endpoint(&rx.url(), Some(vec![0, 0])).await;
+    let e = h.instant_retry_endpoint(&rx.url(), 2).await;
     h.publish("t", "{}").await;
     h.publish("t", "{}").await;
     let mut config = fast_config(&h.db.url);
@@ -186,7 +186,7 @@ async fn retry_after_is_honoured(db: TestDb) {
     let h = Harness::new(db).await;
     let rx = Receiver::start().await;
     rx.script([Reply::StatusWith(429, vec![("Retry-After".into(), "120".into())])]);
-    h.endpoint(&rx.url(), Some(vec![0, 0])).await;
+    h.instant_retry_endpoint(&rx.url(), 2).await;
     h.publish("t", "{}").await;
     let mut engine = h.dispatcher(fast_config(&h.db.url));
     engine.step().await.expect("run");
@@ -195,6 +195,20 @@ async fn retry_after_is_honoured(db: TestDb) {
     let wait = d.next_attempt_at.expect("scheduled").timestamp_millis() - now_ms();
     assert!((115_000..=121_000).contains(&wait), "retry in {wait} ms, not immediately");
     assert_eq!(engine.step().await.expect("run"), 0);
+    assert_eq!(h.attempts(&d).await[0].retry_after_seconds, Some(120), "recorded on the attempt");
+
+    // A receiver in maintenance answering `503 Retry-After: 1` must not burn the
+    // schedule in seconds: the schedule's minute wins.
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::StatusWith(503, vec![("Retry-After".into(), "1".into())]));
+    let e = h.endpoint(&rx.url(), Some(vec![60, 3_600])).await;
+    let m = h.publish("t", "{}").await;
+    engine.step().await.expect("run");
+    let d = h.deliveries().await.into_iter().find(|d| d.message_id == m.id && d.endpoint_id == e.id);
+    let d = d.expect("delivery");
+    let wait = d.next_attempt_at.expect("scheduled").timestamp_millis() - now_ms();
+    assert!((46_000..=72_000).contains(&wait), "the schedule's 60 s ±20 %, not Retry-After's 1 s: {wait} ms");
+    assert_eq!(h.attempts(&d).await[0].retry_after_seconds, Some(1));
 }
 
 async fn private_targets_are_refused_unless_allowed(db: TestDb) {
@@ -325,6 +339,34 @@ async fn recover_requeues_failures_in_the_window_with_progress(db: TestDb) {
     assert!(matches!(h.sluice.recover_endpoint(&h.scope, &e.id, bad).await, Err(Error::Validation(_))));
     let other_tenant = Caller::Tenant { tenant: sluice_engine::ids::new_id(), actor: "x".into() };
     assert!(matches!(h.sluice.get_operation(&other_tenant, &op.id).await, Err(Error::NotFound { .. })));
+
+    // A recover larger than the backlog's room is refused whole and changes nothing.
+    let req = CreateTenant { name: "Small".into(), backlog_cap: Some(2), ..Default::default() };
+    let small = h.sluice.create_tenant(&h.platform, req).await.expect("tenant").id;
+    rx.set_default(Reply::Status(500));
+    let tight = CreateEndpoint {
+        url: format!("{}/tight", rx.url()),
+        event_types: Some(vec!["t".into()]),
+        retry_schedule_seconds: Some(vec![]),
+        ..Default::default()
+    };
+    let tight = h.sluice.create_endpoint(&h.platform.tenant(&small), tight).await.expect("endpoint");
+    let since = chrono::Utc::now();
+    h.publish_for(&small, "t", r#"{"n":1}"#).await;
+    h.publish_for(&small, "t", r#"{"n":2}"#).await;
+    while engine.step().await.expect("run") > 0 {}
+    // One more pending delivery, to an endpoint nobody will step to: room for one.
+    let parked = CreateEndpoint { url: format!("{}/parked", rx.url()), ..Default::default() };
+    let scope = h.platform.tenant(&small);
+    let parked = h.sluice.create_endpoint(&scope, CreateEndpoint { event_types: Some(vec!["p".into()]), ..parked });
+    parked.await.expect("endpoint");
+    h.publish_for(&small, "p", "{}").await;
+    let req = RecoverEndpoint { since: since.to_rfc3339(), until: None };
+    let refused = h.sluice.recover_endpoint(&scope, &tight.id, req).await;
+    assert!(matches!(refused, Err(Error::BacklogFull { cap: 2, pending: 1, wanted: 2, .. })), "{refused:?}");
+    let filter = filter(&tight);
+    let left = h.sluice.list_deliveries(&scope, filter, None, None).await.expect("list").data;
+    assert!(left.len() == 2 && left.iter().all(|d| d.status == DeliveryStatus::Failed), "nothing re-queued");
 }
 
 async fn triage_ranks_the_worst_tenant_first_and_search_finds_things(db: TestDb) {

@@ -84,6 +84,20 @@ impl Harness {
             .expect("endpoint")
     }
 
+    /// An endpoint that retries `retries` times without waiting. The API refuses waits
+    /// under a second (they make retry storms), so the schedule is written to the
+    /// store directly: the engine honours whatever schedule is stored, and zero waits
+    /// let a test step through retries without a clock.
+    pub async fn instant_retry_endpoint(&self, url: &str, retries: usize) -> Endpoint {
+        let created = self.endpoint(url, None).await;
+        let mut zero_waits = created.clone();
+        zero_waits.retry_schedule_seconds = Some(vec![0; retries]);
+        zero_waits.version += 1;
+        let saved = self.store.update_endpoint(&self.scope, &zero_waits, created.version, None).await;
+        assert!(saved.expect("update"), "nobody else edits a test's endpoint");
+        zero_waits
+    }
+
     pub async fn publish(&self, event_type: &str, payload: &str) -> Message {
         self.publish_for(&self.tenant, event_type, payload).await
     }
@@ -132,6 +146,7 @@ pub fn outcome(c: &Claimed, next: NextStep, status: i64, at_ms: i64) -> Outcome 
             response_body: None,
             error_class: ErrorClass::of_status(status as u16),
             error_message: None,
+            retry_after_seconds: None,
         },
     }
 }

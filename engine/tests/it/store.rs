@@ -1,7 +1,5 @@
 //! Storage conformance: the same scenarios against SQLite and PostgreSQL.
 
-use std::time::Duration;
-
 use sluice_core::model::*;
 use sluice_engine::ids::{new_id, now_ms};
 use sluice_engine::store::{NewMessage, NextStep, PublishResult};
@@ -23,7 +21,7 @@ on_both_backends!(
     rotation_keeps_the_old_secret_valid_during_grace,
     tenant_keys_cannot_see_other_tenants,
     api_keys_are_listed_used_and_revoked,
-    backlog_cap_rejects_publishing,
+    backlog_cap_counts_what_each_request_would_queue,
     delivery_filters,
 );
 
@@ -343,23 +341,53 @@ async fn tenant_keys_cannot_see_other_tenants(db: TestDb) {
     assert!(h.sluice.authenticate("sk_not_a_key").await.expect("auth").is_none());
 }
 
-async fn backlog_cap_rejects_publishing(db: TestDb) {
+async fn backlog_cap_counts_what_each_request_would_queue(db: TestDb) {
     let h = Harness::new(db).await;
     let small = h
         .sluice
         .create_tenant(&h.platform, CreateTenant { name: "Small".into(), backlog_cap: Some(2), ..Default::default() })
         .await
         .expect("tenant");
-    h.endpoint_for(&small.id, "https://example.com/a", None).await;
-    h.publish_for(&small.id, "t", "{}").await;
-    h.publish_for(&small.id, "t", "{}").await;
-    let req = PublishMessage {
-        event_type: "t".into(),
+    let scope = h.platform.tenant(&small.id);
+    let publish = |event_type: &str| PublishMessage {
+        event_type: event_type.into(),
         payload: serde_json::value::RawValue::from_string("{}".into()).expect("j"),
     };
-    let err = h.sluice.publish(&h.platform.tenant(&small.id), req, None).await.expect_err("full");
-    assert!(matches!(err, Error::BacklogFull { cap: 2, .. }), "{err:?}");
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    let only = |types: &[&str]| Some(types.iter().map(|t| (*t).to_owned()).collect());
+    let subscribe = |url: &str, types: Option<Vec<String>>| CreateEndpoint {
+        url: url.into(),
+        event_types: types,
+        ..Default::default()
+    };
+
+    // One publish fanning out to three endpoints would overshoot a cap of 2, even
+    // with nothing pending: it is refused, not let through.
+    for n in 0..3 {
+        h.sluice
+            .create_endpoint(&scope, subscribe(&format!("https://example.com/{n}"), only(&["wide"])))
+            .await
+            .expect("e");
+    }
+    let err = h.sluice.publish(&scope, publish("wide"), None).await.expect_err("fan-out over the cap");
+    assert!(matches!(err, Error::BacklogFull { cap: 2, pending: 0, wanted: 3, .. }), "{err:?}");
+    // A type nobody subscribes to queues nothing, so it always fits.
+    h.sluice.publish(&scope, publish("unheard"), None).await.expect("nothing to queue");
+
+    let narrow = h.sluice.create_endpoint(&scope, subscribe("https://example.com/n", only(&["narrow"]))).await;
+    let narrow = narrow.expect("endpoint");
+    let first = h.sluice.publish(&scope, publish("narrow"), None).await.expect("1 of 2").message;
+    h.sluice.publish(&scope, publish("narrow"), None).await.expect("2 of 2");
+    let full = h.sluice.publish(&scope, publish("narrow"), None).await.expect_err("full");
+    assert!(matches!(full, Error::BacklogFull { cap: 2, pending: 2, wanted: 1, .. }), "{full:?}");
+    // Every other way of queueing deliveries asks for room too.
+    let test = h.sluice.send_test_event(&scope, &narrow.id).await.expect_err("test event");
+    assert!(matches!(test, Error::BacklogFull { .. }), "{test:?}");
+    let replay = h.sluice.replay_message(&scope, &first.id, ReplayMessage::default()).await;
+    assert!(matches!(replay, Err(Error::BacklogFull { .. })), "{replay:?}");
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let recover = RecoverEndpoint { since, until: None };
+    // Nothing failed, so a recover queues nothing and fits.
+    h.sluice.recover_endpoint(&scope, &narrow.id, recover).await.expect("nothing to recover");
 }
 
 async fn delivery_filters(db: TestDb) {

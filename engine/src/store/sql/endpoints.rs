@@ -170,6 +170,16 @@ impl EndpointStore for This {
         Ok(true)
     }
 
+    async fn subscriptions(&self, tenant: &TenantScope) -> Result<Vec<Vec<String>>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT event_types FROM endpoints WHERE tenant_id = $1 AND enabled = TRUE AND deleted_at IS NULL",
+        )
+        .bind(tenant.id().as_str())
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter().map(|(types,)| serde_json::from_str(&types).map_err(Error::from)).collect()
+    }
+
     async fn valid_secrets(&self, endpoint: &EndpointId, now_ms: i64) -> Result<Vec<SecretRecord>> {
         let rows: Vec<SecretRow> = sqlx::query_as(
             "SELECT id, secret, created_at, expires_at FROM endpoint_secrets \

@@ -43,6 +43,20 @@ impl OperationStore for This {
         Ok(total)
     }
 
+    async fn recoverable(&self, tenant: &TenantScope, op: &NewOperation) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM deliveries WHERE tenant_id = $1 AND endpoint_id = $2 AND state = 'failed' \
+             AND created_at >= $3 AND created_at < $4",
+        )
+        .bind(tenant.id().as_str())
+        .bind(op.endpoint_id.as_str())
+        .bind(op.since_ms)
+        .bind(op.until_ms)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n)
+    }
+
     async fn get_operation(&self, id: &OperationId) -> Result<Option<Operation>> {
         type Row = (String, String, String, String, i64, i64, i64, String, i64);
         let row: Option<Row> = sqlx::query_as(

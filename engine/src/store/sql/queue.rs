@@ -95,7 +95,7 @@ impl QueueStore for This {
             let mut qb = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO attempts (id, delivery_id, message_id, endpoint_id, tenant_id, number, trigger, url, \
                  started_at, duration_ms, request_headers, response_status, response_headers, response_body, \
-                 error_class, error_message) ",
+                 error_class, error_message, retry_after_seconds) ",
             );
             qb.push_values(chunk, |mut b, o| {
                 let a = &o.attempt;
@@ -114,7 +114,8 @@ impl QueueStore for This {
                     .push_bind(a.response_headers.as_deref())
                     .push_bind(a.response_body.as_deref())
                     .push_bind(a.error_class.map(ErrorClass::as_str))
-                    .push_bind(a.error_message.as_deref());
+                    .push_bind(a.error_message.as_deref())
+                    .push_bind(a.retry_after_seconds);
             });
             qb.build().execute(&mut *tx).await?;
 
