@@ -42,6 +42,10 @@ pub struct EngineConfig {
     /// Deliveries one claim takes at most, per endpoint.
     #[arg(long, env = "SLUICE_CLAIM_BATCH", default_value_t = 128)]
     pub claim_batch: usize,
+    /// Endpoints with due work one scan looks at, taken round-robin across tenants
+    /// (each tenant at most its concurrency cap's worth).
+    #[arg(long, env = "SLUICE_SCAN_LIMIT", default_value_t = 10_000)]
+    pub scan_limit: usize,
     /// How long SIGTERM waits for requests in flight before releasing them, in seconds.
     #[arg(long = "shutdown-grace-seconds", env = "SLUICE_SHUTDOWN_GRACE_SECONDS", default_value = "10", value_parser = seconds)]
     pub shutdown_grace: Duration,
@@ -86,6 +90,7 @@ impl EngineConfig {
         anyhow::ensure!(self.workers >= 1, "SLUICE_WORKERS must be at least 1");
         anyhow::ensure!(self.endpoint_concurrency >= 1, "SLUICE_ENDPOINT_CONCURRENCY must be at least 1");
         anyhow::ensure!(self.claim_batch >= 1, "SLUICE_CLAIM_BATCH must be at least 1");
+        anyhow::ensure!(self.scan_limit >= 1, "SLUICE_SCAN_LIMIT must be at least 1");
         anyhow::ensure!(self.database_max_connections >= 2, "SLUICE_DATABASE_MAX_CONNECTIONS must be at least 2");
         Ok(())
     }

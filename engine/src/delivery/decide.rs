@@ -101,6 +101,7 @@ mod tests {
             version: 1,
             rate_limit_per_second: None,
             retry_schedule: None,
+            due_version: 0,
         };
         let claim = Claimed {
             delivery_id: new_id(),

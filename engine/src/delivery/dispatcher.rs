@@ -2,14 +2,15 @@
 //!
 //! It owns all scheduling state, so it needs no locks: it looks for endpoints with
 //! due work, claims for each only as many deliveries as that endpoint, its tenant and
-//! the node can take right now, and spawns one task per request. Endpoints are served
-//! round-robin in passes, so when the node is saturated every endpoint gets its turn
-//! and a tenant whose endpoint hangs holds at most that endpoint's slots.
+//! the node can take right now, and spawns one task per request. Tenants are served
+//! round-robin in passes, then each tenant's endpoints, so when the node is saturated
+//! every tenant gets its share however many endpoints the others have, and a tenant
+//! whose endpoint hangs holds at most that endpoint's slots.
 //!
 //! Split as `run_until_stopped → step` (the zero2prod worker shape): tests drive
 //! [`Dispatcher::step`], which is the real scheduler's pass, not a simplified copy.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,8 +28,6 @@ use super::Engine;
 use crate::error::Result;
 use crate::ids::now_ms;
 
-/// Endpoints with due work looked at per scan.
-const SCAN_LIMIT: i64 = 10_000;
 /// The shortest gap between two scans when woken repeatedly.
 const MIN_SCAN_GAP: Duration = Duration::from_millis(5);
 
@@ -159,13 +158,21 @@ impl Dispatcher {
         })
     }
 
-    /// Lists endpoints with due work and forgets idle ones.
+    /// Lists endpoints with due work and forgets idle ones. Tenants at their cap are
+    /// left out of the query (their endpoints keep whatever they were listed as), so
+    /// their due endpoints cannot take the window from anyone else's.
     async fn scan(&mut self, now: Instant) -> Result<()> {
         self.last_scan = Some(now);
         self.scans += 1;
-        let due = self.engine.store.due_endpoints(now_ms(), SCAN_LIMIT).await?;
-        let listed: HashSet<EndpointId> = due.iter().map(|d| d.id.clone()).collect();
         let cfg = &self.engine.config;
+        let cap = cfg.tenant_cap();
+        let at_cap: HashSet<TenantId> =
+            self.tenant_in_flight.iter().filter(|(_, n)| **n >= cap).map(|(t, _)| t.clone()).collect();
+        let skip: Vec<TenantId> = at_cap.iter().cloned().collect();
+        let per_tenant = i64::try_from(cap).unwrap_or(i64::MAX);
+        let limit = i64::try_from(cfg.scan_limit).unwrap_or(i64::MAX);
+        let due = self.engine.store.due_endpoints(now_ms(), per_tenant, limit, &skip).await?;
+        let listed: HashSet<EndpointId> = due.iter().map(|d| d.id.clone()).collect();
         for d in due {
             match self.endpoints.get_mut(&d.id) {
                 Some(slot) => slot.relist(d, now),
@@ -176,7 +183,7 @@ impl Dispatcher {
             }
         }
         for (id, slot) in &mut self.endpoints {
-            if !listed.contains(id) {
+            if !listed.contains(id) && !at_cap.contains(&slot.info.tenant_id) {
                 slot.listed = false;
             }
         }
@@ -185,19 +192,38 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Claims and sends round-robin over listed endpoints, in passes, until nothing
-    /// more can start. Returns when a rate limit or breaker next allows more.
-    async fn dispatch(&mut self) -> Result<Option<Instant>> {
-        let mut next_check: Option<Instant> = None;
-        let mut order: Vec<EndpointId> =
-            self.endpoints.iter().filter(|(_, s)| s.listed).map(|(id, _)| id.clone()).collect();
-        order.sort();
+    /// The listed endpoints grouped by tenant: tenants in a rotating order, and each
+    /// tenant's endpoints rotating too, so nobody is always first.
+    fn rotation_order(&mut self) -> Vec<Vec<EndpointId>> {
+        let mut by_tenant: BTreeMap<&TenantId, Vec<EndpointId>> = BTreeMap::new();
+        for (id, slot) in self.endpoints.iter().filter(|(_, s)| s.listed) {
+            by_tenant.entry(&slot.info.tenant_id).or_default().push(id.clone());
+        }
+        let turn = self.rotation;
+        self.rotation = self.rotation.wrapping_add(1);
+        let mut order: Vec<Vec<EndpointId>> = by_tenant
+            .into_values()
+            .map(|mut endpoints| {
+                endpoints.sort();
+                let len = endpoints.len();
+                endpoints.rotate_left(turn % len);
+                endpoints
+            })
+            .collect();
         if !order.is_empty() {
             let len = order.len();
-            order.rotate_left(self.rotation % len);
-            self.rotation = self.rotation.wrapping_add(1);
+            order.rotate_left(turn % len);
         }
-        let eligible = order.len().max(1);
+        order
+    }
+
+    /// Claims and sends round-robin over tenants and their listed endpoints, in
+    /// passes, until nothing more can start. Returns when a rate limit or breaker next
+    /// allows more.
+    async fn dispatch(&mut self) -> Result<Option<Instant>> {
+        let mut next_check: Option<Instant> = None;
+        let order = self.rotation_order();
+        let tenants = order.len().max(1);
         loop {
             // Requests that finished since the last pass free their slots and tell
             // their breakers first: an endpoint that just failed or answered 410
@@ -206,26 +232,37 @@ impl Dispatcher {
             while let Some(joined) = self.tasks.try_join_next_with_id() {
                 self.finished(joined, now);
             }
-            // Each pass splits the workers free at its start evenly, so the first
-            // endpoints in the rotation cannot take the later ones' share.
+            // Each pass splits the workers free at its start evenly between tenants,
+            // and a tenant's share between its endpoints, so neither the first in the
+            // rotation nor the tenant with the most endpoints takes the others' share.
             let free_at_start = self.engine.config.workers.saturating_sub(self.task_owner.len());
-            let fair_share = (free_at_start / eligible).max(1);
+            let tenant_share = (free_at_start / tenants).max(1);
             let mut progressed = false;
-            for id in &order {
-                let free_workers = self.engine.config.workers.saturating_sub(self.task_owner.len());
-                if free_workers == 0 {
-                    return Ok(next_check);
-                }
-                let (want, retry_at) = self.want(id, free_workers, fair_share);
-                if let Some(at) = retry_at {
-                    next_check = Some(next_check.map_or(at, |n| n.min(at)));
-                }
-                if want > 0 {
-                    match self.claim_and_send(id, want).await {
-                        Ok(started) => progressed |= started > 0,
-                        Err(e) => {
-                            self.need_scan = true;
-                            return Err(e);
+            for endpoints in &order {
+                let mut budget = tenant_share;
+                let endpoint_share = (tenant_share / endpoints.len().max(1)).max(1);
+                for id in endpoints {
+                    let free_workers = self.engine.config.workers.saturating_sub(self.task_owner.len());
+                    if free_workers == 0 {
+                        return Ok(next_check);
+                    }
+                    if budget == 0 {
+                        break;
+                    }
+                    let (want, retry_at) = self.want(id, free_workers, endpoint_share.min(budget));
+                    if let Some(at) = retry_at {
+                        next_check = Some(next_check.map_or(at, |n| n.min(at)));
+                    }
+                    if want > 0 {
+                        match self.claim_and_send(id, want).await {
+                            Ok(started) => {
+                                progressed |= started > 0;
+                                budget = budget.saturating_sub(started);
+                            }
+                            Err(e) => {
+                                self.need_scan = true;
+                                return Err(e);
+                            }
                         }
                     }
                 }
@@ -272,7 +309,13 @@ impl Dispatcher {
         let claimed = engine.store.claim(id, t, lease_until, &cfg.node_id, want as i64).await?;
         engine.stats.claims.fetch_add(1, Ordering::Relaxed);
         if claimed.len() < want {
-            slot.listed = false; // drained: wait for the next scan
+            // Drained: move the queue head to the next pending delivery (unless work
+            // was queued since the scan read it) and wait for the next scan.
+            slot.listed = false;
+            if let Err(e) = engine.store.settle_head(id, slot.info.due_version).await {
+                // Harmless: an early head only costs the next scan an empty claim.
+                tracing::warn!(endpoint = %id, error = %e, "settling the queue head failed");
+            }
         }
         let started = claimed.len();
         slot.started(started);

@@ -87,6 +87,7 @@ mod tests {
             version: 1,
             rate_limit_per_second: rate,
             retry_schedule: None,
+            due_version: 0,
         };
         EndpointSlot::new(info, Breaker::new(threshold, Duration::from_secs(30)), now)
     }

@@ -252,8 +252,23 @@ pub trait MessageStore: Send + Sync {
 /// still leased at shutdown.
 #[async_trait]
 pub trait QueueStore: Send + Sync {
-    /// Enabled endpoints that have deliveries due at `now_ms`.
-    async fn due_endpoints(&self, now_ms: i64, limit: i64) -> Result<Vec<DueEndpoint>>;
+    /// Enabled endpoints whose queue head is due at `now_ms`: at most `per_tenant` of
+    /// each tenant (the longest-waiting first) and `limit` in all, taken round-robin
+    /// across tenants so that no tenant's endpoint count can fill the window; tenants
+    /// in `skip` (at their concurrency cap) are left out. The cost grows with the
+    /// endpoints that have due work, not with the endpoints that exist.
+    async fn due_endpoints(
+        &self,
+        now_ms: i64,
+        per_tenant: i64,
+        limit: i64,
+        skip: &[TenantId],
+    ) -> Result<Vec<DueEndpoint>>;
+    /// Moves the endpoint's queue head to its earliest pending delivery (or clears
+    /// it), unless work was queued since the head was read at `seen_version`: then the
+    /// head stays where that write put it. Called when a claim found less than it
+    /// asked for.
+    async fn settle_head(&self, endpoint: &EndpointId, seen_version: i64) -> Result<()>;
     /// Leases up to `limit` due deliveries of one endpoint to `owner` until `lease_until_ms`.
     async fn claim(
         &self,

@@ -121,6 +121,7 @@ pub(super) struct DueEndpointRow {
     pub version: i64,
     pub rate_limit_per_second: Option<i64>,
     pub retry_schedule: Option<String>,
+    pub due_version: i64,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -319,6 +320,7 @@ pub(super) fn due_endpoint_from(r: DueEndpointRow) -> Result<DueEndpoint> {
         version: r.version,
         rate_limit_per_second: r.rate_limit_per_second.and_then(|v| u32::try_from(v).ok()),
         retry_schedule: schedule_from(r.retry_schedule)?,
+        due_version: r.due_version,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The scheduler's limits, stepped pass by pass through the real dispatcher: an
-//! endpoint's rate limit, a tenant's concurrency cap and the node's fair share.
+//! endpoint's rate limit, a tenant's concurrency cap, the node's fair share between
+//! tenants, and a scan window no tenant can fill.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,8 @@ on_both_backends!(
     a_rate_limited_endpoint_gets_no_more_than_its_rate,
     a_tenant_at_its_cap_does_not_hold_back_another,
     a_saturated_node_shares_its_workers_between_endpoints,
+    endpoints_beyond_the_scan_window_cannot_starve_another_tenant,
+    a_tenant_with_many_endpoints_gets_a_tenant_share_not_more,
 );
 
 async fn a_rate_limited_endpoint_gets_no_more_than_its_rate(db: TestDb) {
@@ -92,4 +95,55 @@ async fn a_saturated_node_shares_its_workers_between_endpoints(db: TestDb) {
         total += n;
     }
     assert_eq!(total, 20, "everything went in the end");
+}
+
+async fn endpoints_beyond_the_scan_window_cannot_starve_another_tenant(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    // Tenant A has more endpoints with due work than one scan looks at, and they were
+    // all created (so sort) before B's.
+    for n in 0..10 {
+        h.endpoint(&format!("{}/a{n}", rx.url()), None).await;
+    }
+    h.publish("t", "{}").await;
+    let b = h.other_tenant("B").await;
+    h.endpoint_for(&b, &format!("{}/b", rx.url()), None).await;
+    h.publish_for(&b, "t", "{}").await;
+    let mut config = fast_config(&h.db.url);
+    config.scan_limit = 4;
+    let mut engine = h.dispatcher(config);
+    rx.set_default(Reply::Hang(Duration::from_millis(300)));
+    engine.step().await.expect("step");
+    let got = rx.received();
+    assert_eq!(got.iter().filter(|r| r.path.ends_with("/b")).count(), 1, "B went in the first pass");
+    assert!(got.len() <= 4, "one scan looked at no more than its window");
+    rx.set_default(Reply::Status(200));
+    while engine.step().await.expect("step") > 0 {}
+    assert_eq!(rx.count(), 11, "A's endpoints beyond the window came in later scans");
+}
+
+async fn a_tenant_with_many_endpoints_gets_a_tenant_share_not_more(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    for n in 0..6 {
+        h.endpoint(&format!("{}/a{n}", rx.url()), None).await;
+    }
+    h.publish("t", "{}").await;
+    let b = h.other_tenant("B").await;
+    h.endpoint_for(&b, &format!("{}/b", rx.url()), None).await;
+    for i in 0..4 {
+        h.publish_for(&b, "t", &format!("{{\"i\":{i}}}")).await;
+    }
+    let mut config = fast_config(&h.db.url);
+    config.workers = 4;
+    config.tenant_concurrency = Some(4);
+    let mut engine = h.dispatcher(config);
+    rx.set_default(Reply::Hang(Duration::from_millis(800)));
+    assert_eq!(engine.step().await.expect("step"), 4, "the node's workers, all busy");
+    let got = rx.received();
+    let to_b = got.iter().filter(|r| r.path.ends_with("/b")).count();
+    assert_eq!((got.len() - to_b, to_b), (2, 2), "half each: six endpoints do not make six shares");
+    rx.set_default(Reply::Status(200));
+    while engine.step().await.expect("step") > 0 {}
+    assert_eq!(rx.count(), 6 + 4);
 }

@@ -23,6 +23,7 @@ on_both_backends!(
     api_keys_are_listed_used_and_revoked,
     backlog_cap_counts_what_each_request_would_queue,
     delivery_filters,
+    queue_heads_follow_due_work_and_never_hide_it,
 );
 
 async fn tenants_endpoints_and_pagination(db: TestDb) {
@@ -288,7 +289,7 @@ async fn deleting_an_endpoint_cancels_its_queue(db: TestDb) {
     assert_eq!(h.deliveries().await[0].status, DeliveryStatus::Cancelled);
     let err = h.sluice.get_endpoint(&h.scope, &e.id).await.expect_err("gone");
     assert!(matches!(err, Error::NotFound { .. }));
-    assert!(h.store.due_endpoints(now_ms() + 1_000, 100).await.expect("due").is_empty());
+    assert!(h.store.due_endpoints(now_ms() + 1_000, 100, 100, &[]).await.expect("due").is_empty());
 }
 
 async fn rotation_keeps_the_old_secret_valid_during_grace(db: TestDb) {
@@ -479,4 +480,48 @@ async fn api_keys_are_listed_used_and_revoked(db: TestDb) {
     let all = h.sluice.list_api_keys(KeyReach::AllKeys(&h.platform)).await.expect("all");
     assert_eq!(all.len(), 4, "tenant and platform keys, revoked ones included");
     assert!(matches!(h.sluice.revoke_api_key(&h.admin, &new_id()).await, Err(Error::NotFound { .. })));
+}
+
+async fn queue_heads_follow_due_work_and_never_hide_it(db: TestDb) {
+    let h = Harness::new(db).await;
+    let e = h.endpoint("https://example.com/a", None).await;
+    let due_at = |at: i64| {
+        let store = h.store.clone();
+        async move { store.due_endpoints(at, 100, 100, &[]).await.expect("due") }
+    };
+    assert!(due_at(now_ms() + 1_000).await.is_empty(), "no work, no head");
+    h.publish("t", "{}").await;
+    let listed = due_at(now_ms() + 1).await;
+    assert_eq!(listed.len(), 1);
+
+    // Claimed and scheduled for a retry in a minute: once settled, the endpoint is not
+    // due now, and is again in a minute.
+    let now = now_ms();
+    let c = h.store.claim(&e.id, now, now + 30_000, "node", 10).await.expect("claim").remove(0);
+    h.store.record(&[outcome(&c, NextStep::RetryAt(now + 60_000), 500, now)], &[], &[], now).await.expect("record");
+    // The record moved the head's version on, so settling with the scan's version
+    // changes nothing: the head stays early, which costs one empty claim, never work.
+    h.store.settle_head(&e.id, listed[0].due_version).await.expect("settle");
+    let seen = due_at(now + 1).await;
+    assert_eq!(seen.len(), 1, "still listed, early");
+    h.store.settle_head(&e.id, seen[0].due_version).await.expect("settle");
+    assert!(due_at(now + 1_000).await.is_empty(), "the retry is not due yet");
+    assert_eq!(due_at(now + 61_000).await.len(), 1, "and is once its time comes");
+
+    // Work queued after the dispatcher read the head wins over its settling: the
+    // stale version changes nothing, so the new delivery is not hidden.
+    let seen = due_at(now + 61_000).await.remove(0).due_version;
+    h.publish("t", "{}").await;
+    h.store.settle_head(&e.id, seen).await.expect("settle with a stale version");
+    assert_eq!(due_at(now_ms() + 1).await.len(), 1, "the new delivery is still found");
+
+    // A crashed node's lease: the settled head is no later than the lease's end, so
+    // the row comes due again without anyone releasing it.
+    let fresh = due_at(now_ms() + 1).await.remove(0).due_version;
+    let t = now_ms();
+    let leased = h.store.claim(&e.id, t, t + 5_000, "crashed", 10).await.expect("claim");
+    assert_eq!(leased.len(), 1, "the new delivery (the other waits for its retry)");
+    h.store.settle_head(&e.id, fresh).await.expect("settle");
+    assert!(due_at(t + 1_000).await.is_empty(), "leased, not due");
+    assert_eq!(due_at(t + 5_001).await.len(), 1, "due again when the lease runs out");
 }

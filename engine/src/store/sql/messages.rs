@@ -107,6 +107,8 @@ impl MessageStore for This {
             qb.build().execute(&mut *tx).await?;
         }
         if !deliveries.is_empty() {
+            let heads: Vec<(&str, i64)> = deliveries.iter().map(|(m, e)| (*e, m.created_at_ms)).collect();
+            Self::lower_heads_in(&mut tx, &heads).await?;
             Self::announce_work(&mut tx).await?;
         }
         tx.commit().await?;
@@ -162,13 +164,13 @@ impl MessageStore for This {
         now_ms: i64,
     ) -> Result<Vec<DeliveryId>> {
         let mut tx = self.write.begin().await?;
-        let rows: Vec<(String,)> = sqlx::query_as(
+        let rows: Vec<(String, String)> = sqlx::query_as(
             "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, lease_owner = NULL, next_trigger = $2, \
              retry_base = attempts, updated_at = $1 \
              WHERE tenant_id = $3 AND message_id = $4 AND ($5 IS NULL OR endpoint_id = $5) \
              AND NOT (state = 'pending' AND lease_owner IS NOT NULL AND next_attempt_at > $1) \
              AND endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = $3 AND deleted_at IS NULL) \
-             RETURNING id",
+             RETURNING id, endpoint_id",
         )
         .bind(now_ms)
         .bind(trigger.as_str())
@@ -177,7 +179,8 @@ impl MessageStore for This {
         .bind(endpoint.map(|e| e.as_str()))
         .fetch_all(&mut *tx)
         .await?;
-        let mut queued: Vec<DeliveryId> = rows.into_iter().map(|(id,)| parse_id(id)).collect::<Result<_>>()?;
+        let mut heads: Vec<(String, i64)> = rows.iter().map(|(_, e)| (e.clone(), now_ms)).collect();
+        let mut queued: Vec<DeliveryId> = rows.into_iter().map(|(id, _)| parse_id(id)).collect::<Result<_>>()?;
         if let (Some(endpoint), true) = (endpoint, queued.is_empty()) {
             // An endpoint created after the message was published has no delivery yet:
             // replaying to it creates one.
@@ -207,10 +210,13 @@ impl MessageStore for This {
                 .rows_affected();
                 if inserted == 1 {
                     queued.push(id);
+                    heads.push((endpoint.to_string(), now_ms));
                 }
             }
         }
         if !queued.is_empty() {
+            let heads: Vec<(&str, i64)> = heads.iter().map(|(e, at)| (e.as_str(), *at)).collect();
+            Self::lower_heads_in(&mut tx, &heads).await?;
             Self::announce_work(&mut tx).await?;
         }
         tx.commit().await?;

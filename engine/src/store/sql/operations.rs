@@ -37,6 +37,7 @@ impl OperationStore for This {
         .execute(&mut *tx)
         .await?;
         if total > 0 {
+            Self::lower_heads_in(&mut tx, &[(op.endpoint_id.as_str(), now_ms)]).await?;
             Self::announce_work(&mut tx).await?;
         }
         tx.commit().await?;

@@ -17,6 +17,42 @@ fn push_id_list<'a>(qb: &mut sqlx::QueryBuilder<'a, Db>, ids: impl IntoIterator<
     qb.push(")");
 }
 
+impl This {
+    /// Lowers the queue heads of the endpoints in `heads` (endpoint id, due at) to at
+    /// most that time and bumps their `due_version`, inside the transaction that
+    /// queues the work, so that a concurrent `settle_head` cannot hide it. Used by
+    /// every statement file that makes deliveries due (they are all compiled into one
+    /// module per backend).
+    async fn lower_heads_in(tx: &mut sqlx::Transaction<'_, Db>, heads: &[(&str, i64)]) -> Result<()> {
+        let mut earliest: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+        for &(endpoint, at) in heads {
+            earliest.entry(endpoint).and_modify(|e| *e = (*e).min(at)).or_insert(at);
+        }
+        let earliest: Vec<(&str, i64)> = earliest.into_iter().collect();
+        for chunk in earliest.chunks(200) {
+            if This::BACKEND == Backend::Postgres {
+                // Rows locked in id order, by every transaction that touches several
+                // heads, so two of them can never wait on each other.
+                let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT id FROM endpoints WHERE id IN ");
+                push_id_list(&mut qb, chunk.iter().map(|(id, _)| *id));
+                qb.push(" ORDER BY id FOR UPDATE");
+                qb.build().execute(&mut **tx).await?;
+            }
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "UPDATE endpoints SET due_version = due_version + 1, next_due_at = CASE \
+                 WHEN endpoints.next_due_at IS NULL OR endpoints.next_due_at > v.column2 THEN v.column2 \
+                 ELSE endpoints.next_due_at END FROM (",
+            );
+            qb.push_values(chunk, |mut b, (id, at)| {
+                b.push_bind(*id).push_bind(*at);
+            });
+            qb.push(") AS v WHERE endpoints.id = v.column1");
+            qb.build().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
 // The claim, per backend. Both bind $1 lease_until_ms, $2 owner, $3 endpoint id,
 // $4 now_ms, $5 limit, and return `ClaimedRow`'s columns; the lease is the row's
 // next_attempt_at (a crashed node's rows come due again) and lease_owner, and the
@@ -40,18 +76,45 @@ const CLAIM_POSTGRES: &str = "WITH picked AS (SELECT id FROM deliveries WHERE en
 
 #[async_trait]
 impl QueueStore for This {
-    async fn due_endpoints(&self, now_ms: i64, limit: i64) -> Result<Vec<DueEndpoint>> {
-        let rows: Vec<DueEndpointRow> = sqlx::query_as(
-            "SELECT e.id, e.tenant_id, e.url, e.version, e.rate_limit_per_second, e.retry_schedule FROM endpoints e \
-             WHERE e.enabled = TRUE AND e.deleted_at IS NULL AND EXISTS (SELECT 1 FROM deliveries d \
-             WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= $1) \
-             ORDER BY e.id LIMIT $2",
-        )
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?;
+    async fn due_endpoints(
+        &self,
+        now_ms: i64,
+        per_tenant: i64,
+        limit: i64,
+        skip: &[TenantId],
+    ) -> Result<Vec<DueEndpoint>> {
+        // Ranked within each tenant by how long the head has waited, then ordered by
+        // that rank: every tenant's first endpoint comes before any tenant's second.
+        let mut qb = sqlx::QueryBuilder::<Db>::new(
+            "SELECT id, tenant_id, url, version, rate_limit_per_second, retry_schedule, due_version FROM (\
+             SELECT e.id, e.tenant_id, e.url, e.version, e.rate_limit_per_second, e.retry_schedule, e.due_version, \
+             e.next_due_at, ROW_NUMBER() OVER (PARTITION BY e.tenant_id ORDER BY e.next_due_at, e.id) AS rank_in_tenant \
+             FROM endpoints e WHERE e.next_due_at <= ",
+        );
+        qb.push_bind(now_ms);
+        qb.push(" AND e.enabled = TRUE AND e.deleted_at IS NULL");
+        for chunk in skip.chunks(500) {
+            qb.push(" AND e.tenant_id NOT IN ");
+            push_id_list(&mut qb, chunk.iter().map(|t| t.as_str()));
+        }
+        qb.push(") ranked WHERE rank_in_tenant <= ");
+        qb.push_bind(per_tenant);
+        qb.push(" ORDER BY rank_in_tenant, next_due_at, id LIMIT ");
+        qb.push_bind(limit);
+        let rows: Vec<DueEndpointRow> = qb.build_query_as().fetch_all(&self.read).await?;
         rows.into_iter().map(due_endpoint_from).collect()
+    }
+
+    async fn settle_head(&self, endpoint: &EndpointId, seen_version: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE endpoints SET next_due_at = (SELECT MIN(d.next_attempt_at) FROM deliveries d \
+             WHERE d.endpoint_id = endpoints.id AND d.state = 'pending') WHERE id = $1 AND due_version = $2",
+        )
+        .bind(endpoint.as_str())
+        .bind(seen_version)
+        .execute(&self.write)
+        .await?;
+        Ok(())
     }
 
     async fn claim(
@@ -155,6 +218,14 @@ impl QueueStore for This {
             );
             qb.build().execute(&mut *tx).await?;
         }
+        let retries: Vec<(&str, i64)> = outcomes
+            .iter()
+            .filter_map(|o| match o.next {
+                NextStep::RetryAt(at) => Some((o.attempt.endpoint_id.as_str(), at)),
+                NextStep::Succeeded | NextStep::Exhausted => None,
+            })
+            .collect();
+        Self::lower_heads_in(&mut tx, &retries).await?;
         for (endpoint, reason) in disable {
             sqlx::query(
                 "UPDATE endpoints SET enabled = FALSE, disabled_reason = $1, disabled_at = $2, version = version + 1, \
@@ -174,15 +245,19 @@ impl QueueStore for This {
     }
 
     async fn release_leases(&self, owner: &str, now_ms: i64) -> Result<u64> {
-        let n = sqlx::query(
-            "UPDATE deliveries SET next_attempt_at = $1, lease_owner = NULL WHERE lease_owner = $2 AND state = 'pending'",
+        let mut tx = self.write.begin().await?;
+        let released: Vec<(String,)> = sqlx::query_as(
+            "UPDATE deliveries SET next_attempt_at = $1, lease_owner = NULL WHERE lease_owner = $2 AND state = 'pending' \
+             RETURNING endpoint_id",
         )
         .bind(now_ms)
         .bind(owner)
-        .execute(&self.write)
-        .await?
-        .rows_affected();
-        Ok(n)
+        .fetch_all(&mut *tx)
+        .await?;
+        let heads: Vec<(&str, i64)> = released.iter().map(|(e,)| (e.as_str(), now_ms)).collect();
+        Self::lower_heads_in(&mut tx, &heads).await?;
+        tx.commit().await?;
+        Ok(released.len() as u64)
     }
 }
 
