@@ -134,6 +134,10 @@ pub struct Endpoint {
     pub disabled_reason: Option<String>,
     pub disabled_at: Option<DateTime<Utc>>,
     pub rate_limit_per_second: Option<u32>,
+    /// Requests in flight at most (1–64); `None` means the node's default. Within it
+    /// the engine adapts: a few slots at first, more for fast successes, fewer after
+    /// timeouts and 5xx.
+    pub max_concurrency: Option<u32>,
     /// Delays in seconds between attempts; `None` means the default schedule.
     pub retry_schedule_seconds: Option<Vec<u32>>,
     /// Bumped on every change: the ETag, and the `If-Match` value for PATCH.
@@ -442,6 +446,8 @@ pub struct CreateEndpoint {
     #[serde(default)]
     pub rate_limit_per_second: Option<u32>,
     #[serde(default)]
+    pub max_concurrency: Option<u32>,
+    #[serde(default)]
     pub retry_schedule_seconds: Option<Vec<u32>>,
     /// Bring your own secret (`whsec_` + base64); generated when absent.
     #[serde(default)]
@@ -460,6 +466,8 @@ pub struct PatchEndpoint {
     pub event_types: Option<Vec<String>>,
     #[serde(default, deserialize_with = "double_option")]
     pub rate_limit_per_second: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub max_concurrency: Option<Option<u32>>,
     #[serde(default, deserialize_with = "double_option")]
     pub retry_schedule_seconds: Option<Option<Vec<u32>>>,
 }

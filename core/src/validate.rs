@@ -119,6 +119,16 @@ pub fn subscribes(types: &[String], event_type: &str) -> bool {
     types.is_empty() || types.iter().any(|t| t == event_type)
 }
 
+/// An endpoint's own cap on requests in flight.
+pub const MAX_CONCURRENCY: u32 = 64;
+
+pub fn max_concurrency(n: u32) -> Result<(), String> {
+    if !(1..=MAX_CONCURRENCY).contains(&n) {
+        return Err(format!("must be between 1 and {MAX_CONCURRENCY}"));
+    }
+    Ok(())
+}
+
 pub fn retry_schedule(s: &[u32]) -> Result<(), String> {
     if s.len() > MAX_RETRY_ENTRIES {
         return Err(format!("may have at most {MAX_RETRY_ENTRIES} entries"));

@@ -19,6 +19,8 @@ pub enum Reply {
     StatusWith(u16, Vec<(String, String)>),
     /// Say nothing for this long, then 200.
     Hang(Duration),
+    /// Say nothing for this long, then answer this status.
+    Slow(Duration, u16),
     /// Close the connection with a TCP reset before answering.
     Reset,
 }
@@ -174,6 +176,10 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Resu
             Reply::Hang(d) => {
                 tokio::time::sleep(d).await;
                 respond(&mut stream, 200, &[]).await?;
+            }
+            Reply::Slow(d, code) => {
+                tokio::time::sleep(d).await;
+                respond(&mut stream, code, &[]).await?;
             }
             Reply::Reset => {
                 // SO_LINGER 0 turns close into a RST.

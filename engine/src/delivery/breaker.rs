@@ -59,9 +59,11 @@ impl Breaker {
         self.open_until
     }
 
-    /// A request finished: a success closes the circuit; a failure counts, opens it at
-    /// the threshold, and a failed probe doubles the wait before the next one.
-    pub fn record(&mut self, ok: bool, now: Instant) {
+    /// A request finished: a success closes the circuit; a failure counts and opens it
+    /// at the threshold. Only a failed `probe` doubles the wait before the next one:
+    /// requests already in flight when the circuit opened fail late, and each of them
+    /// pushing the probe back would keep a recovered receiver waiting for minutes.
+    pub fn record(&mut self, ok: bool, probe: bool, now: Instant) {
         if ok {
             self.failures = 0;
             self.open_until = None;
@@ -70,8 +72,10 @@ impl Breaker {
         }
         self.failures = self.failures.saturating_add(1);
         if self.open_until.is_some() {
-            self.cooldown = (self.cooldown * 2).min(MAX_COOLDOWN.max(self.base_cooldown));
-            self.open_until = Some(now + self.cooldown);
+            if probe {
+                self.cooldown = (self.cooldown * 2).min(MAX_COOLDOWN.max(self.base_cooldown));
+                self.open_until = Some(now + self.cooldown);
+            }
         } else if self.failures >= self.threshold {
             self.open_until = Some(now + self.cooldown);
         }
@@ -88,10 +92,10 @@ mod tests {
     fn opens_at_the_threshold_and_not_before() {
         let t0 = Instant::now();
         let mut b = Breaker::new(3, COOL);
-        b.record(false, t0);
-        b.record(false, t0);
+        b.record(false, false, t0);
+        b.record(false, false, t0);
         assert_eq!(b.admission(t0), Admission::Closed);
-        b.record(false, t0);
+        b.record(false, false, t0);
         assert_eq!(b.admission(t0), Admission::OpenUntil(t0 + COOL));
         assert_eq!(b.failures(), 3);
     }
@@ -100,9 +104,9 @@ mod tests {
     fn a_success_in_between_resets_the_count() {
         let t0 = Instant::now();
         let mut b = Breaker::new(2, COOL);
-        b.record(false, t0);
-        b.record(true, t0);
-        b.record(false, t0);
+        b.record(false, false, t0);
+        b.record(true, false, t0);
+        b.record(false, false, t0);
         assert_eq!(b.admission(t0), Admission::Closed);
     }
 
@@ -110,9 +114,9 @@ mod tests {
     fn probes_after_the_cooldown_and_a_success_closes() {
         let t0 = Instant::now();
         let mut b = Breaker::new(1, COOL);
-        b.record(false, t0);
+        b.record(false, false, t0);
         assert_eq!(b.admission(t0 + COOL), Admission::Probe);
-        b.record(true, t0 + COOL);
+        b.record(true, true, t0 + COOL);
         assert_eq!(b.admission(t0 + COOL), Admission::Closed);
         assert!(!b.is_open());
     }
@@ -121,19 +125,30 @@ mod tests {
     fn failed_probes_back_off_up_to_the_cap_and_success_restores_the_base() {
         let t0 = Instant::now();
         let mut b = Breaker::new(1, COOL);
-        b.record(false, t0);
+        b.record(false, false, t0);
         let mut now = t0;
         let mut waits = Vec::new();
         for _ in 0..6 {
             now = b.open_until().expect("open");
-            b.record(false, now);
+            b.record(false, true, now);
             waits.push(b.open_until().expect("open") - now);
         }
         assert_eq!(waits[0], COOL * 2);
         assert_eq!(waits[1], COOL * 4);
         assert_eq!(*waits.last().expect("waits"), MAX_COOLDOWN);
-        b.record(true, now);
-        b.record(false, now);
+        b.record(true, true, now);
+        b.record(false, false, now);
         assert_eq!(b.admission(now), Admission::OpenUntil(now + COOL), "threshold 1 reopens with the base cooldown");
+    }
+
+    #[test]
+    fn late_failures_of_requests_sent_before_it_opened_do_not_push_the_probe_back() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(2, COOL);
+        for _ in 0..32 {
+            b.record(false, false, t0 + Duration::from_millis(5));
+        }
+        assert_eq!(b.open_until(), Some(t0 + Duration::from_millis(5) + COOL), "opened once, at the threshold");
+        assert_eq!(b.failures(), 32);
     }
 }

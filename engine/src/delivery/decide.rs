@@ -100,6 +100,7 @@ mod tests {
             url: "https://example.com/hook".into(),
             version: 1,
             rate_limit_per_second: None,
+            max_concurrency: None,
             retry_schedule: None,
             due_version: 0,
         };

@@ -20,7 +20,8 @@ use sluice_core::ids::{EndpointId, TenantId};
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 
-use super::breaker::Breaker;
+use super::breaker::{Admission, Breaker};
+use super::concurrency::{fast_enough, signal_of, Signal};
 use super::decide::decide;
 use super::recorder::{Recorder, ToRecorder};
 use super::slot::EndpointSlot;
@@ -36,6 +37,12 @@ struct Finished {
     ok: bool,
     /// The endpoint answered 410 Gone and is being disabled.
     gone: bool,
+    /// What the attempt says about the endpoint's capacity.
+    signal: Signal,
+    /// The concurrency limit's round when the request started.
+    round: u64,
+    /// Sent as the open circuit's probe.
+    probe: bool,
 }
 
 /// Why the loop woke up.
@@ -61,6 +68,10 @@ pub struct Dispatcher {
     scans: u64,
     need_scan: bool,
     last_scan: Option<Instant>,
+    /// Drained endpoints whose queue heads are to be settled, with the version read.
+    unsettled: HashMap<EndpointId, i64>,
+    /// The background task settling the previous batch, if it is still running.
+    settling: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Dispatcher {
@@ -78,6 +89,8 @@ impl Dispatcher {
             scans: 0,
             need_scan: true,
             last_scan: None,
+            unsettled: HashMap::new(),
+            settling: None,
         }
     }
 
@@ -92,6 +105,10 @@ impl Dispatcher {
             self.finished(joined, Instant::now());
         }
         self.recorder.flush().await;
+        self.settle_drained();
+        if let Some(settling) = self.settling.take() {
+            let _ = settling.await;
+        }
         Ok(self.started - before)
     }
 
@@ -162,6 +179,7 @@ impl Dispatcher {
     /// left out of the query (their endpoints keep whatever they were listed as), so
     /// their due endpoints cannot take the window from anyone else's.
     async fn scan(&mut self, now: Instant) -> Result<()> {
+        self.settle_drained();
         self.last_scan = Some(now);
         self.scans += 1;
         let cfg = &self.engine.config;
@@ -178,7 +196,8 @@ impl Dispatcher {
                 Some(slot) => slot.relist(d, now),
                 None => {
                     let breaker = Breaker::new(cfg.breaker_threshold, cfg.breaker_cooldown);
-                    self.endpoints.insert(d.id.clone(), EndpointSlot::new(d, breaker, now));
+                    let slot = EndpointSlot::new(d, breaker, now, cfg.endpoint_concurrency);
+                    self.endpoints.insert(slot.info.id.clone(), slot);
                 }
             }
         }
@@ -278,7 +297,7 @@ impl Dispatcher {
     fn want(&mut self, id: &EndpointId, free_workers: usize, fair_share: usize) -> (usize, Option<Instant>) {
         let cfg = &self.engine.config;
         let Some(slot) = self.endpoints.get_mut(id).filter(|s| s.listed) else { return (0, None) };
-        let (room, retry_at) = slot.room(Instant::now(), cfg.endpoint_concurrency);
+        let (room, retry_at) = slot.room(Instant::now());
         let tenant_used = self.tenant_in_flight.get(&slot.info.tenant_id).copied().unwrap_or(0);
         let want = room
             .min(cfg.tenant_cap().saturating_sub(tenant_used))
@@ -309,19 +328,19 @@ impl Dispatcher {
         let claimed = engine.store.claim(id, t, lease_until, &cfg.node_id, want as i64).await?;
         engine.stats.claims.fetch_add(1, Ordering::Relaxed);
         if claimed.len() < want {
-            // Drained: move the queue head to the next pending delivery (unless work
-            // was queued since the scan read it) and wait for the next scan.
+            // Drained: wait for the next scan, and have the queue head moved to the
+            // next pending delivery (see `settle_drained`).
             slot.listed = false;
-            if let Err(e) = engine.store.settle_head(id, slot.info.due_version).await {
-                // Harmless: an early head only costs the next scan an empty claim.
-                tracing::warn!(endpoint = %id, error = %e, "settling the queue head failed");
-            }
+            self.unsettled.insert(id.clone(), slot.info.due_version);
         }
         let started = claimed.len();
         slot.started(started);
         self.started += started;
         let tenant = slot.info.tenant_id.clone();
         *self.tenant_in_flight.entry(tenant.clone()).or_default() += claimed.len();
+        let round = slot.limit.round();
+        let probe = matches!(slot.breaker.admission(Instant::now()), Admission::Probe);
+        let fast = fast_enough(cfg.request_timeout);
         for claim in claimed {
             engine.stats.in_flight.fetch_add(1, Ordering::Relaxed);
             let sender = engine.sender.clone();
@@ -332,9 +351,13 @@ impl Dispatcher {
             let task = self.tasks.spawn(async move {
                 let result = sender.send(&endpoint.url, &keys, &claim).await;
                 let jitter: f64 = rand::thread_rng().gen();
+                let attempt = &result.record;
+                let took = Duration::from_millis(u64::try_from(attempt.duration_ms).unwrap_or(0));
+                let signal = signal_of(attempt.error_class, took, fast);
                 let verdict = decide(&claim, &endpoint, result, now_ms(), jitter);
                 stats.count(&verdict);
-                let finished = Finished { ok: verdict.succeeded(), gone: verdict.disable.is_some() };
+                let finished =
+                    Finished { ok: verdict.succeeded(), gone: verdict.disable.is_some(), signal, round, probe };
                 // Waits when the recorder is behind: that backpressure keeps this
                 // slot busy, so nothing new is claimed meanwhile.
                 if inbox.send(ToRecorder::Verdict(verdict)).await.is_err() {
@@ -345,6 +368,24 @@ impl Dispatcher {
             self.task_owner.insert(task.id(), (id.clone(), tenant.clone()));
         }
         Ok(started)
+    }
+
+    /// Moves the queue heads of drained endpoints on, in a background task: off the
+    /// path of the next claim and send (on PostgreSQL each is a commit), one batch at
+    /// a time. A head left early meanwhile costs an empty claim, never a delivery.
+    fn settle_drained(&mut self) {
+        if self.unsettled.is_empty() || self.settling.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let batch = std::mem::take(&mut self.unsettled);
+        let store = self.engine.store.clone();
+        self.settling = Some(tokio::spawn(async move {
+            for (endpoint, seen_version) in batch {
+                if let Err(e) = store.settle_head(&endpoint, seen_version).await {
+                    tracing::warn!(%endpoint, error = %e, "settling a queue head failed; it stays early");
+                }
+            }
+        }));
     }
 
     /// A send task ended: free its slots and tell its endpoint's breaker.
@@ -368,7 +409,13 @@ impl Dispatcher {
         slot.in_flight = slot.in_flight.saturating_sub(1);
         let Some(finished) = finished else { return };
         let was_open = slot.breaker.is_open();
-        slot.breaker.record(finished.ok, now);
+        slot.breaker.record(finished.ok, finished.probe, now);
+        slot.limit.finished(finished.signal, finished.round);
+        if was_open && !slot.breaker.is_open() {
+            // Back after an outage: ramp up from one slot, not straight into its
+            // whole backlog at full concurrency.
+            slot.limit.restart();
+        }
         // Only an open (or just closed) circuit changes what people are shown.
         if was_open || slot.breaker.is_open() {
             self.engine.circuits.show(&endpoint, &slot.breaker, now);

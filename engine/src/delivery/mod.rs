@@ -12,6 +12,7 @@
 
 pub mod breaker;
 pub mod bucket;
+pub mod concurrency;
 mod decide;
 mod dispatcher;
 mod idle;

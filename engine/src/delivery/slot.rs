@@ -1,10 +1,12 @@
-//! One endpoint's scheduling state on this node: its requests in flight, rate limit,
-//! circuit breaker and signing keys, and how much more it may take right now.
+//! One endpoint's scheduling state on this node: its requests in flight, adaptive
+//! concurrency limit, rate limit, circuit breaker and signing keys, and how much more
+//! it may take right now.
 
 use std::time::Instant;
 
 use super::breaker::{Admission, Breaker};
 use super::bucket::TokenBucket;
+use super::concurrency::ConcurrencyLimit;
 use super::keys::KeyCache;
 use crate::store::DueEndpoint;
 
@@ -12,16 +14,20 @@ pub struct EndpointSlot {
     pub info: DueEndpoint,
     pub keys: KeyCache,
     pub breaker: Breaker,
+    pub limit: ConcurrencyLimit,
     bucket: Option<TokenBucket>,
+    /// The node's per-endpoint maximum, for endpoints that set none.
+    default_max: usize,
     pub in_flight: usize,
     /// Listed by the latest scan and not found empty since: worth claiming for.
     pub listed: bool,
 }
 
 impl EndpointSlot {
-    pub fn new(info: DueEndpoint, breaker: Breaker, now: Instant) -> Self {
+    pub fn new(info: DueEndpoint, breaker: Breaker, now: Instant, default_max: usize) -> Self {
         let bucket = info.rate_limit_per_second.map(|rate| TokenBucket::new(rate, now));
-        Self { info, keys: KeyCache::default(), breaker, bucket, in_flight: 0, listed: true }
+        let limit = ConcurrencyLimit::new(max_of(&info, default_max));
+        Self { info, keys: KeyCache::default(), breaker, limit, bucket, default_max, in_flight: 0, listed: true }
     }
 
     /// The scan listed the endpoint again, perhaps edited since.
@@ -36,16 +42,17 @@ impl EndpointSlot {
                 Some(bucket)
             }
         };
+        self.limit.set_max(max_of(&info, self.default_max));
         self.info = info;
         self.listed = true;
     }
 
-    /// How many more requests the endpoint may take now, at most `concurrency` at a
-    /// time; when it may take none because of its breaker or rate limit, when to look
-    /// again.
-    pub fn room(&mut self, now: Instant, concurrency: usize) -> (usize, Option<Instant>) {
+    /// How many more requests the endpoint may take now (its adaptive limit less what
+    /// is in flight); when it may take none because of its breaker or rate limit, when
+    /// to look again.
+    pub fn room(&mut self, now: Instant) -> (usize, Option<Instant>) {
         let cap = match self.breaker.admission(now) {
-            Admission::Closed => concurrency,
+            Admission::Closed => self.limit.current(),
             Admission::Probe => 1,
             Admission::OpenUntil(until) => return (0, Some(until)),
         };
@@ -73,67 +80,80 @@ impl EndpointSlot {
     }
 }
 
+fn max_of(info: &DueEndpoint, default_max: usize) -> usize {
+    info.max_concurrency.map_or(default_max, |n| usize::try_from(n).unwrap_or(default_max))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ids::new_id;
     use std::time::Duration;
 
-    fn slot(rate: Option<u32>, threshold: u32, now: Instant) -> EndpointSlot {
+    fn slot(rate: Option<u32>, max: Option<u32>, threshold: u32, now: Instant) -> EndpointSlot {
         let info = DueEndpoint {
             id: new_id(),
             tenant_id: new_id(),
             url: "https://example.com".into(),
             version: 1,
             rate_limit_per_second: rate,
+            max_concurrency: max,
             retry_schedule: None,
             due_version: 0,
         };
-        EndpointSlot::new(info, Breaker::new(threshold, Duration::from_secs(30)), now)
+        EndpointSlot::new(info, Breaker::new(threshold, Duration::from_secs(30)), now, 32)
     }
 
     #[test]
-    fn room_is_the_smallest_of_concurrency_and_tokens() {
+    fn room_is_the_smallest_of_slots_and_tokens() {
         let t0 = Instant::now();
-        let mut s = slot(Some(5), 10, t0);
-        assert_eq!(s.room(t0, 32), (5, None));
+        let mut s = slot(Some(5), None, 10, t0);
+        assert_eq!(s.room(t0), (4, None), "a new endpoint's 4 slots, fewer than its 5 tokens");
         s.started(3);
-        assert_eq!(s.room(t0, 4), (1, None), "4 allowed, 3 in flight");
-        assert_eq!(s.room(t0, 32), (2, None), "2 tokens left");
-        s.started(2);
-        assert_eq!(s.room(t0, 32), (0, Some(t0 + Duration::from_millis(200))));
+        assert_eq!(s.room(t0), (1, None), "4 slots, 3 in flight");
+        s.started(1);
+        assert_eq!(s.room(t0), (0, None), "every slot busy: wait for a finish, not a token");
+        s.in_flight = 0;
+        assert_eq!(s.room(t0), (1, None), "1 token left");
+        s.started(1);
+        assert_eq!(s.room(t0), (0, Some(t0 + Duration::from_millis(200))), "the next token");
     }
 
     #[test]
-    fn a_full_endpoint_waits_for_a_finish_not_a_token() {
+    fn an_endpoints_own_maximum_is_never_exceeded() {
         let t0 = Instant::now();
-        let mut s = slot(Some(1), 10, t0);
+        let mut s = slot(None, Some(1), 10, t0);
+        assert_eq!(s.room(t0), (1, None));
+        for _ in 0..10 {
+            s.limit.finished(super::super::concurrency::Signal::FastSuccess, s.limit.round());
+        }
         s.started(1);
-        assert_eq!(s.room(t0, 1), (0, None));
+        assert_eq!(s.room(t0), (0, None), "one in flight is its maximum, however fast it answers");
     }
 
     #[test]
     fn an_open_circuit_gives_no_room_then_one_probe() {
         let t0 = Instant::now();
-        let mut s = slot(None, 1, t0);
-        s.breaker.record(false, t0);
+        let mut s = slot(None, None, 1, t0);
+        s.breaker.record(false, false, t0);
         let until = s.breaker.open_until().expect("open");
-        assert_eq!(s.room(t0, 32), (0, Some(until)));
-        assert_eq!(s.room(until, 32), (1, None));
+        assert_eq!(s.room(t0), (0, Some(until)));
+        assert_eq!(s.room(until), (1, None));
         s.listed = false;
         assert!(!s.forgettable(), "an open circuit is remembered while nothing is due");
     }
 
     #[test]
-    fn relisting_applies_an_edited_rate_limit() {
+    fn relisting_applies_edited_limits() {
         let t0 = Instant::now();
-        let mut s = slot(None, 10, t0);
+        let mut s = slot(None, None, 10, t0);
         let mut info = s.info.clone();
         info.rate_limit_per_second = Some(2);
         s.relist(info.clone(), t0);
-        assert_eq!(s.room(t0, 32), (2, None));
+        assert_eq!(s.room(t0), (2, None));
         info.rate_limit_per_second = None;
+        info.max_concurrency = Some(3);
         s.relist(info, t0);
-        assert_eq!(s.room(t0, 32), (32, None));
+        assert_eq!(s.room(t0), (3, None));
     }
 }

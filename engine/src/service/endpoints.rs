@@ -39,6 +39,9 @@ impl Sluice {
         if let Some(r) = req.rate_limit_per_second {
             errors.check(validate::rate_limit(r), "rate_limit_per_second");
         }
+        if let Some(n) = req.max_concurrency {
+            errors.check(validate::max_concurrency(n), "max_concurrency");
+        }
         if let Some(s) = &req.retry_schedule_seconds {
             errors.check(validate::retry_schedule(s), "retry_schedule_seconds");
         }
@@ -58,6 +61,7 @@ impl Sluice {
             disabled_reason: None,
             disabled_at: None,
             rate_limit_per_second: req.rate_limit_per_second,
+            max_concurrency: req.max_concurrency,
             retry_schedule_seconds: req.retry_schedule_seconds,
             version: 1,
             created_at: ms_to_dt(now),
@@ -132,6 +136,12 @@ impl Sluice {
                 errors.check(validate::rate_limit(r), "rate_limit_per_second");
             }
             next.rate_limit_per_second = r;
+        }
+        if let Some(n) = req.max_concurrency {
+            if let Some(n) = n {
+                errors.check(validate::max_concurrency(n), "max_concurrency");
+            }
+            next.max_concurrency = n;
         }
         if let Some(s) = req.retry_schedule_seconds {
             if let Some(s) = &s {

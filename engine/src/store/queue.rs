@@ -14,6 +14,7 @@ pub struct DueEndpoint {
     pub url: String,
     pub version: i64,
     pub rate_limit_per_second: Option<u32>,
+    pub max_concurrency: Option<u32>,
     pub retry_schedule: Option<Vec<u32>>,
     /// The queue head's version when scanned, for [`QueueStore::settle_head`].
     ///

@@ -51,6 +51,7 @@ pub(super) struct EndpointRow {
     pub disabled_reason: Option<String>,
     pub disabled_at: Option<i64>,
     pub rate_limit_per_second: Option<i64>,
+    pub max_concurrency: Option<i64>,
     pub retry_schedule: Option<String>,
     pub version: i64,
     pub created_at: i64,
@@ -120,6 +121,7 @@ pub(super) struct DueEndpointRow {
     pub url: String,
     pub version: i64,
     pub rate_limit_per_second: Option<i64>,
+    pub max_concurrency: Option<i64>,
     pub retry_schedule: Option<String>,
     pub due_version: i64,
 }
@@ -151,7 +153,7 @@ pub(super) struct EventRow {
 pub(super) const API_KEY_COLUMNS: &str = "id, tenant_id, name, prefix, created_at, last_used_at, revoked_at";
 pub(super) const USER_COLUMNS: &str = "users.id, users.email, users.role, users.tenant_id, users.created_at";
 pub(super) const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, description, event_types, enabled, disabled_reason, \
-     disabled_at, rate_limit_per_second, retry_schedule, version, created_at, updated_at";
+     disabled_at, rate_limit_per_second, max_concurrency, retry_schedule, version, created_at, updated_at";
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, tenant_id, event_type, payload, idempotency_key, request_hash, created_at";
 pub(super) const DELIVERY_COLUMNS: &str = "id, message_id, endpoint_id, tenant_id, event_type, state, attempts, \
@@ -246,6 +248,7 @@ pub(super) fn endpoint_from(r: EndpointRow) -> Result<Endpoint> {
         disabled_reason: r.disabled_reason,
         disabled_at: r.disabled_at.map(ms_to_dt),
         rate_limit_per_second: r.rate_limit_per_second.and_then(|v| u32::try_from(v).ok()),
+        max_concurrency: r.max_concurrency.and_then(|v| u32::try_from(v).ok()),
         retry_schedule_seconds: schedule_from(r.retry_schedule)?,
         version: r.version,
         created_at: ms_to_dt(r.created_at),
@@ -319,6 +322,7 @@ pub(super) fn due_endpoint_from(r: DueEndpointRow) -> Result<DueEndpoint> {
         url: r.url,
         version: r.version,
         rate_limit_per_second: r.rate_limit_per_second.and_then(|v| u32::try_from(v).ok()),
+        max_concurrency: r.max_concurrency.and_then(|v| u32::try_from(v).ok()),
         retry_schedule: schedule_from(r.retry_schedule)?,
         due_version: r.due_version,
     })

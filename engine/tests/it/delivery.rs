@@ -268,13 +268,13 @@ async fn one_tenants_hanging_endpoint_does_not_delay_another(db: TestDb) {
     let engine = h.engine(config);
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(engine.clone().run_until_stopped(stopped));
-    assert!(slow.wait_for(8, Duration::from_secs(5)).await, "A's endpoint is being hammered");
+    assert!(slow.wait_for(4, Duration::from_secs(5)).await, "A's endpoint gets its first slots' worth");
     for i in 0..20 {
         h.publish_for(&b, "steady", &format!("{{\"i\":{i}}}")).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(fast.wait_for(20, Duration::from_secs(5)).await, "B's events arrived while A's endpoint hung");
-    assert_eq!(slow.count(), 8, "A never held more than its endpoint's concurrency");
+    assert_eq!(slow.count(), 4, "a hanging endpoint never earned more than the 4 slots it started with");
     stop.send(true).expect("stop");
     task.await.expect("join").expect("engine");
 }
@@ -318,7 +318,12 @@ async fn recover_requeues_failures_in_the_window_with_progress(db: TestDb) {
     let req = RecoverEndpoint { since: since.to_rfc3339(), until: None };
     let op = h.sluice.recover_endpoint(&h.scope, &e.id, req).await.expect("recover");
     assert_eq!((op.total, op.pending, op.state.as_str()), (3, 3, "running"), "only this endpoint, only the window");
-    assert_eq!(engine.step().await.expect("run"), 3);
+    // At the pace the endpoint's slots allow: its failures halved them.
+    let mut sent = 0;
+    while let n @ 1.. = engine.step().await.expect("run") {
+        sent += n;
+    }
+    assert_eq!(sent, 3);
     let done = h.sluice.get_operation(&h.admin, &op.id).await.expect("progress");
     assert_eq!((done.succeeded, done.pending, done.failed, done.state.as_str()), (3, 0, 0, "completed"));
 

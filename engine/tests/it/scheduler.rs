@@ -15,25 +15,27 @@ on_both_backends!(
     a_saturated_node_shares_its_workers_between_endpoints,
     endpoints_beyond_the_scan_window_cannot_starve_another_tenant,
     a_tenant_with_many_endpoints_gets_a_tenant_share_not_more,
+    a_fast_endpoint_earns_slots_and_a_struggling_one_loses_them,
+    an_endpoint_back_from_an_outage_ramps_up_from_one_slot,
 );
 
 async fn a_rate_limited_endpoint_gets_no_more_than_its_rate(db: TestDb) {
     let h = Harness::new(db).await;
     let rx = Receiver::start().await;
-    let create = CreateEndpoint { url: rx.url(), rate_limit_per_second: Some(5), ..Default::default() };
+    let create = CreateEndpoint { url: rx.url(), rate_limit_per_second: Some(3), ..Default::default() };
     h.sluice.create_endpoint(&h.scope, create).await.expect("endpoint");
     for i in 0..12 {
         h.publish("t", &format!("{{\"i\":{i}}}")).await;
     }
     let mut engine = h.dispatcher(fast_config(&h.db.url));
     let started = Instant::now();
-    assert_eq!(engine.step().await.expect("step"), 5, "a full bucket holds one second's worth");
-    let mut total = 5;
+    assert_eq!(engine.step().await.expect("step"), 3, "a full bucket holds one second's worth");
+    let mut total = 3;
     for _ in 0..3 {
         total += engine.step().await.expect("step");
     }
-    // Whatever the machine's speed, the bucket refills at 5 a second and no faster.
-    let allowed = 5 + (started.elapsed().as_secs_f64() * 5.0).ceil() as usize;
+    // Whatever the machine's speed, the bucket refills at 3 a second and no faster.
+    let allowed = 3 + (started.elapsed().as_secs_f64() * 3.0).ceil() as usize;
     assert!(total <= allowed, "{total} sent, at most {allowed} allowed");
     assert_eq!(rx.count(), total);
 }
@@ -146,4 +148,75 @@ async fn a_tenant_with_many_endpoints_gets_a_tenant_share_not_more(db: TestDb) {
     rx.set_default(Reply::Status(200));
     while engine.step().await.expect("step") > 0 {}
     assert_eq!(rx.count(), 6 + 4);
+}
+
+/// Steps the dispatcher `n` times and says how many requests each pass started.
+async fn passes(engine: &mut sluice_engine::delivery::Dispatcher, n: usize) -> Vec<usize> {
+    let mut started = Vec::new();
+    for _ in 0..n {
+        started.push(engine.step().await.expect("step"));
+    }
+    started
+}
+
+async fn a_fast_endpoint_earns_slots_and_a_struggling_one_loses_them(db: TestDb) {
+    let h = Harness::new(db).await;
+    let (fast, struggling) = (Receiver::start().await, Receiver::start().await);
+    // Answers that take a while keep each pass's requests in flight until it ends, so
+    // a pass starts exactly what the endpoint's limit allows.
+    fast.set_default(Reply::Hang(Duration::from_millis(300)));
+    struggling.set_default(Reply::Slow(Duration::from_millis(300), 503));
+    h.endpoint(&fast.url(), None).await;
+    let b = h.other_tenant("B").await;
+    h.endpoint_for(&b, &struggling.url(), None).await;
+    for i in 0..40 {
+        h.publish("t", &format!("{{\"i\":{i}}}")).await;
+    }
+    for i in 0..40 {
+        h.publish_for(&b, "t", &format!("{{\"i\":{i}}}")).await;
+    }
+    let mut config = fast_config(&h.db.url);
+    config.breaker_threshold = 1_000; // the breaker is not the point here
+    let mut engine = h.dispatcher(config);
+    let mut sent = (Vec::new(), Vec::new());
+    for _ in 0..4 {
+        let (before_fast, before_struggling) = (fast.count(), struggling.count());
+        engine.step().await.expect("step");
+        sent.0.push(fast.count() - before_fast);
+        sent.1.push(struggling.count() - before_struggling);
+    }
+    assert_eq!(sent.0, vec![4, 8, 16, 12], "slow start: the slots double per round of fast successes");
+    assert_eq!(sent.1, vec![4, 2, 1, 1], "a round of 503s halves them, down to one");
+}
+
+async fn an_endpoint_back_from_an_outage_ramps_up_from_one_slot(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Hang(Duration::from_millis(200)));
+    h.endpoint(&rx.url(), None).await;
+    for i in 0..80 {
+        h.publish("t", &format!("{{\"i\":{i}}}")).await;
+    }
+    let mut config = fast_config(&h.db.url);
+    config.breaker_threshold = 2;
+    config.breaker_cooldown = Duration::from_millis(100);
+    let mut engine = h.dispatcher(config);
+    assert_eq!(passes(&mut engine, 3).await, vec![4, 8, 16], "healthy: up to 32 slots");
+    // An outage: the whole round fails, the circuit opens.
+    rx.set_default(Reply::Slow(Duration::from_millis(200), 503));
+    assert_eq!(engine.step().await.expect("step"), 32);
+    assert_eq!(engine.step().await.expect("step"), 0, "the circuit is open");
+    // The receiver is back. The first request after the cooldown (not pushed back by
+    // the 31 late failures) is the probe.
+    rx.set_default(Reply::Hang(Duration::from_millis(200)));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let probe = loop {
+        let n = engine.step().await.expect("step");
+        if n > 0 || Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(probe, 1, "one probe, within the cooldown's reach");
+    assert_eq!(passes(&mut engine, 4).await, vec![1, 2, 4, 8], "then slow start from one slot, not 32 at once");
 }

@@ -127,6 +127,17 @@ async fn endpoint_lifecycle(db: TestDb) {
     let cleared =
         app.call(Method::PATCH, &path, Some(ADMIN_KEY), Some(json!({ "rate_limit_per_second": null })), &[]).await;
     assert_eq!(cleared.body["rate_limit_per_second"], serde_json::Value::Null);
+    let capped = app.call(Method::PATCH, &path, Some(ADMIN_KEY), Some(json!({ "max_concurrency": 8 })), &[]).await;
+    assert_eq!(capped.body["max_concurrency"], 8, "{:?}", capped.body);
+    for bad in [json!(0), json!(65), json!("lots")] {
+        let refused = app.call(Method::PATCH, &path, Some(ADMIN_KEY), Some(json!({ "max_concurrency": bad })), &[]);
+        assert_problem(&refused.await, 422, "validation_failed");
+    }
+    let schedule = json!({ "retry_schedule_seconds": [0, 60] });
+    let storm = app.call(Method::PATCH, &path, Some(ADMIN_KEY), Some(schedule), &[]).await;
+    assert_problem(&storm, 422, "validation_failed");
+    assert_eq!(storm.body["errors"][0]["field"], "retry_schedule_seconds");
+    assert_eq!(app.get(&path).await.body["max_concurrency"], 8, "refused edits changed nothing");
 
     let disabled = app.post(&format!("{path}/disable"), json!({ "reason": "maintenance" })).await;
     assert_eq!(disabled.body["status"], "disabled");

@@ -34,8 +34,8 @@ impl EndpointStore for This {
         let mut tx = self.write.begin().await?;
         sqlx::query(
             "INSERT INTO endpoints (id, tenant_id, url, description, event_types, enabled, disabled_reason, disabled_at, \
-             rate_limit_per_second, retry_schedule, version, created_at, updated_at, deleted_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)",
+             rate_limit_per_second, max_concurrency, retry_schedule, version, created_at, updated_at, deleted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL)",
         )
         .bind(e.id.as_str())
         .bind(tenant.id().as_str())
@@ -46,6 +46,7 @@ impl EndpointStore for This {
         .bind(e.disabled_reason.as_deref())
         .bind(e.disabled_at.map(|d| d.timestamp_millis()))
         .bind(e.rate_limit_per_second.map(i64::from))
+        .bind(e.max_concurrency.map(i64::from))
         .bind(e.retry_schedule_seconds.as_ref().map(serde_json::to_string).transpose()?)
         .bind(e.version)
         .bind(e.created_at.timestamp_millis())
@@ -106,8 +107,8 @@ impl EndpointStore for This {
         let mut tx = self.write.begin().await?;
         let done = sqlx::query(
             "UPDATE endpoints SET url = $1, description = $2, event_types = $3, enabled = $4, disabled_reason = $5, \
-             disabled_at = $6, rate_limit_per_second = $7, retry_schedule = $8, version = $9, updated_at = $10 \
-             WHERE id = $11 AND tenant_id = $12 AND version = $13 AND deleted_at IS NULL",
+             disabled_at = $6, rate_limit_per_second = $7, retry_schedule = $8, version = $9, updated_at = $10, \
+             max_concurrency = $14 WHERE id = $11 AND tenant_id = $12 AND version = $13 AND deleted_at IS NULL",
         )
         .bind(&e.url)
         .bind(&e.description)
@@ -122,6 +123,7 @@ impl EndpointStore for This {
         .bind(e.id.as_str())
         .bind(tenant.id().as_str())
         .bind(expected_version)
+        .bind(e.max_concurrency.map(i64::from))
         .execute(&mut *tx)
         .await?
         .rows_affected()
