@@ -11,7 +11,11 @@
 //!    and the drain time is first publish sent → last message arrived;
 //! 3. **check**: every message of both phases must have arrived (duplicates are counted,
 //!    not hidden).
+//!
+//! Then, on a fresh database, the isolation scenario (`isolation.rs`): tenants
+//! bursting to hanging endpoints beside a quiet tenant, and what the quiet one sees.
 
+mod isolation;
 mod process;
 mod receiver;
 
@@ -55,6 +59,12 @@ struct Args {
     /// Where the JSON report goes.
     #[arg(long, default_value = "bench/results/latest.json")]
     out: PathBuf,
+    /// Seconds the quiet tenant publishes in the isolation scenario; 0 skips it.
+    #[arg(long, default_value_t = 90)]
+    isolation_seconds: u64,
+    /// Messages the bursting tenants publish in all in the isolation scenario.
+    #[arg(long, default_value_t = 5_000)]
+    isolation_burst: usize,
     /// Only these backends (sqlite, postgres).
     #[arg(long, value_delimiter = ',', default_values_t = vec!["sqlite".to_string(), "postgres".to_string()])]
     backends: Vec<String>,
@@ -132,41 +142,32 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let sluice = std::fs::canonicalize(&args.sluice).with_context(|| format!("{}", args.sluice.display()))?;
     let mut reports = Vec::new();
+    let mut isolation = Vec::new();
     for backend in &args.backends {
-        let report = match backend.as_str() {
-            "sqlite" => {
-                let dir = scratch_dir("sqlite")?;
-                let url = format!("sqlite://{}", dir.join("sluice.db").display());
-                let r = run_backend("sqlite", &sluice, &url, &dir, &args).await;
-                let _ = std::fs::remove_dir_all(&dir);
-                r?
-            }
-            "postgres" => {
-                let Some(admin) = &args.postgres_admin_url else {
-                    eprintln!("skipping postgres: no --postgres-admin-url");
-                    continue;
-                };
-                let dir = scratch_dir("postgres")?;
-                let name = format!("sluice_bench_{}", ulid::Ulid::new().to_string().to_lowercase());
-                let mut conn = sqlx::PgConnection::connect(admin).await?;
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
-                let url = database_url_for(admin, &name)?;
-                let r = run_backend("postgres", &sluice, &url, &dir, &args).await;
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
-                let _ = std::fs::remove_dir_all(&dir);
-                r?
-            }
-            other => bail!("unknown backend {other}; use sqlite or postgres"),
+        let Some(db) = Scratch::new(backend, args.postgres_admin_url.as_deref()).await? else {
+            eprintln!("skipping {backend}: no --postgres-admin-url");
+            continue;
         };
-        reports.push(report);
+        let r = run_backend(backend, &sluice, &db.url, &db.dir, &args).await;
+        db.remove().await;
+        reports.push(r?);
+        if args.isolation_seconds > 0 {
+            let Some(db) = Scratch::new(backend, args.postgres_admin_url.as_deref()).await? else { continue };
+            let r = isolation::run(backend, &sluice, &db.url, &db.dir, args.isolation_burst, args.isolation_seconds);
+            let r = r.await;
+            db.remove().await;
+            isolation.push(r?);
+        }
     }
     print_table(&reports);
+    print_isolation(&isolation);
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
     }
     let json = serde_json::to_string_pretty(&serde_json::json!({
         "machine": machine_facts(),
         "results": reports,
+        "isolation": isolation,
     }))?;
     std::fs::write(&args.out, &json)?;
     println!("{json}");
@@ -174,7 +175,68 @@ async fn main() -> anyhow::Result<()> {
     if reports.iter().any(|r| r.missing > 0) {
         bail!("some messages were not delivered");
     }
+    if isolation.iter().any(|r| r.quiet_delivered < r.quiet_published) {
+        bail!("the quiet tenant's messages were not all delivered beside the hanging tenants");
+    }
     Ok(())
+}
+
+/// A fresh database for one run: a directory (and SQLite file) or a PostgreSQL
+/// database created on the admin connection, removed afterwards.
+struct Scratch {
+    dir: PathBuf,
+    url: String,
+    postgres: Option<(sqlx::PgConnection, String)>,
+}
+
+impl Scratch {
+    /// `None` for PostgreSQL without an admin URL.
+    async fn new(backend: &str, postgres_admin_url: Option<&str>) -> anyhow::Result<Option<Self>> {
+        match backend {
+            "sqlite" => {
+                let dir = scratch_dir("sqlite")?;
+                let url = format!("sqlite://{}", dir.join("sluice.db").display());
+                Ok(Some(Self { dir, url, postgres: None }))
+            }
+            "postgres" => {
+                let Some(admin) = postgres_admin_url else { return Ok(None) };
+                let dir = scratch_dir("postgres")?;
+                let name = format!("sluice_bench_{}", ulid::Ulid::new().to_string().to_lowercase());
+                let mut conn = sqlx::PgConnection::connect(admin).await?;
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+                let url = database_url_for(admin, &name)?;
+                Ok(Some(Self { dir, url, postgres: Some((conn, name)) }))
+            }
+            other => bail!("unknown backend {other}; use sqlite or postgres"),
+        }
+    }
+
+    async fn remove(self) {
+        if let Some((mut conn, name)) = self.postgres {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn print_isolation(reports: &[isolation::IsolationReport]) {
+    for r in reports {
+        println!(
+            "isolation ({}): {} tenants burst {} to hanging endpoints; the quiet tenant got {} of {} \
+             at {}/s for {} s, end-to-end p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} hanging requests",
+            r.backend,
+            r.bursting_tenants,
+            r.burst_messages,
+            r.quiet_delivered,
+            r.quiet_published,
+            r.quiet_rate_per_s,
+            r.seconds,
+            r.quiet_e2e_p50_ms,
+            r.quiet_e2e_p99_ms,
+            r.quiet_e2e_max_ms,
+            r.hanging_requests
+        );
+    }
 }
 
 async fn run_backend(

@@ -86,6 +86,28 @@ async fn hook(State(arrivals): State<Arc<Arrivals>>, headers: HeaderMap, body: B
     StatusCode::NO_CONTENT
 }
 
+/// Counts a request, then keeps it waiting for `hang` before answering 204.
+async fn hang(State((count, hang)): State<(Arc<AtomicU64>, std::time::Duration)>) -> StatusCode {
+    count.fetch_add(1, Ordering::Relaxed);
+    tokio::time::sleep(hang).await;
+    StatusCode::NO_CONTENT
+}
+
+/// A receiver whose every endpoint (`/hang/{anything}`) hangs for `hang`; returns
+/// its address and the number of requests it got.
+pub async fn start_hanging(hang_for: std::time::Duration) -> anyhow::Result<(SocketAddr, Arc<AtomicU64>)> {
+    let count = Arc::new(AtomicU64::new(0));
+    let app = Router::new().route("/hang/{n}", post(hang)).with_state((count.clone(), hang_for));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("hanging receiver stopped: {e}");
+        }
+    });
+    Ok((addr, count))
+}
+
 /// Starts the receiver on a loopback port; it runs until the process exits.
 pub async fn start(capacity: usize) -> anyhow::Result<(SocketAddr, Arc<Arrivals>)> {
     let arrivals = Arc::new(Arrivals::new(capacity));

@@ -23,6 +23,7 @@ on_both_backends!(
     private_targets_are_refused_unless_allowed,
     rotation_signs_with_every_valid_secret,
     one_tenants_hanging_endpoint_does_not_delay_another,
+    eight_hanging_tenants_cannot_hold_the_pool,
     shutdown_releases_leases,
     recover_requeues_failures_in_the_window_with_progress,
     triage_ranks_the_worst_tenant_first_and_search_finds_things,
@@ -486,4 +487,52 @@ async fn circuit_opens_after_repeated_failures_and_a_probe_closes_it(db: TestDb)
     let states: Vec<_> = h.deliveries().await.iter().map(|d| d.status).collect();
     assert_eq!(states.iter().filter(|s| **s == DeliveryStatus::Failed).count(), 3);
     assert_eq!(states.iter().filter(|s| **s == DeliveryStatus::Succeeded).count(), 3);
+}
+
+/// The head-of-line scenario at size: eight tenants each burst 1,000 messages to an
+/// endpoint that hangs past the request timeout, while tenant B publishes steadily
+/// to a healthy one. With the node's default pool, B must never wait for a worker.
+async fn eight_hanging_tenants_cannot_hold_the_pool(db: TestDb) {
+    let h = Harness::new(db).await;
+    let hanging = Receiver::start().await;
+    hanging.set_default(Reply::Hang(Duration::from_secs(30)));
+    let healthy = Receiver::start().await;
+    let mut bursting = Vec::new();
+    for n in 0..8 {
+        let t = h.other_tenant(&format!("A{n}")).await;
+        h.endpoint_for(&t, &format!("{}/a{n}", hanging.url()), None).await;
+        bursting.push(t);
+    }
+    let b = h.other_tenant("B").await;
+    h.endpoint_for(&b, &healthy.url(), None).await;
+    let publishes = bursting.iter().flat_map(|t| (0..1_000).map(move |i| (t.clone(), i)));
+    let publishes = publishes.map(|(t, i)| {
+        let h = &h;
+        async move { h.publish_for(&t, "burst", &format!("{{\"i\":{i}}}")).await }
+    });
+    futures::future::join_all(publishes).await;
+
+    let mut config = fast_config(&h.db.url);
+    config.workers = 128; // what two cores get by default
+    config.request_timeout = Duration::from_secs(1);
+    let engine = h.engine(config);
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(engine.clone().run_until_stopped(stopped));
+    assert!(hanging.wait_for(8, Duration::from_secs(5)).await, "every bursting tenant is sending");
+    // 10 a second for three seconds: three request timeouts, so the hanging requests
+    // time out and are retried meanwhile.
+    let mut worst = Duration::ZERO;
+    for i in 0..30 {
+        let sent = std::time::Instant::now();
+        h.publish_for(&b, "steady", &format!("{{\"i\":{i}}}")).await;
+        assert!(healthy.wait_for(i + 1, Duration::from_secs(5)).await, "B's message {i} arrived");
+        worst = worst.max(sent.elapsed());
+        tokio::time::sleep(Duration::from_millis(100).saturating_sub(sent.elapsed())).await;
+    }
+    assert!(worst < Duration::from_secs(1), "B waited {worst:?} for a worker");
+    // Each hanging endpoint started with 4 slots and lost half of them per round of
+    // timeouts: 4 + 2 + 1 + 1 requests at most in the few seconds this took.
+    assert!(hanging.count() <= 8 * 8, "{} requests to hanging endpoints", hanging.count());
+    stop.send(true).expect("stop");
+    task.await.expect("join").expect("engine");
 }
