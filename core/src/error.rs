@@ -31,6 +31,9 @@ pub enum ErrorCode {
     IdempotencyKeyInFlight,
     /// The tenant's backlog of undelivered work is at its cap; retry later.
     BacklogFull,
+    /// The tenant has as many of these (endpoints, API keys) as its quota allows;
+    /// remove one or have the platform raise the quota.
+    QuotaExceeded,
     /// Too many requests; retry after `Retry-After`.
     RateLimited,
     /// The service cannot take the request right now; retry after `Retry-After`.
@@ -50,7 +53,7 @@ impl ErrorCode {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::Conflict | Self::IdempotencyKeyInFlight => 409,
+            Self::Conflict | Self::IdempotencyKeyInFlight | Self::QuotaExceeded => 409,
             Self::PreconditionFailed => 412,
             Self::PayloadTooLarge => 413,
             Self::ValidationFailed | Self::IdempotencyKeyReused => 422,
@@ -75,6 +78,7 @@ impl ErrorCode {
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::IdempotencyKeyInFlight => "idempotency_key_in_flight",
             Self::BacklogFull => "backlog_full",
+            Self::QuotaExceeded => "quota_exceeded",
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
@@ -96,6 +100,7 @@ impl ErrorCode {
             Self::IdempotencyKeyReused => "Idempotency key reused with a different request",
             Self::IdempotencyKeyInFlight => "A request with this idempotency key is in progress",
             Self::BacklogFull => "Backlog full",
+            Self::QuotaExceeded => "Quota exceeded",
             Self::RateLimited => "Too many requests",
             Self::Unavailable => "Temporarily unavailable",
             Self::Internal => "Internal error",

@@ -25,6 +25,10 @@ pub struct Tenant {
     pub tier: String,
     pub retention_days: i64,
     pub backlog_cap: i64,
+    /// Quotas set for this tenant; `None` means the platform's default
+    /// (`SLUICE_TENANT_MAX_ENDPOINTS`, `SLUICE_TENANT_MAX_API_KEYS`).
+    pub max_endpoints: Option<u32>,
+    pub max_api_keys: Option<u32>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -414,6 +418,13 @@ pub struct PatchTenant {
     pub name: Option<String>,
     #[serde(default)]
     pub tier: Option<String>,
+    #[serde(default)]
+    pub backlog_cap: Option<i64>,
+    /// `null` returns the tenant to the platform's default.
+    #[serde(default, deserialize_with = "double_option")]
+    pub max_endpoints: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub max_api_keys: Option<Option<u32>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -426,6 +437,10 @@ pub struct CreateTenant {
     pub retention_days: Option<i64>,
     #[serde(default)]
     pub backlog_cap: Option<i64>,
+    #[serde(default)]
+    pub max_endpoints: Option<u32>,
+    #[serde(default)]
+    pub max_api_keys: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

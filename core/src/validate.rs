@@ -119,6 +119,24 @@ pub fn subscribes(types: &[String], event_type: &str) -> bool {
     types.is_empty() || types.iter().any(|t| t == event_type)
 }
 
+/// The largest per-tenant quotas the platform may set.
+pub const MAX_ENDPOINTS_QUOTA: u32 = 100_000;
+pub const MAX_API_KEYS_QUOTA: u32 = 10_000;
+
+pub fn quota(n: u32, max: u32) -> Result<(), String> {
+    if !(1..=max).contains(&n) {
+        return Err(format!("must be between 1 and {max}"));
+    }
+    Ok(())
+}
+
+pub fn backlog_cap(n: i64) -> Result<(), String> {
+    if !(1..=1_000_000_000).contains(&n) {
+        return Err("must be between 1 and 1000000000".into());
+    }
+    Ok(())
+}
+
 /// An endpoint's own cap on requests in flight.
 pub const MAX_CONCURRENCY: u32 = 64;
 

@@ -108,3 +108,30 @@ test('an admin changes a tier target and moves a tenant to it', async ({ page, r
   await expect(page.getByRole('alert')).toContainText('below 1');
   await expect(free).toContainText('98.5 % within 2.0 min');
 });
+
+test('an admin sets a tenant quota, and the API holds the tenant to it', async ({ page, request }) => {
+  const name = `Quota ${run}`;
+  const tenant = (await post(request, '/v1/tenants', { name })).id;
+  await signIn(page, 'admin@e2e.test', 'e2e-admin-password');
+  await page.getByRole('link', { name: 'Tenants' }).click();
+  const row = page.getByTestId('tenant-row').filter({ hasText: name });
+  await expect(row.getByLabel(`Max endpoints of ${name}`)).toHaveValue('');
+  await row.getByLabel(`Max endpoints of ${name}`).fill('1');
+  await row.getByRole('button', { name: `Save quotas of ${name}` }).click();
+  await expect(page.getByRole('status')).toHaveText(`Saved the quotas of ${name}.`);
+  await expect(row.getByLabel(`Max endpoints of ${name}`)).toHaveValue('1');
+
+  const hook = { url: 'https://example.com/hook' };
+  const first = await request.post(`/v1/tenants/${tenant}/endpoints`, { headers: auth, data: hook });
+  expect(first.status()).toBe(201);
+  const second = await request.post(`/v1/tenants/${tenant}/endpoints`, { headers: auth, data: hook });
+  expect(second.status()).toBe(409);
+  expect((await second.json()).code).toBe('quota_exceeded');
+
+  // Not a number: refused with a reason, nothing changed.
+  await row.getByLabel(`Max API keys of ${name}`).fill('lots');
+  await row.getByRole('button', { name: `Save quotas of ${name}` }).click();
+  await expect(page.getByRole('alert')).toContainText('whole number');
+  const stored = await (await request.get(`/v1/tenants/${tenant}`, { headers: auth })).json();
+  expect([stored.max_endpoints, stored.max_api_keys]).toEqual([1, null]);
+});

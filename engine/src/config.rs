@@ -46,6 +46,12 @@ pub struct EngineConfig {
     /// (each tenant at most its concurrency cap's worth).
     #[arg(long, env = "SLUICE_SCAN_LIMIT", default_value_t = 10_000)]
     pub scan_limit: usize,
+    /// Endpoints a tenant may have, unless the platform set its own quota.
+    #[arg(long, env = "SLUICE_TENANT_MAX_ENDPOINTS", default_value_t = 100)]
+    pub tenant_max_endpoints: u32,
+    /// Active API keys a tenant may have, unless the platform set its own quota.
+    #[arg(long, env = "SLUICE_TENANT_MAX_API_KEYS", default_value_t = 50)]
+    pub tenant_max_api_keys: u32,
     /// How long SIGTERM waits for requests in flight before releasing them, in seconds.
     #[arg(long = "shutdown-grace-seconds", env = "SLUICE_SHUTDOWN_GRACE_SECONDS", default_value = "10", value_parser = seconds)]
     pub shutdown_grace: Duration,
@@ -91,6 +97,8 @@ impl EngineConfig {
         anyhow::ensure!(self.endpoint_concurrency >= 1, "SLUICE_ENDPOINT_CONCURRENCY must be at least 1");
         anyhow::ensure!(self.claim_batch >= 1, "SLUICE_CLAIM_BATCH must be at least 1");
         anyhow::ensure!(self.scan_limit >= 1, "SLUICE_SCAN_LIMIT must be at least 1");
+        anyhow::ensure!(self.tenant_max_endpoints >= 1, "SLUICE_TENANT_MAX_ENDPOINTS must be at least 1");
+        anyhow::ensure!(self.tenant_max_api_keys >= 1, "SLUICE_TENANT_MAX_API_KEYS must be at least 1");
         anyhow::ensure!(self.database_max_connections >= 2, "SLUICE_DATABASE_MAX_CONNECTIONS must be at least 2");
         Ok(())
     }

@@ -23,6 +23,8 @@ pub enum Error {
     IdempotencyKeyReused(String),
     #[error("this would queue {wanted} deliveries; the tenant has {pending} pending of its cap of {cap}")]
     BacklogFull { cap: i64, pending: i64, wanted: i64, retry_after_seconds: u64 },
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// Not signed in, or the credentials are wrong (never says which part).
     #[error("{0}")]
     Unauthorized(String),
@@ -53,6 +55,7 @@ impl Error {
             Self::PreconditionFailed { .. } => ErrorCode::PreconditionFailed,
             Self::IdempotencyKeyReused(_) => ErrorCode::IdempotencyKeyReused,
             Self::BacklogFull { .. } => ErrorCode::BacklogFull,
+            Self::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
             Self::Unauthorized(_) => ErrorCode::Unauthorized,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,

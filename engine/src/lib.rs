@@ -14,4 +14,4 @@ pub use access::{Caller, KeyReach, Operator, Platform, Reach, SecretScope, Tenan
 pub use config::EngineConfig;
 pub use delivery::Engine;
 pub use error::{Error, Result};
-pub use service::{Session, Sluice};
+pub use service::{Quotas, Session, Sluice};

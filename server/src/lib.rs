@@ -171,7 +171,8 @@ pub async fn prepare(config: &ServerConfig) -> anyhow::Result<Prepared> {
     let store =
         sluice_engine::store::connect(&config.engine.database_url, config.engine.database_max_connections).await?;
     let wake = Arc::new(Notify::new());
-    let sluice = Arc::new(Sluice::new(store.clone(), wake.clone()));
+    let quotas = sluice_engine::Quotas::from(&config.engine);
+    let sluice = Arc::new(Sluice::new(store.clone(), wake.clone()).with_quotas(quotas));
 
     if let Some(key) = &config.bootstrap_api_key {
         if sluice.ensure_bootstrap_key(key).await? {

@@ -1,4 +1,4 @@
-//! Admin: tenants and their tiers, and each tier's SLO targets.
+//! Admin: tenants, their tiers and quotas, and each tier's SLO targets.
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -49,6 +49,34 @@ pub async fn set_tenant_tier(tenant: String, tier: String, csrf: String) -> Resu
     ctx.sluice.patch_tenant(&caller.platform()?, &parse_id(&tenant)?, patch).await.map_err(AppError::from)
 }
 
+/// A tenant's quotas as typed: a number, or empty for the platform's default.
+#[server(endpoint = "set_tenant_quotas")]
+pub async fn set_tenant_quotas(
+    tenant: String,
+    max_endpoints: String,
+    max_api_keys: String,
+    csrf: String,
+) -> Result<Tenant, AppError> {
+    use crate::auth::ssr::parse_id;
+    use sluice_core::model::PatchTenant;
+    let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
+    let quota = |field: &str, typed: &str| -> Result<Option<u32>, AppError> {
+        let typed = typed.trim();
+        if typed.is_empty() {
+            return Ok(None);
+        }
+        typed.parse().map(Some).map_err(|_| {
+            AppError::new(sluice_core::ErrorCode::ValidationFailed, format!("{field}: a whole number, or empty"))
+        })
+    };
+    let patch = PatchTenant {
+        max_endpoints: Some(quota("max endpoints", &max_endpoints)?),
+        max_api_keys: Some(quota("max API keys", &max_api_keys)?),
+        ..Default::default()
+    };
+    ctx.sluice.patch_tenant(&caller.platform()?, &parse_id(&tenant)?, patch).await.map_err(AppError::from)
+}
+
 #[server(endpoint = "add_tenant")]
 pub async fn add_tenant(name: String, tier: String, csrf: String) -> Result<Tenant, AppError> {
     use sluice_core::model::CreateTenant;
@@ -68,9 +96,10 @@ pub fn TiersPage() -> impl IntoView {
     let viewer = Resource::new(|| (), |_| crate::auth::current_viewer());
     let save = ServerAction::<SaveTier>::new();
     let set_tier = ServerAction::<SetTenantTier>::new();
+    let set_quotas = ServerAction::<SetTenantQuotas>::new();
     let add = ServerAction::<AddTenant>::new();
     let data = Resource::new(
-        move || (save.version().get(), set_tier.version().get(), add.version().get()),
+        move || (save.version().get(), set_tier.version().get(), set_quotas.version().get(), add.version().get()),
         |_| load_tiers_and_tenants(),
     );
     let csrf = move || viewer.get().and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default();
@@ -83,6 +112,10 @@ pub fn TiersPage() -> impl IntoView {
             (
                 set_tier.version().get(),
                 set_tier.value().get().map(|r| r.map(|t| format!("{} is now on {}.", t.name, t.tier))),
+            ),
+            (
+                set_quotas.version().get(),
+                set_quotas.value().get().map(|r| r.map(|t| format!("Saved the quotas of {}.", t.name))),
             ),
             (add.version().get(), add.value().get().map(|r| r.map(|t| format!("Added {}.", t.name)))),
         ];
@@ -190,6 +223,7 @@ pub fn TiersPage() -> impl IntoView {
                                                 <tr>
                                                     <th scope="col">"Tenant"</th>
                                                     <th scope="col">"Tier"</th>
+                                                    <th scope="col">"Quotas (empty: the platform's default)"</th>
                                                 </tr>
                                             </thead>
                                             <tbody>
@@ -198,14 +232,20 @@ pub fn TiersPage() -> impl IntoView {
                                                     .map(|t| {
                                                         let label = format!("Tier of {}", t.name);
                                                         let move_label = format!("Move {}", t.name);
+                                                        let endpoints_label = format!("Max endpoints of {}", t.name);
+                                                        let keys_label = format!("Max API keys of {}", t.name);
+                                                        let save_quotas = format!("Save quotas of {}", t.name);
+                                                        let shown = |q: Option<u32>| q.map(|n| n.to_string()).unwrap_or_default();
+                                                        let href = format!("/tenants/{}", t.id);
+                                                        let (tier_form_id, quota_form_id) = (t.id.to_string(), t.id.to_string());
                                                         let names = tier_names.clone();
                                                         view! {
                                                             <tr data-testid="tenant-row">
-                                                                <td><A href=format!("/tenants/{}", t.id)>{t.name.clone()}</A></td>
+                                                                <td><A href=href>{t.name.clone()}</A></td>
                                                                 <td class="actions">
                                                                     <ActionForm action=set_tier attr:class="row">
                                                                         <input type="hidden" name="csrf" value=csrf/>
-                                                                        <input type="hidden" name="tenant" value=t.id.to_string()/>
+                                                                        <input type="hidden" name="tenant" value=tier_form_id/>
                                                                         <select name="tier" aria-label=label.clone()>
                                                                             {names
                                                                                 .iter()
@@ -216,6 +256,15 @@ pub fn TiersPage() -> impl IntoView {
                                                                                 .collect_view()}
                                                                         </select>
                                                                         <button type="submit" class="secondary" aria-label=move_label>"Move"</button>
+                                                                    </ActionForm>
+                                                                </td>
+                                                                <td class="actions">
+                                                                    <ActionForm action=set_quotas attr:class="row">
+                                                                        <input type="hidden" name="csrf" value=csrf/>
+                                                                        <input type="hidden" name="tenant" value=quota_form_id/>
+                                                                        <input name="max_endpoints" inputmode="numeric" size="6" aria-label=endpoints_label value=shown(t.max_endpoints)/>
+                                                                        <input name="max_api_keys" inputmode="numeric" size="6" aria-label=keys_label value=shown(t.max_api_keys)/>
+                                                                        <button type="submit" class="secondary" aria-label=save_quotas>"Save"</button>
                                                                     </ActionForm>
                                                                 </td>
                                                             </tr>

@@ -29,7 +29,7 @@ fn check_event_types(errors: &mut Errors, types: &[String]) {
 
 impl Sluice {
     pub async fn create_endpoint(&self, tenant: &TenantScope, req: CreateEndpoint) -> Result<Endpoint> {
-        self.get_tenant(tenant).await?;
+        let owner = self.get_tenant(tenant).await?;
         let mut errors = Errors::default();
         errors.check(validate::endpoint_url(&req.url), "url");
         let description = req.description.unwrap_or_default();
@@ -80,7 +80,8 @@ impl Sluice {
             tenant.actor(),
             serde_json::json!({ "url": endpoint.url }),
         );
-        self.store.insert_endpoint(tenant, &endpoint, &secret, &event).await?;
+        let quota = owner.max_endpoints.unwrap_or(self.quotas.endpoints);
+        self.store.insert_endpoint(tenant, &endpoint, &secret, &event, i64::from(quota)).await?;
         self.forget_tenant_facts(tenant.id());
         Ok(endpoint)
     }

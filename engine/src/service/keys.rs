@@ -35,7 +35,7 @@ fn visible_prefix(key: &str) -> String {
 impl Sluice {
     /// Creates a key scoped to `tenant`. The key is in the answer and nowhere else.
     pub async fn create_api_key(&self, tenant: &SecretScope, req: CreateApiKey) -> Result<CreatedApiKey> {
-        self.get_tenant(tenant).await?;
+        let owner = self.get_tenant(tenant).await?;
         let name = req.name.unwrap_or_else(|| "default".into());
         let mut errors = Errors::default();
         errors.check(validate::name(&name), "name");
@@ -50,7 +50,8 @@ impl Sluice {
             last_used_at: None,
             revoked_at: None,
         };
-        self.store.insert_api_key(&api_key, &hash_api_key(&key)).await?;
+        let quota = i64::from(owner.max_api_keys.unwrap_or(self.quotas.api_keys));
+        self.store.insert_api_key(&api_key, &hash_api_key(&key), Some((&**tenant, quota))).await?;
         Ok(CreatedApiKey { api_key, key })
     }
 
@@ -113,7 +114,7 @@ impl Sluice {
             last_used_at: None,
             revoked_at: None,
         };
-        self.store.insert_api_key(&api_key, &hash_api_key(key)).await?;
+        self.store.insert_api_key(&api_key, &hash_api_key(key), None).await?;
         Ok(true)
     }
 
@@ -138,7 +139,7 @@ impl Sluice {
             last_used_at: None,
             revoked_at: None,
         };
-        self.store.insert_api_key(&api_key, &hash_api_key(&key)).await?;
+        self.store.insert_api_key(&api_key, &hash_api_key(&key), None).await?;
         Ok(CreatedApiKey { api_key, key })
     }
 

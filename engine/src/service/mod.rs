@@ -55,6 +55,26 @@ pub struct Sluice {
     engine: std::sync::OnceLock<node::EngineView>,
     /// Started on first publish, so constructing a `Sluice` needs no runtime.
     publish_queue: std::sync::OnceLock<publish_queue::PublishQueue>,
+    quotas: Quotas,
+}
+
+/// The platform's default per-tenant quotas; a tenant may have its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quotas {
+    pub endpoints: u32,
+    pub api_keys: u32,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self::from(&crate::EngineConfig::default())
+    }
+}
+
+impl From<&crate::EngineConfig> for Quotas {
+    fn from(config: &crate::EngineConfig) -> Self {
+        Self { endpoints: config.tenant_max_endpoints, api_keys: config.tenant_max_api_keys }
+    }
 }
 
 impl Sluice {
@@ -66,7 +86,14 @@ impl Sluice {
             auth_cache: Mutex::new(HashMap::new()),
             engine: std::sync::OnceLock::new(),
             publish_queue: std::sync::OnceLock::new(),
+            quotas: Quotas::default(),
         }
+    }
+
+    /// The platform's default quotas, instead of the configuration's defaults.
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
+        self
     }
 
     pub fn wake_handle(&self) -> Arc<Notify> {

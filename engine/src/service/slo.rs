@@ -65,8 +65,21 @@ impl Sluice {
             self.check_tier(&mut errors, &tier).await?;
             tenant.tier = tier;
         }
+        if let Some(cap) = req.backlog_cap {
+            errors.check(validate::backlog_cap(cap), "backlog_cap");
+            tenant.backlog_cap = cap;
+        }
+        super::tenants::check_quotas(&mut errors, req.max_endpoints.flatten(), req.max_api_keys.flatten());
+        if let Some(n) = req.max_endpoints {
+            tenant.max_endpoints = n;
+        }
+        if let Some(n) = req.max_api_keys {
+            tenant.max_api_keys = n;
+        }
         errors.into_result().map_err(Error::Validation)?;
         self.store.update_tenant(platform, &tenant).await?;
+        // Its backlog cap may have changed.
+        self.forget_tenant_facts(&tenant.id);
         Ok(tenant)
     }
 

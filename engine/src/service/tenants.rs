@@ -20,9 +20,8 @@ impl Sluice {
             errors.add("retention_days", "must be between 1 and 3650");
         }
         let backlog_cap = req.backlog_cap.unwrap_or(1_000_000);
-        if !(1..=1_000_000_000).contains(&backlog_cap) {
-            errors.add("backlog_cap", "must be between 1 and 1000000000");
-        }
+        errors.check(validate::backlog_cap(backlog_cap), "backlog_cap");
+        check_quotas(&mut errors, req.max_endpoints, req.max_api_keys);
         errors.into_result().map_err(Error::Validation)?;
         let tenant = Tenant {
             id: crate::ids::new_id(),
@@ -30,6 +29,8 @@ impl Sluice {
             tier,
             retention_days,
             backlog_cap,
+            max_endpoints: req.max_endpoints,
+            max_api_keys: req.max_api_keys,
             created_at: crate::store::ms_to_dt(crate::ids::now_ms()),
         };
         self.store.insert_tenant(platform, &tenant).await?;
@@ -67,5 +68,15 @@ impl Sluice {
             errors.add("tier", format!("must be one of {}", names.join(", ")));
         }
         Ok(())
+    }
+}
+
+/// Field errors for per-tenant quotas that are out of range.
+pub(super) fn check_quotas(errors: &mut Errors, endpoints: Option<u32>, api_keys: Option<u32>) {
+    if let Some(n) = endpoints {
+        errors.check(validate::quota(n, validate::MAX_ENDPOINTS_QUOTA), "max_endpoints");
+    }
+    if let Some(n) = api_keys {
+        errors.check(validate::quota(n, validate::MAX_API_KEYS_QUOTA), "max_api_keys");
     }
 }

@@ -113,7 +113,9 @@ pub trait TenantStore: Send + Sync {
 /// API keys, platform and tenant; stored by the hash of the key, never the key.
 #[async_trait]
 pub trait KeyStore: Send + Sync {
-    async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> Result<()>;
+    /// Stores a key; a tenant's key only while the tenant has fewer than `quota`
+    /// active keys (`QuotaExceeded` otherwise). Platform keys pass `None`.
+    async fn insert_api_key(&self, key: &ApiKey, key_hash: &str, quota: Option<(&TenantScope, i64)>) -> Result<()>;
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
     async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>>;
     /// One tenant's keys, or every key (platform and tenant) for the platform; newest
@@ -152,12 +154,15 @@ pub trait UserStore: Send + Sync {
 /// Endpoints and their signing secrets.
 #[async_trait]
 pub trait EndpointStore: Send + Sync {
+    /// Stores an endpoint with its first secret, while the tenant has fewer than
+    /// `quota` endpoints (`QuotaExceeded` otherwise).
     async fn insert_endpoint(
         &self,
         tenant: &TenantScope,
         endpoint: &Endpoint,
         secret: &SecretRecord,
         event: &LifecycleEvent,
+        quota: i64,
     ) -> Result<()>;
     async fn get_endpoint(&self, tenant: &TenantScope, id: &EndpointId) -> Result<Option<Endpoint>>;
     /// The tenant's endpoints among `ids` that still exist, in one query.

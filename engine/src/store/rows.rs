@@ -17,6 +17,8 @@ pub(super) struct TenantRow {
     pub tier: String,
     pub retention_days: i64,
     pub backlog_cap: i64,
+    pub max_endpoints: Option<i64>,
+    pub max_api_keys: Option<i64>,
     pub created_at: i64,
 }
 
@@ -158,6 +160,9 @@ pub(super) const MESSAGE_COLUMNS: &str =
     "id, tenant_id, event_type, payload, idempotency_key, request_hash, created_at";
 pub(super) const DELIVERY_COLUMNS: &str = "id, message_id, endpoint_id, tenant_id, event_type, state, attempts, \
      next_attempt_at, lease_owner, last_error_class, last_response_status, created_at, updated_at";
+pub(super) const TENANT_COLUMNS: &str =
+    "id, name, tier, retention_days, backlog_cap, max_endpoints, max_api_keys, created_at";
+
 pub(super) const ATTEMPT_COLUMNS: &str = "id, delivery_id, message_id, endpoint_id, number, trigger, url, started_at, \
      duration_ms, request_headers, response_status, response_headers, response_body, error_class, error_message, \
      retry_after_seconds";
@@ -206,6 +211,8 @@ pub(super) fn tenant_from(r: TenantRow) -> Result<Tenant> {
         tier: r.tier,
         retention_days: r.retention_days,
         backlog_cap: r.backlog_cap,
+        max_endpoints: r.max_endpoints.and_then(|v| u32::try_from(v).ok()),
+        max_api_keys: r.max_api_keys.and_then(|v| u32::try_from(v).ok()),
         created_at: ms_to_dt(r.created_at),
     })
 }

@@ -121,7 +121,7 @@ async fn tiers_and_tenant_tiers_are_admin_only(db: TestDb) {
 
     let to_gold = PatchTenant { tier: Some("gold".into()), ..Default::default() };
     assert!(matches!(h.sluice.patch_tenant(&h.platform, &h.tenant, to_gold).await, Err(Error::Validation(_))));
-    let to_free = PatchTenant { tier: Some("free".into()), name: Some("Acme Ltd".into()) };
+    let to_free = PatchTenant { tier: Some("free".into()), name: Some("Acme Ltd".into()), ..Default::default() };
     let t = h.sluice.patch_tenant(&h.platform, &h.tenant, to_free).await.expect("patch");
     assert_eq!((t.name.as_str(), t.tier.as_str()), ("Acme Ltd", "free"));
     assert_eq!(h.sluice.get_tenant(&h.scope).await.expect("get").tier, "free");

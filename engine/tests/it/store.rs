@@ -24,6 +24,7 @@ on_both_backends!(
     backlog_cap_counts_what_each_request_would_queue,
     delivery_filters,
     queue_heads_follow_due_work_and_never_hide_it,
+    quotas_cap_endpoints_and_keys_per_tenant,
 );
 
 async fn tenants_endpoints_and_pagination(db: TestDb) {
@@ -524,4 +525,44 @@ async fn queue_heads_follow_due_work_and_never_hide_it(db: TestDb) {
     h.store.settle_head(&e.id, fresh).await.expect("settle");
     assert!(due_at(t + 1_000).await.is_empty(), "leased, not due");
     assert_eq!(due_at(t + 5_001).await.len(), 1, "due again when the lease runs out");
+}
+
+async fn quotas_cap_endpoints_and_keys_per_tenant(db: TestDb) {
+    let h = Harness::new(db).await;
+    let req =
+        CreateTenant { name: "Small".into(), max_endpoints: Some(2), max_api_keys: Some(1), ..Default::default() };
+    let small = h.sluice.create_tenant(&h.platform, req).await.expect("tenant");
+    let scope = h.platform.tenant(&small.id);
+    let create = |n: usize| CreateEndpoint { url: format!("https://example.com/{n}"), ..Default::default() };
+    // Three at once against a quota of two: exactly one is refused, whatever the
+    // interleaving (the count and the insert are one transaction).
+    let (a, b, c) = tokio::join!(
+        h.sluice.create_endpoint(&scope, create(1)),
+        h.sluice.create_endpoint(&scope, create(2)),
+        h.sluice.create_endpoint(&scope, create(3)),
+    );
+    let refused: Vec<_> = [a, b, c].into_iter().filter_map(Result::err).collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(matches!(refused[0], Error::QuotaExceeded(_)), "{refused:?}");
+    let listed = h.sluice.list_endpoints(&scope, None, None).await.expect("list");
+    assert_eq!(listed.data.len(), 2, "the refused one was not stored");
+
+    h.sluice.create_api_key(&scope, CreateApiKey::default()).await.expect("1 of 1");
+    let second = h.sluice.create_api_key(&scope, CreateApiKey::default()).await.expect_err("over the quota");
+    assert!(matches!(second, Error::QuotaExceeded(_)), "{second:?}");
+
+    // The platform raises the endpoint quota; `null` would return it to the default.
+    let raise = PatchTenant { max_endpoints: Some(Some(3)), ..Default::default() };
+    let patched = h.sluice.patch_tenant(&h.platform, &small.id, raise).await.expect("patch");
+    assert_eq!(patched.max_endpoints, Some(3));
+    h.sluice.create_endpoint(&scope, create(4)).await.expect("within the new quota");
+    let bad = PatchTenant { max_endpoints: Some(Some(0)), backlog_cap: Some(0), ..Default::default() };
+    let Err(Error::Validation(fields)) = h.sluice.patch_tenant(&h.platform, &small.id, bad).await else {
+        panic!("expected a validation error");
+    };
+    let fields: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, vec!["backlog_cap", "max_endpoints"]);
+    let reset = PatchTenant { max_endpoints: Some(None), ..Default::default() };
+    let reset = h.sluice.patch_tenant(&h.platform, &small.id, reset).await.expect("back to the default");
+    assert_eq!(reset.max_endpoints, None);
 }

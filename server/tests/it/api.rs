@@ -84,6 +84,24 @@ async fn tenants_and_tenant_keys(db: TestDb) {
     assert_problem(&publish_there, 404, "not_found");
     let create = app.call(Method::POST, "/v1/tenants", Some(&key), Some(json!({ "name": "x" })), &[]).await;
     assert_problem(&create, 403, "forbidden");
+
+    // Quotas: the platform sets them, the tenant's key meets them.
+    let quota = json!({ "max_endpoints": 1 });
+    let own = format!("/v1/tenants/{mine}");
+    let tenant_sets = app.call(Method::PATCH, &own, Some(&key), Some(quota.clone()), &[]).await;
+    assert_problem(&tenant_sets, 403, "forbidden");
+    let set = app.patch(&format!("/v1/tenants/{mine}"), quota).await;
+    assert_eq!(set.body["max_endpoints"], 1, "{:?}", set.body);
+    assert_problem(
+        &app.patch(&format!("/v1/tenants/{mine}"), json!({ "max_api_keys": 0 })).await,
+        422,
+        "validation_failed",
+    );
+    let hook = json!({ "url": "https://example.com/hook" });
+    let path = format!("/v1/tenants/{mine}/endpoints");
+    let first = app.call(Method::POST, &path, Some(&key), Some(hook.clone()), &[]).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert_problem(&app.call(Method::POST, &path, Some(&key), Some(hook), &[]).await, 409, "quota_exceeded");
     app.stop().await;
 }
 

@@ -30,8 +30,11 @@ impl EndpointStore for This {
         e: &Endpoint,
         secret: &SecretRecord,
         event: &LifecycleEvent,
+        quota: i64,
     ) -> Result<()> {
         let mut tx = self.write.begin().await?;
+        let count = "SELECT COUNT(*) FROM endpoints WHERE tenant_id = $1 AND deleted_at IS NULL";
+        Self::check_quota_in(&mut tx, tenant, count, quota, "endpoints").await?;
         sqlx::query(
             "INSERT INTO endpoints (id, tenant_id, url, description, event_types, enabled, disabled_reason, disabled_at, \
              rate_limit_per_second, max_concurrency, retry_schedule, version, created_at, updated_at, deleted_at) \

@@ -4,7 +4,12 @@
 
 #[async_trait]
 impl KeyStore for This {
-    async fn insert_api_key(&self, k: &ApiKey, key_hash: &str) -> Result<()> {
+    async fn insert_api_key(&self, k: &ApiKey, key_hash: &str, quota: Option<(&TenantScope, i64)>) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        if let Some((tenant, quota)) = quota {
+            let count = "SELECT COUNT(*) FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL";
+            Self::check_quota_in(&mut tx, tenant, count, quota, "active API keys").await?;
+        }
         sqlx::query(
             "INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, created_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, $6, NULL)",
@@ -15,8 +20,9 @@ impl KeyStore for This {
         .bind(&k.prefix)
         .bind(key_hash)
         .bind(k.created_at.timestamp_millis())
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -2,15 +2,45 @@
 // Compiled once per backend: `include!`d by `sqlite.rs` and `postgres.rs`, which define
 // `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
 
+impl This {
+    /// Fails with `QuotaExceeded` if the tenant already has `quota` of what `count_sql`
+    /// counts (`$1` is the tenant id), inside the transaction about to add one. On
+    /// PostgreSQL the tenant's row is locked first, so two concurrent inserts count
+    /// one after the other; SQLite's single writer already does that.
+    async fn check_quota_in(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        tenant: &TenantScope,
+        count_sql: &str,
+        quota: i64,
+        what: &str,
+    ) -> Result<()> {
+        if This::BACKEND == Backend::Postgres {
+            sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
+                .bind(tenant.id().as_str())
+                .execute(&mut **tx)
+                .await?;
+        }
+        let (n,): (i64,) = sqlx::query_as(count_sql).bind(tenant.id().as_str()).fetch_one(&mut **tx).await?;
+        if n >= quota {
+            return Err(Error::QuotaExceeded(format!(
+                "the tenant has {n} {what}, its quota; remove one or ask the platform to raise the quota"
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl TenantStore for This {
     async fn insert_tenant(&self, _platform: &Platform, t: &Tenant) -> Result<()> {
-        sqlx::query("INSERT INTO tenants (id, name, tier, retention_days, backlog_cap, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query(&format!("INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
             .bind(t.id.as_str())
             .bind(&t.name)
             .bind(&t.tier)
             .bind(t.retention_days)
             .bind(t.backlog_cap)
+            .bind(t.max_endpoints.map(i64::from))
+            .bind(t.max_api_keys.map(i64::from))
             .bind(t.created_at.timestamp_millis())
             .execute(&self.write)
             .await?;
@@ -18,19 +48,17 @@ impl TenantStore for This {
     }
 
     async fn get_tenant(&self, tenant: &TenantScope) -> Result<Option<Tenant>> {
-        let row: Option<TenantRow> =
-            sqlx::query_as("SELECT id, name, tier, retention_days, backlog_cap, created_at FROM tenants WHERE id = $1")
-                .bind(tenant.id().as_str())
-                .fetch_optional(&self.read)
-                .await?;
+        let row: Option<TenantRow> = sqlx::query_as(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1"))
+            .bind(tenant.id().as_str())
+            .fetch_optional(&self.read)
+            .await?;
         row.map(tenant_from).transpose()
     }
 
     async fn list_tenants(&self, _operator: &Operator, page: &PageArgs) -> Result<Vec<Tenant>> {
-        let rows: Vec<TenantRow> = sqlx::query_as(
-            "SELECT id, name, tier, retention_days, backlog_cap, created_at FROM tenants \
-             WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
-        )
+        let rows: Vec<TenantRow> = sqlx::query_as(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2"
+        ))
         .bind(page.before.as_deref())
         .bind(page.limit)
         .fetch_all(&self.read)
@@ -39,12 +67,18 @@ impl TenantStore for This {
     }
 
     async fn update_tenant(&self, _platform: &Platform, t: &Tenant) -> Result<()> {
-        sqlx::query("UPDATE tenants SET name = $2, tier = $3 WHERE id = $1")
-            .bind(t.id.as_str())
-            .bind(&t.name)
-            .bind(&t.tier)
-            .execute(&self.write)
-            .await?;
+        sqlx::query(
+            "UPDATE tenants SET name = $2, tier = $3, backlog_cap = $4, max_endpoints = $5, max_api_keys = $6 \
+             WHERE id = $1",
+        )
+        .bind(t.id.as_str())
+        .bind(&t.name)
+        .bind(&t.tier)
+        .bind(t.backlog_cap)
+        .bind(t.max_endpoints.map(i64::from))
+        .bind(t.max_api_keys.map(i64::from))
+        .execute(&self.write)
+        .await?;
         Ok(())
     }
 
