@@ -25,6 +25,7 @@ on_both_backends!(
     delivery_filters,
     queue_heads_follow_due_work_and_never_hide_it,
     quotas_cap_endpoints_and_keys_per_tenant,
+    two_nodes_publishing_to_the_same_endpoints_do_not_deadlock,
 );
 
 async fn tenants_endpoints_and_pagination(db: TestDb) {
@@ -565,4 +566,44 @@ async fn quotas_cap_endpoints_and_keys_per_tenant(db: TestDb) {
     let reset = PatchTenant { max_endpoints: Some(None), ..Default::default() };
     let reset = h.sluice.patch_tenant(&h.platform, &small.id, reset).await.expect("back to the default");
     assert_eq!(reset.max_endpoints, None);
+}
+
+/// Several nodes share one PostgreSQL: their publish transactions all lower the same
+/// endpoints' queue heads. With row locks that conflict with the foreign-key locks
+/// inserting deliveries takes, two of them deadlocked and one publish failed.
+async fn two_nodes_publishing_to_the_same_endpoints_do_not_deadlock(db: TestDb) {
+    let h = Harness::new(db).await;
+    if h.store.backend() == sluice_engine::store::Backend::Sqlite {
+        return; // one process, one writer: nothing to share
+    }
+    h.endpoint("https://example.com/a", None).await;
+    h.endpoint("https://example.com/b", None).await;
+    let nodes = [h.db.store().await, h.db.store().await];
+    let mut publishes = tokio::task::JoinSet::new();
+    for (n, store) in nodes.iter().enumerate() {
+        for i in 0..40 {
+            let store = store.clone();
+            let tenant = h.tenant.clone();
+            publishes.spawn(async move {
+                let batch: Vec<NewMessage> = (0..5)
+                    .map(|j| NewMessage {
+                        id: new_id(),
+                        tenant_id: tenant.clone(),
+                        event_type: "t".into(),
+                        payload: format!("{{\"node\":{n},\"i\":{i},\"j\":{j}}}"),
+                        idempotency_key: None,
+                        request_hash: None,
+                        created_at_ms: now_ms(),
+                        only_endpoint: None,
+                    })
+                    .collect();
+                store.publish_batch(&batch).await
+            });
+        }
+    }
+    while let Some(joined) = publishes.join_next().await {
+        joined.expect("join").expect("every publish commits");
+    }
+    let pending = h.store.backlog(&h.scope).await.expect("backlog");
+    assert_eq!(pending, 2 * 40 * 5 * 2, "every message, to both endpoints");
 }

@@ -32,10 +32,14 @@ impl This {
         for chunk in earliest.chunks(200) {
             if This::BACKEND == Backend::Postgres {
                 // Rows locked in id order, by every transaction that touches several
-                // heads, so two of them can never wait on each other.
+                // heads, so two of them can never wait on each other. NO KEY UPDATE is
+                // the lock the UPDATE below takes anyway; unlike FOR UPDATE it does not
+                // conflict with the KEY SHARE locks that inserting deliveries (foreign
+                // key) takes, so two nodes publishing to one endpoint queue up instead
+                // of deadlocking.
                 let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT id FROM endpoints WHERE id IN ");
                 push_id_list(&mut qb, chunk.iter().map(|(id, _)| *id));
-                qb.push(" ORDER BY id FOR UPDATE");
+                qb.push(" ORDER BY id FOR NO KEY UPDATE");
                 qb.build().execute(&mut **tx).await?;
             }
             let mut qb = sqlx::QueryBuilder::<Db>::new(

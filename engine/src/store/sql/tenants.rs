@@ -15,7 +15,9 @@ impl This {
         what: &str,
     ) -> Result<()> {
         if This::BACKEND == Backend::Postgres {
-            sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
+            // NO KEY UPDATE serialises quota checks without waiting on every
+            // transaction that merely references the tenant (foreign keys).
+            sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
                 .bind(tenant.id().as_str())
                 .execute(&mut **tx)
                 .await?;
