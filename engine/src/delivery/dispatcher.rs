@@ -187,9 +187,14 @@ impl Dispatcher {
         let at_cap: HashSet<TenantId> =
             self.tenant_in_flight.iter().filter(|(_, n)| **n >= cap).map(|(t, _)| t.clone()).collect();
         let skip: Vec<TenantId> = at_cap.iter().cloned().collect();
+        // Open circuits keep their listing in memory (the probe goes from there) and
+        // stay out of the window, where their unmoving heads would crowd out their
+        // tenant's other endpoints.
+        let open: Vec<EndpointId> =
+            self.endpoints.iter().filter(|(_, s)| s.breaker.is_open()).map(|(id, _)| id.clone()).collect();
         let per_tenant = i64::try_from(cap).unwrap_or(i64::MAX);
         let limit = i64::try_from(cfg.scan_limit).unwrap_or(i64::MAX);
-        let due = self.engine.store.due_endpoints(now_ms(), per_tenant, limit, &skip).await?;
+        let due = self.engine.store.due_endpoints(now_ms(), per_tenant, limit, &skip, &open).await?;
         let listed: HashSet<EndpointId> = due.iter().map(|d| d.id.clone()).collect();
         for d in due {
             match self.endpoints.get_mut(&d.id) {
@@ -202,7 +207,7 @@ impl Dispatcher {
             }
         }
         for (id, slot) in &mut self.endpoints {
-            if !listed.contains(id) && !at_cap.contains(&slot.info.tenant_id) {
+            if !listed.contains(id) && !at_cap.contains(&slot.info.tenant_id) && !slot.breaker.is_open() {
                 slot.listed = false;
             }
         }

@@ -260,14 +260,17 @@ pub trait QueueStore: Send + Sync {
     /// Enabled endpoints whose queue head is due at `now_ms`: at most `per_tenant` of
     /// each tenant (the longest-waiting first) and `limit` in all, taken round-robin
     /// across tenants so that no tenant's endpoint count can fill the window; tenants
-    /// in `skip` (at their concurrency cap) are left out. The cost grows with the
-    /// endpoints that have due work, not with the endpoints that exist.
+    /// in `skip` (at their concurrency cap) are left out, and so are the endpoints in
+    /// `skip_endpoints` (open circuits), which would otherwise hold their tenant's
+    /// window with heads that cannot move. The cost grows with the endpoints that
+    /// have due work, not with the endpoints that exist.
     async fn due_endpoints(
         &self,
         now_ms: i64,
         per_tenant: i64,
         limit: i64,
         skip: &[TenantId],
+        skip_endpoints: &[EndpointId],
     ) -> Result<Vec<DueEndpoint>>;
     /// Moves the endpoint's queue head to its earliest pending delivery (or clears
     /// it), unless work was queued since the head was read at `seen_version`: then the

@@ -295,7 +295,7 @@ async fn shutdown_releases_leases(db: TestDb) {
     let d = h.deliveries().await.remove(0);
     assert_eq!(d.status, DeliveryStatus::Pending);
     // Released, so due now rather than after the lease: the next node takes it at once.
-    let due = h.store.due_endpoints(now_ms() + 50, 10, 10, &[]).await.expect("due");
+    let due = h.store.due_endpoints(now_ms() + 50, 10, 10, &[], &[]).await.expect("due");
     assert_eq!(due.len(), 1);
 }
 

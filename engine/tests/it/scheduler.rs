@@ -17,6 +17,7 @@ on_both_backends!(
     a_tenant_with_many_endpoints_gets_a_tenant_share_not_more,
     a_fast_endpoint_earns_slots_and_a_struggling_one_loses_them,
     an_endpoint_back_from_an_outage_ramps_up_from_one_slot,
+    open_circuits_do_not_crowd_their_tenants_other_endpoints_out_of_the_scan,
 );
 
 async fn a_rate_limited_endpoint_gets_no_more_than_its_rate(db: TestDb) {
@@ -219,4 +220,31 @@ async fn an_endpoint_back_from_an_outage_ramps_up_from_one_slot(db: TestDb) {
     };
     assert_eq!(probe, 1, "one probe, within the cooldown's reach");
     assert_eq!(passes(&mut engine, 4).await, vec![1, 2, 4, 8], "then slow start from one slot, not 32 at once");
+}
+
+async fn open_circuits_do_not_crowd_their_tenants_other_endpoints_out_of_the_scan(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    let only = |t: &str| Some(vec![t.to_owned()]);
+    for n in 0..2 {
+        let failing =
+            CreateEndpoint { url: format!("{}/f{n}", rx.url()), event_types: only("f"), ..Default::default() };
+        h.sluice.create_endpoint(&h.scope, failing).await.expect("endpoint");
+    }
+    h.publish("f", "{}").await;
+    let mut config = fast_config(&h.db.url);
+    config.tenant_concurrency = Some(2); // the tenant's window: two endpoints per scan
+    config.breaker_threshold = 1;
+    config.breaker_cooldown = Duration::from_secs(60);
+    let mut engine = h.dispatcher(config);
+    rx.set_default(Reply::Status(503));
+    assert_eq!(engine.step().await.expect("step"), 2, "both fail and open their circuits");
+    // Their heads stay where they were (due, and older than anything new), but a
+    // healthy endpoint of the same tenant is still found.
+    rx.set_default(Reply::Status(200));
+    let healthy = CreateEndpoint { url: format!("{}/ok", rx.url()), event_types: only("ok"), ..Default::default() };
+    h.sluice.create_endpoint(&h.scope, healthy).await.expect("endpoint");
+    h.publish("ok", "{}").await;
+    assert_eq!(engine.step().await.expect("step"), 1);
+    assert!(rx.received().last().is_some_and(|r| r.path.ends_with("/ok")), "the healthy endpoint got it");
 }

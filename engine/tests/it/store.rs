@@ -291,7 +291,7 @@ async fn deleting_an_endpoint_cancels_its_queue(db: TestDb) {
     assert_eq!(h.deliveries().await[0].status, DeliveryStatus::Cancelled);
     let err = h.sluice.get_endpoint(&h.scope, &e.id).await.expect_err("gone");
     assert!(matches!(err, Error::NotFound { .. }));
-    assert!(h.store.due_endpoints(now_ms() + 1_000, 100, 100, &[]).await.expect("due").is_empty());
+    assert!(h.store.due_endpoints(now_ms() + 1_000, 100, 100, &[], &[]).await.expect("due").is_empty());
 }
 
 async fn rotation_keeps_the_old_secret_valid_during_grace(db: TestDb) {
@@ -489,7 +489,7 @@ async fn queue_heads_follow_due_work_and_never_hide_it(db: TestDb) {
     let e = h.endpoint("https://example.com/a", None).await;
     let due_at = |at: i64| {
         let store = h.store.clone();
-        async move { store.due_endpoints(at, 100, 100, &[]).await.expect("due") }
+        async move { store.due_endpoints(at, 100, 100, &[], &[]).await.expect("due") }
     };
     assert!(due_at(now_ms() + 1_000).await.is_empty(), "no work, no head");
     h.publish("t", "{}").await;

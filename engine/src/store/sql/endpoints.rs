@@ -148,6 +148,21 @@ impl EndpointStore for This {
         event: &LifecycleEvent,
     ) -> Result<bool> {
         let mut tx = self.write.begin().await?;
+        // Deliveries first, then the endpoint: the order every other transaction
+        // that touches both takes (record, replay, release lower the endpoint's queue
+        // head after their deliveries), so on PostgreSQL they queue instead of
+        // deadlocking. Dropping the transaction when the endpoint is not there rolls
+        // the cancelling back.
+        sqlx::query(
+            "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, updated_at = $1 \
+             WHERE endpoint_id = $2 AND state = 'pending' \
+             AND endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = $3 AND deleted_at IS NULL)",
+        )
+        .bind(now_ms)
+        .bind(id.as_str())
+        .bind(tenant.id().as_str())
+        .execute(&mut *tx)
+        .await?;
         let done = sqlx::query(
             "UPDATE endpoints SET deleted_at = $1, enabled = FALSE, version = version + 1, updated_at = $1 \
              WHERE tenant_id = $2 AND id = $3 AND deleted_at IS NULL",
@@ -162,14 +177,6 @@ impl EndpointStore for This {
         if !done {
             return Ok(false);
         }
-        sqlx::query(
-            "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, updated_at = $1 \
-             WHERE endpoint_id = $2 AND state = 'pending'",
-        )
-        .bind(now_ms)
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await?;
         Self::insert_event_in(&mut tx, event).await?;
         tx.commit().await?;
         Ok(true)

@@ -86,6 +86,7 @@ impl QueueStore for This {
         per_tenant: i64,
         limit: i64,
         skip: &[TenantId],
+        skip_endpoints: &[EndpointId],
     ) -> Result<Vec<DueEndpoint>> {
         // Ranked within each tenant by how long the head has waited, then ordered by
         // that rank: every tenant's first endpoint comes before any tenant's second.
@@ -101,6 +102,10 @@ impl QueueStore for This {
         for chunk in skip.chunks(500) {
             qb.push(" AND e.tenant_id NOT IN ");
             push_id_list(&mut qb, chunk.iter().map(|t| t.as_str()));
+        }
+        for chunk in skip_endpoints.chunks(500) {
+            qb.push(" AND e.id NOT IN ");
+            push_id_list(&mut qb, chunk.iter().map(|e| e.as_str()));
         }
         qb.push(") ranked WHERE rank_in_tenant <= ");
         qb.push_bind(per_tenant);
