@@ -184,9 +184,8 @@ impl Dispatcher {
         self.scans += 1;
         let cfg = &self.engine.config;
         let cap = cfg.tenant_cap();
-        let at_cap: HashSet<TenantId> =
+        let skip: Vec<TenantId> =
             self.tenant_in_flight.iter().filter(|(_, n)| **n >= cap).map(|(t, _)| t.clone()).collect();
-        let skip: Vec<TenantId> = at_cap.iter().cloned().collect();
         // Open circuits keep their listing in memory (the probe goes from there) and
         // stay out of the window, where their unmoving heads would crowd out their
         // tenant's other endpoints.
@@ -207,7 +206,7 @@ impl Dispatcher {
             }
         }
         for (id, slot) in &mut self.endpoints {
-            if !listed.contains(id) && !at_cap.contains(&slot.info.tenant_id) && !slot.breaker.is_open() {
+            if !listed.contains(id) && !skip.contains(&slot.info.tenant_id) && !slot.breaker.is_open() {
                 slot.listed = false;
             }
         }

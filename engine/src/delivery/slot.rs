@@ -87,6 +87,7 @@ fn max_of(info: &DueEndpoint, default_max: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::concurrency::Signal;
     use crate::ids::new_id;
     use std::time::Duration;
 
@@ -125,7 +126,7 @@ mod tests {
         let mut s = slot(None, Some(1), 10, t0);
         assert_eq!(s.room(t0), (1, None));
         for _ in 0..10 {
-            s.limit.finished(super::super::concurrency::Signal::FastSuccess, s.limit.round());
+            s.limit.finished(Signal::FastSuccess, s.limit.round());
         }
         s.started(1);
         assert_eq!(s.room(t0), (0, None), "one in flight is its maximum, however fast it answers");
