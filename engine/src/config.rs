@@ -39,6 +39,9 @@ pub struct EngineConfig {
     /// Allow endpoints on loopback, private and link-local addresses (development, tests).
     #[arg(long, env = "SLUICE_ALLOW_PRIVATE_TARGETS", default_value_t = false, action = clap::ArgAction::Set)]
     pub allow_private_targets: bool,
+    /// Ports endpoints may use, comma-separated (e.g. 443,80); any port when unset.
+    #[arg(long, env = "SLUICE_ALLOWED_PORTS", value_delimiter = ',')]
+    pub allowed_ports: Vec<u16>,
     /// Deliveries one claim takes at most, per endpoint.
     #[arg(long, env = "SLUICE_CLAIM_BATCH", default_value_t = 128)]
     pub claim_batch: usize,

@@ -15,6 +15,7 @@ pub mod bucket;
 pub mod concurrency;
 mod decide;
 mod dispatcher;
+mod egress;
 mod idle;
 mod keys;
 mod recorder;
@@ -32,8 +33,9 @@ use crate::store::Store;
 
 pub use decide::{decide, Verdict};
 pub use dispatcher::Dispatcher;
+pub use egress::{is_blocked, AllowedPorts};
 pub use idle::{wait_idle, Quiet};
-pub use sender::{is_blocked, parse_retry_after, SendResult, Sender, MAX_RESPONSE_BODY};
+pub use sender::{parse_retry_after, SendResult, Sender, MAX_RESPONSE_BODY};
 pub use stats::{OpenCircuit, OpenCircuits, Stats};
 
 /// The engine of one node: what its dispatcher needs, shared with its send tasks.
@@ -49,7 +51,12 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, config: EngineConfig, wake: Arc<Notify>) -> anyhow::Result<Self> {
-        let sender = Sender::new(config.request_timeout, config.allow_private_targets, config.endpoint_concurrency)?;
+        let sender = Sender::new(
+            config.request_timeout,
+            config.allow_private_targets,
+            AllowedPorts::new(config.allowed_ports.clone()),
+            config.endpoint_concurrency,
+        )?;
         let quiet = watch::Sender::new(Quiet::default());
         Ok(Self { store, config, sender, wake, stats: Arc::default(), circuits: Arc::default(), quiet })
     }

@@ -2,7 +2,7 @@
 //! the outbound-safety rule, and turns whatever happened into an attempt record.
 
 use std::error::Error as StdError;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use sluice_core::model::ErrorClass;
 use sluice_core::signing;
 
+use super::egress::{is_blocked, refusal, AllowedPorts};
 use crate::store::{AttemptRecord, Claimed};
 
 /// Bytes of a response body kept on the attempt.
@@ -26,6 +27,7 @@ pub struct SendResult {
 pub struct Sender {
     client: reqwest::Client,
     allow_private: bool,
+    ports: AllowedPorts,
     user_agent: String,
 }
 
@@ -72,41 +74,13 @@ impl Resolve for SafeResolver {
     }
 }
 
-/// Addresses a partner's endpoint must not reach: this machine, private networks,
-/// link-local (cloud metadata lives at 169.254.169.254), multicast and the like.
-pub fn is_blocked(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64.0.0/10, carrier-grade NAT
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0.0/24, IETF protocol assignments
-                || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18.0.0/15, benchmarking
-                || o[0] >= 240
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_blocked(IpAddr::V4(v4));
-            }
-            let seg = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (seg[0] & 0xfe00) == 0xfc00 // unique local
-                || (seg[0] & 0xffc0) == 0xfe80 // link-local
-                || (seg[0] == 0x64 && seg[1] == 0xff9b) // NAT64 can reach private v4
-        }
-    }
-}
-
 impl Sender {
-    pub fn new(timeout: Duration, allow_private: bool, max_idle_per_host: usize) -> anyhow::Result<Self> {
+    pub fn new(
+        timeout: Duration,
+        allow_private: bool,
+        ports: AllowedPorts,
+        max_idle_per_host: usize,
+    ) -> anyhow::Result<Self> {
         let user_agent = format!("Sluice/{}", env!("CARGO_PKG_VERSION"));
         let client = reqwest::Client::builder()
             .timeout(timeout)
@@ -116,8 +90,13 @@ impl Sender {
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
             .dns_resolver(Arc::new(SafeResolver { allow_private }))
+            // reqwest honours HTTP_PROXY, HTTPS_PROXY and ALL_PROXY by default; through
+            // a proxy the target's name is resolved by the proxy, never by SafeResolver,
+            // so a stray variable in the service's environment would switch the address
+            // rules off. Deliveries go direct, always.
+            .no_proxy()
             .build()?;
-        Ok(Self { client, allow_private, user_agent })
+        Ok(Self { client, allow_private, ports, user_agent })
     }
 
     /// Makes one attempt. Never fails: every failure becomes an attempt record.
@@ -166,8 +145,8 @@ impl Sender {
             retry_after_seconds: None,
         };
 
-        // IP literals never reach the resolver, so they are checked here.
-        if let Some(blocked) = self.blocked_literal(url) {
+        // IP literals never reach the resolver, so they are checked here, with the port.
+        if let Some(blocked) = refusal(url, self.allow_private, &self.ports) {
             record.error_class = Some(ErrorClass::BlockedTarget);
             record.error_message = Some(blocked);
             return SendResult { record };
@@ -248,19 +227,6 @@ impl Sender {
         record.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         SendResult { record }
     }
-
-    fn blocked_literal(&self, url: &str) -> Option<String> {
-        if self.allow_private {
-            return None;
-        }
-        let parsed = url::Url::parse(url).ok()?;
-        let ip = match parsed.host()? {
-            url::Host::Ipv4(v4) => IpAddr::V4(v4),
-            url::Host::Ipv6(v6) => IpAddr::V6(v6),
-            url::Host::Domain(_) => return None,
-        };
-        is_blocked(ip).then(|| format!("{ip} is a private, loopback or link-local address, which is not allowed"))
-    }
 }
 
 /// `Retry-After` as seconds or an HTTP date, clamped to what we honour.
@@ -327,28 +293,6 @@ fn chain(e: &dyn StdError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn blocks_private_ranges() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(is_blocked(ip.parse().expect("ip")), "{ip} must be blocked");
-        }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
-            assert!(!is_blocked(ip.parse().expect("ip")), "{ip} must be allowed");
-        }
-    }
 
     #[test]
     fn retry_after_forms() {

@@ -13,12 +13,59 @@ use crate::harness::ADMIN_KEY;
 
 on_both_backends!(killed_mid_burst_loses_nothing);
 
+#[tokio::test]
+async fn proxy_variables_do_not_bypass_the_address_rules() {
+    let db = TestDb::new(sluice_testkit::Backend::Sqlite).await.expect("SQLite is always available");
+    // The "proxy" answers 200 to anything: before the fix, a delivery to a loopback
+    // name went through it and was marked succeeded without the resolver seeing it.
+    let proxy = Receiver::start().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let proxy_url = format!("http://{}", proxy.addr());
+    let mut child = command(&db.url, port)
+        .env("SLUICE_ALLOW_PRIVATE_TARGETS", "false")
+        .env("HTTP_PROXY", &proxy_url)
+        .env("HTTPS_PROXY", &proxy_url)
+        .env("ALL_PROXY", &proxy_url)
+        .env("http_proxy", &proxy_url)
+        .spawn()
+        .expect("spawn sluice");
+    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    wait_ready(&client, &base).await;
+    let post = |path: String, body: Value| {
+        let request = client.post(format!("{base}{path}")).bearer_auth(ADMIN_KEY).json(&body);
+        async move { request.send().await.expect("send").json::<Value>().await.expect("json") }
+    };
+    let t = post("/v1/tenants".into(), json!({ "name": "Proxied" })).await["id"].as_str().expect("id").to_owned();
+    let unused = free_port();
+    post(format!("/v1/tenants/{t}/endpoints"), json!({ "url": format!("http://localhost:{unused}/hook") })).await;
+    let m = post(format!("/v1/tenants/{t}/messages"), json!({ "event_type": "probe", "payload": {} })).await;
+    let m = m["id"].as_str().expect("message id").to_owned();
+
+    let refused = eventually(Duration::from_secs(20), || async {
+        let url = format!("{base}/v1/tenants/{t}/messages/{m}/deliveries");
+        let Ok(r) = client.get(url).bearer_auth(ADMIN_KEY).send().await else { return false };
+        let page: Value = r.json().await.unwrap_or_default();
+        page.to_string().contains("blocked_target")
+    })
+    .await;
+    signal(&child, "KILL");
+    let _ = child.wait();
+    assert!(refused, "the delivery to localhost was not refused as blocked_target");
+    assert_eq!(proxy.count(), 0, "nothing may go through a proxy from the environment");
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 fn spawn(db_url: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
+    command(db_url, port).spawn().expect("spawn sluice")
+}
+
+fn command(db_url: &str, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command
         .env("SLUICE_LISTEN", format!("127.0.0.1:{port}"))
         .env("SLUICE_DATABASE_URL", db_url)
         .env("SLUICE_BOOTSTRAP_API_KEY", ADMIN_KEY)
@@ -28,9 +75,8 @@ fn spawn(db_url: &str, port: u16) -> Child {
         .env("SLUICE_POLL_INTERVAL_MS", "100")
         .env("SLUICE_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn sluice")
+        .stderr(Stdio::inherit());
+    command
 }
 
 async fn wait_ready(client: &reqwest::Client, base: &str) {
