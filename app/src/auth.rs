@@ -26,14 +26,14 @@ pub fn error_text(e: &AppError) -> String {
 pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     use axum::http::{header, HeaderValue};
     let ctx = ssr::context()?;
-    let signed = match ctx.sluice.sign_in(&email, &password).await {
+    let origin = ssr::client_origin().await;
+    let signed = match ctx.sluice.sign_in(&email, &password, origin.ip).await {
         Ok(s) => s,
         // A wrong password is the caller's problem, not a server failure: 401 (or
         // 429 when throttled), as the REST API would say.
         Err(e) => return Err(AppError::from(e)),
     };
-    let cookie =
-        ssr::session_cookie(&signed.token, sluice_engine::service::SESSION_TTL.as_secs(), ssr::is_https().await);
+    let cookie = ssr::session_cookie(&ctx, &signed.token, sluice_engine::service::SESSION_TTL.as_secs());
     let value = HeaderValue::from_str(&cookie).map_err(|e| AppError::internal(e.to_string()))?;
     expect_context::<leptos_axum::ResponseOptions>().insert_header(header::SET_COOKIE, value);
     leptos_axum::redirect("/");
@@ -49,7 +49,7 @@ pub async fn sign_out(csrf: String) -> Result<(), AppError> {
         ssr::check_csrf(&session, &csrf)?;
         ctx.sluice.sign_out(&token).await?;
     }
-    let cookie = ssr::session_cookie("", 0, ssr::is_https().await);
+    let cookie = ssr::session_cookie(&ctx, "", 0);
     let value = HeaderValue::from_str(&cookie).map_err(|e| AppError::internal(e.to_string()))?;
     expect_context::<leptos_axum::ResponseOptions>().insert_header(header::SET_COOKIE, value);
     leptos_axum::redirect("/sign-in");
@@ -75,16 +75,32 @@ pub mod ssr {
     use axum::http::HeaderMap;
     use leptos::prelude::*;
     use sluice_core::ErrorCode;
-    use sluice_engine::{Caller, Session};
+    use sluice_engine::{Caller, ClientOrigin, Session};
 
     use crate::error::AppError;
 
-    /// The name of the session cookie.
-    pub const SESSION_COOKIE: &str = "sluice_session";
+    /// The session cookie's name when it is `Secure`: the `__Host-` prefix makes the
+    /// browser refuse it unless it is Secure, has `Path=/` and no `Domain`, so neither
+    /// a sibling subdomain nor a plain-http page can plant or overwrite it.
+    pub const SESSION_COOKIE: &str = "__Host-sluice_session";
+    /// Its name when `SLUICE_SECURE_COOKIES=false` (plain-http development).
+    pub const INSECURE_SESSION_COOKIE: &str = "sluice_session";
 
     #[derive(Clone)]
     pub struct DashboardContext {
         pub sluice: Arc<sluice_engine::Sluice>,
+        /// `SLUICE_SECURE_COOKIES`: a `Secure`, `__Host-` session cookie.
+        pub secure_cookies: bool,
+    }
+
+    impl DashboardContext {
+        fn cookie_name(&self) -> &'static str {
+            if self.secure_cookies {
+                SESSION_COOKIE
+            } else {
+                INSECURE_SESSION_COOKIE
+            }
+        }
     }
 
     /// The engine, as the server provided it. Every route that renders the app must
@@ -95,16 +111,17 @@ pub mod ssr {
     }
 
     /// `HttpOnly` keeps scripts away from the token; `SameSite=Lax` keeps other sites'
-    /// forms from sending it; `Secure` whenever the dashboard is served over https.
-    pub fn session_cookie(token: &str, max_age: u64, secure: bool) -> String {
-        let secure = if secure { "; Secure" } else { "" };
-        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+    /// forms from sending it; `Secure` (on unless turned off) keeps it off plain http.
+    pub fn session_cookie(ctx: &DashboardContext, token: &str, max_age: u64) -> String {
+        let secure = if ctx.secure_cookies { "; Secure" } else { "" };
+        let name = ctx.cookie_name();
+        format!("{name}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
     }
 
-    /// Behind a TLS-terminating proxy the request itself is http; the proxy says so.
-    pub async fn is_https() -> bool {
-        let headers: Option<HeaderMap> = leptos_axum::extract().await.ok();
-        headers.is_some_and(|h| h.get("x-forwarded-proto").is_some_and(|v| v.as_bytes() == b"https"))
+    /// Where the request came from, as the server's trusted-proxy rules decided.
+    pub async fn client_origin() -> ClientOrigin {
+        let origin: Option<axum::Extension<ClientOrigin>> = leptos_axum::extract().await.ok();
+        origin.map(|axum::Extension(o)| o).unwrap_or_default()
     }
 
     fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -120,7 +137,7 @@ pub mod ssr {
     pub async fn session_with_token() -> Result<Option<(String, Session)>, AppError> {
         let ctx = context()?;
         let headers: HeaderMap = leptos_axum::extract().await?;
-        let Some(token) = cookie_value(&headers, SESSION_COOKIE) else {
+        let Some(token) = cookie_value(&headers, ctx.cookie_name()) else {
             return Ok(None);
         };
         let session = ctx.sluice.session(&token).await?;

@@ -115,6 +115,16 @@ impl From<sluice_engine::Error> for AppError {
             Error::Validation(fields) => {
                 fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
             }
+            Error::RateLimited { retry_after_seconds } => {
+                // As REST says it: when to come back, in a header a client can obey.
+                if let (Some(response), Ok(value)) = (
+                    leptos::prelude::use_context::<leptos_axum::ResponseOptions>(),
+                    axum::http::HeaderValue::from_str(&retry_after_seconds.to_string()),
+                ) {
+                    response.insert_header(axum::http::header::RETRY_AFTER, value);
+                }
+                e.to_string()
+            }
             other => {
                 tracing::debug!(code = ?code, error = %other, "server function refused a request");
                 other.to_string()

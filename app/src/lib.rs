@@ -21,6 +21,8 @@ pub use auth::ssr;
 
 /// The HTML document around every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    set_content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -35,6 +37,27 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// The page's Content-Security-Policy, as a response header: scripts only from this
+/// origin or inline with this response's nonce (Leptos puts it on the hydration
+/// scripts it writes), wasm allowed to compile, inline styles only as attributes (the
+/// charts' bar widths), never framed.
+#[cfg(feature = "ssr")]
+fn set_content_security_policy() {
+    use axum::http::{header, HeaderValue};
+    let Some(nonce) = leptos::nonce::use_nonce() else {
+        return;
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; style-src-attr 'unsafe-inline'; \
+         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
+    );
+    if let (Some(response), Ok(value)) = (use_context::<leptos_axum::ResponseOptions>(), HeaderValue::from_str(&policy))
+    {
+        response.insert_header(header::CONTENT_SECURITY_POLICY, value);
     }
 }
 

@@ -21,6 +21,8 @@ pub enum ErrorCode {
     Conflict,
     /// An `If-Match` precondition failed: the caller's copy is stale.
     PreconditionFailed,
+    /// The request took longer than the server allows (a body sent too slowly, say).
+    RequestTimeout,
     /// The request body is larger than the configured limit.
     PayloadTooLarge,
     /// The data is well-formed but invalid; `errors` lists the fields.
@@ -54,6 +56,7 @@ impl ErrorCode {
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::Conflict | Self::IdempotencyKeyInFlight | Self::QuotaExceeded => 409,
+            Self::RequestTimeout => 408,
             Self::PreconditionFailed => 412,
             Self::PayloadTooLarge => 413,
             Self::ValidationFailed | Self::IdempotencyKeyReused => 422,
@@ -73,6 +76,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
             Self::PreconditionFailed => "precondition_failed",
+            Self::RequestTimeout => "request_timeout",
             Self::PayloadTooLarge => "payload_too_large",
             Self::ValidationFailed => "validation_failed",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
@@ -95,6 +99,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => "Method not allowed",
             Self::Conflict => "Conflict with the current state",
             Self::PreconditionFailed => "Your copy is stale",
+            Self::RequestTimeout => "Request took too long",
             Self::PayloadTooLarge => "Request body too large",
             Self::ValidationFailed => "The data is invalid",
             Self::IdempotencyKeyReused => "Idempotency key reused with a different request",

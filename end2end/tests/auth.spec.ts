@@ -65,11 +65,12 @@ test('sign-in and the status page work without JavaScript', async ({ browser }) 
   await context.close();
 });
 
-test('the session cookie is HttpOnly and SameSite; other sites cannot post', async ({ page, request }) => {
+test('the session cookie is __Host-, Secure, HttpOnly and SameSite; other sites cannot post', async ({ page, request }) => {
   await page.goto('/sign-in');
   await signIn(page, ADMIN.email, ADMIN.password);
   await expect(page.getByTestId('viewer')).toBeVisible();
-  const cookie = (await page.context().cookies()).find((c) => c.name === 'sluice_session');
+  const cookie = (await page.context().cookies()).find((c) => c.name === '__Host-sluice_session');
+  expect(cookie?.secure).toBe(true);
   expect(cookie?.httpOnly).toBe(true);
   expect(cookie?.sameSite).toBe('Lax');
 
@@ -81,6 +82,8 @@ test('the session cookie is HttpOnly and SameSite; other sites cannot post', asy
   });
   expect(forged.status()).toBe(403);
   // Still signed in: the forged sign-out did nothing.
+  // (Hydration ran under the page's Content-Security-Policy: the viewer bar and the
+  // in-place actions other tests use need the nonce'd scripts to have run.)
   await page.reload();
   await expect(page.getByTestId('viewer')).toBeVisible();
 });

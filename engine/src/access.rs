@@ -221,3 +221,12 @@ mod tests {
         assert!(platform.operator().is_ok());
     }
 }
+
+/// Where a request came from, as the server decided with its trusted-proxy rules: the
+/// client's address (for sign-in throttling and the audit trail) and whether the
+/// client used https. `ip` is `None` when unknown (a request made in-process).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientOrigin {
+    pub ip: Option<std::net::IpAddr>,
+    pub https: bool,
+}

@@ -34,6 +34,25 @@ pub struct Args {
     /// How often this node tries to take the retention job and purge expired messages.
     #[arg(long, env = "SLUICE_PURGE_INTERVAL_SECONDS", default_value_t = 600)]
     pub purge_interval_seconds: u64,
+    /// Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: addresses or
+    /// networks, comma-separated (e.g. 10.0.0.0/8). None when unset.
+    #[arg(long, env = "SLUICE_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+    /// Mark the session cookie Secure and name it __Host-…; turn off only to use the
+    /// dashboard over plain http from another machine (browsers already treat
+    /// localhost as secure).
+    #[arg(long, env = "SLUICE_SECURE_COOKIES", default_value_t = true, action = ArgAction::Set)]
+    pub secure_cookies: bool,
+    /// Seconds a client has to send a request's headers, from connecting or from its
+    /// previous response (so it also closes idle keep-alive connections).
+    #[arg(long, env = "SLUICE_HTTP_HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub http_header_timeout_seconds: u64,
+    /// Seconds one request may take, body included, before it is answered 408.
+    #[arg(long, env = "SLUICE_HTTP_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub http_request_timeout_seconds: u64,
+    /// HTTP connections open at once; beyond it the listener waits for one to close.
+    #[arg(long, env = "SLUICE_HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub http_max_connections: usize,
     /// Log format: text or json.
     #[arg(long, env = "SLUICE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -51,6 +70,10 @@ pub struct ServerConfig {
     pub bootstrap_admin_password: Option<String>,
     pub max_body_bytes: usize,
     pub site_root: String,
+    pub trusted_proxies: crate::origin::TrustedProxies,
+    pub secure_cookies: bool,
+    pub http_limits: crate::serve::HttpLimits,
+    pub http_request_timeout: Duration,
     /// Publish a demo event this often; `None` is no demo.
     pub demo_every: Option<Duration>,
     /// The retention purge's period on this node (the lease decides which node runs).
@@ -65,8 +88,21 @@ impl ServerConfig {
             !a.demo || a.engine.allow_private_targets,
             "SLUICE_DEMO needs SLUICE_ALLOW_PRIVATE_TARGETS=true: the demo receiver is this server, on loopback"
         );
+        let trusted_proxies = crate::origin::TrustedProxies::parse(&a.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("SLUICE_TRUSTED_PROXIES: {e}"))?;
+        anyhow::ensure!(a.http_header_timeout_seconds >= 1, "SLUICE_HTTP_HEADER_TIMEOUT_SECONDS must be at least 1");
+        anyhow::ensure!(a.http_request_timeout_seconds >= 1, "SLUICE_HTTP_REQUEST_TIMEOUT_SECONDS must be at least 1");
+        anyhow::ensure!(a.http_max_connections >= 1, "SLUICE_HTTP_MAX_CONNECTIONS must be at least 1");
         Ok(Self {
             listen: a.listen,
+            trusted_proxies,
+            secure_cookies: a.secure_cookies,
+            http_limits: crate::serve::HttpLimits {
+                header_timeout: Duration::from_secs(a.http_header_timeout_seconds),
+                max_connections: a.http_max_connections,
+                drain: a.engine.shutdown_grace,
+            },
+            http_request_timeout: Duration::from_secs(a.http_request_timeout_seconds),
             bootstrap_api_key: a.bootstrap_api_key.clone().filter(|k| !k.is_empty()),
             bootstrap_admin_email: a.bootstrap_admin_email.clone(),
             bootstrap_admin_password: a.bootstrap_admin_password.clone().filter(|p| !p.is_empty()),

@@ -5,15 +5,18 @@
 pub mod config;
 mod demo;
 mod extract;
+mod hardening;
 mod health;
+pub mod origin;
 pub mod problem;
+pub mod serve;
 mod v1;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderValue, Method};
+use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -25,7 +28,6 @@ use sluice_engine::store::Store;
 use sluice_engine::{Engine, Sluice};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
-use tower_http::limit::RequestBodyLimitLayer;
 
 pub use config::ServerConfig;
 use problem::ApiError;
@@ -36,23 +38,26 @@ pub struct AppState {
     pub sluice: Arc<Sluice>,
 }
 
+/// The HTTP settings the router applies to every request.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub max_body_bytes: usize,
+    pub request_timeout: std::time::Duration,
+    pub trusted_proxies: Arc<origin::TrustedProxies>,
+    pub secure_cookies: bool,
+}
+
 /// The whole HTTP surface.
-pub fn router(state: AppState, leptos_options: LeptosOptions, max_body_bytes: usize) -> Router {
+pub fn router(state: AppState, leptos_options: LeptosOptions, http: &HttpSettings) -> Router {
     let api = Router::new()
         .nest("/v1", v1::router().fallback(api_not_found))
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .layer(axum::middleware::from_fn(cache_headers))
-        // Both layers: DefaultBodyLimit makes extractors fail with 413 before
-        // buffering; RequestBodyLimitLayer also covers bodies nobody extracts.
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(RequestBodyLimitLayer::new(max_body_bytes))
-        .layer(axum::middleware::from_fn(problem_for_bare_413))
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
 
-    let context = DashboardContext { sluice: state.sluice.clone() };
+    let context = DashboardContext { sluice: state.sluice.clone(), secure_cookies: http.secure_cookies };
     let routes = generate_route_list(sluice_app::App);
     let fallback_context = context.clone();
     let dashboard = Router::new()
@@ -69,7 +74,18 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, max_body_bytes: us
         .layer(axum::middleware::from_fn(reject_cross_site_posts))
         .with_state(leptos_options);
 
-    api.merge(dashboard).layer(tower_http::trace::TraceLayer::new_for_http())
+    // Layers run outside in: the trace, then the client's origin (which the
+    // hardening headers and sign-in read), the headers, the time limit, and the body
+    // limit, which covers the dashboard's server functions as much as the API.
+    api.merge(dashboard)
+        // DefaultBodyLimit makes axum's extractors stop at the limit; body_limit covers
+        // every other reader (the server functions) and answers problem+json 413.
+        .layer(DefaultBodyLimit::max(http.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(http.max_body_bytes, hardening::body_limit))
+        .layer(axum::middleware::from_fn_with_state(http.request_timeout, hardening::request_time_limit))
+        .layer(axum::middleware::from_fn(hardening::security_headers))
+        .layer(axum::middleware::from_fn_with_state(http.trusted_proxies.clone(), origin::attach_origin))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
 async fn api_not_found() -> ApiError {
@@ -101,35 +117,6 @@ fn is_cross_site(headers: &axum::http::HeaderMap) -> bool {
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
     let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
     origin == "null" || !origin_host.eq_ignore_ascii_case(host)
-}
-
-/// tower-http's body limit answers a declared-too-large body in plain text before any
-/// handler runs; the API promises problem+json for every error, so say it that way.
-/// A 413 also closes the connection: the unread body is still in flight, and a client
-/// that reused the connection would see its next request fail.
-async fn problem_for_bare_413(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let mut res = next.run(req).await;
-    if res.status() != axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        return res;
-    }
-    let is_problem =
-        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if !is_problem {
-        res = ApiError::new(ErrorCode::PayloadTooLarge, "the request body is larger than this server accepts")
-            .into_response();
-    }
-    res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-    res
-}
-
-/// Mutable resources must be revalidated; immutable ones (messages) set their own.
-async fn cache_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let is_get = req.method() == Method::GET;
-    let mut res = next.run(req).await;
-    if is_get && !res.headers().contains_key(header::CACHE_CONTROL) {
-        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
-    }
-    res
 }
 
 /// A started server: its address and a handle to stop it.
@@ -203,7 +190,13 @@ impl Prepared {
             .site_pkg_dir("pkg")
             .site_addr(config.listen)
             .build();
-        router(AppState { sluice: self.sluice.clone() }, leptos_options, config.max_body_bytes)
+        let http = HttpSettings {
+            max_body_bytes: config.max_body_bytes,
+            request_timeout: config.http_request_timeout,
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            secure_cookies: config.secure_cookies,
+        };
+        router(AppState { sluice: self.sluice.clone() }, leptos_options, &http)
     }
 }
 
@@ -245,12 +238,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     }
     tracing::info!(%addr, database = %redact(&config.engine.database_url), "Sluice is listening");
 
-    let mut http_stop = stop_rx.clone();
+    let http_stop = stop_rx.clone();
+    let limits = config.http_limits;
     let done = tokio::spawn(async move {
-        let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
-            let _ = http_stop.wait_for(|stop| *stop).await;
-        });
-        server.await?;
+        serve::serve(listener, app, limits, http_stop).await?;
         match engine_task.await {
             Ok(r) => r?,
             Err(e) => anyhow::bail!("delivery engine panicked: {e}"),

@@ -16,18 +16,22 @@ mod keys;
 mod messages;
 mod node;
 mod operations;
+mod passwords;
 mod publish_queue;
 mod queries;
 mod retention;
+mod sign_in;
 mod slo;
 mod tenants;
 mod triage;
 mod users;
 
 pub use messages::{parse_time, Published};
+pub use passwords::PasswordGate;
 pub use queries::DeliveryQuery;
+pub use sign_in::{SignedIn, SESSION_TTL};
 pub use triage::Triage;
-pub use users::{Session, SignedIn, SESSION_TTL};
+pub use users::Session;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -56,6 +60,7 @@ pub struct Sluice {
     /// Started on first publish, so constructing a `Sluice` needs no runtime.
     publish_queue: std::sync::OnceLock<publish_queue::PublishQueue>,
     quotas: Quotas,
+    passwords: passwords::PasswordGate,
 }
 
 /// The platform's default per-tenant quotas; a tenant may have its own.
@@ -87,6 +92,7 @@ impl Sluice {
             engine: std::sync::OnceLock::new(),
             publish_queue: std::sync::OnceLock::new(),
             quotas: Quotas::default(),
+            passwords: passwords::PasswordGate::default(),
         }
     }
 

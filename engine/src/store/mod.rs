@@ -38,6 +38,7 @@ pub use queue::{Claimed, DueEndpoint, NextStep, Outcome};
 pub use records::{
     AttemptRecord, DeliveryFilter, EndpointHealthRow, LifecycleEvent, MessageFilter, NewMessage, NewOperation,
     NewSession, PageArgs, PublishResult, PurgeCounts, SearchHit, SecretRecord, SloHour, StoredEvent, TenantHealth,
+    ThrottleLimit,
 };
 pub(crate) use rows::ms_to_dt;
 pub use sqlite::SqliteStore;
@@ -48,8 +49,8 @@ pub use sqlite::SqliteStore;
 /// methods.)
 pub mod prelude {
     pub use super::{
-        EndpointStore, KeyStore, MaintenanceStore, MessageStore, OperationStore, QueueStore, ReportStore, Store,
-        TenantStore, UserStore,
+        EndpointStore, KeyStore, MaintenanceStore, MessageStore, OperationStore, QueueStore, ReportStore, SignInStore,
+        Store, TenantStore, UserStore,
     };
 }
 
@@ -80,6 +81,7 @@ pub trait Store:
     TenantStore
     + KeyStore
     + UserStore
+    + SignInStore
     + EndpointStore
     + MessageStore
     + QueueStore
@@ -143,12 +145,27 @@ pub trait UserStore: Send + Sync {
     /// not expired at `now_ms`.
     async fn session(&self, token_hash: &str, now_ms: i64) -> Result<Option<(User, String)>>;
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
-    /// Counts a failed sign-in for `email`, starting a new window when the current one
-    /// began before `window_floor_ms`; returns the failures in the window.
-    async fn record_sign_in_failure(&self, email: &str, now_ms: i64, window_floor_ms: i64) -> Result<i64>;
-    /// Failures counted in a window that began at or after `window_floor_ms`.
-    async fn sign_in_failures(&self, email: &str, window_floor_ms: i64) -> Result<i64>;
-    async fn clear_sign_in_failures(&self, email: &str) -> Result<()>;
+}
+
+/// Sign-in throttling, shared by every node: attempts counted per key (a client
+/// address, an account, the pair) in a window, each beyond the free ones waiting twice
+/// as long as the one before.
+#[async_trait]
+pub trait SignInStore: Send + Sync {
+    /// Counts one attempt against every limit, all or none, before the password is
+    /// checked (so parallel guesses cannot all pass a check made before any is
+    /// counted). `Some(wait_ms)` when one of the limits says wait first; nothing is
+    /// counted then. A window that began before `window_floor_ms` starts again.
+    async fn reserve_sign_in(&self, limits: &[ThrottleLimit], now_ms: i64, window_floor_ms: i64)
+        -> Result<Option<i64>>;
+    /// Takes one counted attempt back (a success, on a key that stays).
+    async fn release_sign_in(&self, limit: &ThrottleLimit) -> Result<()>;
+    /// Forgets keys (a success clears its account and pair).
+    async fn clear_sign_in(&self, keys: &[String]) -> Result<()>;
+    /// Notes that `key` (an account and address that signed in) was seen at `now_ms`.
+    async fn mark_sign_in_seen(&self, key: &str, now_ms: i64) -> Result<()>;
+    /// Whether `key` was seen at or after `since_ms`.
+    async fn sign_in_seen_since(&self, key: &str, since_ms: i64) -> Result<bool>;
 }
 
 /// Endpoints and their signing secrets.

@@ -88,6 +88,7 @@ impl Store for PgStore {
 include!("sql/tenants.rs");
 include!("sql/keys.rs");
 include!("sql/users.rs");
+include!("sql/sign_in.rs");
 include!("sql/endpoints.rs");
 include!("sql/messages.rs");
 include!("sql/queue.rs");

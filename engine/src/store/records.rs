@@ -216,3 +216,13 @@ pub struct NewSession {
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
 }
+
+/// One sign-in limit: its key, the attempts a window allows freely, and the wait
+/// before each attempt beyond those (doubling from `first_delay_ms` to `max_delay_ms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleLimit {
+    pub key: String,
+    pub free: i64,
+    pub first_delay_ms: i64,
+    pub max_delay_ms: i64,
+}

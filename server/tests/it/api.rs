@@ -125,7 +125,7 @@ async fn endpoint_lifecycle(db: TestDb) {
 
     let read = app.get(&path).await;
     assert_eq!(read.header("etag"), Some("\"1\""));
-    assert_eq!(read.header("cache-control"), Some("private, no-cache"));
+    assert_eq!(read.header("cache-control"), Some("no-store"), "API answers are never kept by caches");
     let cached = app.call(Method::GET, &path, Some(ADMIN_KEY), None, &[("if-none-match", "\"1\"")]).await;
     assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
 
@@ -383,7 +383,7 @@ async fn demo_mode_fills_a_fresh_database(db: TestDb) {
     let users = app.get("/v1/users").await;
     let emails: Vec<_> = users.body["data"].as_array().into_iter().flatten().map(|u| u["email"].clone()).collect();
     assert!(emails.contains(&json!("partner@acme.demo")) && emails.contains(&json!("support@sluice.demo")));
-    let partner = app.sluice.sign_in("partner@acme.demo", "demo-password").await;
+    let partner = app.sluice.sign_in("partner@acme.demo", "demo-password", None).await;
     assert_eq!(partner.expect("demo partner signs in").user.tenant_id.map(|t| t.to_string()), Some(acme));
     app.stop().await;
 }

@@ -61,7 +61,14 @@ impl Builder {
             TestApp { _db: db, transport: Transport::Socket { base, client }, sluice, running: Some(running) }
         } else {
             let prepared = sluice_server::prepare(&config).await.expect("prepare");
-            let router = prepared.router(&config);
+            // As if from a client on loopback, as a socket would tell the server.
+            let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));
+            let router = prepared.router(&config).layer(tower::util::MapRequestLayer::new(
+                move |mut req: axum::extract::Request| {
+                    req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                    req
+                },
+            ));
             TestApp { _db: db, transport: Transport::InProcess(router), sluice: prepared.sluice, running: None }
         }
     }
@@ -97,6 +104,14 @@ fn config(db_url: &str) -> ServerConfig {
         bootstrap_admin_password: Some("test-admin-password".into()),
         max_body_bytes: 64 * 1024,
         site_root: "target/site".into(),
+        trusted_proxies: sluice_server::origin::TrustedProxies::default(),
+        secure_cookies: true,
+        http_limits: sluice_server::serve::HttpLimits {
+            header_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            drain: Duration::from_millis(500),
+        },
+        http_request_timeout: Duration::from_secs(30),
         demo_every: None,
         // Often, so every server test also runs the purge loop (lease and all).
         purge_every: std::time::Duration::from_millis(200),
@@ -125,6 +140,11 @@ impl TestApp {
     pub async fn wait_idle(&self) {
         let quiet = self.sluice.wait_engine_idle();
         tokio::time::timeout(Duration::from_secs(10), quiet).await.expect("the engine goes quiet");
+    }
+
+    /// The socket address of a server started `with_engine`.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.running.as_ref().map(|r| r.addr).expect("addr() needs a server started with_engine()")
     }
 
     pub async fn stop(&mut self) {

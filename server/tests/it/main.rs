@@ -2,6 +2,7 @@
 //! the process-level fault tests (SIGKILL mid-burst, SIGTERM), on both backends.
 
 mod api;
+mod hardening;
 mod harness;
 mod process;
 mod views;

@@ -1,4 +1,4 @@
-// Users, sessions and sign-in failures: `impl UserStore`.
+// Users and sessions: `impl UserStore`.
 // Compiled once per backend: `include!`d by `sqlite.rs` and `postgres.rs`, which define
 // `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
 
@@ -78,37 +78,6 @@ impl UserStore for This {
 
     async fn delete_session(&self, token_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&self.write).await?;
-        Ok(())
-    }
-
-    async fn record_sign_in_failure(&self, email: &str, now_ms: i64, window_floor_ms: i64) -> Result<i64> {
-        let (failures,): (i64,) = sqlx::query_as(
-            "INSERT INTO sign_in_failures (email, failures, window_start) VALUES ($1, 1, $2) \
-             ON CONFLICT (email) DO UPDATE SET \
-             failures = CASE WHEN sign_in_failures.window_start < $3 THEN 1 ELSE sign_in_failures.failures + 1 END, \
-             window_start = CASE WHEN sign_in_failures.window_start < $3 THEN $2 ELSE sign_in_failures.window_start END \
-             RETURNING failures",
-        )
-        .bind(email)
-        .bind(now_ms)
-        .bind(window_floor_ms)
-        .fetch_one(&self.write)
-        .await?;
-        Ok(failures)
-    }
-
-    async fn sign_in_failures(&self, email: &str, window_floor_ms: i64) -> Result<i64> {
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT failures FROM sign_in_failures WHERE email = $1 AND window_start >= $2")
-                .bind(email)
-                .bind(window_floor_ms)
-                .fetch_optional(&self.read)
-                .await?;
-        Ok(row.map_or(0, |(n,)| n))
-    }
-
-    async fn clear_sign_in_failures(&self, email: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sign_in_failures WHERE email = $1").bind(email).execute(&self.write).await?;
         Ok(())
     }
 }
