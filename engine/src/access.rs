@@ -33,8 +33,9 @@ pub enum Caller {
     Platform { actor: String },
     /// A tenant-scoped key or a partner user: reaches one tenant only.
     Tenant { tenant: TenantId, actor: String },
-    /// A support user: reads every tenant and acts on a partner's behalf (replays,
-    /// disables), but touches no secrets, keys, users or tenants.
+    /// A support user: reads every tenant and acts on a partner's behalf where that
+    /// mends deliveries (replays, recovers, test events), but changes no endpoint,
+    /// secret, key, user or tenant and publishes nothing.
     Support { actor: String },
 }
 
@@ -56,13 +57,18 @@ impl Caller {
         }
     }
 
-    /// Access to one tenant's signing secrets and API keys: the tenant itself and the
-    /// platform, not support.
-    pub fn tenant_secrets(&self, id: &TenantId) -> Result<SecretScope> {
+    /// Changing one tenant's setup or traffic: its endpoints, their signing secrets,
+    /// publishing. The tenant itself and the platform; support reads, replays,
+    /// recovers and sends test events, and no more.
+    pub fn tenant_manage(&self, id: &TenantId) -> Result<ManageScope> {
         if let Self::Support { .. } = self {
-            return Err(Error::Forbidden("support cannot see or change secrets and keys".into()));
+            return Err(Error::Forbidden(
+                "support reads every tenant and may replay, recover and send test events; changing endpoints, \
+                 secrets or keys and publishing need the tenant or an admin"
+                    .into(),
+            ));
         }
-        self.tenant(id).map(SecretScope)
+        self.tenant(id).map(ManageScope)
     }
 
     /// Platform-wide changes: tenants, tiers, users, platform keys, retention.
@@ -107,12 +113,13 @@ impl TenantScope {
     }
 }
 
-/// Proof that the caller may also see and change the tenant's secrets and keys. It is
-/// a [`TenantScope`] too (through `Deref`), so it opens everything that one does.
+/// Proof that the caller may also change the tenant's endpoints, see and rotate their
+/// secrets, and publish. It is a [`TenantScope`] too (through `Deref`), so it opens
+/// everything that one does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretScope(TenantScope);
+pub struct ManageScope(TenantScope);
 
-impl Deref for SecretScope {
+impl Deref for ManageScope {
     type Target = TenantScope;
 
     fn deref(&self) -> &TenantScope {
@@ -138,8 +145,8 @@ impl Platform {
     }
 
     /// The platform reaches every tenant, so this cannot fail.
-    pub fn tenant(&self, id: &TenantId) -> SecretScope {
-        SecretScope(TenantScope { tenant: id.clone(), actor: self.actor.clone() })
+    pub fn tenant(&self, id: &TenantId) -> ManageScope {
+        ManageScope(TenantScope { tenant: id.clone(), actor: self.actor.clone() })
     }
 }
 
@@ -167,7 +174,7 @@ pub enum Reach<'a> {
 /// not list keys.)
 #[derive(Debug, Clone, Copy)]
 pub enum KeyReach<'a> {
-    Tenant(&'a SecretScope),
+    Tenant(&'a ManageScope),
     AllKeys(&'a Platform),
 }
 
@@ -205,18 +212,18 @@ mod tests {
 
         assert_eq!(partner.tenant(&mine).expect("own tenant").id(), &mine);
         assert_eq!(partner.tenant(&other).expect_err("other tenant").code(), sluice_core::ErrorCode::NotFound);
-        assert!(partner.tenant_secrets(&mine).is_ok());
-        assert!(partner.tenant_secrets(&other).is_err());
+        assert!(partner.tenant_manage(&mine).is_ok());
+        assert!(partner.tenant_manage(&other).is_err());
         assert!(partner.platform().is_err());
         assert!(partner.operator().is_err());
 
         assert!(support.tenant(&other).is_ok());
-        assert_eq!(support.tenant_secrets(&mine).expect_err("support").code(), sluice_core::ErrorCode::Forbidden);
+        assert_eq!(support.tenant_manage(&mine).expect_err("support").code(), sluice_core::ErrorCode::Forbidden);
         assert!(support.platform().is_err());
         assert!(support.operator().is_ok());
 
         assert!(platform.tenant(&other).is_ok());
-        assert!(platform.tenant_secrets(&other).is_ok());
+        assert!(platform.tenant_manage(&other).is_ok());
         assert_eq!(platform.platform().expect("platform").actor(), "key_p");
         assert!(platform.operator().is_ok());
     }

@@ -41,7 +41,9 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     set_default(header::CONTENT_SECURITY_POLICY, LOCKED_DOWN_CSP);
     set_default(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set_default(header::X_FRAME_OPTIONS, "DENY");
-    set_default(header::REFERRER_POLICY, "no-referrer");
+    // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null`
+    // on its own form posts, which the cross-site guard must refuse.
+    set_default(header::REFERRER_POLICY, "same-origin");
     set_default(header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
     set_default(header::HeaderName::from_static("cross-origin-resource-policy"), "same-origin");
     if https {

@@ -88,7 +88,7 @@ pub async fn create_endpoint(
         event_types: (!types.is_empty()).then_some(types),
         ..Default::default()
     };
-    let e = ctx.sluice.create_endpoint(&caller.tenant(&parse_id(&tenant)?)?, req).await?;
+    let e = ctx.sluice.create_endpoint(&caller.tenant_manage(&parse_id(&tenant)?)?, req).await?;
     Ok(e.id.to_string())
 }
 
@@ -103,7 +103,7 @@ pub async fn set_endpoint_enabled(
     use crate::auth::ssr::parse_id;
     use sluice_core::model::DisableEndpoint;
     let (ctx, session, caller) = crate::auth::ssr::changing(&csrf).await?;
-    let (tenant, endpoint) = (caller.tenant(&parse_id(&tenant)?)?, parse_id(&endpoint)?);
+    let (tenant, endpoint) = (caller.tenant_manage(&parse_id(&tenant)?)?, parse_id(&endpoint)?);
     let result = if enabled {
         ctx.sluice.enable_endpoint(&tenant, &endpoint).await
     } else {
@@ -143,7 +143,7 @@ pub async fn edit_endpoint(
     use crate::auth::ssr::parse_id;
     use sluice_core::model::PatchEndpoint;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
-    let (tenant, endpoint) = (caller.tenant(&parse_id(&tenant)?)?, parse_id(&endpoint)?);
+    let (tenant, endpoint) = (caller.tenant_manage(&parse_id(&tenant)?)?, parse_id(&endpoint)?);
     let patch = PatchEndpoint {
         url: Some(url),
         description: Some(description.unwrap_or_default()),
@@ -181,8 +181,7 @@ fn secret_views(s: sluice_core::model::EndpointSecrets) -> Vec<SecretView> {
 pub async fn reveal_secrets(tenant: String, endpoint: String, csrf: String) -> Result<Vec<SecretView>, AppError> {
     use crate::auth::ssr::parse_id;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
-    let secrets =
-        ctx.sluice.endpoint_secrets(&caller.tenant_secrets(&parse_id(&tenant)?)?, &parse_id(&endpoint)?).await;
+    let secrets = ctx.sluice.endpoint_secrets(&caller.tenant_manage(&parse_id(&tenant)?)?, &parse_id(&endpoint)?).await;
     Ok(secret_views(secrets?))
 }
 
@@ -199,7 +198,7 @@ pub async fn rotate_secret(
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let req = RotateSecret { grace_period_seconds: Some(grace_period_seconds), ..Default::default() };
     let secrets =
-        ctx.sluice.rotate_secret(&caller.tenant_secrets(&parse_id(&tenant)?)?, &parse_id(&endpoint)?, req).await;
+        ctx.sluice.rotate_secret(&caller.tenant_manage(&parse_id(&tenant)?)?, &parse_id(&endpoint)?, req).await;
     Ok(secret_views(secrets?))
 }
 
@@ -210,6 +209,10 @@ pub async fn send_test(tenant: String, endpoint: String, csrf: String) -> Result
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let m = ctx.sluice.send_test_event(&caller.tenant(&parse_id(&tenant)?)?, &parse_id(&endpoint)?).await;
     Ok(m?.id.to_string())
+}
+
+fn is_support(viewer: &Option<Result<Option<Viewer>, AppError>>) -> bool {
+    viewer.clone().and_then(Result::ok).flatten().is_some_and(|v| v.role == sluice_core::model::Role::Support)
 }
 
 fn csrf_of(viewer: Option<Result<Option<Viewer>, AppError>>) -> String {
@@ -236,11 +239,14 @@ pub fn EndpointsPage() -> impl IntoView {
         <Title text="Endpoints · Sluice"/>
         <Suspense fallback=|| view! { <p>"Loading endpoints…"</p> }>
             {move || {
-                let csrf = csrf_of(viewer.get());
+                let v = viewer.get();
+                // Support mends deliveries but changes no endpoint: no forms to fail.
+                let can_change = !is_support(&v);
+                let csrf = csrf_of(v);
                 view_data
                     .get()
                     .map(|r| match r {
-                        Ok(v) => view! { <EndpointsView v tenant=tenant() csrf create toggle/> }.into_any(),
+                        Ok(v) => view! { <EndpointsView v tenant=tenant() csrf can_change create toggle/> }.into_any(),
                         Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
             }}
@@ -254,6 +260,7 @@ fn EndpointsView(
     v: EndpointsView,
     tenant: String,
     csrf: String,
+    can_change: bool,
     create: ServerAction<CreateEndpoint>,
     toggle: ServerAction<SetEndpointEnabled>,
 ) -> impl IntoView {
@@ -271,7 +278,8 @@ fn EndpointsView(
             let enabled = e.status == EndpointStatus::Enabled;
             let state = if let (true, Some((failures, probe))) = (enabled, h.circuit_open) {
                 // Enabled, but paused by the breaker: say why and until when, in words.
-                let text = format!("circuit open: {failures} failures in a row, next try {}", crate::pages::when(&probe));
+                let text =
+                    format!("circuit open: {failures} failures in a row, next try {}", crate::pages::when(&probe));
                 view! { <span class="badge wait">{text}</span> }.into_any()
             } else if enabled {
                 view! { <span class="badge ok">"enabled"</span> }.into_any()
@@ -283,6 +291,18 @@ fn EndpointsView(
             let recover = format!("{edit}/recover");
             let label = if enabled { "Disable" } else { "Enable" };
             let (t, id, c) = (tenant.clone(), e.id.to_string(), csrf.clone());
+            let toggle_label = format!("{label} {}", e.url);
+            let toggle_form = can_change.then(move || {
+                view! {
+                    <ActionForm action=toggle>
+                        <input type="hidden" name="tenant" value=t/>
+                        <input type="hidden" name="endpoint" value=id/>
+                        <input type="hidden" name="enabled" value=(!enabled).to_string()/>
+                        <input type="hidden" name="csrf" value=c/>
+                        <button type="submit" class="secondary" aria-label=toggle_label>{label}</button>
+                    </ActionForm>
+                }
+            });
             view! {
                 <tr data-testid="endpoint-row">
                     <td class="url">{e.url.clone()}</td>
@@ -293,27 +313,20 @@ fn EndpointsView(
                     <td class="actions">
                         <A href=edit attr:aria-label=format!("Edit {}", e.url)>"Edit"</A>
                         <A href=recover attr:aria-label=format!("Recover {}", e.url)>"Recover"</A>
-                        <ActionForm action=toggle>
-                            <input type="hidden" name="tenant" value=t/>
-                            <input type="hidden" name="endpoint" value=id/>
-                            <input type="hidden" name="enabled" value=(!enabled).to_string()/>
-                            <input type="hidden" name="csrf" value=c/>
-                            <button type="submit" class="secondary" aria-label=format!("{label} {}", e.url)>{label}</button>
-                        </ActionForm>
+                        {toggle_form}
                     </td>
                 </tr>
             }
         })
         .collect_view();
-    view! {
-        <h1>"Endpoints"</h1>
-        <p class="mb-6 text-slate-600">{v.tenant_name}</p>
-        <crate::pages::TenantNav tenant=tenant.clone()/>
+    let (form_tenant, form_csrf) = (tenant.clone(), csrf.clone());
+    let add_form = can_change.then(move || {
+        view! {
         <details class="card">
             <summary>"Add an endpoint"</summary>
             <ActionForm action=create>
-                <input type="hidden" name="tenant" value=tenant.clone()/>
-                <input type="hidden" name="csrf" value=csrf.clone()/>
+                <input type="hidden" name="tenant" value=form_tenant/>
+                <input type="hidden" name="csrf" value=form_csrf/>
                 <div class="field">
                     <label for="new-url">"URL"</label>
                     <input id="new-url" name="url" type="url" required placeholder="https://example.com/webhooks"/>
@@ -329,6 +342,13 @@ fn EndpointsView(
                 <button type="submit">"Add endpoint"</button>
             </ActionForm>
         </details>
+        }
+    });
+    view! {
+        <h1>"Endpoints"</h1>
+        <p class="mb-6 text-slate-600">{v.tenant_name}</p>
+        <crate::pages::TenantNav tenant=tenant.clone()/>
+        {add_form}
         <div class="table-wrap">
             <table>
                 <caption class="sr-only">"Endpoints"</caption>
@@ -362,7 +382,7 @@ pub fn EndpointEditPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading endpoint…"</p> }>
             {move || {
                 let v = viewer.get();
-                let is_support = v.clone().and_then(Result::ok).flatten().is_some_and(|v| v.role == sluice_core::model::Role::Support);
+                let is_support = is_support(&v);
                 let csrf = csrf_of(v);
                 loaded
                     .get()
@@ -374,8 +394,18 @@ pub fn EndpointEditPage() -> impl IntoView {
                             let test = view! {
                                 <TestEventPanel tenant=e.tenant_id.to_string() endpoint=e.id.to_string() csrf=csrf.clone()/>
                             };
+                            let edit = if is_support {
+                                view! {
+                                    <p class="card">
+                                        "Support can send a test event and recover failed deliveries here; changing this endpoint is for the tenant or an admin."
+                                    </p>
+                                }
+                                    .into_any()
+                            } else {
+                                view! { <EditForm e csrf save/> }.into_any()
+                            };
                             view! {
-                                <EditForm e csrf save/>
+                                {edit}
                                 {test}
                                 {secrets}
                             }

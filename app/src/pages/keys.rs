@@ -27,7 +27,7 @@ pub async fn issue_api_key(name: String, scope: String, csrf: String) -> Result<
     let created = if scope == "platform" {
         ctx.sluice.create_platform_api_key(&caller.platform()?, req).await
     } else {
-        ctx.sluice.create_api_key(&caller.tenant_secrets(&parse_id(&scope)?)?, req).await
+        ctx.sluice.create_api_key(&caller.platform()?, &parse_id(&scope)?, req).await
     };
     created.map_err(AppError::from)
 }
@@ -36,7 +36,7 @@ pub async fn issue_api_key(name: String, scope: String, csrf: String) -> Result<
 pub async fn revoke_api_key(key_id: String, csrf: String) -> Result<ApiKey, AppError> {
     use crate::auth::ssr::parse_id;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
-    ctx.sluice.revoke_api_key(&caller, &parse_id(&key_id)?).await.map_err(AppError::from)
+    ctx.sluice.revoke_api_key(&caller.platform()?, &parse_id(&key_id)?).await.map_err(AppError::from)
 }
 
 #[component]

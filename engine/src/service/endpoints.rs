@@ -7,7 +7,7 @@ use sluice_core::model::*;
 use sluice_core::signing;
 use sluice_core::validate::{self, Errors};
 
-use super::{finish_page, page_args, SecretScope, Sluice, TenantScope};
+use super::{finish_page, page_args, ManageScope, Sluice, TenantScope};
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::store::{ms_to_dt, LifecycleEvent, SecretRecord};
@@ -28,7 +28,7 @@ fn check_event_types(errors: &mut Errors, types: &[String]) {
 }
 
 impl Sluice {
-    pub async fn create_endpoint(&self, tenant: &TenantScope, req: CreateEndpoint) -> Result<Endpoint> {
+    pub async fn create_endpoint(&self, tenant: &ManageScope, req: CreateEndpoint) -> Result<Endpoint> {
         let owner = self.get_tenant(tenant).await?;
         let mut errors = Errors::default();
         errors.check(validate::endpoint_url(&req.url), "url");
@@ -107,7 +107,7 @@ impl Sluice {
     /// version (412), so two people editing never silently overwrite each other.
     pub async fn patch_endpoint(
         &self,
-        tenant: &TenantScope,
+        tenant: &ManageScope,
         id: &EndpointId,
         if_match: Option<i64>,
         req: PatchEndpoint,
@@ -168,7 +168,7 @@ impl Sluice {
 
     pub async fn disable_endpoint(
         &self,
-        tenant: &TenantScope,
+        tenant: &ManageScope,
         id: &EndpointId,
         req: DisableEndpoint,
     ) -> Result<Endpoint> {
@@ -197,7 +197,7 @@ impl Sluice {
         self.save_endpoint(tenant, next, current.version, Some(&event)).await
     }
 
-    pub async fn enable_endpoint(&self, tenant: &TenantScope, id: &EndpointId) -> Result<Endpoint> {
+    pub async fn enable_endpoint(&self, tenant: &ManageScope, id: &EndpointId) -> Result<Endpoint> {
         let current = self.get_endpoint(tenant, id).await?;
         if current.status == EndpointStatus::Enabled {
             return Ok(current);
@@ -238,7 +238,7 @@ impl Sluice {
         Err(Error::PreconditionFailed { current: current.version })
     }
 
-    pub async fn delete_endpoint(&self, tenant: &TenantScope, id: &EndpointId) -> Result<()> {
+    pub async fn delete_endpoint(&self, tenant: &ManageScope, id: &EndpointId) -> Result<()> {
         let event = LifecycleEvent::new(
             Some(tenant.id()),
             LifecycleKind::EndpointDeleted,
@@ -256,7 +256,7 @@ impl Sluice {
 
     /// The secrets that currently sign this endpoint's deliveries. Reading a secret is
     /// sensitive, so it is recorded.
-    pub async fn endpoint_secrets(&self, tenant: &SecretScope, id: &EndpointId) -> Result<EndpointSecrets> {
+    pub async fn endpoint_secrets(&self, tenant: &ManageScope, id: &EndpointId) -> Result<EndpointSecrets> {
         self.get_endpoint(tenant, id).await?;
         let secrets = self.store.valid_secrets(id, now_ms()).await?;
         let mut iter = secrets.into_iter();
@@ -283,7 +283,7 @@ impl Sluice {
     /// both signatures) until the grace period ends, so a receiver can switch at leisure.
     pub async fn rotate_secret(
         &self,
-        tenant: &SecretScope,
+        tenant: &ManageScope,
         id: &EndpointId,
         req: RotateSecret,
     ) -> Result<EndpointSecrets> {

@@ -7,11 +7,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sluice_core::ids::ApiKeyId;
+use sluice_core::ids::{ApiKeyId, TenantId};
 use sluice_core::model::{ApiKey, CreateApiKey, CreatedApiKey};
 use sluice_core::validate::{self, Errors};
 
-use super::{lock, Caller, KeyReach, Platform, SecretScope, Sluice, AUTH_TTL};
+use super::{lock, Caller, KeyReach, Platform, Sluice, AUTH_TTL};
 use crate::error::{Error, Result};
 
 /// Every key starts with this, so leaked keys are easy to spot in logs and scanners.
@@ -34,7 +34,15 @@ fn visible_prefix(key: &str) -> String {
 
 impl Sluice {
     /// Creates a key scoped to `tenant`. The key is in the answer and nowhere else.
-    pub async fn create_api_key(&self, tenant: &SecretScope, req: CreateApiKey) -> Result<CreatedApiKey> {
+    /// Platform callers only: a tenant key that could mint keys would let a leaked key
+    /// outlive its own revocation.
+    pub async fn create_api_key(
+        &self,
+        platform: &Platform,
+        tenant: &TenantId,
+        req: CreateApiKey,
+    ) -> Result<CreatedApiKey> {
+        let tenant = &platform.tenant(tenant);
         let owner = self.get_tenant(tenant).await?;
         let name = req.name.unwrap_or_else(|| "default".into());
         let mut errors = Errors::default();
@@ -71,22 +79,12 @@ impl Sluice {
         self.store.list_api_keys(reach).await
     }
 
-    /// Revokes a key; revoking a revoked key changes nothing. A tenant may revoke its
-    /// own keys; platform keys need a platform caller, and the last one stays (409),
-    /// so the platform cannot lock itself out. Takes effect at once on this node and
-    /// within `AUTH_TTL` on others, whose caches then expire.
-    pub async fn revoke_api_key(&self, caller: &Caller, id: &ApiKeyId) -> Result<ApiKey> {
-        let key = self.store.api_key(id).await?.ok_or_else(|| Error::not_found("api key", id))?;
-        let allowed = match &key.tenant_id {
-            Some(t) => caller.tenant_secrets(t).map(drop),
-            None => caller.platform().map(drop),
-        };
-        // Support is told it may not touch keys; anyone else is not shown that a key
-        // they may not touch exists.
-        allowed.map_err(|e| match caller {
-            Caller::Support { .. } => e,
-            Caller::Platform { .. } | Caller::Tenant { .. } => Error::not_found("api key", id),
-        })?;
+    /// Revokes a key; revoking a revoked key changes nothing. Platform callers only,
+    /// like issuing; the last platform key stays (409), so the platform cannot lock
+    /// itself out. Takes effect at once on this node and within `AUTH_TTL` on others,
+    /// whose caches then expire.
+    pub async fn revoke_api_key(&self, _platform: &Platform, id: &ApiKeyId) -> Result<ApiKey> {
+        self.store.api_key(id).await?.ok_or_else(|| Error::not_found("api key", id))?;
         let revoked = self.store.revoke_api_key(id, crate::ids::now_ms()).await?.ok_or_else(|| {
             Error::Conflict("this is the last platform key; create another before revoking it".into())
         })?;

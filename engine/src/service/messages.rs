@@ -5,7 +5,7 @@ use sluice_core::ids::{DeliveryId, EndpointId, MessageId};
 use sluice_core::model::*;
 use sluice_core::validate::{self, Errors};
 
-use super::{finish_page, page_args, Sluice, TenantScope};
+use super::{finish_page, page_args, ManageScope, Sluice, TenantScope};
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::store::{DeliveryFilter, LifecycleEvent, MessageFilter, NewMessage, PublishResult};
@@ -48,7 +48,7 @@ impl Sluice {
     /// sent here: the workers are woken and take it from the queue.
     pub async fn publish(
         &self,
-        tenant: &TenantScope,
+        tenant: &ManageScope,
         req: PublishMessage,
         idempotency_key: Option<String>,
     ) -> Result<Published> {

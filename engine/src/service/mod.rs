@@ -3,7 +3,7 @@
 //! a rule: validation, tenant isolation and state transitions all live here.
 //!
 //! A method that reads or changes one tenant's data takes the [`TenantScope`] (or
-//! [`SecretScope`]) the edge got from `caller.tenant(&id)?`; cross-tenant reads take an
+//! [`ManageScope`]) the edge got from `caller.tenant(&id)?`; cross-tenant reads take an
 //! [`Operator`], platform-wide changes a [`Platform`]. Only the few methods that must
 //! look a resource up before they know its tenant (an API key, an operation) take the
 //! [`Caller`] and derive the scope themselves.
@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use sluice_core::ids::TenantId;
 use tokio::sync::Notify;
 
-pub use crate::access::{Caller, KeyReach, Operator, Platform, Reach, SecretScope, TenantScope};
+pub use crate::access::{Caller, KeyReach, ManageScope, Operator, Platform, Reach, TenantScope};
 use crate::error::{Error, Result};
 use crate::store::{PageArgs, Store};
 

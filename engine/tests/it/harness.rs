@@ -8,7 +8,7 @@ use sluice_core::model::*;
 use sluice_engine::delivery::Dispatcher;
 use sluice_engine::ids::new_id;
 use sluice_engine::store::{AttemptRecord, Claimed, NextStep, Outcome, Store};
-use sluice_engine::{Caller, Engine, EngineConfig, Operator, Platform, SecretScope, Sluice};
+use sluice_engine::{Caller, Engine, EngineConfig, ManageScope, Operator, Platform, Sluice};
 use sluice_testkit::TestDb;
 use tokio::sync::Notify;
 
@@ -22,7 +22,7 @@ pub struct Harness {
     pub admin: Caller,
     pub platform: Platform,
     pub operator: Operator,
-    pub scope: SecretScope,
+    pub scope: ManageScope,
     pub tenant: TenantId,
 }
 

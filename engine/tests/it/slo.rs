@@ -87,7 +87,7 @@ async fn overview_measures_deliveries_against_the_tier(db: TestDb) {
     assert_eq!((after.windows[0].counted, after.windows[0].good), (5, 1), "still good, not late");
 
     // Another tenant's overview is not found for a tenant key.
-    let key = h.sluice.create_api_key(&h.scope, CreateApiKey::default()).await.expect("key");
+    let key = h.sluice.create_api_key(&h.platform, &h.tenant, CreateApiKey::default()).await.expect("key");
     let me = h.sluice.authenticate(&key.key).await.expect("auth").expect("caller");
     let other = h.sluice.create_tenant(&h.platform, CreateTenant { name: "Other".into(), ..Default::default() }).await;
     let other = other.expect("tenant");
@@ -97,7 +97,7 @@ async fn overview_measures_deliveries_against_the_tier(db: TestDb) {
 
 async fn tiers_and_tenant_tiers_are_admin_only(db: TestDb) {
     let h = Harness::new(db).await;
-    let key = h.sluice.create_api_key(&h.scope, CreateApiKey::default()).await.expect("key");
+    let key = h.sluice.create_api_key(&h.platform, &h.tenant, CreateApiKey::default()).await.expect("key");
     let partner = h.sluice.authenticate(&key.key).await.expect("auth").expect("caller");
     // Any caller may read the targets (the REST route only asks for a key).
     let tiers = h.sluice.list_tiers().await.expect("a partner may read the targets");

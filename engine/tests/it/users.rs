@@ -94,7 +94,7 @@ async fn roles_reach_what_they_should(db: TestDb) {
     assert_eq!(h.sluice.list_tenants(&support, None, None).await.expect("all tenants").data.len(), 2);
     let theirs_via_support = support.tenant(&other).expect("support reads any tenant");
     h.sluice.get_endpoint(&theirs_via_support, &theirs.id).await.expect("support reads any endpoint");
-    let secret = support.tenant_secrets(&other).expect_err("no secrets or rotation");
+    let secret = support.tenant_manage(&other).expect_err("no secrets or rotation");
     assert!(matches!(secret, Error::Forbidden(_)), "{secret:?}");
     let users = support.platform().expect_err("users are for admins");
     assert!(matches!(users, Error::Forbidden(_)));

@@ -28,7 +28,7 @@ async fn create_for_tenant(
     Ids(tenant): Ids<TenantId>,
     JsonOrEmpty(req): JsonOrEmpty<CreateApiKey>,
 ) -> ApiResult<Response> {
-    let key = s.sluice.create_api_key(&caller.tenant_secrets(&tenant)?, req).await?;
+    let key = s.sluice.create_api_key(&caller.platform()?, &tenant, req).await?;
     Ok(json(StatusCode::CREATED, &key))
 }
 
@@ -37,7 +37,7 @@ async fn list_for_tenant(
     Auth(caller): Auth,
     Ids(tenant): Ids<TenantId>,
 ) -> ApiResult<Response> {
-    let keys = s.sluice.list_api_keys(KeyReach::Tenant(&caller.tenant_secrets(&tenant)?)).await?;
+    let keys = s.sluice.list_api_keys(KeyReach::Tenant(&caller.tenant_manage(&tenant)?)).await?;
     Ok(json(StatusCode::OK, &Page { data: keys, next_cursor: None }))
 }
 
@@ -58,6 +58,6 @@ async fn list_all(State(s): State<AppState>, Auth(caller): Auth) -> ApiResult<Re
 }
 
 async fn revoke(State(s): State<AppState>, Auth(caller): Auth, Ids(key): Ids<ApiKeyId>) -> ApiResult<Response> {
-    let key = s.sluice.revoke_api_key(&caller, &key).await?;
+    let key = s.sluice.revoke_api_key(&caller.platform()?, &key).await?;
     Ok(json(StatusCode::OK, &key))
 }

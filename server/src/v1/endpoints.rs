@@ -57,7 +57,7 @@ async fn create(
     Ids(tenant): Ids<TenantId>,
     Json(req): Json<CreateEndpoint>,
 ) -> ApiResult<Response> {
-    let e = s.sluice.create_endpoint(&caller.tenant(&tenant)?, req).await?;
+    let e = s.sluice.create_endpoint(&caller.tenant_manage(&tenant)?, req).await?;
     let version = e.version;
     Ok(with_etag(json(StatusCode::CREATED, &e), version))
 }
@@ -96,7 +96,7 @@ async fn patch(
     Json(req): Json<PatchEndpoint>,
 ) -> ApiResult<Response> {
     let expected = if_match(&headers)?;
-    let e = s.sluice.patch_endpoint(&caller.tenant(&t)?, &e, expected, req).await?;
+    let e = s.sluice.patch_endpoint(&caller.tenant_manage(&t)?, &e, expected, req).await?;
     let version = e.version;
     Ok(with_etag(json(StatusCode::OK, &e), version))
 }
@@ -106,7 +106,7 @@ async fn remove(
     Auth(caller): Auth,
     Ids((t, e)): Ids<(TenantId, EndpointId)>,
 ) -> ApiResult<Response> {
-    s.sluice.delete_endpoint(&caller.tenant(&t)?, &e).await?;
+    s.sluice.delete_endpoint(&caller.tenant_manage(&t)?, &e).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -116,7 +116,7 @@ async fn disable(
     Ids((t, e)): Ids<(TenantId, EndpointId)>,
     JsonOrEmpty(req): JsonOrEmpty<DisableEndpoint>,
 ) -> ApiResult<Response> {
-    let e = s.sluice.disable_endpoint(&caller.tenant(&t)?, &e, req).await?;
+    let e = s.sluice.disable_endpoint(&caller.tenant_manage(&t)?, &e, req).await?;
     let version = e.version;
     Ok(with_etag(json(StatusCode::OK, &e), version))
 }
@@ -126,7 +126,7 @@ async fn enable(
     Auth(caller): Auth,
     Ids((t, e)): Ids<(TenantId, EndpointId)>,
 ) -> ApiResult<Response> {
-    let e = s.sluice.enable_endpoint(&caller.tenant(&t)?, &e).await?;
+    let e = s.sluice.enable_endpoint(&caller.tenant_manage(&t)?, &e).await?;
     let version = e.version;
     Ok(with_etag(json(StatusCode::OK, &e), version))
 }
@@ -147,7 +147,7 @@ async fn secret(
     Auth(caller): Auth,
     Ids((t, e)): Ids<(TenantId, EndpointId)>,
 ) -> ApiResult<Response> {
-    let secrets = s.sluice.endpoint_secrets(&caller.tenant_secrets(&t)?, &e).await?;
+    let secrets = s.sluice.endpoint_secrets(&caller.tenant_manage(&t)?, &e).await?;
     Ok(json(StatusCode::OK, &secrets))
 }
 
@@ -157,6 +157,6 @@ async fn rotate(
     Ids((t, e)): Ids<(TenantId, EndpointId)>,
     JsonOrEmpty(req): JsonOrEmpty<RotateSecret>,
 ) -> ApiResult<Response> {
-    let secrets = s.sluice.rotate_secret(&caller.tenant_secrets(&t)?, &e, req).await?;
+    let secrets = s.sluice.rotate_secret(&caller.tenant_manage(&t)?, &e, req).await?;
     Ok(json(StatusCode::OK, &secrets))
 }

@@ -43,7 +43,7 @@ async fn publish(
     Json(req): Json<PublishMessage>,
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
-    let published = s.sluice.publish(&caller.tenant(&tenant)?, req, key).await?;
+    let published = s.sluice.publish(&caller.tenant_manage(&tenant)?, req, key).await?;
     let mut r = json(StatusCode::ACCEPTED, &published.message);
     let location = format!("/v1/tenants/{tenant}/messages/{}", published.message.id);
     if let Ok(v) = HeaderValue::from_str(&location) {

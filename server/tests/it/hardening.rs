@@ -38,7 +38,7 @@ async fn every_answer_carries_the_safety_headers() {
     assert_eq!(api.header("content-security-policy").map(|v| v.starts_with("default-src 'none'")), Some(true));
     assert_eq!(api.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(api.header("x-frame-options"), Some("DENY"));
-    assert_eq!(api.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(api.header("referrer-policy"), Some("same-origin"));
     assert_eq!(api.header("cache-control"), Some("no-store"), "API answers carry keys and secrets");
     assert_eq!(api.header("strict-transport-security"), None, "not over plain http");
     let missing = app.call(Method::GET, "/v1/nothing-here", None, None, &[]).await;

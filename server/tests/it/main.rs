@@ -4,5 +4,6 @@
 mod api;
 mod hardening;
 mod harness;
+mod permissions;
 mod process;
 mod views;

@@ -1,0 +1,314 @@
+//! The permission matrix (docs/permissions.md) walked route by route: every REST route
+//! for every kind of API caller, and the dashboard's server functions that change
+//! something for every kind of signed-in user. A cell that is wrong here is a hole
+//! (or a locked door) in production.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sluice_testkit::{Backend, TestDb};
+
+use crate::harness::{TestApp, ADMIN_KEY};
+
+/// What a caller gets: allowed (2xx), forbidden (403), hidden (404: another tenant's
+/// resources do not exist for you), or unauthenticated (401).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gets {
+    Ok,
+    Forbidden,
+    Hidden,
+    Unauthenticated,
+}
+use Gets::{Forbidden as F, Hidden as H, Ok as A, Unauthenticated as U};
+
+fn gets(status: StatusCode) -> Option<Gets> {
+    match status.as_u16() {
+        200..=299 => Some(A),
+        401 => Some(U),
+        403 => Some(F),
+        404 => Some(H),
+        _ => None,
+    }
+}
+
+struct World {
+    app: TestApp,
+    tenant: String,
+    endpoint: String,
+    message: String,
+    delivery: String,
+    operation: String,
+    own_key: String,
+    other_key: String,
+}
+
+fn an_hour_ago() -> String {
+    (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339()
+}
+
+async fn post(app: &TestApp, path: &str, body: Value) -> Value {
+    let a = app.call(Method::POST, path, Some(ADMIN_KEY), Some(body), &[]).await;
+    assert!(a.status.is_success(), "{path}: {} {}", a.status, a.body);
+    a.body
+}
+
+async fn world() -> World {
+    let db = TestDb::new(Backend::Sqlite).await.expect("SQLite is always available");
+    let app = TestApp::api(db).await;
+    let tenant = post(&app, "/v1/tenants", json!({ "name": "Acme" })).await["id"].as_str().expect("id").to_owned();
+    let other = post(&app, "/v1/tenants", json!({ "name": "Globex" })).await["id"].as_str().expect("id").to_owned();
+    let ep = post(&app, &format!("/v1/tenants/{tenant}/endpoints"), json!({ "url": "https://example.com/hook" })).await;
+    let endpoint = ep["id"].as_str().expect("id").to_owned();
+    let m = post(&app, &format!("/v1/tenants/{tenant}/messages"), json!({ "event_type": "a.b", "payload": {} })).await;
+    let message = m["id"].as_str().expect("id").to_owned();
+    let d = app.get(&format!("/v1/tenants/{tenant}/deliveries")).await;
+    let delivery = d.body["data"][0]["id"].as_str().unwrap_or_else(|| panic!("a delivery: {}", d.body)).to_owned();
+    let op =
+        post(&app, &format!("/v1/tenants/{tenant}/endpoints/{endpoint}/recover"), json!({ "since": an_hour_ago() }))
+            .await;
+    let operation = op["id"].as_str().expect("id").to_owned();
+    let own_key =
+        post(&app, &format!("/v1/tenants/{tenant}/api-keys"), json!({})).await["key"].as_str().expect("key").to_owned();
+    let other_key =
+        post(&app, &format!("/v1/tenants/{other}/api-keys"), json!({})).await["key"].as_str().expect("key").to_owned();
+    World { app, tenant, endpoint, message, delivery, operation, own_key, other_key }
+}
+
+/// Every REST route, for: a platform key, the tenant's own key, another tenant's key,
+/// and no key. (REST takes API keys only; a dashboard session is not a REST credential.)
+#[tokio::test]
+async fn every_rest_route_for_every_kind_of_key() {
+    let w = world().await;
+    let (t, e, m, d, op) = (&w.tenant, &w.endpoint, &w.message, &w.delivery, &w.operation);
+    let te = format!("/v1/tenants/{t}/endpoints/{e}");
+    let routes: Vec<(Method, String, Option<Value>, [Gets; 4])> = vec![
+        (Method::POST, "/v1/tenants".into(), Some(json!({ "name": "New" })), [A, F, F, U]),
+        (Method::GET, "/v1/tenants".into(), None, [A, A, A, U]),
+        (Method::GET, format!("/v1/tenants/{t}"), None, [A, A, H, U]),
+        (Method::PATCH, format!("/v1/tenants/{t}"), Some(json!({ "backlog_cap": 100000 })), [A, F, F, U]),
+        (Method::GET, format!("/v1/tenants/{t}/overview"), None, [A, A, H, U]),
+        (
+            Method::POST,
+            format!("/v1/tenants/{t}/endpoints"),
+            Some(json!({ "url": "https://example.com/x" })),
+            [A, A, H, U],
+        ),
+        (Method::GET, format!("/v1/tenants/{t}/endpoints"), None, [A, A, H, U]),
+        (Method::GET, format!("/v1/tenants/{t}/endpoint-health"), None, [A, A, H, U]),
+        (Method::GET, te.clone(), None, [A, A, H, U]),
+        (Method::PATCH, te.clone(), Some(json!({ "description": "changed" })), [A, A, H, U]),
+        (Method::POST, format!("{te}/disable"), Some(json!({})), [A, A, H, U]),
+        (Method::POST, format!("{te}/enable"), None, [A, A, H, U]),
+        (Method::POST, format!("{te}/test"), None, [A, A, H, U]),
+        (Method::GET, format!("{te}/secret"), None, [A, A, H, U]),
+        (Method::POST, format!("{te}/secret/rotate"), Some(json!({})), [A, A, H, U]),
+        (Method::POST, format!("{te}/recover"), Some(json!({ "since": an_hour_ago() })), [A, A, H, U]),
+        (
+            Method::POST,
+            format!("/v1/tenants/{t}/messages"),
+            Some(json!({ "event_type": "a.b", "payload": {} })),
+            [A, A, H, U],
+        ),
+        (Method::GET, format!("/v1/tenants/{t}/messages"), None, [A, A, H, U]),
+        (Method::GET, format!("/v1/tenants/{t}/messages/{m}"), None, [A, A, H, U]),
+        (Method::GET, format!("/v1/tenants/{t}/messages/{m}/deliveries"), None, [A, A, H, U]),
+        (Method::POST, format!("/v1/tenants/{t}/messages/{m}/replay"), Some(json!({})), [A, A, H, U]),
+        (Method::GET, format!("/v1/tenants/{t}/deliveries"), None, [A, A, H, U]),
+        (Method::GET, format!("/v1/tenants/{t}/deliveries/{d}"), None, [A, A, H, U]),
+        (Method::GET, format!("/v1/tenants/{t}/deliveries/{d}/attempts"), None, [A, A, H, U]),
+        (Method::GET, format!("/v1/operations/{op}"), None, [A, A, H, U]),
+        // Keys: issued and revoked by the platform only, so a leaked tenant key
+        // cannot mint itself a successor.
+        (Method::POST, format!("/v1/tenants/{t}/api-keys"), Some(json!({})), [A, F, F, U]),
+        (Method::GET, format!("/v1/tenants/{t}/api-keys"), None, [A, A, H, U]),
+        (Method::POST, "/v1/api-keys".into(), Some(json!({})), [A, F, F, U]),
+        (Method::GET, "/v1/api-keys".into(), None, [A, F, F, U]),
+        (Method::GET, "/v1/tiers".into(), None, [A, A, A, U]),
+        (Method::PATCH, "/v1/tiers/standard".into(), Some(json!({ "success_target": 0.99 })), [A, F, F, U]),
+        (
+            Method::POST,
+            "/v1/users".into(),
+            Some(json!({ "email": "x@y.test", "password": "long enough password", "role": "support" })),
+            [A, F, F, U],
+        ),
+        (Method::GET, "/v1/users".into(), None, [A, F, F, U]),
+    ];
+    let callers: [Option<&str>; 4] = [Some(ADMIN_KEY), Some(&w.own_key), Some(&w.other_key), None];
+    let mut wrong = Vec::new();
+    // The unauthenticated and the other tenant first, then the own tenant, the
+    // platform last: a cell that wrongly allows a change shows as a wrong cell, not
+    // as a conflict in the next caller's row.
+    for (method, path, body, expected) in &routes {
+        for i in [3, 2, 1, 0] {
+            let a = w.app.call(method.clone(), path, callers[i], body.clone(), &[]).await;
+            let got = gets(a.status);
+            // POST /v1/users twice with one email is a 409 for the second allowed
+            // caller; only the platform is allowed, so it meets none.
+            if got != Some(expected[i]) {
+                wrong.push(format!(
+                    "{method} {path} as caller {i}: expected {:?}, got {} {}",
+                    expected[i], a.status, a.body
+                ));
+            }
+        }
+    }
+
+    // Revoking and deleting change what the next caller would meet: one fresh
+    // target per caller.
+    for (i, expected) in [(3, U), (2, F), (1, F), (0, A)] {
+        let k =
+            post(&w.app, &format!("/v1/tenants/{t}/api-keys"), json!({})).await["id"].as_str().expect("id").to_owned();
+        let a = w.app.call(Method::POST, &format!("/v1/api-keys/{k}/revoke"), callers[i], None, &[]).await;
+        if gets(a.status) != Some(expected) {
+            wrong.push(format!("revoke as caller {i}: expected {expected:?}, got {}", a.status));
+        }
+    }
+    for (i, expected) in [(3, U), (2, H), (1, A), (0, A)] {
+        let ep = post(&w.app, &format!("/v1/tenants/{t}/endpoints"), json!({ "url": "https://example.com/d" })).await;
+        let path = format!("/v1/tenants/{t}/endpoints/{}", ep["id"].as_str().expect("id"));
+        let a = w.app.call(Method::DELETE, &path, callers[i], None, &[]).await;
+        if gets(a.status) != Some(expected) {
+            wrong.push(format!("DELETE endpoint as caller {i}: expected {expected:?}, got {}", a.status));
+        }
+    }
+    assert!(wrong.is_empty(), "{} wrong cells:\n{}", wrong.len(), wrong.join("\n"));
+}
+
+/// A server function, its form fields, and what each kind of user gets.
+type ServerFnCase = (&'static str, Vec<(&'static str, String)>, [Gets; 5]);
+
+/// A signed-in dashboard user: the session cookie and the CSRF token forms carry.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
+    pairs.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&").into_bytes()
+}
+
+async fn server_fn(app: &TestApp, name: &str, session: Option<&Session>, pairs: &[(&str, &str)]) -> StatusCode {
+    let cookie = session.map(|s| s.cookie.clone());
+    let mut headers = vec![("content-type", "application/x-www-form-urlencoded"), ("accept", "application/json")];
+    if let Some(c) = &cookie {
+        headers.push(("cookie", c));
+    }
+    let mut all: Vec<(&str, &str)> = pairs.to_vec();
+    let csrf = session.map(|s| s.csrf.clone()).unwrap_or_default();
+    all.push(("csrf", &csrf));
+    app.send(Method::POST, &format!("/api/{name}"), &headers, form(&all)).await.status
+}
+
+async fn session(app: &TestApp, email: &str, password: &str) -> Session {
+    let headers = [("content-type", "application/x-www-form-urlencoded"), ("accept", "application/json")];
+    let a = app.send(Method::POST, "/api/sign_in", &headers, form(&[("email", email), ("password", password)])).await;
+    let set = a.header("set-cookie").unwrap_or_else(|| panic!("{email} signs in: {}", a.status)).to_owned();
+    let cookie = set.split(';').next().expect("name=value").to_owned();
+    let viewer = app
+        .send(Method::POST, "/api/current_viewer", &[("cookie", &cookie), ("accept", "application/json")], Vec::new())
+        .await;
+    let csrf = viewer.body["csrf_token"].as_str().expect("csrf token").to_owned();
+    Session { cookie, csrf }
+}
+
+/// The dashboard's server functions that change something, for: an admin, support,
+/// a partner of the tenant, a partner of another tenant, and someone signed out.
+/// The findings: support changed another tenant's endpoint URL and created
+/// endpoints; a partner minted a tenant API key and revoked the platform's.
+#[tokio::test]
+async fn every_changing_server_function_for_every_kind_of_user() {
+    let w = world().await;
+    let app = &w.app;
+    let other = post(app, "/v1/tenants", json!({ "name": "Initech" })).await["id"].as_str().expect("id").to_owned();
+    let password = "a long enough password";
+    for (email, role, tenant) in [
+        ("sue@ops.test", "support", None),
+        ("pat@acme.test", "partner", Some(&w.tenant)),
+        ("oz@initech.test", "partner", Some(&other)),
+    ] {
+        post(app, "/v1/users", json!({ "email": email, "password": password, "role": role, "tenant_id": tenant }))
+            .await;
+    }
+    let users = [
+        Some(session(app, "admin@localhost", "test-admin-password").await),
+        Some(session(app, "sue@ops.test", password).await),
+        Some(session(app, "pat@acme.test", password).await),
+        Some(session(app, "oz@initech.test", password).await),
+        None,
+    ];
+    let (t, e, m) = (w.tenant.as_str(), w.endpoint.as_str(), w.message.as_str());
+    let cases: Vec<ServerFnCase> = vec![
+        ("create_endpoint", vec![("tenant", t.into()), ("url", "https://example.com/new".into())], [A, F, A, H, U]),
+        (
+            "set_endpoint_enabled",
+            vec![("tenant", t.into()), ("endpoint", e.into()), ("enabled", "true".into())],
+            [A, F, A, H, U],
+        ),
+        ("reveal_secrets", vec![("tenant", t.into()), ("endpoint", e.into())], [A, F, A, H, U]),
+        (
+            "rotate_secret",
+            vec![("tenant", t.into()), ("endpoint", e.into()), ("grace_period_seconds", "0".into())],
+            [A, F, A, H, U],
+        ),
+        ("send_test", vec![("tenant", t.into()), ("endpoint", e.into())], [A, A, A, H, U]),
+        ("replay", vec![("tenant", t.into()), ("message", m.into())], [A, A, A, H, U]),
+        (
+            "start_recover",
+            vec![
+                ("tenant", t.into()),
+                ("endpoint", e.into()),
+                ("since", (chrono::Utc::now() - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M").to_string()),
+            ],
+            [A, A, A, H, U],
+        ),
+        ("issue_api_key", vec![("name", "k".into()), ("scope", t.into())], [A, F, F, F, U]),
+        ("issue_api_key", vec![("name", "k".into()), ("scope", "platform".into())], [A, F, F, F, U]),
+        ("add_tenant", vec![("name", "Hooli".into()), ("tier", "standard".into())], [A, F, F, F, U]),
+        (
+            "set_tenant_quotas",
+            vec![("tenant", t.into()), ("max_endpoints", "".into()), ("max_api_keys", "".into())],
+            [A, F, F, F, U],
+        ),
+        ("set_tenant_tier", vec![("tenant", t.into()), ("tier", "standard".into())], [A, F, F, F, U]),
+        (
+            "save_tier",
+            vec![("tier", "standard".into()), ("success_percent", "99".into()), ("latency_seconds", "5".into())],
+            [A, F, F, F, U],
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, args, expected) in &cases {
+        for i in [4, 3, 2, 1, 0] {
+            let pairs: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let status = server_fn(app, name, users[i].as_ref(), &pairs).await;
+            if gets(status) != Some(expected[i]) {
+                wrong.push(format!("{name} as user {i}: expected {:?}, got {status}", expected[i]));
+            }
+        }
+    }
+    // Editing (the URL, notably) and revoking keys, with a fresh target each time.
+    for (i, expected) in [(4, U), (3, H), (1, F), (2, A), (0, A)] {
+        let v = app.get(&format!("/v1/tenants/{t}/endpoints/{e}")).await.body["version"].as_i64().expect("version");
+        let args = [("tenant", t), ("endpoint", e), ("version", &v.to_string()), ("url", "https://attacker.example/x")];
+        let status = server_fn(app, "edit_endpoint", users[i].as_ref(), &args).await;
+        if gets(status) != Some(expected) {
+            wrong.push(format!("edit_endpoint as user {i}: expected {expected:?}, got {status}"));
+        }
+    }
+    for (i, expected) in [(4, U), (3, F), (2, F), (1, F), (0, A)] {
+        let k = post(app, &format!("/v1/tenants/{t}/api-keys"), json!({})).await["id"].as_str().expect("id").to_owned();
+        let status = server_fn(app, "revoke_api_key", users[i].as_ref(), &[("key_id", &k)]).await;
+        if gets(status) != Some(expected) {
+            wrong.push(format!("revoke_api_key as user {i}: expected {expected:?}, got {status}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{} wrong cells:\n{}", wrong.len(), wrong.join("\n"));
+}
