@@ -27,6 +27,9 @@ impl SluiceProcess {
             .env("SLUICE_LISTEN", &listen)
             .env("SLUICE_DATABASE_URL", database_url)
             .env("SLUICE_BOOTSTRAP_API_KEY", PLATFORM_KEY)
+            // One fixed key for every run: PostgreSQL needs it set, and a benchmark
+            // database holds nothing worth keeping secret.
+            .env("SLUICE_SECRET_KEY", "YmVuY2htYXJrLXNlYWxpbmcta2V5LTMyLWJ5dGVzISE=")
             // The receiver is on loopback; everything else is the production default.
             .env("SLUICE_ALLOW_PRIVATE_TARGETS", "true")
             .env("SLUICE_LOG", "warn")

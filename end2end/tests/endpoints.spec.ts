@@ -99,13 +99,20 @@ test('an admin rotates a secret and both stay valid during the grace period', as
   expect(validFor).toBeLessThanOrEqual(60 * 60_000);
 });
 
-test('support sees endpoints but not their secrets', async ({ page, request }) => {
+test('support sees an endpoint and may test it, but neither edits it nor sees its secrets', async ({ page, request }) => {
   const email = `sam-${Date.now().toString(36)}@ops.test`;
   await post(request, '/v1/users', { email, password: PASSWORD, role: 'support' });
   await signIn(page, email, PASSWORD);
+  await page.goto(`/tenants/${tenant}/endpoints`);
+  await expect(page.getByTestId('endpoint-row').first()).toBeVisible();
+  await expect(page.getByText('Add an endpoint')).toHaveCount(0);
+  await expect(page.getByRole('button', { name: /^(Disable|Enable) / })).toHaveCount(0);
   await page.goto(`/tenants/${tenant}/endpoints/${endpoint}`);
-  await expect(page.getByRole('heading', { name: 'Edit endpoint' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Endpoint', exact: true })).toBeVisible();
+  await expect(page.getByTestId('support-note')).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Edit endpoint' })).toHaveCount(0);
   await expect(page.getByRole('region', { name: 'Signing secrets' })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Send test event' })).toBeVisible();
 });
 
 test('a partner sends a test event and sees its attempt', async ({ page, request }) => {

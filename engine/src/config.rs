@@ -64,6 +64,17 @@ pub struct EngineConfig {
     /// How long an open circuit waits before its first probe, in seconds.
     #[arg(long = "breaker-cooldown-seconds", env = "SLUICE_BREAKER_COOLDOWN_SECONDS", default_value = "30", value_parser = seconds)]
     pub breaker_cooldown: Duration,
+    /// The key that seals endpoint signing secrets at rest: 32 bytes in base64 (or 64
+    /// hex digits). Unset on SQLite: a key file beside the database, created once.
+    #[arg(long, env = "SLUICE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<Redacted>,
+    /// A file holding the secret key, instead of SLUICE_SECRET_KEY.
+    #[arg(long, env = "SLUICE_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<std::path::PathBuf>,
+    /// Keys secrets may still be sealed with, comma-separated, while rotating to a new
+    /// SLUICE_SECRET_KEY; each node re-seals everything under the current key at start.
+    #[arg(long, env = "SLUICE_PREVIOUS_SECRET_KEYS", value_delimiter = ',', hide_env_values = true)]
+    pub previous_secret_keys: Vec<Redacted>,
     /// Identifies this process in lease columns; new at every start.
     #[arg(skip = new_node_id())]
     pub node_id: String,
@@ -107,6 +118,92 @@ impl EngineConfig {
     }
 }
 
+/// A setting that must never reach a log: its `Debug` is `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::str::FromStr for Redacted {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl EngineConfig {
+    /// The sealer for signing secrets, from the configured key, the key file, or (on
+    /// SQLite, when neither is set) a key file beside the database, created with mode
+    /// 0600 the first time. PostgreSQL needs the key set: every node must hold the
+    /// same one, which no node can invent alone.
+    pub fn sealer(&self) -> anyhow::Result<crate::store::Sealer> {
+        use crate::store::sealing::{parse_key, Sealer};
+        let previous = self
+            .previous_secret_keys
+            .iter()
+            .map(|k| parse_key(&k.0))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("SLUICE_PREVIOUS_SECRET_KEYS: a key {e}"))?;
+        let current = if let Some(key) = &self.secret_key {
+            parse_key(&key.0).map_err(|e| anyhow::anyhow!("SLUICE_SECRET_KEY {e}"))?
+        } else if let Some(path) = &self.secret_key_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("SLUICE_SECRET_KEY_FILE {}: {e}", path.display()))?;
+            parse_key(&text).map_err(|e| anyhow::anyhow!("SLUICE_SECRET_KEY_FILE {}: the key {e}", path.display()))?
+        } else if let Some(db) = sqlite_path(&self.database_url) {
+            if db.as_os_str().is_empty() || db.to_string_lossy().contains(":memory:") {
+                return Ok(Sealer::ephemeral());
+            }
+            let mut path = db.into_os_string();
+            path.push(".key");
+            load_or_create_key(std::path::Path::new(&path))?
+        } else {
+            anyhow::bail!(
+                "with PostgreSQL, set SLUICE_SECRET_KEY (or SLUICE_SECRET_KEY_FILE) to one key shared by every \
+                 node; it seals endpoint signing secrets at rest. Make one with: head -c 32 /dev/urandom | base64"
+            );
+        };
+        Ok(Sealer::new(&current, &previous))
+    }
+}
+
+/// The file a `sqlite:` URL names.
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(std::path::PathBuf::from(rest.split('?').next().unwrap_or(rest)))
+}
+
+/// Reads the key file, or creates it (0600, never overwriting: two processes starting
+/// at once both end up with the one that won).
+fn load_or_create_key(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+    use crate::store::sealing::{format_key, parse_key, random_key};
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+    }
+    let key = random_key();
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(mut file) => {
+            file.write_all(format_key(&key).as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+            tracing::info!(path = %path.display(), "created the key that seals signing secrets; back it up with the database");
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+            parse_key(&text).map_err(|e| anyhow::anyhow!("{}: the key {e}", path.display()))
+        }
+        Err(e) => Err(anyhow::anyhow!("creating {}: {e}", path.display())),
+    }
+}
+
 fn default_workers() -> usize {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     (cores * 64).clamp(64, 1024)
@@ -139,6 +236,34 @@ mod tests {
         assert_eq!(c.tenant_cap(), c.workers / 2);
         assert!(c.node_id.starts_with("node-"));
         c.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn the_sealing_key_comes_from_the_setting_a_file_or_beside_the_sqlite_file() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("sluice-key-{}", crate::ids::now_ms()));
+        let url = format!("sqlite://{}/sub/sluice.db", dir.display());
+        let config = EngineConfig { database_url: url, ..EngineConfig::default() };
+        let first = config.sealer().expect("a key file is created");
+        let key_file = dir.join("sub/sluice.db.key");
+        let mode = std::fs::metadata(&key_file).expect("key file").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(config.sealer().expect("and read back").key_id(), first.key_id(), "the same key every start");
+
+        let from_file = EngineConfig {
+            secret_key_file: Some(key_file),
+            database_url: "postgres://x/y".into(),
+            ..EngineConfig::default()
+        };
+        assert_eq!(from_file.sealer().expect("file").key_id(), first.key_id());
+
+        let pg = EngineConfig { database_url: "postgres://x/y".into(), ..EngineConfig::default() };
+        let refused = pg.sealer().expect_err("PostgreSQL needs a shared key");
+        assert!(refused.to_string().contains("SLUICE_SECRET_KEY"), "{refused}");
+        let bad = EngineConfig { secret_key: Some(Redacted("c2hvcnQ=".into())), ..EngineConfig::default() };
+        assert!(bad.sealer().is_err(), "a short key is refused");
+        assert_eq!(format!("{:?}", bad.secret_key), "Some(***)", "keys never reach a log");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

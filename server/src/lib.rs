@@ -155,8 +155,10 @@ pub struct Prepared {
 /// Connects the database (applying migrations) and ensures a platform key and an
 /// admin, printing generated ones once.
 pub async fn prepare(config: &ServerConfig) -> anyhow::Result<Prepared> {
+    let sealer = config.engine.sealer()?;
     let store =
-        sluice_engine::store::connect(&config.engine.database_url, config.engine.database_max_connections).await?;
+        sluice_engine::store::connect(&config.engine.database_url, config.engine.database_max_connections, sealer)
+            .await?;
     let wake = Arc::new(Notify::new());
     let quotas = sluice_engine::Quotas::from(&config.engine);
     let sluice = Arc::new(Sluice::new(store.clone(), wake.clone()).with_quotas(quotas));

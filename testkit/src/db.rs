@@ -51,8 +51,27 @@ impl TestDb {
         }
     }
 
-    /// Connects a store (running migrations).
+    /// Connects a store (running migrations), sealing secrets with [`TEST_SECRET_KEY`]
+    /// like every other store and server a test opens on this database.
     pub async fn store(&self) -> std::sync::Arc<dyn sluice_engine::store::Store> {
-        sluice_engine::store::connect(&self.url, 16).await.expect("connect store")
+        self.store_sealed_with(test_sealer()).await.expect("connect store")
     }
+
+    /// Connects a store whose secrets are sealed with `sealer`: for the tests that
+    /// open the database with another key.
+    pub async fn store_sealed_with(
+        &self,
+        sealer: sluice_engine::store::Sealer,
+    ) -> sluice_engine::Result<std::sync::Arc<dyn sluice_engine::store::Store>> {
+        sluice_engine::store::connect(&self.url, 16, sealer).await
+    }
+}
+
+/// The secret key every test store and server seals signing secrets with (base64):
+/// two nodes of one test must share it, as two nodes in production must.
+pub const TEST_SECRET_KEY: &str = "dGVzdC1zZWFsaW5nLWtleS0zMi1ieXRlcy1sb25nISE=";
+
+fn test_sealer() -> sluice_engine::store::Sealer {
+    let key = sluice_engine::store::sealing::parse_key(TEST_SECRET_KEY).expect("the test key parses");
+    sluice_engine::store::Sealer::new(&key, &[])
 }

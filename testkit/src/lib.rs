@@ -6,7 +6,7 @@
 mod db;
 mod receiver;
 
-pub use db::{Backend, TestDb};
+pub use db::{Backend, TestDb, TEST_SECRET_KEY};
 pub use receiver::{Received, Receiver, Reply};
 
 /// Generates one `#[tokio::test]` per backend for each listed scenario. A scenario is

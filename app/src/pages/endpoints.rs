@@ -396,7 +396,9 @@ pub fn EndpointEditPage() -> impl IntoView {
                             };
                             let edit = if is_support {
                                 view! {
-                                    <p class="card">
+                                    <h1>"Endpoint"</h1>
+                                    <p class="url">{e.url.clone()}</p>
+                                    <p class="card" data-testid="support-note">
                                         "Support can send a test event and recover failed deliveries here; changing this endpoint is for the tenant or an admin."
                                     </p>
                                 }

@@ -22,6 +22,7 @@ mod postgres;
 mod queue;
 mod records;
 mod rows;
+pub mod sealing;
 mod sqlite;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub use records::{
     ThrottleLimit,
 };
 pub(crate) use rows::ms_to_dt;
+pub use sealing::Sealer;
 pub use sqlite::SqliteStore;
 
 /// [`Store`] and its sub-traits, for code that calls a concrete store (`SqliteStore`,
@@ -61,12 +63,14 @@ pub enum Backend {
     Postgres,
 }
 
-/// Opens the database named by `url` and applies pending migrations.
-pub async fn connect(url: &str, pg_max_connections: u32) -> Result<Arc<dyn Store>> {
+/// Opens the database named by `url`, applies pending migrations, and re-seals any
+/// signing secret not sealed under `sealer`'s current key.
+pub async fn connect(url: &str, pg_max_connections: u32, sealer: Sealer) -> Result<Arc<dyn Store>> {
+    let sealer = Arc::new(sealer);
     let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
-        Arc::new(SqliteStore::connect(url).await?)
+        Arc::new(SqliteStore::connect(url, sealer).await?)
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Arc::new(PgStore::connect(url, pg_max_connections).await?)
+        Arc::new(PgStore::connect(url, pg_max_connections, sealer).await?)
     } else {
         return Err(Error::invalid("database_url", "must start with sqlite:// or postgres://"));
     };

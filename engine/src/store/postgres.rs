@@ -24,6 +24,7 @@ pub struct PgStore {
     read: sqlx::PgPool,
     write: sqlx::PgPool,
     url: String,
+    sealer: Arc<Sealer>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -31,10 +32,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 impl PgStore {
     const BACKEND: Backend = Backend::Postgres;
 
-    pub async fn connect(url: &str, max: u32) -> Result<Self> {
+    pub async fn connect(url: &str, max: u32, sealer: Arc<Sealer>) -> Result<Self> {
         let pool =
             PgPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
-        Ok(Self { read: pool.clone(), write: pool, url: url.to_owned() })
+        Ok(Self { read: pool.clone(), write: pool, url: url.to_owned(), sealer })
     }
 
     async fn announce_work(tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
@@ -53,6 +54,10 @@ impl Store for PgStore {
 
     async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.write).await?;
+        let resealed = self.reseal_secrets().await?;
+        if resealed > 0 {
+            tracing::info!(resealed, key = self.sealer.key_id(), "sealed signing secrets under the current key");
+        }
         Ok(())
     }
 

@@ -21,14 +21,30 @@ type This = SqliteStore;
 pub struct SqliteStore {
     read: sqlx::SqlitePool,
     write: sqlx::SqlitePool,
+    sealer: Arc<Sealer>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
+/// Creates a new database file readable by its owner only (0600); SQLite gives its
+/// WAL and shared-memory files the database's permissions. An existing file is left
+/// as it is: its owner chose.
+fn create_private(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if path.as_os_str().is_empty() || path.to_string_lossy().contains(":memory:") {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Unavailable(format!("cannot create {}: {e}", path.display()))),
+    }
+}
+
 impl SqliteStore {
     const BACKEND: Backend = Backend::Sqlite;
 
-    pub async fn connect(url: &str) -> Result<Self> {
+    pub async fn connect(url: &str, sealer: Arc<Sealer>) -> Result<Self> {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| Error::invalid("database_url", e.to_string()))?
             .create_if_missing(true)
@@ -47,6 +63,7 @@ impl SqliteStore {
                     .map_err(|e| Error::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
             }
         }
+        create_private(opts.get_filename())?;
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
@@ -57,7 +74,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts.read_only(false))
             .await?;
-        Ok(Self { read, write })
+        Ok(Self { read, write, sealer })
     }
 
     async fn announce_work(_tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
@@ -73,6 +90,10 @@ impl Store for SqliteStore {
 
     async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.write).await?;
+        let resealed = self.reseal_secrets().await?;
+        if resealed > 0 {
+            tracing::info!(resealed, key = self.sealer.key_id(), "sealed signing secrets under the current key");
+        }
         Ok(())
     }
 

@@ -6,6 +6,7 @@ mod harness;
 mod health;
 mod retention;
 mod scheduler;
+mod sealing;
 mod slo;
 mod store;
 mod users;

@@ -97,6 +97,7 @@ fn config(db_url: &str) -> ServerConfig {
         ..sluice_engine::EngineConfig::default()
     };
     engine.workers = 64;
+    engine.secret_key = Some(sluice_engine::config::Redacted(sluice_testkit::TEST_SECRET_KEY.into()));
     ServerConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         bootstrap_api_key: Some(ADMIN_KEY.into()),

@@ -69,6 +69,7 @@ fn command(db_url: &str, port: u16) -> Command {
         .env("SLUICE_LISTEN", format!("127.0.0.1:{port}"))
         .env("SLUICE_DATABASE_URL", db_url)
         .env("SLUICE_BOOTSTRAP_API_KEY", ADMIN_KEY)
+        .env("SLUICE_SECRET_KEY", sluice_testkit::TEST_SECRET_KEY)
         .env("SLUICE_ALLOW_PRIVATE_TARGETS", "true")
         .env("SLUICE_REQUEST_TIMEOUT_SECONDS", "2")
         .env("SLUICE_LEASE_SECONDS", "3")

@@ -3,22 +3,51 @@
 // `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
 
 impl This {
-    /// Stores an endpoint's new active secret (it expires only when rotated out).
+    /// Stores an endpoint's new active secret (it expires only when rotated out),
+    /// sealed: the column never holds a secret in the clear.
     async fn insert_secret_in(
+        &self,
         tx: &mut sqlx::Transaction<'_, Db>,
         endpoint: &EndpointId,
         secret: &SecretRecord,
     ) -> Result<()> {
+        let sealed = self.sealer.seal(secret.id.as_str(), &secret.secret)?;
         sqlx::query(
             "INSERT INTO endpoint_secrets (id, endpoint_id, secret, created_at, expires_at) VALUES ($1, $2, $3, $4, NULL)",
         )
         .bind(secret.id.as_str())
         .bind(endpoint.as_str())
-        .bind(&secret.secret)
+        .bind(&sealed)
         .bind(secret.created_at_ms)
         .execute(&mut **tx)
         .await?;
         Ok(())
+    }
+}
+
+impl This {
+    /// Re-seals, under the current key, every secret stored in the clear (from before
+    /// sealing) or under a previous key; returns how many. Run at start, before the
+    /// engine signs anything, so a secret that no key here opens stops the start.
+    pub(super) async fn reseal_secrets(&self) -> Result<usize> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, secret FROM endpoint_secrets").fetch_all(&self.read).await?;
+        let mut resealed = 0;
+        for (id, stored) in rows {
+            if self.sealer.is_current(&stored) {
+                continue;
+            }
+            let sealed = self.sealer.seal(&id, &self.sealer.open(&id, &stored)?)?;
+            // Compare-and-set: a rotation that wrote a new value meanwhile wins.
+            resealed += sqlx::query("UPDATE endpoint_secrets SET secret = $1 WHERE id = $2 AND secret = $3")
+                .bind(&sealed)
+                .bind(&id)
+                .bind(&stored)
+                .execute(&self.write)
+                .await?
+                .rows_affected() as usize;
+        }
+        Ok(resealed)
     }
 }
 
@@ -56,7 +85,7 @@ impl EndpointStore for This {
         .bind(e.updated_at.timestamp_millis())
         .execute(&mut *tx)
         .await?;
-        Self::insert_secret_in(&mut tx, &e.id, secret).await?;
+        self.insert_secret_in(&mut tx, &e.id, secret).await?;
         Self::insert_event_in(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -201,7 +230,13 @@ impl EndpointStore for This {
         .bind(now_ms)
         .fetch_all(&self.read)
         .await?;
-        let mut secrets: Vec<SecretRecord> = rows.into_iter().map(secret_from).collect::<Result<_>>()?;
+        let mut secrets: Vec<SecretRecord> = rows
+            .into_iter()
+            .map(|row| {
+                let secret = self.sealer.open(&row.id, &row.secret)?;
+                secret_from(SecretRow { secret, ..row })
+            })
+            .collect::<Result<_>>()?;
         // The active secret (no expiry) first, then the others newest first.
         secrets.sort_by_key(|s| (s.expires_at_ms.is_some(), std::cmp::Reverse(s.created_at_ms)));
         Ok(secrets)
@@ -226,7 +261,7 @@ impl EndpointStore for This {
             .bind(e.id.as_str())
             .execute(&mut *tx)
             .await?;
-        Self::insert_secret_in(&mut tx, &e.id, new).await?;
+        self.insert_secret_in(&mut tx, &e.id, new).await?;
         Self::insert_event_in(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
