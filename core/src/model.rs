@@ -375,6 +375,9 @@ pub struct User {
     /// The one tenant a partner belongs to; `None` for admin and support.
     pub tenant_id: Option<TenantId>,
     pub created_at: DateTime<Utc>,
+    /// Set while the user is disabled: no sign-in, no session.
+    #[serde(default)]
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 /// A long-running action on a tenant's behalf. So far one kind: `recover`, which
@@ -545,6 +548,27 @@ pub struct CreateUser {
     pub role: Role,
     #[serde(default)]
     pub tenant_id: Option<TenantId>,
+}
+
+/// Changes to a dashboard user, by an admin. `role` with `tenant_id` moves a user to
+/// another role (a partner needs a tenant, the others have none); `tenant_id` alone
+/// moves a partner to another tenant. Any change ends the user's sessions at once.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchUser {
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub tenant_id: Option<TenantId>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+/// A new password for a user, set by an admin; the user's sessions end.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetPassword {
+    pub password: String,
 }
 
 /// Replay everything that failed for an endpoint in `[since, until)` (RFC 3339;

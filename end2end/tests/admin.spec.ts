@@ -19,8 +19,8 @@ test('an admin adds a partner user who can then sign in', async ({ page, browser
   const email = `gavin-${run}@hooli.test`;
   await page.getByLabel('Email').fill(email);
   await page.getByLabel(/Initial password/).fill('hooli-password-1');
-  await page.getByLabel('Role').selectOption('partner');
-  await page.getByLabel(/Tenant/).selectOption({ label: tenantName });
+  await page.getByLabel('Role', { exact: true }).selectOption('partner');
+  await page.getByLabel('Tenant (partners only)', { exact: true }).selectOption({ label: tenantName });
   await page.getByRole('button', { name: 'Add user' }).click();
   await expect(page.getByRole('status')).toHaveText(`Added ${email}.`);
   await expect(page.getByTestId('user-row').filter({ hasText: email })).toContainText(tenantName);
@@ -32,6 +32,49 @@ test('an admin adds a partner user who can then sign in', async ({ page, browser
   await expect(partner.getByRole('heading', { name: 'Deliveries' })).toBeVisible();
   await expect(partner.getByText(tenantName)).toBeVisible();
   await context.close();
+});
+
+test('an admin disables a user, whose open session ends at once, then re-enables them', async ({ page, browser, request }) => {
+  const email = `dinesh-${run}@ops.test`;
+  await post(request, '/v1/users', { email, password: 'support-password-3', role: 'support' });
+  const context = await browser.newContext();
+  const theirs = await context.newPage();
+  await signIn(theirs, email, 'support-password-3');
+  await expect(theirs.getByTestId('viewer')).toContainText(email);
+
+  await signIn(page, 'admin@e2e.test', 'e2e-admin-password');
+  await page.goto('/users');
+  const row = page.getByTestId('user-row').filter({ hasText: email });
+  await row.getByRole('button', { name: `Disable ${email}` }).click();
+  await expect(row).toContainText('disabled');
+
+  await theirs.reload();
+  await expect(theirs.getByTestId('viewer')).toHaveCount(0);
+  await theirs.goto('/sign-in');
+  await theirs.getByLabel('Email').fill(email);
+  await theirs.getByLabel('Password').fill('support-password-3');
+  await theirs.getByRole('button', { name: 'Sign in' }).click();
+  await expect(theirs.getByRole('alert')).toContainText('do not match');
+
+  await row.getByRole('button', { name: `Enable ${email}` }).click();
+  await expect(row).toContainText('active');
+  await signIn(theirs, email, 'support-password-3');
+  await expect(theirs.getByTestId('viewer')).toContainText(email);
+
+  // Their own password, from the Account page: the other session (the admin's view
+  // of them is not one) ends, this one stays.
+  await theirs.getByTestId('viewer').click();
+  await expect(theirs.getByRole('heading', { name: 'Account' })).toBeVisible();
+  await theirs.getByLabel('Current password').fill('support-password-3');
+  await theirs.getByLabel(/New password/).fill('support-password-4');
+  await theirs.getByRole('button', { name: 'Change password' }).click();
+  await expect(theirs.getByRole('status')).toHaveText('Password changed.');
+  await context.close();
+  const fresh = await browser.newContext();
+  const again = await fresh.newPage();
+  await signIn(again, email, 'support-password-4');
+  await expect(again.getByTestId('viewer')).toContainText(email);
+  await fresh.close();
 });
 
 test('support cannot manage users', async ({ page, request }) => {

@@ -38,7 +38,8 @@ pub async fn add_user(
 pub fn UsersPage() -> impl IntoView {
     let viewer = Resource::new(|| (), |_| crate::auth::current_viewer());
     let add = ServerAction::<AddUser>::new();
-    let users = Resource::new(move || add.version().get(), |_| load_users());
+    let actions = crate::pages::user_actions::UserActions::new();
+    let users = Resource::new(move || (add.version().get(), actions.version()), |_| load_users());
     view! {
         <Title text="Users · Sluice"/>
         <h1>"Users"</h1>
@@ -55,11 +56,12 @@ pub fn UsersPage() -> impl IntoView {
                                     tenants.iter().find(|(t, _)| t == id).map(|(_, n)| n.clone()).unwrap_or_default()
                                 }
                             };
+                            let (form_csrf, form_tenants) = (csrf.clone(), tenants.clone());
                             view! {
                                 <details class="card">
                                     <summary>"Add a user"</summary>
                                     <ActionForm action=add>
-                                        <input type="hidden" name="csrf" value=csrf/>
+                                        <input type="hidden" name="csrf" value=form_csrf/>
                                         <div class="field">
                                             <label for="user-email">"Email"</label>
                                             <input id="user-email" name="email" type="email" required/>
@@ -80,9 +82,9 @@ pub fn UsersPage() -> impl IntoView {
                                             <label for="user-tenant">"Tenant (partners only)"</label>
                                             <select id="user-tenant" name="tenant_id">
                                                 <option value="">"—"</option>
-                                                {tenants
-                                                    .iter()
-                                                    .map(|(id, name)| view! { <option value=id.clone()>{name.clone()}</option> })
+                                                {form_tenants
+                                                    .into_iter()
+                                                    .map(|(id, name)| view! { <option value=id>{name}</option> })
                                                     .collect_view()}
                                             </select>
                                         </div>
@@ -98,19 +100,37 @@ pub fn UsersPage() -> impl IntoView {
                                                 <th scope="col">"Role"</th>
                                                 <th scope="col">"Tenant"</th>
                                                 <th scope="col">"Created"</th>
+                                                <th scope="col">"State"</th>
+                                                <th scope="col">"Actions"</th>
                                             </tr>
                                         </thead>
                                         <tbody>
                                             {users
                                                 .data
                                                 .into_iter()
-                                                .map(|u| view! {
-                                                    <tr data-testid="user-row">
-                                                        <td>{u.email.clone()}</td>
-                                                        <td>{u.role.as_str()}</td>
-                                                        <td>{u.tenant_id.as_ref().map(|t| name_of(t.as_str())).unwrap_or_default()}</td>
-                                                        <td>{crate::pages::when(&u.created_at)}</td>
-                                                    </tr>
+                                                .map(|u| {
+                                                    let state = if u.disabled_at.is_some() {
+                                                        view! { <span class="badge off">"disabled"</span> }.into_any()
+                                                    } else {
+                                                        view! { <span class="badge ok">"active"</span> }.into_any()
+                                                    };
+                                                    view! {
+                                                        <tr data-testid="user-row">
+                                                            <td>{u.email.clone()}</td>
+                                                            <td>{u.role.as_str()}</td>
+                                                            <td>{u.tenant_id.as_ref().map(|t| name_of(t.as_str())).unwrap_or_default()}</td>
+                                                            <td>{crate::pages::when(&u.created_at)}</td>
+                                                            <td>{state}</td>
+                                                            <td class="actions">
+                                                                <crate::pages::user_actions::UserRowActions
+                                                                    user=u.clone()
+                                                                    csrf=csrf.clone()
+                                                                    tenants=tenants.clone()
+                                                                    actions=actions
+                                                                />
+                                                            </td>
+                                                        </tr>
+                                                    }
                                                 })
                                                 .collect_view()}
                                         </tbody>
@@ -123,6 +143,7 @@ pub fn UsersPage() -> impl IntoView {
                     })
             }}
         </Suspense>
+        {move || actions.error().map(|e| view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> })}
         {move || add.value().get().map(|r| match r {
             Ok(email) => view! { <p role="status">{format!("Added {email}.")}</p> }.into_any(),
             Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),

@@ -1,5 +1,6 @@
 //! One module per page, and the small pieces of markup they share.
 
+pub mod account;
 pub mod admin;
 pub mod deliveries;
 pub mod endpoints;
@@ -11,6 +12,7 @@ pub mod sign_in;
 pub mod status;
 pub mod tiers;
 pub mod triage;
+pub mod user_actions;
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;

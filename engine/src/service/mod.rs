@@ -31,7 +31,7 @@ pub use passwords::PasswordGate;
 pub use queries::DeliveryQuery;
 pub use sign_in::{SignedIn, SESSION_TTL};
 pub use triage::Triage;
-pub use users::Session;
+pub use users::{Session, SESSION_IDLE};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -36,6 +36,19 @@ impl Sluice {
         }
     }
 
+    /// Deletes sessions that expired or went idle and sign-in counts whose window is
+    /// over (addresses' `seen` marks after 30 days): what a table of strangers'
+    /// attempts would otherwise grow by forever. Returns (sessions, throttle rows).
+    pub async fn purge_stale_sign_ins(&self, _platform: &Platform, now_ms: i64) -> Result<(u64, u64)> {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let sessions = self.store.purge_sessions(now_ms, now_ms - ms(super::SESSION_IDLE)).await?;
+        let throttle = self
+            .store
+            .purge_sign_in_throttle(now_ms - ms(super::sign_in::THROTTLE_WINDOW), now_ms - ms(super::sign_in::SEEN_FOR))
+            .await?;
+        Ok((sessions, throttle))
+    }
+
     /// Takes the retention job's lease for `owner` if free (or already ours) until
     /// `until_ms`. A node that dies simply stops renewing; another takes over after.
     pub async fn take_retention_lease(&self, owner: &str, until_ms: i64) -> Result<bool> {
@@ -58,11 +71,18 @@ impl Sluice {
                 _ = stop.wait_for(|s| *s) => return,
             }
             match self.take_retention_lease(&owner, now_ms() + lease_ms).await {
-                Ok(true) => match self.purge_expired(&system, now_ms()).await {
-                    Ok(n) if n != PurgeCounts::default() => tracing::info!(?n, "retention purge"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "retention purge failed; retrying next time"),
-                },
+                Ok(true) => {
+                    match self.purge_expired(&system, now_ms()).await {
+                        Ok(n) if n != PurgeCounts::default() => tracing::info!(?n, "retention purge"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "retention purge failed; retrying next time"),
+                    }
+                    match self.purge_stale_sign_ins(&system, now_ms()).await {
+                        Ok((0, 0)) => {}
+                        Ok((sessions, throttle)) => tracing::debug!(sessions, throttle, "purged stale sign-ins"),
+                        Err(e) => tracing::warn!(error = %e, "purging stale sessions failed; retrying next time"),
+                    }
+                }
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "could not take the retention lease; retrying next time"),
             }

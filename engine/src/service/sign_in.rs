@@ -30,7 +30,7 @@ pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// The window attempts are counted in; a key's count starts again after it.
 pub const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// How long an address the account signed in from stays exempt from the account key.
-const SEEN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(super) const SEEN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A successful sign-in: the token goes into the cookie and nowhere else.
 #[derive(Debug, Clone)]
@@ -107,7 +107,9 @@ impl Sluice {
         };
         let matches = self.passwords.verify(password.to_owned(), hash).await?;
         let user = match user {
-            Some(user) if matches => user,
+            // A disabled user is told what a wrong password is told: whether an
+            // account is disabled is not a stranger's business.
+            Some(user) if matches && user.disabled_at.is_none() => user,
             // The attempt stays counted: that is what makes guessing slow.
             _ => return Err(Error::Unauthorized("that email and password do not match".into())),
         };

@@ -5,7 +5,8 @@
 //! SHA-256, so reading it does not sign anyone in. Each session carries its own CSRF
 //! token, which state-changing dashboard requests must echo.
 
-use sluice_core::model::{CreateUser, Page, Role, User};
+use sluice_core::ids::{TenantId, UserId};
+use sluice_core::model::{CreateUser, Page, PatchUser, Role, User};
 use sluice_core::validate::Errors;
 
 use super::passwords::MAX_PASSWORD_BYTES;
@@ -15,6 +16,10 @@ use crate::error::{Error, Result};
 use crate::ids::now_ms;
 
 const MIN_PASSWORD: usize = 10;
+/// A session nobody used for this long ends, whatever its expiry.
+pub const SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+/// How stale `last_seen_at` may get before a request refreshes it.
+const TOUCH_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A live session.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +43,27 @@ impl Session {
     }
 }
 
+fn validate_password(password: &str) -> std::result::Result<(), String> {
+    if password.chars().count() < MIN_PASSWORD || password.len() > MAX_PASSWORD_BYTES {
+        Err(format!("must be {MIN_PASSWORD} to {MAX_PASSWORD_BYTES} characters"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A partner belongs to one tenant; admins and support to none.
+fn validate_role(role: Role, tenant: Option<&TenantId>) -> std::result::Result<(), String> {
+    match (role, tenant) {
+        (Role::Partner, None) => Err("a partner belongs to one tenant".into()),
+        (Role::Admin | Role::Support, Some(_)) => Err("only partners belong to a tenant".into()),
+        _ => Ok(()),
+    }
+}
+
+fn ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 pub(super) fn normalise_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
@@ -59,27 +85,17 @@ impl Sluice {
         let email = normalise_email(&req.email);
         let mut errors = Errors::default();
         errors.check(validate_email(&email), "email");
-        if req.password.chars().count() < MIN_PASSWORD || req.password.len() > MAX_PASSWORD_BYTES {
-            errors.add("password", format!("must be {MIN_PASSWORD} to {MAX_PASSWORD_BYTES} characters"));
-        }
-        match (req.role, &req.tenant_id) {
-            (Role::Partner, None) => errors.add("tenant_id", "a partner belongs to one tenant"),
-            (Role::Admin | Role::Support, Some(_)) => errors.add("tenant_id", "only partners belong to a tenant"),
-            _ => {}
-        }
+        errors.check(validate_password(&req.password), "password");
+        errors.check(validate_role(req.role, req.tenant_id.as_ref()), "tenant_id");
         errors.into_result().map_err(Error::Validation)?;
-        if let Some(tenant) = &req.tenant_id {
-            self.store
-                .get_tenant(&platform.tenant(tenant))
-                .await?
-                .ok_or_else(|| Error::invalid("tenant_id", "no such tenant"))?;
-        }
+        self.check_tenant_exists(platform, req.tenant_id.as_ref()).await?;
         let user = User {
             id: crate::ids::new_id(),
             email,
             role: req.role,
             tenant_id: req.tenant_id,
             created_at: crate::store::ms_to_dt(now_ms()),
+            disabled_at: None,
         };
         let hash = self.passwords.hash(req.password).await?;
         self.store.insert_user(platform, &user, &hash).await?;
@@ -97,13 +113,84 @@ impl Sluice {
         Ok(finish_page(rows, &page, |u| u.id.to_string()))
     }
 
-    /// The session a cookie token names, if it is live.
+    /// The session a cookie token names, if it is live: not expired, used within
+    /// [`SESSION_IDLE`], its user not disabled. Notes the use (at most once a minute,
+    /// so a busy dashboard does not write on every request).
     pub async fn session(&self, token: &str) -> Result<Option<Session>> {
         if token.is_empty() || token.len() > 128 {
             return Ok(None);
         }
-        let found = self.store.session(&token_hash(token), now_ms()).await?;
-        Ok(found.map(|(user, csrf_token)| Session { user, csrf_token }))
+        let now = now_ms();
+        let hash = token_hash(token);
+        let Some(found) = self.store.session(&hash, now, now - ms(SESSION_IDLE)).await? else {
+            return Ok(None);
+        };
+        if now - found.last_seen_ms > ms(TOUCH_EVERY) {
+            self.store.touch_session(&hash, now).await?;
+        }
+        Ok(Some(Session { user: found.user, csrf_token: found.csrf_token }))
+    }
+
+    async fn check_tenant_exists(&self, platform: &Platform, tenant: Option<&TenantId>) -> Result<()> {
+        if let Some(tenant) = tenant {
+            self.store
+                .get_tenant(&platform.tenant(tenant))
+                .await?
+                .ok_or_else(|| Error::invalid("tenant_id", "no such tenant"))?;
+        }
+        Ok(())
+    }
+
+    /// Changes a user's role, tenant or disabled state; their sessions end at once,
+    /// on every node (sessions live in the database). The last enabled admin cannot
+    /// be demoted or disabled (409).
+    pub async fn update_user(&self, platform: &Platform, id: &UserId, req: PatchUser) -> Result<User> {
+        let mut user = self.store.user(id).await?.ok_or_else(|| Error::not_found("user", id))?;
+        match (req.role, req.tenant_id) {
+            (Some(role), tenant) => {
+                user.role = role;
+                user.tenant_id = tenant;
+            }
+            (None, Some(tenant)) => user.tenant_id = Some(tenant),
+            (None, None) => {}
+        }
+        validate_role(user.role, user.tenant_id.as_ref()).map_err(|m| Error::invalid("tenant_id", m))?;
+        self.check_tenant_exists(platform, user.tenant_id.as_ref()).await?;
+        if let Some(disabled) = req.disabled {
+            user.disabled_at = match (disabled, user.disabled_at) {
+                (true, Some(at)) => Some(at),
+                (true, None) => Some(crate::store::ms_to_dt(now_ms())),
+                (false, _) => None,
+            };
+        }
+        self.store.update_user(platform, &user).await?;
+        Ok(user)
+    }
+
+    /// Deletes a user; their sessions end with them. Not the last enabled admin (409).
+    pub async fn delete_user(&self, platform: &Platform, id: &UserId) -> Result<()> {
+        self.store.delete_user(platform, id).await
+    }
+
+    /// Sets a user's password (an admin resetting it); every session of theirs ends.
+    pub async fn reset_password(&self, platform: &Platform, id: &UserId, password: String) -> Result<()> {
+        let _ = platform;
+        validate_password(&password).map_err(|m| Error::invalid("password", m))?;
+        let hash = self.passwords.hash(password).await?;
+        self.store.set_password_hash(id, &hash, None).await
+    }
+
+    /// A signed-in user changes their own password, proving the current one; their
+    /// other sessions end, the one they are using stays.
+    pub async fn change_own_password(&self, token: &str, current: &str, new: String) -> Result<()> {
+        let session = self.session(token).await?.ok_or_else(|| Error::Unauthorized("sign in to continue".into()))?;
+        validate_password(&new).map_err(|m| Error::invalid("new_password", m))?;
+        let hash = self.store.password_hash(&session.user.id).await?;
+        if !self.passwords.verify(current.to_owned(), hash).await? {
+            return Err(Error::invalid("current_password", "is not your current password"));
+        }
+        let new_hash = self.passwords.hash(new).await?;
+        self.store.set_password_hash(&session.user.id, &new_hash, Some(&token_hash(token))).await
     }
 
     pub async fn sign_out(&self, token: &str) -> Result<()> {

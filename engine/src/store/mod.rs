@@ -38,8 +38,8 @@ pub use postgres::PgStore;
 pub use queue::{Claimed, DueEndpoint, NextStep, Outcome};
 pub use records::{
     AttemptRecord, DeliveryFilter, EndpointHealthRow, LifecycleEvent, MessageFilter, NewMessage, NewOperation,
-    NewSession, PageArgs, PublishResult, PurgeCounts, SearchHit, SecretRecord, SloHour, StoredEvent, TenantHealth,
-    ThrottleLimit,
+    NewSession, PageArgs, PublishResult, PurgeCounts, SearchHit, SecretRecord, SloHour, StoredEvent, StoredSession,
+    TenantHealth, ThrottleLimit,
 };
 pub(crate) use rows::ms_to_dt;
 pub use sealing::Sealer;
@@ -144,10 +144,24 @@ pub trait UserStore: Send + Sync {
     async fn user_by_email(&self, email: &str) -> Result<Option<(User, String)>>;
     async fn list_users(&self, platform: &Platform, page: &PageArgs) -> Result<Vec<User>>;
     async fn admin_exists(&self) -> Result<bool>;
+    async fn user(&self, id: &UserId) -> Result<Option<User>>;
+    /// Writes a user's role, tenant and disabled state and ends their sessions, in one
+    /// transaction; `Conflict` if no enabled admin would remain.
+    async fn update_user(&self, platform: &Platform, user: &User) -> Result<()>;
+    /// Deletes a user and their sessions; `Conflict` if no enabled admin would remain.
+    async fn delete_user(&self, platform: &Platform, id: &UserId) -> Result<()>;
+    async fn password_hash(&self, id: &UserId) -> Result<Option<String>>;
+    /// Replaces a password hash and ends the user's sessions, all but `keep_session`
+    /// (a token hash: the session that changed its own password).
+    async fn set_password_hash(&self, id: &UserId, hash: &str, keep_session: Option<&str>) -> Result<()>;
     async fn insert_session(&self, session: &NewSession) -> Result<()>;
-    /// The signed-in user and the session's CSRF token, if the session exists and has
-    /// not expired at `now_ms`.
-    async fn session(&self, token_hash: &str, now_ms: i64) -> Result<Option<(User, String)>>;
+    /// The session, if it exists, has not expired at `now_ms`, was last seen after
+    /// `idle_floor_ms`, and its user is not disabled.
+    async fn session(&self, token_hash: &str, now_ms: i64, idle_floor_ms: i64) -> Result<Option<StoredSession>>;
+    /// Notes that the session was used at `now_ms` (for the idle timeout).
+    async fn touch_session(&self, token_hash: &str, now_ms: i64) -> Result<()>;
+    /// Deletes expired and idle sessions; returns how many.
+    async fn purge_sessions(&self, now_ms: i64, idle_floor_ms: i64) -> Result<u64>;
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
 }
 
@@ -170,6 +184,9 @@ pub trait SignInStore: Send + Sync {
     async fn mark_sign_in_seen(&self, key: &str, now_ms: i64) -> Result<()>;
     /// Whether `key` was seen at or after `since_ms`.
     async fn sign_in_seen_since(&self, key: &str, since_ms: i64) -> Result<bool>;
+    /// Deletes counts last touched before `window_floor_ms` and `seen:` marks from
+    /// before `seen_floor_ms`; returns how many.
+    async fn purge_sign_in_throttle(&self, window_floor_ms: i64, seen_floor_ms: i64) -> Result<u64>;
 }
 
 /// Endpoints and their signing secrets.

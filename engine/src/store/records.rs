@@ -207,6 +207,14 @@ pub struct NewOperation {
     pub created_by: String,
 }
 
+/// A live session as stored: its user, its CSRF token, when it was last used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSession {
+    pub user: User,
+    pub csrf_token: String,
+    pub last_seen_ms: i64,
+}
+
 /// A session to store: the hash of the cookie's token, never the token.
 #[derive(Debug, Clone)]
 pub struct NewSession {

@@ -22,6 +22,23 @@ pub(super) struct TenantRow {
     pub created_at: i64,
 }
 
+/// A user with their password hash (sign-in).
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct UserWithHash {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub password_hash: String,
+}
+
+/// A user with the session that names them.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct UserWithSession {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub csrf_token: String,
+    pub last_seen_at: i64,
+}
+
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct UserRow {
     pub id: String,
@@ -29,6 +46,7 @@ pub(super) struct UserRow {
     pub role: String,
     pub tenant_id: Option<String>,
     pub created_at: i64,
+    pub disabled_at: Option<i64>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -153,7 +171,8 @@ pub(super) struct EventRow {
 }
 
 pub(super) const API_KEY_COLUMNS: &str = "id, tenant_id, name, prefix, created_at, last_used_at, revoked_at";
-pub(super) const USER_COLUMNS: &str = "users.id, users.email, users.role, users.tenant_id, users.created_at";
+pub(super) const USER_COLUMNS: &str =
+    "users.id, users.email, users.role, users.tenant_id, users.created_at, users.disabled_at";
 pub(super) const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, description, event_types, enabled, disabled_reason, \
      disabled_at, rate_limit_per_second, max_concurrency, retry_schedule, version, created_at, updated_at";
 pub(super) const MESSAGE_COLUMNS: &str =
@@ -241,6 +260,7 @@ pub(super) fn user_from(r: UserRow) -> Result<User> {
             .ok_or_else(|| Error::Internal(format!("unknown role {:?} in the database", r.role)))?,
         tenant_id: opt_id(r.tenant_id)?,
         created_at: ms_to_dt(r.created_at),
+        disabled_at: r.disabled_at.map(ms_to_dt),
     })
 }
 

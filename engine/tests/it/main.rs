@@ -4,6 +4,7 @@
 mod delivery;
 mod harness;
 mod health;
+mod lifecycle;
 mod retention;
 mod scheduler;
 mod sealing;

@@ -80,6 +80,8 @@ async fn every_rest_route_for_every_kind_of_key() {
     let w = world().await;
     let (t, e, m, d, op) = (&w.tenant, &w.endpoint, &w.message, &w.delivery, &w.operation);
     let te = format!("/v1/tenants/{t}/endpoints/{e}");
+    let user = json!({ "email": "kept@ops.test", "password": "long enough password", "role": "support" });
+    let u = post(&w.app, "/v1/users", user).await["id"].as_str().expect("id").to_owned();
     let routes: Vec<(Method, String, Option<Value>, [Gets; 4])> = vec![
         (Method::POST, "/v1/tenants".into(), Some(json!({ "name": "New" })), [A, F, F, U]),
         (Method::GET, "/v1/tenants".into(), None, [A, A, A, U]),
@@ -131,6 +133,13 @@ async fn every_rest_route_for_every_kind_of_key() {
             [A, F, F, U],
         ),
         (Method::GET, "/v1/users".into(), None, [A, F, F, U]),
+        (Method::PATCH, format!("/v1/users/{u}"), Some(json!({ "disabled": false })), [A, F, F, U]),
+        (
+            Method::POST,
+            format!("/v1/users/{u}/password"),
+            Some(json!({ "password": "another long password" })),
+            [A, F, F, U],
+        ),
     ];
     let callers: [Option<&str>; 4] = [Some(ADMIN_KEY), Some(&w.own_key), Some(&w.other_key), None];
     let mut wrong = Vec::new();
@@ -245,6 +254,8 @@ async fn every_changing_server_function_for_every_kind_of_user() {
         None,
     ];
     let (t, e, m) = (w.tenant.as_str(), w.endpoint.as_str(), w.message.as_str());
+    let target = json!({ "email": "target@ops.test", "password": password, "role": "support" });
+    let target = post(app, "/v1/users", target).await["id"].as_str().expect("id").to_owned();
     let cases: Vec<ServerFnCase> = vec![
         ("create_endpoint", vec![("tenant", t.into()), ("url", "https://example.com/new".into())], [A, F, A, H, U]),
         (
@@ -281,6 +292,13 @@ async fn every_changing_server_function_for_every_kind_of_user() {
         (
             "save_tier",
             vec![("tier", "standard".into()), ("success_percent", "99".into()), ("latency_seconds", "5".into())],
+            [A, F, F, F, U],
+        ),
+        ("set_user_disabled", vec![("user_id", target.clone()), ("disabled", "false".into())], [A, F, F, F, U]),
+        ("change_user_role", vec![("user_id", target.clone()), ("role", "support".into())], [A, F, F, F, U]),
+        (
+            "set_user_password",
+            vec![("user_id", target.clone()), ("password", "another long password".into())],
             [A, F, F, F, U],
         ),
     ];

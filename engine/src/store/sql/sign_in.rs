@@ -102,4 +102,17 @@ impl SignInStore for This {
                 .await?;
         Ok(row.is_some())
     }
+
+    async fn purge_sign_in_throttle(&self, window_floor_ms: i64, seen_floor_ms: i64) -> Result<u64> {
+        let purged = sqlx::query(
+            "DELETE FROM sign_in_throttle WHERE (key LIKE 'seen:%' AND last_at < $2) \
+             OR (key NOT LIKE 'seen:%' AND last_at < $1 AND window_start < $1)",
+        )
+        .bind(window_floor_ms)
+        .bind(seen_floor_ms)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(purged)
+    }
 }
