@@ -79,6 +79,12 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("triage") view=pages::triage::TriagePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("users") view=pages::admin::UsersPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("account") view=pages::account::AccountPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("audit") view=pages::audit::AuditPage ssr=SsrMode::Async/>
+                    <Route
+                        path=(StaticSegment("tenants"), ParamSegment("tenant"), StaticSegment("audit"))
+                        view=pages::audit::AuditPage
+                        ssr=SsrMode::Async
+                    />
                     <Route path=StaticSegment("api-keys") view=pages::keys::ApiKeysPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("tiers") view=pages::tiers::TiersPage ssr=SsrMode::Async/>
                     <Route
@@ -152,7 +158,8 @@ fn ViewerBar() -> impl IntoView {
                         view! {
                             <div class="viewer flex flex-wrap items-center gap-3 text-sm">
                                 {(v.role != Role::Partner).then(|| view! { <A href="/triage">"Triage"</A> })}
-                                {(v.role == Role::Admin).then(|| view! { <A href="/tiers">"Tenants"</A> <A href="/users">"Users"</A> <A href="/api-keys">"API keys"</A> })}
+                                {(v.role == Role::Admin).then(|| view! { <A href="/tiers">"Tenants"</A> <A href="/users">"Users"</A> <A href="/api-keys">"API keys"</A> <A href="/audit">"Audit"</A> })}
+                                {v.tenant_id.clone().filter(|_| v.role == Role::Partner).map(|t| view! { <A href=format!("/tenants/{t}/audit")>"Audit"</A> })}
                                 <A href="/account" attr:data-testid="viewer">{v.email.clone()} " · " {v.role.as_str()}</A>
                                 <ActionForm action=sign_out>
                                     <input type="hidden" name="csrf" value=v.csrf_token.clone()/>

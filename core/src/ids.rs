@@ -179,6 +179,8 @@ id_kinds! {
     EventKind / EventId = "evt_", "lifecycle event";
     /// A signing secret of an endpoint.
     SecretKind / SecretId = "sec_", "secret";
+    /// An entry of the audit trail.
+    AuditKind / AuditId = "aud_", "audit event";
 }
 
 #[cfg(test)]

@@ -380,6 +380,26 @@ pub struct User {
     pub disabled_at: Option<DateTime<Utc>>,
 }
 
+/// One entry of the audit trail: who did what to what, when, from where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: AuditId,
+    pub at: DateTime<Utc>,
+    /// A user (`usr_…`), an API key (`key_…`), an email (a failed sign-in), or the
+    /// engine itself (`retention@…`).
+    pub actor: String,
+    /// The tenant it concerns; `None` for platform-wide actions.
+    pub tenant_id: Option<TenantId>,
+    /// What was done, `subject.verb`: `user.disabled`, `api_key.created`, …
+    pub action: String,
+    /// The id acted on, if any.
+    pub target: Option<String>,
+    /// The client's address, as the server's trusted-proxy rules decided.
+    pub client_ip: Option<String>,
+    /// What else matters (the new role, the grace period, …).
+    pub detail: serde_json::Value,
+}
+
 /// A long-running action on a tenant's behalf. So far one kind: `recover`, which
 /// re-queues an endpoint's failed deliveries from a time window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -58,6 +58,15 @@ test('an admin disables a user, whose open session ends at once, then re-enables
 
   await row.getByRole('button', { name: `Enable ${email}` }).click();
   await expect(row).toContainText('active');
+
+  // Both changes are in the audit trail, with who did them and from where.
+  await page.getByRole('link', { name: 'Audit' }).click();
+  await page.getByLabel(/^Action/).fill('user.updated');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page.getByTestId('audit-row').first()).toContainText('user.updated');
+  await expect(page.getByTestId('audit-row').first()).toContainText('127.0.0.1');
+  await expect(page.getByTestId('audit-row').filter({ hasText: '"disabled":true' })).toHaveCount(1);
+  await page.goto('/users');
   await signIn(theirs, email, 'support-password-3');
   await expect(theirs.getByTestId('viewer')).toContainText(email);
 

@@ -169,6 +169,15 @@ pub enum Reach<'a> {
     AllTenants(&'a Operator),
 }
 
+/// Which audit entries a reading covers: one tenant's, for the tenant itself (its
+/// partners and keys) or the platform, or every entry, for the platform. Support
+/// reads neither: the trail records what people did, support's own actions included.
+#[derive(Debug, Clone, Copy)]
+pub enum AuditReach<'a> {
+    Tenant(&'a ManageScope),
+    All(&'a Platform),
+}
+
 /// Which API keys a listing covers: one tenant's, for a caller who may see its keys,
 /// or every key, for the platform. (Not a [`Reach`]: support is an operator but must
 /// not list keys.)

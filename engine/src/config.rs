@@ -75,6 +75,9 @@ pub struct EngineConfig {
     /// SLUICE_SECRET_KEY; each node re-seals everything under the current key at start.
     #[arg(long, env = "SLUICE_PREVIOUS_SECRET_KEYS", value_delimiter = ',', hide_env_values = true)]
     pub previous_secret_keys: Vec<Redacted>,
+    /// Days the audit trail is kept (apart from the tenants' message retention).
+    #[arg(long, env = "SLUICE_AUDIT_RETENTION_DAYS", default_value_t = 400)]
+    pub audit_retention_days: u32,
     /// Identifies this process in lease columns; new at every start.
     #[arg(skip = new_node_id())]
     pub node_id: String,

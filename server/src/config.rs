@@ -53,6 +53,10 @@ pub struct Args {
     /// HTTP connections open at once; beyond it the listener waits for one to close.
     #[arg(long, env = "SLUICE_HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
     pub http_max_connections: usize,
+    /// A bearer token that may read /metrics (besides platform API keys), for
+    /// Prometheus's `authorization` setting.
+    #[arg(long, env = "SLUICE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<sluice_engine::config::Redacted>,
     /// Log format: text or json.
     #[arg(long, env = "SLUICE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -72,6 +76,7 @@ pub struct ServerConfig {
     pub site_root: String,
     pub trusted_proxies: crate::origin::TrustedProxies,
     pub secure_cookies: bool,
+    pub metrics_token: Option<sluice_engine::config::Redacted>,
     pub http_limits: crate::serve::HttpLimits,
     pub http_request_timeout: Duration,
     /// Publish a demo event this often; `None` is no demo.
@@ -93,10 +98,15 @@ impl ServerConfig {
         anyhow::ensure!(a.http_header_timeout_seconds >= 1, "SLUICE_HTTP_HEADER_TIMEOUT_SECONDS must be at least 1");
         anyhow::ensure!(a.http_request_timeout_seconds >= 1, "SLUICE_HTTP_REQUEST_TIMEOUT_SECONDS must be at least 1");
         anyhow::ensure!(a.http_max_connections >= 1, "SLUICE_HTTP_MAX_CONNECTIONS must be at least 1");
+        anyhow::ensure!(
+            a.metrics_token.as_ref().is_none_or(|t| t.0.is_empty() || t.0.len() >= 16),
+            "SLUICE_METRICS_TOKEN must be at least 16 characters: it is a password"
+        );
         Ok(Self {
             listen: a.listen,
             trusted_proxies,
             secure_cookies: a.secure_cookies,
+            metrics_token: a.metrics_token.clone().filter(|t| !t.0.is_empty()),
             http_limits: crate::serve::HttpLimits {
                 header_timeout: Duration::from_secs(a.http_header_timeout_seconds),
                 max_connections: a.http_max_connections,

@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use sluice_core::ErrorCode;
 
 use crate::problem::ApiError;
 use crate::AppState;
@@ -21,7 +22,42 @@ pub async fn readyz(State(s): State<AppState>) -> Result<&'static str, ApiError>
     Ok("ready")
 }
 
-pub async fn metrics(State(s): State<AppState>) -> Response {
+/// Who may scrape: a platform API key, or the bearer token in `SLUICE_METRICS_TOKEN`
+/// (what Prometheus's `authorization` setting sends). The numbers say how busy each
+/// part of the platform is, which is not a stranger's business.
+async fn may_scrape(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "metrics need a platform API key or SLUICE_METRICS_TOKEN as a bearer token",
+            )
+        })?;
+    if let Some(token) = &s.metrics_token {
+        // Compared in constant time: the token is a password.
+        let same = token.len() == bearer.len()
+            && token.bytes().zip(bearer.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if same {
+            return Ok(());
+        }
+    }
+    match s.sluice.authenticate(bearer).await? {
+        Some(caller) => caller.platform().map(drop).map_err(ApiError::from),
+        None => {
+            Err(ApiError::new(ErrorCode::Unauthorized, "this token is neither the metrics token nor a known API key"))
+        }
+    }
+}
+
+pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(e) = may_scrape(&s, &headers).await {
+        return e.into_response();
+    }
     let st = s.sluice.engine_stats().unwrap_or_default();
     let mut out = String::new();
     let counters = [

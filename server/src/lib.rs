@@ -36,6 +36,8 @@ use problem::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub sluice: Arc<Sluice>,
+    /// `SLUICE_METRICS_TOKEN`: the bearer token Prometheus may scrape with.
+    pub metrics_token: Option<Arc<str>>,
 }
 
 /// The HTTP settings the router applies to every request.
@@ -161,7 +163,9 @@ pub async fn prepare(config: &ServerConfig) -> anyhow::Result<Prepared> {
             .await?;
     let wake = Arc::new(Notify::new());
     let quotas = sluice_engine::Quotas::from(&config.engine);
-    let sluice = Arc::new(Sluice::new(store.clone(), wake.clone()).with_quotas(quotas));
+    let audit_retention = std::time::Duration::from_secs(u64::from(config.engine.audit_retention_days) * 24 * 3600);
+    let sluice =
+        Arc::new(Sluice::new(store.clone(), wake.clone()).with_quotas(quotas).with_audit_retention(audit_retention));
 
     if let Some(key) = &config.bootstrap_api_key {
         if sluice.ensure_bootstrap_key(key).await? {
@@ -198,7 +202,8 @@ impl Prepared {
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             secure_cookies: config.secure_cookies,
         };
-        router(AppState { sluice: self.sluice.clone() }, leptos_options, &http)
+        let metrics_token = config.metrics_token.as_ref().map(|t| Arc::from(t.0.as_str()));
+        router(AppState { sluice: self.sluice.clone(), metrics_token }, leptos_options, &http)
     }
 }
 

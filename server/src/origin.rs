@@ -80,12 +80,13 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// Decides the request's [`ClientOrigin`] once and hangs it on the request, where
-/// handlers and server functions read it.
+/// handlers and server functions read it, and around it, where audit entries do.
 pub async fn attach_origin(State(trusted): State<Arc<TrustedProxies>>, mut req: Request, next: Next) -> Response {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
     let origin = trusted.origin(peer, req.headers());
     req.extensions_mut().insert(origin);
-    next.run(req).await
+    // And for the audit trail, whatever writes an entry while this request runs.
+    sluice_engine::service::with_origin(origin, next.run(req)).await
 }
 
 #[cfg(test)]

@@ -60,14 +60,16 @@ impl Sluice {
         };
         let quota = i64::from(owner.max_api_keys.unwrap_or(self.quotas.api_keys));
         self.store.insert_api_key(&api_key, &hash_api_key(&key), Some((&**tenant, quota))).await?;
+        let detail = serde_json::json!({ "name": api_key.name, "prefix": api_key.prefix });
+        self.audit(platform.actor(), Some(tenant.id()), "api_key.created", Some(api_key.id.as_str()), detail).await;
         Ok(CreatedApiKey { api_key, key })
     }
 
     /// A new platform key, for an admin (a platform caller) to hand to a producer.
-    pub async fn create_platform_api_key(&self, _platform: &Platform, req: CreateApiKey) -> Result<CreatedApiKey> {
+    pub async fn create_platform_api_key(&self, platform: &Platform, req: CreateApiKey) -> Result<CreatedApiKey> {
         let name = req.name.unwrap_or_else(|| "platform".into());
         validate::name(&name).map_err(|m| Error::invalid("name", m))?;
-        self.create_platform_key(&name).await
+        self.create_platform_key(platform.actor(), &name).await
     }
 
     /// One tenant's keys, or (platform callers only) every key. Never the keys
@@ -83,7 +85,7 @@ impl Sluice {
     /// like issuing; the last platform key stays (409), so the platform cannot lock
     /// itself out. Takes effect at once on this node and within `AUTH_TTL` on others,
     /// whose caches then expire.
-    pub async fn revoke_api_key(&self, _platform: &Platform, id: &ApiKeyId) -> Result<ApiKey> {
+    pub async fn revoke_api_key(&self, platform: &Platform, id: &ApiKeyId) -> Result<ApiKey> {
         self.store.api_key(id).await?.ok_or_else(|| Error::not_found("api key", id))?;
         let revoked = self.store.revoke_api_key(id, crate::ids::now_ms()).await?.ok_or_else(|| {
             Error::Conflict("this is the last platform key; create another before revoking it".into())
@@ -91,6 +93,8 @@ impl Sluice {
         // The cache is keyed by the key's hash, which is not at hand: drop it all.
         // Revocations are rare and every entry refills with one indexed read.
         lock(&self.auth_cache).clear();
+        let detail = serde_json::json!({ "name": revoked.name, "prefix": revoked.prefix });
+        self.audit(platform.actor(), revoked.tenant_id.as_ref(), "api_key.revoked", Some(id.as_str()), detail).await;
         Ok(revoked)
     }
 
@@ -123,10 +127,10 @@ impl Sluice {
         if self.store.platform_key_exists().await? {
             return Ok(None);
         }
-        self.create_platform_key("generated at first start").await.map(Some)
+        self.create_platform_key("bootstrap", "generated at first start").await.map(Some)
     }
 
-    async fn create_platform_key(&self, name: &str) -> Result<CreatedApiKey> {
+    async fn create_platform_key(&self, actor: &str, name: &str) -> Result<CreatedApiKey> {
         let key = generate_key();
         let api_key = ApiKey {
             id: crate::ids::new_id(),
@@ -138,6 +142,8 @@ impl Sluice {
             revoked_at: None,
         };
         self.store.insert_api_key(&api_key, &hash_api_key(&key), None).await?;
+        let detail = serde_json::json!({ "name": api_key.name, "prefix": api_key.prefix, "platform": true });
+        self.audit(actor, None, "api_key.created", Some(api_key.id.as_str()), detail).await;
         Ok(CreatedApiKey { api_key, key })
     }
 

@@ -8,6 +8,7 @@
 //! look a resource up before they know its tenant (an API key, an operation) take the
 //! [`Caller`] and derive the scope themselves.
 
+mod audit;
 mod backlog;
 mod detail;
 mod endpoints;
@@ -26,6 +27,7 @@ mod tenants;
 mod triage;
 mod users;
 
+pub use audit::{current_client_ip, with_origin, DEFAULT_AUDIT_RETENTION};
 pub use messages::{parse_time, Published};
 pub use passwords::PasswordGate;
 pub use queries::DeliveryQuery;
@@ -40,7 +42,7 @@ use std::time::{Duration, Instant};
 use sluice_core::ids::TenantId;
 use tokio::sync::Notify;
 
-pub use crate::access::{Caller, KeyReach, ManageScope, Operator, Platform, Reach, TenantScope};
+pub use crate::access::{AuditReach, Caller, KeyReach, ManageScope, Operator, Platform, Reach, TenantScope};
 use crate::error::{Error, Result};
 use crate::store::{PageArgs, Store};
 
@@ -61,6 +63,7 @@ pub struct Sluice {
     publish_queue: std::sync::OnceLock<publish_queue::PublishQueue>,
     quotas: Quotas,
     passwords: passwords::PasswordGate,
+    audit_retention: Duration,
 }
 
 /// The platform's default per-tenant quotas; a tenant may have its own.
@@ -93,12 +96,19 @@ impl Sluice {
             publish_queue: std::sync::OnceLock::new(),
             quotas: Quotas::default(),
             passwords: passwords::PasswordGate::default(),
+            audit_retention: audit::DEFAULT_AUDIT_RETENTION,
         }
     }
 
     /// The platform's default quotas, instead of the configuration's defaults.
     pub fn with_quotas(mut self, quotas: Quotas) -> Self {
         self.quotas = quotas;
+        self
+    }
+
+    /// How long audit entries are kept, instead of the default 400 days.
+    pub fn with_audit_retention(mut self, keep: Duration) -> Self {
+        self.audit_retention = keep;
         self
     }
 

@@ -77,6 +77,11 @@ impl Sluice {
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "retention purge failed; retrying next time"),
                     }
+                    match self.purge_audit(&system, now_ms()).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(entries = n, "purged audit entries past their retention"),
+                        Err(e) => tracing::warn!(error = %e, "purging the audit trail failed; retrying next time"),
+                    }
                     match self.purge_stale_sign_ins(&system, now_ms()).await {
                         Ok((0, 0)) => {}
                         Ok((sessions, throttle)) => tracing::debug!(sessions, throttle, "purged stale sign-ins"),

@@ -110,8 +110,15 @@ impl Sluice {
             // A disabled user is told what a wrong password is told: whether an
             // account is disabled is not a stranger's business.
             Some(user) if matches && user.disabled_at.is_none() => user,
-            // The attempt stays counted: that is what makes guessing slow.
-            _ => return Err(Error::Unauthorized("that email and password do not match".into())),
+            // The attempt stays counted: that is what makes guessing slow. Throttled
+            // attempts are not recorded one by one (a stranger could fill the trail);
+            // the ones that reached the password check are.
+            user => {
+                let detail = serde_json::json!({ "known_user": user.is_some(), "disabled": user.as_ref().is_some_and(|u| u.disabled_at.is_some()) });
+                let tenant = user.as_ref().and_then(|u| u.tenant_id.as_ref());
+                self.audit(&email, tenant, "session.sign_in_failed", None, detail).await;
+                return Err(Error::Unauthorized("that email and password do not match".into()));
+            }
         };
 
         self.store.clear_sign_in(&[keys.account.key.clone(), keys.pair.key.clone()]).await?;
@@ -131,6 +138,9 @@ impl Sluice {
                 expires_at_ms,
             })
             .await?;
+        let detail = serde_json::json!({ "email": user.email });
+        self.audit(user.id.as_str(), user.tenant_id.as_ref(), "session.signed_in", Some(user.id.as_str()), detail)
+            .await;
         Ok(SignedIn { token, user, csrf_token, expires_at: crate::store::ms_to_dt(expires_at_ms) })
     }
 }

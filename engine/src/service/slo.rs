@@ -50,6 +50,9 @@ impl Sluice {
         errors.into_result().map_err(Error::Validation)?;
         tier.updated_at = ms_to_dt(crate::ids::now_ms());
         self.store.update_tier(platform, &tier).await?;
+        let detail =
+            serde_json::json!({ "success_target": tier.success_target, "latency_target_ms": tier.latency_target_ms });
+        self.audit(platform.actor(), None, "tier.updated", Some(&tier.name), detail).await;
         Ok(tier)
     }
 
@@ -80,6 +83,11 @@ impl Sluice {
         self.store.update_tenant(platform, &tenant).await?;
         // Its backlog cap may have changed.
         self.forget_tenant_facts(&tenant.id);
+        let detail = serde_json::json!({
+            "name": tenant.name, "tier": tenant.tier, "backlog_cap": tenant.backlog_cap,
+            "max_endpoints": tenant.max_endpoints, "max_api_keys": tenant.max_api_keys,
+        });
+        self.audit(platform.actor(), Some(&tenant.id), "tenant.updated", Some(tenant.id.as_str()), detail).await;
         Ok(tenant)
     }
 

@@ -34,6 +34,8 @@ impl Sluice {
             created_at: crate::store::ms_to_dt(crate::ids::now_ms()),
         };
         self.store.insert_tenant(platform, &tenant).await?;
+        let detail = serde_json::json!({ "name": tenant.name, "tier": tenant.tier });
+        self.audit(platform.actor(), Some(&tenant.id), "tenant.created", Some(tenant.id.as_str()), detail).await;
         Ok(tenant)
     }
 

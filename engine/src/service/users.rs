@@ -99,6 +99,9 @@ impl Sluice {
         };
         let hash = self.passwords.hash(req.password).await?;
         self.store.insert_user(platform, &user, &hash).await?;
+        let detail =
+            serde_json::json!({ "email": user.email, "role": user.role.as_str(), "tenant_id": user.tenant_id });
+        self.audit(platform.actor(), user.tenant_id.as_ref(), "user.created", Some(user.id.as_str()), detail).await;
         Ok(user)
     }
 
@@ -164,20 +167,28 @@ impl Sluice {
             };
         }
         self.store.update_user(platform, &user).await?;
+        let detail = serde_json::json!({
+            "email": user.email, "role": user.role.as_str(), "tenant_id": user.tenant_id,
+            "disabled": user.disabled_at.is_some(),
+        });
+        self.audit(platform.actor(), user.tenant_id.as_ref(), "user.updated", Some(user.id.as_str()), detail).await;
         Ok(user)
     }
 
     /// Deletes a user; their sessions end with them. Not the last enabled admin (409).
     pub async fn delete_user(&self, platform: &Platform, id: &UserId) -> Result<()> {
-        self.store.delete_user(platform, id).await
+        self.store.delete_user(platform, id).await?;
+        self.audit(platform.actor(), None, "user.deleted", Some(id.as_str()), serde_json::json!({})).await;
+        Ok(())
     }
 
     /// Sets a user's password (an admin resetting it); every session of theirs ends.
     pub async fn reset_password(&self, platform: &Platform, id: &UserId, password: String) -> Result<()> {
-        let _ = platform;
         validate_password(&password).map_err(|m| Error::invalid("password", m))?;
         let hash = self.passwords.hash(password).await?;
-        self.store.set_password_hash(id, &hash, None).await
+        self.store.set_password_hash(id, &hash, None).await?;
+        self.audit(platform.actor(), None, "user.password_reset", Some(id.as_str()), serde_json::json!({})).await;
+        Ok(())
     }
 
     /// A signed-in user changes their own password, proving the current one; their
@@ -190,7 +201,10 @@ impl Sluice {
             return Err(Error::invalid("current_password", "is not your current password"));
         }
         let new_hash = self.passwords.hash(new).await?;
-        self.store.set_password_hash(&session.user.id, &new_hash, Some(&token_hash(token))).await
+        self.store.set_password_hash(&session.user.id, &new_hash, Some(&token_hash(token))).await?;
+        let id = session.user.id.as_str();
+        self.audit(id, session.user.tenant_id.as_ref(), "user.password_changed", Some(id), serde_json::json!({})).await;
+        Ok(())
     }
 
     pub async fn sign_out(&self, token: &str) -> Result<()> {

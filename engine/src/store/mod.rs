@@ -37,9 +37,9 @@ use crate::error::{Error, Result};
 pub use postgres::PgStore;
 pub use queue::{Claimed, DueEndpoint, NextStep, Outcome};
 pub use records::{
-    AttemptRecord, DeliveryFilter, EndpointHealthRow, LifecycleEvent, MessageFilter, NewMessage, NewOperation,
-    NewSession, PageArgs, PublishResult, PurgeCounts, SearchHit, SecretRecord, SloHour, StoredEvent, StoredSession,
-    TenantHealth, ThrottleLimit,
+    AttemptRecord, AuditFilter, DeliveryFilter, EndpointHealthRow, LifecycleEvent, MessageFilter, NewMessage,
+    NewOperation, NewSession, PageArgs, PublishResult, PurgeCounts, SearchHit, SecretRecord, SloHour, StoredEvent,
+    StoredSession, TenantHealth, ThrottleLimit,
 };
 pub(crate) use rows::ms_to_dt;
 pub use sealing::Sealer;
@@ -51,8 +51,8 @@ pub use sqlite::SqliteStore;
 /// methods.)
 pub mod prelude {
     pub use super::{
-        EndpointStore, KeyStore, MaintenanceStore, MessageStore, OperationStore, QueueStore, ReportStore, SignInStore,
-        Store, TenantStore, UserStore,
+        AuditStore, EndpointStore, KeyStore, MaintenanceStore, MessageStore, OperationStore, QueueStore, ReportStore,
+        SignInStore, Store, TenantStore, UserStore,
     };
 }
 
@@ -86,6 +86,7 @@ pub trait Store:
     + KeyStore
     + UserStore
     + SignInStore
+    + AuditStore
     + EndpointStore
     + MessageStore
     + QueueStore
@@ -187,6 +188,16 @@ pub trait SignInStore: Send + Sync {
     /// Deletes counts last touched before `window_floor_ms` and `seen:` marks from
     /// before `seen_floor_ms`; returns how many.
     async fn purge_sign_in_throttle(&self, window_floor_ms: i64, seen_floor_ms: i64) -> Result<u64>;
+}
+
+/// The audit trail.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn insert_audit_event(&self, event: &AuditEvent) -> Result<()>;
+    /// Entries matching `filter`, newest first, a page at a time.
+    async fn list_audit_events(&self, filter: &AuditFilter, page: &PageArgs) -> Result<Vec<AuditEvent>>;
+    /// Deletes entries from before `before_ms`; returns how many.
+    async fn purge_audit_events(&self, before_ms: i64) -> Result<u64>;
 }
 
 /// Endpoints and their signing secrets.

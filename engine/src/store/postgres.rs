@@ -94,6 +94,7 @@ include!("sql/tenants.rs");
 include!("sql/keys.rs");
 include!("sql/users.rs");
 include!("sql/sign_in.rs");
+include!("sql/audit.rs");
 include!("sql/endpoints.rs");
 include!("sql/messages.rs");
 include!("sql/queue.rs");

@@ -234,3 +234,14 @@ pub struct ThrottleLimit {
     pub first_delay_ms: i64,
     pub max_delay_ms: i64,
 }
+
+/// Which audit entries a reading covers, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only this tenant's (a tenant caller always has this set to its own).
+    pub tenant: Option<TenantId>,
+    pub actor: Option<String>,
+    /// A whole action (`user.disabled`) or a subject (`user`).
+    pub action: Option<String>,
+    pub since_ms: Option<i64>,
+}

@@ -22,6 +22,18 @@ pub(super) struct TenantRow {
     pub created_at: i64,
 }
 
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct AuditRow {
+    pub id: String,
+    pub at: i64,
+    pub actor: String,
+    pub tenant_id: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub client_ip: Option<String>,
+    pub detail: String,
+}
+
 /// A user with their password hash (sign-in).
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct UserWithHash {
@@ -249,6 +261,19 @@ pub(super) fn api_key_from(r: ApiKeyRow) -> Result<ApiKey> {
         created_at: ms_to_dt(r.created_at),
         last_used_at: r.last_used_at.map(ms_to_dt),
         revoked_at: r.revoked_at.map(ms_to_dt),
+    })
+}
+
+pub(super) fn audit_from(r: AuditRow) -> Result<AuditEvent> {
+    Ok(AuditEvent {
+        id: parse_id(r.id)?,
+        at: ms_to_dt(r.at),
+        actor: r.actor,
+        tenant_id: opt_id(r.tenant_id)?,
+        action: r.action,
+        target: r.target,
+        client_ip: r.client_ip,
+        detail: serde_json::from_str(&r.detail)?,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The engine's integration tests, one binary: storage conformance and delivery over
 //! real sockets, each scenario run on SQLite and on PostgreSQL.
 
+mod audit;
 mod delivery;
 mod harness;
 mod health;

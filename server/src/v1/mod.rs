@@ -2,6 +2,7 @@
 //! parse, call one engine service, shape the answer.
 
 mod api_keys;
+mod audit;
 mod deliveries;
 mod endpoints;
 mod messages;
@@ -27,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .merge(deliveries::router())
         .merge(users::router())
         .merge(operations::router())
+        .merge(audit::router())
 }
 
 /// A JSON answer with a status and optional extra headers.

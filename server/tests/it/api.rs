@@ -31,8 +31,15 @@ async fn health_and_authentication(db: TestDb) {
     assert_eq!(live.status, StatusCode::OK);
     let ready = app.call(Method::GET, "/readyz", None, None, &[]).await;
     assert_eq!(ready.status, StatusCode::OK);
-    let metrics = app.call(Method::GET, "/metrics", None, None, &[]).await;
+    // Before: /metrics answered anyone.
+    let stranger = app.call(Method::GET, "/metrics", None, None, &[]).await;
+    assert_eq!(stranger.status, StatusCode::UNAUTHORIZED);
+    let guess = app.call(Method::GET, "/metrics", Some("prometheus-scrape-token-0124"), None, &[]).await;
+    assert_eq!(guess.status, StatusCode::UNAUTHORIZED);
+    let metrics = app.call(Method::GET, "/metrics", Some(crate::harness::METRICS_TOKEN), None, &[]).await;
     assert!(metrics.body.as_str().is_some_and(|m| m.contains("sluice_attempts_total")));
+    let by_key = app.call(Method::GET, "/metrics", Some(ADMIN_KEY), None, &[]).await;
+    assert_eq!(by_key.status, StatusCode::OK, "a platform key may scrape too");
     let none = app.call(Method::GET, "/v1/tenants", None, None, &[]).await;
     assert_problem(&none, 401, "unauthorized");
     assert_eq!(none.header("www-authenticate"), Some("Bearer"));

@@ -11,6 +11,8 @@ use sluice_testkit::TestDb;
 use tower::ServiceExt;
 
 pub const ADMIN_KEY: &str = "sk_test_platform_key_0123456789";
+/// The bearer token the test servers let scrape /metrics.
+pub const METRICS_TOKEN: &str = "prometheus-scrape-token-0123";
 
 pub struct TestApp {
     /// Held so the database outlives the server; dropped (and removed) with the app.
@@ -107,6 +109,7 @@ fn config(db_url: &str) -> ServerConfig {
         site_root: "target/site".into(),
         trusted_proxies: sluice_server::origin::TrustedProxies::default(),
         secure_cookies: true,
+        metrics_token: Some(sluice_engine::config::Redacted(METRICS_TOKEN.into())),
         http_limits: sluice_server::serve::HttpLimits {
             header_timeout: Duration::from_secs(10),
             max_connections: 1024,

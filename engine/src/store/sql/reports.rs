@@ -18,6 +18,24 @@ impl This {
         .bind(e.created_at_ms)
         .execute(&mut **tx)
         .await?;
+        // What a person did (not the engine's own exhausted deliveries) also goes to
+        // the audit trail, in the same transaction: no change without its entry.
+        if e.kind != LifecycleKind::DeliveryExhausted {
+            sqlx::query(
+                "INSERT INTO audit_events (id, at, actor, tenant_id, action, target, client_ip, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(crate::ids::new_id::<sluice_core::ids::AuditKind>().as_str())
+            .bind(e.created_at_ms)
+            .bind(&e.actor)
+            .bind(e.tenant_id.as_ref().map(|t| t.as_str()))
+            .bind(e.kind.as_str())
+            .bind(&e.subject_id)
+            .bind(crate::service::current_client_ip())
+            .bind(e.detail.to_string())
+            .execute(&mut **tx)
+            .await?;
+        }
         Ok(())
     }
 }
