@@ -18,6 +18,7 @@
 mod isolation;
 mod process;
 mod receiver;
+mod sign_in_storm;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -65,6 +66,9 @@ struct Args {
     /// Messages the bursting tenants publish in all in the isolation scenario.
     #[arg(long, default_value_t = 5_000)]
     isolation_burst: usize,
+    /// Parallel wrong sign-ins in the sign-in storm (on SQLite); 0 skips it.
+    #[arg(long, default_value_t = 500)]
+    storm_sign_ins: usize,
     /// Only these backends (sqlite, postgres).
     #[arg(long, value_delimiter = ',', default_values_t = vec!["sqlite".to_string(), "postgres".to_string()])]
     backends: Vec<String>,
@@ -143,7 +147,8 @@ async fn main() -> anyhow::Result<()> {
     let sluice = std::fs::canonicalize(&args.sluice).with_context(|| format!("{}", args.sluice.display()))?;
     let mut reports = Vec::new();
     let mut isolation = Vec::new();
-    for backend in &args.backends {
+    // `--backends ''` runs no backend: only the sign-in storm.
+    for backend in args.backends.iter().filter(|b| !b.is_empty()) {
         let Some(db) = Scratch::new(backend, args.postgres_admin_url.as_deref()).await? else {
             eprintln!("skipping {backend}: no --postgres-admin-url");
             continue;
@@ -159,8 +164,34 @@ async fn main() -> anyhow::Result<()> {
             isolation.push(r?);
         }
     }
+    let mut storm = None;
+    if args.storm_sign_ins > 0 {
+        if let Some(db) = Scratch::new("sqlite", None).await? {
+            let r = sign_in_storm::run(&sluice, &db.url, &db.dir, args.storm_sign_ins).await;
+            db.remove().await;
+            storm = Some(r?);
+        }
+    }
     print_table(&reports);
     print_isolation(&isolation);
+    if let Some(s) = &storm {
+        println!(
+            "sign-in storm: {} wrong passwords from one address: {} checked, {} throttled; from {} addresses: {} \
+             checked, {} throttled in {:.1} s; the admin from a known address meanwhile: {} in {:.0} ms; peak RSS \
+             {:.0} MB (before {:.0} MB)",
+            s.attempts,
+            s.one_address_checked,
+            s.one_address_throttled,
+            s.attempts,
+            s.many_addresses_checked,
+            s.many_addresses_throttled,
+            s.many_addresses_seconds,
+            s.owner_status,
+            s.owner_ms,
+            s.peak_rss_mb,
+            s.rss_before_mb
+        );
+    }
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -168,12 +199,16 @@ async fn main() -> anyhow::Result<()> {
         "machine": machine_facts(),
         "results": reports,
         "isolation": isolation,
+        "sign_in_storm": storm,
     }))?;
     std::fs::write(&args.out, &json)?;
     println!("{json}");
     println!("\nwritten to {}", args.out.display());
     if reports.iter().any(|r| r.missing > 0) {
         bail!("some messages were not delivered");
+    }
+    if storm.as_ref().is_some_and(|s| s.owner_status != 200) {
+        bail!("the admin could not sign in during the sign-in storm");
     }
     if isolation.iter().any(|r| r.quiet_delivered < r.quiet_published) {
         bail!("the quiet tenant's messages were not all delivered beside the hanging tenants");

@@ -20,6 +20,16 @@ impl SluiceProcess {
     /// Starts `binary` on a free loopback port against `database_url` and waits until
     /// `/readyz` says migrations ran and workers started.
     pub async fn start(binary: &Path, database_url: &str, workdir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(binary, database_url, workdir, &[]).await
+    }
+
+    /// As [`SluiceProcess::start`], with these variables set as well.
+    pub async fn start_with(
+        binary: &Path,
+        database_url: &str,
+        workdir: &Path,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let listen = format!("127.0.0.1:{port}");
         let log = std::fs::File::create(workdir.join("sluice.log"))?;
@@ -33,6 +43,7 @@ impl SluiceProcess {
             // The receiver is on loopback; everything else is the production default.
             .env("SLUICE_ALLOW_PRIVATE_TARGETS", "true")
             .env("SLUICE_LOG", "warn")
+            .envs(env.iter().copied())
             .current_dir(workdir)
             .stdout(Stdio::null())
             .stderr(log)

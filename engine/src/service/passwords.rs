@@ -27,10 +27,34 @@ pub const GATE_WAIT: Duration = Duration::from_secs(2);
 /// Longer passwords are refused without hashing: argon2's cost grows with input.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
-/// Bounds concurrent password hashing to one per core.
+/// Checks that may wait for a permit at once, per permit; beyond that a check is
+/// refused at once. Waiting requests are cheap but not free (a connection, a request
+/// and its body each): a storm from many addresses, each under its throttle, would
+/// otherwise park hundreds of them here.
+const WAITERS_PER_PERMIT: usize = 8;
+
+/// Which queue a check joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Anyone: a bounded queue, refused at once when full.
+    Anyone,
+    /// A user from an address they signed in from before, or an admin setting a
+    /// password: waits for a permit whatever the queue holds, so a storm of strangers
+    /// cannot keep the owner out. Few by construction: the throttle's pair key limits
+    /// each (account, address) to a handful of attempts.
+    Known,
+}
+
+/// One argon2 computation, sent to a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Bounds concurrent password hashing to one per core, and the checks waiting for one.
 pub struct PasswordGate {
     permits: Semaphore,
+    waiting: Semaphore,
     wait: Duration,
+    threads: usize,
+    jobs: std::sync::OnceLock<std::sync::mpsc::SyncSender<Job>>,
 }
 
 impl Default for PasswordGate {
@@ -42,25 +66,76 @@ impl Default for PasswordGate {
 
 impl PasswordGate {
     pub fn new(permits: usize, wait: Duration) -> Self {
-        Self { permits: Semaphore::new(permits.max(1)), wait }
+        let permits = permits.max(1);
+        Self {
+            permits: Semaphore::new(permits),
+            waiting: Semaphore::new(permits * WAITERS_PER_PERMIT),
+            wait,
+            threads: permits,
+            jobs: std::sync::OnceLock::new(),
+        }
     }
 
-    /// Runs one argon2 computation once a permit is free, on the blocking pool (it
+    /// The hashing threads, one per permit, started on first use. Dedicated threads,
+    /// not tokio's blocking pool: glibc keeps a freed 19 MiB argon2 block in the arena
+    /// of the thread that freed it, so every pool thread that ever hashed kept one
+    /// (500 parallel wrong sign-ins took 5 checks and 100 MB). A fixed few threads
+    /// reuse theirs.
+    fn jobs(&self) -> Result<&std::sync::mpsc::SyncSender<Job>> {
+        if let Some(jobs) = self.jobs.get() {
+            return Ok(jobs);
+        }
+        let (send, receive) = std::sync::mpsc::sync_channel::<Job>(self.threads);
+        let receive = std::sync::Arc::new(std::sync::Mutex::new(receive));
+        for n in 0..self.threads {
+            let receive = receive.clone();
+            std::thread::Builder::new()
+                .name(format!("sluice-argon2-{n}"))
+                .spawn(move || loop {
+                    // The lock is held only to take the next job, not to run it.
+                    let job = match receive.lock() {
+                        Ok(r) => r.recv(),
+                        Err(poisoned) => poisoned.into_inner().recv(),
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return, // the gate is gone
+                    }
+                })
+                .map_err(|e| Error::Internal(format!("starting a hashing thread: {e}")))?;
+        }
+        Ok(self.jobs.get_or_init(|| send))
+    }
+
+    /// Runs one argon2 computation once a permit is free, on a hashing thread (it
     /// would stall an async worker for its whole duration).
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    async fn run<T: Send + 'static>(&self, lane: Lane, work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+        // A place in the queue first: when it is full, come back later, at once. The
+        // known lane skips this: its callers are few by construction (see [`Lane`]).
+        let queued = match lane {
+            Lane::Anyone => {
+                Some(self.waiting.try_acquire().map_err(|_| Error::RateLimited { retry_after_seconds: 1 })?)
+            }
+            Lane::Known => None,
+        };
         let permit = tokio::time::timeout(self.wait, self.permits.acquire())
             .await
             .map_err(|_| Error::RateLimited { retry_after_seconds: 1 })?
             .map_err(|e| Error::Internal(format!("password gate closed: {e}")))?;
-        let result = tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| Error::Internal(format!("password hashing task: {e}")))?;
+        drop(queued);
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        // A permit per thread: a thread is free now, so this does not block.
+        self.jobs()?.send(job).map_err(|_| Error::Internal("the hashing threads are gone".into()))?;
+        let result = result.await.map_err(|_| Error::Internal("a hashing thread failed".into()))?;
         drop(permit);
         result
     }
 
     pub async fn hash(&self, password: String) -> Result<String> {
-        self.run(move || {
+        self.run(Lane::Known, move || {
             let salt = SaltString::generate(&mut OsRng);
             Argon2::default()
                 .hash_password(password.as_bytes(), &salt)
@@ -73,14 +148,14 @@ impl PasswordGate {
     /// Whether `password` matches `hash`. `None` for the hash checks a real hash of
     /// nothing anyone knows, so an unknown email costs as much as a wrong password and
     /// response times do not tell which accounts exist.
-    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool> {
+    pub async fn verify(&self, password: String, hash: Option<String>, lane: Lane) -> Result<bool> {
         if password.len() > MAX_PASSWORD_BYTES {
             return Ok(false);
         }
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| decoy_hash().to_owned());
         let matches = self
-            .run(move || {
+            .run(lane, move || {
                 let parsed =
                     PasswordHash::new(&hash).map_err(|e| Error::Internal(format!("stored password hash: {e}")))?;
                 Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
@@ -106,15 +181,31 @@ mod tests {
     async fn checks_beyond_the_permits_wait_and_then_are_refused() {
         let gate = PasswordGate::new(1, Duration::from_millis(50));
         let hash = gate.hash("correct horse battery".into()).await.expect("hash");
-        assert!(gate.verify("correct horse battery".into(), Some(hash.clone())).await.expect("verify"));
-        assert!(!gate.verify("wrong".into(), Some(hash.clone())).await.expect("verify"));
-        assert!(!gate.verify("correct horse battery".into(), None).await.expect("decoy"), "no hash never matches");
+        assert!(gate.verify("correct horse battery".into(), Some(hash.clone()), Lane::Anyone).await.expect("verify"));
+        assert!(!gate.verify("wrong".into(), Some(hash.clone()), Lane::Anyone).await.expect("verify"));
+        let decoy = gate.verify("correct horse battery".into(), None, Lane::Anyone).await.expect("decoy");
+        assert!(!decoy, "no hash never matches");
 
         // Hold the only permit past the wait: the next check is told to retry.
         let held = gate.permits.acquire().await.expect("permit");
-        let refused = gate.verify("x".repeat(12), Some(hash)).await;
+        let refused = gate.verify("x".repeat(12), Some(hash), Lane::Anyone).await;
         assert!(matches!(refused, Err(Error::RateLimited { .. })), "{refused:?}");
         drop(held);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let gate = PasswordGate::new(1, Duration::from_secs(60));
+        let held = gate.permits.acquire().await.expect("permit");
+        let _queue: Vec<_> = (0..WAITERS_PER_PERMIT).map(|_| gate.waiting.try_acquire().expect("a place")).collect();
+        // With the queue full, no waiting (the wait here is a minute): refused now.
+        let refused =
+            tokio::time::timeout(Duration::from_secs(5), gate.verify("x".repeat(12), None, Lane::Anyone)).await;
+        assert!(matches!(refused, Ok(Err(Error::RateLimited { .. }))), "{refused:?}");
+        // The known lane still waits for the permit (and gets it once it is free).
+        drop(held);
+        let known = gate.verify("x".repeat(12), None, Lane::Known).await;
+        assert!(matches!(known, Ok(false)), "{known:?}");
     }
 
     #[tokio::test]
@@ -123,6 +214,6 @@ mod tests {
         let _held = gate.permits.acquire().await.expect("permit");
         // With the only permit held, a check that hashed would wait and be refused.
         let long = "a".repeat(MAX_PASSWORD_BYTES + 1);
-        assert!(!gate.verify(long, None).await.expect("refused without hashing"));
+        assert!(!gate.verify(long, None, Lane::Anyone).await.expect("refused without hashing"));
     }
 }

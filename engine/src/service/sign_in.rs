@@ -19,6 +19,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sluice_core::model::User;
 
+use super::passwords::Lane;
 use super::users::normalise_email;
 use super::Sluice;
 use crate::error::{Error, Result};
@@ -105,7 +106,8 @@ impl Sluice {
             Some((user, hash)) => (Some(user), Some(hash)),
             None => (None, None),
         };
-        let matches = self.passwords.verify(password.to_owned(), hash).await?;
+        let lane = if seen_before { Lane::Known } else { Lane::Anyone };
+        let matches = self.passwords.verify(password.to_owned(), hash, lane).await?;
         let user = match user {
             // A disabled user is told what a wrong password is told: whether an
             // account is disabled is not a stranger's business.

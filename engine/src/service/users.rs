@@ -197,7 +197,7 @@ impl Sluice {
         let session = self.session(token).await?.ok_or_else(|| Error::Unauthorized("sign in to continue".into()))?;
         validate_password(&new).map_err(|m| Error::invalid("new_password", m))?;
         let hash = self.store.password_hash(&session.user.id).await?;
-        if !self.passwords.verify(current.to_owned(), hash).await? {
+        if !self.passwords.verify(current.to_owned(), hash, super::passwords::Lane::Known).await? {
             return Err(Error::invalid("current_password", "is not your current password"));
         }
         let new_hash = self.passwords.hash(new).await?;
