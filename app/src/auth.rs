@@ -179,9 +179,7 @@ pub mod ssr {
 
     /// State-changing server functions take the session's CSRF token in their form.
     pub fn check_csrf(session: &Session, token: &str) -> Result<(), AppError> {
-        if session.csrf_token.len() == token.len()
-            && session.csrf_token.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-        {
+        if sluice_engine::same_secret(&session.csrf_token, token) {
             Ok(())
         } else {
             Err(AppError::new(ErrorCode::Forbidden, "this form is out of date; reload the page and try again"))

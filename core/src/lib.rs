@@ -7,6 +7,7 @@
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod requests;
 pub mod retry;
 pub mod signing;
 pub mod slo;

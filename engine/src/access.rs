@@ -238,6 +238,12 @@ mod tests {
     }
 }
 
+/// Whether two secrets (a CSRF token, a bearer token) are equal, compared in time that
+/// does not depend on where they differ, so timing does not reveal a prefix.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Where a request came from, as the server decided with its trusted-proxy rules: the
 /// client's address (for sign-in throttling and the audit trail) and whether the
 /// client used https. `ip` is `None` when unknown (a request made in-process).

@@ -26,3 +26,9 @@ pub fn new_id<K: IdKind>() -> Id<K> {
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+/// A duration in the milliseconds the store keeps times in (saturating: a setting of
+/// centuries is "forever", not an overflow).
+pub fn duration_ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

@@ -10,7 +10,9 @@ pub mod ids;
 pub mod service;
 pub mod store;
 
-pub use access::{AuditReach, Caller, ClientOrigin, KeyReach, ManageScope, Operator, Platform, Reach, TenantScope};
+pub use access::{
+    same_secret, AuditReach, Caller, ClientOrigin, KeyReach, ManageScope, Operator, Platform, Reach, TenantScope,
+};
 pub use config::EngineConfig;
 pub use delivery::Engine;
 pub use error::{Error, Result};

@@ -16,19 +16,21 @@ use crate::AppState;
 /// The authenticated caller, from `Authorization: Bearer <key>`.
 pub struct Auth(pub Caller);
 
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim();
+    (!token.is_empty()).then_some(token)
+}
+
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-            ApiError::new(ErrorCode::Unauthorized, "send your API key as Authorization: Bearer <key>")
-        })?;
-        let key = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Err(ApiError::new(ErrorCode::Unauthorized, "send your API key as Authorization: Bearer <key>"));
+        }
+        let key = bearer(&parts.headers)
             .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the Authorization header must be Bearer <key>"))?;
         match state.sluice.authenticate(key).await? {
             Some(caller) => Ok(Auth(caller)),

@@ -26,25 +26,15 @@ pub async fn readyz(State(s): State<AppState>) -> Result<&'static str, ApiError>
 /// (what Prometheus's `authorization` setting sends). The numbers say how busy each
 /// part of the platform is, which is not a stranger's business.
 async fn may_scrape(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unauthorized,
-                "metrics need a platform API key or SLUICE_METRICS_TOKEN as a bearer token",
-            )
-        })?;
-    if let Some(token) = &s.metrics_token {
-        // Compared in constant time: the token is a password.
-        let same = token.len() == bearer.len()
-            && token.bytes().zip(bearer.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        if same {
-            return Ok(());
-        }
+    let bearer = crate::extract::bearer(headers).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            "metrics need a platform API key or SLUICE_METRICS_TOKEN as a bearer token",
+        )
+    })?;
+    // Compared in constant time: the token is a password.
+    if s.metrics_token.as_deref().is_some_and(|token| sluice_engine::same_secret(token, bearer)) {
+        return Ok(());
     }
     match s.sluice.authenticate(bearer).await? {
         Some(caller) => caller.platform().map(drop).map_err(ApiError::from),

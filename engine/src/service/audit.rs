@@ -81,7 +81,7 @@ impl Sluice {
     /// Deletes entries older than the audit retention (not the tenants' message
     /// retention: the trail must outlive what it describes).
     pub async fn purge_audit(&self, _platform: &Platform, now_ms: i64) -> Result<u64> {
-        let keep = i64::try_from(self.audit_retention.as_millis()).unwrap_or(i64::MAX);
+        let keep = crate::ids::duration_ms(self.audit_retention);
         self.store.purge_audit_events(now_ms.saturating_sub(keep)).await
     }
 }

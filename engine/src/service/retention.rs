@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use super::{Platform, Sluice};
 use crate::error::Result;
-use crate::ids::now_ms;
+use crate::ids::{duration_ms, now_ms};
 use crate::store::PurgeCounts;
 
 /// Messages per transaction: small enough that the single SQLite writer is never held
@@ -40,11 +40,13 @@ impl Sluice {
     /// over (addresses' `seen` marks after 30 days): what a table of strangers'
     /// attempts would otherwise grow by forever. Returns (sessions, throttle rows).
     pub async fn purge_stale_sign_ins(&self, _platform: &Platform, now_ms: i64) -> Result<(u64, u64)> {
-        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        let sessions = self.store.purge_sessions(now_ms, now_ms - ms(super::SESSION_IDLE)).await?;
+        let sessions = self.store.purge_sessions(now_ms, now_ms - duration_ms(super::SESSION_IDLE)).await?;
         let throttle = self
             .store
-            .purge_sign_in_throttle(now_ms - ms(super::sign_in::THROTTLE_WINDOW), now_ms - ms(super::sign_in::SEEN_FOR))
+            .purge_sign_in_throttle(
+                now_ms - duration_ms(super::sign_in::THROTTLE_WINDOW),
+                now_ms - duration_ms(super::sign_in::SEEN_FOR),
+            )
             .await?;
         Ok((sessions, throttle))
     }

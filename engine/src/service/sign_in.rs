@@ -23,7 +23,7 @@ use super::passwords::Lane;
 use super::users::normalise_email;
 use super::Sluice;
 use crate::error::{Error, Result};
-use crate::ids::now_ms;
+use crate::ids::{duration_ms as ms, now_ms};
 use crate::store::{NewSession, ThrottleLimit};
 
 /// How long a session lasts after sign-in.
@@ -57,7 +57,7 @@ impl Keys {
             key,
             free,
             first_delay_ms: 1_000,
-            max_delay_ms: i64::try_from(max_delay.as_millis()).unwrap_or(i64::MAX),
+            max_delay_ms: ms(max_delay),
         };
         Self {
             // An office behind one NAT shares an address: generous, short waits.
@@ -145,8 +145,4 @@ impl Sluice {
             .await;
         Ok(SignedIn { token, user, csrf_token, expires_at: crate::store::ms_to_dt(expires_at_ms) })
     }
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -13,7 +13,7 @@ use super::passwords::MAX_PASSWORD_BYTES;
 use super::sign_in::{random_token, token_hash};
 use super::{finish_page, page_args, Caller, Platform, Sluice};
 use crate::error::{Error, Result};
-use crate::ids::now_ms;
+use crate::ids::{duration_ms as ms, now_ms};
 
 const MIN_PASSWORD: usize = 10;
 /// A session nobody used for this long ends, whatever its expiry.
@@ -58,10 +58,6 @@ fn validate_role(role: Role, tenant: Option<&TenantId>) -> std::result::Result<(
         (Role::Admin | Role::Support, Some(_)) => Err("only partners belong to a tenant".into()),
         _ => Ok(()),
     }
-}
-
-fn ms(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 pub(super) fn normalise_email(email: &str) -> String {
