@@ -1,6 +1,8 @@
 //! Delivery over real loopback sockets: signatures checked by the official Standard
 //! Webhooks verifier, and receivers that fail in every way the design lists.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_core::model::*;
@@ -519,17 +521,36 @@ async fn eight_hanging_tenants_cannot_hold_the_pool(db: TestDb) {
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(engine.clone().run_until_stopped(stopped));
     assert!(hanging.wait_for(8, Duration::from_secs(5)).await, "every bursting tenant is sending");
+    // What the promise means is structural: a worker is always free for B. The
+    // engine's in-flight gauge is sampled throughout; wall-clock waits on a loaded
+    // CI machine say more about the machine than about the scheduler.
+    let busiest = Arc::new(AtomicU64::new(0));
+    let sampling = tokio::spawn({
+        let (stats, busiest) = (engine.stats(), busiest.clone());
+        async move {
+            loop {
+                busiest.fetch_max(stats.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    });
     // 10 a second for three seconds: three request timeouts, so the hanging requests
     // time out and are retried meanwhile.
     let mut worst = Duration::ZERO;
     for i in 0..30 {
-        let sent = std::time::Instant::now();
+        let started = std::time::Instant::now();
         h.publish_for(&b, "steady", &format!("{{\"i\":{i}}}")).await;
+        let accepted = std::time::Instant::now();
         assert!(healthy.wait_for(i + 1, Duration::from_secs(5)).await, "B's message {i} arrived");
-        worst = worst.max(sent.elapsed());
-        tokio::time::sleep(Duration::from_millis(100).saturating_sub(sent.elapsed())).await;
+        worst = worst.max(accepted.elapsed());
+        tokio::time::sleep(Duration::from_millis(100).saturating_sub(started.elapsed())).await;
     }
-    assert!(worst < Duration::from_secs(1), "B waited {worst:?} for a worker");
+    sampling.abort();
+    let busiest = busiest.load(Ordering::Relaxed);
+    assert!(busiest < 128, "every worker was busy at some point ({busiest} in flight)");
+    // Waiting for a hanging request to give its worker back would cost a request
+    // timeout per round; twice that is slack for the machine, not for the scheduler.
+    assert!(worst < Duration::from_secs(2), "B waited {worst:?} after its publish was accepted");
     // Each hanging endpoint started with 4 slots and lost half of them per round of
     // timeouts: 4 + 2 + 1 + 1 requests at most in the few seconds this took.
     assert!(hanging.count() <= 8 * 8, "{} requests to hanging endpoints", hanging.count());
