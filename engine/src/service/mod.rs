@@ -8,6 +8,7 @@
 //! look a resource up before they know its tenant (an API key, an operation) take the
 //! [`Caller`] and derive the scope themselves.
 
+mod argon2_memory;
 mod audit;
 mod backlog;
 mod detail;

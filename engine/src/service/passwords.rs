@@ -11,14 +11,11 @@
 //! t = 2, p = 1. They are recorded in every hash, so changing them later re-hashes
 //! nobody and still verifies every old hash.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use tokio::sync::Semaphore;
 
+use super::argon2_memory::Workspace;
 use crate::error::{Error, Result};
 
 /// How long a check waits for a permit before the caller is asked to retry; long
@@ -45,8 +42,8 @@ pub enum Lane {
     Known,
 }
 
-/// One argon2 computation, sent to a hashing thread.
-type Job = Box<dyn FnOnce() + Send>;
+/// One argon2 computation, sent to a hashing thread, which lends it its memory.
+type Job = Box<dyn FnOnce(&mut Workspace) + Send>;
 
 /// Bounds concurrent password hashing to one per core, and the checks waiting for one.
 pub struct PasswordGate {
@@ -77,10 +74,9 @@ impl PasswordGate {
     }
 
     /// The hashing threads, one per permit, started on first use. Dedicated threads,
-    /// not tokio's blocking pool: glibc keeps a freed 19 MiB argon2 block in the arena
-    /// of the thread that freed it, so every pool thread that ever hashed kept one
-    /// (500 parallel wrong sign-ins took 5 checks and 100 MB). A fixed few threads
-    /// reuse theirs.
+    /// not tokio's blocking pool, each with its own argon2 memory allocated once (see
+    /// `argon2_memory`): the memory argon2 takes is the permit count times 19 MiB
+    /// however many checks come.
     fn jobs(&self) -> Result<&std::sync::mpsc::SyncSender<Job>> {
         if let Some(jobs) = self.jobs.get() {
             return Ok(jobs);
@@ -91,15 +87,18 @@ impl PasswordGate {
             let receive = receive.clone();
             std::thread::Builder::new()
                 .name(format!("sluice-argon2-{n}"))
-                .spawn(move || loop {
-                    // The lock is held only to take the next job, not to run it.
-                    let job = match receive.lock() {
-                        Ok(r) => r.recv(),
-                        Err(poisoned) => poisoned.into_inner().recv(),
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return, // the gate is gone
+                .spawn(move || {
+                    let mut workspace = Workspace::default();
+                    loop {
+                        // The lock is held only to take the next job, not to run it.
+                        let job = match receive.lock() {
+                            Ok(r) => r.recv(),
+                            Err(poisoned) => poisoned.into_inner().recv(),
+                        };
+                        match job {
+                            Ok(job) => job(&mut workspace),
+                            Err(_) => return, // the gate is gone
+                        }
                     }
                 })
                 .map_err(|e| Error::Internal(format!("starting a hashing thread: {e}")))?;
@@ -109,7 +108,11 @@ impl PasswordGate {
 
     /// Runs one argon2 computation once a permit is free, on a hashing thread (it
     /// would stall an async worker for its whole duration).
-    async fn run<T: Send + 'static>(&self, lane: Lane, work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    async fn run<T: Send + 'static>(
+        &self,
+        lane: Lane,
+        work: impl FnOnce(&mut Workspace) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         // A place in the queue first: when it is full, come back later, at once. The
         // known lane skips this: its callers are few by construction (see [`Lane`]).
         let queued = match lane {
@@ -124,8 +127,8 @@ impl PasswordGate {
             .map_err(|e| Error::Internal(format!("password gate closed: {e}")))?;
         drop(queued);
         let (done, result) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || {
-            let _ = done.send(work());
+        let job: Job = Box::new(move |workspace| {
+            let _ = done.send(work(workspace));
         });
         // A permit per thread: a thread is free now, so this does not block.
         self.jobs()?.send(job).map_err(|_| Error::Internal("the hashing threads are gone".into()))?;
@@ -135,42 +138,22 @@ impl PasswordGate {
     }
 
     pub async fn hash(&self, password: String) -> Result<String> {
-        self.run(Lane::Known, move || {
-            let salt = SaltString::generate(&mut OsRng);
-            Argon2::default()
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| Error::Internal(format!("hashing a password: {e}")))
-        })
-        .await
+        self.run(Lane::Known, move |workspace| workspace.hash(password.as_bytes())).await
     }
 
-    /// Whether `password` matches `hash`. `None` for the hash checks a real hash of
-    /// nothing anyone knows, so an unknown email costs as much as a wrong password and
-    /// response times do not tell which accounts exist.
+    /// Whether `password` matches `hash`. `None` for the hash does the same work
+    /// against nothing anyone knows, so an unknown email costs as much as a wrong
+    /// password and response times do not tell which accounts exist.
     pub async fn verify(&self, password: String, hash: Option<String>, lane: Lane) -> Result<bool> {
         if password.len() > MAX_PASSWORD_BYTES {
             return Ok(false);
         }
-        let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| decoy_hash().to_owned());
-        let matches = self
-            .run(lane, move || {
-                let parsed =
-                    PasswordHash::new(&hash).map_err(|e| Error::Internal(format!("stored password hash: {e}")))?;
-                Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-            })
-            .await?;
-        Ok(known && matches)
+        self.run(lane, move |workspace| match hash {
+            Some(hash) => workspace.verify(password.as_bytes(), &hash),
+            None => workspace.decoy(password.as_bytes()),
+        })
+        .await
     }
-}
-
-fn decoy_hash() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default().hash_password(b"not a password anyone has", &salt).map(|h| h.to_string()).unwrap_or_default()
-    })
 }
 
 #[cfg(test)]
