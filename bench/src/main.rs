@@ -12,12 +12,19 @@
 //! 3. **check**: every message of both phases must have arrived (duplicates are counted,
 //!    not hidden).
 //!
-//! Then, on a fresh database, the isolation scenario (`isolation.rs`): tenants
-//! bursting to hanging endpoints beside a quiet tenant, and what the quiet one sees.
+//! Then, each on a fresh database: the isolation scenario (`isolation.rs`), tenants
+//! bursting to hanging endpoints beside a quiet tenant; the cost of scheduling with
+//! few and with many endpoints (`scheduling.rs`); and a big backlog to a down endpoint
+//! (`backlog.rs`). Last, on SQLite, the sign-in storm (`sign_in_storm.rs`).
 
+mod backlog;
 mod isolation;
+mod machine;
 mod process;
 mod receiver;
+mod report;
+mod scheduling;
+mod scratch;
 mod sign_in_storm;
 
 use std::path::{Path, PathBuf};
@@ -28,10 +35,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use serde::Serialize;
-use sqlx::Connection;
 
+use machine::{machine_cpu, machine_facts};
 use process::{SluiceProcess, PLATFORM_KEY};
 use receiver::Arrivals;
+use scratch::Scratch;
 
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark Sluice on SQLite and PostgreSQL")]
@@ -66,9 +74,19 @@ struct Args {
     /// Messages the bursting tenants publish in all in the isolation scenario.
     #[arg(long, default_value_t = 5_000)]
     isolation_burst: usize,
+    /// Endpoint counts for the scheduling-cost runs (100 of them have due work);
+    /// empty skips them.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1_000, 100_000])]
+    scheduling_endpoints: Vec<usize>,
+    /// Deliveries queued for a down endpoint in the backlog run; 0 skips it.
+    #[arg(long, default_value_t = 200_000)]
+    backlog: usize,
     /// Parallel wrong sign-ins in the sign-in storm (on SQLite); 0 skips it.
     #[arg(long, default_value_t = 500)]
     storm_sign_ins: usize,
+    /// Skip the main run (paced, burst, check) and run only the scenarios.
+    #[arg(long)]
+    scenarios_only: bool,
     /// Only these backends (sqlite, postgres).
     #[arg(long, value_delimiter = ',', default_values_t = vec!["sqlite".to_string(), "postgres".to_string()])]
     backends: Vec<String>,
@@ -147,21 +165,38 @@ async fn main() -> anyhow::Result<()> {
     let sluice = std::fs::canonicalize(&args.sluice).with_context(|| format!("{}", args.sluice.display()))?;
     let mut reports = Vec::new();
     let mut isolation = Vec::new();
+    let mut scheduling = Vec::new();
+    let mut backlogs = Vec::new();
     // `--backends ''` runs no backend: only the sign-in storm.
     for backend in args.backends.iter().filter(|b| !b.is_empty()) {
         let Some(db) = Scratch::new(backend, args.postgres_admin_url.as_deref()).await? else {
             eprintln!("skipping {backend}: no --postgres-admin-url");
             continue;
         };
-        let r = run_backend(backend, &sluice, &db.url, &db.dir, &args).await;
+        let r =
+            if args.scenarios_only { None } else { Some(run_backend(backend, &sluice, &db.url, &db.dir, &args).await) };
         db.remove().await;
-        reports.push(r?);
+        if let Some(r) = r {
+            reports.push(r?);
+        }
         if args.isolation_seconds > 0 {
             let Some(db) = Scratch::new(backend, args.postgres_admin_url.as_deref()).await? else { continue };
             let r = isolation::run(backend, &sluice, &db.url, &db.dir, args.isolation_burst, args.isolation_seconds);
             let r = r.await;
             db.remove().await;
             isolation.push(r?);
+        }
+        for &endpoints in args.scheduling_endpoints.iter().filter(|n| **n > 0) {
+            let Some(db) = Scratch::new(backend, args.postgres_admin_url.as_deref()).await? else { continue };
+            let r = scheduling::run(backend, &sluice, &db.url, &db.dir, endpoints).await;
+            db.remove().await;
+            scheduling.push(r?);
+        }
+        if args.backlog > 0 {
+            let Some(db) = Scratch::new(backend, args.postgres_admin_url.as_deref()).await? else { continue };
+            let r = backlog::run(backend, &sluice, &db.url, &db.dir, args.backlog).await;
+            db.remove().await;
+            backlogs.push(r?);
         }
     }
     let mut storm = None;
@@ -172,8 +207,10 @@ async fn main() -> anyhow::Result<()> {
             storm = Some(r?);
         }
     }
-    print_table(&reports);
-    print_isolation(&isolation);
+    report::print_table(&reports);
+    report::print_isolation(&isolation);
+    report::print_scheduling(&scheduling);
+    report::print_backlogs(&backlogs);
     if let Some(s) = &storm {
         println!(
             "sign-in storm: {} wrong passwords from one address: {} checked, {} throttled; from {} addresses: {} \
@@ -199,6 +236,8 @@ async fn main() -> anyhow::Result<()> {
         "machine": machine_facts(),
         "results": reports,
         "isolation": isolation,
+        "scheduling": scheduling,
+        "backlog": backlogs,
         "sign_in_storm": storm,
     }))?;
     std::fs::write(&args.out, &json)?;
@@ -210,68 +249,13 @@ async fn main() -> anyhow::Result<()> {
     if storm.as_ref().is_some_and(|s| s.owner_status != 200) {
         bail!("the admin could not sign in during the sign-in storm");
     }
+    if backlogs.iter().any(|r| r.healthy_delivered < r.healthy_published) {
+        bail!("the healthy tenant's messages were not all delivered beside the backlog");
+    }
     if isolation.iter().any(|r| r.quiet_delivered < r.quiet_published) {
         bail!("the quiet tenant's messages were not all delivered beside the hanging tenants");
     }
     Ok(())
-}
-
-/// A fresh database for one run: a directory (and SQLite file) or a PostgreSQL
-/// database created on the admin connection, removed afterwards.
-struct Scratch {
-    dir: PathBuf,
-    url: String,
-    postgres: Option<(sqlx::PgConnection, String)>,
-}
-
-impl Scratch {
-    /// `None` for PostgreSQL without an admin URL.
-    async fn new(backend: &str, postgres_admin_url: Option<&str>) -> anyhow::Result<Option<Self>> {
-        match backend {
-            "sqlite" => {
-                let dir = scratch_dir("sqlite")?;
-                let url = format!("sqlite://{}", dir.join("sluice.db").display());
-                Ok(Some(Self { dir, url, postgres: None }))
-            }
-            "postgres" => {
-                let Some(admin) = postgres_admin_url else { return Ok(None) };
-                let dir = scratch_dir("postgres")?;
-                let name = format!("sluice_bench_{}", ulid::Ulid::new().to_string().to_lowercase());
-                let mut conn = sqlx::PgConnection::connect(admin).await?;
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
-                let url = database_url_for(admin, &name)?;
-                Ok(Some(Self { dir, url, postgres: Some((conn, name)) }))
-            }
-            other => bail!("unknown backend {other}; use sqlite or postgres"),
-        }
-    }
-
-    async fn remove(self) {
-        if let Some((mut conn, name)) = self.postgres {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn print_isolation(reports: &[isolation::IsolationReport]) {
-    for r in reports {
-        println!(
-            "isolation ({}): {} tenants burst {} to hanging endpoints; the quiet tenant got {} of {} \
-             at {}/s for {} s, end-to-end p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} hanging requests",
-            r.backend,
-            r.bursting_tenants,
-            r.burst_messages,
-            r.quiet_delivered,
-            r.quiet_published,
-            r.quiet_rate_per_s,
-            r.seconds,
-            r.quiet_e2e_p50_ms,
-            r.quiet_e2e_p99_ms,
-            r.quiet_e2e_max_ms,
-            r.hanging_requests
-        );
-    }
 }
 
 async fn run_backend(
@@ -448,95 +432,6 @@ fn round(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
-fn scratch_dir(backend: &str) -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("sluice-bench-{backend}-{}", ulid::Ulid::new()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-/// The admin URL with its database name replaced.
-fn database_url_for(admin: &str, name: &str) -> anyhow::Result<String> {
-    let (head, query) = match admin.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (admin, None),
-    };
-    let scheme_end = head.find("://").context("postgres URL without scheme")? + 3;
-    let path_start = head[scheme_end..].find('/').map(|i| scheme_end + i).unwrap_or(head.len());
-    let mut url = format!("{}/{name}", &head[..path_start]);
-    if let Some(q) = query {
-        url.push('?');
-        url.push_str(q);
-    }
-    Ok(url)
-}
-
-/// Aggregate CPU counters of the machine, from the first line of /proc/stat.
-struct MachineCpu {
-    busy: u64,
-    total: u64,
-}
-
-impl MachineCpu {
-    fn busy_percent_since(&self, before: &MachineCpu) -> f64 {
-        let total = self.total.saturating_sub(before.total);
-        if total == 0 {
-            return 0.0;
-        }
-        100.0 * self.busy.saturating_sub(before.busy) as f64 / total as f64
-    }
-}
-
-fn machine_cpu() -> anyhow::Result<MachineCpu> {
-    let stat = std::fs::read_to_string("/proc/stat")?;
-    let line = stat.lines().next().context("empty /proc/stat")?;
-    let fields: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
-    // user nice system idle iowait irq softirq steal ...
-    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
-    let total: u64 = fields.iter().take(8).sum();
-    Ok(MachineCpu { busy: total.saturating_sub(idle), total })
-}
-
-fn machine_facts() -> serde_json::Value {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
-        c.lines().find_map(|l| l.strip_prefix("model name")).map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-    });
-    serde_json::json!({
-        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "cpu": cpu,
-    })
-}
-
-fn print_table(reports: &[Report]) {
-    type Cell = fn(&Report) -> String;
-    let rows: Vec<(&str, Cell)> = vec![
-        ("publish rate (msg/s, 64 clients)", |r| format!("{:.0}", r.publish_rate_per_s)),
-        ("publish latency p50 / p99 (ms)", |r| {
-            format!("{:.1} / {:.1}", r.publish_latency_p50_ms, r.publish_latency_p99_ms)
-        }),
-        ("drain burst (s, first publish → last arrival)", |r| format!("{:.2}", r.drain_seconds)),
-        ("  of which after last publish (s)", |r| format!("{:.2}", r.drain_after_last_publish_seconds)),
-        ("delivery rate (msg/s)", |r| format!("{:.0}", r.delivery_rate_per_s)),
-        ("end-to-end p50 / p99 (ms, paced)", |r| format!("{:.1} / {:.1}", r.e2e_latency_p50_ms, r.e2e_latency_p99_ms)),
-        ("peak RSS (MB)", |r| format!("{:.1}", r.peak_rss_mb)),
-        ("sluice CPU (s)", |r| format!("{:.1}", r.sluice_cpu_seconds)),
-        ("machine CPU busy in burst (%)", |r| format!("{:.0}", r.machine_cpu_busy_percent_during_burst)),
-        ("delivered / missing / duplicates", |r| format!("{} / {} / {}", r.delivered, r.missing, r.duplicates)),
-    ];
-    print!("\n{:<48}", "");
-    for r in reports {
-        print!("{:>20}", r.backend);
-    }
-    println!();
-    for (label, cell) in &rows {
-        print!("{label:<48}");
-        for r in reports {
-            print!("{:>20}", cell(r));
-        }
-        println!();
-    }
-    println!();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,16 +445,5 @@ mod tests {
         assert_eq!(percentile(&mut v, 100.0), 100.0);
         assert_eq!(percentile(&mut [], 99.0), 0.0);
         assert_eq!(percentile(&mut [7.0], 1.0), 7.0);
-    }
-
-    #[test]
-    fn database_url_swaps_only_the_name() -> anyhow::Result<()> {
-        assert_eq!(database_url_for("postgres://u@127.0.0.1:5432/postgres", "b")?, "postgres://u@127.0.0.1:5432/b");
-        assert_eq!(
-            database_url_for("postgres://u@h:1/postgres?sslmode=disable", "b")?,
-            "postgres://u@h:1/b?sslmode=disable"
-        );
-        assert_eq!(database_url_for("postgres://u@h:1", "b")?, "postgres://u@h:1/b");
-        Ok(())
     }
 }

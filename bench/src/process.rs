@@ -73,13 +73,33 @@ impl SluiceProcess {
 
     /// Peak resident set size so far, in bytes (the kernel's high-water mark).
     pub fn peak_rss_bytes(&self) -> anyhow::Result<u64> {
+        self.status_bytes("VmHWM:")
+    }
+
+    /// Current resident set size, in bytes.
+    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
+        self.status_bytes("VmRSS:")
+    }
+
+    /// A `kB` field of /proc/<pid>/status, in bytes.
+    fn status_bytes(&self, field: &str) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
         let kb = status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .context("no VmHWM in /proc/<pid>/status")?;
+            .with_context(|| format!("no {field} in /proc/<pid>/status"))?;
         Ok(kb * 1024)
+    }
+
+    /// One unlabelled value from `/metrics`.
+    pub async fn metric(&self, client: &reqwest::Client, name: &str) -> anyhow::Result<f64> {
+        let text = client.get(format!("{}/metrics", self.base)).bearer_auth(PLATFORM_KEY).send().await?;
+        let text = text.error_for_status()?.text().await?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .with_context(|| format!("no {name} in /metrics"))
     }
 
     /// User plus system CPU time the process has used, in seconds.

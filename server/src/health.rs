@@ -58,6 +58,7 @@ pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response 
         ("sluice_claims_total", "claim queries run", &st.claims),
         ("sluice_record_batches_total", "attempt batches written", &st.record_batches),
         ("sluice_record_errors_total", "failed attempts to write a batch", &st.record_errors),
+        ("sluice_scans_total", "scans for endpoints with due work", &st.scans),
     ];
     for (name, help, value) in counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
@@ -66,6 +67,12 @@ pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response 
         out,
         "# HELP sluice_in_flight requests to endpoints in flight\n# TYPE sluice_in_flight gauge\nsluice_in_flight {}",
         st.in_flight.load(Ordering::Relaxed)
+    );
+    let scan_seconds = st.scan_micros.load(Ordering::Relaxed) as f64 / 1e6;
+    let _ = writeln!(
+        out,
+        "# HELP sluice_scan_seconds_total time spent scanning for due work\n# TYPE sluice_scan_seconds_total \
+         counter\nsluice_scan_seconds_total {scan_seconds}"
     );
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

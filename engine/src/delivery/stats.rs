@@ -24,6 +24,10 @@ pub struct Stats {
     pub claims: AtomicU64,
     pub record_batches: AtomicU64,
     pub record_errors: AtomicU64,
+    /// Scans for due work, and the time they took in all (microseconds): the cost
+    /// of scheduling, which should grow with the work due, not the endpoints that exist.
+    pub scans: AtomicU64,
+    pub scan_micros: AtomicU64,
 }
 
 impl Stats {

@@ -41,6 +41,11 @@ fn create_private(path: &std::path::Path) -> Result<()> {
     }
 }
 
+/// Page cache per connection, negative for KiB (SQLite's convention).
+const WRITER_CACHE_KIB: &str = "-16000";
+const READER_CACHE_KIB: &str = "-4000";
+const READERS: u32 = 4;
+
 impl SqliteStore {
     const BACKEND: Backend = Backend::Sqlite;
 
@@ -55,7 +60,6 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
-            .pragma("cache_size", "-32000")
             .pragma("temp_store", "memory");
         if let Some(dir) = opts.get_filename().parent() {
             if !dir.as_os_str().is_empty() {
@@ -64,15 +68,20 @@ impl SqliteStore {
             }
         }
         create_private(opts.get_filename())?;
+        // Each connection has its own page cache, and a big queue fills them all: the
+        // budget is what bounds the node's memory under a backlog, not the backlog's
+        // size. The writer gets most of it (it walks the queue's indexes on every
+        // publish, claim and record); readers mostly read recent rows. The OS page
+        // cache holds the rest of the file either way.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(opts.clone())
+            .connect_with(opts.clone().pragma("cache_size", WRITER_CACHE_KIB))
             .await?;
         let read = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(READERS)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(opts.read_only(false))
+            .connect_with(opts.pragma("cache_size", READER_CACHE_KIB))
             .await?;
         Ok(Self { read, write, sealer })
     }
