@@ -14,6 +14,13 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::error::{Error, Result};
 
+/// The most a stored hash may ask for; a hash beyond any of these (only a database
+/// restored from elsewhere or tampered with holds one) is refused, not computed: it
+/// could otherwise take gigabytes, or a hashing thread for hours.
+const MAX_MEMORY_KIB: u32 = 64 * 1024;
+const MAX_TIME_COST: u32 = 10;
+const MAX_LANES: u32 = 4;
+
 /// A hashing thread's argon2 memory.
 #[derive(Default)]
 pub(super) struct Workspace {
@@ -25,16 +32,9 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 impl Workspace {
-    /// Exactly the blocks `params` needs, grown (once) if an older hash asks for more.
-    fn blocks(&mut self, params: &Params) -> &mut [Block] {
-        let needed = params.block_count();
-        if self.blocks.len() < needed {
-            self.blocks.resize(needed, Block::default());
-        }
-        &mut self.blocks[..needed]
-    }
-
-    /// Computes the raw argon2 output for `password` and `salt` into `out`.
+    /// Computes the raw argon2 output for `password` and `salt` into `out`. The kept
+    /// memory is the default parameters' size; a hash that needs more (made with other
+    /// parameters, within the limits) gets it for this computation only.
     fn compute(
         &mut self,
         argon2: &Argon2<'_>,
@@ -43,9 +43,19 @@ impl Workspace {
         salt: &[u8],
         out: &mut [u8],
     ) -> Result<()> {
-        argon2
-            .hash_password_into_with_memory(password, salt, out, self.blocks(params))
-            .map_err(|e| internal("argon2", e))
+        let needed = params.block_count();
+        let kept = Params::default().block_count();
+        let mut once = Vec::new();
+        let blocks = if needed <= kept {
+            if self.blocks.len() < kept {
+                grow(&mut self.blocks, kept)?;
+            }
+            &mut self.blocks[..needed]
+        } else {
+            grow(&mut once, needed)?;
+            &mut once[..]
+        };
+        argon2.hash_password_into_with_memory(password, salt, out, blocks).map_err(|e| internal("argon2", e))
     }
 
     /// A new PHC-format hash of `password` with the default parameters and a random salt.
@@ -68,23 +78,23 @@ impl Workspace {
     }
 
     /// Whether `password` matches the PHC-format `hash`, with whatever parameters it
-    /// was made with.
+    /// was made with. A stored hash that cannot be used (malformed, another algorithm,
+    /// parameters beyond the limits) never matches: the check does the decoy's work
+    /// and says no, as for an unknown account, and the log says why.
     pub(super) fn verify(&mut self, password: &[u8], hash: &str) -> Result<bool> {
-        let parsed = PasswordHash::new(hash).map_err(|e| internal("stored password hash", e))?;
-        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
-            return Err(Error::Internal("stored password hash has no salt or output".into()));
-        };
-        let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|e| internal("stored hash algorithm", e))?;
-        let version = parsed.version.map(Version::try_from).transpose().map_err(|e| internal("stored version", e))?;
-        let params = Params::try_from(&parsed).map_err(|e| internal("stored parameters", e))?;
-        let argon2 = Argon2::new(algorithm, version.unwrap_or_default(), params.clone());
-        let mut salt_bytes = [0u8; 64];
-        let salt_raw = salt.decode_b64(&mut salt_bytes).map_err(|e| internal("stored salt", e))?;
-        let mut out = vec![0u8; expected.len()];
-        self.compute(&argon2, &params, password, salt_raw, &mut out)?;
-        let computed = Output::new(&out).map_err(|e| internal("output", e))?;
-        // `Output`'s equality is constant-time.
-        Ok(computed == expected)
+        match usable(hash) {
+            Ok((argon2, params, salt, expected)) => {
+                let mut out = vec![0u8; expected.len()];
+                self.compute(&argon2, &params, password, &salt, &mut out)?;
+                let computed = Output::new(&out).map_err(|e| internal("output", e))?;
+                // `Output`'s equality is constant-time.
+                Ok(computed == expected)
+            }
+            Err(why) => {
+                tracing::warn!(%why, "a stored password hash cannot be used; it matches nothing");
+                self.decoy(password)
+            }
+        }
     }
 
     /// The work of checking a password against the default parameters, for an account
@@ -96,6 +106,36 @@ impl Workspace {
         self.compute(&argon2, &params, password, b"sluice-decoy-salt", &mut out)?;
         Ok(false)
     }
+}
+
+/// Grows `blocks` to `n`, failing (not aborting) when the memory is not there.
+fn grow(blocks: &mut Vec<Block>, n: usize) -> Result<()> {
+    blocks.try_reserve_exact(n.saturating_sub(blocks.len())).map_err(|e| internal("argon2 memory", e))?;
+    blocks.resize(n, Block::default());
+    Ok(())
+}
+
+/// A stored hash taken apart: the hasher, its parameters, the raw salt and the
+/// expected output; or why it cannot be used.
+fn usable(hash: &str) -> std::result::Result<(Argon2<'static>, Params, Vec<u8>, Output), String> {
+    let parsed = PasswordHash::new(hash).map_err(|e| format!("malformed: {e}"))?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err("no salt or no output".into());
+    };
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|e| format!("algorithm: {e}"))?;
+    let version = parsed.version.map(Version::try_from).transpose().map_err(|e| format!("version: {e}"))?;
+    let params = Params::try_from(&parsed).map_err(|e| format!("parameters: {e}"))?;
+    if params.m_cost() > MAX_MEMORY_KIB || params.t_cost() > MAX_TIME_COST || params.p_cost() > MAX_LANES {
+        return Err(format!(
+            "parameters m={} t={} p={} beyond the limits m={MAX_MEMORY_KIB} t={MAX_TIME_COST} p={MAX_LANES}",
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost()
+        ));
+    }
+    let mut salt_bytes = [0u8; 64];
+    let salt_raw = salt.decode_b64(&mut salt_bytes).map_err(|e| format!("salt: {e}"))?.to_vec();
+    Ok((Argon2::new(algorithm, version.unwrap_or_default(), params.clone()), params, salt_raw, expected))
 }
 
 #[cfg(test)]
@@ -120,26 +160,41 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn older_parameters_still_verify_and_grow_the_memory_once() -> Result<()> {
-        let params = Params::new(32 * 1024, 1, 1, None).map_err(|e| internal("params", e))?;
+    fn hash_with(m: u32, t: u32, p: u32, password: &[u8]) -> Result<String> {
+        let params = Params::new(m, t, p, None).map_err(|e| internal("params", e))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let salt = SaltString::generate(&mut OsRng);
-        let old = argon2.hash_password(b"old one", &salt).map_err(|e| internal("hash", e))?.to_string();
+        Ok(argon2.hash_password(password, &salt).map_err(|e| internal("hash", e))?.to_string())
+    }
+
+    #[test]
+    fn other_parameters_verify_without_growing_the_kept_memory() -> Result<()> {
+        let bigger = hash_with(32 * 1024, 1, 1, b"old one")?;
+        let smaller = hash_with(8 * 1024, 1, 1, b"small")?;
         let mut ws = Workspace::default();
         assert!(ws.hash(b"x").is_ok());
-        assert_eq!(ws.blocks.len(), Params::default().block_count());
-        assert!(ws.verify(b"old one", &old)?);
-        assert_eq!(ws.blocks.len(), 32 * 1024);
-        let fresh = ws.hash(b"x")?;
-        assert!(ws.verify(b"x", &fresh)?, "the bigger memory serves the default too");
+        let kept = Params::default().block_count();
+        assert_eq!(ws.blocks.len(), kept);
+        assert!(ws.verify(b"old one", &bigger)?);
+        assert!(ws.verify(b"small", &smaller)?);
+        assert!(!ws.verify(b"smalls", &smaller)?);
+        assert_eq!(ws.blocks.len(), kept, "a bigger hash's memory is for that computation only");
         Ok(())
     }
 
     #[test]
-    fn malformed_stored_hashes_are_errors_not_matches() {
+    fn unusable_stored_hashes_never_match() -> Result<()> {
         let mut ws = Workspace::default();
-        assert!(ws.verify(b"x", "not a hash").is_err());
-        assert!(ws.verify(b"x", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ").is_err());
+        assert!(!ws.verify(b"x", "not a hash")?);
+        assert!(!ws.verify(b"x", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ")?, "no output");
+        // Within argon2's own limits but beyond ours: refused without computing (it
+        // would take 1 GiB, or minutes).
+        let output = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let huge_memory = format!("$argon2id$v=19$m=1048576,t=2,p=1$c2FsdHNhbHRzYWx0${output}");
+        assert!(!ws.verify(b"x", &huge_memory)?);
+        let huge_time = format!("$argon2id$v=19$m=19456,t=100000,p=1$c2FsdHNhbHRzYWx0${output}");
+        assert!(!ws.verify(b"x", &huge_time)?);
+        assert_eq!(ws.blocks.len(), Params::default().block_count(), "only the decoy's memory");
+        Ok(())
     }
 }

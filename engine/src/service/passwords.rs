@@ -47,7 +47,7 @@ type Job = Box<dyn FnOnce(&mut Workspace) + Send>;
 
 /// Bounds concurrent password hashing to one per core, and the checks waiting for one.
 pub struct PasswordGate {
-    permits: Semaphore,
+    permits: std::sync::Arc<Semaphore>,
     waiting: Semaphore,
     wait: Duration,
     threads: usize,
@@ -65,7 +65,7 @@ impl PasswordGate {
     pub fn new(permits: usize, wait: Duration) -> Self {
         let permits = permits.max(1);
         Self {
-            permits: Semaphore::new(permits),
+            permits: std::sync::Arc::new(Semaphore::new(permits)),
             waiting: Semaphore::new(permits * WAITERS_PER_PERMIT),
             wait,
             threads: permits,
@@ -95,9 +95,12 @@ impl PasswordGate {
                             Ok(r) => r.recv(),
                             Err(poisoned) => poisoned.into_inner().recv(),
                         };
-                        match job {
-                            Ok(job) => job(&mut workspace),
-                            Err(_) => return, // the gate is gone
+                        let Ok(job) = job else { return }; // the gate is gone
+                                                           // A job that panics drops its answer (its caller gets an
+                                                           // error), not this thread: nothing would start another.
+                        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut workspace)));
+                        if ran.is_err() {
+                            tracing::error!("a password hashing job panicked");
                         }
                     }
                 })
@@ -121,20 +124,23 @@ impl PasswordGate {
             }
             Lane::Known => None,
         };
-        let permit = tokio::time::timeout(self.wait, self.permits.acquire())
+        let permit = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| Error::RateLimited { retry_after_seconds: 1 })?
             .map_err(|e| Error::Internal(format!("password gate closed: {e}")))?;
         drop(queued);
         let (done, result) = tokio::sync::oneshot::channel();
+        // The permit goes with the job and is given back when the computation ends,
+        // not when this future does: a caller that gave up (a timeout, a closed
+        // connection) must not free a permit whose job still runs, or jobs would
+        // pile up in the channel and `send` below would block.
         let job: Job = Box::new(move |workspace| {
             let _ = done.send(work(workspace));
+            drop(permit);
         });
         // A permit per thread: a thread is free now, so this does not block.
         self.jobs()?.send(job).map_err(|_| Error::Internal("the hashing threads are gone".into()))?;
-        let result = result.await.map_err(|_| Error::Internal("a hashing thread failed".into()))?;
-        drop(permit);
-        result
+        result.await.map_err(|_| Error::Internal("a hashing thread failed".into()))?
     }
 
     pub async fn hash(&self, password: String) -> Result<String> {
@@ -198,5 +204,21 @@ mod tests {
         // With the only permit held, a check that hashed would wait and be refused.
         let long = "a".repeat(MAX_PASSWORD_BYTES + 1);
         assert!(!gate.verify(long, None, Lane::Anyone).await.expect("refused without hashing"));
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_gives_up_does_not_free_a_running_permit() {
+        let gate = PasswordGate::new(1, Duration::from_secs(60));
+        // The check's first poll takes the permit and hands the job to the thread;
+        // then the caller stops waiting, long before argon2 is done.
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(1), gate.verify("x".repeat(12), None, Lane::Anyone)).await;
+        assert!(gave_up.is_err(), "argon2 takes longer than a millisecond");
+        assert_eq!(gate.permits.available_permits(), 0, "the running job still holds the permit");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while gate.permits.available_permits() == 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(gate.permits.available_permits(), 1, "given back when the job ended");
     }
 }
