@@ -7,6 +7,7 @@ pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod ids;
+pub mod pacing;
 pub mod service;
 pub mod store;
 

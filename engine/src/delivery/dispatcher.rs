@@ -24,6 +24,7 @@ use super::breaker::{Admission, Breaker};
 use super::concurrency::{fast_enough, signal_of, Signal};
 use super::decide::decide;
 use super::recorder::{Recorder, ToRecorder};
+use super::shared_rate::{self, Reservation};
 use super::slot::EndpointSlot;
 use super::Engine;
 use crate::error::Result;
@@ -289,6 +290,13 @@ impl Dispatcher {
                             Ok(started) => {
                                 progressed |= started > 0;
                                 budget = budget.saturating_sub(started);
+                                if started == 0 {
+                                    // Perhaps refused by the shared rate limit: look
+                                    // again when the endpoint's bucket says.
+                                    if let (_, Some(at)) = self.want(id, free_workers, 1) {
+                                        next_check = Some(next_check.map_or(at, |n| n.min(at)));
+                                    }
+                                }
                             }
                             Err(e) => {
                                 self.need_scan = true;
@@ -335,6 +343,12 @@ impl Dispatcher {
                 }
             }
         }
+        // A rate limit holds across every node on the database: the sends are
+        // reserved there first.
+        let (want, shared_schedule) = match shared_rate::reserve(engine.store.as_ref(), id, slot, want).await {
+            Reservation::Granted { sends, shared_schedule } => (sends, shared_schedule),
+            Reservation::Refused => return Ok(0),
+        };
         let t = now_ms();
         let lease_until = t + i64::try_from(cfg.lease.as_millis()).unwrap_or(60_000);
         let claimed = engine.store.claim(id, t, lease_until, &cfg.node_id, want as i64).await?;
@@ -346,7 +360,12 @@ impl Dispatcher {
             self.unsettled.insert(id.clone(), slot.info.due_version);
         }
         let started = claimed.len();
-        slot.started(started);
+        let now = Instant::now();
+        slot.started(started, now);
+        if let Some(ahead) = shared_schedule {
+            // After `started`: the shared schedule already counts these sends.
+            slot.catch_up(now, ahead);
+        }
         self.started += started;
         let tenant = slot.info.tenant_id.clone();
         *self.tenant_in_flight.entry(tenant.clone()).or_default() += claimed.len();

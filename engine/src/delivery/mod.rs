@@ -20,6 +20,7 @@ mod idle;
 mod keys;
 mod recorder;
 mod sender;
+mod shared_rate;
 mod slot;
 mod stats;
 

@@ -37,7 +37,7 @@ impl EndpointSlot {
             (Some(rate), None) => Some(TokenBucket::new(rate, now)),
             (Some(rate), Some(mut bucket)) => {
                 if bucket.rate() != rate.max(1) {
-                    bucket.set_rate(rate, now);
+                    bucket.set_rate(rate);
                 }
                 Some(bucket)
             }
@@ -57,7 +57,7 @@ impl EndpointSlot {
             Admission::OpenUntil(until) => return (0, Some(until)),
         };
         let room = cap.saturating_sub(self.in_flight);
-        match self.bucket.as_mut().map(|b| b.available(now)) {
+        match self.bucket.as_ref().map(|b| b.available(now)) {
             None => (room, None),
             Some(Ok(tokens)) => (room.min(tokens), None),
             Some(Err(next_token)) if room > 0 => (0, Some(next_token)),
@@ -66,10 +66,17 @@ impl EndpointSlot {
     }
 
     /// `n` requests were claimed.
-    pub fn started(&mut self, n: usize) {
+    pub fn started(&mut self, n: usize, now: Instant) {
         self.in_flight += n;
         if let Some(bucket) = &mut self.bucket {
-            bucket.take(n);
+            bucket.take(n, now);
+        }
+    }
+
+    /// The rate limit's schedule shared by every node is `ahead` of now.
+    pub fn catch_up(&mut self, now: Instant, ahead: std::time::Duration) {
+        if let Some(bucket) = &mut self.bucket {
+            bucket.catch_up(now, ahead);
         }
     }
 
@@ -108,16 +115,20 @@ mod tests {
     #[test]
     fn room_is_the_smallest_of_slots_and_tokens() {
         let t0 = Instant::now();
-        let mut s = slot(Some(5), None, 10, t0);
+        // 50 a second: a burst of 5, then one every 20 ms.
+        let mut s = slot(Some(50), None, 10, t0);
         assert_eq!(s.room(t0), (4, None), "a new endpoint's 4 slots, fewer than its 5 tokens");
-        s.started(3);
+        s.started(3, t0);
         assert_eq!(s.room(t0), (1, None), "4 slots, 3 in flight");
-        s.started(1);
+        s.started(1, t0);
         assert_eq!(s.room(t0), (0, None), "every slot busy: wait for a finish, not a token");
         s.in_flight = 0;
         assert_eq!(s.room(t0), (1, None), "1 token left");
-        s.started(1);
-        assert_eq!(s.room(t0), (0, Some(t0 + Duration::from_millis(200))), "the next token");
+        s.started(1, t0);
+        assert_eq!(s.room(t0), (0, Some(t0 + Duration::from_millis(20))), "the next token");
+        s.in_flight = 0;
+        s.catch_up(t0, Duration::from_millis(500));
+        assert_eq!(s.room(t0), (0, Some(t0 + Duration::from_millis(420))), "other nodes spent the next 0.5 s");
     }
 
     #[test]
@@ -128,7 +139,7 @@ mod tests {
         for _ in 0..10 {
             s.limit.finished(Signal::FastSuccess, s.limit.round());
         }
-        s.started(1);
+        s.started(1, t0);
         assert_eq!(s.room(t0), (0, None), "one in flight is its maximum, however fast it answers");
     }
 
@@ -149,9 +160,9 @@ mod tests {
         let t0 = Instant::now();
         let mut s = slot(None, None, 10, t0);
         let mut info = s.info.clone();
-        info.rate_limit_per_second = Some(2);
+        info.rate_limit_per_second = Some(20);
         s.relist(info.clone(), t0);
-        assert_eq!(s.room(t0), (2, None));
+        assert_eq!(s.room(t0), (2, None), "a tenth of a second's sends at once");
         info.rate_limit_per_second = None;
         info.max_concurrency = Some(3);
         s.relist(info, t0);

@@ -301,6 +301,14 @@ pub trait MessageStore: Send + Sync {
     async fn attempts_of(&self, tenant: &TenantScope, deliveries: &[DeliveryId]) -> Result<Vec<Attempt>>;
 }
 
+/// Sends granted under a cluster-wide rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendGrant {
+    pub granted: usize,
+    /// How far the shared schedule now runs ahead of the database's clock (µs).
+    pub ahead_us: i64,
+}
+
 /// The lease protocol the dispatcher runs: find endpoints with due deliveries, lease
 /// (claim) some, record their outcomes fenced by the lease token, and release what is
 /// still leased at shutdown.
@@ -326,6 +334,11 @@ pub trait QueueStore: Send + Sync {
     /// head stays where that write put it. Called when a claim found less than it
     /// asked for.
     async fn settle_head(&self, endpoint: &EndpointId, seen_version: i64) -> Result<()>;
+    /// Reserves up to `want` sends to an endpoint limited to `rate` a second, against
+    /// the schedule every node sharing this database keeps (see `pacing`), timed by
+    /// the database's clock so the nodes' clocks need not agree. `None` where this
+    /// node is the only sender (SQLite): its own bucket is then the whole truth.
+    async fn reserve_sends(&self, endpoint: &EndpointId, rate: u32, want: usize) -> Result<Option<SendGrant>>;
     /// Leases up to `limit` due deliveries of one endpoint to `owner` until `lease_until_ms`.
     async fn claim(
         &self,

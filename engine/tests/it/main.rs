@@ -2,6 +2,7 @@
 //! real sockets, each scenario run on SQLite and on PostgreSQL.
 
 mod audit;
+mod cluster;
 mod delivery;
 mod harness;
 mod health;

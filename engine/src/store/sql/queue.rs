@@ -127,6 +127,35 @@ impl QueueStore for This {
         Ok(())
     }
 
+    async fn reserve_sends(&self, endpoint: &EndpointId, rate: u32, want: usize) -> Result<Option<SendGrant>> {
+        if This::BACKEND == Backend::Sqlite {
+            return Ok(None);
+        }
+        let pace = crate::pacing::Pace::per_second(rate);
+        let mut tx = self.write.begin().await?;
+        // The upsert locks the endpoint's row (creating it the first time) and reads
+        // its schedule and the database's clock in one round trip; nodes reserving
+        // for the same endpoint queue up on that row, nobody else does.
+        let (tat, now): (i64, i64) = sqlx::query_as(
+            "INSERT INTO endpoint_pacing (endpoint_id, tat_us) VALUES ($1, 0) \
+             ON CONFLICT (endpoint_id) DO UPDATE SET tat_us = endpoint_pacing.tat_us \
+             RETURNING tat_us, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+        )
+        .bind(endpoint.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let (granted, after) = pace.grant(tat, now, want);
+        if granted > 0 {
+            sqlx::query("UPDATE endpoint_pacing SET tat_us = $2 WHERE endpoint_id = $1")
+                .bind(endpoint.as_str())
+                .bind(after)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(SendGrant { granted, ahead_us: after.saturating_sub(now) }))
+    }
+
     async fn claim(
         &self,
         endpoint: &EndpointId,
