@@ -42,7 +42,7 @@ pub enum Lane {
     Known,
 }
 
-/// One argon2 computation, sent to a hashing thread, which lends it its memory.
+/// One argon2 computation, sent to a hashing thread.
 type Job = Box<dyn FnOnce(&mut Workspace) + Send>;
 
 /// Bounds concurrent password hashing to one per core, and the checks waiting for one.
@@ -74,9 +74,8 @@ impl PasswordGate {
     }
 
     /// The hashing threads, one per permit, started on first use. Dedicated threads,
-    /// not tokio's blocking pool, each with its own argon2 memory allocated once (see
-    /// `argon2_memory`): the memory argon2 takes is the permit count times 19 MiB
-    /// however many checks come.
+    /// not tokio's blocking pool: a fixed few, so at most that many argon2 arrays
+    /// exist at once (each is freed to the OS when its check ends, see `argon2_memory`).
     fn jobs(&self) -> Result<&std::sync::mpsc::SyncSender<Job>> {
         if let Some(jobs) = self.jobs.get() {
             return Ok(jobs);
@@ -88,7 +87,7 @@ impl PasswordGate {
             std::thread::Builder::new()
                 .name(format!("sluice-argon2-{n}"))
                 .spawn(move || {
-                    let mut workspace = Workspace::default();
+                    let mut workspace = Workspace;
                     loop {
                         // The lock is held only to take the next job, not to run it.
                         let job = match receive.lock() {
