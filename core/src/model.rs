@@ -10,7 +10,9 @@ use serde_json::value::RawValue;
 use crate::ids::*;
 
 pub use crate::requests::*;
-pub use crate::views::{DeliveryDetail, EndpointHealth, LifecycleKind, NodeStatus, OpenCircuitInfo};
+pub use crate::views::{
+    DeliveryDetail, EndpointHealth, LifecycleKind, NodeInfo, NodeState, NodeStatus, OpenCircuitInfo,
+};
 
 /// A page of a list, newest first.
 #[derive(Debug, Clone, Serialize, Deserialize)]

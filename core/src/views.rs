@@ -99,6 +99,34 @@ impl LifecycleKind {
     }
 }
 
+/// A node sharing the database, as its heartbeats tell (`GET /v1/nodes`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub id: String,
+    pub version: String,
+    pub state: NodeState,
+    pub started_at: DateTime<Utc>,
+    pub last_heartbeat_at: DateTime<Utc>,
+    /// Requests to endpoints in flight, and attempts made since it started, as of
+    /// its last heartbeat.
+    pub in_flight: i64,
+    pub attempts: i64,
+    /// Whether it is the node that answered.
+    pub this_node: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    /// Heartbeats arrive.
+    Live,
+    /// No heartbeat for three periods: killed, hung or cut off. Its leases fall due
+    /// as any lease does.
+    Gone,
+    /// Exited gracefully.
+    Stopped,
+}
+
 /// One node's status, for operators.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeStatus {

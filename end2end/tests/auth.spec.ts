@@ -43,6 +43,9 @@ test('signing in shows the node status, hydrated; signing out ends the session',
   await expect(refresh).toBeEnabled({ timeout: 15_000 });
   await refresh.click();
   await expect(page.getByTestId('refreshes')).toHaveText('Refreshed 1 times');
+  // Every node sharing the database, from their heartbeats: here, this one.
+  const node = page.getByTestId('node').filter({ hasText: '(this node)' });
+  await expect(node).toContainText('live');
   await page.screenshot({ path: 'screenshots/status.png', fullPage: true });
 
   await page.getByRole('button', { name: 'Sign out' }).click();
@@ -60,7 +63,7 @@ test('sign-in and the status page work without JavaScript', async ({ browser }) 
   await page.goto('/sign-in');
   await signIn(page, ADMIN.email, ADMIN.password);
   await expect(page).toHaveURL(/\/$/);
-  await expect(page.getByRole('region', { name: 'Node status' }).getByText('Database')).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Node status' }).getByText('Database', { exact: true })).toBeVisible();
   await page.screenshot({ path: 'screenshots/status-no-js.png', fullPage: true });
   await context.close();
 });

@@ -223,6 +223,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     ));
     let engine_task = tokio::spawn(engine.clone().run_until_stopped(stop_rx.clone()));
     sluice.engine_started(&engine);
+    let heartbeat =
+        tokio::spawn(sluice.clone().run_heartbeat_until_stopped(config.engine.node_id.clone(), stop_rx.clone()));
 
     if config.demo_every.is_some() {
         app = app.merge(demo::receiver_router());
@@ -252,6 +254,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         match engine_task.await {
             Ok(r) => r?,
             Err(e) => anyhow::bail!("delivery engine panicked: {e}"),
+        }
+        // The last heartbeat says "stopped", so the node is not shown as gone.
+        if let Err(e) = heartbeat.await {
+            tracing::warn!(error = %e, "the heartbeat task panicked");
         }
         Ok(())
     });

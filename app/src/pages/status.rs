@@ -8,14 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::error_text;
 
-use sluice_core::model::NodeStatus;
+use sluice_core::model::{NodeInfo, NodeState, NodeStatus};
 
 /// What the home page shows: operators the node and the tenants; a partner goes
 /// straight to their own delivery log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum StatusView {
-    /// The node, and (id, name) of the first tenants.
-    Shown(NodeStatus, Vec<(String, String)>),
+    /// This node, every node sharing the database, and (id, name) of the first tenants.
+    Shown(NodeStatus, Vec<NodeInfo>, Vec<(String, String)>),
     Partner(String),
     SignInFirst,
 }
@@ -31,10 +31,57 @@ pub async fn get_node_status() -> Result<StatusView, AppError> {
     if let sluice_engine::Caller::Tenant { tenant, .. } = &caller {
         return Ok(StatusView::Partner(tenant.to_string()));
     }
-    let node = ctx.sluice.node_status(&caller.operator()?).await?;
+    let operator = caller.operator()?;
+    let node = ctx.sluice.node_status(&operator).await?;
+    let nodes = ctx.sluice.list_nodes(&operator, ctx.sluice.node_id(), sluice_engine::ids::now_ms()).await?;
     let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await?;
     let tenants = tenants.data.into_iter().map(|t| (t.id.to_string(), t.name)).collect();
-    Ok(StatusView::Shown(node, tenants))
+    Ok(StatusView::Shown(node, nodes, tenants))
+}
+
+/// Every node sharing the database, as their heartbeats tell.
+#[component]
+fn NodeTable(nodes: Vec<NodeInfo>) -> impl IntoView {
+    let rows = nodes
+        .into_iter()
+        .map(|n| {
+            let state = match n.state {
+                NodeState::Live => "live",
+                NodeState::Gone => "gone (no heartbeat)",
+                NodeState::Stopped => "stopped",
+            };
+            let id = if n.this_node { format!("{} (this node)", n.id) } else { n.id };
+            view! {
+                <tr data-testid="node">
+                    <td>{id}</td>
+                    <td>{n.version}</td>
+                    <td>{state}</td>
+                    <td>{crate::pages::when(&n.started_at)}</td>
+                    <td>{crate::pages::when(&n.last_heartbeat_at)}</td>
+                    <td>{n.in_flight}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <h2>"Nodes"</h2>
+        <div class="table-wrap">
+        <table>
+            <caption class="sr-only">"Nodes sharing the database"</caption>
+            <thead>
+                <tr>
+                    <th scope="col">"Node"</th>
+                    <th scope="col">"Version"</th>
+                    <th scope="col">"State"</th>
+                    <th scope="col">"Started"</th>
+                    <th scope="col">"Last heartbeat"</th>
+                    <th scope="col">"In flight"</th>
+                </tr>
+            </thead>
+            <tbody>{rows}</tbody>
+        </table>
+        </div>
+    }
 }
 
 #[component]
@@ -53,7 +100,7 @@ pub fn StatusPage() -> impl IntoView {
                     status
                         .get()
                         .map(|r| match r {
-                            Ok(StatusView::Shown(s, tenants)) => {
+                            Ok(StatusView::Shown(s, nodes, tenants)) => {
                                 view! {
                                     <dl class="facts">
                                         <dt>"Version"</dt>
@@ -69,6 +116,7 @@ pub fn StatusPage() -> impl IntoView {
                                         <dt>"In flight"</dt>
                                         <dd>{s.in_flight}</dd>
                                     </dl>
+                                    <NodeTable nodes/>
                                     <h2>"Tenants"</h2>
                                     <ul class="list-disc pl-5">
                                         {tenants

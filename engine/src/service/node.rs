@@ -16,13 +16,19 @@ pub(super) struct EngineView {
     stats: Arc<Stats>,
     circuits: Arc<OpenCircuits>,
     quiet: tokio::sync::watch::Receiver<Quiet>,
+    node_id: String,
 }
 
 impl Sluice {
     /// The engine runs: from now on `/readyz` can say yes, and the services can tell
     /// what it does.
     pub fn engine_started(&self, engine: &Engine) {
-        let view = EngineView { stats: engine.stats(), circuits: engine.circuits(), quiet: engine.quiet() };
+        let view = EngineView {
+            stats: engine.stats(),
+            circuits: engine.circuits(),
+            quiet: engine.quiet(),
+            node_id: engine.config().node_id.clone(),
+        };
         if self.engine.set(view).is_err() {
             tracing::warn!("engine_started called twice; keeping the first engine");
         }
@@ -43,6 +49,11 @@ impl Sluice {
         if let Some(view) = self.engine.get() {
             wait_idle(view.quiet.clone()).await;
         }
+    }
+
+    /// This node's id, once its engine runs.
+    pub fn node_id(&self) -> Option<&str> {
+        self.engine.get().map(|e| e.node_id.as_str())
     }
 
     /// This node's counters, once its engine runs.

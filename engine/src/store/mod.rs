@@ -414,4 +414,23 @@ pub trait MaintenanceStore: Send + Sync {
     /// their deliveries and attempts, and lifecycle events past it. A message with a
     /// pending delivery is kept whatever its age: nothing undelivered is dropped.
     async fn purge_expired(&self, now_ms: i64, limit: i64) -> Result<PurgeCounts>;
+    /// Writes this node's heartbeat (its row made on the first), and removes the rows
+    /// of nodes not heard from since `forget_before_ms`.
+    async fn heartbeat(&self, beat: &NodeRow, forget_before_ms: i64) -> Result<()>;
+    /// Marks the node stopped (a graceful exit).
+    async fn node_stopped(&self, id: &str, now_ms: i64) -> Result<()>;
+    /// Every node on record, the most recently heard from first.
+    async fn list_nodes(&self) -> Result<Vec<NodeRow>>;
+}
+
+/// A node's row: what its last heartbeat said.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct NodeRow {
+    pub id: String,
+    pub version: String,
+    pub started_at: i64,
+    pub heartbeat_at: i64,
+    pub in_flight: i64,
+    pub attempts: i64,
+    pub stopped_at: Option<i64>,
 }

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_core::model::*;
+use sluice_engine::ids::now_ms;
 use sluice_engine::Engine;
 use sluice_testkit::{on_both_backends, Backend, Receiver, TestDb};
 use tokio::sync::{watch, Notify};
 
 use crate::harness::{fast_config, Harness};
 
-on_both_backends!(one_node_keeps_an_endpoints_rate_from_its_first_second);
+on_both_backends!(one_node_keeps_an_endpoints_rate_from_its_first_second, nodes_are_listed_live_gone_or_stopped);
 
 /// The most arrivals in any one-second window.
 fn busiest_second(arrivals: &[Instant]) -> usize {
@@ -82,4 +83,31 @@ async fn three_nodes_share_an_endpoints_rate_limit() {
     assert!(most <= 50 + 5 + 2, "{most} arrived within one second at 50 a second from three nodes");
     let spread = arrivals.iter().max().zip(arrivals.iter().min()).map(|(l, f)| l.duration_since(*f));
     assert!(spread >= Some(Duration::from_millis(2_800)), "200 at 50 a second take about 4 s: {spread:?}");
+}
+
+/// Each node's heartbeat shows it; one that stops beating shows as gone, one that
+/// exited gracefully as stopped, and a week-old one is forgotten.
+async fn nodes_are_listed_live_gone_or_stopped(db: TestDb) {
+    let h = Harness::new(db).await;
+    let now = now_ms();
+    h.sluice.heartbeat("node-old", now - 8 * 86_400_000, now - 8 * 86_400_000).await.expect("beat");
+    h.sluice.heartbeat("node-a", now - 60_000, now - 60_000).await.expect("beat");
+    h.sluice.heartbeat("node-b", now - 60_000, now).await.expect("beat");
+    h.sluice.heartbeat("node-c", now - 60_000, now).await.expect("beat");
+    h.store.node_stopped("node-c", now).await.expect("stopped");
+    let nodes = h.sluice.list_nodes(&h.operator, Some("node-b"), now).await.expect("list");
+    let seen: Vec<(&str, NodeState, bool)> = nodes.iter().map(|n| (n.id.as_str(), n.state, n.this_node)).collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("node-b", NodeState::Live, true),
+            ("node-c", NodeState::Stopped, false),
+            ("node-a", NodeState::Gone, false)
+        ],
+        "newest heartbeat first; the week-old node is gone from the list"
+    );
+    // A node that beats again is live again (a restart under the same id).
+    h.sluice.heartbeat("node-c", now - 60_000, now).await.expect("beat");
+    let nodes = h.sluice.list_nodes(&h.operator, None, now).await.expect("list");
+    assert!(nodes.iter().any(|n| n.id == "node-c" && n.state == NodeState::Live));
 }

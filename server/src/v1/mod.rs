@@ -6,6 +6,7 @@ mod audit;
 mod deliveries;
 mod endpoints;
 mod messages;
+mod nodes;
 mod operations;
 mod tenants;
 mod tiers;
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(operations::router())
         .merge(audit::router())
+        .merge(nodes::router())
 }
 
 /// A JSON answer with a status and optional extra headers.

@@ -23,6 +23,7 @@ on_both_backends!(
     test_event_over_the_api,
     api_keys_are_listed_and_revoked,
     tiers_and_the_overview,
+    nodes_are_listed_and_marked_stopped,
 );
 
 async fn health_and_authentication(db: TestDb) {
@@ -531,4 +532,31 @@ async fn tiers_and_the_overview(db: TestDb) {
     assert_problem(&app.patch(&format!("/v1/tenants/{t}"), json!({ "tier": "gold" })).await, 422, "validation_failed");
     assert_problem(&app.get("/v1/tenants/tn_nope/overview").await, 404, "not_found");
     app.stop().await;
+}
+
+/// A running server writes its heartbeat: `GET /v1/nodes` shows it live and as the
+/// node that answered; after a graceful stop its row says stopped, not gone.
+async fn nodes_are_listed_and_marked_stopped(db: TestDb) {
+    let mut app = TestApp::start(db).await;
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        let nodes = app.call(Method::GET, "/v1/nodes", Some(ADMIN_KEY), None, &[]).await;
+        assert_eq!(nodes.status, StatusCode::OK);
+        if nodes.body["data"].as_array().is_some_and(|d| !d.is_empty()) {
+            listed = nodes.body;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let node = &listed["data"][0];
+    assert_eq!(node["state"], "live", "{listed}");
+    assert_eq!(node["this_node"], true);
+    assert_eq!(node["version"], env!("CARGO_PKG_VERSION"));
+    let id = node["id"].as_str().expect("id").to_owned();
+    let sluice = app.sluice.clone();
+    app.stop().await;
+    let operator = sluice_engine::Caller::Platform { actor: "test".into() }.operator().expect("operator");
+    let after = sluice.list_nodes(&operator, None, sluice_engine::ids::now_ms()).await.expect("list");
+    let row = after.iter().find(|n| n.id == id).expect("still on record");
+    assert_eq!(row.state, sluice_core::model::NodeState::Stopped);
 }

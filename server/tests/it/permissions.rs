@@ -125,6 +125,7 @@ async fn every_rest_route_for_every_kind_of_key() {
         (Method::POST, "/v1/api-keys".into(), Some(json!({})), [A, F, F, U]),
         (Method::GET, "/v1/api-keys".into(), None, [A, F, F, U]),
         (Method::GET, "/v1/tiers".into(), None, [A, A, A, U]),
+        (Method::GET, "/v1/nodes".into(), None, [A, F, F, U]),
         (Method::GET, "/metrics".into(), None, [A, F, F, U]),
         (Method::GET, "/v1/audit-events".into(), None, [A, F, F, U]),
         (Method::GET, format!("/v1/tenants/{t}/audit-events"), None, [A, A, H, U]),

@@ -18,6 +18,46 @@ impl MaintenanceStore for This {
         Ok(taken == 1)
     }
 
+    async fn heartbeat(&self, beat: &NodeRow, forget_before_ms: i64) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO nodes (id, version, started_at, heartbeat_at, in_flight, attempts, stopped_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL) \
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, \
+             in_flight = excluded.in_flight, attempts = excluded.attempts, stopped_at = NULL",
+        )
+        .bind(&beat.id)
+        .bind(&beat.version)
+        .bind(beat.started_at)
+        .bind(beat.heartbeat_at)
+        .bind(beat.in_flight)
+        .bind(beat.attempts)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM nodes WHERE heartbeat_at < $1").bind(forget_before_ms).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn node_stopped(&self, id: &str, now_ms: i64) -> Result<()> {
+        sqlx::query("UPDATE nodes SET stopped_at = $2, in_flight = 0 WHERE id = $1")
+            .bind(id)
+            .bind(now_ms)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_nodes(&self) -> Result<Vec<NodeRow>> {
+        let rows = sqlx::query_as(
+            "SELECT id, version, started_at, heartbeat_at, in_flight, attempts, stopped_at FROM nodes \
+             ORDER BY heartbeat_at DESC, id LIMIT 1000",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows)
+    }
+
     async fn purge_expired(&self, now_ms: i64, limit: i64) -> Result<PurgeCounts> {
         // Which messages: past their tenant's retention and with nothing pending,
         // oldest first by id (time-ordered), so the primary key finds them. One
