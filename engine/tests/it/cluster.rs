@@ -111,3 +111,32 @@ async fn nodes_are_listed_live_gone_or_stopped(db: TestDb) {
     let nodes = h.sluice.list_nodes(&h.operator, None, now).await.expect("list");
     assert!(nodes.iter().any(|n| n.id == "node-c" && n.state == NodeState::Live));
 }
+
+/// Three nodes starting at once on an empty PostgreSQL database: each runs the
+/// migrations, under the migrator's advisory lock, so every migration is applied once
+/// and every node starts; then the schema works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_migrate_once() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let stores = futures::future::join_all((0..3).map(|_| db.store())).await;
+    assert_eq!(stores.len(), 3);
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/postgres"))
+        .expect("migrations")
+        .filter(|f| f.as_ref().is_ok_and(|f| f.path().extension().is_some_and(|e| e == "sql")))
+        .count();
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("raw postgres");
+    let (applied, distinct): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&pool)
+            .await
+            .expect("migrations table");
+    pool.close().await;
+    assert_eq!((applied, distinct), (files as i64, files as i64), "each migration applied once");
+
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    h.endpoint(&rx.url(), None).await;
+    h.publish("t", "{}").await;
+    let mut dispatcher = h.dispatcher(fast_config(&h.db.url));
+    assert_eq!(dispatcher.step().await.expect("step"), 1, "the migrated schema delivers");
+}
