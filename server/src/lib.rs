@@ -9,6 +9,7 @@ mod hardening;
 mod health;
 pub mod origin;
 pub mod problem;
+pub mod request_id;
 pub mod serve;
 mod v1;
 
@@ -76,7 +77,8 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, http: &HttpSetting
         .layer(axum::middleware::from_fn(reject_cross_site_posts))
         .with_state(leptos_options);
 
-    // Layers run outside in: the trace, then the client's origin (which the
+    // Layers run outside in: the trace, the request id (so every answer below carries
+    // it, problems included), then the client's origin (which the
     // hardening headers and sign-in read), the headers, the time limit, and the body
     // limit, which covers the dashboard's server functions as much as the API.
     api.merge(dashboard)
@@ -87,6 +89,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, http: &HttpSetting
         .layer(axum::middleware::from_fn_with_state(http.request_timeout, hardening::request_time_limit))
         .layer(axum::middleware::from_fn(hardening::security_headers))
         .layer(axum::middleware::from_fn_with_state(http.trusted_proxies.clone(), origin::attach_origin))
+        .layer(axum::middleware::from_fn(request_id::attach_request_id))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 

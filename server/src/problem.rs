@@ -46,6 +46,9 @@ struct Problem<'a> {
     code: ErrorCode,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [FieldError],
+    /// The request's id, as in its `X-Request-Id` header and its log line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<std::sync::Arc<str>>,
 }
 
 impl From<Error> for ApiError {
@@ -92,6 +95,7 @@ impl IntoResponse for ApiError {
             detail: &self.detail,
             code: self.code,
             errors: &self.errors,
+            request_id: crate::request_id::current(),
         };
         let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (status, json).into_response();

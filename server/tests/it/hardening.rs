@@ -62,6 +62,33 @@ async fn every_answer_carries_the_safety_headers() {
     assert!(!other.header("content-security-policy").unwrap_or("").contains(nonce), "a new nonce per response");
 }
 
+/// A support ticket quotes the id in an error; the header and the problem body agree,
+/// a client's own id is kept, and a hostile one is replaced, not logged.
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let app = TestApp::api(sqlite().await).await;
+    let ok = app.call(Method::GET, "/v1/tenants", Some(ADMIN_KEY), None, &[]).await;
+    let generated = ok.header("x-request-id").expect("an id on every answer").to_owned();
+    assert!(generated.starts_with("req_"), "{generated}");
+
+    let mine = app.call(Method::GET, "/v1/tenants", Some(ADMIN_KEY), None, &[("x-request-id", "trace-42.a:b")]).await;
+    assert_eq!(mine.header("x-request-id"), Some("trace-42.a:b"), "a sane client id is kept");
+
+    let problem = app.call(Method::GET, "/v1/nothing-here", None, None, &[("x-request-id", "ticket-7")]).await;
+    assert_eq!(problem.status, StatusCode::NOT_FOUND);
+    assert_eq!(problem.body["request_id"], "ticket-7", "{}", problem.body);
+    let unauthorized = app.call(Method::GET, "/v1/tenants", Some("sk_wrong"), None, &[]).await;
+    assert_eq!(unauthorized.body["request_id"].as_str(), unauthorized.header("x-request-id"));
+
+    let hostile = "x\"}, {\"admin\": true";
+    let replaced = app.call(Method::GET, "/v1/tenants", Some(ADMIN_KEY), None, &[("x-request-id", hostile)]).await;
+    let id = replaced.header("x-request-id").expect("id");
+    assert!(id.starts_with("req_") && id != generated, "replaced by a fresh one: {id}");
+    let long = "a".repeat(500);
+    let replaced = app.call(Method::GET, "/v1/tenants", Some(ADMIN_KEY), None, &[("x-request-id", &long)]).await;
+    assert!(replaced.header("x-request-id").is_some_and(|id| id.starts_with("req_")));
+}
+
 #[tokio::test]
 async fn hsts_only_when_a_trusted_proxy_says_https() {
     let https = [("x-forwarded-proto", "https")];

@@ -1,0 +1,70 @@
+//! Request ids: every request gets one (the client's `X-Request-Id` when it is a sane
+//! token, a new one otherwise), echoed on the response, carried in every problem+json
+//! body as `request_id`, and written in the request's one log line, so a support
+//! ticket quoting an error leads to its log.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+
+pub const HEADER: &str = "x-request-id";
+
+tokio::task_local! {
+    static REQUEST_ID: Arc<str>;
+}
+
+/// The id of the request this task serves, if any.
+pub fn current() -> Option<Arc<str>> {
+    REQUEST_ID.try_with(Arc::clone).ok()
+}
+
+/// A client's id is kept when it is 1–128 characters of letters, digits and `-_.:`:
+/// anything else (a log-injection attempt, a megabyte) is replaced.
+fn acceptable(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+fn new_id() -> Arc<str> {
+    Arc::from(format!("req_{}", ulid::Ulid::new().to_string().to_lowercase()))
+}
+
+pub async fn attach_request_id(req: Request, next: Next) -> Response {
+    let given = req.headers().get(HEADER).and_then(|v| v.to_str().ok()).filter(|v| acceptable(v));
+    let id = given.map_or_else(new_id, Arc::from);
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let started = Instant::now();
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(HEADER, value);
+    }
+    // One line per request: never a header or a body, which may carry keys.
+    tracing::info!(
+        request_id = %id,
+        %method,
+        path,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sane_tokens_are_kept() {
+        assert!(acceptable("3f2c9a1e-77b0-4c1e-9d1f-6a2b8c0d4e5f"));
+        assert!(acceptable("req_01jd:abc.def"));
+        assert!(!acceptable(""));
+        assert!(!acceptable(&"a".repeat(129)));
+        assert!(!acceptable("abc def"));
+        assert!(!acceptable("abc\"}\n{\"admin\":true"));
+        assert!(new_id().starts_with("req_") && acceptable(&new_id()));
+    }
+}
