@@ -1,12 +1,12 @@
 //! Request ids: every request gets one (the client's `X-Request-Id` when it is a sane
 //! token, a new one otherwise), echoed on the response, carried in every problem+json
-//! body as `request_id`, and written in the request's one log line, so a support
-//! ticket quoting an error leads to its log.
+//! body as `request_id`, and written in the request's one log line (method, route,
+//! status, latency), so a support ticket quoting an error leads to its log.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -35,7 +35,13 @@ fn new_id() -> Arc<str> {
 pub async fn attach_request_id(req: Request, next: Next) -> Response {
     let given = req.headers().get(HEADER).and_then(|v| v.to_str().ok()).filter(|v| acceptable(v));
     let id = given.map_or_else(new_id, Arc::from);
-    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    // The matched template (`/v1/tenants/{tenant}/messages`) says which route; ids in
+    // the raw path would make every line different. Unrouted requests log the path.
+    let route = match req.extensions().get::<MatchedPath>() {
+        Some(matched) => matched.as_str().to_owned(),
+        None => req.uri().path().to_owned(),
+    };
+    let method = req.method().clone();
     let started = Instant::now();
     let mut response = REQUEST_ID.scope(id.clone(), next.run(req)).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
@@ -45,7 +51,7 @@ pub async fn attach_request_id(req: Request, next: Next) -> Response {
     tracing::info!(
         request_id = %id,
         %method,
-        path,
+        route,
         status = response.status().as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
