@@ -29,85 +29,69 @@ const MAX_LANES: u32 = 4;
 /// mapping of its own, returned to the OS when freed. Only what is touched counts.
 const ALWAYS_MAPPED_BLOCKS: usize = 33 * 1024;
 
-/// A hashing thread's argon2 work. It keeps no memory between computations (see the
-/// module's comment); it is where the computations live.
-#[derive(Default)]
-pub(super) struct Workspace;
-
 fn internal(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Internal(format!("{what}: {e}"))
 }
 
-impl Workspace {
-    /// Computes the raw argon2 output for `password` and `salt` into `out`.
-    fn compute(
-        &mut self,
-        argon2: &Argon2<'_>,
-        params: &Params,
-        password: &[u8],
-        salt: &[u8],
-        out: &mut [u8],
-    ) -> Result<()> {
-        let needed = params.block_count();
-        let mut blocks = Vec::new();
-        blocks.try_reserve_exact(needed.max(ALWAYS_MAPPED_BLOCKS)).map_err(|e| internal("argon2 memory", e))?;
-        blocks.resize(needed, Block::default());
-        argon2.hash_password_into_with_memory(password, salt, out, &mut blocks).map_err(|e| internal("argon2", e))
-    }
+/// Computes the raw argon2 output for `password` and `salt` into `out`.
+fn compute(argon2: &Argon2<'_>, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<()> {
+    let needed = argon2.params().block_count();
+    let mut blocks = Vec::new();
+    blocks.try_reserve_exact(needed.max(ALWAYS_MAPPED_BLOCKS)).map_err(|e| internal("argon2 memory", e))?;
+    blocks.resize(needed, Block::default());
+    argon2.hash_password_into_with_memory(password, salt, out, &mut blocks).map_err(|e| internal("argon2", e))
+}
 
-    /// A new PHC-format hash of `password` with the default parameters and a random salt.
-    pub(super) fn hash(&mut self, password: &[u8]) -> Result<String> {
-        let params = Params::default();
-        let argon2 = Argon2::new(Algorithm::default(), Version::default(), params.clone());
-        let salt = SaltString::generate(&mut OsRng);
-        let mut salt_bytes = [0u8; 64];
-        let salt_raw = salt.decode_b64(&mut salt_bytes).map_err(|e| internal("salt", e))?;
-        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-        self.compute(&argon2, &params, password, salt_raw, &mut out)?;
-        let phc = PasswordHash {
-            algorithm: Algorithm::default().ident(),
-            version: Some(Version::default().into()),
-            params: ParamsString::try_from(&params).map_err(|e| internal("parameters", e))?,
-            salt: Some(salt.as_salt()),
-            hash: Some(Output::new(&out).map_err(|e| internal("output", e))?),
-        };
-        Ok(phc.to_string())
-    }
+/// A new PHC-format hash of `password` with the default parameters and a random salt.
+pub(super) fn hash(password: &[u8]) -> Result<String> {
+    let argon2 = Argon2::default();
+    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_bytes = [0u8; 64];
+    let salt_raw = salt.decode_b64(&mut salt_bytes).map_err(|e| internal("salt", e))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    compute(&argon2, password, salt_raw, &mut out)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::default().ident(),
+        version: Some(Version::default().into()),
+        params: ParamsString::try_from(argon2.params()).map_err(|e| internal("parameters", e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| internal("output", e))?),
+    };
+    Ok(phc.to_string())
+}
 
-    /// Whether `password` matches the PHC-format `hash`, with whatever parameters it
-    /// was made with. A stored hash that cannot be used (malformed, another algorithm,
-    /// parameters beyond the limits) never matches: the check does the decoy's work
-    /// and says no, as for an unknown account, and the log says why.
-    pub(super) fn verify(&mut self, password: &[u8], hash: &str) -> Result<bool> {
-        match usable(hash) {
-            Ok((argon2, params, salt, expected)) => {
-                let mut out = vec![0u8; expected.len()];
-                self.compute(&argon2, &params, password, &salt, &mut out)?;
-                let computed = Output::new(&out).map_err(|e| internal("output", e))?;
-                // `Output`'s equality is constant-time.
-                Ok(computed == expected)
-            }
-            Err(why) => {
-                tracing::warn!(%why, "a stored password hash cannot be used; it matches nothing");
-                self.decoy(password)
-            }
+/// Whether `password` matches the PHC-format `hash`, with whatever parameters it
+/// was made with. A stored hash that cannot be used (malformed, another algorithm,
+/// parameters beyond the limits) never matches: the check does the decoy's work
+/// and says no, as for an unknown account, and the log says why.
+pub(super) fn verify(password: &[u8], hash: &str) -> Result<bool> {
+    match usable(hash) {
+        Ok((argon2, salt, expected)) => {
+            let mut out = vec![0u8; expected.len()];
+            compute(&argon2, password, &salt, &mut out)?;
+            let computed = Output::new(&out).map_err(|e| internal("output", e))?;
+            // `Output`'s equality is constant-time.
+            Ok(computed == expected)
         }
-    }
-
-    /// The work of checking a password against the default parameters, for an account
-    /// that does not exist: the answer is always no, and it takes as long as a real one.
-    pub(super) fn decoy(&mut self, password: &[u8]) -> Result<bool> {
-        let params = Params::default();
-        let argon2 = Argon2::new(Algorithm::default(), Version::default(), params.clone());
-        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-        self.compute(&argon2, &params, password, b"sluice-decoy-salt", &mut out)?;
-        Ok(false)
+        Err(why) => {
+            tracing::warn!(%why, "a stored password hash cannot be used; it matches nothing");
+            decoy(password)
+        }
     }
 }
 
-/// A stored hash taken apart: the hasher, its parameters, the raw salt and the
+/// The work of checking a password against the default parameters, for an account
+/// that does not exist: the answer is always no, and it takes as long as a real one.
+pub(super) fn decoy(password: &[u8]) -> Result<bool> {
+    let argon2 = Argon2::default();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    compute(&argon2, password, b"sluice-decoy-salt", &mut out)?;
+    Ok(false)
+}
+
+/// A stored hash taken apart: the hasher (with its parameters), the raw salt and the
 /// expected output; or why it cannot be used.
-fn usable(hash: &str) -> std::result::Result<(Argon2<'static>, Params, Vec<u8>, Output), String> {
+fn usable(hash: &str) -> std::result::Result<(Argon2<'static>, Vec<u8>, Output), String> {
     let parsed = PasswordHash::new(hash).map_err(|e| format!("malformed: {e}"))?;
     let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
         return Err("no salt or no output".into());
@@ -125,7 +109,7 @@ fn usable(hash: &str) -> std::result::Result<(Argon2<'static>, Params, Vec<u8>, 
     }
     let mut salt_bytes = [0u8; 64];
     let salt_raw = salt.decode_b64(&mut salt_bytes).map_err(|e| format!("salt: {e}"))?.to_vec();
-    Ok((Argon2::new(algorithm, version.unwrap_or_default(), params.clone()), params, salt_raw, expected))
+    Ok((Argon2::new(algorithm, version.unwrap_or_default(), params), salt_raw, expected))
 }
 
 #[cfg(test)]
@@ -136,17 +120,16 @@ mod tests {
 
     #[test]
     fn hashes_verify_both_ways_with_the_standard_implementation() -> Result<()> {
-        let mut ws = Workspace;
-        let ours = ws.hash(b"correct horse battery")?;
+        let ours = hash(b"correct horse battery")?;
         let parsed = PasswordHash::new(&ours).map_err(|e| internal("parse", e))?;
         assert!(Argon2::default().verify_password(b"correct horse battery", &parsed).is_ok());
         assert!(Argon2::default().verify_password(b"wrong", &parsed).is_err());
 
         let salt = SaltString::generate(&mut OsRng);
         let theirs = Argon2::default().hash_password(b"staple", &salt).map_err(|e| internal("hash", e))?.to_string();
-        assert!(ws.verify(b"staple", &theirs)?);
-        assert!(!ws.verify(b"stapler", &theirs)?);
-        assert!(!ws.decoy(b"staple")?);
+        assert!(verify(b"staple", &theirs)?);
+        assert!(!verify(b"stapler", &theirs)?);
+        assert!(!decoy(b"staple")?);
         Ok(())
     }
 
@@ -161,25 +144,23 @@ mod tests {
     fn other_parameters_verify() -> Result<()> {
         let bigger = hash_with(40 * 1024, 1, 1, b"old one")?;
         let smaller = hash_with(8 * 1024, 1, 1, b"small")?;
-        let mut ws = Workspace;
-        assert!(ws.verify(b"old one", &bigger)?, "more memory than the mapping reserved by default");
-        assert!(ws.verify(b"small", &smaller)?);
-        assert!(!ws.verify(b"smalls", &smaller)?);
+        assert!(verify(b"old one", &bigger)?, "more memory than the mapping reserved by default");
+        assert!(verify(b"small", &smaller)?);
+        assert!(!verify(b"smalls", &smaller)?);
         Ok(())
     }
 
     #[test]
     fn unusable_stored_hashes_never_match() -> Result<()> {
-        let mut ws = Workspace;
-        assert!(!ws.verify(b"x", "not a hash")?);
-        assert!(!ws.verify(b"x", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ")?, "no output");
+        assert!(!verify(b"x", "not a hash")?);
+        assert!(!verify(b"x", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ")?, "no output");
         // Within argon2's own limits but beyond ours: refused without computing (it
         // would take 1 GiB, or minutes).
         let output = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
         let huge_memory = format!("$argon2id$v=19$m=1048576,t=2,p=1$c2FsdHNhbHRzYWx0${output}");
-        assert!(!ws.verify(b"x", &huge_memory)?);
+        assert!(!verify(b"x", &huge_memory)?);
         let huge_time = format!("$argon2id$v=19$m=19456,t=100000,p=1$c2FsdHNhbHRzYWx0${output}");
-        assert!(!ws.verify(b"x", &huge_time)?);
+        assert!(!verify(b"x", &huge_time)?);
         Ok(())
     }
 }

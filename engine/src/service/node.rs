@@ -1,7 +1,7 @@
 //! This node as the services see it: readiness, and what its engine has done, for the
 //! status page, `/metrics` and the circuit shown beside an endpoint.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use sluice_core::ids::EndpointId;
@@ -70,16 +70,18 @@ impl Sluice {
     /// every tenant.
     pub async fn node_status(&self, _operator: &Operator) -> Result<NodeStatus> {
         let ready = self.ready().await.is_ok();
-        let count = |pick: fn(&Stats) -> &std::sync::atomic::AtomicU64| {
-            self.engine.get().map_or(0, |e| pick(&e.stats).load(Ordering::Relaxed))
-        };
         Ok(NodeStatus {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             backend: format!("{:?}", self.store.backend()),
             ready,
-            attempts: count(|s| &s.attempts),
-            succeeded: count(|s| &s.succeeded),
-            in_flight: count(|s| &s.in_flight),
+            attempts: self.engine_count(|s| &s.attempts),
+            succeeded: self.engine_count(|s| &s.succeeded),
+            in_flight: self.engine_count(|s| &s.in_flight),
         })
+    }
+
+    /// One of this node's engine counters; 0 before the engine runs.
+    pub(super) fn engine_count(&self, pick: fn(&Stats) -> &AtomicU64) -> u64 {
+        self.engine.get().map_or(0, |e| pick(&e.stats).load(Ordering::Relaxed))
     }
 }

@@ -2,7 +2,6 @@
 //! itself stopped on a graceful exit, so operators see every node (`GET /v1/nodes`,
 //! the status page), and a node that died shows as gone.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,9 +42,7 @@ impl Sluice {
 
     /// One heartbeat of node `node_id`, with this node's engine counters.
     pub async fn heartbeat(&self, node_id: &str, started_at: i64, now: i64) -> Result<()> {
-        let count = |pick: fn(&crate::delivery::Stats) -> &std::sync::atomic::AtomicU64| {
-            self.engine_stats().map_or(0, |s| i64::try_from(pick(&s).load(Ordering::Relaxed)).unwrap_or(i64::MAX))
-        };
+        let count = |pick| i64::try_from(self.engine_count(pick)).unwrap_or(i64::MAX);
         let beat = NodeRow {
             id: node_id.to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use super::argon2_memory::Workspace;
+use super::argon2_memory;
 use crate::error::{Error, Result};
 
 /// How long a check waits for a permit before the caller is asked to retry; long
@@ -43,7 +43,7 @@ pub enum Lane {
 }
 
 /// One argon2 computation, sent to a hashing thread.
-type Job = Box<dyn FnOnce(&mut Workspace) + Send>;
+type Job = Box<dyn FnOnce() + Send>;
 
 /// Bounds concurrent password hashing to one per core, and the checks waiting for one.
 pub struct PasswordGate {
@@ -87,17 +87,17 @@ impl PasswordGate {
             std::thread::Builder::new()
                 .name(format!("sluice-argon2-{n}"))
                 .spawn(move || {
-                    let mut workspace = Workspace;
                     loop {
                         // The lock is held only to take the next job, not to run it.
                         let job = match receive.lock() {
                             Ok(r) => r.recv(),
                             Err(poisoned) => poisoned.into_inner().recv(),
                         };
-                        let Ok(job) = job else { return }; // the gate is gone
-                                                           // A job that panics drops its answer (its caller gets an
-                                                           // error), not this thread: nothing would start another.
-                        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut workspace)));
+                        // None: the gate is gone. A job that panics drops its answer
+                        // (its caller gets an error), not this thread: nothing would
+                        // start another.
+                        let Ok(job) = job else { return };
+                        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                         if ran.is_err() {
                             tracing::error!("a password hashing job panicked");
                         }
@@ -110,11 +110,7 @@ impl PasswordGate {
 
     /// Runs one argon2 computation once a permit is free, on a hashing thread (it
     /// would stall an async worker for its whole duration).
-    async fn run<T: Send + 'static>(
-        &self,
-        lane: Lane,
-        work: impl FnOnce(&mut Workspace) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
+    async fn run<T: Send + 'static>(&self, lane: Lane, work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
         // A place in the queue first: when it is full, come back later, at once. The
         // known lane skips this: its callers are few by construction (see [`Lane`]).
         let queued = match lane {
@@ -133,8 +129,8 @@ impl PasswordGate {
         // not when this future does: a caller that gave up (a timeout, a closed
         // connection) must not free a permit whose job still runs, or jobs would
         // pile up in the channel and `send` below would block.
-        let job: Job = Box::new(move |workspace| {
-            let _ = done.send(work(workspace));
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
             drop(permit);
         });
         // A permit per thread: a thread is free now, so this does not block.
@@ -143,7 +139,7 @@ impl PasswordGate {
     }
 
     pub async fn hash(&self, password: String) -> Result<String> {
-        self.run(Lane::Known, move |workspace| workspace.hash(password.as_bytes())).await
+        self.run(Lane::Known, move || argon2_memory::hash(password.as_bytes())).await
     }
 
     /// Whether `password` matches `hash`. `None` for the hash does the same work
@@ -153,9 +149,9 @@ impl PasswordGate {
         if password.len() > MAX_PASSWORD_BYTES {
             return Ok(false);
         }
-        self.run(lane, move |workspace| match hash {
-            Some(hash) => workspace.verify(password.as_bytes(), &hash),
-            None => workspace.decoy(password.as_bytes()),
+        self.run(lane, move || match hash {
+            Some(hash) => argon2_memory::verify(password.as_bytes(), &hash),
+            None => argon2_memory::decoy(password.as_bytes()),
         })
         .await
     }
