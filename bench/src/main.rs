@@ -18,6 +18,7 @@
 //! (`backlog.rs`). Last, on SQLite, the sign-in storm (`sign_in_storm.rs`).
 
 mod backlog;
+mod cluster;
 mod isolation;
 mod machine;
 mod process;
@@ -84,6 +85,9 @@ struct Args {
     /// Parallel wrong sign-ins in the sign-in storm (on SQLite); 0 skips it.
     #[arg(long, default_value_t = 500)]
     storm_sign_ins: usize,
+    /// Messages in the three-node burst on PostgreSQL; 0 skips the three-node run.
+    #[arg(long, default_value_t = 20_000)]
+    cluster_burst: usize,
     /// Skip the main run (paced, burst, check) and run only the scenarios.
     #[arg(long)]
     scenarios_only: bool,
@@ -199,6 +203,14 @@ async fn main() -> anyhow::Result<()> {
             backlogs.push(r?);
         }
     }
+    let mut three_nodes = None;
+    if args.cluster_burst > 0 && args.backends.iter().any(|b| b == "postgres") {
+        if let Some(db) = Scratch::new("postgres", args.postgres_admin_url.as_deref()).await? {
+            let r = cluster::run(&sluice, &db.url, &db.dir, args.cluster_burst, args.concurrency).await;
+            db.remove().await;
+            three_nodes = Some(r?);
+        }
+    }
     let mut storm = None;
     if args.storm_sign_ins > 0 {
         if let Some(db) = Scratch::new("sqlite", None).await? {
@@ -211,6 +223,9 @@ async fn main() -> anyhow::Result<()> {
     report::print_isolation(&isolation);
     report::print_scheduling(&scheduling);
     report::print_backlogs(&backlogs);
+    if let Some(c) = &three_nodes {
+        report::print_cluster(c);
+    }
     if let Some(s) = &storm {
         println!(
             "sign-in storm: {} wrong passwords from one address: {} checked, {} throttled; from {} addresses: {} \
@@ -238,6 +253,7 @@ async fn main() -> anyhow::Result<()> {
         "isolation": isolation,
         "scheduling": scheduling,
         "backlog": backlogs,
+        "three_nodes": three_nodes,
         "sign_in_storm": storm,
     }))?;
     std::fs::write(&args.out, &json)?;
@@ -245,6 +261,16 @@ async fn main() -> anyhow::Result<()> {
     println!("\nwritten to {}", args.out.display());
     if reports.iter().any(|r| r.missing > 0) {
         bail!("some messages were not delivered");
+    }
+    if let Some(c) = &three_nodes {
+        if c.missing > 0 {
+            bail!("the three nodes did not deliver every message");
+        }
+        // The rate, its burst (a tenth) and one for a send granted at a second's edge.
+        let allowed = c.rate_limit_per_s as usize + (c.rate_limit_per_s as usize).div_ceil(10) + 1;
+        if c.busiest_second > allowed {
+            bail!("{} arrived within one second at an endpoint limited to {}", c.busiest_second, c.rate_limit_per_s);
+        }
     }
     if storm.as_ref().is_some_and(|s| s.owner_status != 200) {
         bail!("the admin could not sign in during the sign-in storm");

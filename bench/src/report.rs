@@ -2,6 +2,7 @@
 //! per scenario run (the JSON report carries the same numbers).
 
 use crate::backlog::BacklogReport;
+use crate::cluster::ClusterReport;
 use crate::isolation::IsolationReport;
 use crate::scheduling::SchedulingReport;
 use crate::Report;
@@ -96,4 +97,25 @@ pub fn print_backlogs(reports: &[BacklogReport]) {
             r.healthy_after_p99_ms
         );
     }
+}
+
+pub fn print_cluster(c: &ClusterReport) {
+    println!(
+        "three nodes on postgres: burst of {} published in {:.2} s, drained in {:.2} s ({:.0} msg/s; delivered {} / missing {} / \
+         duplicates {}, publish errors {}); an endpoint limited to {}/s got {} in {:.1} s, at most {} in any \
+         second; peak RSS per node {:.0} MB",
+        c.burst_messages,
+        c.publish_seconds,
+        c.drain_seconds,
+        c.delivery_rate_per_s,
+        c.delivered,
+        c.missing,
+        c.duplicates,
+        c.publish_errors,
+        c.rate_limit_per_s,
+        c.rate_limited_messages,
+        c.rate_limited_seconds,
+        c.busiest_second,
+        c.peak_rss_mb_per_node
+    );
 }

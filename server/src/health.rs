@@ -68,6 +68,12 @@ pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response 
         "# HELP sluice_in_flight requests to endpoints in flight\n# TYPE sluice_in_flight gauge\nsluice_in_flight {}",
         st.in_flight.load(Ordering::Relaxed)
     );
+    let _ = writeln!(
+        out,
+        "# HELP sluice_cluster_peers other live nodes sharing the database, as this node last counted\n\
+         # TYPE sluice_cluster_peers gauge\nsluice_cluster_peers {}",
+        st.peers.load(Ordering::Relaxed)
+    );
     let scan_seconds = st.scan_micros.load(Ordering::Relaxed) as f64 / 1e6;
     let _ = writeln!(
         out,

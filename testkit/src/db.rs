@@ -71,7 +71,7 @@ impl TestDb {
 /// two nodes of one test must share it, as two nodes in production must.
 pub const TEST_SECRET_KEY: &str = "dGVzdC1zZWFsaW5nLWtleS0zMi1ieXRlcy1sb25nISE=";
 
-fn test_sealer() -> sluice_engine::store::Sealer {
+pub fn test_sealer() -> sluice_engine::store::Sealer {
     let key = sluice_engine::store::sealing::parse_key(TEST_SECRET_KEY).expect("the test key parses");
     sluice_engine::store::Sealer::new(&key, &[])
 }

@@ -5,9 +5,11 @@
 
 mod db;
 mod receiver;
+mod timing;
 
-pub use db::{Backend, TestDb, TEST_SECRET_KEY};
+pub use db::{test_sealer, Backend, TestDb, TEST_SECRET_KEY};
 pub use receiver::{Received, Receiver, Reply};
+pub use timing::busiest_second;
 
 /// Generates one `#[tokio::test]` per backend for each listed scenario. A scenario is
 /// `async fn name(db: TestDb)`.

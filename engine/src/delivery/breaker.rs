@@ -59,15 +59,31 @@ impl Breaker {
         self.open_until
     }
 
+    /// The wait before the next probe once open.
+    pub fn cooldown(&self) -> Duration {
+        self.cooldown
+    }
+
+    /// Another node has the circuit open (or is probing it): send nothing here until
+    /// `until`. The failures this node counted are kept.
+    pub fn hold_until(&mut self, until: Instant) {
+        self.open_until = Some(self.open_until.map_or(until, |at| at.max(until)));
+    }
+
+    /// Another node's request succeeded: closed, as after a success here.
+    pub fn close(&mut self) {
+        self.failures = 0;
+        self.open_until = None;
+        self.cooldown = self.base_cooldown;
+    }
+
     /// A request finished: a success closes the circuit; a failure counts and opens it
     /// at the threshold. Only a failed `probe` doubles the wait before the next one:
     /// requests already in flight when the circuit opened fail late, and each of them
     /// pushing the probe back would keep a recovered receiver waiting for minutes.
     pub fn record(&mut self, ok: bool, probe: bool, now: Instant) {
         if ok {
-            self.failures = 0;
-            self.open_until = None;
-            self.cooldown = self.base_cooldown;
+            self.close();
             return;
         }
         self.failures = self.failures.saturating_add(1);
@@ -139,6 +155,20 @@ mod tests {
         b.record(true, true, now);
         b.record(false, false, now);
         assert_eq!(b.admission(now), Admission::OpenUntil(now + COOL), "threshold 1 reopens with the base cooldown");
+    }
+
+    #[test]
+    fn another_nodes_open_circuit_is_held_then_probed_and_its_success_closes_it() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(5, COOL);
+        b.record(false, false, t0);
+        b.hold_until(t0 + COOL);
+        assert_eq!(b.admission(t0), Admission::OpenUntil(t0 + COOL));
+        b.hold_until(t0 + Duration::from_secs(1));
+        assert_eq!(b.open_until(), Some(t0 + COOL), "holding never shortens the wait");
+        assert_eq!(b.admission(t0 + COOL), Admission::Probe);
+        b.close();
+        assert_eq!((b.admission(t0), b.failures()), (Admission::Closed, 0));
     }
 
     #[test]

@@ -15,36 +15,25 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use sluice_core::ids::{EndpointId, TenantId};
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 
-use super::breaker::{Admission, Breaker};
-use super::concurrency::{fast_enough, signal_of, Signal};
-use super::decide::decide;
-use super::recorder::{Recorder, ToRecorder};
-use super::shared_rate::{self, Reservation};
+use super::breaker::Breaker;
+use super::recorder::Recorder;
+use super::shared;
 use super::slot::EndpointSlot;
 use super::Engine;
 use crate::error::Result;
 use crate::ids::now_ms;
+use crate::service::nodes::HEARTBEAT_EVERY;
+
+mod requests;
+
+use requests::Finished;
 
 /// The shortest gap between two scans when woken repeatedly.
 const MIN_SCAN_GAP: Duration = Duration::from_millis(5);
-
-/// What a send task reports when its request is done.
-struct Finished {
-    ok: bool,
-    /// The endpoint answered 410 Gone and is being disabled.
-    gone: bool,
-    /// What the attempt says about the endpoint's capacity.
-    signal: Signal,
-    /// The concurrency limit's round when the request started.
-    round: u64,
-    /// Sent as the open circuit's probe.
-    probe: bool,
-}
 
 /// Why the loop woke up.
 enum Wakeup {
@@ -73,6 +62,10 @@ pub struct Dispatcher {
     unsettled: HashMap<EndpointId, i64>,
     /// The background task settling the previous batch, if it is still running.
     settling: Option<tokio::task::JoinHandle<()>>,
+    /// Other live nodes on the database at the last look, and when that was: while
+    /// there are any, every claim goes through the limits the nodes share.
+    peers: usize,
+    peers_seen: Option<Instant>,
 }
 
 impl Dispatcher {
@@ -92,6 +85,8 @@ impl Dispatcher {
             last_scan: None,
             unsettled: HashMap::new(),
             settling: None,
+            peers: 0,
+            peers_seen: None,
         }
     }
 
@@ -189,6 +184,7 @@ impl Dispatcher {
 
     async fn scan_untimed(&mut self, now: Instant) -> Result<()> {
         self.settle_drained();
+        self.count_peers(now).await;
         self.last_scan = Some(now);
         self.scans += 1;
         let cfg = &self.engine.config;
@@ -222,6 +218,22 @@ impl Dispatcher {
         self.endpoints.retain(|_, slot| !slot.forgettable());
         self.need_scan = false;
         Ok(())
+    }
+
+    /// Counts the other live nodes every heartbeat period. A node that joins is seen
+    /// by the others within one period; until then only its own claims count theirs.
+    async fn count_peers(&mut self, now: Instant) {
+        if self.peers_seen.is_some_and(|at| now.duration_since(at) < HEARTBEAT_EVERY) {
+            return;
+        }
+        self.peers_seen = Some(now);
+        match shared::live_peers(self.engine.store.as_ref(), &self.engine.config.node_id).await {
+            Ok(peers) => {
+                self.peers = peers;
+                self.engine.stats.peers.store(peers as u64, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(error = %e, "counting the other nodes failed; keeping the last count"),
+        }
     }
 
     /// The listed endpoints grouped by tenant: tenants in a rotating order, and each
@@ -327,80 +339,6 @@ impl Dispatcher {
         (want, retry_at)
     }
 
-    /// Claims up to `want` deliveries of one endpoint and starts a request for each;
-    /// returns how many started.
-    async fn claim_and_send(&mut self, id: &EndpointId, want: usize) -> Result<usize> {
-        let engine = self.engine.clone();
-        let cfg = &engine.config;
-        let Some(slot) = self.endpoints.get_mut(id) else { return Ok(0) };
-        if !slot.keys.is_fresh(slot.info.version, now_ms()) {
-            match engine.store.valid_secrets(id, now_ms()).await {
-                Ok(secrets) => slot.keys.fill(&secrets, slot.info.version),
-                Err(e) => {
-                    // Skip this endpoint this pass; the others go on.
-                    tracing::warn!(endpoint = %id, error = %e, "loading signing secrets failed");
-                    return Ok(0);
-                }
-            }
-        }
-        // A rate limit holds across every node on the database: the sends are
-        // reserved there first.
-        let (want, shared_schedule) = match shared_rate::reserve(engine.store.as_ref(), id, slot, want).await {
-            Reservation::Granted { sends, shared_schedule } => (sends, shared_schedule),
-            Reservation::Refused => return Ok(0),
-        };
-        let t = now_ms();
-        let lease_until = t + i64::try_from(cfg.lease.as_millis()).unwrap_or(60_000);
-        let claimed = engine.store.claim(id, t, lease_until, &cfg.node_id, want as i64).await?;
-        engine.stats.claims.fetch_add(1, Ordering::Relaxed);
-        if claimed.len() < want {
-            // Drained: wait for the next scan, and have the queue head moved to the
-            // next pending delivery (see `settle_drained`).
-            slot.listed = false;
-            self.unsettled.insert(id.clone(), slot.info.due_version);
-        }
-        let started = claimed.len();
-        let now = Instant::now();
-        slot.started(started, now);
-        if let Some(ahead) = shared_schedule {
-            // After `started`: the shared schedule already counts these sends.
-            slot.catch_up(now, ahead);
-        }
-        self.started += started;
-        let tenant = slot.info.tenant_id.clone();
-        *self.tenant_in_flight.entry(tenant.clone()).or_default() += claimed.len();
-        let round = slot.limit.round();
-        let probe = matches!(slot.breaker.admission(Instant::now()), Admission::Probe);
-        let fast = fast_enough(cfg.request_timeout);
-        for claim in claimed {
-            engine.stats.in_flight.fetch_add(1, Ordering::Relaxed);
-            let sender = engine.sender.clone();
-            let stats = engine.stats.clone();
-            let keys = slot.keys.keys();
-            let endpoint = slot.info.clone();
-            let inbox = self.recorder.inbox();
-            let task = self.tasks.spawn(async move {
-                let result = sender.send(&endpoint.url, &keys, &claim).await;
-                let jitter: f64 = rand::thread_rng().gen();
-                let attempt = &result.record;
-                let took = Duration::from_millis(u64::try_from(attempt.duration_ms).unwrap_or(0));
-                let signal = signal_of(attempt.error_class, took, fast);
-                let verdict = decide(&claim, &endpoint, result, now_ms(), jitter);
-                stats.count(&verdict);
-                let finished =
-                    Finished { ok: verdict.succeeded(), gone: verdict.disable.is_some(), signal, round, probe };
-                // Waits when the recorder is behind: that backpressure keeps this
-                // slot busy, so nothing new is claimed meanwhile.
-                if inbox.send(ToRecorder::Verdict(verdict)).await.is_err() {
-                    tracing::error!("recorder stopped; the lease will expire and the delivery be retried");
-                }
-                finished
-            });
-            self.task_owner.insert(task.id(), (id.clone(), tenant.clone()));
-        }
-        Ok(started)
-    }
-
     /// Moves the queue heads of drained endpoints on, in a background task: off the
     /// path of the next claim and send (on PostgreSQL each is a commit), one batch at
     /// a time. A head left early meanwhile costs an empty claim, never a delivery.
@@ -417,43 +355,6 @@ impl Dispatcher {
                 }
             }
         }));
-    }
-
-    /// A send task ended: free its slots and tell its endpoint's breaker.
-    fn finished(&mut self, joined: Result<(tokio::task::Id, Finished), JoinError>, now: Instant) {
-        let (task, finished) = match joined {
-            Ok((task, finished)) => (task, Some(finished)),
-            Err(e) => {
-                tracing::error!(error = %e, "a send task failed; its lease will expire and it is retried");
-                (e.id(), None)
-            }
-        };
-        self.engine.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let Some((endpoint, tenant)) = self.task_owner.remove(&task) else { return };
-        if let Some(n) = self.tenant_in_flight.get_mut(&tenant) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.tenant_in_flight.remove(&tenant);
-            }
-        }
-        let Some(slot) = self.endpoints.get_mut(&endpoint) else { return };
-        slot.in_flight = slot.in_flight.saturating_sub(1);
-        let Some(finished) = finished else { return };
-        let was_open = slot.breaker.is_open();
-        slot.breaker.record(finished.ok, finished.probe, now);
-        slot.limit.finished(finished.signal, finished.round);
-        if was_open && !slot.breaker.is_open() {
-            // Back after an outage: ramp up from one slot, not straight into its
-            // whole backlog at full concurrency.
-            slot.limit.restart();
-        }
-        // Only an open (or just closed) circuit changes what people are shown.
-        if was_open || slot.breaker.is_open() {
-            self.engine.circuits.show(&endpoint, &slot.breaker, now);
-        }
-        if finished.gone {
-            slot.listed = false;
-        }
     }
 
     /// When the loop must look again even if nothing wakes it.

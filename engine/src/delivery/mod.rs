@@ -20,7 +20,7 @@ mod idle;
 mod keys;
 mod recorder;
 mod sender;
-mod shared_rate;
+mod shared;
 mod slot;
 mod stats;
 

@@ -9,13 +9,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sluice_core::ids::EndpointId;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::decide::Verdict;
 use super::stats::Stats;
 use crate::ids::now_ms;
-use crate::store::{NextStep, Store};
+use crate::store::{CircuitChange, NextStep, Store};
 
 /// Verdicts written per transaction at most.
 const MAX_BATCH: usize = 512;
@@ -27,6 +28,8 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 #[allow(clippy::large_enum_variant)]
 pub enum ToRecorder {
     Verdict(Verdict),
+    /// An endpoint's circuit changed on this node: tell the other nodes.
+    Circuit(EndpointId, CircuitChange),
     /// Answer once everything sent before this is written (or given up on).
     Flush(oneshot::Sender<()>),
 }
@@ -74,6 +77,7 @@ async fn record_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<ToRecorder>, 
         let mut disable = Vec::new();
         let mut events = Vec::new();
         let mut acks = Vec::new();
+        let mut circuits = Vec::new();
         for item in buf.drain(..) {
             match item {
                 ToRecorder::Verdict(v) => {
@@ -81,8 +85,14 @@ async fn record_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<ToRecorder>, 
                     disable.extend(v.disable);
                     events.extend(v.events);
                 }
+                ToRecorder::Circuit(endpoint, change) => circuits.push((endpoint, change)),
                 ToRecorder::Flush(ack) => acks.push(ack),
             }
+        }
+        // Once, not retried: a change the others miss leaves each node's own breaker
+        // to open by itself, as before circuits were shared.
+        if let Err(e) = store.record_circuits(&circuits).await {
+            tracing::warn!(error = %e, n = circuits.len(), "sharing circuit changes with other nodes failed");
         }
         if !outcomes.is_empty() {
             write_batch(store.as_ref(), &outcomes, &disable, &events, &stats).await;

@@ -65,6 +65,11 @@ impl EndpointSlot {
         }
     }
 
+    /// The endpoint's most requests at once: its own maximum, or the node's default.
+    pub fn max_concurrency(&self) -> usize {
+        max_of(&self.info, self.default_max)
+    }
+
     /// `n` requests were claimed.
     pub fn started(&mut self, n: usize, now: Instant) {
         self.in_flight += n;

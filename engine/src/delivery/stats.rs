@@ -28,6 +28,9 @@ pub struct Stats {
     /// of scheduling, which should grow with the work due, not the endpoints that exist.
     pub scans: AtomicU64,
     pub scan_micros: AtomicU64,
+    /// Other live nodes on the database as this node last counted them: while any
+    /// are, every claim goes through the limits the nodes share.
+    pub peers: AtomicU64,
 }
 
 impl Stats {

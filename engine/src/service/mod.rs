@@ -17,7 +17,7 @@ mod health;
 mod keys;
 mod messages;
 mod node;
-mod nodes;
+pub(crate) mod nodes;
 mod operations;
 mod passwords;
 mod publish_queue;

@@ -63,11 +63,17 @@ impl Sluice {
     }
 }
 
-fn node_info(r: NodeRow, this_node: Option<&str>, now: i64) -> NodeInfo {
+/// Whether node `r` is live at `now`: not stopped, and heard from within the last
+/// few heartbeat periods.
+pub(crate) fn is_live(r: &NodeRow, now: i64) -> bool {
     let period = i64::try_from(HEARTBEAT_EVERY.as_millis()).unwrap_or(5_000);
+    r.stopped_at.is_none() && now - r.heartbeat_at <= MISSED_BEFORE_GONE * period
+}
+
+fn node_info(r: NodeRow, this_node: Option<&str>, now: i64) -> NodeInfo {
     let state = match r.stopped_at {
         Some(_) => NodeState::Stopped,
-        None if now - r.heartbeat_at > MISSED_BEFORE_GONE * period => NodeState::Gone,
+        None if !is_live(&r, now) => NodeState::Gone,
         None => NodeState::Live,
     };
     NodeInfo {

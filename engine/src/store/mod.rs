@@ -35,7 +35,7 @@ use crate::access::{KeyReach, Operator, Platform, Reach, TenantScope};
 use crate::error::{Error, Result};
 
 pub use postgres::PgStore;
-pub use queue::{Claimed, DueEndpoint, NextStep, Outcome};
+pub use queue::{CircuitChange, Claimed, DueEndpoint, NextStep, Outcome, SharedCircuit, SharedClaim, SharedLimits};
 pub use records::{
     AttemptRecord, AuditFilter, DeliveryFilter, EndpointHealthRow, LifecycleEvent, MessageFilter, NewMessage,
     NewOperation, NewSession, PageArgs, PublishResult, PurgeCounts, SearchHit, SecretRecord, SloHour, StoredEvent,
@@ -301,14 +301,6 @@ pub trait MessageStore: Send + Sync {
     async fn attempts_of(&self, tenant: &TenantScope, deliveries: &[DeliveryId]) -> Result<Vec<Attempt>>;
 }
 
-/// Sends granted under a cluster-wide rate limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SendGrant {
-    pub granted: usize,
-    /// How far the shared schedule now runs ahead of the database's clock (µs).
-    pub ahead_us: i64,
-}
-
 /// The lease protocol the dispatcher runs: find endpoints with due deliveries, lease
 /// (claim) some, record their outcomes fenced by the lease token, and release what is
 /// still leased at shutdown.
@@ -334,11 +326,26 @@ pub trait QueueStore: Send + Sync {
     /// head stays where that write put it. Called when a claim found less than it
     /// asked for.
     async fn settle_head(&self, endpoint: &EndpointId, seen_version: i64) -> Result<()>;
-    /// Reserves up to `want` sends to an endpoint limited to `rate` a second, against
-    /// the schedule every node sharing this database keeps (see `pacing`), timed by
-    /// the database's clock so the nodes' clocks need not agree. `None` where this
-    /// node is the only sender (SQLite): its own bucket is then the whole truth.
-    async fn reserve_sends(&self, endpoint: &EndpointId, rate: u32, want: usize) -> Result<Option<SendGrant>>;
+    /// Leases up to `want` due deliveries of one endpoint, as [`claim`](Self::claim)
+    /// does, under the limits every node sharing this database keeps together: the
+    /// rate schedule, the endpoint's and tenant's requests in flight (counted from the
+    /// leases other nodes hold) and the circuit, with a single half-open probe. One
+    /// transaction, under the tenant's row lock, so two nodes cannot both take the
+    /// last slot; timed by the database's clock, so the nodes' clocks need not agree.
+    /// `None` where this node is the only one (SQLite): its own state is the truth.
+    #[allow(clippy::too_many_arguments)]
+    async fn claim_shared(
+        &self,
+        endpoint: &EndpointId,
+        tenant: &TenantId,
+        limits: &SharedLimits,
+        want: usize,
+        now_ms: i64,
+        lease_until_ms: i64,
+        owner: &str,
+    ) -> Result<Option<SharedClaim>>;
+    /// Shares circuit changes with the other nodes (nothing to do on SQLite).
+    async fn record_circuits(&self, changes: &[(EndpointId, CircuitChange)]) -> Result<()>;
     /// Leases up to `limit` due deliveries of one endpoint to `owner` until `lease_until_ms`.
     async fn claim(
         &self,

@@ -27,8 +27,6 @@ pub struct PgStore {
     sealer: Arc<Sealer>,
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
-
 impl PgStore {
     const BACKEND: Backend = Backend::Postgres;
 
@@ -53,7 +51,12 @@ impl Store for PgStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.write).await?;
+        // Migrations this release does not know were applied by a newer one: under
+        // the expand-then-contract rule this release still works on that schema, so
+        // it starts (a node of release N-1 restarting during a rolling upgrade).
+        let mut migrator = sqlx::migrate!("../migrations/postgres");
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.write).await?;
         let resealed = self.reseal_secrets().await?;
         if resealed > 0 {
             tracing::info!(resealed, key = self.sealer.key_id(), "sealed signing secrets under the current key");
@@ -76,8 +79,11 @@ impl Store for PgStore {
                 match listener.recv().await {
                     Ok(_) => wake.notify_one(),
                     Err(e) => {
+                        // The next recv reconnects and listens again; whatever was
+                        // announced meanwhile is lost, so look for work once anyway.
                         tracing::warn!(error = %e, "LISTEN connection failed; relying on polling until it is back");
                         tokio::time::sleep(Duration::from_secs(1)).await;
+                        wake.notify_one();
                     }
                 }
             }

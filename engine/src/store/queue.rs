@@ -1,5 +1,6 @@
 //! The lease protocol's records: what the dispatcher scans for ([`DueEndpoint`]),
-//! what a claim hands it ([`Claimed`]) and what it writes back ([`Outcome`]).
+//! what a claim hands it ([`Claimed`]) and what it writes back ([`Outcome`]), and
+//! the limits several nodes keep together ([`SharedLimits`], [`SharedCircuit`]).
 
 use sluice_core::ids::*;
 use sluice_core::model::AttemptTrigger;
@@ -55,4 +56,86 @@ pub struct Outcome {
     pub lease_token: i64,
     pub attempt: AttemptRecord,
     pub next: NextStep,
+}
+
+/// What one endpoint and its tenant may have in flight across every node, and what
+/// this node already has, for [`QueueStore::claim_shared`](super::QueueStore::claim_shared).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedLimits {
+    /// The endpoint's `rate_limit_per_second`, if it has one.
+    pub rate: Option<u32>,
+    /// The endpoint's most requests at once (its own maximum or the default).
+    pub endpoint_max: usize,
+    /// The tenant's most requests at once.
+    pub tenant_max: usize,
+    /// This node's requests in flight to the endpoint and for the tenant: its own
+    /// leased rows are counted from memory, because a row stays leased until the
+    /// recorder writes its outcome, after the request is done.
+    pub endpoint_here: usize,
+    pub tenant_here: usize,
+}
+
+/// The endpoint's circuit as the database has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedCircuit {
+    Closed,
+    /// Open: nothing for this many microseconds.
+    OpenFor(i64),
+    /// Half-open, and another node is sending the probe; look again later.
+    Probing,
+    /// Half-open, and what this claim leased (one delivery) is the probe.
+    Probe,
+}
+
+impl SharedCircuit {
+    /// The circuit at `now_us` as its row has it, for a node that would claim: open,
+    /// half-open with another node's probe under way (its lease, `probe_until_us`,
+    /// not over), or free to probe (`Probe`) or send (`Closed`).
+    pub fn at(open_until_us: Option<i64>, probe_until_us: Option<i64>, now_us: i64) -> Self {
+        match open_until_us {
+            None => Self::Closed,
+            Some(until) if now_us < until => Self::OpenFor(until - now_us),
+            Some(_) if probe_until_us.is_some_and(|p| now_us < p) => Self::Probing,
+            Some(_) => Self::Probe,
+        }
+    }
+}
+
+/// What a claim under the shared limits got.
+#[derive(Debug)]
+pub struct SharedClaim {
+    pub claimed: Vec<Claimed>,
+    /// What the shared limits allowed: fewer claimed than this means the endpoint
+    /// has no more due work.
+    pub granted: usize,
+    /// How far the endpoint's shared rate schedule runs ahead of the database's clock
+    /// after this claim (µs), when it has a rate limit.
+    pub rate_ahead_us: Option<i64>,
+    pub circuit: SharedCircuit,
+}
+
+/// A change of an endpoint's circuit on this node, to be shared with the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CircuitChange {
+    /// Failures reached the threshold: open for this long (unless already open).
+    Opened { cooldown_ms: i64 },
+    /// The probe failed: open again, the wait doubled (at least `cooldown_ms`, at
+    /// most `max_ms`).
+    ProbeFailed { cooldown_ms: i64, max_ms: i64 },
+    /// A request succeeded.
+    Closed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SharedCircuit;
+
+    #[test]
+    fn a_circuit_is_open_then_half_open_with_one_probe_at_a_time() {
+        assert_eq!(SharedCircuit::at(None, None, 10), SharedCircuit::Closed);
+        assert_eq!(SharedCircuit::at(Some(50), None, 10), SharedCircuit::OpenFor(40));
+        assert_eq!(SharedCircuit::at(Some(50), None, 50), SharedCircuit::Probe, "the cooldown is over");
+        assert_eq!(SharedCircuit::at(Some(50), Some(80), 60), SharedCircuit::Probing, "another node's probe");
+        assert_eq!(SharedCircuit::at(Some(50), Some(80), 80), SharedCircuit::Probe, "its probe's lease ran out");
+    }
 }

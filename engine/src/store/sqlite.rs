@@ -24,8 +24,6 @@ pub struct SqliteStore {
     sealer: Arc<Sealer>,
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
-
 /// Creates a new database file readable by its owner only (0600); SQLite gives its
 /// WAL and shared-memory files the database's permissions. An existing file is left
 /// as it is: its owner chose.
@@ -98,7 +96,12 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.write).await?;
+        // Migrations this release does not know were applied by a newer one: under
+        // the expand-then-contract rule this release still works on that schema, so
+        // it starts (a node of release N-1 restarting during a rolling upgrade).
+        let mut migrator = sqlx::migrate!("../migrations/sqlite");
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.write).await?;
         let resealed = self.reseal_secrets().await?;
         if resealed > 0 {
             tracing::info!(resealed, key = self.sealer.key_id(), "sealed signing secrets under the current key");

@@ -1,51 +1,61 @@
 //! Several nodes on one database honour one set of limits: an endpoint's rate limit
-//! holds across every dispatcher sharing the database, not per node.
+//! and concurrency cap, its tenant's cap and its circuit hold across every dispatcher
+//! sharing the database, not per node.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_core::model::*;
 use sluice_engine::ids::now_ms;
-use sluice_engine::Engine;
-use sluice_testkit::{on_both_backends, Backend, Receiver, TestDb};
+use sluice_engine::{Engine, EngineConfig};
+use sluice_testkit::{busiest_second, eventually, on_both_backends, Backend, Receiver, Reply, TestDb};
 use tokio::sync::{watch, Notify};
 
 use crate::harness::{fast_config, Harness};
 
 on_both_backends!(one_node_keeps_an_endpoints_rate_from_its_first_second, nodes_are_listed_live_gone_or_stopped);
 
-/// The most arrivals in any one-second window.
-fn busiest_second(arrivals: &[Instant]) -> usize {
+/// The most requests the receiver held at once, each held for `hold` from arrival.
+fn most_at_once(arrivals: &[Instant], hold: Duration) -> usize {
     let mut at = arrivals.to_vec();
     at.sort();
-    let mut most = 0;
-    let mut start = 0;
-    for end in 0..at.len() {
-        while at[end].duration_since(at[start]) >= Duration::from_secs(1) {
-            start += 1;
-        }
-        most = most.max(end - start + 1);
-    }
-    most
+    (0..at.len()).map(|i| at[..i].iter().filter(|a| at[i].duration_since(**a) < hold).count() + 1).max().unwrap_or(0)
 }
 
-/// Runs `nodes` engines, each with its own connection pool (as separate processes
-/// would have), until `rx` has `total` requests; returns the arrival times.
-async fn deliver_with_nodes(h: &Harness, nodes: usize, rx: &Receiver, total: usize) -> Vec<Instant> {
+/// Starts `nodes` engines, each with its own connection pool (as separate processes
+/// would have) and a heartbeat on record, so each knows the others are there.
+async fn start_nodes(
+    h: &Harness,
+    nodes: usize,
+    config: impl Fn() -> EngineConfig,
+) -> (watch::Sender<bool>, Vec<tokio::task::JoinHandle<sluice_engine::Result<()>>>) {
     let (stop, stopped) = watch::channel(false);
+    for n in 0..nodes {
+        h.sluice.heartbeat(&format!("node-{n}"), now_ms(), now_ms()).await.expect("heartbeat");
+    }
     let mut tasks = Vec::new();
     for n in 0..nodes {
         let store = if n == 0 { h.store.clone() } else { h.db.store().await };
-        let mut config = fast_config(&h.db.url);
+        let mut config = config();
         config.node_id = format!("node-{n}");
         let engine = Arc::new(Engine::new(store, config, Arc::new(Notify::new())).expect("engine"));
         tasks.push(tokio::spawn(engine.run_until_stopped(stopped.clone())));
     }
-    assert!(rx.wait_for(total, Duration::from_secs(60)).await, "{} of {total} arrived", rx.count());
+    (stop, tasks)
+}
+
+async fn stop_nodes(stop: watch::Sender<bool>, tasks: Vec<tokio::task::JoinHandle<sluice_engine::Result<()>>>) {
     stop.send(true).expect("stop");
     for task in tasks {
         task.await.expect("join").expect("engine");
     }
+}
+
+/// Runs `nodes` engines until `rx` has `total` requests; returns the arrival times.
+async fn deliver_with_nodes(h: &Harness, nodes: usize, rx: &Receiver, total: usize) -> Vec<Instant> {
+    let (stop, tasks) = start_nodes(h, nodes, || fast_config(&h.db.url)).await;
+    assert!(rx.wait_for(total, Duration::from_secs(60)).await, "{} of {total} arrived", rx.count());
+    stop_nodes(stop, tasks).await;
     rx.received().iter().map(|r| r.at).collect()
 }
 
@@ -83,6 +93,97 @@ async fn three_nodes_share_an_endpoints_rate_limit() {
     assert!(most <= 50 + 5 + 2, "{most} arrived within one second at 50 a second from three nodes");
     let spread = arrivals.iter().max().zip(arrivals.iter().min()).map(|(l, f)| l.duration_since(*f));
     assert!(spread >= Some(Duration::from_millis(2_800)), "200 at 50 a second take about 4 s: {spread:?}");
+}
+
+/// Each node used to allow an endpoint its own maximum: three nodes held six
+/// requests at once to an endpoint that allows two. The leases in the database are
+/// now counted before a claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_an_endpoints_concurrency_cap() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    let hold = Duration::from_millis(300);
+    rx.set_default(Reply::Hang(hold));
+    let create = CreateEndpoint { url: rx.url(), max_concurrency: Some(2), ..Default::default() };
+    h.sluice.create_endpoint(&h.scope, create).await.expect("endpoint");
+    for i in 0..12 {
+        h.publish("t", &format!("{{\"i\":{i}}}")).await;
+    }
+    let arrivals = deliver_with_nodes(&h, 3, &rx, 12).await;
+    assert_eq!(most_at_once(&arrivals, hold), 2, "an endpoint that allows two holds two, whatever the nodes");
+}
+
+/// The tenant's cap (here 3 requests at once) holds for the tenant across nodes, over
+/// all its endpoints, not per node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_a_tenants_cap() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    let hold = Duration::from_millis(300);
+    rx.set_default(Reply::Hang(hold));
+    for _ in 0..3 {
+        h.endpoint(&rx.url(), None).await;
+    }
+    for i in 0..6 {
+        h.publish("t", &format!("{{\"i\":{i}}}")).await;
+    }
+    let config = || EngineConfig { tenant_concurrency: Some(3), ..fast_config(&h.db.url) };
+    let (stop, tasks) = start_nodes(&h, 3, config).await;
+    assert!(rx.wait_for(18, Duration::from_secs(60)).await, "{} of 18 arrived", rx.count());
+    stop_nodes(stop, tasks).await;
+    let arrivals: Vec<Instant> = rx.received().iter().map(|r| r.at).collect();
+    assert!(most_at_once(&arrivals, hold) <= 3, "{} at once for a tenant capped at 3", most_at_once(&arrivals, hold));
+}
+
+/// Requests grouped into rounds: a gap of more than `gap` starts a new one.
+fn rounds(arrivals: &[Instant], gap: Duration) -> Vec<usize> {
+    let mut at = arrivals.to_vec();
+    at.sort();
+    let mut sizes: Vec<usize> = Vec::new();
+    for (i, t) in at.iter().enumerate() {
+        if i == 0 || t.duration_since(at[i - 1]) > gap {
+            sizes.push(0);
+        }
+        if let Some(last) = sizes.last_mut() {
+            *last += 1;
+        }
+    }
+    sizes
+}
+
+/// Each node kept its own breaker, so a failing endpoint was probed by every node at
+/// every cooldown. Now the circuit is a row: opened by one node, held by all, and one
+/// node at a time takes the half-open probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_circuit_is_probed_by_one_node_not_three() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Status(500));
+    h.endpoint(&rx.url(), Some(vec![60])).await;
+    for i in 0..40 {
+        h.publish("t", &format!("{{\"i\":{i}}}")).await;
+    }
+    let config = || EngineConfig {
+        breaker_threshold: 3,
+        breaker_cooldown: Duration::from_millis(500),
+        ..fast_config(&h.db.url)
+    };
+    let (stop, tasks) = start_nodes(&h, 3, config).await;
+    // Probes at about 0.5, 1.5 and 3.5 s (the wait doubles after each failed one):
+    // the first rounds are complete once a fourth has begun.
+    let gap = Duration::from_millis(250);
+    let probed = eventually(Duration::from_secs(30), || {
+        let rx = &rx;
+        async move { rounds(&rx.received().iter().map(|r| r.at).collect::<Vec<_>>(), gap).len() >= 4 }
+    })
+    .await;
+    stop_nodes(stop, tasks).await;
+    let sizes = rounds(&rx.received().iter().map(|r| r.at).collect::<Vec<_>>(), gap);
+    assert!(probed, "rounds of requests: {sizes:?}");
+    assert_eq!(sizes[1..3], [1, 1], "one probe per cooldown, not one per node: rounds {sizes:?}");
 }
 
 /// Each node's heartbeat shows it; one that stops beating shows as gone, one that
@@ -139,4 +240,66 @@ async fn nodes_starting_together_migrate_once() {
     h.publish("t", "{}").await;
     let mut dispatcher = h.dispatcher(fast_config(&h.db.url));
     assert_eq!(dispatcher.step().await.expect("step"), 1, "the migrated schema delivers");
+}
+
+/// A migration of the next release (expand only: a nullable column, a table, an
+/// index), applied to the database by that release's migrator, which knows every
+/// migration of this one too.
+async fn apply_next_release_migration(url: &str) {
+    let dir = std::env::temp_dir().join(format!("sluice-next-release-{}-{}", std::process::id(), now_ms()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let ours = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/postgres");
+    for file in std::fs::read_dir(ours).expect("migrations").flatten() {
+        std::fs::copy(file.path(), dir.join(file.file_name())).expect("copy migration");
+    }
+    std::fs::write(
+        dir.join("9999_next_release.sql"),
+        "ALTER TABLE deliveries ADD COLUMN next_release_note TEXT;\n\
+         CREATE TABLE next_release_things (id TEXT PRIMARY KEY);\n\
+         CREATE INDEX next_release_endpoints_url ON endpoints (url);\n",
+    )
+    .expect("write migration");
+    let migrator = sqlx::migrate::Migrator::new(dir.as_path()).await.expect("next release's migrator");
+    let pool = sqlx::PgPool::connect(url).await.expect("raw postgres");
+    migrator.run(&pool).await.expect("the next release migrates");
+    pool.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A rolling upgrade: a node of this release keeps delivering while a node of the
+/// next release migrates the database under it, and a node of this release that
+/// (re)starts afterwards starts on the newer schema and delivers. Before, the
+/// migrator refused to start on a database with a migration it did not know.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_keeps_working_while_the_next_release_migrates() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    h.endpoint(&rx.url(), None).await;
+    let (stop, tasks) = start_nodes(&h, 1, || fast_config(&h.db.url)).await;
+    for i in 0..20 {
+        h.publish("t", &format!("{{\"i\":{i}}}")).await;
+    }
+    assert!(rx.wait_for(20, Duration::from_secs(30)).await, "{} of 20 before the migration", rx.count());
+
+    apply_next_release_migration(&h.db.url).await;
+    for i in 20..40 {
+        h.publish("t", &format!("{{\"i\":{i}}}")).await;
+    }
+    assert!(rx.wait_for(40, Duration::from_secs(30)).await, "{} of 40 after the migration", rx.count());
+    stop_nodes(stop, tasks).await;
+
+    // This release's node restarting on the newer schema.
+    let restarted = h.db.store().await;
+    let mut config = fast_config(&h.db.url);
+    config.node_id = "node-restarted".into();
+    let engine = Arc::new(Engine::new(restarted, config, Arc::new(Notify::new())).expect("engine"));
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(engine.run_until_stopped(stopped));
+    for i in 40..50 {
+        h.publish("t", &format!("{{\"i\":{i}}}")).await;
+    }
+    assert!(rx.wait_for(50, Duration::from_secs(30)).await, "{} of 50 after the restart", rx.count());
+    stop.send(true).expect("stop");
+    task.await.expect("join").expect("engine");
 }

@@ -1,7 +1,9 @@
 //! The server's integration tests, one binary: the REST API over a real socket, and
-//! the process-level fault tests (SIGKILL mid-burst, SIGTERM), on both backends.
+//! the process-level fault tests (SIGKILL mid-burst, SIGTERM), on both backends, and
+//! the chaos tests of three nodes on PostgreSQL (a node killed, PostgreSQL restarted).
 
 mod api;
+mod chaos;
 mod hardening;
 mod harness;
 mod permissions;

@@ -55,7 +55,7 @@ async fn proxy_variables_do_not_bypass_the_address_rules() {
     assert_eq!(proxy.count(), 0, "nothing may go through a proxy from the environment");
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
@@ -63,7 +63,7 @@ fn spawn(db_url: &str, port: u16) -> Child {
     command(db_url, port).spawn().expect("spawn sluice")
 }
 
-fn command(db_url: &str, port: u16) -> Command {
+pub(crate) fn command(db_url: &str, port: u16) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
     command
         .env("SLUICE_LISTEN", format!("127.0.0.1:{port}"))
@@ -80,7 +80,7 @@ fn command(db_url: &str, port: u16) -> Command {
     command
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str) {
+pub(crate) async fn wait_ready(client: &reqwest::Client, base: &str) {
     let ready = eventually(Duration::from_secs(30), || async {
         client.get(format!("{base}/readyz")).send().await.map(|r| r.status().is_success()).unwrap_or(false)
     })
@@ -89,7 +89,7 @@ async fn wait_ready(client: &reqwest::Client, base: &str) {
 }
 
 /// Sends a signal with kill(1): no unsafe code for a test helper.
-fn signal(child: &Child, sig: &str) {
+pub(crate) fn signal(child: &Child, sig: &str) {
     let status = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().expect("run kill");
     assert!(status.success(), "kill -{sig} failed");
 }

@@ -127,33 +127,136 @@ impl QueueStore for This {
         Ok(())
     }
 
-    async fn reserve_sends(&self, endpoint: &EndpointId, rate: u32, want: usize) -> Result<Option<SendGrant>> {
+    async fn claim_shared(
+        &self,
+        endpoint: &EndpointId,
+        tenant: &TenantId,
+        limits: &SharedLimits,
+        want: usize,
+        now_ms: i64,
+        lease_until_ms: i64,
+        owner: &str,
+    ) -> Result<Option<SharedClaim>> {
         if This::BACKEND == Backend::Sqlite {
             return Ok(None);
         }
-        let pace = crate::pacing::Pace::per_second(rate);
         let mut tx = self.write.begin().await?;
-        // The upsert locks the endpoint's row (creating it the first time) and reads
-        // its schedule and the database's clock in one round trip; nodes reserving
-        // for the same endpoint queue up on that row, nobody else does.
-        let (tat, now): (i64, i64) = sqlx::query_as(
-            "INSERT INTO endpoint_pacing (endpoint_id, tat_us) VALUES ($1, 0) \
-             ON CONFLICT (endpoint_id) DO UPDATE SET tat_us = endpoint_pacing.tat_us \
-             RETURNING tat_us, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+        // Every node's claims for this tenant queue up on the tenant's row, so the
+        // counts below and the claim are one step: two nodes cannot both take the
+        // last slot. NO KEY UPDATE does not conflict with the KEY SHARE locks that
+        // publishing (foreign keys) takes. The lock is held until the commit, so the
+        // commit does not wait for the WAL flush: a claim is only a lease, and one
+        // lost to a database crash means the deliveries fall due again and are sent
+        // once more (at least once), never that one is lost.
+        sqlx::query(
+            "SELECT set_config('synchronous_commit', 'off', true), id FROM tenants WHERE id = $1 FOR NO KEY UPDATE",
         )
-        .bind(endpoint.as_str())
-        .fetch_one(&mut *tx)
+        .bind(tenant.as_str())
+        .execute(&mut *tx)
         .await?;
-        let (granted, after) = pace.grant(tat, now, want);
-        if granted > 0 {
-            sqlx::query("UPDATE endpoint_pacing SET tat_us = $2 WHERE endpoint_id = $1")
+        let gate = match Self::endpoint_gate(&mut tx, endpoint, tenant, owner, now_ms).await? {
+            Some(gate) => gate,
+            None => {
+                sqlx::query("INSERT INTO endpoint_pacing (endpoint_id, tat_us) VALUES ($1, 0) ON CONFLICT DO NOTHING")
+                    .bind(endpoint.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                Self::endpoint_gate(&mut tx, endpoint, tenant, owner, now_ms)
+                    .await?
+                    .ok_or_else(|| Error::Internal(format!("no pacing row for endpoint {endpoint}")))?
+            }
+        };
+        let now_us = gate.now_us;
+        let circuit = SharedCircuit::at(gate.circuit_open_until_us, gate.circuit_probe_until_us, now_us);
+        let count = |n: i64| usize::try_from(n).unwrap_or(usize::MAX);
+        let mut room = want
+            .min(limits.endpoint_max.saturating_sub(limits.endpoint_here + count(gate.endpoint_elsewhere)))
+            .min(limits.tenant_max.saturating_sub(limits.tenant_here + count(gate.tenant_elsewhere)));
+        match circuit {
+            SharedCircuit::Closed => {}
+            SharedCircuit::Probe => room = room.min(1),
+            SharedCircuit::OpenFor(_) | SharedCircuit::Probing => room = 0,
+        }
+        let pace = limits.rate.map(crate::pacing::Pace::per_second);
+        if let Some(pace) = pace {
+            room = pace.grant(gate.tat_us, now_us, room).0;
+        }
+        let rows: Vec<ClaimedRow> = if room == 0 {
+            Vec::new()
+        } else {
+            sqlx::query_as(CLAIM_POSTGRES)
+                .bind(lease_until_ms)
+                .bind(owner)
                 .bind(endpoint.as_str())
-                .bind(after)
-                .execute(&mut *tx)
-                .await?;
+                .bind(now_ms)
+                .bind(i64::try_from(room).unwrap_or(i64::MAX))
+                .fetch_all(&mut *tx)
+                .await?
+        };
+        // What was claimed is what the schedule is charged for, and only a claim that
+        // leased something holds the probe.
+        let tat_after = pace.map(|p| p.grant(gate.tat_us, now_us, rows.len()).1);
+        let probe_until = (circuit == SharedCircuit::Probe && !rows.is_empty())
+            .then(|| now_us.saturating_add((lease_until_ms - now_ms).saturating_mul(1_000)));
+        if !rows.is_empty() && (tat_after.is_some() || probe_until.is_some()) {
+            sqlx::query(
+                "UPDATE endpoint_pacing SET tat_us = COALESCE($2, tat_us), \
+                 circuit_probe_until_us = COALESCE($3, circuit_probe_until_us) WHERE endpoint_id = $1",
+            )
+            .bind(endpoint.as_str())
+            .bind(tat_after)
+            .bind(probe_until)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
-        Ok(Some(SendGrant { granted, ahead_us: after.saturating_sub(now) }))
+        let claimed = if rows.is_empty() { Vec::new() } else { self.claimed_from(rows).await? };
+        let rate_ahead_us = tat_after.map(|tat| tat.saturating_sub(now_us));
+        Ok(Some(SharedClaim { claimed, granted: room, rate_ahead_us, circuit }))
+    }
+
+    async fn record_circuits(&self, changes: &[(EndpointId, CircuitChange)]) -> Result<()> {
+        if This::BACKEND == Backend::Sqlite || changes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write.begin().await?;
+        for (endpoint, change) in changes {
+            let query = match *change {
+                // Unless it is open already: the late failures of requests sent
+                // before it opened must not push the probe back.
+                CircuitChange::Opened { cooldown_ms } => sqlx::query(
+                    "INSERT INTO endpoint_pacing (endpoint_id, tat_us, circuit_open_until_us, circuit_cooldown_ms) \
+                     VALUES ($1, 0, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) + $2 * 1000, $2) \
+                     ON CONFLICT (endpoint_id) DO UPDATE SET circuit_open_until_us = excluded.circuit_open_until_us, \
+                     circuit_cooldown_ms = excluded.circuit_cooldown_ms, circuit_probe_until_us = NULL \
+                     WHERE endpoint_pacing.circuit_open_until_us IS NULL",
+                )
+                .bind(endpoint.as_str())
+                .bind(cooldown_ms),
+                // The wait doubles cluster-wide: the prober's own breaker may have
+                // seen fewer of the failed probes than the row has.
+                CircuitChange::ProbeFailed { cooldown_ms, max_ms } => sqlx::query(
+                    "INSERT INTO endpoint_pacing (endpoint_id, tat_us, circuit_open_until_us, circuit_cooldown_ms) \
+                     VALUES ($1, 0, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) + $2 * 1000, $2) \
+                     ON CONFLICT (endpoint_id) DO UPDATE SET \
+                     circuit_cooldown_ms = LEAST(GREATEST(COALESCE(endpoint_pacing.circuit_cooldown_ms, 0) * 2, $2), $3), \
+                     circuit_open_until_us = CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) \
+                     + LEAST(GREATEST(COALESCE(endpoint_pacing.circuit_cooldown_ms, 0) * 2, $2), $3) * 1000, \
+                     circuit_probe_until_us = NULL",
+                )
+                .bind(endpoint.as_str())
+                .bind(cooldown_ms)
+                .bind(max_ms),
+                CircuitChange::Closed => sqlx::query(
+                    "UPDATE endpoint_pacing SET circuit_open_until_us = NULL, circuit_probe_until_us = NULL, \
+                     circuit_cooldown_ms = NULL WHERE endpoint_id = $1 AND circuit_open_until_us IS NOT NULL",
+                )
+                .bind(endpoint.as_str()),
+            };
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn claim(
@@ -300,7 +403,47 @@ impl QueueStore for This {
     }
 }
 
+/// An endpoint's shared state and what other nodes have in flight, read under the
+/// tenant's lock.
+#[derive(sqlx::FromRow)]
+struct GateRow {
+    tat_us: i64,
+    circuit_open_until_us: Option<i64>,
+    circuit_probe_until_us: Option<i64>,
+    now_us: i64,
+    endpoint_elsewhere: i64,
+    tenant_elsewhere: i64,
+}
+
 impl This {
+    /// The endpoint's pacing row, locked, with the database's clock and the requests
+    /// other nodes have in flight (unexpired leases) to the endpoint and for the
+    /// tenant; `None` before the endpoint's first shared claim.
+    async fn endpoint_gate(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        endpoint: &EndpointId,
+        tenant: &TenantId,
+        owner: &str,
+        now_ms: i64,
+    ) -> Result<Option<GateRow>> {
+        let row = sqlx::query_as(
+            "SELECT p.tat_us, p.circuit_open_until_us, p.circuit_probe_until_us, \
+             CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) AS now_us, \
+             COALESCE(l.endpoint_elsewhere, 0) AS endpoint_elsewhere, COALESCE(l.tenant_elsewhere, 0) AS tenant_elsewhere \
+             FROM endpoint_pacing p, (SELECT COUNT(*) FILTER (WHERE endpoint_id = $1) AS endpoint_elsewhere, \
+             COUNT(*) AS tenant_elsewhere FROM deliveries WHERE tenant_id = $2 AND state = 'pending' \
+             AND lease_owner IS NOT NULL AND lease_owner <> $3 AND next_attempt_at > $4) l \
+             WHERE p.endpoint_id = $1 FOR UPDATE OF p",
+        )
+        .bind(endpoint.as_str())
+        .bind(tenant.as_str())
+        .bind(owner)
+        .bind(now_ms)
+        .fetch_optional(&mut **tx)
+        .await?;
+        Ok(row)
+    }
+
     async fn claimed_from(&self, rows: Vec<ClaimedRow>) -> Result<Vec<Claimed>> {
         let ids: Vec<&str> = rows.iter().map(|r| r.message_id.as_str()).collect();
         let bodies = self.message_bodies(&ids).await?;

@@ -1,0 +1,197 @@
+//! Three nodes on one PostgreSQL database (issue 14's part 5): the burst published
+//! through all three and drained by all three, and the rate-limit error, the busiest
+//! second an endpoint limited to 100 a second sees while three nodes deliver to it.
+//! On a two-core machine three nodes cannot be faster than one; the point is what
+//! sharing the limits costs, and that no limit is exceeded.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+use sluice_testkit::busiest_second;
+
+use crate::process::{SluiceProcess, PLATFORM_KEY};
+use crate::receiver::{self, Arrivals};
+use crate::{create, round, wait_for, Publisher};
+
+pub const NODES: usize = 3;
+const RATE_LIMIT: u32 = 100;
+const RATE_LIMITED_MESSAGES: usize = 1_000;
+
+#[derive(Serialize, Debug)]
+pub struct ClusterReport {
+    pub nodes: usize,
+    pub burst_messages: usize,
+    pub publish_errors: usize,
+    /// From the first publish to the last 202.
+    pub publish_seconds: f64,
+    pub drain_seconds: f64,
+    pub delivery_rate_per_s: f64,
+    pub delivered: usize,
+    pub missing: usize,
+    pub duplicates: u64,
+    pub rate_limit_per_s: u32,
+    pub rate_limited_messages: usize,
+    pub rate_limited_seconds: f64,
+    /// The most arrivals in any one-second window at the rate-limited endpoint.
+    pub busiest_second: usize,
+    /// The largest of the nodes' peak memory.
+    pub peak_rss_mb_per_node: f64,
+}
+
+pub async fn run(
+    sluice: &Path,
+    database_url: &str,
+    workdir: &Path,
+    burst: usize,
+    concurrency: usize,
+) -> anyhow::Result<ClusterReport> {
+    eprintln!("== postgres, {NODES} nodes: a burst of {burst}, then {RATE_LIMITED_MESSAGES} at {RATE_LIMIT}/s");
+    let mut nodes = Vec::with_capacity(NODES);
+    for n in 0..NODES {
+        let dir = workdir.join(format!("node-{n}"));
+        std::fs::create_dir_all(&dir)?;
+        nodes.push(SluiceProcess::start(sluice, database_url, &dir).await?);
+    }
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    for node in &nodes {
+        wait_for_peers(&client, &node.base).await?;
+    }
+
+    let (burst_addr, burst_arrivals) = receiver::start(burst).await?;
+    let burst_publishers = publishers(&client, &nodes, &format!("http://{burst_addr}/hook"), None).await?;
+    eprintln!("   burst: {burst} messages from {concurrency} clients, spread over the nodes");
+    let started = Instant::now();
+    let publish_errors = publish_all(&burst_publishers, 0..burst, concurrency).await;
+    let published_in = started.elapsed();
+    if let Err(e) = wait_for(&burst_arrivals, 0..burst, Duration::from_secs(300)).await {
+        eprintln!("   {e:#}");
+    }
+    let (drain, rate) = drain_and_rate(&burst_arrivals, 0..burst, started);
+
+    let (limited_addr, limited_arrivals) = receiver::start(RATE_LIMITED_MESSAGES).await?;
+    let url = format!("http://{limited_addr}/hook");
+    let limited_publishers = publishers(&client, &nodes, &url, Some(RATE_LIMIT)).await?;
+    eprintln!("   rate limited: {RATE_LIMITED_MESSAGES} to an endpoint limited to {RATE_LIMIT}/s");
+    let limited_started = Instant::now();
+    let limited_errors = publish_all(&limited_publishers, 0..RATE_LIMITED_MESSAGES, concurrency).await;
+    let limit = Duration::from_secs(60);
+    if let Err(e) = wait_for(&limited_arrivals, 0..RATE_LIMITED_MESSAGES, limit).await {
+        eprintln!("   {e:#}");
+    }
+    let arrivals: Vec<Instant> = (0..RATE_LIMITED_MESSAGES).filter_map(|seq| limited_arrivals.at(seq)).collect();
+    let limited_seconds = arrivals.iter().max().map(|l| l.saturating_duration_since(limited_started));
+
+    let mut peak = 0;
+    for node in nodes {
+        peak = peak.max(node.peak_rss_bytes()?);
+        node.stop().await?;
+    }
+    let delivered = burst_arrivals.count_in(0..burst);
+    if limited_errors > 0 {
+        bail!("{limited_errors} publishes to the rate-limited endpoint failed");
+    }
+    Ok(ClusterReport {
+        nodes: NODES,
+        burst_messages: burst,
+        publish_errors,
+        publish_seconds: round(published_in.as_secs_f64()),
+        drain_seconds: round(drain.as_secs_f64()),
+        delivery_rate_per_s: round(rate),
+        delivered,
+        missing: burst - delivered,
+        duplicates: burst_arrivals.duplicates.load(Ordering::Relaxed),
+        rate_limit_per_s: RATE_LIMIT,
+        rate_limited_messages: RATE_LIMITED_MESSAGES,
+        rate_limited_seconds: round(limited_seconds.unwrap_or_default().as_secs_f64()),
+        busiest_second: busiest_second(&arrivals),
+        peak_rss_mb_per_node: round(peak as f64 / (1024.0 * 1024.0)),
+    })
+}
+
+/// Waits until the node counts the others as live (its `sluice_cluster_peers`), so
+/// the run measures the shared limits from its first message.
+async fn wait_for_peers(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let want = format!("sluice_cluster_peers {}", NODES - 1);
+    while Instant::now() < deadline {
+        let metrics = client.get(format!("{base}/metrics")).bearer_auth(PLATFORM_KEY).send().await?.text().await?;
+        if metrics.lines().any(|l| l == want) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("{base} did not see the other {} nodes within 30 s", NODES - 1)
+}
+
+/// A tenant with one endpoint at `url`, and a publisher for it through each node.
+async fn publishers(
+    client: &reqwest::Client,
+    nodes: &[SluiceProcess],
+    url: &str,
+    rate: Option<u32>,
+) -> anyhow::Result<Vec<Arc<Publisher>>> {
+    let base = &nodes.first().context("no nodes")?.base;
+    let tenant = create(client, base, "/v1/tenants", serde_json::json!({ "name": "Cluster" })).await?;
+    let tenant = tenant["id"].as_str().context("tenant id")?.to_owned();
+    let endpoint = serde_json::json!({ "url": url, "rate_limit_per_second": rate });
+    create(client, base, &format!("/v1/tenants/{tenant}/endpoints"), endpoint).await?;
+    Ok(nodes
+        .iter()
+        .map(|node| {
+            let tenants = vec![tenant.clone()];
+            Arc::new(Publisher {
+                client: client.clone(),
+                base: node.base.clone(),
+                tenants,
+                payload_pad: "x".repeat(64),
+            })
+        })
+        .collect())
+}
+
+/// Publishes `seqs` from `concurrency` clients, message `seq` through node `seq %
+/// nodes`; returns the failed publishes.
+async fn publish_all(publishers: &[Arc<Publisher>], seqs: std::ops::Range<usize>, concurrency: usize) -> usize {
+    let next = Arc::new(AtomicUsize::new(seqs.start));
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (publishers, next, end) = (publishers.to_vec(), next.clone(), seqs.end);
+        clients.spawn(async move {
+            let mut errors = 0;
+            loop {
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                if seq >= end {
+                    return errors;
+                }
+                if let Err(e) = publishers[seq % publishers.len()].publish(seq).await {
+                    if errors == 0 {
+                        eprintln!("   publish failed: {e:#}");
+                    }
+                    errors += 1;
+                }
+            }
+        });
+    }
+    let mut errors = 0;
+    while let Some(joined) = clients.join_next().await {
+        errors += joined.unwrap_or(1);
+    }
+    errors
+}
+
+/// From the first publish to the last arrival, and the arrivals per second between
+/// the first arrival and the last.
+fn drain_and_rate(arrivals: &Arrivals, seqs: std::ops::Range<usize>, started: Instant) -> (Duration, f64) {
+    let at: Vec<Instant> = seqs.filter_map(|seq| arrivals.at(seq)).collect();
+    match (at.iter().min(), at.iter().max()) {
+        (Some(first), Some(last)) => {
+            let window = last.saturating_duration_since(*first).as_secs_f64().max(1e-3);
+            (last.saturating_duration_since(started), at.len() as f64 / window)
+        }
+        _ => (Duration::ZERO, 0.0),
+    }
+}

@@ -1,0 +1,163 @@
+//! The dispatcher's requests: claiming an endpoint's deliveries (under the limits
+//! the nodes share, when they do) and starting one send task per delivery, and taking
+//! in each task's end: its slots freed, its endpoint's breaker and concurrency limit
+//! told, a circuit change passed on to the other nodes.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use sluice_core::ids::EndpointId;
+use tokio::task::JoinError;
+
+use super::super::breaker::Admission;
+use super::super::concurrency::{fast_enough, signal_of, Signal};
+use super::super::decide::decide;
+use super::super::recorder::ToRecorder;
+use super::super::shared;
+use super::Dispatcher;
+use crate::error::Result;
+use crate::ids::now_ms;
+
+/// What a send task reports when its request is done.
+pub(super) struct Finished {
+    ok: bool,
+    /// The endpoint answered 410 Gone and is being disabled.
+    gone: bool,
+    /// What the attempt says about the endpoint's capacity.
+    signal: Signal,
+    /// The concurrency limit's round when the request started.
+    round: u64,
+    /// Sent as the open circuit's probe.
+    probe: bool,
+}
+
+impl Dispatcher {
+    /// Claims up to `want` deliveries of one endpoint and starts a request for each;
+    /// returns how many started.
+    pub(super) async fn claim_and_send(&mut self, id: &EndpointId, want: usize) -> Result<usize> {
+        let engine = self.engine.clone();
+        let cfg = &engine.config;
+        let Some(slot) = self.endpoints.get_mut(id) else { return Ok(0) };
+        if !slot.keys.is_fresh(slot.info.version, now_ms()) {
+            match engine.store.valid_secrets(id, now_ms()).await {
+                Ok(secrets) => slot.keys.fill(&secrets, slot.info.version),
+                Err(e) => {
+                    // Skip this endpoint this pass; the others go on.
+                    tracing::warn!(endpoint = %id, error = %e, "loading signing secrets failed");
+                    return Ok(0);
+                }
+            }
+        }
+        let t = now_ms();
+        let lease_until = t + i64::try_from(cfg.lease.as_millis()).unwrap_or(60_000);
+        let tenant = slot.info.tenant_id.clone();
+        let tenant_here = self.tenant_in_flight.get(&tenant).copied().unwrap_or(0);
+        // A rate limit's schedule is always shared; the other limits once another
+        // node is there to share them with.
+        let shared = if slot.info.rate_limit_per_second.is_some() || self.peers > 0 {
+            let lease = (t, lease_until, cfg.node_id.as_str());
+            shared::claim(engine.store.as_ref(), slot, tenant_here, cfg.tenant_cap(), want, lease).await?
+        } else {
+            None
+        };
+        let (claimed, granted) = match shared {
+            Some(shared) => {
+                if shared.closed_elsewhere {
+                    engine.circuits.show(id, &slot.breaker, Instant::now());
+                }
+                (shared.claimed, shared.granted)
+            }
+            None => {
+                let claimed = engine.store.claim(id, t, lease_until, &cfg.node_id, want as i64).await?;
+                slot.started(claimed.len(), Instant::now());
+                (claimed, want)
+            }
+        };
+        engine.stats.claims.fetch_add(1, Ordering::Relaxed);
+        if claimed.len() < granted {
+            // Drained: wait for the next scan, and have the queue head moved to the
+            // next pending delivery (see `settle_drained`).
+            slot.listed = false;
+            self.unsettled.insert(id.clone(), slot.info.due_version);
+        }
+        let started = claimed.len();
+        self.started += started;
+        *self.tenant_in_flight.entry(tenant.clone()).or_default() += claimed.len();
+        let round = slot.limit.round();
+        let probe = matches!(slot.breaker.admission(Instant::now()), Admission::Probe);
+        let fast = fast_enough(cfg.request_timeout);
+        for claim in claimed {
+            engine.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+            let sender = engine.sender.clone();
+            let stats = engine.stats.clone();
+            let keys = slot.keys.keys();
+            let endpoint = slot.info.clone();
+            let inbox = self.recorder.inbox();
+            let task = self.tasks.spawn(async move {
+                let result = sender.send(&endpoint.url, &keys, &claim).await;
+                let jitter: f64 = rand::thread_rng().gen();
+                let attempt = &result.record;
+                let took = Duration::from_millis(u64::try_from(attempt.duration_ms).unwrap_or(0));
+                let signal = signal_of(attempt.error_class, took, fast);
+                let verdict = decide(&claim, &endpoint, result, now_ms(), jitter);
+                stats.count(&verdict);
+                let finished =
+                    Finished { ok: verdict.succeeded(), gone: verdict.disable.is_some(), signal, round, probe };
+                // Waits when the recorder is behind: that backpressure keeps this
+                // slot busy, so nothing new is claimed meanwhile.
+                if inbox.send(ToRecorder::Verdict(verdict)).await.is_err() {
+                    tracing::error!("recorder stopped; the lease will expire and the delivery be retried");
+                }
+                finished
+            });
+            self.task_owner.insert(task.id(), (id.clone(), tenant.clone()));
+        }
+        Ok(started)
+    }
+
+    /// A send task ended: free its slots and tell its endpoint's breaker.
+    pub(super) fn finished(&mut self, joined: Result<(tokio::task::Id, Finished), JoinError>, now: Instant) {
+        let (task, finished) = match joined {
+            Ok((task, finished)) => (task, Some(finished)),
+            Err(e) => {
+                tracing::error!(error = %e, "a send task failed; its lease will expire and it is retried");
+                (e.id(), None)
+            }
+        };
+        self.engine.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let Some((endpoint, tenant)) = self.task_owner.remove(&task) else { return };
+        if let Some(n) = self.tenant_in_flight.get_mut(&tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.tenant_in_flight.remove(&tenant);
+            }
+        }
+        let Some(slot) = self.endpoints.get_mut(&endpoint) else { return };
+        slot.in_flight = slot.in_flight.saturating_sub(1);
+        let Some(finished) = finished else { return };
+        let was_open = slot.breaker.is_open();
+        slot.breaker.record(finished.ok, finished.probe, now);
+        let change = shared::circuit_change(was_open, &slot.breaker, finished.probe && !finished.ok);
+        if let Some(change) = change {
+            // The other nodes hear of it through the recorder, after the outcomes
+            // before it; a full inbox drops it (they then find out by themselves).
+            if self.recorder.inbox().try_send(ToRecorder::Circuit(endpoint.clone(), change)).is_err() {
+                tracing::warn!(%endpoint, "the recorder is behind; this circuit change stays on this node");
+            }
+        }
+        slot.limit.finished(finished.signal, finished.round);
+        if was_open && !slot.breaker.is_open() {
+            // Back after an outage: ramp up from one slot, not straight into its
+            // whole backlog at full concurrency.
+            slot.limit.restart();
+        }
+        // Only an open (or just closed) circuit changes what people are shown.
+        if was_open || slot.breaker.is_open() {
+            self.engine.circuits.show(&endpoint, &slot.breaker, now);
+        }
+        if finished.gone {
+            slot.listed = false;
+        }
+    }
+}
