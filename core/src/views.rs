@@ -18,14 +18,17 @@ pub struct EndpointHealth {
     /// The newest delivery in the window that has an error: its class and status.
     pub last_error_class: Option<ErrorClass>,
     pub last_response_status: Option<i64>,
-    /// Set while the endpoint's circuit is open on the node that answered.
+    /// Set while the endpoint's circuit is open: on the node that answered, or (on
+    /// PostgreSQL) for every node.
     pub circuit_open: Option<OpenCircuitInfo>,
 }
 
 /// An open circuit, as shown to people.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpenCircuitInfo {
-    pub consecutive_failures: u32,
+    /// The failures in a row the answering node saw; `None` when another node
+    /// opened the circuit (each node counts its own).
+    pub consecutive_failures: Option<u32>,
     pub next_probe_at: DateTime<Utc>,
 }
 

@@ -21,7 +21,9 @@ pub struct EndpointHealth {
     pub failed: i64,
     pub last_error: Option<String>,
     /// This node's circuit breaker, when open: (consecutive failures, next probe).
-    pub circuit_open: Option<(u32, chrono::DateTime<chrono::Utc>)>,
+    /// The failures in a row this node saw (`None`: another node opened it) and the
+    /// next probe.
+    pub circuit_open: Option<(Option<u32>, chrono::DateTime<chrono::Utc>)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -278,8 +280,9 @@ fn EndpointsView(
             let enabled = e.status == EndpointStatus::Enabled;
             let state = if let (true, Some((failures, probe))) = (enabled, h.circuit_open) {
                 // Enabled, but paused by the breaker: say why and until when, in words.
-                let text =
-                    format!("circuit open: {failures} failures in a row, next try {}", crate::pages::when(&probe));
+                let why =
+                    failures.map_or_else(|| "opened by another node".to_owned(), |n| format!("{n} failures in a row"));
+                let text = format!("circuit open: {why}, next try {}", crate::pages::when(&probe));
                 view! { <span class="badge wait">{text}</span> }.into_any()
             } else if enabled {
                 view! { <span class="badge ok">"enabled"</span> }.into_any()

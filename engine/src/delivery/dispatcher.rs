@@ -19,7 +19,7 @@ use sluice_core::ids::{EndpointId, TenantId};
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 
-use super::breaker::Breaker;
+use super::breaker::{Admission, Breaker};
 use super::recorder::Recorder;
 use super::shared;
 use super::slot::EndpointSlot;
@@ -191,11 +191,17 @@ impl Dispatcher {
         let cap = cfg.tenant_cap();
         let skip: Vec<TenantId> =
             self.tenant_in_flight.iter().filter(|(_, n)| **n >= cap).map(|(t, _)| t.clone()).collect();
-        // Open circuits keep their listing in memory (the probe goes from there) and
-        // stay out of the window, where their unmoving heads would crowd out their
-        // tenant's other endpoints.
-        let open: Vec<EndpointId> =
-            self.endpoints.iter().filter(|(_, s)| s.breaker.is_open()).map(|(id, _)| id.clone()).collect();
+        // Circuits still cooling down keep their listing in memory and stay out of
+        // the window, where their unmoving heads would crowd out their tenant's other
+        // endpoints. Half-open ones are scanned like any other: a probe that found
+        // nothing due unlisted its endpoint, and only a scan lists it again when its
+        // next delivery falls due.
+        let open: Vec<EndpointId> = self
+            .endpoints
+            .iter()
+            .filter(|(_, s)| matches!(s.breaker.admission(now), Admission::OpenUntil(_)))
+            .map(|(id, _)| id.clone())
+            .collect();
         let per_tenant = i64::try_from(cap).unwrap_or(i64::MAX);
         let limit = i64::try_from(cfg.scan_limit).unwrap_or(i64::MAX);
         let due = self.engine.store.due_endpoints(now_ms(), per_tenant, limit, &skip, &open).await?;

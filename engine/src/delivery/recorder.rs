@@ -89,11 +89,6 @@ async fn record_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<ToRecorder>, 
                 ToRecorder::Flush(ack) => acks.push(ack),
             }
         }
-        // Once, not retried: a change the others miss leaves each node's own breaker
-        // to open by itself, as before circuits were shared.
-        if let Err(e) = store.record_circuits(&circuits).await {
-            tracing::warn!(error = %e, n = circuits.len(), "sharing circuit changes with other nodes failed");
-        }
         if !outcomes.is_empty() {
             write_batch(store.as_ref(), &outcomes, &disable, &events, &stats).await;
             // Retries due (almost) now should not wait for the next poll.
@@ -101,6 +96,12 @@ async fn record_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<ToRecorder>, 
             if outcomes.iter().any(|o| matches!(o.next, NextStep::RetryAt(at) if at <= soon)) {
                 wake.notify_one();
             }
+        }
+        // After the outcomes before them. Once, not retried: a change the others
+        // miss leaves each node's own breaker to open by itself, and a probe's lease
+        // to run out, as before circuits were shared.
+        if let Err(e) = store.record_circuits(&circuits).await {
+            tracing::warn!(error = %e, n = circuits.len(), "sharing circuit changes with other nodes failed");
         }
         for ack in acks {
             let _ = ack.send(());

@@ -25,8 +25,9 @@ pub(super) struct SharedClaimed {
     pub claimed: Vec<Claimed>,
     /// What the shared limits allowed (at most what was asked for).
     pub granted: usize,
-    /// Another node's success closed the circuit this node had open.
-    pub closed_elsewhere: bool,
+    /// The database's circuit opened, moved or closed this node's: what people are
+    /// shown changes.
+    pub circuit_changed: bool,
 }
 
 /// Claims up to `want` of the slot's deliveries under the limits all nodes share;
@@ -54,26 +55,28 @@ pub(super) async fn claim(
     };
     let now = Instant::now();
     let micros = |us: i64| Duration::from_micros(u64::try_from(us).unwrap_or(0));
-    let mut closed_elsewhere = false;
+    let before = slot.breaker.open_until();
     match shared.circuit {
         SharedCircuit::Closed if slot.breaker.is_open() => {
             slot.breaker.close();
             slot.limit.restart();
-            closed_elsewhere = true;
         }
         SharedCircuit::Closed => {}
         SharedCircuit::OpenFor(us) => slot.breaker.hold_until(now + micros(us)),
         SharedCircuit::Probing => slot.breaker.hold_until(now + PROBE_RECHECK),
-        // Half-open here too, so what was claimed goes as the probe.
-        SharedCircuit::Probe if !slot.breaker.is_open() => slot.breaker.hold_until(now),
+        // Half-open here too, so what was claimed goes as the probe. With nothing
+        // claimed there is no probe, and this node's breaker stays as it was: held
+        // open, the endpoint would wait for a probe nobody sends.
+        SharedCircuit::Probe if !slot.breaker.is_open() && !shared.claimed.is_empty() => slot.breaker.hold_until(now),
         SharedCircuit::Probe => {}
     }
+    let circuit_changed = slot.breaker.open_until() != before;
     slot.started(shared.claimed.len(), now);
     if let Some(ahead) = shared.rate_ahead_us {
         // After `started`: the shared schedule already counts these sends.
         slot.catch_up(now, micros(ahead));
     }
-    Ok(Some(SharedClaimed { claimed: shared.claimed, granted: shared.granted, closed_elsewhere }))
+    Ok(Some(SharedClaimed { claimed: shared.claimed, granted: shared.granted, circuit_changed }))
 }
 
 /// The other live nodes on the database, by their heartbeats.

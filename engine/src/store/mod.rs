@@ -331,7 +331,7 @@ pub trait QueueStore: Send + Sync {
     /// rate schedule, the endpoint's and tenant's requests in flight (counted from the
     /// leases other nodes hold) and the circuit, with a single half-open probe. One
     /// transaction, under the tenant's row lock, so two nodes cannot both take the
-    /// last slot; timed by the database's clock, so the nodes' clocks need not agree.
+    /// last slot; the rate schedule and the circuit are timed by the database's clock.
     /// `None` where this node is the only one (SQLite): its own state is the truth.
     #[allow(clippy::too_many_arguments)]
     async fn claim_shared(
@@ -407,6 +407,9 @@ pub trait ReportStore: Send + Sync {
     /// Per endpoint of the tenant that had deliveries created since `since_ms`: how
     /// many succeeded and failed, and the newest one's error, in two grouped queries.
     async fn endpoint_health(&self, tenant: &TenantScope, since_ms: i64) -> Result<Vec<EndpointHealthRow>>;
+    /// The tenant's endpoints whose circuit is open for every node (PostgreSQL), with
+    /// when the next probe may go (ms); empty on SQLite, where one node keeps them.
+    async fn shared_open_circuits(&self, tenant: &TenantScope) -> Result<Vec<(EndpointId, i64)>>;
     async fn insert_event(&self, event: &LifecycleEvent) -> Result<()>;
     async fn list_events(&self, reach: Reach<'_>, page: &PageArgs) -> Result<Vec<StoredEvent>>;
 }

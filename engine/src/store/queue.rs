@@ -90,11 +90,15 @@ pub enum SharedCircuit {
 impl SharedCircuit {
     /// The circuit at `now_us` as its row has it, for a node that would claim: open,
     /// half-open with another node's probe under way (its lease, `probe_until_us`,
-    /// not over), or free to probe (`Probe`) or send (`Closed`).
-    pub fn at(open_until_us: Option<i64>, probe_until_us: Option<i64>, now_us: i64) -> Self {
+    /// not over), or free to probe (`Probe`) or send (`Closed`). While the probe is
+    /// the asking node's own (`probe_is_mine`), that node's breaker knows more than
+    /// the row (its probe succeeded, and the close is on its way to the row), so the
+    /// row does not hold it back.
+    pub fn at(open_until_us: Option<i64>, probe_until_us: Option<i64>, probe_is_mine: bool, now_us: i64) -> Self {
         match open_until_us {
             None => Self::Closed,
             Some(until) if now_us < until => Self::OpenFor(until - now_us),
+            Some(_) if probe_is_mine && probe_until_us.is_some_and(|p| now_us < p) => Self::Closed,
             Some(_) if probe_until_us.is_some_and(|p| now_us < p) => Self::Probing,
             Some(_) => Self::Probe,
         }
@@ -132,10 +136,11 @@ mod tests {
 
     #[test]
     fn a_circuit_is_open_then_half_open_with_one_probe_at_a_time() {
-        assert_eq!(SharedCircuit::at(None, None, 10), SharedCircuit::Closed);
-        assert_eq!(SharedCircuit::at(Some(50), None, 10), SharedCircuit::OpenFor(40));
-        assert_eq!(SharedCircuit::at(Some(50), None, 50), SharedCircuit::Probe, "the cooldown is over");
-        assert_eq!(SharedCircuit::at(Some(50), Some(80), 60), SharedCircuit::Probing, "another node's probe");
-        assert_eq!(SharedCircuit::at(Some(50), Some(80), 80), SharedCircuit::Probe, "its probe's lease ran out");
+        assert_eq!(SharedCircuit::at(None, None, false, 10), SharedCircuit::Closed);
+        assert_eq!(SharedCircuit::at(Some(50), None, false, 10), SharedCircuit::OpenFor(40));
+        assert_eq!(SharedCircuit::at(Some(50), None, false, 50), SharedCircuit::Probe, "the cooldown is over");
+        assert_eq!(SharedCircuit::at(Some(50), Some(80), false, 60), SharedCircuit::Probing, "another node's probe");
+        assert_eq!(SharedCircuit::at(Some(50), Some(80), true, 60), SharedCircuit::Closed, "its own breaker decides");
+        assert_eq!(SharedCircuit::at(Some(50), Some(80), false, 80), SharedCircuit::Probe, "the probe's lease ran out");
     }
 }

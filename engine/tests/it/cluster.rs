@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use sluice_core::model::*;
 use sluice_engine::ids::now_ms;
+use sluice_engine::store::CircuitChange;
 use sluice_engine::{Engine, EngineConfig};
 use sluice_testkit::{busiest_second, eventually, on_both_backends, Backend, Receiver, Reply, TestDb};
 use tokio::sync::{watch, Notify};
@@ -302,4 +303,30 @@ async fn a_node_keeps_working_while_the_next_release_migrates() {
     assert!(rx.wait_for(50, Duration::from_secs(30)).await, "{} of 50 after the restart", rx.count());
     stop.send(true).expect("stop");
     task.await.expect("join").expect("engine");
+}
+
+/// The endpoints page and `endpoint-health` answer from any node: a circuit another
+/// node opened shows, with its next probe, on a node that never sent to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_circuit_opened_by_another_node_shows_on_every_node() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    let endpoint = h.endpoint(&rx.url(), None).await;
+    h.publish("t", "{}").await;
+    let health = h.sluice.endpoint_health(&h.scope).await.expect("health");
+    assert_eq!(health.len(), 1);
+    assert_eq!(health[0].circuit_open, None);
+
+    let opened = CircuitChange::Opened { cooldown_ms: 30_000 };
+    h.store.record_circuits(&[(endpoint.id.clone(), opened)]).await.expect("another node opens it");
+    let health = h.sluice.endpoint_health(&h.scope).await.expect("health");
+    let open = health[0].circuit_open.clone().expect("shown as open");
+    assert_eq!(open.consecutive_failures, None, "this node saw no failures");
+    let wait = open.next_probe_at.timestamp_millis() - now_ms();
+    assert!((25_000..=31_000).contains(&wait), "next probe in about 30 s, not {wait} ms");
+
+    h.store.record_circuits(&[(endpoint.id, CircuitChange::Closed)]).await.expect("another node closes it");
+    let health = h.sluice.endpoint_health(&h.scope).await.expect("health");
+    assert_eq!(health[0].circuit_open, None, "closed for everyone");
 }

@@ -2,6 +2,7 @@
 //! real sockets, each scenario run on SQLite and on PostgreSQL.
 
 mod audit;
+mod breaker;
 mod cluster;
 mod delivery;
 mod harness;

@@ -16,7 +16,7 @@ use super::super::decide::decide;
 use super::super::recorder::ToRecorder;
 use super::super::shared;
 use super::Dispatcher;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::now_ms;
 
 /// What a send task reports when its request is done.
@@ -57,13 +57,22 @@ impl Dispatcher {
         // node is there to share them with.
         let shared = if slot.info.rate_limit_per_second.is_some() || self.peers > 0 {
             let lease = (t, lease_until, cfg.node_id.as_str());
-            shared::claim(engine.store.as_ref(), slot, tenant_here, cfg.tenant_cap(), want, lease).await?
+            match shared::claim(engine.store.as_ref(), slot, tenant_here, cfg.tenant_cap(), want, lease).await {
+                Ok(claimed) => claimed,
+                // Another node holds the tenant's lock too long: skip this endpoint
+                // this pass, the others go on.
+                Err(Error::Unavailable(why)) => {
+                    tracing::warn!(endpoint = %id, %why, "claiming under the shared limits timed out");
+                    return Ok(0);
+                }
+                Err(e) => return Err(e),
+            }
         } else {
             None
         };
         let (claimed, granted) = match shared {
             Some(shared) => {
-                if shared.closed_elsewhere {
+                if shared.circuit_changed {
                     engine.circuits.show(id, &slot.breaker, Instant::now());
                 }
                 (shared.claimed, shared.granted)

@@ -78,6 +78,18 @@ const CLAIM_POSTGRES: &str = "WITH picked AS (SELECT id FROM deliveries WHERE en
      RETURNING d.id, d.message_id, d.endpoint_id, d.tenant_id, d.event_type, d.attempts, d.retry_base, \
      d.lease_token, d.next_trigger";
 
+/// The shared claim (PostgreSQL, inside `claim_shared`): as `CLAIM_POSTGRES`, and the
+/// token is at least $6, the database's clock in µs. That claim commits without
+/// waiting for the WAL flush, so a database crash can lose it: the token it handed out
+/// must never be handed out again, or the fence in `record` would let the stale
+/// holder's outcome overwrite the next one's. A clock-valued token moves past it.
+const CLAIM_POSTGRES_SHARED: &str = "WITH picked AS (SELECT id FROM deliveries WHERE endpoint_id = $3 \
+     AND state = 'pending' AND next_attempt_at <= $4 ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
+     UPDATE deliveries d SET next_attempt_at = $1, lease_owner = $2, lease_token = GREATEST(d.lease_token + 1, $6) \
+     FROM picked WHERE d.id = picked.id \
+     RETURNING d.id, d.message_id, d.endpoint_id, d.tenant_id, d.event_type, d.attempts, d.retry_base, \
+     d.lease_token, d.next_trigger";
+
 #[async_trait]
 impl QueueStore for This {
     async fn due_endpoints(
@@ -148,12 +160,25 @@ impl QueueStore for This {
         // commit does not wait for the WAL flush: a claim is only a lease, and one
         // lost to a database crash means the deliveries fall due again and are sent
         // once more (at least once), never that one is lost.
-        sqlx::query(
-            "SELECT set_config('synchronous_commit', 'off', true), id FROM tenants WHERE id = $1 FOR NO KEY UPDATE",
+        //
+        // A node that freezes holding the lock (paused VM, partition) must not stall
+        // every other node's dispatcher: the lock is waited for at most a second (then
+        // this endpoint is skipped for the pass), and the database ends a transaction
+        // left idle for five.
+        let locked = sqlx::query(
+            "SELECT set_config('synchronous_commit', 'off', true), set_config('lock_timeout', '1s', true), \
+             set_config('idle_in_transaction_session_timeout', '5s', true), id FROM tenants WHERE id = $1 \
+             FOR NO KEY UPDATE",
         )
         .bind(tenant.as_str())
         .execute(&mut *tx)
-        .await?;
+        .await;
+        if let Err(sqlx::Error::Database(ref e)) = locked {
+            if e.code().as_deref() == Some("55P03") {
+                return Err(Error::Unavailable(format!("tenant {tenant} is being claimed for by another node")));
+            }
+        }
+        locked?;
         let gate = match Self::endpoint_gate(&mut tx, endpoint, tenant, owner, now_ms).await? {
             Some(gate) => gate,
             None => {
@@ -167,7 +192,8 @@ impl QueueStore for This {
             }
         };
         let now_us = gate.now_us;
-        let circuit = SharedCircuit::at(gate.circuit_open_until_us, gate.circuit_probe_until_us, now_us);
+        let mine = gate.circuit_probe_owner.as_deref() == Some(owner);
+        let circuit = SharedCircuit::at(gate.circuit_open_until_us, gate.circuit_probe_until_us, mine, now_us);
         let count = |n: i64| usize::try_from(n).unwrap_or(usize::MAX);
         let mut room = want
             .min(limits.endpoint_max.saturating_sub(limits.endpoint_here + count(gate.endpoint_elsewhere)))
@@ -184,12 +210,13 @@ impl QueueStore for This {
         let rows: Vec<ClaimedRow> = if room == 0 {
             Vec::new()
         } else {
-            sqlx::query_as(CLAIM_POSTGRES)
+            sqlx::query_as(CLAIM_POSTGRES_SHARED)
                 .bind(lease_until_ms)
                 .bind(owner)
                 .bind(endpoint.as_str())
                 .bind(now_ms)
                 .bind(i64::try_from(room).unwrap_or(i64::MAX))
+                .bind(now_us)
                 .fetch_all(&mut *tx)
                 .await?
         };
@@ -201,11 +228,13 @@ impl QueueStore for This {
         if !rows.is_empty() && (tat_after.is_some() || probe_until.is_some()) {
             sqlx::query(
                 "UPDATE endpoint_pacing SET tat_us = COALESCE($2, tat_us), \
-                 circuit_probe_until_us = COALESCE($3, circuit_probe_until_us) WHERE endpoint_id = $1",
+                 circuit_probe_until_us = COALESCE($3, circuit_probe_until_us), \
+                 circuit_probe_owner = CASE WHEN $3 IS NULL THEN circuit_probe_owner ELSE $4 END WHERE endpoint_id = $1",
             )
             .bind(endpoint.as_str())
             .bind(tat_after)
             .bind(probe_until)
+            .bind(owner)
             .execute(&mut *tx)
             .await?;
         }
@@ -219,7 +248,8 @@ impl QueueStore for This {
         if This::BACKEND == Backend::Sqlite || changes.is_empty() {
             return Ok(());
         }
-        let mut tx = self.write.begin().await?;
+        // One statement each, outside a transaction, so two nodes' recorders never
+        // hold two rows each and wait on each other.
         for (endpoint, change) in changes {
             let query = match *change {
                 // Unless it is open already: the late failures of requests sent
@@ -228,7 +258,7 @@ impl QueueStore for This {
                     "INSERT INTO endpoint_pacing (endpoint_id, tat_us, circuit_open_until_us, circuit_cooldown_ms) \
                      VALUES ($1, 0, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) + $2 * 1000, $2) \
                      ON CONFLICT (endpoint_id) DO UPDATE SET circuit_open_until_us = excluded.circuit_open_until_us, \
-                     circuit_cooldown_ms = excluded.circuit_cooldown_ms, circuit_probe_until_us = NULL \
+                     circuit_cooldown_ms = excluded.circuit_cooldown_ms, circuit_probe_until_us = NULL, circuit_probe_owner = NULL \
                      WHERE endpoint_pacing.circuit_open_until_us IS NULL",
                 )
                 .bind(endpoint.as_str())
@@ -242,20 +272,19 @@ impl QueueStore for This {
                      circuit_cooldown_ms = LEAST(GREATEST(COALESCE(endpoint_pacing.circuit_cooldown_ms, 0) * 2, $2), $3), \
                      circuit_open_until_us = CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) \
                      + LEAST(GREATEST(COALESCE(endpoint_pacing.circuit_cooldown_ms, 0) * 2, $2), $3) * 1000, \
-                     circuit_probe_until_us = NULL",
+                     circuit_probe_until_us = NULL, circuit_probe_owner = NULL",
                 )
                 .bind(endpoint.as_str())
                 .bind(cooldown_ms)
                 .bind(max_ms),
                 CircuitChange::Closed => sqlx::query(
-                    "UPDATE endpoint_pacing SET circuit_open_until_us = NULL, circuit_probe_until_us = NULL, \
+                    "UPDATE endpoint_pacing SET circuit_open_until_us = NULL, circuit_probe_until_us = NULL, circuit_probe_owner = NULL, \
                      circuit_cooldown_ms = NULL WHERE endpoint_id = $1 AND circuit_open_until_us IS NOT NULL",
                 )
                 .bind(endpoint.as_str()),
             };
-            query.execute(&mut *tx).await?;
+            query.execute(&self.write).await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -410,6 +439,7 @@ struct GateRow {
     tat_us: i64,
     circuit_open_until_us: Option<i64>,
     circuit_probe_until_us: Option<i64>,
+    circuit_probe_owner: Option<String>,
     now_us: i64,
     endpoint_elsewhere: i64,
     tenant_elsewhere: i64,
@@ -427,7 +457,7 @@ impl This {
         now_ms: i64,
     ) -> Result<Option<GateRow>> {
         let row = sqlx::query_as(
-            "SELECT p.tat_us, p.circuit_open_until_us, p.circuit_probe_until_us, \
+            "SELECT p.tat_us, p.circuit_open_until_us, p.circuit_probe_until_us, p.circuit_probe_owner, \
              CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) AS now_us, \
              COALESCE(l.endpoint_elsewhere, 0) AS endpoint_elsewhere, COALESCE(l.tenant_elsewhere, 0) AS tenant_elsewhere \
              FROM endpoint_pacing p, (SELECT COUNT(*) FILTER (WHERE endpoint_id = $1) AS endpoint_elsewhere, \

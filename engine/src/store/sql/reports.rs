@@ -123,6 +123,20 @@ impl ReportStore for This {
             .collect()
     }
 
+    async fn shared_open_circuits(&self, tenant: &TenantScope) -> Result<Vec<(EndpointId, i64)>> {
+        if This::BACKEND == Backend::Sqlite {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT p.endpoint_id, p.circuit_open_until_us / 1000 FROM endpoint_pacing p \
+             JOIN endpoints e ON e.id = p.endpoint_id WHERE e.tenant_id = $1 AND p.circuit_open_until_us IS NOT NULL",
+        )
+        .bind(tenant.id().as_str())
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter().map(|(id, until)| Ok((parse_id(id)?, until))).collect()
+    }
+
     async fn error_classes(&self, reach: Reach<'_>, since_ms: i64) -> Result<Vec<(String, i64)>> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT last_error_class, COUNT(*) FROM deliveries WHERE updated_at >= $1 AND state <> 'succeeded' \
