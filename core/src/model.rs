@@ -11,7 +11,7 @@ use crate::ids::*;
 
 pub use crate::requests::*;
 pub use crate::views::{
-    DeliveryDetail, EndpointHealth, LifecycleKind, NodeInfo, NodeState, NodeStatus, OpenCircuitInfo,
+    ActivityEvent, DeliveryDetail, EndpointHealth, LifecycleKind, NodeInfo, NodeState, NodeStatus, OpenCircuitInfo,
 };
 
 /// A page of a list, newest first.

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::EndpointId;
+use crate::ids::{EndpointId, EventId, TenantId};
 use crate::model::{Attempt, Delivery, ErrorClass};
 
 /// How an endpoint's deliveries went lately (`GET .../endpoint-health`).
@@ -100,6 +100,26 @@ impl LifecycleKind {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
+
+    /// What the event is about: `endpoint` for `endpoint.created`.
+    pub fn subject(self) -> &'static str {
+        self.as_str().split('.').next().unwrap_or_default()
+    }
+}
+
+/// Something that happened to a tenant's endpoints, secrets or deliveries: what
+/// (`type`), to which resource (`subject_id`), by whom (`actor`: a user, an API key
+/// or `system`), with what details (`GET /v1/tenants/{tenant}/events`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityEvent {
+    pub id: EventId,
+    pub tenant_id: Option<TenantId>,
+    #[serde(rename = "type")]
+    pub kind: LifecycleKind,
+    pub subject_id: String,
+    pub actor: String,
+    pub detail: serde_json::Value,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A node sharing the database, as its heartbeats tell (`GET /v1/nodes`).

@@ -13,6 +13,7 @@ mod audit;
 mod backlog;
 mod detail;
 mod endpoints;
+mod events;
 mod health;
 mod keys;
 mod messages;
@@ -30,6 +31,7 @@ mod triage;
 mod users;
 
 pub use audit::{current_client_ip, with_origin, DEFAULT_AUDIT_RETENTION};
+pub use events::EventQuery;
 pub use messages::{parse_time, Published};
 pub use passwords::PasswordGate;
 pub use queries::DeliveryQuery;

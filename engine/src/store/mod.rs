@@ -37,8 +37,8 @@ use crate::error::{Error, Result};
 pub use postgres::PgStore;
 pub use queue::{CircuitChange, Claimed, DueEndpoint, NextStep, Outcome, SharedCircuit, SharedClaim, SharedLimits};
 pub use records::{
-    AttemptRecord, AuditFilter, DeliveryFilter, EndpointHealthRow, LifecycleEvent, MessageFilter, NewMessage,
-    NewOperation, NewSession, PageArgs, PublishResult, PurgeCounts, SearchHit, SecretRecord, SloHour, StoredEvent,
+    AttemptRecord, AuditFilter, DeliveryFilter, EndpointHealthRow, EventFilter, LifecycleEvent, MessageFilter,
+    NewMessage, NewOperation, NewSession, PageArgs, PublishResult, PurgeCounts, SearchHit, SecretRecord, SloHour,
     StoredSession, TenantHealth, ThrottleLimit,
 };
 pub(crate) use rows::ms_to_dt;
@@ -411,7 +411,8 @@ pub trait ReportStore: Send + Sync {
     /// when the next probe may go (ms); empty on SQLite, where one node keeps them.
     async fn shared_open_circuits(&self, tenant: &TenantScope) -> Result<Vec<(EndpointId, i64)>>;
     async fn insert_event(&self, event: &LifecycleEvent) -> Result<()>;
-    async fn list_events(&self, reach: Reach<'_>, page: &PageArgs) -> Result<Vec<StoredEvent>>;
+    /// Lifecycle events matching `filter`, newest first.
+    async fn list_events(&self, filter: &EventFilter, page: &PageArgs) -> Result<Vec<ActivityEvent>>;
 }
 
 /// Periodic jobs: the lease that runs each on one node at a time, and the retention purge.

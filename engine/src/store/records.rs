@@ -2,7 +2,6 @@
 //! (`sluice_core::model`): new rows to write, filters and pages to read by, and the
 //! shapes of reports.
 
-use chrono::{DateTime, Utc};
 use sluice_core::ids::*;
 use sluice_core::model::*;
 
@@ -116,16 +115,18 @@ impl LifecycleEvent {
     }
 }
 
-/// A lifecycle event as listed.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct StoredEvent {
-    pub id: String,
-    pub tenant_id: Option<String>,
-    pub kind: String,
-    pub subject_id: String,
-    pub actor: String,
-    pub detail: serde_json::Value,
-    pub created_at: DateTime<Utc>,
+/// Which lifecycle events a listing wants: a tenant's (or all), of one kind or every
+/// kind of one subject (`endpoint`), about one resource, in a time range.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub tenant: Option<TenantId>,
+    /// A whole kind (`endpoint.disabled`).
+    pub kind: Option<LifecycleKind>,
+    /// Every kind of a subject (`endpoint`).
+    pub subject_kind: Option<String>,
+    pub subject_id: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
 }
 
 /// One tenant's health, as triage ranks it.

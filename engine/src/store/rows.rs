@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use sluice_core::ids::*;
 use sluice_core::model::*;
 
-use super::{DueEndpoint, SecretRecord, StoredEvent};
+use super::{DueEndpoint, SecretRecord};
 use crate::error::{Error, Result};
 
 #[derive(Debug, sqlx::FromRow)]
@@ -380,14 +380,16 @@ pub(super) fn due_endpoint_from(r: DueEndpointRow) -> Result<DueEndpoint> {
     })
 }
 
-pub(super) fn event_from(r: EventRow) -> StoredEvent {
-    StoredEvent {
-        id: r.id,
-        tenant_id: r.tenant_id,
-        kind: r.kind,
+pub(super) fn event_from(r: EventRow) -> Result<ActivityEvent> {
+    let kind = LifecycleKind::parse(&r.kind)
+        .ok_or_else(|| Error::Internal(format!("lifecycle event {} has an unknown kind {}", r.id, r.kind)))?;
+    Ok(ActivityEvent {
+        id: parse_id(r.id)?,
+        tenant_id: r.tenant_id.map(parse_id).transpose()?,
+        kind,
         subject_id: r.subject_id,
         actor: r.actor,
         detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
         created_at: ms_to_dt(r.created_at),
-    }
+    })
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use sluice_core::model::*;
 use sluice_engine::delivery::wait_idle;
 use sluice_engine::ids::now_ms;
+use sluice_engine::service::EventQuery;
 use sluice_engine::{Caller, Error, Reach};
 use sluice_testkit::{on_both_backends, Receiver, Reply, TestDb};
 use tokio::sync::watch;
@@ -101,12 +102,9 @@ async fn exhausted_deliveries_fail_and_replay_restarts_them(db: TestDb) {
     assert_eq!(d.status, DeliveryStatus::Failed);
     assert_eq!(d.attempts, 2);
     assert_eq!(d.last_error_class, Some(ErrorClass::Http5xx));
-    let events = h
-        .store
-        .list_events(Reach::Tenant(&h.scope), &sluice_engine::store::PageArgs { limit: 50, before: None })
-        .await
-        .expect("events");
-    assert!(events.iter().any(|ev| ev.kind == "delivery.exhausted" && ev.subject_id == d.id.as_str()));
+    let query = EventQuery { kind: Some("delivery.exhausted".into()), ..EventQuery::default() };
+    let events = h.sluice.list_events(Reach::Tenant(&h.scope), query, None, None).await.expect("events").data;
+    assert!(events.iter().any(|ev| ev.kind == LifecycleKind::DeliveryExhausted && ev.subject_id == d.id.as_str()));
 
     rx.set_default(Reply::Status(204));
     let accepted = h

@@ -5,6 +5,7 @@ mod api_keys;
 mod audit;
 mod deliveries;
 mod endpoints;
+mod events;
 mod messages;
 mod nodes;
 mod operations;
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(operations::router())
         .merge(audit::router())
+        .merge(events::router())
         .merge(nodes::router())
 }
 

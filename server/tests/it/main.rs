@@ -4,6 +4,7 @@
 
 mod api;
 mod chaos;
+mod events;
 mod hardening;
 mod harness;
 mod permissions;

@@ -129,6 +129,8 @@ async fn every_rest_route_for_every_kind_of_key() {
         (Method::GET, "/metrics".into(), None, [A, F, F, U]),
         (Method::GET, "/v1/audit-events".into(), None, [A, F, F, U]),
         (Method::GET, format!("/v1/tenants/{t}/audit-events"), None, [A, A, H, U]),
+        (Method::GET, "/v1/events".into(), None, [A, F, F, U]),
+        (Method::GET, format!("/v1/tenants/{t}/events"), None, [A, A, H, U]),
         (Method::PATCH, "/v1/tiers/standard".into(), Some(json!({ "success_target": 0.99 })), [A, F, F, U]),
         (
             Method::POST,

@@ -242,16 +242,23 @@ impl ReportStore for This {
         Ok(())
     }
 
-    async fn list_events(&self, reach: Reach<'_>, page: &PageArgs) -> Result<Vec<StoredEvent>> {
+    async fn list_events(&self, f: &EventFilter, page: &PageArgs) -> Result<Vec<ActivityEvent>> {
         let rows: Vec<EventRow> = sqlx::query_as(
             "SELECT id, tenant_id, kind, subject_id, actor, detail, created_at FROM lifecycle_events \
-             WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+             WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR kind LIKE $3) \
+             AND ($4 IS NULL OR subject_id = $4) AND ($5 IS NULL OR created_at >= $5) \
+             AND ($6 IS NULL OR created_at < $6) AND ($7 IS NULL OR id < $7) ORDER BY id DESC LIMIT $8",
         )
-        .bind(reach.tenant_id().map(|t| t.as_str()))
+        .bind(f.tenant.as_ref().map(|t| t.as_str()))
+        .bind(f.kind.map(LifecycleKind::as_str))
+        .bind(f.subject_kind.as_ref().map(|s| format!("{}.%", s.replace(['%', '_'], ""))))
+        .bind(f.subject_id.as_deref())
+        .bind(f.since_ms)
+        .bind(f.until_ms)
         .bind(page.before.as_deref())
         .bind(page.limit)
         .fetch_all(&self.read)
         .await?;
-        Ok(rows.into_iter().map(event_from).collect())
+        rows.into_iter().map(event_from).collect()
     }
 }
