@@ -29,6 +29,8 @@ pub struct ClusterReport {
     /// From the first publish to the last 202.
     pub publish_seconds: f64,
     pub drain_seconds: f64,
+    /// The same burst through one node, measured just before.
+    pub one_node_drain_seconds: f64,
     pub delivery_rate_per_s: f64,
     pub delivered: usize,
     pub missing: usize,
@@ -42,13 +44,42 @@ pub struct ClusterReport {
     pub peak_rss_mb_per_node: f64,
 }
 
-pub async fn run(
+/// The same burst through one node on a database of its own, just before, so the
+/// comparison is made in one run on one machine state.
+async fn one_node_drain(
     sluice: &Path,
     database_url: &str,
     workdir: &Path,
     burst: usize,
     concurrency: usize,
+) -> anyhow::Result<Duration> {
+    eprintln!("== postgres, 1 node: a burst of {burst}, for comparison");
+    let node = SluiceProcess::start(sluice, database_url, workdir).await?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let (addr, arrivals) = receiver::start(burst).await?;
+    let publishers = publishers(&client, std::slice::from_ref(&node), &format!("http://{addr}/hook"), None).await?;
+    let started = Instant::now();
+    let errors = publish_all(&publishers, 0..burst, concurrency).await;
+    wait_for(&arrivals, 0..burst, Duration::from_secs(300)).await?;
+    node.stop().await?;
+    if errors > 0 {
+        bail!("{errors} publishes to one node failed");
+    }
+    Ok(drain_and_rate(&arrivals, 0..burst, started).0)
+}
+
+/// `one_node_url` and `database_url`: two fresh databases, for one node and for
+/// three.
+pub async fn run(
+    sluice: &Path,
+    (one_node_url, database_url): (&str, &str),
+    workdir: &Path,
+    burst: usize,
+    concurrency: usize,
 ) -> anyhow::Result<ClusterReport> {
+    let one_node_dir = workdir.join("one-node");
+    std::fs::create_dir_all(&one_node_dir)?;
+    let one_node = one_node_drain(sluice, one_node_url, &one_node_dir, burst, concurrency).await?;
     eprintln!("== postgres, {NODES} nodes: a burst of {burst}, then {RATE_LIMITED_MESSAGES} at {RATE_LIMIT}/s");
     let mut nodes = Vec::with_capacity(NODES);
     for n in 0..NODES {
@@ -100,6 +131,7 @@ pub async fn run(
         publish_errors,
         publish_seconds: round(published_in.as_secs_f64()),
         drain_seconds: round(drain.as_secs_f64()),
+        one_node_drain_seconds: round(one_node.as_secs_f64()),
         delivery_rate_per_s: round(rate),
         delivered,
         missing: burst - delivered,

@@ -205,9 +205,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut three_nodes = None;
     if args.cluster_burst > 0 && args.backends.iter().any(|b| b == "postgres") {
-        if let Some(db) = Scratch::new("postgres", args.postgres_admin_url.as_deref()).await? {
-            let r = cluster::run(&sluice, &db.url, &db.dir, args.cluster_burst, args.concurrency).await;
-            db.remove().await;
+        let admin = args.postgres_admin_url.as_deref();
+        if let (Some(one), Some(three)) =
+            (Scratch::new("postgres", admin).await?, Scratch::new("postgres", admin).await?)
+        {
+            let urls = (one.url.as_str(), three.url.as_str());
+            let r = cluster::run(&sluice, urls, &three.dir, args.cluster_burst, args.concurrency).await;
+            one.remove().await;
+            three.remove().await;
             three_nodes = Some(r?);
         }
     }
