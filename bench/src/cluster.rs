@@ -24,6 +24,8 @@ const RATE_LIMITED_MESSAGES: usize = 1_000;
 #[derive(Serialize, Debug)]
 pub struct ClusterReport {
     pub nodes: usize,
+    /// How many of the nodes the burst was published through (all deliver).
+    pub published_through: usize,
     pub burst_messages: usize,
     pub publish_errors: usize,
     /// From the first publish to the last 202.
@@ -76,6 +78,7 @@ pub async fn run(
     workdir: &Path,
     burst: usize,
     concurrency: usize,
+    publish_through: usize,
 ) -> anyhow::Result<ClusterReport> {
     let one_node_dir = workdir.join("one-node");
     std::fs::create_dir_all(&one_node_dir)?;
@@ -93,8 +96,9 @@ pub async fn run(
     }
 
     let (burst_addr, burst_arrivals) = receiver::start(burst).await?;
-    let burst_publishers = publishers(&client, &nodes, &format!("http://{burst_addr}/hook"), None).await?;
-    eprintln!("   burst: {burst} messages from {concurrency} clients, spread over the nodes");
+    let mut burst_publishers = publishers(&client, &nodes, &format!("http://{burst_addr}/hook"), None).await?;
+    burst_publishers.truncate(publish_through.clamp(1, NODES));
+    eprintln!("   burst: {burst} messages from {concurrency} clients, through {} of the nodes", burst_publishers.len());
     let started = Instant::now();
     let publish_errors = publish_all(&burst_publishers, 0..burst, concurrency).await;
     let published_in = started.elapsed();
@@ -127,6 +131,7 @@ pub async fn run(
     }
     Ok(ClusterReport {
         nodes: NODES,
+        published_through: publish_through.clamp(1, NODES),
         burst_messages: burst,
         publish_errors,
         publish_seconds: round(published_in.as_secs_f64()),

@@ -88,6 +88,9 @@ struct Args {
     /// Messages in the three-node burst on PostgreSQL; 0 skips the three-node run.
     #[arg(long, default_value_t = 20_000)]
     cluster_burst: usize,
+    /// Through how many of the three nodes the burst is published (all deliver).
+    #[arg(long, default_value_t = 3)]
+    cluster_publish_through: usize,
     /// Skip the main run (paced, burst, check) and run only the scenarios.
     #[arg(long)]
     scenarios_only: bool,
@@ -210,7 +213,8 @@ async fn main() -> anyhow::Result<()> {
             (Scratch::new("postgres", admin).await?, Scratch::new("postgres", admin).await?)
         {
             let urls = (one.url.as_str(), three.url.as_str());
-            let r = cluster::run(&sluice, urls, &three.dir, args.cluster_burst, args.concurrency).await;
+            let through = args.cluster_publish_through;
+            let r = cluster::run(&sluice, urls, &three.dir, args.cluster_burst, args.concurrency, through).await;
             one.remove().await;
             three.remove().await;
             three_nodes = Some(r?);
@@ -271,8 +275,10 @@ async fn main() -> anyhow::Result<()> {
         if c.missing > 0 {
             bail!("the three nodes did not deliver every message");
         }
-        // The rate, its burst (a tenth) and one for a send granted at a second's edge.
-        let allowed = c.rate_limit_per_s as usize + (c.rate_limit_per_s as usize).div_ceil(10) + 1;
+        // The rate, its burst (a tenth) and one for a send granted at a second's edge:
+        // the bound on sends. The receiver sees arrivals, which a loaded machine can
+        // bunch by a few milliseconds, so two more (as the engine's test allows).
+        let allowed = c.rate_limit_per_s as usize + (c.rate_limit_per_s as usize).div_ceil(10) + 1 + 2;
         if c.busiest_second > allowed {
             bail!("{} arrived within one second at an endpoint limited to {}", c.busiest_second, c.rate_limit_per_s);
         }

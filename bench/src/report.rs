@@ -101,10 +101,11 @@ pub fn print_backlogs(reports: &[BacklogReport]) {
 
 pub fn print_cluster(c: &ClusterReport) {
     println!(
-        "three nodes on postgres: burst of {} published in {:.2} s, drained in {:.2} s (one node just before: {:.2} s; {:.0} msg/s; delivered {} / missing {} / \
+        "three nodes on postgres: burst of {} published through {} in {:.2} s, drained in {:.2} s (one node just before: {:.2} s; {:.0} msg/s; delivered {} / missing {} / \
          duplicates {}, publish errors {}); an endpoint limited to {}/s got {} in {:.1} s, at most {} in any \
          second; peak RSS per node {:.0} MB",
         c.burst_messages,
+        c.published_through,
         c.publish_seconds,
         c.drain_seconds,
         c.one_node_drain_seconds,
