@@ -56,6 +56,10 @@ pub enum LifecycleKind {
     EndpointEnabled,
     #[serde(rename = "endpoint.deleted")]
     EndpointDeleted,
+    #[serde(rename = "endpoint.circuit_opened")]
+    EndpointCircuitOpened,
+    #[serde(rename = "endpoint.circuit_closed")]
+    EndpointCircuitClosed,
     #[serde(rename = "secret.rotated")]
     SecretRotated,
     #[serde(rename = "secret.revealed")]
@@ -69,12 +73,14 @@ pub enum LifecycleKind {
 }
 
 impl LifecycleKind {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 12] = [
         Self::EndpointCreated,
         Self::EndpointUpdated,
         Self::EndpointDisabled,
         Self::EndpointEnabled,
         Self::EndpointDeleted,
+        Self::EndpointCircuitOpened,
+        Self::EndpointCircuitClosed,
         Self::SecretRotated,
         Self::SecretRevealed,
         Self::ReplayRequested,
@@ -89,6 +95,8 @@ impl LifecycleKind {
             Self::EndpointDisabled => "endpoint.disabled",
             Self::EndpointEnabled => "endpoint.enabled",
             Self::EndpointDeleted => "endpoint.deleted",
+            Self::EndpointCircuitOpened => "endpoint.circuit_opened",
+            Self::EndpointCircuitClosed => "endpoint.circuit_closed",
             Self::SecretRotated => "secret.rotated",
             Self::SecretRevealed => "secret.revealed",
             Self::ReplayRequested => "replay.requested",

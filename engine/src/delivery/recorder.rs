@@ -9,14 +9,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice_core::ids::EndpointId;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::decide::Verdict;
 use super::stats::Stats;
 use crate::ids::now_ms;
-use crate::store::{CircuitChange, NextStep, Store};
+use crate::store::{CircuitRecord, NextStep, Store};
 
 /// Verdicts written per transaction at most.
 const MAX_BATCH: usize = 512;
@@ -29,7 +28,7 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 pub enum ToRecorder {
     Verdict(Verdict),
     /// An endpoint's circuit changed on this node: tell the other nodes.
-    Circuit(EndpointId, CircuitChange),
+    Circuit(CircuitRecord),
     /// Answer once everything sent before this is written (or given up on).
     Flush(oneshot::Sender<()>),
 }
@@ -85,7 +84,7 @@ async fn record_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<ToRecorder>, 
                     disable.extend(v.disable);
                     events.extend(v.events);
                 }
-                ToRecorder::Circuit(endpoint, change) => circuits.push((endpoint, change)),
+                ToRecorder::Circuit(record) => circuits.push(record),
                 ToRecorder::Flush(ack) => acks.push(ack),
             }
         }

@@ -35,7 +35,9 @@ use crate::access::{KeyReach, Operator, Platform, Reach, TenantScope};
 use crate::error::{Error, Result};
 
 pub use postgres::PgStore;
-pub use queue::{CircuitChange, Claimed, DueEndpoint, NextStep, Outcome, SharedCircuit, SharedClaim, SharedLimits};
+pub use queue::{
+    CircuitChange, CircuitRecord, Claimed, DueEndpoint, NextStep, Outcome, SharedCircuit, SharedClaim, SharedLimits,
+};
 pub use records::{
     AttemptRecord, AuditFilter, DeliveryFilter, EndpointHealthRow, EventFilter, LifecycleEvent, MessageFilter,
     NewMessage, NewOperation, NewSession, PageArgs, PublishResult, PurgeCounts, SearchHit, SecretRecord, SloHour,
@@ -344,8 +346,10 @@ pub trait QueueStore: Send + Sync {
         lease_until_ms: i64,
         owner: &str,
     ) -> Result<Option<SharedClaim>>;
-    /// Shares circuit changes with the other nodes (nothing to do on SQLite).
-    async fn record_circuits(&self, changes: &[(EndpointId, CircuitChange)]) -> Result<()>;
+    /// Shares circuit changes with the other nodes (on PostgreSQL), and records an
+    /// `endpoint.circuit_opened` or `_closed` event for each change that opened or
+    /// closed the circuit for everyone: once however many nodes saw it.
+    async fn record_circuits(&self, changes: &[CircuitRecord]) -> Result<()>;
     /// Leases up to `limit` due deliveries of one endpoint to `owner` until `lease_until_ms`.
     async fn claim(
         &self,

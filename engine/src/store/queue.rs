@@ -118,7 +118,16 @@ pub struct SharedClaim {
     pub circuit: SharedCircuit,
 }
 
-/// A change of an endpoint's circuit on this node, to be shared with the others.
+/// A change of an endpoint's circuit on this node, to be shared with the others and,
+/// when it opens or closes the circuit for everyone, recorded as a lifecycle event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CircuitRecord {
+    pub endpoint: EndpointId,
+    pub tenant: TenantId,
+    pub change: CircuitChange,
+}
+
+/// What changed in an endpoint's circuit on this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CircuitChange {
     /// Failures reached the threshold: open for this long (unless already open).

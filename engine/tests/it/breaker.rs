@@ -1,9 +1,11 @@
 //! The circuit breaker over time, with the real dispatcher loop: what happens between
-//! its opening and the probe that closes it.
+//! its opening and the probe that closes it, and the events that record both.
 
 use std::time::Duration;
 
-use sluice_engine::EngineConfig;
+use sluice_core::model::LifecycleKind;
+use sluice_engine::service::EventQuery;
+use sluice_engine::{EngineConfig, Reach};
 use sluice_testkit::{on_both_backends, Receiver, Reply, TestDb};
 use tokio::sync::watch;
 
@@ -29,4 +31,12 @@ async fn a_half_open_circuit_with_nothing_due_probes_when_the_retry_falls_due(db
     stop.send(true).expect("stop");
     task.await.expect("join").expect("engine");
     assert!(retried, "the retry due about a second after the failure was never sent");
+    let query = EventQuery { kind: Some("endpoint".into()), ..EventQuery::default() };
+    let events = h.sluice.list_events(Reach::Tenant(&h.scope), query, None, None).await.expect("events").data;
+    let kinds: Vec<LifecycleKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [LifecycleKind::EndpointCircuitClosed, LifecycleKind::EndpointCircuitOpened, LifecycleKind::EndpointCreated],
+        "the circuit's opening and closing are lifecycle events"
+    );
 }

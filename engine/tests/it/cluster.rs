@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use sluice_core::model::*;
 use sluice_engine::ids::now_ms;
-use sluice_engine::store::CircuitChange;
-use sluice_engine::{Engine, EngineConfig};
+use sluice_engine::service::EventQuery;
+use sluice_engine::store::{CircuitChange, CircuitRecord};
+use sluice_engine::{Engine, EngineConfig, Reach};
 use sluice_testkit::{busiest_second, eventually, on_both_backends, Backend, Receiver, Reply, TestDb};
 use tokio::sync::{watch, Notify};
 
@@ -185,6 +186,9 @@ async fn an_open_circuit_is_probed_by_one_node_not_three() {
     let sizes = rounds(&rx.received().iter().map(|r| r.at).collect::<Vec<_>>(), gap);
     assert!(probed, "rounds of requests: {sizes:?}");
     assert_eq!(sizes[1..3], [1, 1], "one probe per cooldown, not one per node: rounds {sizes:?}");
+    let query = EventQuery { kind: Some("endpoint.circuit_opened".into()), ..EventQuery::default() };
+    let opened = h.sluice.list_events(Reach::Tenant(&h.scope), query, None, None).await.expect("events").data;
+    assert_eq!(opened.len(), 1, "one circuit_opened event, not one per node");
 }
 
 /// Each node's heartbeat shows it; one that stops beating shows as gone, one that
@@ -318,15 +322,24 @@ async fn a_circuit_opened_by_another_node_shows_on_every_node() {
     assert_eq!(health.len(), 1);
     assert_eq!(health[0].circuit_open, None);
 
-    let opened = CircuitChange::Opened { cooldown_ms: 30_000 };
-    h.store.record_circuits(&[(endpoint.id.clone(), opened)]).await.expect("another node opens it");
+    let change = |change| CircuitRecord { endpoint: endpoint.id.clone(), tenant: h.tenant.clone(), change };
+    let opened = change(CircuitChange::Opened { cooldown_ms: 30_000 });
+    h.store.record_circuits(&[opened.clone(), opened]).await.expect("another node opens it, then a third");
     let health = h.sluice.endpoint_health(&h.scope).await.expect("health");
     let open = health[0].circuit_open.clone().expect("shown as open");
     assert_eq!(open.consecutive_failures, None, "this node saw no failures");
     let wait = open.next_probe_at.timestamp_millis() - now_ms();
     assert!((25_000..=31_000).contains(&wait), "next probe in about 30 s, not {wait} ms");
 
-    h.store.record_circuits(&[(endpoint.id, CircuitChange::Closed)]).await.expect("another node closes it");
+    h.store.record_circuits(&[change(CircuitChange::Closed)]).await.expect("another node closes it");
     let health = h.sluice.endpoint_health(&h.scope).await.expect("health");
     assert_eq!(health[0].circuit_open, None, "closed for everyone");
+    let query = EventQuery { kind: Some("endpoint".into()), ..EventQuery::default() };
+    let events = h.sluice.list_events(Reach::Tenant(&h.scope), query, None, None).await.expect("events").data;
+    let kinds: Vec<LifecycleKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [LifecycleKind::EndpointCircuitClosed, LifecycleKind::EndpointCircuitOpened, LifecycleKind::EndpointCreated],
+        "opened once however many nodes saw it, and closed"
+    );
 }

@@ -18,6 +18,7 @@ use super::super::shared;
 use super::Dispatcher;
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
+use crate::store::CircuitRecord;
 
 /// What a send task reports when its request is done.
 pub(super) struct Finished {
@@ -151,7 +152,8 @@ impl Dispatcher {
         if let Some(change) = change {
             // The other nodes hear of it through the recorder, after the outcomes
             // before it; a full inbox drops it (they then find out by themselves).
-            if self.recorder.inbox().try_send(ToRecorder::Circuit(endpoint.clone(), change)).is_err() {
+            let record = CircuitRecord { endpoint: endpoint.clone(), tenant: tenant.clone(), change };
+            if self.recorder.inbox().try_send(ToRecorder::Circuit(record)).is_err() {
                 tracing::warn!(%endpoint, "the recorder is behind; this circuit change stays on this node");
             }
         }

@@ -244,46 +244,31 @@ impl QueueStore for This {
         Ok(Some(SharedClaim { claimed, granted: room, rate_ahead_us, circuit }))
     }
 
-    async fn record_circuits(&self, changes: &[(EndpointId, CircuitChange)]) -> Result<()> {
-        if This::BACKEND == Backend::Sqlite || changes.is_empty() {
-            return Ok(());
-        }
-        // One statement each, outside a transaction, so two nodes' recorders never
-        // hold two rows each and wait on each other.
-        for (endpoint, change) in changes {
-            let query = match *change {
-                // Unless it is open already: the late failures of requests sent
-                // before it opened must not push the probe back.
-                CircuitChange::Opened { cooldown_ms } => sqlx::query(
-                    "INSERT INTO endpoint_pacing (endpoint_id, tat_us, circuit_open_until_us, circuit_cooldown_ms) \
-                     VALUES ($1, 0, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) + $2 * 1000, $2) \
-                     ON CONFLICT (endpoint_id) DO UPDATE SET circuit_open_until_us = excluded.circuit_open_until_us, \
-                     circuit_cooldown_ms = excluded.circuit_cooldown_ms, circuit_probe_until_us = NULL, circuit_probe_owner = NULL \
-                     WHERE endpoint_pacing.circuit_open_until_us IS NULL",
-                )
-                .bind(endpoint.as_str())
-                .bind(cooldown_ms),
-                // The wait doubles cluster-wide: the prober's own breaker may have
-                // seen fewer of the failed probes than the row has.
-                CircuitChange::ProbeFailed { cooldown_ms, max_ms } => sqlx::query(
-                    "INSERT INTO endpoint_pacing (endpoint_id, tat_us, circuit_open_until_us, circuit_cooldown_ms) \
-                     VALUES ($1, 0, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) + $2 * 1000, $2) \
-                     ON CONFLICT (endpoint_id) DO UPDATE SET \
-                     circuit_cooldown_ms = LEAST(GREATEST(COALESCE(endpoint_pacing.circuit_cooldown_ms, 0) * 2, $2), $3), \
-                     circuit_open_until_us = CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) \
-                     + LEAST(GREATEST(COALESCE(endpoint_pacing.circuit_cooldown_ms, 0) * 2, $2), $3) * 1000, \
-                     circuit_probe_until_us = NULL, circuit_probe_owner = NULL",
-                )
-                .bind(endpoint.as_str())
-                .bind(cooldown_ms)
-                .bind(max_ms),
-                CircuitChange::Closed => sqlx::query(
-                    "UPDATE endpoint_pacing SET circuit_open_until_us = NULL, circuit_probe_until_us = NULL, circuit_probe_owner = NULL, \
-                     circuit_cooldown_ms = NULL WHERE endpoint_id = $1 AND circuit_open_until_us IS NOT NULL",
-                )
-                .bind(endpoint.as_str()),
+    async fn record_circuits(&self, changes: &[CircuitRecord]) -> Result<()> {
+        // One small transaction each, so two nodes' recorders never hold two rows
+        // each and wait on each other.
+        for CircuitRecord { endpoint, tenant, change } in changes {
+            let kind = match change {
+                CircuitChange::Opened { .. } => Some(LifecycleKind::EndpointCircuitOpened),
+                CircuitChange::Closed => Some(LifecycleKind::EndpointCircuitClosed),
+                CircuitChange::ProbeFailed { .. } => None,
             };
-            query.execute(&self.write).await?;
+            if This::BACKEND == Backend::Sqlite && kind.is_none() {
+                continue;
+            }
+            let mut tx = self.write.begin().await?;
+            // SQLite's one node is the only one: each of its changes is the change.
+            let changed =
+                This::BACKEND == Backend::Sqlite || Self::share_circuit_in(&mut tx, endpoint, *change).await?;
+            if let (Some(kind), true) = (kind, changed) {
+                let detail = match change {
+                    CircuitChange::Opened { cooldown_ms } => serde_json::json!({ "cooldown_ms": cooldown_ms }),
+                    _ => serde_json::json!({}),
+                };
+                let event = LifecycleEvent::new(Some(tenant), kind, endpoint.as_str(), "system", detail);
+                Self::insert_event_in(&mut tx, &event).await?;
+            }
+            tx.commit().await?;
         }
         Ok(())
     }
@@ -472,6 +457,49 @@ impl This {
         .fetch_optional(&mut **tx)
         .await?;
         Ok(row)
+    }
+
+    /// Writes one circuit change to the endpoint's shared row; whether it changed the
+    /// row (an `Opened` of a circuit already open, or a `Closed` of one already
+    /// closed, changes nothing).
+    async fn share_circuit_in(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        endpoint: &EndpointId,
+        change: CircuitChange,
+    ) -> Result<bool> {
+        let query = match change {
+            // Unless it is open already: the late failures of requests sent
+            // before it opened must not push the probe back.
+            CircuitChange::Opened { cooldown_ms } => sqlx::query(
+                "INSERT INTO endpoint_pacing (endpoint_id, tat_us, circuit_open_until_us, circuit_cooldown_ms) \
+                 VALUES ($1, 0, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) + $2 * 1000, $2) \
+                 ON CONFLICT (endpoint_id) DO UPDATE SET circuit_open_until_us = excluded.circuit_open_until_us, \
+                 circuit_cooldown_ms = excluded.circuit_cooldown_ms, circuit_probe_until_us = NULL, circuit_probe_owner = NULL \
+                 WHERE endpoint_pacing.circuit_open_until_us IS NULL",
+            )
+            .bind(endpoint.as_str())
+            .bind(cooldown_ms),
+            // The wait doubles cluster-wide: the prober's own breaker may have
+            // seen fewer of the failed probes than the row has.
+            CircuitChange::ProbeFailed { cooldown_ms, max_ms } => sqlx::query(
+                "INSERT INTO endpoint_pacing (endpoint_id, tat_us, circuit_open_until_us, circuit_cooldown_ms) \
+                 VALUES ($1, 0, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) + $2 * 1000, $2) \
+                 ON CONFLICT (endpoint_id) DO UPDATE SET \
+                 circuit_cooldown_ms = LEAST(GREATEST(COALESCE(endpoint_pacing.circuit_cooldown_ms, 0) * 2, $2), $3), \
+                 circuit_open_until_us = CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) \
+                 + LEAST(GREATEST(COALESCE(endpoint_pacing.circuit_cooldown_ms, 0) * 2, $2), $3) * 1000, \
+                 circuit_probe_until_us = NULL, circuit_probe_owner = NULL",
+            )
+            .bind(endpoint.as_str())
+            .bind(cooldown_ms)
+            .bind(max_ms),
+            CircuitChange::Closed => sqlx::query(
+                "UPDATE endpoint_pacing SET circuit_open_until_us = NULL, circuit_probe_until_us = NULL, circuit_probe_owner = NULL, \
+                 circuit_cooldown_ms = NULL WHERE endpoint_id = $1 AND circuit_open_until_us IS NOT NULL",
+            )
+            .bind(endpoint.as_str()),
+        };
+        Ok(query.execute(&mut **tx).await?.rows_affected() > 0)
     }
 
     async fn claimed_from(&self, rows: Vec<ClaimedRow>) -> Result<Vec<Claimed>> {
