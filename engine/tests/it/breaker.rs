@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use sluice_core::model::LifecycleKind;
-use sluice_engine::service::EventQuery;
-use sluice_engine::{EngineConfig, Reach};
+use sluice_engine::EngineConfig;
 use sluice_testkit::{on_both_backends, Receiver, Reply, TestDb};
 use tokio::sync::watch;
 
@@ -31,11 +30,8 @@ async fn a_half_open_circuit_with_nothing_due_probes_when_the_retry_falls_due(db
     stop.send(true).expect("stop");
     task.await.expect("join").expect("engine");
     assert!(retried, "the retry due about a second after the failure was never sent");
-    let query = EventQuery { kind: Some("endpoint".into()), ..EventQuery::default() };
-    let events = h.sluice.list_events(Reach::Tenant(&h.scope), query, None, None).await.expect("events").data;
-    let kinds: Vec<LifecycleKind> = events.iter().map(|e| e.kind).collect();
     assert_eq!(
-        kinds,
+        h.event_kinds("endpoint").await,
         [LifecycleKind::EndpointCircuitClosed, LifecycleKind::EndpointCircuitOpened, LifecycleKind::EndpointCreated],
         "the circuit's opening and closing are lifecycle events"
     );

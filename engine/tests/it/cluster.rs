@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use sluice_core::model::*;
 use sluice_engine::ids::now_ms;
-use sluice_engine::service::EventQuery;
 use sluice_engine::store::{CircuitChange, CircuitRecord};
-use sluice_engine::{Engine, EngineConfig, Reach};
+use sluice_engine::{Engine, EngineConfig};
 use sluice_testkit::{busiest_second, eventually, on_both_backends, Backend, Receiver, Reply, TestDb};
 use tokio::sync::{watch, Notify};
 
@@ -186,8 +185,7 @@ async fn an_open_circuit_is_probed_by_one_node_not_three() {
     let sizes = rounds(&rx.received().iter().map(|r| r.at).collect::<Vec<_>>(), gap);
     assert!(probed, "rounds of requests: {sizes:?}");
     assert_eq!(sizes[1..3], [1, 1], "one probe per cooldown, not one per node: rounds {sizes:?}");
-    let query = EventQuery { kind: Some("endpoint.circuit_opened".into()), ..EventQuery::default() };
-    let opened = h.sluice.list_events(Reach::Tenant(&h.scope), query, None, None).await.expect("events").data;
+    let opened = h.event_kinds("endpoint.circuit_opened").await;
     assert_eq!(opened.len(), 1, "one circuit_opened event, not one per node");
 }
 
@@ -334,11 +332,8 @@ async fn a_circuit_opened_by_another_node_shows_on_every_node() {
     h.store.record_circuits(&[change(CircuitChange::Closed)]).await.expect("another node closes it");
     let health = h.sluice.endpoint_health(&h.scope).await.expect("health");
     assert_eq!(health[0].circuit_open, None, "closed for everyone");
-    let query = EventQuery { kind: Some("endpoint".into()), ..EventQuery::default() };
-    let events = h.sluice.list_events(Reach::Tenant(&h.scope), query, None, None).await.expect("events").data;
-    let kinds: Vec<LifecycleKind> = events.iter().map(|e| e.kind).collect();
     assert_eq!(
-        kinds,
+        h.event_kinds("endpoint").await,
         [LifecycleKind::EndpointCircuitClosed, LifecycleKind::EndpointCircuitOpened, LifecycleKind::EndpointCreated],
         "opened once however many nodes saw it, and closed"
     );

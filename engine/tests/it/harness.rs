@@ -7,8 +7,9 @@ use sluice_core::ids::TenantId;
 use sluice_core::model::*;
 use sluice_engine::delivery::Dispatcher;
 use sluice_engine::ids::new_id;
+use sluice_engine::service::EventQuery;
 use sluice_engine::store::{AttemptRecord, Claimed, NextStep, Outcome, Store};
-use sluice_engine::{Caller, Engine, EngineConfig, ManageScope, Operator, Platform, Sluice};
+use sluice_engine::{Caller, Engine, EngineConfig, ManageScope, Operator, Platform, Reach, Sluice};
 use sluice_testkit::TestDb;
 use tokio::sync::Notify;
 
@@ -120,6 +121,14 @@ impl Harness {
 
     pub async fn attempts(&self, delivery: &Delivery) -> Vec<Attempt> {
         self.sluice.list_attempts(&self.scope, &delivery.id, Some(250), None).await.expect("attempts").data
+    }
+
+    /// The kinds of the test tenant's lifecycle events of `type` (a kind or a
+    /// subject), newest first, as `GET .../events?type=` lists them.
+    pub async fn event_kinds(&self, kind: &str) -> Vec<LifecycleKind> {
+        let query = EventQuery { kind: Some(kind.into()), ..EventQuery::default() };
+        let page = self.sluice.list_events(Reach::Tenant(&self.scope), query, Some(250), None).await.expect("events");
+        page.data.iter().map(|e| e.kind).collect()
     }
 }
 
