@@ -222,7 +222,7 @@ async fn publish_all(publishers: &[Arc<Publisher>], seqs: std::ops::Range<usize>
 
 /// From the first publish to the last arrival, and the arrivals per second between
 /// the first arrival and the last.
-fn drain_and_rate(arrivals: &Arrivals, seqs: std::ops::Range<usize>, started: Instant) -> (Duration, f64) {
+pub fn drain_and_rate(arrivals: &Arrivals, seqs: std::ops::Range<usize>, started: Instant) -> (Duration, f64) {
     let at: Vec<Instant> = seqs.filter_map(|seq| arrivals.at(seq)).collect();
     match (at.iter().min(), at.iter().max()) {
         (Some(first), Some(last)) => {

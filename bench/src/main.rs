@@ -379,14 +379,7 @@ async fn run_backend(
     if let Err(e) = &drained {
         eprintln!("   {e:#}");
     }
-    let arrivals_in_burst: Vec<Instant> = range.clone().filter_map(|seq| arrivals.at(seq)).collect();
-    let first = arrivals_in_burst.iter().min().copied();
-    let last = arrivals_in_burst.iter().max().copied();
-    let drain = last.map(|l| l.saturating_duration_since(burst_started)).unwrap_or_default();
-    let delivery_window = match (first, last) {
-        (Some(f), Some(l)) => l.saturating_duration_since(f),
-        _ => Duration::ZERO,
-    };
+    let (drain, delivery_rate) = cluster::drain_and_rate(&arrivals, range.clone(), burst_started);
 
     let peak_rss = proc.peak_rss_bytes()?;
     let sluice_cpu = proc.cpu_seconds()?;
@@ -404,7 +397,7 @@ async fn run_backend(
         publish_errors,
         drain_seconds: round(drain.as_secs_f64()),
         drain_after_last_publish_seconds: round(drain.saturating_sub(published_in).as_secs_f64()),
-        delivery_rate_per_s: round(arrivals_in_burst.len() as f64 / delivery_window.as_secs_f64().max(1e-3)),
+        delivery_rate_per_s: round(delivery_rate),
         paced_messages: args.paced,
         paced_rate_per_s: args.paced_rate,
         e2e_latency_p50_ms: round(percentile(&mut e2e, 50.0)),

@@ -62,9 +62,8 @@ pub struct Dispatcher {
     unsettled: HashMap<EndpointId, i64>,
     /// The background task settling the previous batch, if it is still running.
     settling: Option<tokio::task::JoinHandle<()>>,
-    /// Other live nodes on the database at the last look, and when that was: while
-    /// there are any, every claim goes through the limits the nodes share.
-    peers: usize,
+    /// When the other live nodes were last counted (the count is `Stats::peers`):
+    /// while there are any, every claim goes through the limits the nodes share.
     peers_seen: Option<Instant>,
 }
 
@@ -85,7 +84,6 @@ impl Dispatcher {
             last_scan: None,
             unsettled: HashMap::new(),
             settling: None,
-            peers: 0,
             peers_seen: None,
         }
     }
@@ -234,10 +232,7 @@ impl Dispatcher {
         }
         self.peers_seen = Some(now);
         match shared::live_peers(self.engine.store.as_ref(), &self.engine.config.node_id).await {
-            Ok(peers) => {
-                self.peers = peers;
-                self.engine.stats.peers.store(peers as u64, Ordering::Relaxed);
-            }
+            Ok(peers) => self.engine.stats.peers.store(peers as u64, Ordering::Relaxed),
             Err(e) => tracing::warn!(error = %e, "counting the other nodes failed; keeping the last count"),
         }
     }

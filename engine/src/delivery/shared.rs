@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::breaker::{Breaker, MAX_COOLDOWN};
+use super::breaker::Breaker;
 use super::slot::EndpointSlot;
 use crate::error::Result;
 use crate::ids::now_ms;
@@ -92,7 +92,7 @@ pub(super) fn circuit_change(was_open: bool, breaker: &Breaker, probe_failed: bo
     let cooldown_ms = millis(breaker.cooldown());
     match (was_open, breaker.is_open()) {
         (false, true) => Some(CircuitChange::Opened { cooldown_ms }),
-        (true, true) if probe_failed => Some(CircuitChange::ProbeFailed { cooldown_ms, max_ms: millis(MAX_COOLDOWN) }),
+        (true, true) if probe_failed => Some(CircuitChange::ProbeFailed { cooldown_ms }),
         (true, false) => Some(CircuitChange::Closed),
         _ => None,
     }
@@ -114,10 +114,7 @@ mod tests {
         b.record(false, false, t0);
         assert_eq!(circuit_change(true, &b, false), None, "a late failure of a request sent before it opened");
         b.record(false, true, t0 + cool);
-        assert_eq!(
-            circuit_change(true, &b, true),
-            Some(CircuitChange::ProbeFailed { cooldown_ms: 60_000, max_ms: 600_000 })
-        );
+        assert_eq!(circuit_change(true, &b, true), Some(CircuitChange::ProbeFailed { cooldown_ms: 60_000 }));
         b.record(true, true, t0 + cool * 3);
         assert_eq!(circuit_change(true, &b, false), Some(CircuitChange::Closed));
     }

@@ -133,8 +133,8 @@ pub enum CircuitChange {
     /// Failures reached the threshold: open for this long (unless already open).
     Opened { cooldown_ms: i64 },
     /// The probe failed: open again, the wait doubled (at least `cooldown_ms`, at
-    /// most `max_ms`).
-    ProbeFailed { cooldown_ms: i64, max_ms: i64 },
+    /// most the breaker's `MAX_COOLDOWN`).
+    ProbeFailed { cooldown_ms: i64 },
     /// A request succeeded.
     Closed,
 }

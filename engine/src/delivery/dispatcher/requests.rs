@@ -56,7 +56,8 @@ impl Dispatcher {
         let tenant_here = self.tenant_in_flight.get(&tenant).copied().unwrap_or(0);
         // A rate limit's schedule is always shared; the other limits once another
         // node is there to share them with.
-        let shared = if slot.info.rate_limit_per_second.is_some() || self.peers > 0 {
+        let peers = engine.stats.peers.load(Ordering::Relaxed);
+        let shared = if slot.info.rate_limit_per_second.is_some() || peers > 0 {
             let lease = (t, lease_until, cfg.node_id.as_str());
             match shared::claim(engine.store.as_ref(), slot, tenant_here, cfg.tenant_cap(), want, lease).await {
                 Ok(claimed) => claimed,

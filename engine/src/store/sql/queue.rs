@@ -481,7 +481,7 @@ impl This {
             .bind(cooldown_ms),
             // The wait doubles cluster-wide: the prober's own breaker may have
             // seen fewer of the failed probes than the row has.
-            CircuitChange::ProbeFailed { cooldown_ms, max_ms } => sqlx::query(
+            CircuitChange::ProbeFailed { cooldown_ms } => sqlx::query(
                 "INSERT INTO endpoint_pacing (endpoint_id, tat_us, circuit_open_until_us, circuit_cooldown_ms) \
                  VALUES ($1, 0, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) + $2 * 1000, $2) \
                  ON CONFLICT (endpoint_id) DO UPDATE SET \
@@ -492,7 +492,7 @@ impl This {
             )
             .bind(endpoint.as_str())
             .bind(cooldown_ms)
-            .bind(max_ms),
+            .bind(i64::try_from(crate::delivery::breaker::MAX_COOLDOWN.as_millis()).unwrap_or(i64::MAX)),
             CircuitChange::Closed => sqlx::query(
                 "UPDATE endpoint_pacing SET circuit_open_until_us = NULL, circuit_probe_until_us = NULL, circuit_probe_owner = NULL, \
                  circuit_cooldown_ms = NULL WHERE endpoint_id = $1 AND circuit_open_until_us IS NOT NULL",
