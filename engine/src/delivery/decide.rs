@@ -102,7 +102,6 @@ mod tests {
             rate_limit_per_second: None,
             max_concurrency: None,
             retry_schedule: None,
-            due_version: 0,
         };
         let claim = Claimed {
             delivery_id: new_id(),

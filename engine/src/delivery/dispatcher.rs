@@ -58,8 +58,8 @@ pub struct Dispatcher {
     scans: u64,
     need_scan: bool,
     last_scan: Option<Instant>,
-    /// Drained endpoints whose queue heads are to be settled, with the version read.
-    unsettled: HashMap<EndpointId, i64>,
+    /// Drained endpoints whose queue heads are to be settled.
+    unsettled: HashSet<EndpointId>,
     /// The background task settling the previous batch, if it is still running.
     settling: Option<tokio::task::JoinHandle<()>>,
     /// When the other live nodes were last counted (the count is `Stats::peers`):
@@ -82,7 +82,7 @@ impl Dispatcher {
             scans: 0,
             need_scan: true,
             last_scan: None,
-            unsettled: HashMap::new(),
+            unsettled: HashSet::new(),
             settling: None,
             peers_seen: None,
         }
@@ -350,8 +350,8 @@ impl Dispatcher {
         let batch = std::mem::take(&mut self.unsettled);
         let store = self.engine.store.clone();
         self.settling = Some(tokio::spawn(async move {
-            for (endpoint, seen_version) in batch {
-                if let Err(e) = store.settle_head(&endpoint, seen_version).await {
+            for endpoint in batch {
+                if let Err(e) = store.settle_head(&endpoint).await {
                     tracing::warn!(%endpoint, error = %e, "settling a queue head failed; it stays early");
                 }
             }

@@ -324,10 +324,10 @@ pub trait QueueStore: Send + Sync {
         skip_endpoints: &[EndpointId],
     ) -> Result<Vec<DueEndpoint>>;
     /// Moves the endpoint's queue head to its earliest pending delivery (or clears
-    /// it), unless work was queued since the head was read at `seen_version`: then the
-    /// head stays where that write put it. Called when a claim found less than it
-    /// asked for.
-    async fn settle_head(&self, endpoint: &EndpointId, seen_version: i64) -> Result<()>;
+    /// it), unless work is being queued for it at that moment: then the head stays
+    /// early, which costs an empty claim, never a delivery. Called when a claim found
+    /// less than it asked for.
+    async fn settle_head(&self, endpoint: &EndpointId) -> Result<()>;
     /// Leases up to `want` due deliveries of one endpoint, as [`claim`](Self::claim)
     /// does, under the limits every node sharing this database keeps together: the
     /// rate schedule, the endpoint's and tenant's requests in flight (counted from the

@@ -17,10 +17,6 @@ pub struct DueEndpoint {
     pub rate_limit_per_second: Option<u32>,
     pub max_concurrency: Option<u32>,
     pub retry_schedule: Option<Vec<u32>>,
-    /// The queue head's version when scanned, for [`QueueStore::settle_head`].
-    ///
-    /// [`QueueStore::settle_head`]: super::QueueStore::settle_head
-    pub due_version: i64,
 }
 
 /// A delivery leased to this node, with what it takes to send it.

@@ -8,6 +8,7 @@ mod delivery;
 mod harness;
 mod health;
 mod lifecycle;
+mod queue_heads;
 mod retention;
 mod scheduler;
 mod sealing;

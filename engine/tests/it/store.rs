@@ -23,9 +23,7 @@ on_both_backends!(
     api_keys_are_listed_used_and_revoked,
     backlog_cap_counts_what_each_request_would_queue,
     delivery_filters,
-    queue_heads_follow_due_work_and_never_hide_it,
     quotas_cap_endpoints_and_keys_per_tenant,
-    two_nodes_publishing_to_the_same_endpoints_do_not_deadlock,
 );
 
 async fn tenants_endpoints_and_pagination(db: TestDb) {
@@ -478,50 +476,6 @@ async fn api_keys_are_listed_used_and_revoked(db: TestDb) {
     assert!(matches!(h.sluice.revoke_api_key(&h.platform, &new_id()).await, Err(Error::NotFound { .. })));
 }
 
-async fn queue_heads_follow_due_work_and_never_hide_it(db: TestDb) {
-    let h = Harness::new(db).await;
-    let e = h.endpoint("https://example.com/a", None).await;
-    let due_at = |at: i64| {
-        let store = h.store.clone();
-        async move { store.due_endpoints(at, 100, 100, &[], &[]).await.expect("due") }
-    };
-    assert!(due_at(now_ms() + 1_000).await.is_empty(), "no work, no head");
-    h.publish("t", "{}").await;
-    let listed = due_at(now_ms() + 1).await;
-    assert_eq!(listed.len(), 1);
-
-    // Claimed and scheduled for a retry in a minute: once settled, the endpoint is not
-    // due now, and is again in a minute.
-    let now = now_ms();
-    let c = h.store.claim(&e.id, now, now + 30_000, "node", 10).await.expect("claim").remove(0);
-    h.store.record(&[outcome(&c, NextStep::RetryAt(now + 60_000), 500, now)], &[], &[], now).await.expect("record");
-    // The record moved the head's version on, so settling with the scan's version
-    // changes nothing: the head stays early, which costs one empty claim, never work.
-    h.store.settle_head(&e.id, listed[0].due_version).await.expect("settle");
-    let seen = due_at(now + 1).await;
-    assert_eq!(seen.len(), 1, "still listed, early");
-    h.store.settle_head(&e.id, seen[0].due_version).await.expect("settle");
-    assert!(due_at(now + 1_000).await.is_empty(), "the retry is not due yet");
-    assert_eq!(due_at(now + 61_000).await.len(), 1, "and is once its time comes");
-
-    // Work queued after the dispatcher read the head wins over its settling: the
-    // stale version changes nothing, so the new delivery is not hidden.
-    let seen = due_at(now + 61_000).await.remove(0).due_version;
-    h.publish("t", "{}").await;
-    h.store.settle_head(&e.id, seen).await.expect("settle with a stale version");
-    assert_eq!(due_at(now_ms() + 1).await.len(), 1, "the new delivery is still found");
-
-    // A crashed node's lease: the settled head is no later than the lease's end, so
-    // the row comes due again without anyone releasing it.
-    let fresh = due_at(now_ms() + 1).await.remove(0).due_version;
-    let t = now_ms();
-    let leased = h.store.claim(&e.id, t, t + 5_000, "crashed", 10).await.expect("claim");
-    assert_eq!(leased.len(), 1, "the new delivery (the other waits for its retry)");
-    h.store.settle_head(&e.id, fresh).await.expect("settle");
-    assert!(due_at(t + 1_000).await.is_empty(), "leased, not due");
-    assert_eq!(due_at(t + 5_001).await.len(), 1, "due again when the lease runs out");
-}
-
 async fn quotas_cap_endpoints_and_keys_per_tenant(db: TestDb) {
     let h = Harness::new(db).await;
     let req =
@@ -561,44 +515,4 @@ async fn quotas_cap_endpoints_and_keys_per_tenant(db: TestDb) {
     let reset = PatchTenant { max_endpoints: Some(None), ..Default::default() };
     let reset = h.sluice.patch_tenant(&h.platform, &small.id, reset).await.expect("back to the default");
     assert_eq!(reset.max_endpoints, None);
-}
-
-/// Several nodes share one PostgreSQL: their publish transactions all lower the same
-/// endpoints' queue heads. With row locks that conflict with the foreign-key locks
-/// inserting deliveries takes, two of them deadlocked and one publish failed.
-async fn two_nodes_publishing_to_the_same_endpoints_do_not_deadlock(db: TestDb) {
-    let h = Harness::new(db).await;
-    if h.store.backend() == sluice_engine::store::Backend::Sqlite {
-        return; // one process, one writer: nothing to share
-    }
-    h.endpoint("https://example.com/a", None).await;
-    h.endpoint("https://example.com/b", None).await;
-    let nodes = [h.db.store().await, h.db.store().await];
-    let mut publishes = tokio::task::JoinSet::new();
-    for (n, store) in nodes.iter().enumerate() {
-        for i in 0..40 {
-            let store = store.clone();
-            let tenant = h.tenant.clone();
-            publishes.spawn(async move {
-                let batch: Vec<NewMessage> = (0..5)
-                    .map(|j| NewMessage {
-                        id: new_id(),
-                        tenant_id: tenant.clone(),
-                        event_type: "t".into(),
-                        payload: format!("{{\"node\":{n},\"i\":{i},\"j\":{j}}}"),
-                        idempotency_key: None,
-                        request_hash: None,
-                        created_at_ms: now_ms(),
-                        only_endpoint: None,
-                    })
-                    .collect();
-                store.publish_batch(&batch).await
-            });
-        }
-    }
-    while let Some(joined) = publishes.join_next().await {
-        joined.expect("join").expect("every publish commits");
-    }
-    let pending = h.store.backlog(&h.scope).await.expect("backlog");
-    assert_eq!(pending, 2 * 40 * 5 * 2, "every message, to both endpoints");
 }

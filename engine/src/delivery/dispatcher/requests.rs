@@ -90,7 +90,7 @@ impl Dispatcher {
             // Drained: wait for the next scan, and have the queue head moved to the
             // next pending delivery (see `settle_drained`).
             slot.listed = false;
-            self.unsettled.insert(id.clone(), slot.info.due_version);
+            self.unsettled.insert(id.clone());
         }
         let started = claimed.len();
         self.started += started;

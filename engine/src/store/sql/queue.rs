@@ -19,10 +19,21 @@ fn push_id_list<'a>(qb: &mut sqlx::QueryBuilder<'a, Db>, ids: impl IntoIterator<
 
 impl This {
     /// Lowers the queue heads of the endpoints in `heads` (endpoint id, due at) to at
-    /// most that time and bumps their `due_version`, inside the transaction that
-    /// queues the work, so that a concurrent `settle_head` cannot hide it. Used by
-    /// every statement file that makes deliveries due (they are all compiled into one
+    /// most that time, inside the transaction that queues the work. Used by every
+    /// statement file that makes deliveries due (they are all compiled into one
     /// module per backend).
+    ///
+    /// The queue head is the protocol between producers (publish, retries, replay)
+    /// and `settle_head`, which moves a drained endpoint's head on: a head must never
+    /// end up later than a pending delivery. On PostgreSQL a producer holds a KEY
+    /// SHARE lock on each endpoint row until it commits, and `settle_head` only
+    /// settles a row it can lock FOR UPDATE, which conflicts with it: a settle never
+    /// runs beside a producer it cannot see. KEY SHARE locks do not conflict with one
+    /// another, so producers whose head is already early (the usual case in a burst)
+    /// run side by side and their commits are flushed together; only a producer that
+    /// really moves a head takes that row's write lock. Before, every publish took
+    /// it, and publishes to one endpoint from several nodes queued up behind each
+    /// other's WAL flush.
     async fn lower_heads_in(tx: &mut sqlx::Transaction<'_, Db>, heads: &[(&str, i64)]) -> Result<()> {
         let mut earliest: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
         for &(endpoint, at) in heads {
@@ -31,30 +42,45 @@ impl This {
         let earliest: Vec<(&str, i64)> = earliest.into_iter().collect();
         for chunk in earliest.chunks(200) {
             if This::BACKEND == Backend::Postgres {
-                // Rows locked in id order, by every transaction that touches several
-                // heads, so two of them can never wait on each other. NO KEY UPDATE is
-                // the lock the UPDATE below takes anyway; unlike FOR UPDATE it does not
-                // conflict with the KEY SHARE locks that inserting deliveries (foreign
-                // key) takes, so two nodes publishing to one endpoint queue up instead
-                // of deadlocking.
+                // Held until the commit; taken after a settle in progress has
+                // committed, so the statements below see what it left.
                 let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT id FROM endpoints WHERE id IN ");
                 push_id_list(&mut qb, chunk.iter().map(|(id, _)| *id));
-                qb.push(" ORDER BY id FOR NO KEY UPDATE");
+                qb.push(" FOR KEY SHARE");
                 qb.build().execute(&mut **tx).await?;
+                if chunk.len() > 1 {
+                    // The heads that move, write-locked in id order, so two producers
+                    // moving several heads can never wait on each other.
+                    let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT e.id FROM endpoints e JOIN (");
+                    push_heads(&mut qb, chunk);
+                    qb.push(
+                        ") AS v ON e.id = v.column1 WHERE e.next_due_at IS NULL OR e.next_due_at > v.column2 \
+                         ORDER BY e.id FOR NO KEY UPDATE OF e",
+                    );
+                    qb.build().execute(&mut **tx).await?;
+                }
             }
+            // `due_version` is no longer read; bumping it keeps the previous
+            // release's settle (which checks it) from hiding what this one queues.
             let mut qb = sqlx::QueryBuilder::<Db>::new(
-                "UPDATE endpoints SET due_version = due_version + 1, next_due_at = CASE \
-                 WHEN endpoints.next_due_at IS NULL OR endpoints.next_due_at > v.column2 THEN v.column2 \
-                 ELSE endpoints.next_due_at END FROM (",
+                "UPDATE endpoints SET due_version = due_version + 1, next_due_at = v.column2 FROM (",
             );
-            qb.push_values(chunk, |mut b, (id, at)| {
-                b.push_bind(*id).push_bind(*at);
-            });
-            qb.push(") AS v WHERE endpoints.id = v.column1");
+            push_heads(&mut qb, chunk);
+            qb.push(
+                ") AS v WHERE endpoints.id = v.column1 \
+                 AND (endpoints.next_due_at IS NULL OR endpoints.next_due_at > v.column2)",
+            );
             qb.build().execute(&mut **tx).await?;
         }
         Ok(())
     }
+}
+
+/// `VALUES (id, at), …` for [`This::lower_heads_in`].
+fn push_heads<'a>(qb: &mut sqlx::QueryBuilder<'a, Db>, heads: &'a [(&'a str, i64)]) {
+    qb.push_values(heads, |mut b, (id, at)| {
+        b.push_bind(*id).push_bind(*at);
+    });
 }
 
 // The claim, per backend. Both bind $1 lease_until_ms, $2 owner, $3 endpoint id,
@@ -103,9 +129,9 @@ impl QueueStore for This {
         // Ranked within each tenant by how long the head has waited, then ordered by
         // that rank: every tenant's first endpoint comes before any tenant's second.
         let mut qb = sqlx::QueryBuilder::<Db>::new(
-            "SELECT id, tenant_id, url, version, rate_limit_per_second, max_concurrency, retry_schedule, due_version \
+            "SELECT id, tenant_id, url, version, rate_limit_per_second, max_concurrency, retry_schedule \
              FROM (SELECT e.id, e.tenant_id, e.url, e.version, e.rate_limit_per_second, e.max_concurrency, \
-             e.retry_schedule, e.due_version, \
+             e.retry_schedule, \
              e.next_due_at, ROW_NUMBER() OVER (PARTITION BY e.tenant_id ORDER BY e.next_due_at, e.id) AS rank_in_tenant \
              FROM endpoints e WHERE e.next_due_at <= ",
         );
@@ -127,15 +153,32 @@ impl QueueStore for This {
         rows.into_iter().map(due_endpoint_from).collect()
     }
 
-    async fn settle_head(&self, endpoint: &EndpointId, seen_version: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE endpoints SET next_due_at = (SELECT MIN(d.next_attempt_at) FROM deliveries d \
-             WHERE d.endpoint_id = endpoints.id AND d.state = 'pending') WHERE id = $1 AND due_version = $2",
+    async fn settle_head(&self, endpoint: &EndpointId) -> Result<()> {
+        const SETTLE: &str = "UPDATE endpoints SET next_due_at = (SELECT MIN(d.next_attempt_at) FROM deliveries d \
+             WHERE d.endpoint_id = endpoints.id AND d.state = 'pending') WHERE id = $1";
+        if This::BACKEND == Backend::Sqlite {
+            // One writer: no producer's transaction can be open beside this statement.
+            sqlx::query(SETTLE).bind(endpoint.as_str()).execute(&self.write).await?;
+            return Ok(());
+        }
+        // A producer still open holds KEY SHARE on the row (see `lower_heads_in`), and
+        // its deliveries are invisible here: leave the head early rather than wait or
+        // hide them. Early costs an empty claim, and the next drain settles again.
+        // Losing this commit to a crash leaves the head early too, so it need not wait
+        // for the WAL flush.
+        let mut tx = self.write.begin().await?;
+        let lockable: Option<(String,)> = sqlx::query_as(
+            "SELECT set_config('synchronous_commit', 'off', true) FROM endpoints WHERE id = $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(endpoint.as_str())
-        .bind(seen_version)
-        .execute(&self.write)
+        .fetch_optional(&mut *tx)
         .await?;
+        if lockable.is_some() {
+            // A statement of its own, so its snapshot is taken after the lock: every
+            // producer that held the row before has committed and is seen.
+            sqlx::query(SETTLE).bind(endpoint.as_str()).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
