@@ -21,6 +21,8 @@ pub enum Error {
     PreconditionFailed { current: i64 },
     #[error("idempotency key {0:?} was used with a different request")]
     IdempotencyKeyReused(String),
+    #[error("a request with idempotency key {0:?} is still being answered; retry shortly")]
+    IdempotencyKeyInFlight(String),
     #[error("this would queue {wanted} deliveries; the tenant has {pending} pending of its cap of {cap}")]
     BacklogFull { cap: i64, pending: i64, wanted: i64, retry_after_seconds: u64 },
     #[error("{0}")]
@@ -54,6 +56,7 @@ impl Error {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::PreconditionFailed { .. } => ErrorCode::PreconditionFailed,
             Self::IdempotencyKeyReused(_) => ErrorCode::IdempotencyKeyReused,
+            Self::IdempotencyKeyInFlight(_) => ErrorCode::IdempotencyKeyInFlight,
             Self::BacklogFull { .. } => ErrorCode::BacklogFull,
             Self::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
             Self::Unauthorized(_) => ErrorCode::Unauthorized,

@@ -97,6 +97,13 @@ impl ServerConfig {
             .map_err(|e| anyhow::anyhow!("SLUICE_TRUSTED_PROXIES: {e}"))?;
         anyhow::ensure!(a.http_header_timeout_seconds >= 1, "SLUICE_HTTP_HEADER_TIMEOUT_SECONDS must be at least 1");
         anyhow::ensure!(a.http_request_timeout_seconds >= 1, "SLUICE_HTTP_REQUEST_TIMEOUT_SECONDS must be at least 1");
+        // A request still running when its idempotency key counts as abandoned would
+        // see a retry take the key over and act a second time.
+        anyhow::ensure!(
+            Duration::from_secs(a.http_request_timeout_seconds) < sluice_engine::service::IN_FLIGHT_FOR_AT_MOST,
+            "SLUICE_HTTP_REQUEST_TIMEOUT_SECONDS must be under {} s (how long an idempotency key's request may run)",
+            sluice_engine::service::IN_FLIGHT_FOR_AT_MOST.as_secs()
+        );
         anyhow::ensure!(a.http_max_connections >= 1, "SLUICE_HTTP_MAX_CONNECTIONS must be at least 1");
         anyhow::ensure!(
             a.metrics_token.as_ref().is_none_or(|t| t.0.is_empty() || t.0.len() >= 16),

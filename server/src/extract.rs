@@ -27,6 +27,11 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Already authenticated by a layer (the idempotency layer needs the caller);
+        // only server code can put it there.
+        if let Some(crate::idempotency::Authenticated(caller)) = parts.extensions.get() {
+            return Ok(Auth(caller.clone()));
+        }
         if !parts.headers.contains_key(header::AUTHORIZATION) {
             return Err(ApiError::new(ErrorCode::Unauthorized, "send your API key as Authorization: Bearer <key>"));
         }

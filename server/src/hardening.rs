@@ -112,7 +112,7 @@ pub async fn body_limit(State(max): State<usize>, req: Request, next: Next) -> R
     res
 }
 
-fn too_large(max: usize) -> Response {
+pub(crate) fn too_large(max: usize) -> Response {
     let mut res = ApiError::new(
         ErrorCode::PayloadTooLarge,
         format!("the request body is larger than this server accepts ({max} bytes)"),

@@ -7,6 +7,7 @@ mod demo;
 mod extract;
 mod hardening;
 mod health;
+pub mod idempotency;
 pub mod origin;
 pub mod problem;
 pub mod request_id;
@@ -53,7 +54,15 @@ pub struct HttpSettings {
 /// The whole HTTP surface.
 pub fn router(state: AppState, leptos_options: LeptosOptions, http: &HttpSettings) -> Router {
     let api = Router::new()
-        .nest("/v1", v1::router().fallback(api_not_found))
+        .nest(
+            "/v1",
+            v1::router()
+                .route_layer(axum::middleware::from_fn_with_state(
+                    idempotency::IdempotencyState { app: state.clone(), max_body_bytes: http.max_body_bytes },
+                    idempotency::idempotent_posts,
+                ))
+                .fallback(api_not_found),
+        )
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

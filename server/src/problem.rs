@@ -63,6 +63,9 @@ impl From<Error> for ApiError {
             Error::BacklogFull { retry_after_seconds, .. } => {
                 Self { code, detail: e.to_string(), errors: Vec::new(), retry_after: Some(retry_after_seconds) }
             }
+            Error::IdempotencyKeyInFlight(_) => {
+                Self { code, detail: e.to_string(), errors: Vec::new(), retry_after: Some(1) }
+            }
             Error::RateLimited { retry_after_seconds } => {
                 Self { code, detail: e.to_string(), errors: Vec::new(), retry_after: Some(retry_after_seconds) }
             }

@@ -15,6 +15,7 @@ mod detail;
 mod endpoints;
 mod events;
 mod health;
+mod idempotency;
 mod keys;
 mod messages;
 mod node;
@@ -32,6 +33,7 @@ mod users;
 
 pub use audit::{current_client_ip, with_origin, DEFAULT_AUDIT_RETENTION};
 pub use events::EventQuery;
+pub use idempotency::{IdempotencyTicket, Idempotent, IDEMPOTENCY_KEPT, IN_FLIGHT_FOR_AT_MOST};
 pub use messages::{parse_time, Published};
 pub use passwords::PasswordGate;
 pub use queries::DeliveryQuery;

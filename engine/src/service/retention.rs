@@ -84,6 +84,11 @@ impl Sluice {
                         Ok(n) => tracing::info!(entries = n, "purged audit entries past their retention"),
                         Err(e) => tracing::warn!(error = %e, "purging the audit trail failed; retrying next time"),
                     }
+                    match self.purge_idempotency_keys(now_ms()).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(keys = n, "purged idempotency keys past a day"),
+                        Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed; retrying next time"),
+                    }
                     match self.purge_stale_sign_ins(&system, now_ms()).await {
                         Ok((0, 0)) => {}
                         Ok((sessions, throttle)) => tracing::debug!(sessions, throttle, "purged stale sign-ins"),

@@ -18,6 +18,7 @@
 //! The dispatcher's lease protocol and the sign-in plumbing take none; they run before
 //! or outside any caller.
 
+mod idempotency;
 mod postgres;
 mod queue;
 mod records;
@@ -34,6 +35,7 @@ use sluice_core::model::*;
 use crate::access::{KeyReach, Operator, Platform, Reach, TenantScope};
 use crate::error::{Error, Result};
 
+pub use idempotency::{IdempotencyBegin, IdempotencyStore, StoredAnswer};
 pub use postgres::PgStore;
 pub use queue::{
     CircuitChange, CircuitRecord, Claimed, DueEndpoint, NextStep, Outcome, SharedCircuit, SharedClaim, SharedLimits,
@@ -53,8 +55,8 @@ pub use sqlite::SqliteStore;
 /// methods.)
 pub mod prelude {
     pub use super::{
-        AuditStore, EndpointStore, KeyStore, MaintenanceStore, MessageStore, OperationStore, QueueStore, ReportStore,
-        SignInStore, Store, TenantStore, UserStore,
+        AuditStore, EndpointStore, IdempotencyStore, KeyStore, MaintenanceStore, MessageStore, OperationStore,
+        QueueStore, ReportStore, SignInStore, Store, TenantStore, UserStore,
     };
 }
 
@@ -95,6 +97,7 @@ pub trait Store:
     + OperationStore
     + ReportStore
     + MaintenanceStore
+    + IdempotencyStore
     + Send
     + Sync
     + 'static

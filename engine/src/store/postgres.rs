@@ -107,3 +107,4 @@ include!("sql/queue.rs");
 include!("sql/operations.rs");
 include!("sql/reports.rs");
 include!("sql/maintenance.rs");
+include!("sql/idempotency.rs");

@@ -21,16 +21,20 @@ use crate::error::{Error, Result};
 const PREFIX: &str = "sealed:v1:";
 const NONCE_LEN: usize = 24;
 
-/// One key: its id and its cipher.
+/// One key: its id, its cipher, and the key it derives for fingerprints.
 struct SealingKey {
     id: String,
     cipher: XChaCha20Poly1305,
+    fingerprint_key: [u8; 32],
 }
 
 impl SealingKey {
     fn new(key: &[u8; 32]) -> Self {
         let id = hex::encode(&Sha256::digest(key)[..4]);
-        Self { id, cipher: XChaCha20Poly1305::new(key.into()) }
+        let mut derive = Sha256::new();
+        derive.update(b"sluice request fingerprints v1\n");
+        derive.update(key);
+        Self { id, cipher: XChaCha20Poly1305::new(key.into()), fingerprint_key: derive.finalize().into() }
     }
 }
 
@@ -62,6 +66,21 @@ impl Sealer {
     /// The current key's id, as it appears in sealed values.
     pub fn key_id(&self) -> &str {
         &self.current.id
+    }
+
+    /// A fingerprint of `parts` keyed by the current key: equal for equal input, and
+    /// useless to anyone without the key for guessing what went in (a request body may
+    /// carry a password). A secret prefix is enough here: the fingerprint is compared,
+    /// never checked as a signature, so length extension gains nothing. Fingerprints
+    /// taken before a key rotation no longer match after it.
+    pub fn fingerprint(&self, parts: &[&[u8]]) -> String {
+        let mut hash = Sha256::new();
+        hash.update(self.current.fingerprint_key);
+        for part in parts {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+        hex::encode(hash.finalize())
     }
 
     /// Seals `secret` for the row `row_id`.

@@ -7,6 +7,7 @@ mod cluster;
 mod delivery;
 mod harness;
 mod health;
+mod idempotency;
 mod lifecycle;
 mod queue_heads;
 mod retention;

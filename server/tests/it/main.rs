@@ -7,6 +7,7 @@ mod chaos;
 mod events;
 mod hardening;
 mod harness;
+mod idempotency;
 mod permissions;
 mod process;
 mod views;

@@ -160,6 +160,10 @@ async fn killed_mid_burst_loses_nothing(db: TestDb) {
             }
         }));
     }
+    // Both before the kill: a publish can be delivered before its 202 reaches the
+    // publisher, so 50 arrivals alone do not mean 50 answers were read.
+    let answered = eventually(Duration::from_secs(30), || async { accepted.lock().expect("lock").len() >= 50 }).await;
+    assert!(answered, "50 publishes answered 202 before the kill");
     assert!(rx.wait_for(50, Duration::from_secs(30)).await, "deliveries started before the kill");
     signal(&child, "KILL");
     let _ = child.wait();

@@ -1,0 +1,124 @@
+//! Idempotency keys on POST requests: the first answer to `(caller, key)` is kept for
+//! 24 hours and given again to a retry of the same request, so a client whose
+//! connection dropped can retry a create, rotate, replay or recover without acting
+//! twice. The HTTP layer decides what a request and an answer are; this keeps them.
+
+use std::time::Duration;
+
+use crate::access::Caller;
+use crate::error::{Error, Result};
+use crate::ids::now_ms;
+use crate::store::{IdempotencyBegin, StoredAnswer};
+use crate::Sluice;
+
+/// How long a key and its answer are kept.
+pub const IDEMPOTENCY_KEPT: Duration = Duration::from_secs(24 * 3600);
+
+/// How long a request may hold its key unanswered before a retry takes it over: the
+/// request died with its node. Longer than any request may run (the HTTP request
+/// timeout, 30 s by default, must be shorter: the server refuses to start otherwise),
+/// so a live request is never overtaken.
+pub const IN_FLIGHT_FOR_AT_MOST: Duration = Duration::from_secs(120);
+
+/// Longest key accepted, as Stripe's.
+const MAX_KEY_LEN: usize = 255;
+
+/// A key this request holds: [`Sluice::complete_idempotent`] keeps its answer,
+/// [`Sluice::abandon_idempotent`] lets it go.
+#[derive(Debug)]
+pub struct IdempotencyTicket {
+    caller: String,
+    key: String,
+    owner: String,
+}
+
+/// What to do with a request that carries a key.
+#[derive(Debug)]
+pub enum Idempotent {
+    /// Act on it, then complete or abandon the ticket.
+    Proceed(IdempotencyTicket),
+    /// Answer this again: the first request with the key got it.
+    Replay(StoredAnswer),
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A key is 1 to 255 visible ASCII characters (letters, digits, punctuation).
+fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid("Idempotency-Key", "must be 1 to 255 visible ASCII characters"));
+    }
+    Ok(())
+}
+
+impl Sluice {
+    /// Takes `key` for `caller`'s request (`method`, `path` with its query, `body`), or
+    /// says why not: the key answered another request (422), or its first request is
+    /// still being answered (409).
+    pub async fn begin_idempotent(
+        &self,
+        caller: &Caller,
+        key: &str,
+        (method, path, body): (&str, &str, &[u8]),
+    ) -> Result<Idempotent> {
+        check_key(key)?;
+        // Keyed: a body may carry a password, and the fingerprint is kept a day.
+        let request_hash = self.store.request_fingerprint(&[method.as_bytes(), path.as_bytes(), body]);
+        let owner = ulid::Ulid::new().to_string();
+        let now = now_ms();
+        let begun = self
+            .store
+            .begin_idempotent(
+                caller.actor(),
+                key,
+                &request_hash,
+                &owner,
+                now,
+                now - millis(IN_FLIGHT_FOR_AT_MOST),
+                now - millis(IDEMPOTENCY_KEPT),
+            )
+            .await?;
+        match begun {
+            IdempotencyBegin::Started => Ok(Idempotent::Proceed(IdempotencyTicket {
+                caller: caller.actor().to_owned(),
+                key: key.to_owned(),
+                owner,
+            })),
+            IdempotencyBegin::Answered(answer) => Ok(Idempotent::Replay(answer)),
+            IdempotencyBegin::Mismatch => Err(Error::IdempotencyKeyReused(key.to_owned())),
+            IdempotencyBegin::InFlight => Err(Error::IdempotencyKeyInFlight(key.to_owned())),
+        }
+    }
+
+    /// Keeps `answer` as the key's answer.
+    pub async fn complete_idempotent(&self, ticket: IdempotencyTicket, answer: &StoredAnswer) -> Result<()> {
+        self.store.complete_idempotent(&ticket.caller, &ticket.key, &ticket.owner, answer).await
+    }
+
+    /// Lets the key go, so the same key may be used again: the request changed
+    /// nothing (refused, or failed and rolled back).
+    pub async fn abandon_idempotent(&self, ticket: IdempotencyTicket) -> Result<()> {
+        self.store.abandon_idempotent(&ticket.caller, &ticket.key, &ticket.owner).await
+    }
+
+    /// Removes keys older than [`IDEMPOTENCY_KEPT`] as of `now_ms`; how many.
+    pub(super) async fn purge_idempotency_keys(&self, now_ms: i64) -> Result<u64> {
+        self.store.purge_idempotency(now_ms - millis(IDEMPOTENCY_KEPT)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_visible_ascii_of_at_most_255() {
+        assert!(check_key("order-123_retry.1:a/b").is_ok());
+        assert!(check_key(&"k".repeat(255)).is_ok());
+        for bad in ["", " ", "has space", "tab\t", "ünïcode", &"k".repeat(256)] {
+            assert!(check_key(bad).is_err(), "{bad:?}");
+        }
+    }
+}
