@@ -52,6 +52,72 @@ pub fn signature_header<'a>(
     keys.into_iter().map(|k| sign(k, msg_id, timestamp, body)).collect::<Vec<_>>().join(" ")
 }
 
+/// How far a webhook's timestamp may be from the receiver's clock, as the Standard
+/// Webhooks libraries allow: older is a replay, newer a forgery or a broken clock.
+pub const DEFAULT_TOLERANCE_SECONDS: i64 = 300;
+
+/// Why a received webhook does not verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyError {
+    /// The secret is not a `whsec_…` secret of a valid size.
+    BadSecret,
+    /// `webhook-timestamp` is not whole seconds since the epoch.
+    BadTimestamp,
+    /// The timestamp is this many seconds from now (negative: in the past), more than
+    /// the tolerance allows.
+    OutsideTolerance { seconds_from_now: i64 },
+    /// No `v1,…` entry of `webhook-signature` matches the body under the secret.
+    NoMatch,
+}
+
+impl std::fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BadSecret => {
+                write!(f, "the secret is not a whsec_ secret of {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} bytes")
+            }
+            Self::BadTimestamp => write!(f, "webhook-timestamp is not whole seconds since the Unix epoch"),
+            Self::OutsideTolerance { seconds_from_now } => {
+                write!(f, "webhook-timestamp is {seconds_from_now} s from now, beyond the tolerance")
+            }
+            Self::NoMatch => write!(f, "no signature in webhook-signature matches this body and secret"),
+        }
+    }
+}
+
+/// Checks a received webhook as a receiver should: the timestamp within `tolerance`
+/// seconds of `now`, and any `v1,` entry of the signature header (there is one per
+/// secret during a rotation) matching the body, compared in constant time.
+pub fn verify(
+    secret: &str,
+    (msg_id, timestamp, signature): (&str, &str, &str),
+    body: &[u8],
+    now: i64,
+    tolerance: i64,
+) -> Result<(), VerifyError> {
+    let key = decode_secret(secret.trim()).ok_or(VerifyError::BadSecret)?;
+    let ts: i64 = timestamp.trim().parse().map_err(|_| VerifyError::BadTimestamp)?;
+    let from_now = ts.saturating_sub(now);
+    if from_now.abs() > tolerance {
+        return Err(VerifyError::OutsideTolerance { seconds_from_now: from_now });
+    }
+    let expected = sign(&key, msg_id.trim(), ts, body);
+    let matches = signature
+        .split_whitespace()
+        .any(|entry| entry.len() == expected.len() && constant_time_eq(entry.as_bytes(), expected.as_bytes()));
+    if matches {
+        Ok(())
+    } else {
+        Err(VerifyError::NoMatch)
+    }
+}
+
+/// Equal-length byte strings compared without an early exit, so the time taken says
+/// nothing about where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
 /// The body every receiver gets: the envelope around the published payload.
 ///
 /// Built by concatenation so the payload's bytes reach the receiver exactly as they were
@@ -72,6 +138,24 @@ mod tests {
         let key = decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("spec secret");
         let sig = sign(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#);
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn verifies_like_a_receiver() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let (id, ts, body) = ("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#);
+        let good = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+        let check = |sig: &str, body: &[u8], now: i64| verify(secret, (id, &ts.to_string(), sig), body, now, 300);
+        assert_eq!(check(good, body, ts), Ok(()));
+        // Mid-rotation the header carries the old secret's signature too.
+        assert_eq!(check(&format!("v1,AAAA {good}"), body, ts + 299), Ok(()));
+        assert_eq!(check(good, br#"{"test": 2432232315}"#, ts), Err(VerifyError::NoMatch), "a changed body");
+        assert_eq!(check("v1,AAAA", body, ts), Err(VerifyError::NoMatch));
+        assert_eq!(check(good, body, ts + 301), Err(VerifyError::OutsideTolerance { seconds_from_now: -301 }));
+        assert_eq!(check(good, body, ts - 301), Err(VerifyError::OutsideTolerance { seconds_from_now: 301 }));
+        assert_eq!(verify("whsec_short", (id, "1", good), body, 1, 300), Err(VerifyError::BadSecret));
+        assert_eq!(verify(secret, (id, "soon", good), body, ts, 300), Err(VerifyError::BadTimestamp));
+        assert_eq!(verify(secret, ("msg_other", &ts.to_string(), good), body, ts, 300), Err(VerifyError::NoMatch));
     }
 
     #[test]

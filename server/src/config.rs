@@ -63,6 +63,9 @@ pub struct Args {
     /// The delivery engine's settings.
     #[command(flatten)]
     pub engine: EngineConfig,
+    /// What to do; serving is the default.
+    #[command(subcommand)]
+    pub command: Option<crate::cli::Command>,
 }
 
 /// Everything `start` needs.

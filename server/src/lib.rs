@@ -2,6 +2,7 @@
 //! metrics in one axum router; start-up (migrations, bootstrap key, workers) and
 //! graceful shutdown.
 
+pub mod cli;
 pub mod config;
 mod demo;
 mod extract;

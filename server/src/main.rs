@@ -1,12 +1,17 @@
-//! The `sluice` binary: reads configuration, starts everything, stops on SIGTERM.
+//! The `sluice` binary: reads configuration, starts everything, stops on SIGTERM;
+//! `sluice verify`, `migrate` and `keys create` (see `cli.rs`).
 
 use clap::Parser;
+use sluice_server::cli::{Command, KeysCommand};
 use sluice_server::config::{Args, ServerConfig};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Command::Verify(verify)) = &args.command {
+        std::process::exit(sluice_server::cli::run_verify(verify));
+    }
     let filter =
         EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
     if args.log_format == "json" {
@@ -15,6 +20,13 @@ async fn main() -> anyhow::Result<()> {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     let config = ServerConfig::from_args(&args)?;
+    match &args.command {
+        Some(Command::Migrate) => return sluice_server::cli::run_migrate(&config).await,
+        Some(Command::Keys(KeysCommand::Create { name })) => {
+            return sluice_server::cli::run_keys_create(&config, name).await
+        }
+        Some(Command::Verify(_) | Command::Serve) | None => {}
+    }
     let running = sluice_server::start(config).await?;
     println!("  Sluice is up on http://{}  (dashboard: /, API: /v1, health: /readyz)", running.addr);
     let stop = running.stop_handle();

@@ -66,6 +66,14 @@ impl Sluice {
     }
 
     /// A new platform key, for an admin (a platform caller) to hand to a producer.
+    /// A platform key made at the server's console (`sluice keys create`), acting as
+    /// `console`: whoever runs the binary against the database and its secret key holds
+    /// the platform already.
+    pub async fn create_platform_key_at_console(&self, name: &str) -> Result<CreatedApiKey> {
+        let console = Platform::system("console");
+        self.create_platform_api_key(&console, CreateApiKey { name: Some(name.to_owned()) }).await
+    }
+
     pub async fn create_platform_api_key(&self, platform: &Platform, req: CreateApiKey) -> Result<CreatedApiKey> {
         let name = req.name.unwrap_or_else(|| "platform".into());
         validate::name(&name).map_err(|m| Error::invalid("name", m))?;
