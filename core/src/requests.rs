@@ -25,6 +25,9 @@ pub struct PatchTenant {
     pub tier: Option<String>,
     #[serde(default)]
     pub backlog_cap: Option<i64>,
+    /// Days messages are kept once delivered; a shorter one applies at the next purge.
+    #[serde(default)]
+    pub retention_days: Option<i64>,
     /// `null` returns the tenant to the platform's default.
     #[serde(default, deserialize_with = "double_option")]
     pub max_endpoints: Option<Option<u32>>,

@@ -130,6 +130,14 @@ pub fn quota(n: u32, max: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// How many days a tenant's messages are kept once delivered: a day to ten years.
+pub fn retention_days(n: i64) -> Result<(), String> {
+    if !(1..=3650).contains(&n) {
+        return Err("must be between 1 and 3650".into());
+    }
+    Ok(())
+}
+
 pub fn backlog_cap(n: i64) -> Result<(), String> {
     if !(1..=1_000_000_000).contains(&n) {
         return Err("must be between 1 and 1000000000".into());

@@ -56,7 +56,8 @@ impl Sluice {
         Ok(tier)
     }
 
-    /// Renames a tenant or moves it to another tier (platform callers only).
+    /// Renames a tenant, moves it to another tier, or changes its retention, backlog
+    /// cap or quotas (platform callers only).
     pub async fn patch_tenant(&self, platform: &Platform, id: &TenantId, req: PatchTenant) -> Result<Tenant> {
         let mut tenant = self.get_tenant(&platform.tenant(id)).await?;
         let mut errors = Errors::default();
@@ -72,6 +73,10 @@ impl Sluice {
             errors.check(validate::backlog_cap(cap), "backlog_cap");
             tenant.backlog_cap = cap;
         }
+        if let Some(days) = req.retention_days {
+            errors.check(validate::retention_days(days), "retention_days");
+            tenant.retention_days = days;
+        }
         super::tenants::check_quotas(&mut errors, req.max_endpoints.flatten(), req.max_api_keys.flatten());
         if let Some(n) = req.max_endpoints {
             tenant.max_endpoints = n;
@@ -85,6 +90,7 @@ impl Sluice {
         self.forget_tenant_facts(&tenant.id);
         let detail = serde_json::json!({
             "name": tenant.name, "tier": tenant.tier, "backlog_cap": tenant.backlog_cap,
+            "retention_days": tenant.retention_days,
             "max_endpoints": tenant.max_endpoints, "max_api_keys": tenant.max_api_keys,
         });
         self.audit(platform.actor(), Some(&tenant.id), "tenant.updated", Some(tenant.id.as_str()), detail).await;

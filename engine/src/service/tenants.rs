@@ -16,9 +16,7 @@ impl Sluice {
         let tier = req.tier.unwrap_or_else(|| DEFAULT_TIER.into());
         self.check_tier(&mut errors, &tier).await?;
         let retention_days = req.retention_days.unwrap_or(30);
-        if !(1..=3650).contains(&retention_days) {
-            errors.add("retention_days", "must be between 1 and 3650");
-        }
+        errors.check(validate::retention_days(retention_days), "retention_days");
         let backlog_cap = req.backlog_cap.unwrap_or(1_000_000);
         errors.check(validate::backlog_cap(backlog_cap), "backlog_cap");
         check_quotas(&mut errors, req.max_endpoints, req.max_api_keys);

@@ -37,6 +37,34 @@ fn message(tenant: &sluice_core::ids::TenantId, n: usize) -> NewMessage {
     }
 }
 
+/// A connection of the test's own to the database, under the store.
+enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Raw {
+    async fn connect(db: &TestDb) -> Self {
+        match db.backend {
+            sluice_testkit::Backend::Sqlite => Self::Sqlite(sqlx::SqlitePool::connect(&db.url).await.expect("sqlite")),
+            sluice_testkit::Backend::Postgres => {
+                Self::Postgres(sqlx::PgPool::connect(&db.url).await.expect("postgres"))
+            }
+        }
+    }
+
+    /// The endpoint's head and its earliest pending delivery, read in one statement
+    /// (one snapshot).
+    async fn head_and_earliest(&self, endpoint: &sluice_core::ids::EndpointId) -> (Option<i64>, Option<i64>) {
+        const READ: &str = "SELECT e.next_due_at, (SELECT MIN(d.next_attempt_at) FROM deliveries d \
+             WHERE d.endpoint_id = e.id AND d.state = 'pending') FROM endpoints e WHERE e.id = $1";
+        match self {
+            Self::Sqlite(pool) => sqlx::query_as(READ).bind(endpoint.as_str()).fetch_one(pool).await.expect("head"),
+            Self::Postgres(pool) => sqlx::query_as(READ).bind(endpoint.as_str()).fetch_one(pool).await.expect("head"),
+        }
+    }
+}
+
 async fn queue_heads_follow_due_work_and_never_hide_it(db: TestDb) {
     let h = Harness::new(db).await;
     let store = h.store.as_ref();
@@ -81,6 +109,7 @@ async fn heads_never_hide_work_under_concurrent_publishes_claims_and_settles(db:
     let drained = Arc::new(AtomicUsize::new(0));
     let drainer = {
         let (store, endpoint, drained) = (h.db.store().await, e.id.clone(), drained.clone());
+        let raw = Raw::connect(&h.db).await;
         tokio::spawn(async move {
             let mut running_tx = Some(running_tx);
             while !*done.borrow() {
@@ -90,6 +119,13 @@ async fn heads_never_hide_work_under_concurrent_publishes_claims_and_settles(db:
                 store.record(&outcomes, &[], &[], t).await.expect("record");
                 store.settle_head(&endpoint).await.expect("settle");
                 drained.fetch_add(outcomes.len(), Ordering::Relaxed);
+                // In every committed state, not only at the end: the drainer's next
+                // settle would mend a head hidden for a moment.
+                let (head, earliest) = raw.head_and_earliest(&endpoint).await;
+                assert!(
+                    earliest.is_none() || head.is_some_and(|h| Some(h) <= earliest),
+                    "head {head:?} is later than the earliest pending delivery {earliest:?}"
+                );
                 if let Some(tx) = running_tx.take() {
                     let _ = tx.send(());
                 }
@@ -104,7 +140,7 @@ async fn heads_never_hide_work_under_concurrent_publishes_claims_and_settles(db:
         publishers.spawn(async move {
             for i in 0..2_000 {
                 store.publish_batch(&[message(&tenant, i)]).await.expect("publish");
-                if i >= 30 && drained.load(Ordering::Relaxed) >= 10 {
+                if i >= 60 && drained.load(Ordering::Relaxed) >= 10 {
                     break;
                 }
             }

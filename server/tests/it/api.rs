@@ -105,6 +105,19 @@ async fn tenants_and_tenant_keys(db: TestDb) {
         422,
         "validation_failed",
     );
+    // Retention: the platform changes it; out of range is refused and changes nothing.
+    let kept = app.patch(&own, json!({ "retention_days": 7 })).await;
+    assert_eq!(kept.body["retention_days"], 7, "{:?}", kept.body);
+    for bad in [json!(0), json!(3651), json!("long")] {
+        let refused = app.patch(&own, json!({ "retention_days": bad })).await;
+        assert_problem(&refused, 422, "validation_failed");
+    }
+    let refused = app.patch(&own, json!({ "retention_days": 0 })).await;
+    assert_eq!(refused.body["errors"][0]["field"], "retention_days");
+    assert_eq!(app.get(&own).await.body["retention_days"], 7);
+    let tenant_keeps = app.call(Method::PATCH, &own, Some(&key), Some(json!({ "retention_days": 9 })), &[]).await;
+    assert_problem(&tenant_keeps, 403, "forbidden");
+
     let hook = json!({ "url": "https://example.com/hook" });
     let path = format!("/v1/tenants/{mine}/endpoints");
     let first = app.call(Method::POST, &path, Some(&key), Some(hook.clone()), &[]).await;

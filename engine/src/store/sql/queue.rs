@@ -60,8 +60,10 @@ impl This {
                     qb.build().execute(&mut **tx).await?;
                 }
             }
-            // `due_version` is no longer read; bumping it keeps the previous
-            // release's settle (which checks it) from hiding what this one queues.
+            // `due_version` is no longer read. It is still bumped where a head moves,
+            // which fences off the previous release's settle (a compare-and-set on it)
+            // in that case only; see docs/upgrades.md for why the releases must not
+            // run side by side.
             let mut qb = sqlx::QueryBuilder::<Db>::new(
                 "UPDATE endpoints SET due_version = due_version + 1, next_due_at = v.column2 FROM (",
             );
@@ -157,7 +159,8 @@ impl QueueStore for This {
         const SETTLE: &str = "UPDATE endpoints SET next_due_at = (SELECT MIN(d.next_attempt_at) FROM deliveries d \
              WHERE d.endpoint_id = endpoints.id AND d.state = 'pending') WHERE id = $1";
         if This::BACKEND == Backend::Sqlite {
-            // One writer: no producer's transaction can be open beside this statement.
+            // The database file's write lock: no producer's transaction can be open
+            // beside this statement, whichever connection (or store) it is on.
             sqlx::query(SETTLE).bind(endpoint.as_str()).execute(&self.write).await?;
             return Ok(());
         }
@@ -167,8 +170,13 @@ impl QueueStore for This {
         // Losing this commit to a crash leaves the head early too, so it need not wait
         // for the WAL flush.
         let mut tx = self.write.begin().await?;
-        let lockable: Option<(String,)> = sqlx::query_as(
-            "SELECT set_config('synchronous_commit', 'off', true) FROM endpoints WHERE id = $1 FOR UPDATE SKIP LOCKED",
+        // The lock holds back every producer of this endpoint until the commit: a node
+        // that stalls between the statements (a paused VM) must not hold it for long,
+        // so the database ends the transaction after a second idle.
+        let lockable: Option<(String, String)> = sqlx::query_as(
+            "SELECT set_config('synchronous_commit', 'off', true), \
+             set_config('idle_in_transaction_session_timeout', '1s', true) \
+             FROM endpoints WHERE id = $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(endpoint.as_str())
         .fetch_optional(&mut *tx)

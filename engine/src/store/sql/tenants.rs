@@ -70,8 +70,8 @@ impl TenantStore for This {
 
     async fn update_tenant(&self, _platform: &Platform, t: &Tenant) -> Result<()> {
         sqlx::query(
-            "UPDATE tenants SET name = $2, tier = $3, backlog_cap = $4, max_endpoints = $5, max_api_keys = $6 \
-             WHERE id = $1",
+            "UPDATE tenants SET name = $2, tier = $3, backlog_cap = $4, max_endpoints = $5, max_api_keys = $6, \
+             retention_days = $7 WHERE id = $1",
         )
         .bind(t.id.as_str())
         .bind(&t.name)
@@ -79,6 +79,7 @@ impl TenantStore for This {
         .bind(t.backlog_cap)
         .bind(t.max_endpoints.map(i64::from))
         .bind(t.max_api_keys.map(i64::from))
+        .bind(t.retention_days)
         .execute(&self.write)
         .await?;
         Ok(())
