@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::access::Caller;
 use crate::error::{Error, Result};
-use crate::ids::now_ms;
+use crate::ids::{duration_ms, now_ms};
 use crate::store::{IdempotencyBegin, StoredAnswer};
 use crate::Sluice;
 
@@ -41,10 +41,6 @@ pub enum Idempotent {
     Replay(StoredAnswer),
 }
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// A key is 1 to 255 visible ASCII characters (letters, digits, punctuation).
 fn check_key(key: &str) -> Result<()> {
     if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
@@ -76,8 +72,8 @@ impl Sluice {
                 &request_hash,
                 &owner,
                 now,
-                now - millis(IN_FLIGHT_FOR_AT_MOST),
-                now - millis(IDEMPOTENCY_KEPT),
+                now - duration_ms(IN_FLIGHT_FOR_AT_MOST),
+                now - duration_ms(IDEMPOTENCY_KEPT),
             )
             .await?;
         match begun {
@@ -105,7 +101,7 @@ impl Sluice {
 
     /// Removes keys older than [`IDEMPOTENCY_KEPT`] as of `now_ms`; how many.
     pub(super) async fn purge_idempotency_keys(&self, now_ms: i64) -> Result<u64> {
-        self.store.purge_idempotency(now_ms - millis(IDEMPOTENCY_KEPT)).await
+        self.store.purge_idempotency(now_ms - duration_ms(IDEMPOTENCY_KEPT)).await
     }
 }
 
