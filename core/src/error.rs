@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// What went wrong, in a form a client can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The request could not be parsed (malformed JSON, bad header, bad query string).
@@ -115,6 +116,7 @@ impl ErrorCode {
 
 /// One invalid field of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     pub field: String,
     pub message: String,

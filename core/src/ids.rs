@@ -19,6 +19,8 @@ const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 pub trait IdKind: Copy + Eq + Send + Sync + 'static {
     const PREFIX: &'static str;
     const NAME: &'static str;
+    /// The type's name in the OpenAPI description: `TenantId`.
+    const SCHEMA_NAME: &'static str;
 }
 
 /// An id of one kind of resource.
@@ -144,6 +146,38 @@ impl<'de, K: IdKind> Deserialize<'de> for Id<K> {
     }
 }
 
+/// Each kind of id is a string schema of its own, with the pattern every id of that
+/// kind matches (the canonical upper-case form the API answers with).
+#[cfg(feature = "openapi")]
+mod schema {
+    use std::borrow::Cow;
+
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    use utoipa::openapi::RefOr;
+
+    use super::{Id, IdKind, ULID_LEN};
+
+    impl<K: IdKind> utoipa::PartialSchema for Id<K> {
+        fn schema() -> RefOr<Schema> {
+            // The first character of a ULID body is at most 7: 26 base32 digits hold 130
+            // bits, a ULID 128.
+            let pattern = format!("^{}[0-7][0-9A-HJKMNP-TV-Z]{{{}}}$", K::PREFIX, ULID_LEN - 1);
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(format!("The id of a {}: `{}` and a ULID.", K::NAME, K::PREFIX)))
+                .pattern(Some(pattern))
+                .examples([format!("{}01JC3Z8Q5G7XKQ2V9M4T6W8Y0A", K::PREFIX)])
+                .into()
+        }
+    }
+
+    impl<K: IdKind> utoipa::ToSchema for Id<K> {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed(K::SCHEMA_NAME)
+        }
+    }
+}
+
 macro_rules! id_kinds {
     ($($(#[$doc:meta])* $kind:ident / $alias:ident = $prefix:literal, $name:literal;)*) => {$(
         $(#[$doc])*
@@ -152,6 +186,7 @@ macro_rules! id_kinds {
         impl IdKind for $kind {
             const PREFIX: &'static str = $prefix;
             const NAME: &'static str = $name;
+            const SCHEMA_NAME: &'static str = stringify!($alias);
         }
         $(#[$doc])*
         pub type $alias = Id<$kind>;

@@ -11,17 +11,20 @@ use crate::ids::*;
 
 pub use crate::requests::*;
 pub use crate::views::{
-    ActivityEvent, DeliveryDetail, EndpointHealth, LifecycleKind, NodeInfo, NodeState, NodeStatus, OpenCircuitInfo,
+    ActivityEvent, DeliveryDetail, EndpointHealth, EndpointHealthReport, LifecycleKind, MessageDeliveries, NodeInfo,
+    NodeState, NodeStatus, OpenCircuitInfo,
 };
 
 /// A page of a list, newest first.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tenant {
     pub id: TenantId,
     pub name: String,
@@ -36,6 +39,7 @@ pub struct Tenant {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKey {
     pub id: ApiKeyId,
     /// `None` for a platform key, which reaches every tenant.
@@ -55,6 +59,7 @@ pub const DEFAULT_TIER: &str = "standard";
 /// An SLO class: what a tenant on it is promised. A delivery is good when it
 /// succeeded within `latency_target_ms` of its message being published.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tier {
     pub name: String,
     /// Share of deliveries that must be good, e.g. 0.999.
@@ -65,6 +70,7 @@ pub struct Tier {
 
 /// SLO attainment over one window ending now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SloWindow {
     pub label: String,
     pub hours: i64,
@@ -79,6 +85,7 @@ pub struct SloWindow {
 
 /// One hour of a tenant's deliveries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LatencyPoint {
     pub start: DateTime<Utc>,
     pub succeeded: i64,
@@ -90,6 +97,7 @@ pub struct LatencyPoint {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorClassCount {
     pub error_class: String,
     pub deliveries: i64,
@@ -98,6 +106,7 @@ pub struct ErrorClassCount {
 /// Everything the tenant overview shows: SLO windows, latency over the last 24 hours,
 /// backlog now, and why deliveries failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantOverview {
     pub tenant: Tenant,
     pub tier: Tier,
@@ -116,6 +125,7 @@ pub struct TenantOverview {
 
 /// The answer to creating an API key: the only time the key is shown.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedApiKey {
     #[serde(flatten)]
     pub api_key: ApiKey,
@@ -123,6 +133,7 @@ pub struct CreatedApiKey {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EndpointStatus {
     Enabled,
@@ -130,6 +141,7 @@ pub enum EndpointStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Endpoint {
     pub id: EndpointId,
     pub tenant_id: TenantId,
@@ -155,6 +167,7 @@ pub struct Endpoint {
 
 /// One signing secret of an endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SigningSecret {
     pub key: String,
     pub created_at: DateTime<Utc>,
@@ -164,6 +177,7 @@ pub struct SigningSecret {
 
 /// The signing secrets of an endpoint: the active one and those in their grace period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EndpointSecrets {
     /// The active secret.
     pub key: String,
@@ -172,16 +186,19 @@ pub struct EndpointSecrets {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     pub id: MessageId,
     pub tenant_id: TenantId,
     pub event_type: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub payload: Box<RawValue>,
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     Pending,
@@ -208,6 +225,7 @@ impl DeliveryStatus {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     pub id: DeliveryId,
     pub message_id: MessageId,
@@ -225,6 +243,7 @@ pub struct Delivery {
 
 /// Why an attempt was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptTrigger {
     /// The first attempt or a retry from the schedule.
@@ -251,6 +270,7 @@ impl AttemptTrigger {
 
 /// Why an attempt failed, coarse enough to aggregate and chart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     Timeout,
@@ -316,6 +336,7 @@ impl ErrorClass {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attempt {
     pub id: AttemptId,
     pub delivery_id: DeliveryId,
@@ -327,8 +348,10 @@ pub struct Attempt {
     pub url: String,
     pub started_at: DateTime<Utc>,
     pub duration_ms: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub request_headers: serde_json::Map<String, serde_json::Value>,
     pub response_status: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub response_headers: Option<serde_json::Map<String, serde_json::Value>>,
     /// The start of the response body (at most 8 KiB).
     pub response_body: Option<String>,
@@ -342,6 +365,7 @@ pub struct Attempt {
 /// What a dashboard user may do. Admins everything; support reads every tenant and
 /// replays, but changes no secrets or users; a partner sees one tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
@@ -370,6 +394,7 @@ impl Role {
 
 /// A person who signs in to the dashboard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: UserId,
     /// Lower-cased; unique.
@@ -385,6 +410,7 @@ pub struct User {
 
 /// One entry of the audit trail: who did what to what, when, from where.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     pub id: AuditId,
     pub at: DateTime<Utc>,
@@ -406,6 +432,7 @@ pub struct AuditEvent {
 /// A long-running action on a tenant's behalf. So far one kind: `recover`, which
 /// re-queues an endpoint's failed deliveries from a time window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Operation {
     pub id: OperationId,
     pub tenant_id: TenantId,

@@ -8,6 +8,7 @@ use crate::ids::*;
 use crate::model::Role;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTier {
     #[serde(default)]
@@ -17,6 +18,7 @@ pub struct UpdateTier {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PatchTenant {
     #[serde(default)]
@@ -36,6 +38,7 @@ pub struct PatchTenant {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     pub name: String,
@@ -52,6 +55,7 @@ pub struct CreateTenant {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     #[serde(default)]
@@ -59,6 +63,7 @@ pub struct CreateApiKey {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateEndpoint {
     pub url: String,
@@ -79,6 +84,7 @@ pub struct CreateEndpoint {
 
 /// A partial update: absent fields keep their value; `null` clears an optional one.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PatchEndpoint {
     #[serde(default)]
@@ -96,6 +102,7 @@ pub struct PatchEndpoint {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DisableEndpoint {
     #[serde(default)]
@@ -103,6 +110,7 @@ pub struct DisableEndpoint {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
     /// How long the previous secret keeps signing; default 24 h, at most 7 days.
@@ -114,13 +122,16 @@ pub struct RotateSecret {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PublishMessage {
     pub event_type: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub payload: Box<RawValue>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReplayMessage {
     /// Replay to this endpoint only; all of the message's endpoints when absent.
@@ -130,6 +141,7 @@ pub struct ReplayMessage {
 
 /// The answer to a replay: which deliveries were re-queued.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplayAccepted {
     pub message_id: MessageId,
     pub deliveries: Vec<DeliveryId>,
@@ -146,6 +158,7 @@ where
 
 /// A new dashboard user. Partners need `tenant_id`; the others must not have one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     pub email: String,
@@ -159,6 +172,7 @@ pub struct CreateUser {
 /// another role (a partner needs a tenant, the others have none); `tenant_id` alone
 /// moves a partner to another tenant. Any change ends the user's sessions at once.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
     #[serde(default)]
@@ -171,6 +185,7 @@ pub struct PatchUser {
 
 /// A new password for a user, set by an admin; the user's sessions end.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
     pub password: String,
@@ -179,6 +194,7 @@ pub struct SetPassword {
 /// Replay everything that failed for an endpoint in `[since, until)` (RFC 3339;
 /// `until` defaults to now).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecoverEndpoint {
     pub since: String,

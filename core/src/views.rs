@@ -10,6 +10,7 @@ use crate::model::{Attempt, Delivery, ErrorClass};
 
 /// How an endpoint's deliveries went lately (`GET .../endpoint-health`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EndpointHealth {
     pub endpoint_id: EndpointId,
     /// Deliveries published in the window that succeeded, and that failed for good.
@@ -23,8 +24,18 @@ pub struct EndpointHealth {
     pub circuit_open: Option<OpenCircuitInfo>,
 }
 
+/// The health of a tenant's endpoints (`GET .../endpoint-health`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EndpointHealthReport {
+    /// Every endpoint with deliveries in the window, or an open circuit.
+    pub data: Vec<EndpointHealth>,
+    pub window_hours: i64,
+}
+
 /// An open circuit, as shown to people.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpenCircuitInfo {
     /// The failures in a row the answering node saw; `None` when another node
     /// opened the circuit (each node counts its own).
@@ -35,6 +46,7 @@ pub struct OpenCircuitInfo {
 /// One delivery of a message with where it went and every attempt, oldest first
 /// (`GET .../messages/{message}/deliveries`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeliveryDetail {
     pub delivery: Delivery,
     /// `None` when the endpoint has been deleted since.
@@ -42,9 +54,18 @@ pub struct DeliveryDetail {
     pub attempts: Vec<Attempt>,
 }
 
+/// Every delivery of one message (`GET .../messages/{message}/deliveries`): one per
+/// endpoint it went to, so never paged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MessageDeliveries {
+    pub data: Vec<DeliveryDetail>,
+}
+
 /// What a lifecycle event records. Written as `subject.verb`; the set only grows
 /// within API v1, and readers must accept kinds they do not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum LifecycleKind {
     #[serde(rename = "endpoint.created")]
     EndpointCreated,
@@ -119,6 +140,7 @@ impl LifecycleKind {
 /// (`type`), to which resource (`subject_id`), by whom (`actor`: a user, an API key
 /// or `system`), with what details (`GET /v1/tenants/{tenant}/events`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActivityEvent {
     pub id: EventId,
     pub tenant_id: Option<TenantId>,
@@ -132,6 +154,7 @@ pub struct ActivityEvent {
 
 /// A node sharing the database, as its heartbeats tell (`GET /v1/nodes`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeInfo {
     pub id: String,
     pub version: String,
@@ -147,6 +170,7 @@ pub struct NodeInfo {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum NodeState {
     /// Heartbeats arrive.
@@ -160,6 +184,7 @@ pub enum NodeState {
 
 /// One node's status, for operators.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeStatus {
     pub version: String,
     /// `Sqlite` or `Postgres`.

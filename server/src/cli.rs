@@ -1,7 +1,7 @@
 //! The `sluice` subcommands besides serving: `verify` checks a received webhook's
 //! signature the way a receiver must (for partners debugging their endpoint, and for
 //! scripts); `migrate` applies the schema and exits; `keys create` issues a platform
-//! API key from the console.
+//! API key from the console; `openapi` prints the API's description.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -24,6 +24,8 @@ pub enum Command {
     /// Platform API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Print the OpenAPI description of API v1 (as served at `/v1/openapi.json`).
+    Openapi,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]

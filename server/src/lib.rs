@@ -2,6 +2,7 @@
 //! metrics in one axum router; start-up (migrations, bootstrap key, workers) and
 //! graceful shutdown.
 
+mod api_reference;
 pub mod cli;
 pub mod config;
 mod demo;
@@ -9,6 +10,7 @@ mod extract;
 mod hardening;
 mod health;
 pub mod idempotency;
+pub mod openapi;
 pub mod origin;
 pub mod problem;
 pub mod request_id;
@@ -57,7 +59,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, http: &HttpSetting
     let api = Router::new()
         .nest(
             "/v1",
-            v1::router()
+            axum::Router::from(v1::routes())
                 .route_layer(axum::middleware::from_fn_with_state(
                     idempotency::IdempotencyState { app: state.clone(), max_body_bytes: http.max_body_bytes },
                     idempotency::idempotent_posts,

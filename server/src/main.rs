@@ -12,6 +12,10 @@ async fn main() -> anyhow::Result<()> {
     if let Some(Command::Verify(verify)) = &args.command {
         std::process::exit(sluice_server::cli::run_verify(verify));
     }
+    if let Some(Command::Openapi) = &args.command {
+        print!("{}", sluice_server::openapi::document_json());
+        return Ok(());
+    }
     let filter =
         EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
     if args.log_format == "json" {
@@ -25,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Keys(KeysCommand::Create { name })) => {
             return sluice_server::cli::run_keys_create(&config, name).await
         }
-        Some(Command::Verify(_) | Command::Serve) | None => {}
+        Some(Command::Verify(_) | Command::Openapi | Command::Serve) | None => {}
     }
     let running = sluice_server::start(config).await?;
     println!("  Sluice is up on http://{}  (dashboard: /, API: /v1, health: /readyz)", running.addr);

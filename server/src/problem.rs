@@ -36,18 +36,27 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: every error of API v1 is one, as `application/problem+json`.
+/// Branch on `code`; `title` and `detail` are for people and may be reworded.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:sluice:problem:` and the code.
     #[serde(rename = "type")]
+    #[schema(example = "urn:sluice:problem:validation_failed")]
     kind: String,
+    /// A short, stable summary of the code.
     title: &'static str,
+    /// The HTTP status, repeated.
     status: u16,
-    detail: &'a str,
+    /// What went wrong with this request, for people.
+    detail: String,
     code: ErrorCode,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    errors: &'a [FieldError],
+    /// The invalid fields, for `validation_failed`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldError>,
     /// The request's id, as in its `X-Request-Id` header and its log line.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     request_id: Option<std::sync::Arc<str>>,
 }
 
@@ -95,9 +104,9 @@ impl IntoResponse for ApiError {
             kind: format!("urn:sluice:problem:{}", self.code.as_str()),
             title: self.code.title(),
             status: status.as_u16(),
-            detail: &self.detail,
+            detail: self.detail,
             code: self.code,
-            errors: &self.errors,
+            errors: self.errors,
             request_id: crate::request_id::current(),
         };
         let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());

@@ -3,11 +3,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use sluice_core::ids::*;
+use sluice_core::model::{Attempt, Delivery, Page};
 use sluice_engine::service::DeliveryQuery;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::json;
 use super::tenants::ListQuery as PageQuery;
@@ -15,25 +17,33 @@ use crate::extract::{Auth, Ids, Query};
 use crate::problem::ApiResult;
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tenants/{tenant}/deliveries", get(list))
-        .route("/tenants/{tenant}/deliveries/{delivery}", get(read))
-        .route("/tenants/{tenant}/deliveries/{delivery}/attempts", get(attempts))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(read)).routes(routes!(attempts))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// How many to return, 1 to 100 (default 50).
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// `pending`, `succeeded`, `failed` or `cancelled`.
     status: Option<String>,
+    /// Only deliveries to this endpoint.
     endpoint_id: Option<String>,
+    /// Only deliveries of this message.
     message_id: Option<String>,
+    /// Only deliveries of this event type.
     event_type: Option<String>,
+    /// Only deliveries created at or after this time (RFC 3339).
     since: Option<String>,
 }
 
+/// The delivery log: one row per (message, endpoint), newest first.
+#[utoipa::path(get, path = "/tenants/{tenant}/deliveries", operation_id = "list_deliveries", tag = "Deliveries", params(ListQuery),
+    responses((status = 200, description = "A page of deliveries", body = Page<Delivery>)))]
 async fn list(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -46,6 +56,9 @@ async fn list(
     Ok(json(StatusCode::OK, &page))
 }
 
+/// Read a delivery.
+#[utoipa::path(get, path = "/tenants/{tenant}/deliveries/{delivery}", operation_id = "get_delivery", tag = "Deliveries",
+    responses((status = 200, description = "The delivery", body = Delivery)))]
 async fn read(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -55,6 +68,10 @@ async fn read(
     Ok(json(StatusCode::OK, &d))
 }
 
+/// A delivery's attempts: every HTTP request made for it, newest first.
+#[utoipa::path(get, path = "/tenants/{tenant}/deliveries/{delivery}/attempts", operation_id = "list_attempts", tag = "Deliveries",
+    params(PageQuery),
+    responses((status = 200, description = "A page of attempts", body = Page<Attempt>)))]
 async fn attempts(
     State(s): State<AppState>,
     Auth(caller): Auth,

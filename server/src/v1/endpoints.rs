@@ -3,10 +3,13 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use sluice_core::ids::*;
-use sluice_core::model::{CreateEndpoint, DisableEndpoint, PatchEndpoint, RotateSecret};
+use sluice_core::model::{
+    CreateEndpoint, DisableEndpoint, Endpoint, EndpointHealthReport, EndpointSecrets, Message, Page, PatchEndpoint,
+    RotateSecret,
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::tenants::ListQuery;
 use super::{json, json_with_etag};
@@ -14,16 +17,16 @@ use crate::extract::{Auth, Ids, Json, JsonOrEmpty, Query};
 use crate::problem::{ApiError, ApiResult};
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tenants/{tenant}/endpoints", post(create).get(list))
-        .route("/tenants/{tenant}/endpoint-health", get(health))
-        .route("/tenants/{tenant}/endpoints/{endpoint}", get(read).patch(patch).delete(remove))
-        .route("/tenants/{tenant}/endpoints/{endpoint}/disable", post(disable))
-        .route("/tenants/{tenant}/endpoints/{endpoint}/enable", post(enable))
-        .route("/tenants/{tenant}/endpoints/{endpoint}/test", post(send_test))
-        .route("/tenants/{tenant}/endpoints/{endpoint}/secret", get(secret))
-        .route("/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", post(rotate))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(health))
+        .routes(routes!(read, patch, remove))
+        .routes(routes!(disable))
+        .routes(routes!(enable))
+        .routes(routes!(send_test))
+        .routes(routes!(secret))
+        .routes(routes!(rotate))
 }
 
 fn etag(version: i64) -> String {
@@ -51,6 +54,10 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
         .map_err(|_| ApiError::bad_request("If-Match must be the endpoint's ETag, such as \"3\""))
 }
 
+/// Create an endpoint. Its signing secret is generated unless one is given.
+#[utoipa::path(post, path = "/tenants/{tenant}/endpoints", operation_id = "create_endpoint", tag = "Endpoints", request_body = CreateEndpoint,
+    responses((status = 201, description = "The new endpoint", body = Endpoint,
+        headers(("ETag" = String, description = "The endpoint's version")))))]
 async fn create(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -62,6 +69,9 @@ async fn create(
     Ok(with_etag(json(StatusCode::CREATED, &e), version))
 }
 
+/// List a tenant's endpoints.
+#[utoipa::path(get, path = "/tenants/{tenant}/endpoints", operation_id = "list_endpoints", tag = "Endpoints", params(ListQuery),
+    responses((status = 200, description = "A page of endpoints", body = Page<Endpoint>)))]
 async fn list(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -72,12 +82,22 @@ async fn list(
     Ok(json(StatusCode::OK, &page))
 }
 
-/// Every endpoint with deliveries in the last 24 h, and how they went.
+/// How each endpoint's deliveries went: every endpoint with deliveries in the last
+/// 24 h, and the circuits open now.
+#[utoipa::path(get, path = "/tenants/{tenant}/endpoint-health", operation_id = "get_endpoint_health", tag = "Endpoints",
+    responses((status = 200, description = "Health of the tenant's endpoints", body = EndpointHealthReport)))]
 async fn health(State(s): State<AppState>, Auth(caller): Auth, Ids(tenant): Ids<TenantId>) -> ApiResult<Response> {
     let data = s.sluice.endpoint_health(&caller.tenant(&tenant)?).await?;
-    Ok(json(StatusCode::OK, &serde_json::json!({ "data": data, "window_hours": 24 })))
+    Ok(json(StatusCode::OK, &EndpointHealthReport { data, window_hours: 24 }))
 }
 
+/// Read an endpoint. Its ETag is its version; `If-None-Match` answers 304 when
+/// unchanged.
+#[utoipa::path(get, path = "/tenants/{tenant}/endpoints/{endpoint}", operation_id = "get_endpoint", tag = "Endpoints",
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses((status = 200, description = "The endpoint", body = Endpoint,
+            headers(("ETag" = String, description = "The endpoint's version"))),
+        (status = 304, description = "Unchanged since the ETag sent")))]
 async fn read(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -88,6 +108,12 @@ async fn read(
     Ok(json_with_etag(&headers, etag(e.version), &e))
 }
 
+/// Change an endpoint. Absent fields keep their value; `null` clears an optional one.
+#[utoipa::path(patch, path = "/tenants/{tenant}/endpoints/{endpoint}", operation_id = "update_endpoint", tag = "Endpoints",
+    request_body = PatchEndpoint,
+    params(("If-Match" = Option<String>, Header, description = "The ETag the change is based on")),
+    responses((status = 200, description = "The changed endpoint", body = Endpoint,
+        headers(("ETag" = String, description = "The endpoint's new version")))))]
 async fn patch(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -101,6 +127,9 @@ async fn patch(
     Ok(with_etag(json(StatusCode::OK, &e), version))
 }
 
+/// Delete an endpoint. Its pending deliveries are cancelled.
+#[utoipa::path(delete, path = "/tenants/{tenant}/endpoints/{endpoint}", operation_id = "delete_endpoint", tag = "Endpoints",
+    responses((status = 204, description = "Deleted")))]
 async fn remove(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -110,6 +139,10 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Disable an endpoint: nothing is sent to it until it is enabled again.
+#[utoipa::path(post, path = "/tenants/{tenant}/endpoints/{endpoint}/disable", operation_id = "disable_endpoint", tag = "Endpoints",
+    request_body(content = Option<DisableEndpoint>, description = "May be left out"),
+    responses((status = 200, description = "The disabled endpoint", body = Endpoint)))]
 async fn disable(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -121,6 +154,9 @@ async fn disable(
     Ok(with_etag(json(StatusCode::OK, &e), version))
 }
 
+/// Enable an endpoint again.
+#[utoipa::path(post, path = "/tenants/{tenant}/endpoints/{endpoint}/enable", operation_id = "enable_endpoint", tag = "Endpoints",
+    responses((status = 200, description = "The enabled endpoint", body = Endpoint)))]
 async fn enable(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -131,8 +167,11 @@ async fn enable(
     Ok(with_etag(json(StatusCode::OK, &e), version))
 }
 
-/// A `sluice.test` event to this endpoint only: 202 with the message, whose deliveries
-/// and attempts are read like any other's.
+/// Send a `sluice.test` event to this endpoint only.
+///
+/// 202 with the message, whose deliveries and attempts are read like any other's.
+#[utoipa::path(post, path = "/tenants/{tenant}/endpoints/{endpoint}/test", operation_id = "send_test_event", tag = "Endpoints",
+    responses((status = 202, description = "The test message, queued", body = Message)))]
 async fn send_test(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -142,6 +181,10 @@ async fn send_test(
     Ok(json(StatusCode::ACCEPTED, &message))
 }
 
+/// Reveal an endpoint's signing secrets: the active one and those still in their
+/// grace period. Recorded as `secret.revealed`.
+#[utoipa::path(get, path = "/tenants/{tenant}/endpoints/{endpoint}/secret", operation_id = "get_endpoint_secret", tag = "Endpoints",
+    responses((status = 200, description = "The signing secrets", body = EndpointSecrets)))]
 async fn secret(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -151,6 +194,11 @@ async fn secret(
     Ok(json(StatusCode::OK, &secrets))
 }
 
+/// Rotate an endpoint's signing secret. The previous one keeps signing (both
+/// signatures are sent) for the grace period.
+#[utoipa::path(post, path = "/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", operation_id = "rotate_endpoint_secret", tag = "Endpoints",
+    request_body(content = Option<RotateSecret>, description = "May be left out"),
+    responses((status = 200, description = "The signing secrets after the rotation", body = EndpointSecrets)))]
 async fn rotate(
     State(s): State<AppState>,
     Auth(caller): Auth,

@@ -5,31 +5,40 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use sluice_core::ids::TenantId;
+use sluice_core::model::{ActivityEvent, Page};
 use sluice_engine::service::EventQuery;
 use sluice_engine::Reach;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::json;
 use crate::extract::{Auth, Ids, Query};
 use crate::problem::ApiResult;
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/events", get(list_all)).route("/tenants/{tenant}/events", get(list_for_tenant))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_all)).routes(routes!(list_for_tenant))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
+    /// Only events of this type (`endpoint.disabled`, …).
     #[serde(rename = "type")]
     kind: Option<String>,
+    /// Only events about this resource.
     subject_id: Option<String>,
+    /// Only events at or after this time (RFC 3339).
     since: Option<String>,
+    /// Only events before this time (RFC 3339).
     until: Option<String>,
+    /// How many to return, 1 to 100 (default 50).
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -40,6 +49,9 @@ impl EventsQuery {
     }
 }
 
+/// Every tenant's lifecycle events (platform keys only), newest first.
+#[utoipa::path(get, path = "/events", operation_id = "list_events", tag = "Events", params(EventsQuery),
+    responses((status = 200, description = "A page of events", body = Page<ActivityEvent>)))]
 async fn list_all(State(s): State<AppState>, Auth(caller): Auth, Query(q): Query<EventsQuery>) -> ApiResult<Response> {
     let operator = caller.operator()?;
     let (query, limit, cursor) = q.split();
@@ -47,6 +59,10 @@ async fn list_all(State(s): State<AppState>, Auth(caller): Auth, Query(q): Query
     Ok(json(StatusCode::OK, &page))
 }
 
+/// A tenant's lifecycle events, newest first: endpoint changes, secrets rotated or
+/// revealed, replays, recovers, deliveries that gave up.
+#[utoipa::path(get, path = "/tenants/{tenant}/events", operation_id = "list_tenant_events", tag = "Events", params(EventsQuery),
+    responses((status = 200, description = "A page of events", body = Page<ActivityEvent>)))]
 async fn list_for_tenant(
     State(s): State<AppState>,
     Auth(caller): Auth,

@@ -3,25 +3,26 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use sluice_core::ids::*;
-use sluice_core::model::{PublishMessage, ReplayMessage};
+use sluice_core::model::{Message, MessageDeliveries, Page, PublishMessage, ReplayAccepted, ReplayMessage};
 use sluice_engine::service::parse_time;
 use sluice_engine::store::MessageFilter;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{json, json_with_etag};
 use crate::extract::{Auth, Ids, Json, JsonOrEmpty, Query};
 use crate::problem::{ApiError, ApiResult};
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tenants/{tenant}/messages", post(publish).get(list))
-        .route("/tenants/{tenant}/messages/{message}", get(read))
-        .route("/tenants/{tenant}/messages/{message}/replay", post(replay))
-        .route("/tenants/{tenant}/messages/{message}/deliveries", get(deliveries))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(publish, list))
+        .routes(routes!(read))
+        .routes(routes!(replay))
+        .routes(routes!(deliveries))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -33,8 +34,21 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         .transpose()
 }
 
-/// Accepted means queued, not delivered: the answer comes before any request to an
-/// endpoint is made.
+/// Publish an event to every endpoint of the tenant subscribed to its type.
+///
+/// Accepted means queued, not delivered: the answer comes once the message and its
+/// deliveries are committed, before any request to an endpoint is made. With an
+/// `Idempotency-Key`, a retry within the tenant's retention answers the first
+/// message again (`Idempotent-Replayed: true`) and queues nothing.
+#[utoipa::path(post, path = "/tenants/{tenant}/messages", operation_id = "publish_message", tag = "Messages", request_body = PublishMessage,
+    responses(
+        (status = 202, description = "Queued", body = Message, headers(
+            ("Location" = String, description = "The message's URL"),
+            ("Idempotent-Replayed" = Option<String>, description = "`true` when the key had published before"))),
+        (status = 429, description = "`backlog_full`: the tenant's backlog is at its cap; retry after `Retry-After`",
+            body = crate::problem::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 async fn publish(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -55,16 +69,25 @@ async fn publish(
     Ok(r)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// How many to return, 1 to 100 (default 50).
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Only messages of this event type.
     event_type: Option<String>,
+    /// Only messages published at or after this time (RFC 3339).
     since: Option<String>,
+    /// Only messages published before this time (RFC 3339).
     until: Option<String>,
 }
 
+/// List a tenant's messages, newest first.
+#[utoipa::path(get, path = "/tenants/{tenant}/messages", operation_id = "list_messages", tag = "Messages", params(ListQuery),
+    responses((status = 200, description = "A page of messages", body = Page<Message>)))]
 async fn list(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -80,16 +103,24 @@ async fn list(
     Ok(json(StatusCode::OK, &page))
 }
 
-/// The message's deliveries, each with its endpoint's URL and every attempt.
+/// A message's deliveries, each with its endpoint's URL and every attempt.
+#[utoipa::path(get, path = "/tenants/{tenant}/messages/{message}/deliveries", operation_id = "list_message_deliveries", tag = "Messages",
+    responses((status = 200, description = "Every delivery of the message", body = MessageDeliveries)))]
 async fn deliveries(
     State(s): State<AppState>,
     Auth(caller): Auth,
     Ids((tenant, message)): Ids<(TenantId, MessageId)>,
 ) -> ApiResult<Response> {
     let data = s.sluice.message_deliveries(&caller.tenant(&tenant)?, &message).await?;
-    Ok(json(StatusCode::OK, &serde_json::json!({ "data": data })))
+    Ok(json(StatusCode::OK, &MessageDeliveries { data }))
 }
 
+/// Read a message. Messages never change: cache them as long as you like.
+#[utoipa::path(get, path = "/tenants/{tenant}/messages/{message}", operation_id = "get_message", tag = "Messages",
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses((status = 200, description = "The message", body = Message,
+            headers(("ETag" = String, description = "The message's id, quoted"))),
+        (status = 304, description = "Unchanged since the ETag sent")))]
 async fn read(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -103,6 +134,10 @@ async fn read(
     Ok(r)
 }
 
+/// Send a message again: to every endpoint it went to, or to one.
+#[utoipa::path(post, path = "/tenants/{tenant}/messages/{message}/replay", operation_id = "replay_message", tag = "Messages",
+    request_body(content = Option<ReplayMessage>, description = "May be left out"),
+    responses((status = 202, description = "The deliveries re-queued", body = ReplayAccepted)))]
 async fn replay(
     State(s): State<AppState>,
     Auth(caller): Auth,

@@ -1,5 +1,7 @@
 //! REST API v1: one module per resource, each exporting its routes. Handlers are thin:
-//! parse, call one engine service, shape the answer.
+//! parse, call one engine service, shape the answer. Every handler carries its
+//! `#[utoipa::path]`, and the routes are registered from it (`routes!`), so the
+//! OpenAPI description cannot list a route the router lacks, or miss one it has.
 
 mod api_keys;
 mod audit;
@@ -9,19 +11,21 @@ mod events;
 mod messages;
 mod nodes;
 mod operations;
+mod reference;
 mod tenants;
 mod tiers;
 mod users;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// Every route of API v1 with its OpenAPI operation, paths relative to `/v1`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(tenants::router())
         .merge(tiers::router())
         .merge(api_keys::router())
@@ -33,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(events::router())
         .merge(nodes::router())
+        .merge(reference::router())
 }
 
 /// A JSON answer with a status and optional extra headers.

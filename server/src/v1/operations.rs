@@ -3,22 +3,26 @@
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use sluice_core::ids::*;
-use sluice_core::model::RecoverEndpoint;
+use sluice_core::model::{Operation, RecoverEndpoint};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::json;
 use crate::extract::{Auth, Ids, Json};
 use crate::problem::ApiResult;
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tenants/{tenant}/endpoints/{endpoint}/recover", post(recover))
-        .route("/operations/{operation}", get(read))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(recover)).routes(routes!(read))
 }
 
+/// Recover an endpoint: re-queue every delivery to it that failed in a time window.
+/// Answers with the operation, whose progress is read at its `Location`.
+#[utoipa::path(post, path = "/tenants/{tenant}/endpoints/{endpoint}/recover", operation_id = "recover_endpoint", tag = "Operations",
+    request_body = RecoverEndpoint,
+    responses((status = 202, description = "The operation, started", body = Operation,
+        headers(("Location" = String, description = "The operation's URL")))))]
 async fn recover(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -33,6 +37,9 @@ async fn recover(
     Ok(r)
 }
 
+/// Read an operation and its progress.
+#[utoipa::path(get, path = "/operations/{operation}", operation_id = "get_operation", tag = "Operations",
+    responses((status = 200, description = "The operation", body = Operation)))]
 async fn read(State(s): State<AppState>, Auth(caller): Auth, Ids(id): Ids<OperationId>) -> ApiResult<Response> {
     let op = s.sluice.get_operation(&caller, &id).await?;
     Ok(json(StatusCode::OK, &op))

@@ -3,47 +3,62 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use sluice_core::ids::*;
-use sluice_core::model::{CreateTenant, PatchTenant};
+use sluice_core::model::{CreateTenant, Page, PatchTenant, Tenant, TenantOverview};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::json;
 use crate::extract::{Auth, Ids, Json, Query};
 use crate::problem::ApiResult;
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tenants", post(create).get(list))
-        .route("/tenants/{tenant}", get(read).patch(patch))
-        .route("/tenants/{tenant}/overview", get(overview))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(read, patch)).routes(routes!(overview))
 }
 
-#[derive(Deserialize)]
+/// One page of a list, newest first.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// How many to return, 1 to 100 (default 50).
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
+/// Create a tenant (platform keys only).
+#[utoipa::path(post, path = "/tenants", operation_id = "create_tenant", tag = "Tenants", request_body = CreateTenant,
+    responses((status = 201, description = "The new tenant", body = Tenant)))]
 async fn create(State(s): State<AppState>, Auth(caller): Auth, Json(req): Json<CreateTenant>) -> ApiResult<Response> {
     let tenant = s.sluice.create_tenant(&caller.platform()?, req).await?;
     Ok(json(StatusCode::CREATED, &tenant))
 }
 
+/// List the tenants the caller may see: every one for a platform key, its own for a
+/// tenant key.
+#[utoipa::path(get, path = "/tenants", operation_id = "list_tenants", tag = "Tenants", params(ListQuery),
+    responses((status = 200, description = "A page of tenants", body = Page<Tenant>)))]
 async fn list(State(s): State<AppState>, Auth(caller): Auth, Query(q): Query<ListQuery>) -> ApiResult<Response> {
     let page = s.sluice.list_tenants(&caller, q.limit, q.cursor).await?;
     Ok(json(StatusCode::OK, &page))
 }
 
+/// Read a tenant.
+#[utoipa::path(get, path = "/tenants/{tenant}", operation_id = "get_tenant", tag = "Tenants",
+    responses((status = 200, description = "The tenant", body = Tenant)))]
 async fn read(State(s): State<AppState>, Auth(caller): Auth, Ids(tenant): Ids<TenantId>) -> ApiResult<Response> {
     let tenant = s.sluice.get_tenant(&caller.tenant(&tenant)?).await?;
     Ok(json(StatusCode::OK, &tenant))
 }
 
-/// Platform callers only.
+/// Change a tenant's name, tier, retention, backlog cap or quotas (platform keys only).
+/// Absent fields keep their value.
+#[utoipa::path(patch, path = "/tenants/{tenant}", operation_id = "update_tenant", tag = "Tenants", request_body = PatchTenant,
+    responses((status = 200, description = "The changed tenant", body = Tenant)))]
 async fn patch(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -54,8 +69,12 @@ async fn patch(
     Ok(json(StatusCode::OK, &tenant))
 }
 
+/// A tenant's overview.
+///
 /// SLO attainment and error budget (24 h, 7 d, 30 d) against the tenant's tier,
 /// hourly latency percentiles over 24 h, backlog, error classes.
+#[utoipa::path(get, path = "/tenants/{tenant}/overview", operation_id = "get_tenant_overview", tag = "Tenants",
+    responses((status = 200, description = "The overview", body = TenantOverview)))]
 async fn overview(State(s): State<AppState>, Auth(caller): Auth, Ids(tenant): Ids<TenantId>) -> ApiResult<Response> {
     let overview = s.sluice.tenant_overview(&caller.tenant(&tenant)?).await?;
     Ok(json(StatusCode::OK, &overview))

@@ -3,25 +3,32 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, patch};
-use axum::Router;
-use sluice_core::model::{Page, UpdateTier};
+use sluice_core::model::{Page, Tier, UpdateTier};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::json;
 use crate::extract::{Auth, Json};
 use crate::problem::ApiResult;
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/tiers", get(list)).route("/tiers/{tier}", patch(update))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(update))
 }
 
+/// List the tiers.
+///
 /// Any authenticated caller may read the tiers: they are targets, not secrets.
+#[utoipa::path(get, path = "/tiers", operation_id = "list_tiers", tag = "Tiers",
+    responses((status = 200, description = "Every tier, in one page", body = Page<Tier>)))]
 async fn list(State(s): State<AppState>, _: Auth) -> ApiResult<Response> {
     let tiers = s.sluice.list_tiers().await?;
     Ok(json(StatusCode::OK, &Page { data: tiers, next_cursor: None }))
 }
 
+/// Change a tier's targets (platform keys only).
+#[utoipa::path(patch, path = "/tiers/{tier}", operation_id = "update_tier", tag = "Tiers", request_body = UpdateTier,
+    responses((status = 200, description = "The changed tier", body = Tier)))]
 async fn update(
     State(s): State<AppState>,
     Auth(caller): Auth,

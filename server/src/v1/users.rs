@@ -4,10 +4,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{patch, post};
-use axum::Router;
 use sluice_core::ids::UserId;
-use sluice_core::model::{CreateUser, PatchUser, SetPassword};
+use sluice_core::model::{CreateUser, Page, PatchUser, SetPassword, User};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::json;
 use super::tenants::ListQuery;
@@ -15,24 +15,31 @@ use crate::extract::{Auth, Ids, Json, Query};
 use crate::problem::ApiResult;
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users", post(create).get(list))
-        .route("/users/{user}", patch(update).delete(remove))
-        .route("/users/{user}/password", post(set_password))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(update, remove)).routes(routes!(set_password))
 }
 
+/// Create a dashboard user (platform keys only).
+#[utoipa::path(post, path = "/users", operation_id = "create_user", tag = "Users", request_body = CreateUser,
+    responses((status = 201, description = "The new user", body = User), (status = 429, description = "`rate_limited`: too many passwords are being hashed at once; retry after `Retry-After`",
+            body = crate::problem::Problem, content_type = "application/problem+json")))]
 async fn create(State(s): State<AppState>, Auth(caller): Auth, Json(req): Json<CreateUser>) -> ApiResult<Response> {
     let user = s.sluice.create_user(&caller.platform()?, req).await?;
     Ok(json(StatusCode::CREATED, &user))
 }
 
+/// List the dashboard users (platform keys only).
+#[utoipa::path(get, path = "/users", operation_id = "list_users", tag = "Users", params(ListQuery),
+    responses((status = 200, description = "A page of users", body = Page<User>)))]
 async fn list(State(s): State<AppState>, Auth(caller): Auth, Query(q): Query<ListQuery>) -> ApiResult<Response> {
     let page = s.sluice.list_users(&caller.platform()?, q.limit, q.cursor).await?;
     Ok(json(StatusCode::OK, &page))
 }
 
-/// Role, tenant, disabled: any change ends the user's sessions at once.
+/// Change a user's role, tenant or disabled state (platform keys only). Any change
+/// ends the user's sessions at once.
+#[utoipa::path(patch, path = "/users/{user}", operation_id = "update_user", tag = "Users", request_body = PatchUser,
+    responses((status = 200, description = "The changed user", body = User)))]
 async fn update(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -43,12 +50,18 @@ async fn update(
     Ok(json(StatusCode::OK, &user))
 }
 
+/// Delete a user (platform keys only); their sessions end.
+#[utoipa::path(delete, path = "/users/{user}", operation_id = "delete_user", tag = "Users",
+    responses((status = 204, description = "Deleted")))]
 async fn remove(State(s): State<AppState>, Auth(caller): Auth, Ids(user): Ids<UserId>) -> ApiResult<Response> {
     s.sluice.delete_user(&caller.platform()?, &user).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// An admin sets a user's password; the user's sessions end.
+/// Set a user's password (platform keys only); the user's sessions end.
+#[utoipa::path(post, path = "/users/{user}/password", operation_id = "set_user_password", tag = "Users", request_body = SetPassword,
+    responses((status = 204, description = "Set"), (status = 429, description = "`rate_limited`: too many passwords are being hashed at once; retry after `Retry-After`",
+            body = crate::problem::Problem, content_type = "application/problem+json")))]
 async fn set_password(
     State(s): State<AppState>,
     Auth(caller): Auth,

@@ -9,6 +9,7 @@ mod events;
 mod hardening;
 mod harness;
 mod idempotency;
+mod openapi;
 mod permissions;
 mod process;
 mod views;
