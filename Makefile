@@ -10,7 +10,7 @@ export SLUICE_SITE_ROOT ?= $(SITE_ROOT)
 BIN := $(CARGO_TARGET_DIR)/debug/sluice
 PG_DIR := /tmp/sluice-test-pg-$(shell id -u)
 
-.PHONY: run demo build site setup setup-test test test-rust test-e2e lint bench clean
+.PHONY: run demo build site setup setup-test test test-rust test-contract test-e2e lint bench clean
 
 ## Development server on 127.0.0.1:3000 with SQLite under ./data. Dev-friendly
 ## defaults (override any of them in the environment): private targets allowed, so
@@ -56,10 +56,24 @@ test: setup-test lint build
 	url=$$(scripts/pg-test-cluster.sh start $(PG_DIR)); \
 	trap 'scripts/pg-test-cluster.sh stop $(PG_DIR)' EXIT; \
 	SLUICE_TEST_PG_URL=$$url $(MAKE) --no-print-directory test-rust; \
+	SLUICE_TEST_PG_URL=$$url $(MAKE) --no-print-directory test-contract; \
 	$(MAKE) --no-print-directory test-e2e
 
 test-rust:
 	cargo test --no-fail-fast
+
+## Schemathesis against the real binary, on SQLite and (given SLUICE_TEST_PG_URL, and
+## always under CI=true) on PostgreSQL. Against a running Sluice instead:
+## scripts/contract-test.sh url http://127.0.0.1:3000 <platform key>
+test-contract: build
+	scripts/contract-test.sh sqlite
+	@if [ -n "$${SLUICE_TEST_PG_URL:-}" ]; then \
+		scripts/contract-test.sh postgres "$$SLUICE_TEST_PG_URL"; \
+	elif [ "$${CI:-}" = true ]; then \
+		echo "CI=true needs SLUICE_TEST_PG_URL for the PostgreSQL contract test" >&2; exit 1; \
+	else \
+		echo "skipping the PostgreSQL contract test: no SLUICE_TEST_PG_URL"; \
+	fi
 
 test-e2e:
 	@rm -rf /tmp/sluice-e2e && mkdir -p /tmp/sluice-e2e

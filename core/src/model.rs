@@ -31,7 +31,7 @@ pub struct Tenant {
     pub tier: String,
     pub retention_days: i64,
     pub backlog_cap: i64,
-    /// Quotas set for this tenant; `None` means the platform's default
+    /// Quotas set for this tenant; `null` means the platform's default
     /// (`SLUICE_TENANT_MAX_ENDPOINTS`, `SLUICE_TENANT_MAX_API_KEYS`).
     pub max_endpoints: Option<u32>,
     pub max_api_keys: Option<u32>,
@@ -42,7 +42,7 @@ pub struct Tenant {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKey {
     pub id: ApiKeyId,
-    /// `None` for a platform key, which reaches every tenant.
+    /// `null` for a platform key, which reaches every tenant.
     pub tenant_id: Option<TenantId>,
     pub name: String,
     /// The first characters of the key, to recognise it; the key itself is never stored.
@@ -90,7 +90,7 @@ pub struct LatencyPoint {
     pub start: DateTime<Utc>,
     pub succeeded: i64,
     pub failed: i64,
-    /// Publish to first success, estimated from a histogram; `None` without successes.
+    /// Publish to first success, estimated from a histogram; `null` without successes.
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
     pub p99_ms: Option<f64>,
@@ -153,11 +153,11 @@ pub struct Endpoint {
     pub disabled_reason: Option<String>,
     pub disabled_at: Option<DateTime<Utc>>,
     pub rate_limit_per_second: Option<u32>,
-    /// Requests in flight at most (1–64); `None` means the node's default. Within it
+    /// Requests in flight at most (1–64); `null` means the node's default. Within it
     /// the engine adapts: a few slots at first, more for fast successes, fewer after
     /// timeouts and 5xx.
     pub max_concurrency: Option<u32>,
-    /// Delays in seconds between attempts; `None` means the default schedule.
+    /// Delays in seconds between attempts; `null` means the default schedule.
     pub retry_schedule_seconds: Option<Vec<u32>>,
     /// Bumped on every change: the ETag, and the `If-Match` value for PATCH.
     pub version: i64,
@@ -171,7 +171,7 @@ pub struct Endpoint {
 pub struct SigningSecret {
     pub key: String,
     pub created_at: DateTime<Utc>,
-    /// `None` for the active secret; previous secrets stay valid until then.
+    /// `null` for the active secret; previous secrets stay valid until then.
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -400,7 +400,7 @@ pub struct User {
     /// Lower-cased; unique.
     pub email: String,
     pub role: Role,
-    /// The one tenant a partner belongs to; `None` for admin and support.
+    /// The one tenant a partner belongs to; `null` for admin and support.
     pub tenant_id: Option<TenantId>,
     pub created_at: DateTime<Utc>,
     /// Set while the user is disabled: no sign-in, no session.
@@ -417,7 +417,7 @@ pub struct AuditEvent {
     /// A user (`usr_…`), an API key (`key_…`), an email (a failed sign-in), or the
     /// engine itself (`retention@…`).
     pub actor: String,
-    /// The tenant it concerns; `None` for platform-wide actions.
+    /// The tenant it concerns; `null` for platform-wide actions.
     pub tenant_id: Option<TenantId>,
     /// What was done, `subject.verb`: `user.disabled`, `api_key.created`, …
     pub action: String,

@@ -11,8 +11,10 @@ use crate::model::Role;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTier {
+    #[cfg_attr(feature = "openapi", schema(minimum = 0.5, exclusive_maximum = 1.0, example = 0.999))]
     #[serde(default)]
     pub success_target: Option<f64>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1000, maximum = 86_400_000))]
     #[serde(default)]
     pub latency_target_ms: Option<i64>,
 }
@@ -21,18 +23,23 @@ pub struct UpdateTier {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PatchTenant {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, pattern = r"\S", example = "Acme Corp"))]
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
     pub tier: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000_000))]
     #[serde(default)]
     pub backlog_cap: Option<i64>,
     /// Days messages are kept once delivered; a shorter one applies at the next purge.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3650))]
     #[serde(default)]
     pub retention_days: Option<i64>,
     /// `null` returns the tenant to the platform's default.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100_000))]
     #[serde(default, deserialize_with = "double_option")]
     pub max_endpoints: Option<Option<u32>>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10_000))]
     #[serde(default, deserialize_with = "double_option")]
     pub max_api_keys: Option<Option<u32>>,
 }
@@ -41,15 +48,20 @@ pub struct PatchTenant {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, pattern = r"\S", example = "Acme Corp"))]
     pub name: String,
     #[serde(default)]
     pub tier: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3650))]
     #[serde(default)]
     pub retention_days: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000_000))]
     #[serde(default)]
     pub backlog_cap: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100_000))]
     #[serde(default)]
     pub max_endpoints: Option<u32>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10_000))]
     #[serde(default)]
     pub max_api_keys: Option<u32>,
 }
@@ -58,6 +70,7 @@ pub struct CreateTenant {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, pattern = r"\S", example = "Acme Corp"))]
     #[serde(default)]
     pub name: Option<String>,
 }
@@ -66,18 +79,33 @@ pub struct CreateApiKey {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateEndpoint {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 2048,
+            pattern = "^https?://[^#@]+$",
+            format = "uri",
+            example = "https://partner.example/webhooks"
+        )
+    )]
     pub url: String,
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
     #[serde(default)]
     pub description: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(max_items = 256, example = json!(["invoice.paid", "invoice.voided"])))]
     #[serde(default)]
     pub event_types: Option<Vec<String>>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100_000))]
     #[serde(default)]
     pub rate_limit_per_second: Option<u32>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 64))]
     #[serde(default)]
     pub max_concurrency: Option<u32>,
+    #[cfg_attr(feature = "openapi", schema(max_items = 30, example = json!([5, 300, 1800, 7200, 18000, 36000, 36000])))]
     #[serde(default)]
     pub retry_schedule_seconds: Option<Vec<u32>>,
     /// Bring your own secret (`whsec_` + base64); generated when absent.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^whsec_[A-Za-z0-9+/]+={0,2}$"))]
     #[serde(default)]
     pub secret: Option<String>,
 }
@@ -87,16 +115,30 @@ pub struct CreateEndpoint {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PatchEndpoint {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 2048,
+            pattern = "^https?://[^#@]+$",
+            format = "uri",
+            example = "https://partner.example/webhooks"
+        )
+    )]
     #[serde(default)]
     pub url: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
     #[serde(default)]
     pub description: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(max_items = 256, example = json!(["invoice.paid", "invoice.voided"])))]
     #[serde(default)]
     pub event_types: Option<Vec<String>>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100_000))]
     #[serde(default, deserialize_with = "double_option")]
     pub rate_limit_per_second: Option<Option<u32>>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 64))]
     #[serde(default, deserialize_with = "double_option")]
     pub max_concurrency: Option<Option<u32>>,
+    #[cfg_attr(feature = "openapi", schema(max_items = 30, example = json!([5, 300, 1800, 7200, 18000, 36000, 36000])))]
     #[serde(default, deserialize_with = "double_option")]
     pub retry_schedule_seconds: Option<Option<Vec<u32>>>,
 }
@@ -105,6 +147,7 @@ pub struct PatchEndpoint {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DisableEndpoint {
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
     #[serde(default)]
     pub reason: Option<String>,
 }
@@ -114,9 +157,11 @@ pub struct DisableEndpoint {
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
     /// How long the previous secret keeps signing; default 24 h, at most 7 days.
+    #[cfg_attr(feature = "openapi", schema(maximum = 604_800))]
     #[serde(default)]
     pub grace_period_seconds: Option<u32>,
     /// Bring your own new secret; generated when absent.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^whsec_[A-Za-z0-9+/]+={0,2}$"))]
     #[serde(default)]
     pub key: Option<String>,
 }
@@ -125,6 +170,10 @@ pub struct RotateSecret {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PublishMessage {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._:-]+$", example = "invoice.paid")
+    )]
     pub event_type: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub payload: Box<RawValue>,
@@ -161,7 +210,9 @@ where
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
     pub email: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 10, max_length = 1024))]
     pub password: String,
     pub role: Role,
     #[serde(default)]
@@ -188,6 +239,7 @@ pub struct PatchUser {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
+    #[cfg_attr(feature = "openapi", schema(min_length = 10, max_length = 1024))]
     pub password: String,
 }
 
@@ -197,7 +249,9 @@ pub struct SetPassword {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecoverEndpoint {
+    #[cfg_attr(feature = "openapi", schema(format = DateTime, example = "2026-01-31T12:00:00Z"))]
     pub since: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime, example = "2026-01-31T12:00:00Z"))]
     #[serde(default)]
     pub until: Option<String>,
 }

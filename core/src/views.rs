@@ -37,7 +37,7 @@ pub struct EndpointHealthReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpenCircuitInfo {
-    /// The failures in a row the answering node saw; `None` when another node
+    /// The failures in a row the answering node saw; `null` when another node
     /// opened the circuit (each node counts its own).
     pub consecutive_failures: Option<u32>,
     pub next_probe_at: DateTime<Utc>,
@@ -49,7 +49,7 @@ pub struct OpenCircuitInfo {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeliveryDetail {
     pub delivery: Delivery,
-    /// `None` when the endpoint has been deleted since.
+    /// `null` when the endpoint has been deleted since.
     pub endpoint_url: Option<String>,
     pub attempts: Vec<Attempt>,
 }

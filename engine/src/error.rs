@@ -75,6 +75,12 @@ impl From<sqlx::Error> for Error {
                 Self::Unavailable(e.to_string())
             }
             sqlx::Error::Database(ref db) if is_busy(db.as_ref()) => Self::Unavailable(e.to_string()),
+            // PostgreSQL refuses U+0000 in text (SQLSTATE 22021). The API refuses such
+            // text before it gets here; this keeps any other way in (a dashboard form)
+            // from turning it into a 500.
+            sqlx::Error::Database(ref db) if db.code().as_deref() == Some("22021") => {
+                Self::Validation(vec![FieldError::new("text", "may not contain the NUL character")])
+            }
             other => Self::Internal(other.to_string()),
         }
     }

@@ -44,17 +44,87 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
-/// A JSON body; syntax errors are 400, wrong shapes 422, oversized bodies 413.
+/// A JSON body; syntax errors are 400, wrong shapes 422, oversized bodies 413, and a
+/// string holding U+0000 422 (see [`refuse_nul`]).
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let bytes = body_bytes(req, state).await?;
+        refuse_nul(&bytes)?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// A JSON body that carries a message payload: like [`Json`], but its strings may hold
+/// U+0000, because the payload is kept as the JSON text it arrived as, where the
+/// character stays escaped. Its other text (the event type) is checked character by
+/// character.
+pub struct PayloadJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PayloadJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        parse_json(&bytes).map(PayloadJson)
+    }
+}
+
+/// Text holding U+0000 is refused everywhere, on both backends alike: PostgreSQL cannot
+/// store it in a text column, and a name or filter with it is never meant.
+fn refuse_nul(json: &[u8]) -> Result<(), ApiError> {
+    if has_nul_escape(json) {
+        return Err(ApiError::invalid("body", "text may not contain the NUL character (\\u0000)"));
+    }
+    Ok(())
+}
+
+/// Whether JSON text escapes U+0000 (`\u0000`); raw control characters are not JSON
+/// at all. An escape counts when an odd run of backslashes leads to its `u`: `\\u0000`
+/// is an escaped backslash and the text `u0000`.
+fn has_nul_escape(json: &[u8]) -> bool {
+    let needle = b"u0000";
+    let mut from = 0;
+    while let Some(found) = json[from..].windows(needle.len()).position(|w| w == needle) {
+        let at = from + found;
+        let backslashes = json[..at].iter().rev().take_while(|&&b| b == b'\\').count();
+        if backslashes % 2 == 1 {
+            return true;
         }
+        from = at + 1;
+    }
+    false
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
+    let json_content = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            let m = m.trim();
+            m.eq_ignore_ascii_case("application/json") || (m.starts_with("application/") && m.ends_with("+json"))
+        });
+    if !json_content {
+        return Err(ApiError::bad_request("send the body with Content-Type: application/json"));
+    }
+    axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::PayloadTooLarge, "the request body is larger than this server accepts")
+        } else {
+            ApiError::bad_request(e.body_text())
+        }
+    })
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match axum::Json::<T>::from_bytes(bytes) {
+        Ok(axum::Json(v)) => Ok(v),
+        Err(rejection) => Err(json_rejection(rejection)),
     }
 }
 
@@ -98,6 +168,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or_default();
+        if raw.contains("%00") || raw.contains('\0') {
+            return Err(ApiError::invalid("query", "text may not contain the NUL character (%00)"));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Query(v)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::bad_request(e.body_text())),
@@ -172,6 +246,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonOrEmp
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonOrEmpty(T::default()));
         }
+        refuse_nul(&bytes)?;
         serde_json::from_slice(&bytes).map(JsonOrEmpty).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => {
                 let detail = e.to_string();
@@ -181,5 +256,19 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonOrEmp
             }
             _ => ApiError::bad_request(format!("the body is not valid JSON: {e}")),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_nul_escape;
+
+    #[test]
+    fn finds_only_real_nul_escapes() {
+        assert!(has_nul_escape(br#"{"name":"a\u0000b"}"#));
+        assert!(has_nul_escape(br#"{"name":"\\\u0000"}"#), "an escaped backslash, then the escape");
+        assert!(!has_nul_escape(br#"{"name":"\\u0000"}"#), "an escaped backslash, then text");
+        assert!(!has_nul_escape(br#"{"name":"u0000 \u0001"}"#));
+        assert!(!has_nul_escape(b""));
     }
 }

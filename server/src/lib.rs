@@ -11,6 +11,7 @@ mod hardening;
 mod health;
 pub mod idempotency;
 pub mod openapi;
+mod openapi_links;
 pub mod origin;
 pub mod problem;
 pub mod request_id;

@@ -6,8 +6,9 @@
 use std::sync::OnceLock;
 
 use sluice_core::ErrorCode;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HttpMethod, OpenApi, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::OpenApi as _;
@@ -45,6 +46,19 @@ const PATH_IDS: &[(&str, &str, &str)] = &[
     ("user", "UserId", "The user's id."),
 ];
 
+/// Errors some operations answer beyond those their shape implies: the ones that
+/// queue deliveries meet the tenant's backlog cap, the ones that hash a password the
+/// hashing gate.
+const MORE_ERRORS: &[(&str, &[ErrorCode])] = &[
+    ("publish_message", &[ErrorCode::BacklogFull]),
+    ("send_test_event", &[ErrorCode::BacklogFull]),
+    ("replay_message", &[ErrorCode::BacklogFull]),
+    ("recover_endpoint", &[ErrorCode::BacklogFull]),
+    ("create_user", &[ErrorCode::RateLimited]),
+    ("set_user_password", &[ErrorCode::RateLimited]),
+    ("revoke_api_key", &[ErrorCode::Conflict]),
+];
+
 /// The description of API v1, built once.
 pub fn document() -> &'static OpenApi {
     static DOCUMENT: OnceLock<OpenApi> = OnceLock::new();
@@ -53,6 +67,9 @@ pub fn document() -> &'static OpenApi {
             .nest("/v1", crate::v1::routes())
             .split_for_parts();
         complete(&mut doc);
+        crate::openapi_links::add_links(&mut doc, |schema| {
+            PATH_IDS.iter().find(|(_, s, _)| *s == schema).map(|(name, _, _)| *name)
+        });
         doc
     })
 }
@@ -96,6 +113,7 @@ fn complete(doc: &mut OpenApi) {
             let id = op.operation_id.clone().unwrap_or_default();
             assert!(operation_ids.insert(id.clone()), "operation id {id:?} is used twice");
             add_path_ids(op, &ids);
+            unwrap_optional_body(op);
             if method == HttpMethod::Post {
                 add_idempotency_key(op);
             }
@@ -115,6 +133,26 @@ fn operations(item: &mut utoipa::openapi::PathItem) -> Vec<(HttpMethod, &mut Ope
     .into_iter()
     .filter_map(|(m, op)| op.map(|op| (m, op)))
     .collect()
+}
+
+/// A body that may be left out is optional, not nullable: a JSON `null` is no such
+/// body, and is refused. utoipa spells `Option<T>` as `oneOf [null, T]`; this leaves
+/// `T`, in a request body that is not required.
+fn unwrap_optional_body(op: &mut Operation) {
+    let Some(body) = op.request_body.as_mut() else { return };
+    for content in body.content.values_mut() {
+        let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else { continue };
+        let is_null = |s: &RefOr<Schema>| serde_json::to_value(s).ok() == Some(serde_json::json!({ "type": "null" }));
+        if let [a, b] = one_of.items.as_slice() {
+            let kept = match (is_null(a), is_null(b)) {
+                (true, false) => b.clone(),
+                (false, true) => a.clone(),
+                _ => continue,
+            };
+            content.schema = Some(kept);
+            body.required = Some(Required::False);
+        }
+    }
 }
 
 /// The `{name}` segments of a path template, in order.
@@ -158,7 +196,11 @@ fn path_parameter(name: &str, schema: RefOr<utoipa::openapi::schema::Schema>, de
 }
 
 fn add_idempotency_key(op: &mut Operation) {
-    let schema = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255));
+    let schema = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(255))
+        .pattern(Some("^[!-~]+$"));
     op.parameters.get_or_insert_with(Vec::new).push(
         ParameterBuilder::new()
             .name("Idempotency-Key")
@@ -212,6 +254,8 @@ fn add_problems(op: &mut Operation, method: HttpMethod, has_path_ids: bool) {
     if has_if_match {
         codes.push(ErrorCode::PreconditionFailed);
     }
+    let id = op.operation_id.as_deref().unwrap_or_default();
+    codes.extend(MORE_ERRORS.iter().filter(|(op, _)| *op == id).flat_map(|(_, more)| more.iter().copied()));
     codes.sort_by_key(|c| c.as_str());
     codes.dedup();
     let mut statuses: Vec<u16> = codes.iter().map(|c| c.status()).collect();
@@ -224,13 +268,18 @@ fn add_problems(op: &mut Operation, method: HttpMethod, has_path_ids: bool) {
         }
         let names: Vec<String> =
             codes.iter().filter(|c| c.status() == status).map(|c| format!("`{}`", c.as_str())).collect();
-        let response = ResponseBuilder::new()
-            .description(format!("A problem: {}.", names.join(" or ")))
-            .content(
-                "application/problem+json",
-                ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
-            )
-            .build();
-        op.responses.responses.insert(key, RefOr::T(response));
+        let mut response = ResponseBuilder::new().description(format!("A problem: {}.", names.join(" or "))).content(
+            "application/problem+json",
+            ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+        );
+        if matches!(status, 409 | 429 | 503) {
+            let seconds = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0));
+            let header = HeaderBuilder::new()
+                .schema(seconds)
+                .description(Some("Seconds to wait before retrying, when waiting helps."))
+                .build();
+            response = response.header("Retry-After", header);
+        }
+        op.responses.responses.insert(key, RefOr::T(response.build()));
     }
 }

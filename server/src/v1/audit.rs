@@ -33,10 +33,13 @@ pub struct AuditQuery {
     /// Only entries of this action (`api_key.created`, …).
     action: Option<String>,
     /// Only entries at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
-    /// How many to return, 1 to 100 (default 50).
+    /// How many to return, 1 to 250 (default 50).
+    #[param(minimum = 1, maximum = 250)]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_]{1,64}$")]
     cursor: Option<String>,
 }
 

@@ -25,19 +25,25 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
-    /// How many to return, 1 to 100 (default 50).
+    /// How many to return, 1 to 250 (default 50).
+    #[param(minimum = 1, maximum = 250)]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_]{1,64}$")]
     cursor: Option<String>,
-    /// `pending`, `succeeded`, `failed` or `cancelled`.
+    /// Only deliveries in this state.
+    #[param(value_type = Option<sluice_core::model::DeliveryStatus>)]
     status: Option<String>,
     /// Only deliveries to this endpoint.
+    #[param(value_type = Option<EndpointId>)]
     endpoint_id: Option<String>,
     /// Only deliveries of this message.
+    #[param(value_type = Option<MessageId>)]
     message_id: Option<String>,
     /// Only deliveries of this event type.
     event_type: Option<String>,
     /// Only deliveries created at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
 }
 

@@ -27,18 +27,23 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
-    /// Only events of this type (`endpoint.disabled`, …).
+    /// Only events of this type.
     #[serde(rename = "type")]
+    #[param(value_type = Option<sluice_core::model::LifecycleKind>)]
     kind: Option<String>,
     /// Only events about this resource.
     subject_id: Option<String>,
     /// Only events at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Only events before this time (RFC 3339).
+    #[param(format = DateTime)]
     until: Option<String>,
-    /// How many to return, 1 to 100 (default 50).
+    /// How many to return, 1 to 250 (default 50).
+    #[param(minimum = 1, maximum = 250)]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_]{1,64}$")]
     cursor: Option<String>,
 }
 

@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{json, json_with_etag};
-use crate::extract::{Auth, Ids, Json, JsonOrEmpty, Query};
+use crate::extract::{Auth, Ids, JsonOrEmpty, PayloadJson, Query};
 use crate::problem::{ApiError, ApiResult};
 use crate::AppState;
 
@@ -45,16 +45,13 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         (status = 202, description = "Queued", body = Message, headers(
             ("Location" = String, description = "The message's URL"),
             ("Idempotent-Replayed" = Option<String>, description = "`true` when the key had published before"))),
-        (status = 429, description = "`backlog_full`: the tenant's backlog is at its cap; retry after `Retry-After`",
-            body = crate::problem::Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 async fn publish(
     State(s): State<AppState>,
     Auth(caller): Auth,
     Ids(tenant): Ids<TenantId>,
     headers: HeaderMap,
-    Json(req): Json<PublishMessage>,
+    PayloadJson(req): PayloadJson<PublishMessage>,
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let published = s.sluice.publish(&caller.tenant_manage(&tenant)?, req, key).await?;
@@ -73,15 +70,19 @@ async fn publish(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
-    /// How many to return, 1 to 100 (default 50).
+    /// How many to return, 1 to 250 (default 50).
+    #[param(minimum = 1, maximum = 250)]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_]{1,64}$")]
     cursor: Option<String>,
     /// Only messages of this event type.
     event_type: Option<String>,
     /// Only messages published at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Only messages published before this time (RFC 3339).
+    #[param(format = DateTime)]
     until: Option<String>,
 }
 

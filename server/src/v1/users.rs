@@ -21,8 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Create a dashboard user (platform keys only).
 #[utoipa::path(post, path = "/users", operation_id = "create_user", tag = "Users", request_body = CreateUser,
-    responses((status = 201, description = "The new user", body = User), (status = 429, description = "`rate_limited`: too many passwords are being hashed at once; retry after `Retry-After`",
-            body = crate::problem::Problem, content_type = "application/problem+json")))]
+    responses((status = 201, description = "The new user", body = User)))]
 async fn create(State(s): State<AppState>, Auth(caller): Auth, Json(req): Json<CreateUser>) -> ApiResult<Response> {
     let user = s.sluice.create_user(&caller.platform()?, req).await?;
     Ok(json(StatusCode::CREATED, &user))
@@ -60,8 +59,7 @@ async fn remove(State(s): State<AppState>, Auth(caller): Auth, Ids(user): Ids<Us
 
 /// Set a user's password (platform keys only); the user's sessions end.
 #[utoipa::path(post, path = "/users/{user}/password", operation_id = "set_user_password", tag = "Users", request_body = SetPassword,
-    responses((status = 204, description = "Set"), (status = 429, description = "`rate_limited`: too many passwords are being hashed at once; retry after `Retry-After`",
-            body = crate::problem::Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Set")))]
 async fn set_password(
     State(s): State<AppState>,
     Auth(caller): Auth,

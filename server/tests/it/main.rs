@@ -9,6 +9,7 @@ mod events;
 mod hardening;
 mod harness;
 mod idempotency;
+mod nul;
 mod openapi;
 mod permissions;
 mod process;

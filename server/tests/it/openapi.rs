@@ -49,6 +49,15 @@ fn every_operation_has_an_id_a_summary_and_its_errors() {
             if path.contains('{') && op.get("security").is_none() {
                 assert!(responses.contains_key("404"), "{at} names ids, so it can be 404");
             }
+            if let Some(body) = op["requestBody"]["content"]["application/json"]["schema"].as_object() {
+                assert!(!body.contains_key("oneOf"), "{at}: a body that may be left out is optional, not null");
+            }
+            for response in responses.values() {
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
+                    assert_eq!(link["operationId"], name.as_str(), "{at}: link {name} names no operation");
+                    assert!(link.get("operation_id").is_none(), "{at}: link {name} is misspelled");
+                }
+            }
             if method == "post" {
                 let params = op["parameters"].as_array().expect("a POST has parameters");
                 assert!(params.iter().any(|p| p["name"] == "Idempotency-Key"), "{at} takes Idempotency-Key");
@@ -57,6 +66,22 @@ fn every_operation_has_an_id_a_summary_and_its_errors() {
         }
     }
     assert!(operations >= 45, "only {operations} operations described");
+    // A new tenant links to its endpoints, an endpoint to its test event, a message to
+    // its deliveries, a delivery to its attempts: the path a contract tester follows.
+    let links = |path: &str, method: &str, status: &str| -> Vec<String> {
+        doc["paths"][path][method]["responses"][status]["links"]
+            .as_object()
+            .map(|l| l.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert!(links("/v1/tenants", "post", "201").contains(&"create_endpoint".to_owned()));
+    assert!(links("/v1/tenants/{tenant}/endpoints", "post", "201").contains(&"send_test_event".to_owned()));
+    assert!(links("/v1/tenants/{tenant}/messages", "post", "202").contains(&"list_message_deliveries".to_owned()));
+    assert!(links("/v1/tenants/{tenant}/deliveries", "get", "200").contains(&"list_attempts".to_owned()));
+    let to_attempts =
+        &doc["paths"]["/v1/tenants/{tenant}/deliveries"]["get"]["responses"]["200"]["links"]["list_attempts"];
+    assert_eq!(to_attempts["parameters"]["delivery"], "$response.body#/data/0/id");
+    assert_eq!(to_attempts["parameters"]["tenant"], "$response.body#/data/0/tenant_id");
     let codes = doc["components"]["schemas"]["ErrorCode"]["enum"].as_array().expect("error codes");
     assert!(codes.iter().any(|c| c == "idempotency_key_in_flight"), "{codes:?}");
 }
