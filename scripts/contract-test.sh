@@ -23,7 +23,7 @@ bin=${SLUICE_BIN:-${CARGO_TARGET_DIR:-target}/debug/sluice}
 venv=${SLUICE_SCHEMATHESIS_VENV:-$HOME/.cache/sluice/schemathesis}
 examples=${SLUICE_CONTRACT_EXAMPLES:-40}
 seed=${SLUICE_CONTRACT_SEED:-1}
-report=target/contract/$backend
+report=$PWD/target/contract/$backend
 scripts/setup-schemathesis.sh "$venv"
 
 work=$(mktemp -d /tmp/sluice-contract.XXXXXX)
@@ -31,7 +31,7 @@ server_pid=
 database=
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  if [ -n "$database" ]; then psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $database" >/dev/null 2>&1 || true; fi
+  if [ -n "$database" ]; then psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -54,11 +54,12 @@ case "$backend" in
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     base="http://127.0.0.1:$port"
     key="sk_contract_$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
-    # Endpoints the generator invents point anywhere; private targets stay refused,
-    # so nothing on this machine is sent to.
+    # Endpoints the generator invents point anywhere: private targets stay refused and
+    # only port 9 (discard, closed here) is allowed, so no webhook leaves for a real
+    # host; creating such endpoints is still tested, the refusal happens at connect.
     secret_key=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
     SLUICE_DATABASE_URL=$db_url SLUICE_LISTEN=127.0.0.1:$port SLUICE_BOOTSTRAP_API_KEY=$key \
-      SLUICE_SECRET_KEY=$secret_key SLUICE_LOG=warn "$bin" >"$work/server.log" 2>&1 &
+      SLUICE_SECRET_KEY=$secret_key SLUICE_ALLOWED_PORTS=9 SLUICE_LOG=warn "$bin" >"$work/server.log" 2>&1 &
     server_pid=$!
     ready() { python3 -c "import urllib.request as u; u.urlopen('$base/readyz', timeout=2)" 2>/dev/null; }
     for _ in $(seq 1 100); do
@@ -76,12 +77,13 @@ seed_args=(--seed "$seed")
 mkdir -p "$report"
 echo "schemathesis against $base ($backend), $examples examples per operation"
 set +e
-"$venv/bin/schemathesis" run "$base/v1/openapi.json" \
+# From the scratch directory: Schemathesis keeps a cache where it runs.
+(cd "$work" && "$venv/bin/schemathesis" run "$base/v1/openapi.json" \
   --header "Authorization: Bearer $key" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
   --max-examples "$examples" "${seed_args[@]}" --workers 1 \
   --request-timeout 30 --no-color \
-  --report junit --report-dir "$report"
+  --report junit --report-dir "$report")
 status=$?
 set -e
 if [ "$status" != 0 ] && [ -n "$server_pid" ]; then

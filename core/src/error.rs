@@ -45,6 +45,8 @@ pub enum ErrorCode {
     Internal,
     /// The HTTP method is not allowed on this path.
     MethodNotAllowed,
+    /// A deprecated route past its sunset; `detail` names its successor.
+    Gone,
 }
 
 impl ErrorCode {
@@ -56,6 +58,7 @@ impl ErrorCode {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
+            Self::Gone => 410,
             Self::Conflict | Self::IdempotencyKeyInFlight | Self::QuotaExceeded => 409,
             Self::RequestTimeout => 408,
             Self::PreconditionFailed => 412,
@@ -75,6 +78,7 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::Gone => "gone",
             Self::Conflict => "conflict",
             Self::PreconditionFailed => "precondition_failed",
             Self::RequestTimeout => "request_timeout",
@@ -98,6 +102,7 @@ impl ErrorCode {
             Self::Forbidden => "Not allowed with this key",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
+            Self::Gone => "This route has been retired",
             Self::Conflict => "Conflict with the current state",
             Self::PreconditionFailed => "Your copy is stale",
             Self::RequestTimeout => "Request took too long",

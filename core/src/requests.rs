@@ -83,8 +83,7 @@ pub struct CreateEndpoint {
         feature = "openapi",
         schema(
             max_length = 2048,
-            pattern = "^https?://[^#@]+$",
-            format = "uri",
+            pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@]+([/?][^#]*)?$",
             example = "https://partner.example/webhooks"
         )
     )]
@@ -119,8 +118,7 @@ pub struct PatchEndpoint {
         feature = "openapi",
         schema(
             max_length = 2048,
-            pattern = "^https?://[^#@]+$",
-            format = "uri",
+            pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@]+([/?][^#]*)?$",
             example = "https://partner.example/webhooks"
         )
     )]

@@ -80,14 +80,15 @@ pub fn endpoint_url(s: &str) -> Result<(), String> {
 }
 
 pub fn name(s: &str) -> Result<(), String> {
-    if s.trim().is_empty() || s.len() > MAX_NAME_LEN {
+    // Characters, not bytes: the limit the API description states.
+    if s.trim().is_empty() || s.chars().count() > MAX_NAME_LEN {
         return Err(format!("must be 1 to {MAX_NAME_LEN} characters"));
     }
     Ok(())
 }
 
 pub fn description(s: &str) -> Result<(), String> {
-    if s.len() > MAX_DESCRIPTION_LEN {
+    if s.chars().count() > MAX_DESCRIPTION_LEN {
         return Err(format!("must be at most {MAX_DESCRIPTION_LEN} characters"));
     }
     Ok(())

@@ -40,6 +40,22 @@ pub fn render(doc: &Value) -> String {
     }
     out.push_str("</ul></nav>");
 
+    // Deprecated routes link here (`Link: …; rel="deprecation"`).
+    out.push_str("<h2 id=\"deprecations\">Deprecations</h2>");
+    let deprecated: Vec<&Op<'_>> = operations.iter().filter(|o| o.body["deprecated"] == true).collect();
+    if deprecated.is_empty() {
+        out.push_str("<p>None.</p>");
+    }
+    for op in deprecated {
+        let _ = write!(
+            out,
+            "<p><a href=\"#{}\">{}</a></p>{}",
+            escape(&op.id),
+            op.title(),
+            markdown(&text(&op.body["description"]))
+        );
+    }
+
     for tag in tags {
         let _ = write!(out, "<h2>{}</h2>", escape(tag));
         for op in operations.iter().filter(|o| o.tag == tag) {
@@ -244,7 +260,7 @@ fn escape(s: &str) -> String {
     out
 }
 
-/// The little markdown the descriptions use: paragraphs and `code`.
+/// The little markdown the descriptions use: paragraphs, `code` and **bold**.
 fn markdown(s: &str) -> String {
     s.split("\n\n").filter(|p| !p.trim().is_empty()).map(|p| format!("<p>{}</p>", markdown_inline(p))).collect()
 }
@@ -255,7 +271,13 @@ fn markdown_inline(s: &str) -> String {
         if i % 2 == 1 {
             let _ = write!(out, "<code>{part}</code>");
         } else {
-            out.push_str(part);
+            for (j, piece) in part.split("**").enumerate() {
+                if j % 2 == 1 {
+                    let _ = write!(out, "<b>{piece}</b>");
+                } else {
+                    out.push_str(piece);
+                }
+            }
         }
     }
     out

@@ -6,6 +6,7 @@ mod api_reference;
 pub mod cli;
 pub mod config;
 mod demo;
+pub mod deprecation;
 mod extract;
 mod hardening;
 mod health;
@@ -61,6 +62,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, http: &HttpSetting
         .nest(
             "/v1",
             axum::Router::from(v1::routes())
+                .route_layer(axum::middleware::from_fn(deprecation::mark_deprecated))
                 .route_layer(axum::middleware::from_fn_with_state(
                     idempotency::IdempotencyState { app: state.clone(), max_body_bytes: http.max_body_bytes },
                     idempotency::idempotent_posts,

@@ -57,6 +57,12 @@ const MORE_ERRORS: &[(&str, &[ErrorCode])] = &[
     ("create_user", &[ErrorCode::RateLimited]),
     ("set_user_password", &[ErrorCode::RateLimited]),
     ("revoke_api_key", &[ErrorCode::Conflict]),
+    ("create_endpoint", &[ErrorCode::QuotaExceeded]),
+    ("create_tenant_api_key", &[ErrorCode::QuotaExceeded]),
+    // A change that lands between their read and their write (another client, the
+    // engine disabling on a 410) is refused as stale.
+    ("disable_endpoint", &[ErrorCode::PreconditionFailed]),
+    ("enable_endpoint", &[ErrorCode::PreconditionFailed]),
 ];
 
 /// The description of API v1, built once.
@@ -74,11 +80,15 @@ pub fn document() -> &'static OpenApi {
     })
 }
 
-/// The description as served and checked in: pretty JSON with a final newline.
-pub fn document_json() -> String {
-    let mut json = document().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    json.push('\n');
-    json
+/// The description as served and checked in: pretty JSON with a final newline,
+/// serialised once.
+pub fn document_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let mut json = document().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        json.push('\n');
+        json
+    })
 }
 
 /// The reference page, rendered once.
@@ -117,7 +127,11 @@ fn complete(doc: &mut OpenApi) {
             if method == HttpMethod::Post {
                 add_idempotency_key(op);
             }
-            add_problems(op, method, !ids.is_empty());
+            let deprecated = crate::deprecation::lookup(&axum_method(&method), path);
+            add_problems(op, method, !ids.is_empty(), deprecated.is_some());
+            if let Some(deprecated) = deprecated {
+                mark_deprecated(op, deprecated);
+            }
         }
     }
 }
@@ -151,6 +165,57 @@ fn unwrap_optional_body(op: &mut Operation) {
             };
             content.schema = Some(kept);
             body.required = Some(Required::False);
+        }
+    }
+}
+
+fn axum_method(method: &HttpMethod) -> axum::http::Method {
+    use axum::http::Method;
+    match method {
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Delete => Method::DELETE,
+        HttpMethod::Head => Method::HEAD,
+        HttpMethod::Options => Method::OPTIONS,
+        HttpMethod::Trace => Method::TRACE,
+    }
+}
+
+/// A deprecated operation is marked, says since when, until when and what instead, and
+/// documents the headers its answers carry.
+fn mark_deprecated(op: &mut Operation, d: &crate::deprecation::Deprecated) {
+    use crate::deprecation::http_date;
+    op.deprecated = Some(utoipa::openapi::Deprecated::True);
+    let note = format!(
+        "**Deprecated** since {}: answers until {}, then 410 `gone`. Use `{} /v1{}` instead. {}",
+        http_date(d.deprecated_at),
+        http_date(d.sunset_at),
+        d.method,
+        d.successor,
+        d.note
+    );
+    op.description = Some(match op.description.take() {
+        Some(old) => format!("{note}\n\n{old}"),
+        None => note,
+    });
+    let headers = [
+        ("Deprecation", "When the route was deprecated (RFC 9745): `@` and Unix seconds."),
+        ("Sunset", "When the route stops answering (RFC 8594), an HTTP date."),
+        ("Link", "Its successor (`rel=\"successor-version\"`) and the deprecation note (`rel=\"deprecation\"`)."),
+    ];
+    for (status, response) in op.responses.responses.iter_mut() {
+        let RefOr::T(response) = response else { continue };
+        if !status.starts_with('2') {
+            continue;
+        }
+        for (name, description) in headers {
+            let header = HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::String))
+                .description(Some(description))
+                .build();
+            response.headers.insert(name.to_owned(), header);
         }
     }
 }
@@ -221,7 +286,7 @@ fn add_idempotency_key(op: &mut Operation) {
 /// a POST can meet its idempotency key in use (409) or reused (422); a request with
 /// `If-Match` can be stale (412). An operation's own annotation may add more (409 for
 /// a conflict, 429 for a full backlog).
-fn add_problems(op: &mut Operation, method: HttpMethod, has_path_ids: bool) {
+fn add_problems(op: &mut Operation, method: HttpMethod, has_path_ids: bool, deprecated: bool) {
     // The public description itself answers nothing but itself.
     if op.security.as_ref().is_some_and(|s| s.iter().all(|r| *r == SecurityRequirement::default())) {
         return;
@@ -235,12 +300,15 @@ fn add_problems(op: &mut Operation, method: HttpMethod, has_path_ids: bool) {
         ErrorCode::Forbidden,
         ErrorCode::Internal,
         ErrorCode::Unavailable,
+        // The time and body limits hold for every request, body or not.
+        ErrorCode::RequestTimeout,
+        ErrorCode::PayloadTooLarge,
     ];
     if has_path_ids {
         codes.push(ErrorCode::NotFound);
     }
     if has_body {
-        codes.extend([ErrorCode::PayloadTooLarge, ErrorCode::ValidationFailed, ErrorCode::RequestTimeout]);
+        codes.push(ErrorCode::ValidationFailed);
     }
     if has_query {
         codes.push(ErrorCode::ValidationFailed);
@@ -253,6 +321,9 @@ fn add_problems(op: &mut Operation, method: HttpMethod, has_path_ids: bool) {
     }
     if has_if_match {
         codes.push(ErrorCode::PreconditionFailed);
+    }
+    if deprecated {
+        codes.push(ErrorCode::Gone);
     }
     let id = op.operation_id.as_deref().unwrap_or_default();
     codes.extend(MORE_ERRORS.iter().filter(|(op, _)| *op == id).flat_map(|(_, more)| more.iter().copied()));

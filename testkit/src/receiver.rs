@@ -23,6 +23,8 @@ pub enum Reply {
     Slow(Duration, u16),
     /// Close the connection with a TCP reset before answering.
     Reset,
+    /// This status with exactly this body (bytes no JSON or text would allow).
+    Body(u16, Vec<u8>),
 }
 
 /// One request as received.
@@ -173,6 +175,11 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Resu
         match reply {
             Reply::Status(code) => respond(&mut stream, code, &[]).await?,
             Reply::StatusWith(code, extra) => respond(&mut stream, code, &extra).await?,
+            Reply::Body(code, body) => {
+                let head = format!("HTTP/1.1 {code} X\r\ncontent-length: {}\r\n\r\n", body.len());
+                stream.write_all(head.as_bytes()).await?;
+                stream.write_all(&body).await?;
+            }
             Reply::Hang(d) => {
                 tokio::time::sleep(d).await;
                 respond(&mut stream, 200, &[]).await?;

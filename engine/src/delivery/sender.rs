@@ -212,7 +212,7 @@ impl Sender {
                         }
                     }
                 }
-                record.response_body = Some(String::from_utf8_lossy(&body).into_owned());
+                record.response_body = Some(storable_text(&body));
                 if let Some(class) = record.error_class {
                     if record.error_message.is_none() {
                         record.error_message = Some(format!("endpoint answered {status} ({})", class.as_str()));
@@ -224,9 +224,16 @@ impl Sender {
                 record.error_message = Some(chain(&e));
             }
         }
+        record.error_message = record.error_message.map(|m| m.replace('\0', "\u{FFFD}"));
         record.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         SendResult { record }
     }
+}
+
+/// A receiver's bytes as text the database can keep: invalid UTF-8 and U+0000 (which
+/// PostgreSQL refuses in text, failing the whole batch of outcomes) become U+FFFD.
+fn storable_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}")
 }
 
 /// `Retry-After` as seconds or an HTTP date, clamped to what we honour.

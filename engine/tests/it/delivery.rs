@@ -19,6 +19,7 @@ on_both_backends!(
     circuit_opens_after_repeated_failures_and_a_probe_closes_it,
     delivers_signed_standard_webhooks,
     retries_failures_then_succeeds,
+    a_reply_holding_nul_bytes_is_recorded,
     exhausted_deliveries_fail_and_replay_restarts_them,
     classifies_timeouts_resets_and_refused_connections,
     gone_disables_the_endpoint,
@@ -63,6 +64,31 @@ async fn delivers_signed_standard_webhooks(db: TestDb) {
     assert!(attempts[0].response_body.as_deref().is_some_and(|b| b.contains("received")));
     assert!(attempts[0].request_headers.contains_key("webhook-signature"));
     assert_eq!(engine.step().await.expect("run"), 0, "nothing left to do");
+}
+
+/// PostgreSQL cannot store U+0000 in text: a receiver answering with NUL bytes once
+/// made every batch holding its attempt fail to record, for a minute, then be dropped
+/// and sent again. Its reply is kept with U+FFFD in their place.
+async fn a_reply_holding_nul_bytes_is_recorded(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    rx.script([Reply::Body(500, b"bad\0\0reply".to_vec()), Reply::Body(200, b"ok\0".to_vec())]);
+    h.instant_retry_endpoint(&rx.url(), 3).await;
+    h.publish("t", "{}").await;
+    let mut engine = h.dispatcher(fast_config(&h.db.url));
+    for _ in 0..2 {
+        tokio::time::timeout(Duration::from_secs(20), engine.step())
+            .await
+            .expect("a step records within seconds")
+            .expect("run");
+    }
+    let d = &h.deliveries().await[0];
+    assert_eq!(d.status, DeliveryStatus::Succeeded);
+    assert_eq!(d.attempts, 2, "each attempt recorded once");
+    let mut bodies: Vec<_> = h.attempts(d).await.into_iter().map(|a| a.response_body).collect();
+    bodies.reverse();
+    assert_eq!(bodies, vec![Some("bad\u{FFFD}\u{FFFD}reply".to_owned()), Some("ok\u{FFFD}".to_owned())]);
+    assert_eq!(rx.count(), 2, "nothing sent again");
 }
 
 async fn retries_failures_then_succeeds(db: TestDb) {

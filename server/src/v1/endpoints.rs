@@ -21,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create, list))
         .routes(routes!(health))
+        .routes(routes!(health_at_first_name))
         .routes(routes!(read, patch, remove))
         .routes(routes!(disable))
         .routes(routes!(enable))
@@ -84,11 +85,19 @@ async fn list(
 
 /// How each endpoint's deliveries went: every endpoint with deliveries in the last
 /// 24 h, and the circuits open now.
-#[utoipa::path(get, path = "/tenants/{tenant}/endpoint-health", operation_id = "get_endpoint_health", tag = "Endpoints",
+#[utoipa::path(get, path = "/tenants/{tenant}/endpoints/health", operation_id = "get_endpoints_health", tag = "Endpoints",
     responses((status = 200, description = "Health of the tenant's endpoints", body = EndpointHealthReport)))]
 async fn health(State(s): State<AppState>, Auth(caller): Auth, Ids(tenant): Ids<TenantId>) -> ApiResult<Response> {
     let data = s.sluice.endpoint_health(&caller.tenant(&tenant)?).await?;
     Ok(json(StatusCode::OK, &EndpointHealthReport { data, window_hours: 24 }))
+}
+
+/// How each endpoint's deliveries went, at the route's first name (deprecated: see
+/// `deprecation::DEPRECATED`, which marks its answers and retires it at its sunset).
+#[utoipa::path(get, path = "/tenants/{tenant}/endpoint-health", operation_id = "get_endpoint_health", tag = "Endpoints",
+    responses((status = 200, description = "Health of the tenant's endpoints", body = EndpointHealthReport)))]
+async fn health_at_first_name(state: State<AppState>, auth: Auth, tenant: Ids<TenantId>) -> ApiResult<Response> {
+    health(state, auth, tenant).await
 }
 
 /// Read an endpoint. Its ETag is its version; `If-None-Match` answers 304 when

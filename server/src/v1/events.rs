@@ -27,9 +27,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
-    /// Only events of this type.
+    /// Only events of this type (`endpoint.disabled`), or about this subject
+    /// (`endpoint`: every `endpoint.*` type).
     #[serde(rename = "type")]
-    #[param(value_type = Option<sluice_core::model::LifecycleKind>)]
     kind: Option<String>,
     /// Only events about this resource.
     subject_id: Option<String>,

@@ -5,6 +5,7 @@
 mod api;
 mod chaos;
 mod cli;
+mod deprecation;
 mod events;
 mod hardening;
 mod harness;

@@ -16,7 +16,7 @@ const CHECKED_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.j
 fn the_checked_in_description_is_the_codes() {
     let current = sluice_server::openapi::document_json();
     if std::env::var_os("SLUICE_UPDATE_OPENAPI").is_some() {
-        std::fs::write(CHECKED_IN, &current).expect("write docs/openapi.json");
+        std::fs::write(CHECKED_IN, current).expect("write docs/openapi.json");
     }
     let checked_in = std::fs::read_to_string(CHECKED_IN).unwrap_or_default();
     assert!(
@@ -28,7 +28,7 @@ fn the_checked_in_description_is_the_codes() {
 
 #[test]
 fn every_operation_has_an_id_a_summary_and_its_errors() {
-    let doc: Value = serde_json::from_str(&sluice_server::openapi::document_json()).expect("json");
+    let doc: Value = serde_json::from_str(sluice_server::openapi::document_json()).expect("json");
     assert_eq!(doc["openapi"], "3.1.0");
     let mut operations = 0;
     for (path, item) in doc["paths"].as_object().expect("paths") {
@@ -105,7 +105,7 @@ async fn the_description_and_its_reference_page_are_served_without_a_key() {
     let served = app.call(Method::GET, "/v1/openapi.json", None, None, &[]).await;
     assert_eq!(served.status, StatusCode::OK);
     assert_eq!(served.header("content-type"), Some("application/json"));
-    let described: Value = serde_json::from_str(&sluice_server::openapi::document_json()).expect("json");
+    let described: Value = serde_json::from_str(sluice_server::openapi::document_json()).expect("json");
     assert_eq!(served.body, described);
 
     let page = app.call(Method::GET, "/v1/reference", None, None, &[]).await;
@@ -129,7 +129,7 @@ async fn the_description_and_its_reference_page_are_served_without_a_key() {
 async fn every_described_operation_is_routed() {
     let db = TestDb::new(Backend::Sqlite).await.expect("SQLite is always available");
     let app = TestApp::api(db).await;
-    let doc: Value = serde_json::from_str(&sluice_server::openapi::document_json()).expect("json");
+    let doc: Value = serde_json::from_str(sluice_server::openapi::document_json()).expect("json");
     for (path, item) in doc["paths"].as_object().expect("paths") {
         let concrete = path
             .replace("{tenant}", "tn_01JC3Z8Q5G7XKQ2V9M4T6W8Y0A")

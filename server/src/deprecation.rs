@@ -1,0 +1,143 @@
+//! Deprecated routes, declared in one place. Each answer of a deprecated route says so
+//! the way RFC 9745 and RFC 8594 ask (`Deprecation`, `Sunset`, and `Link`s to its
+//! successor and to the note that explains the move), the OpenAPI description marks
+//! the operation, and after its sunset the route answers 410 `gone` naming its
+//! successor instead of running. docs/api-versioning.md has the policy.
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sluice_core::ErrorCode;
+
+use crate::problem::ApiError;
+
+/// A route on its way out.
+#[derive(Debug, Clone)]
+pub struct Deprecated {
+    pub method: Method,
+    /// The route's template under `/v1`, as registered.
+    pub route: &'static str,
+    /// Its replacement's template under `/v1`; the path ids carry over by name.
+    pub successor: &'static str,
+    /// Unix seconds: when it was deprecated, and when it stops answering (at least six
+    /// months later).
+    pub deprecated_at: i64,
+    pub sunset_at: i64,
+    /// Why and how to move, for people.
+    pub note: &'static str,
+}
+
+/// Every deprecated route of API v1.
+pub const DEPRECATED: &[Deprecated] = &[Deprecated {
+    method: Method::GET,
+    route: "/tenants/{tenant}/endpoint-health",
+    successor: "/tenants/{tenant}/endpoints/health",
+    // 2026-11-26 and 2027-06-01, 00:00 UTC.
+    deprecated_at: 1_795_651_200,
+    sunset_at: 1_811_808_000,
+    note: "Moved under the endpoints it describes: GET /v1/tenants/{tenant}/endpoints/health answers the same.",
+}];
+
+/// The entry for a request's method and matched route, if it is deprecated.
+pub fn lookup(method: &Method, matched: &str) -> Option<&'static Deprecated> {
+    let route = matched.strip_prefix("/v1").unwrap_or(matched);
+    DEPRECATED.iter().find(|d| d.method == *method && d.route == route)
+}
+
+/// The route layer: marks every answer of a deprecated route, or refuses it once its
+/// sunset has passed.
+pub async fn mark_deprecated(req: Request, next: Next) -> Response {
+    let Some(deprecated) = req.extensions().get::<MatchedPath>().and_then(|m| lookup(req.method(), m.as_str())) else {
+        return next.run(req).await;
+    };
+    let successor = format!("/v1{}", fill(deprecated.route, req.uri().path(), deprecated.successor));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let mut response =
+        if now >= deprecated.sunset_at { gone(deprecated, &successor).into_response() } else { next.run(req).await };
+    for (name, value) in headers(deprecated, &successor) {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
+}
+
+/// After the sunset: nothing runs, and the answer says where to go.
+pub fn gone(deprecated: &Deprecated, successor: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::Gone,
+        format!("this route was retired on {}; use {} {successor}", http_date(deprecated.sunset_at), deprecated.method),
+    )
+}
+
+/// The headers every answer of a deprecated route carries.
+pub fn headers(deprecated: &Deprecated, successor: &str) -> [(&'static str, String); 4] {
+    [
+        ("deprecation", format!("@{}", deprecated.deprecated_at)),
+        ("sunset", http_date(deprecated.sunset_at)),
+        ("link", format!("<{successor}>; rel=\"successor-version\"")),
+        ("link", "</v1/reference#deprecations>; rel=\"deprecation\"; type=\"text/html\"".to_owned()),
+    ]
+}
+
+/// The successor's path for this request: each `{name}` of the successor takes the
+/// segment that stood at `{name}` in the request's own path.
+fn fill(route: &str, path: &str, successor: &str) -> String {
+    let path = path.strip_prefix("/v1").unwrap_or(path);
+    let ids: Vec<(&str, &str)> = route
+        .split('/')
+        .zip(path.split('/'))
+        .filter_map(|(t, actual)| t.strip_prefix('{').and_then(|t| t.strip_suffix('}')).map(|name| (name, actual)))
+        .collect();
+    successor
+        .split('/')
+        .map(|segment| {
+            let name = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}'));
+            match name.and_then(|n| ids.iter().find(|(id, _)| *id == n)) {
+                Some((_, actual)) => *actual,
+                None => segment,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// An IMF-fixdate (RFC 9110), as `Sunset` takes.
+pub fn http_date(unix_seconds: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(unix_seconds).unwrap_or(0));
+    httpdate::fmt_http_date(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_successor_keeps_the_requests_ids() {
+        let path = fill(
+            "/tenants/{tenant}/endpoint-health",
+            "/v1/tenants/tn_1/endpoint-health",
+            "/tenants/{tenant}/endpoints/health",
+        );
+        assert_eq!(path, "/tenants/tn_1/endpoints/health");
+    }
+
+    #[test]
+    fn headers_follow_the_rfcs() {
+        let d = &DEPRECATED[0];
+        let headers = headers(d, "/v1/x");
+        assert_eq!(headers[0].1, "@1795651200");
+        assert_eq!(headers[1].1, "Tue, 01 Jun 2027 00:00:00 GMT");
+        assert!(d.sunset_at - d.deprecated_at >= 182 * 24 * 3600, "at least six months' notice");
+    }
+
+    #[test]
+    fn after_the_sunset_the_route_is_gone_and_names_its_successor() {
+        let problem = gone(&DEPRECATED[0], "/v1/tenants/tn_1/endpoints/health");
+        assert_eq!(problem.code, ErrorCode::Gone);
+        assert!(problem.detail.contains("GET /v1/tenants/tn_1/endpoints/health"), "{}", problem.detail);
+    }
+}
