@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{EndpointId, EventId, TenantId};
 use crate::model::{Attempt, Delivery, ErrorClass};
 
-/// How an endpoint's deliveries went lately (`GET .../endpoint-health`).
+/// How an endpoint's deliveries went lately (`GET .../endpoints/health`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EndpointHealth {
@@ -24,7 +24,7 @@ pub struct EndpointHealth {
     pub circuit_open: Option<OpenCircuitInfo>,
 }
 
-/// The health of a tenant's endpoints (`GET .../endpoint-health`).
+/// The health of a tenant's endpoints (`GET .../endpoints/health`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EndpointHealthReport {

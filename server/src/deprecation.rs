@@ -39,10 +39,29 @@ pub const DEPRECATED: &[Deprecated] = &[Deprecated {
     note: "Moved under the endpoints it describes: GET /v1/tenants/{tenant}/endpoints/health answers the same.",
 }];
 
-/// The entry for a request's method and matched route, if it is deprecated.
+impl Deprecated {
+    pub fn is_past_sunset(&self, unix_seconds: i64) -> bool {
+        unix_seconds >= self.sunset_at
+    }
+}
+
+/// The entry for a request's method and matched route, if it is deprecated. HEAD is
+/// GET without the body, and axum routes it to the GET handler.
 pub fn lookup(method: &Method, matched: &str) -> Option<&'static Deprecated> {
     let route = matched.strip_prefix("/v1").unwrap_or(matched);
+    let method = if *method == Method::HEAD { &Method::GET } else { method };
     DEPRECATED.iter().find(|d| d.method == *method && d.route == route)
+}
+
+/// The time the layer judges a sunset by, when server code (a test) sets one on the
+/// request; clients cannot.
+#[derive(Debug, Clone, Copy)]
+pub struct JudgedAt(pub i64);
+
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The route layer: marks every answer of a deprecated route, or refuses it once its
@@ -52,14 +71,17 @@ pub async fn mark_deprecated(req: Request, next: Next) -> Response {
         return next.run(req).await;
     };
     let successor = format!("/v1{}", fill(deprecated.route, req.uri().path(), deprecated.successor));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let now = req.extensions().get::<JudgedAt>().map_or_else(now_unix, |at| at.0);
     let mut response =
-        if now >= deprecated.sunset_at { gone(deprecated, &successor).into_response() } else { next.run(req).await };
+        if deprecated.is_past_sunset(now) { gone(deprecated, &successor).into_response() } else { next.run(req).await };
     for (name, value) in headers(deprecated, &successor) {
         if let Ok(value) = HeaderValue::from_str(&value) {
-            response.headers_mut().append(name, value);
+            // Deprecation and Sunset hold one value; a route has two links.
+            if name == "link" {
+                response.headers_mut().append(name, value);
+            } else {
+                response.headers_mut().insert(name, value);
+            }
         }
     }
     response
@@ -96,8 +118,10 @@ fn fill(route: &str, path: &str, successor: &str) -> String {
         .split('/')
         .map(|segment| {
             let name = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}'));
-            match name.and_then(|n| ids.iter().find(|(id, _)| *id == n)) {
-                Some((_, actual)) => *actual,
+            // Only what an id can be is copied from the request into the header.
+            let is_id = |s: &&&str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            match name.and_then(|n| ids.iter().find(|(id, _)| *id == n)).map(|(_, actual)| actual).filter(is_id) {
+                Some(actual) => *actual,
                 None => segment,
             }
         })
@@ -123,6 +147,54 @@ mod tests {
             "/tenants/{tenant}/endpoints/health",
         );
         assert_eq!(path, "/tenants/tn_1/endpoints/health");
+    }
+
+    #[test]
+    fn only_ids_are_copied_into_the_link() {
+        let path = fill("/tenants/{tenant}/x", "/v1/tenants/a\";b/x", "/tenants/{tenant}/y");
+        assert_eq!(path, "/tenants/{tenant}/y");
+    }
+
+    #[test]
+    fn head_is_get() {
+        assert!(lookup(&Method::HEAD, "/v1/tenants/{tenant}/endpoint-health").is_some());
+        assert!(lookup(&Method::POST, "/v1/tenants/{tenant}/endpoint-health").is_none());
+    }
+
+    /// Through the layer: before the sunset the handler runs and the answer is marked;
+    /// after it, nothing runs and the answer is 410 naming the successor.
+    #[tokio::test]
+    async fn the_layer_marks_then_retires() {
+        use tower::ServiceExt;
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = ran.clone();
+        let app = axum::Router::new()
+            .route(
+                "/v1/tenants/{tenant}/endpoint-health",
+                axum::routing::get(move || {
+                    let counter = counter.clone();
+                    async move {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        "ran"
+                    }
+                }),
+            )
+            .route_layer(axum::middleware::from_fn(mark_deprecated));
+        let d = &DEPRECATED[0];
+        for (at, status) in [(d.sunset_at - 1, 200), (d.sunset_at, 410)] {
+            let mut req = axum::http::Request::get("/v1/tenants/tn_1/endpoint-health")
+                .body(axum::body::Body::empty())
+                .expect("request");
+            req.extensions_mut().insert(JudgedAt(at));
+            let res = app.clone().oneshot(req).await.expect("infallible");
+            assert_eq!(res.status().as_u16(), status);
+            assert_eq!(
+                res.headers().get("sunset").and_then(|v| v.to_str().ok()),
+                Some("Tue, 01 Jun 2027 00:00:00 GMT")
+            );
+            assert_eq!(res.headers().get_all("link").iter().count(), 2);
+        }
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1, "after the sunset nothing runs");
     }
 
     #[test]

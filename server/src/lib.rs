@@ -62,11 +62,13 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, http: &HttpSetting
         .nest(
             "/v1",
             axum::Router::from(v1::routes())
-                .route_layer(axum::middleware::from_fn(deprecation::mark_deprecated))
                 .route_layer(axum::middleware::from_fn_with_state(
                     idempotency::IdempotencyState { app: state.clone(), max_body_bytes: http.max_body_bytes },
                     idempotency::idempotent_posts,
                 ))
+                // Outside the idempotency layer, so a replayed answer is marked too, and
+                // after a sunset refused rather than replayed.
+                .route_layer(axum::middleware::from_fn(deprecation::mark_deprecated))
                 .fallback(api_not_found),
         )
         .route("/livez", get(health::livez))

@@ -207,7 +207,7 @@ fn mark_deprecated(op: &mut Operation, d: &crate::deprecation::Deprecated) {
     ];
     for (status, response) in op.responses.responses.iter_mut() {
         let RefOr::T(response) = response else { continue };
-        if !status.starts_with('2') {
+        if !status.starts_with('2') && status != "410" {
             continue;
         }
         for (name, description) in headers {

@@ -1,5 +1,5 @@
 //! Endpoint health: how each of a tenant's endpoints has done lately, for the
-//! endpoints page and `GET /v1/tenants/{tenant}/endpoint-health`.
+//! endpoints page and `GET /v1/tenants/{tenant}/endpoints/health`.
 
 use std::collections::HashMap;
 

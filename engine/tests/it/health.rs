@@ -1,4 +1,4 @@
-//! Endpoint health: what the endpoints page and `GET .../endpoint-health` show,
+//! Endpoint health: what the endpoints page and `GET .../endpoints/health` show,
 //! counted by the store in grouped queries.
 
 use sluice_core::model::*;

@@ -144,7 +144,15 @@ async fn every_described_operation_is_routed() {
         for (method, op) in item.as_object().expect("item") {
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
             let answer = app.call(method.clone(), &concrete, None, None, &[]).await;
-            let expected = if op.get("security").is_some() { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
+            let retired = sluice_server::deprecation::lookup(&method, path)
+                .is_some_and(|d| d.is_past_sunset(sluice_server::deprecation::now_unix()));
+            let expected = if op.get("security").is_some() {
+                StatusCode::OK
+            } else if retired {
+                StatusCode::GONE
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
             assert_eq!(answer.status, expected, "{method} {concrete}: {:?}", answer.body);
         }
     }

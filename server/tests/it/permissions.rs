@@ -95,7 +95,6 @@ async fn every_rest_route_for_every_kind_of_key() {
             [A, A, H, U],
         ),
         (Method::GET, format!("/v1/tenants/{t}/endpoints"), None, [A, A, H, U]),
-        (Method::GET, format!("/v1/tenants/{t}/endpoint-health"), None, [A, A, H, U]),
         (Method::GET, format!("/v1/tenants/{t}/endpoints/health"), None, [A, A, H, U]),
         (Method::GET, te.clone(), None, [A, A, H, U]),
         (Method::PATCH, te.clone(), Some(json!({ "description": "changed" })), [A, A, H, U]),

@@ -39,7 +39,7 @@ async fn endpoint_health_and_message_deliveries_over_rest(db: TestDb) {
     assert_eq!(of(&good)["attempts"][0]["response_status"], 200);
     assert_eq!(of(&bad)["attempts"][0]["response_status"], 500);
 
-    let health = app.get(&format!("/v1/tenants/{t}/endpoint-health")).await;
+    let health = app.get(&format!("/v1/tenants/{t}/endpoints/health")).await;
     assert_eq!(health.body["window_hours"], 24);
     let rows = health.body["data"].as_array().expect("data");
     let row = |id: &str| rows.iter().find(|r| r["endpoint_id"] == id).expect("row");
@@ -55,7 +55,7 @@ async fn endpoint_health_and_message_deliveries_over_rest(db: TestDb) {
         .as_str()
         .expect("key")
         .to_owned();
-    for path in [format!("/v1/tenants/{t}/endpoint-health"), format!("/v1/tenants/{t}/messages/{m}/deliveries")] {
+    for path in [format!("/v1/tenants/{t}/endpoints/health"), format!("/v1/tenants/{t}/messages/{m}/deliveries")] {
         assert_problem(&app.call(Method::GET, &path, Some(&key), None, &[]).await, 404, "not_found");
     }
     app.stop().await;
