@@ -100,9 +100,7 @@ pub fn run_verify(args: &VerifyArgs) -> i32 {
         }
     };
     let headers = (args.id.as_str(), args.timestamp.as_str(), args.signature.as_str());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let now = sluice_engine::ids::now_ms() / 1000;
     match verify(&args.secret, headers, &body, now, args.tolerance_seconds) {
         Ok(()) => {
             println!("ok: the signature verifies");

@@ -59,9 +59,7 @@ pub fn lookup(method: &Method, matched: &str) -> Option<&'static Deprecated> {
 pub struct JudgedAt(pub i64);
 
 pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    sluice_engine::ids::now_ms() / 1000
 }
 
 /// The route layer: marks every answer of a deprecated route, or refuses it once its

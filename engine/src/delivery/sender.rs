@@ -233,7 +233,13 @@ impl Sender {
 /// A receiver's bytes as text the database can keep: invalid UTF-8 and U+0000 (which
 /// PostgreSQL refuses in text, failing the whole batch of outcomes) become U+FFFD.
 fn storable_text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}")
+    let text = String::from_utf8_lossy(bytes);
+    // Almost every reply has no NUL: no second copy for those.
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text.into_owned()
+    }
 }
 
 /// `Retry-After` as seconds or an HTTP date, clamped to what we honour.
