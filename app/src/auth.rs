@@ -10,10 +10,22 @@ use serde::{Deserialize, Serialize};
 /// that changes something; the server compares it with the session's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Viewer {
+    /// The user's email, or "portal link pl_…" for a session a portal link opened.
     pub email: String,
     pub role: sluice_core::model::Role,
     pub tenant_id: Option<String>,
     pub csrf_token: String,
+    /// A session a portal link opened: it belongs to no account (no password).
+    pub portal: bool,
+    /// A read-only portal session: the pages offer no form that would be refused.
+    pub read_only: bool,
+}
+
+impl Viewer {
+    /// Whether the pages may offer forms that change a tenant's endpoints.
+    pub fn changes_endpoints(&self) -> bool {
+        self.role != sluice_core::model::Role::Support && !self.read_only
+    }
 }
 
 /// The message of a server function's error, without the framework's prefix.
@@ -40,6 +52,28 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Opens a portal link: uses it up, sets the session cookie (for as long as the link's
+/// session lasts), then goes to the dashboard.
+#[server(endpoint = "open_portal_link")]
+pub async fn open_portal_link(token: String) -> Result<(), AppError> {
+    use axum::http::{header, HeaderValue};
+    let ctx = ssr::context()?;
+    let previous = ssr::session_with_token().await?;
+    let opened = ctx.sluice.open_portal_link(token.trim()).await?;
+    // The browser's cookie is about to be replaced: end the session it held, so a
+    // user who opened someone's link is not left signed in where nobody sees it.
+    if let Some((old_token, _)) = previous {
+        ctx.sluice.sign_out(&old_token).await?;
+    }
+    let lasts = (opened.expires_at - chrono::Utc::now()).num_seconds().max(0);
+    let cookie = ssr::session_cookie(&ctx, &opened.token, lasts.unsigned_abs());
+    let value = HeaderValue::from_str(&cookie).map_err(|e| AppError::internal(e.to_string()))?;
+    expect_context::<leptos_axum::ResponseOptions>().insert_header(header::SET_COOKIE, value);
+    // Home sends a partner to their own delivery log, as after signing in.
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
 /// Ends the session (its CSRF token proves the form came from this dashboard).
 #[server(endpoint = "sign_out")]
 pub async fn sign_out(csrf: String) -> Result<(), AppError> {
@@ -59,11 +93,15 @@ pub async fn sign_out(csrf: String) -> Result<(), AppError> {
 /// The signed-in user, or `None`.
 #[server(endpoint = "current_viewer")]
 pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
-    Ok(ssr::session().await?.map(|s| Viewer {
-        email: s.user.email.clone(),
-        role: s.user.role,
-        tenant_id: s.user.tenant_id.as_ref().map(ToString::to_string),
-        csrf_token: s.csrf_token.clone(),
+    use sluice_engine::SessionHolder;
+    Ok(ssr::session().await?.map(|s| {
+        let (role, tenant_id, portal, read_only) = match &s.holder {
+            SessionHolder::User(u) => (u.role, u.tenant_id.as_ref().map(ToString::to_string), false, false),
+            SessionHolder::Portal(g) => {
+                (sluice_core::model::Role::Partner, Some(g.tenant_id.to_string()), true, g.read_only)
+            }
+        };
+        Viewer { email: s.display_name(), role, tenant_id, csrf_token: s.csrf_token.clone(), portal, read_only }
     }))
 }
 

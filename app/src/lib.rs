@@ -76,6 +76,11 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <p>"Page not found."</p> }>
                     <Route path=StaticSegment("") view=pages::status::StatusPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("sign-in") view=pages::sign_in::SignInPage ssr=SsrMode::Async/>
+                    <Route
+                        path=(StaticSegment("portal"), ParamSegment("token"))
+                        view=pages::portal::PortalPage
+                        ssr=SsrMode::Async
+                    />
                     <Route path=StaticSegment("triage") view=pages::triage::TriagePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("users") view=pages::admin::UsersPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("account") view=pages::account::AccountPage ssr=SsrMode::Async/>
@@ -159,8 +164,8 @@ fn ViewerBar() -> impl IntoView {
                             <div class="viewer flex flex-wrap items-center gap-3 text-sm">
                                 {(v.role != Role::Partner).then(|| view! { <A href="/triage">"Triage"</A> })}
                                 {(v.role == Role::Admin).then(|| view! { <A href="/tiers">"Tenants"</A> <A href="/users">"Users"</A> <A href="/api-keys">"API keys"</A> <A href="/audit">"Audit"</A> })}
-                                {v.tenant_id.clone().filter(|_| v.role == Role::Partner).map(|t| view! { <A href=format!("/tenants/{t}/audit")>"Audit"</A> })}
-                                <A href="/account" attr:data-testid="viewer">{v.email.clone()} " · " {v.role.as_str()}</A>
+                                {v.tenant_id.clone().filter(|_| v.role == Role::Partner && !v.read_only).map(|t| view! { <A href=format!("/tenants/{t}/audit")>"Audit"</A> })}
+                                <A href="/account" attr:data-testid="viewer">{v.email.clone()} " · " {v.role.as_str()} {v.read_only.then_some(" · read-only")}</A>
                                 <ActionForm action=sign_out>
                                     <input type="hidden" name="csrf" value=v.csrf_token.clone()/>
                                     <button type="submit" class="secondary">"Sign out"</button>

@@ -216,6 +216,8 @@ id_kinds! {
     SecretKind / SecretId = "sec_", "secret";
     /// An entry of the audit trail.
     AuditKind / AuditId = "aud_", "audit event";
+    /// A one-time link into the dashboard as a tenant's partner.
+    PortalLinkKind / PortalLinkId = "pl_", "portal link";
 }
 
 #[cfg(test)]

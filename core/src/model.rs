@@ -132,6 +132,26 @@ pub struct CreatedApiKey {
     pub key: String,
 }
 
+/// The answer to creating a portal link: the only time its URL is shown. Hand it to
+/// the partner (a redirect, a button in your product); it works once, until
+/// `expires_at`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PortalLink {
+    pub id: PortalLinkId,
+    pub tenant_id: TenantId,
+    /// Opens a page whose button signs the browser in (the link alone changes nothing,
+    /// so a chat preview or a mail scanner fetching it does not use it up).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "https://sluice.example/portal/q7Xo2fJp0vN4cR9sLk1mHw6tYb3eDz8uAi5gVnE0QxM")
+    )]
+    pub url: String,
+    pub read_only: bool,
+    pub expires_at: DateTime<Utc>,
+    pub session_seconds: u32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]

@@ -75,6 +75,26 @@ pub struct CreateApiKey {
     pub name: Option<String>,
 }
 
+/// A one-time link that signs its opener into the dashboard as the tenant's partner.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreatePortalLink {
+    /// The session it opens may look at everything of the tenant and change nothing:
+    /// no endpoint, secret, replay, recover or test event.
+    #[serde(default)]
+    pub read_only: bool,
+    /// How long the link waits to be opened, in seconds: 30 to 3600, 300 when left out.
+    #[cfg_attr(feature = "openapi", schema(minimum = 30, maximum = 3600, example = 300))]
+    #[serde(default)]
+    pub expires_in_seconds: Option<u32>,
+    /// How long the session it opens lasts, in seconds: 300 to 43200 (12 hours), 3600
+    /// when left out. It also ends after 30 idle minutes, as every dashboard session.
+    #[cfg_attr(feature = "openapi", schema(minimum = 300, maximum = 43_200, example = 3600))]
+    #[serde(default)]
+    pub session_seconds: Option<u32>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]

@@ -31,8 +31,10 @@ use crate::error::{Error, Result};
 pub enum Caller {
     /// A platform key or an admin: reaches every tenant.
     Platform { actor: String },
-    /// A tenant-scoped key or a partner user: reaches one tenant only.
-    Tenant { tenant: TenantId, actor: String },
+    /// A tenant-scoped key, a partner user or a portal session: reaches one tenant
+    /// only. `read_only` (a portal link made so) sees everything of it and changes
+    /// nothing, not even a replay.
+    Tenant { tenant: TenantId, actor: String, read_only: bool },
     /// A support user: reads every tenant and acts on a partner's behalf where that
     /// mends deliveries (replays, recovers, test events), but changes no endpoint,
     /// secret, key, user or tenant and publishes nothing.
@@ -57,6 +59,16 @@ impl Caller {
         }
     }
 
+    /// Mending one tenant's deliveries: replays, recovers, test events. Everyone who
+    /// reaches the tenant, support included, except a read-only portal session.
+    pub fn tenant_act(&self, id: &TenantId) -> Result<ActScope> {
+        let scope = self.tenant(id)?;
+        if let Self::Tenant { read_only: true, .. } = self {
+            return Err(read_only_refusal());
+        }
+        Ok(ActScope(scope))
+    }
+
     /// Changing one tenant's setup or traffic: its endpoints, their signing secrets,
     /// publishing. The tenant itself and the platform; support reads, replays,
     /// recovers and sends test events, and no more.
@@ -68,7 +80,7 @@ impl Caller {
                     .into(),
             ));
         }
-        self.tenant(id).map(ManageScope)
+        self.tenant_act(id).map(ManageScope)
     }
 
     /// Platform-wide changes: tenants, tiers, users, platform keys, retention.
@@ -96,7 +108,11 @@ impl Caller {
     }
 }
 
-/// Proof that the caller may read and act on one tenant's resources.
+fn read_only_refusal() -> Error {
+    Error::Forbidden("this session is read-only: it may look at the tenant's deliveries but change nothing".into())
+}
+
+/// Proof that the caller may read one tenant's resources.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantScope {
     tenant: TenantId,
@@ -113,16 +129,29 @@ impl TenantScope {
     }
 }
 
-/// Proof that the caller may also change the tenant's endpoints, see and rotate their
-/// secrets, and publish. It is a [`TenantScope`] too (through `Deref`), so it opens
-/// everything that one does.
+/// Proof that the caller may also mend the tenant's deliveries: replay, recover, send
+/// test events. It is a [`TenantScope`] too (through `Deref`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManageScope(TenantScope);
+pub struct ActScope(TenantScope);
 
-impl Deref for ManageScope {
+impl Deref for ActScope {
     type Target = TenantScope;
 
     fn deref(&self) -> &TenantScope {
+        &self.0
+    }
+}
+
+/// Proof that the caller may also change the tenant's endpoints, see and rotate their
+/// secrets, and publish. It is an [`ActScope`] too (through `Deref`), so it opens
+/// everything that one and a [`TenantScope`] do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManageScope(ActScope);
+
+impl Deref for ManageScope {
+    type Target = ActScope;
+
+    fn deref(&self) -> &ActScope {
         &self.0
     }
 }
@@ -146,7 +175,7 @@ impl Platform {
 
     /// The platform reaches every tenant, so this cannot fail.
     pub fn tenant(&self, id: &TenantId) -> ManageScope {
-        ManageScope(TenantScope { tenant: id.clone(), actor: self.actor.clone() })
+        ManageScope(ActScope(TenantScope { tenant: id.clone(), actor: self.actor.clone() }))
     }
 }
 
@@ -217,7 +246,8 @@ mod tests {
         let other: TenantId = crate::ids::new_id();
         let platform = Caller::Platform { actor: "key_p".into() };
         let support = Caller::Support { actor: "usr_s".into() };
-        let partner = Caller::Tenant { tenant: mine.clone(), actor: "key_t".into() };
+        let partner = Caller::Tenant { tenant: mine.clone(), actor: "key_t".into(), read_only: false };
+        let viewer = Caller::Tenant { tenant: mine.clone(), actor: "pl_v".into(), read_only: true };
 
         assert_eq!(partner.tenant(&mine).expect("own tenant").id(), &mine);
         assert_eq!(partner.tenant(&other).expect_err("other tenant").code(), sluice_core::ErrorCode::NotFound);
@@ -226,7 +256,19 @@ mod tests {
         assert!(partner.platform().is_err());
         assert!(partner.operator().is_err());
 
+        assert!(partner.tenant_act(&mine).is_ok());
+
+        // Read-only: reads its tenant, mends and changes nothing; another tenant is
+        // hidden, not refused.
+        assert_eq!(viewer.tenant(&mine).expect("own tenant").id(), &mine);
+        assert_eq!(viewer.tenant_act(&mine).expect_err("read-only").code(), sluice_core::ErrorCode::Forbidden);
+        assert_eq!(viewer.tenant_manage(&mine).expect_err("read-only").code(), sluice_core::ErrorCode::Forbidden);
+        assert_eq!(viewer.tenant_act(&other).expect_err("other").code(), sluice_core::ErrorCode::NotFound);
+        assert!(viewer.platform().is_err());
+        assert!(viewer.operator().is_err());
+
         assert!(support.tenant(&other).is_ok());
+        assert!(support.tenant_act(&other).is_ok());
         assert_eq!(support.tenant_manage(&mine).expect_err("support").code(), sluice_core::ErrorCode::Forbidden);
         assert!(support.platform().is_err());
         assert!(support.operator().is_ok());

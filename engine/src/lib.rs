@@ -12,9 +12,10 @@ pub mod service;
 pub mod store;
 
 pub use access::{
-    same_secret, AuditReach, Caller, ClientOrigin, KeyReach, ManageScope, Operator, Platform, Reach, TenantScope,
+    same_secret, ActScope, AuditReach, Caller, ClientOrigin, KeyReach, ManageScope, Operator, Platform, Reach,
+    TenantScope,
 };
 pub use config::EngineConfig;
 pub use delivery::Engine;
 pub use error::{Error, Result};
-pub use service::{Quotas, Session, Sluice};
+pub use service::{Quotas, Session, SessionHolder, Sluice};

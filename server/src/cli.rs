@@ -1,7 +1,8 @@
 //! The `sluice` subcommands besides serving: `verify` checks a received webhook's
 //! signature the way a receiver must (for partners debugging their endpoint, and for
 //! scripts); `migrate` applies the schema and exits; `keys create` issues a platform
-//! API key from the console; `openapi` prints the API's description.
+//! API key and `users create` a dashboard user from the console; `openapi` prints the
+//! API's description.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -24,6 +25,9 @@ pub enum Command {
     /// Platform API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Dashboard users.
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Print the OpenAPI description of API v1 (as served at `/v1/openapi.json`).
     Openapi,
 }
@@ -36,6 +40,27 @@ pub enum KeysCommand {
         #[arg(long, default_value = "console")]
         name: String,
     },
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum UsersCommand {
+    /// Create a dashboard user. The password is the first line of standard input (so
+    /// it stays out of the process list and the shell's history); when that is empty,
+    /// one is generated and printed, the only time it is shown.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// admin, support or partner.
+        #[arg(long, value_parser = parse_role)]
+        role: sluice_core::model::Role,
+        /// The partner's tenant (`tn_…`); partners only.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+fn parse_role(s: &str) -> Result<sluice_core::model::Role, String> {
+    sluice_core::model::Role::parse(s).ok_or_else(|| format!("{s:?} is not a role: admin, support or partner"))
 }
 
 /// Opens the configured database, applying pending migrations.
@@ -59,6 +84,45 @@ pub async fn run_keys_create(config: &ServerConfig, name: &str) -> anyhow::Resul
     let created = sluice.create_platform_key_at_console(name).await?;
     println!("{}", created.key);
     Ok(())
+}
+
+/// `sluice users create`: the new user's id on standard output, and the password when
+/// it was generated.
+pub async fn run_users_create(
+    config: &ServerConfig,
+    email: &str,
+    role: sluice_core::model::Role,
+    tenant: Option<&str>,
+) -> anyhow::Result<()> {
+    let tenant_id = tenant
+        .map(|t| sluice_core::ids::TenantId::parse(t.trim()))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let typed = line.trim_end_matches(['\r', '\n']);
+    let generated = typed.is_empty().then(sluice_engine::service::generate_password);
+    let password = generated.clone().unwrap_or_else(|| typed.to_owned());
+    let store = open(config).await?;
+    let sluice = sluice_engine::Sluice::new(store, Arc::new(tokio::sync::Notify::new()));
+    let req = sluice_core::model::CreateUser { email: email.to_owned(), password, role, tenant_id };
+    let user = sluice.create_user_at_console(req).await.map_err(console_error)?;
+    println!("{}", user.id);
+    if let Some(password) = generated {
+        println!("password: {password}");
+    }
+    Ok(())
+}
+
+/// An engine error as a console user should read it: each refused field by name.
+fn console_error(e: sluice_engine::Error) -> anyhow::Error {
+    match e {
+        sluice_engine::Error::Validation(fields) => {
+            let each: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
+            anyhow::anyhow!("invalid input: {}", each.join("; "))
+        }
+        e => anyhow::anyhow!("{e}"),
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]

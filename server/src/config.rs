@@ -57,6 +57,10 @@ pub struct Args {
     /// Prometheus's `authorization` setting.
     #[arg(long, env = "SLUICE_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<sluice_engine::config::Redacted>,
+    /// Where partners reach this Sluice (scheme and host, e.g. https://hooks.example.com),
+    /// for the URLs of portal links. Unset: the scheme and Host of the request that asks.
+    #[arg(long, env = "SLUICE_PUBLIC_URL", default_value = "")]
+    pub public_url: String,
     /// Log format: text or json.
     #[arg(long, env = "SLUICE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -79,6 +83,8 @@ pub struct ServerConfig {
     pub site_root: String,
     pub trusted_proxies: crate::origin::TrustedProxies,
     pub secure_cookies: bool,
+    /// `SLUICE_PUBLIC_URL` without a trailing slash; `None` when unset.
+    pub public_url: Option<String>,
     pub metrics_token: Option<sluice_engine::config::Redacted>,
     pub http_limits: crate::serve::HttpLimits,
     pub http_request_timeout: Duration,
@@ -112,8 +118,10 @@ impl ServerConfig {
             a.metrics_token.as_ref().is_none_or(|t| t.0.is_empty() || t.0.len() >= 16),
             "SLUICE_METRICS_TOKEN must be at least 16 characters: it is a password"
         );
+        let public_url = parse_public_url(&a.public_url).map_err(|e| anyhow::anyhow!("SLUICE_PUBLIC_URL: {e}"))?;
         Ok(Self {
             listen: a.listen,
+            public_url,
             trusted_proxies,
             secure_cookies: a.secure_cookies,
             metrics_token: a.metrics_token.clone().filter(|t| !t.0.is_empty()),
@@ -132,5 +140,38 @@ impl ServerConfig {
             purge_every: Duration::from_secs(a.purge_interval_seconds.max(1)),
             engine: a.engine.clone(),
         })
+    }
+}
+
+/// `SLUICE_PUBLIC_URL`: empty is unset; otherwise an http(s) origin, with no query or
+/// fragment (a path prefix is kept; the trailing slash is dropped).
+pub fn parse_public_url(raw: &str) -> Result<Option<String>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let rest = raw
+        .strip_prefix("https://")
+        .or_else(|| raw.strip_prefix("http://"))
+        .ok_or_else(|| format!("{raw:?} must start with https:// or http://"))?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || raw.contains(['?', '#', ' ']) || host.contains('@') {
+        return Err(format!("{raw:?} must be a scheme and host, such as https://hooks.example.com"));
+    }
+    Ok(Some(raw.trim_end_matches('/').to_owned()))
+}
+
+#[cfg(test)]
+mod public_url_tests {
+    use super::parse_public_url;
+
+    #[test]
+    fn public_urls_are_origins() {
+        assert_eq!(parse_public_url(""), Ok(None));
+        assert_eq!(parse_public_url("https://hooks.example.com/"), Ok(Some("https://hooks.example.com".into())));
+        assert_eq!(parse_public_url("http://10.0.0.5:3000"), Ok(Some("http://10.0.0.5:3000".into())));
+        for bad in ["hooks.example.com", "ftp://x", "https://", "https://x/?a", "https://u@x", "https://x/#f"] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -45,6 +45,8 @@ pub struct AppState {
     pub sluice: Arc<Sluice>,
     /// `SLUICE_METRICS_TOKEN`: the bearer token Prometheus may scrape with.
     pub metrics_token: Option<Arc<str>>,
+    /// `SLUICE_PUBLIC_URL`, for the URLs of portal links.
+    pub public_url: Option<Arc<str>>,
 }
 
 /// The HTTP settings the router applies to every request.
@@ -223,7 +225,8 @@ impl Prepared {
             secure_cookies: config.secure_cookies,
         };
         let metrics_token = config.metrics_token.as_ref().map(|t| Arc::from(t.0.as_str()));
-        router(AppState { sluice: self.sluice.clone(), metrics_token }, leptos_options, &http)
+        let public_url = config.public_url.as_deref().map(Arc::from);
+        router(AppState { sluice: self.sluice.clone(), metrics_token, public_url }, leptos_options, &http)
     }
 }
 

@@ -2,7 +2,7 @@
 //! `sluice verify`, `migrate` and `keys create` (see `cli.rs`).
 
 use clap::Parser;
-use sluice_server::cli::{Command, KeysCommand};
+use sluice_server::cli::{Command, KeysCommand, UsersCommand};
 use sluice_server::config::{Args, ServerConfig};
 use tracing_subscriber::EnvFilter;
 
@@ -28,6 +28,9 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Migrate) => return sluice_server::cli::run_migrate(&config).await,
         Some(Command::Keys(KeysCommand::Create { name })) => {
             return sluice_server::cli::run_keys_create(&config, name).await
+        }
+        Some(Command::Users(UsersCommand::Create { email, role, tenant })) => {
+            return sluice_server::cli::run_users_create(&config, email, *role, tenant.as_deref()).await
         }
         Some(Command::Verify(_) | Command::Openapi | Command::Serve) | None => {}
     }

@@ -59,6 +59,7 @@ const MORE_ERRORS: &[(&str, &[ErrorCode])] = &[
     ("revoke_api_key", &[ErrorCode::Conflict]),
     ("create_endpoint", &[ErrorCode::QuotaExceeded]),
     ("create_tenant_api_key", &[ErrorCode::QuotaExceeded]),
+    ("create_portal_link", &[ErrorCode::QuotaExceeded]),
     // A change that lands between their read and their write (another client, the
     // engine disabling on a 410) is refused as stale.
     ("disable_endpoint", &[ErrorCode::PreconditionFailed]),

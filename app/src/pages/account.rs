@@ -28,6 +28,13 @@ pub fn AccountPage() -> impl IntoView {
                 viewer
                     .get()
                     .map(|v| match v {
+                        Ok(Some(v)) if v.portal => view! {
+                            <p class="mb-6 text-slate-600">{v.email.clone()} " · " {v.role.as_str()}</p>
+                            <p class="card" data-testid="portal-account">
+                                "A portal link opened this session: it belongs to no account and has no password. It ends when it expires or when you sign out."
+                            </p>
+                        }
+                            .into_any(),
                         Ok(Some(v)) => view! {
                             <p class="mb-6 text-slate-600">{v.email.clone()} " · " {v.role.as_str()}</p>
                             <section class="card" aria-labelledby="password-heading">

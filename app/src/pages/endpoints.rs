@@ -109,7 +109,7 @@ pub async fn set_endpoint_enabled(
     let result = if enabled {
         ctx.sluice.enable_endpoint(&tenant, &endpoint).await
     } else {
-        let reason = Some(format!("disabled in the dashboard by {}", session.user.email));
+        let reason = Some(format!("disabled in the dashboard by {}", session.display_name()));
         ctx.sluice.disable_endpoint(&tenant, &endpoint, DisableEndpoint { reason }).await
     };
     result?;
@@ -209,12 +209,18 @@ pub async fn rotate_secret(
 pub async fn send_test(tenant: String, endpoint: String, csrf: String) -> Result<String, AppError> {
     use crate::auth::ssr::parse_id;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
-    let m = ctx.sluice.send_test_event(&caller.tenant(&parse_id(&tenant)?)?, &parse_id(&endpoint)?).await;
+    let m = ctx.sluice.send_test_event(&caller.tenant_act(&parse_id(&tenant)?)?, &parse_id(&endpoint)?).await;
     Ok(m?.id.to_string())
 }
 
-fn is_support(viewer: &Option<Result<Option<Viewer>, AppError>>) -> bool {
-    viewer.clone().and_then(Result::ok).flatten().is_some_and(|v| v.role == sluice_core::model::Role::Support)
+/// Whether the viewer may change endpoints: not support, not a read-only session
+/// (until the viewer is known, the forms are offered, as they were before roles).
+fn changes_endpoints(viewer: &Option<Result<Option<Viewer>, AppError>>) -> bool {
+    viewer.clone().and_then(Result::ok).flatten().is_none_or(|v| v.changes_endpoints())
+}
+
+fn is_read_only(viewer: &Option<Result<Option<Viewer>, AppError>>) -> bool {
+    viewer.clone().and_then(Result::ok).flatten().is_some_and(|v| v.read_only)
 }
 
 fn csrf_of(viewer: Option<Result<Option<Viewer>, AppError>>) -> String {
@@ -242,8 +248,9 @@ pub fn EndpointsPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading endpoints…"</p> }>
             {move || {
                 let v = viewer.get();
-                // Support mends deliveries but changes no endpoint: no forms to fail.
-                let can_change = !is_support(&v);
+                // Support mends deliveries but changes no endpoint, and a read-only
+                // session changes nothing: no forms to fail.
+                let can_change = changes_endpoints(&v);
                 let csrf = csrf_of(v);
                 view_data
                     .get()
@@ -385,19 +392,29 @@ pub fn EndpointEditPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading endpoint…"</p> }>
             {move || {
                 let v = viewer.get();
-                let is_support = is_support(&v);
+                let can_change = changes_endpoints(&v);
+                let read_only = is_read_only(&v);
                 let csrf = csrf_of(v);
                 loaded
                     .get()
                     .map(|r| match r {
                         Ok(e) => {
-                            let secrets = (!is_support).then(|| {
+                            let secrets = can_change.then(|| {
                                 view! { <SecretsPanel tenant=e.tenant_id.to_string() endpoint=e.id.to_string() csrf=csrf.clone()/> }
                             });
-                            let test = view! {
+                            let test = (!read_only).then(|| view! {
                                 <TestEventPanel tenant=e.tenant_id.to_string() endpoint=e.id.to_string() csrf=csrf.clone()/>
-                            };
-                            let edit = if is_support {
+                            });
+                            let edit = if read_only {
+                                view! {
+                                    <h1>"Endpoint"</h1>
+                                    <p class="url">{e.url.clone()}</p>
+                                    <p class="card" data-testid="read-only-note">
+                                        "This session is read-only: it shows the endpoint and its deliveries and changes nothing."
+                                    </p>
+                                }
+                                    .into_any()
+                            } else if !can_change {
                                 view! {
                                     <h1>"Endpoint"</h1>
                                     <p class="url">{e.url.clone()}</p>

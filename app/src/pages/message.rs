@@ -78,7 +78,7 @@ pub async fn replay(
     let endpoint_id = endpoint_id.filter(|e| !e.is_empty()).map(|e| parse_id(&e)).transpose()?;
     let accepted = ctx
         .sluice
-        .replay_message(&caller.tenant(&parse_id(&tenant)?)?, &parse_id(&message)?, ReplayMessage { endpoint_id })
+        .replay_message(&caller.tenant_act(&parse_id(&tenant)?)?, &parse_id(&message)?, ReplayMessage { endpoint_id })
         .await?;
     Ok(accepted.deliveries.len())
 }
@@ -106,11 +106,14 @@ pub fn MessagePage() -> impl IntoView {
         <Title text="Message · Sluice"/>
         <Suspense fallback=|| view! { <p>"Loading message…"</p> }>
             {move || {
-                let csrf = viewer.get().and_then(Result::ok).flatten().map(|v: Viewer| v.csrf_token).unwrap_or_default();
+                let v = viewer.get().and_then(Result::ok).flatten();
+                // A read-only session is offered no replay it would be refused.
+                let can_replay = !v.as_ref().is_some_and(|v: &Viewer| v.read_only);
+                let csrf = v.map(|v| v.csrf_token).unwrap_or_default();
                 detail
                     .get()
                     .map(|r| match r {
-                        Ok(m) => view! { <MessageView m csrf replay/> }.into_any(),
+                        Ok(m) => view! { <MessageView m csrf can_replay replay/> }.into_any(),
                         Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
             }}
@@ -120,9 +123,9 @@ pub fn MessagePage() -> impl IntoView {
 }
 
 #[component]
-fn MessageView(m: MessageDetail, csrf: String, replay: ServerAction<Replay>) -> impl IntoView {
+fn MessageView(m: MessageDetail, csrf: String, can_replay: bool, replay: ServerAction<Replay>) -> impl IntoView {
     let back = format!("/tenants/{}/deliveries", m.tenant_id);
-    let replay_all = {
+    let replay_all = can_replay.then(|| {
         let (tenant, message, csrf) = (m.tenant_id.clone(), m.id.clone(), csrf.clone());
         view! {
             <ActionForm action=replay>
@@ -132,7 +135,7 @@ fn MessageView(m: MessageDetail, csrf: String, replay: ServerAction<Replay>) -> 
                 <button type="submit">"Replay to all endpoints"</button>
             </ActionForm>
         }
-    };
+    });
     view! {
         <p><A href=back>"← Deliveries"</A></p>
         <h1>"Message " <code>{m.id.clone()}</code></h1>
@@ -156,9 +159,8 @@ fn MessageView(m: MessageDetail, csrf: String, replay: ServerAction<Replay>) -> 
                 let labelled_by = heading_id.clone();
                 let (tenant, message, endpoint, csrf) =
                     (m.tenant_id.clone(), m.id.clone(), d.delivery.endpoint_id.to_string(), csrf.clone());
-                view! {
-                    <section class="card" aria-labelledby=labelled_by data-testid="delivery">
-                        <h2 id=heading_id>{d.endpoint_url.clone()} " " {status_badge(d.delivery.status)}</h2>
+                let replay_one = can_replay.then(|| {
+                    view! {
                         <ActionForm action=replay>
                             <input type="hidden" name="tenant" value=tenant/>
                             <input type="hidden" name="message" value=message/>
@@ -166,6 +168,12 @@ fn MessageView(m: MessageDetail, csrf: String, replay: ServerAction<Replay>) -> 
                             <input type="hidden" name="csrf" value=csrf/>
                             <button type="submit" class="secondary">"Replay to this endpoint"</button>
                         </ActionForm>
+                    }
+                });
+                view! {
+                    <section class="card" aria-labelledby=labelled_by data-testid="delivery">
+                        <h2 id=heading_id>{d.endpoint_url.clone()} " " {status_badge(d.delivery.status)}</h2>
+                        {replay_one}
                         <ol class="list-decimal pl-5">
                             {d.attempts.into_iter().map(|a| view! { <AttemptView a/> }).collect_view()}
                         </ol>

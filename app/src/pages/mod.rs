@@ -8,6 +8,7 @@ pub mod endpoints;
 pub mod keys;
 pub mod message;
 pub mod overview;
+pub mod portal;
 pub mod recover;
 pub mod sign_in;
 pub mod status;

@@ -21,7 +21,7 @@ pub async fn start_recover(tenant: String, endpoint: String, since: String, csrf
     let op = ctx
         .sluice
         .recover_endpoint(
-            &caller.tenant(&parse_id(&tenant)?)?,
+            &caller.tenant_act(&parse_id(&tenant)?)?,
             &parse_id(&endpoint)?,
             RecoverEndpoint { since, until: None },
         )
@@ -62,7 +62,16 @@ pub fn RecoverPage() -> impl IntoView {
         <p class="mb-6 text-slate-600">"Replays every delivery to this endpoint that failed since the time you choose."</p>
         <Suspense fallback=|| ()>
             {move || {
-                let csrf = viewer.get().and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default();
+                let v = viewer.get().and_then(Result::ok).flatten();
+                if v.as_ref().is_some_and(|v| v.read_only) {
+                    return view! {
+                        <p class="card" data-testid="read-only-note">
+                            "This session is read-only: it can show the failed deliveries but not queue them again."
+                        </p>
+                    }
+                        .into_any();
+                }
+                let csrf = v.map(|v| v.csrf_token).unwrap_or_default();
                 view! {
                     <ActionForm action=start>
                         <input type="hidden" name="tenant" value=tenant()/>
@@ -75,6 +84,7 @@ pub fn RecoverPage() -> impl IntoView {
                         <button type="submit" disabled=move || start.pending().get()>"Recover"</button>
                     </ActionForm>
                 }
+                    .into_any()
             }}
         </Suspense>
         {move || start.value().get().and_then(Result::err).map(|e| view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> })}

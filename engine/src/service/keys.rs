@@ -101,7 +101,11 @@ impl Sluice {
         // The cache is keyed by the key's hash, which is not at hand: drop it all.
         // Revocations are rare and every entry refills with one indexed read.
         lock(&self.auth_cache).clear();
-        let detail = serde_json::json!({ "name": revoked.name, "prefix": revoked.prefix });
+        // What the key handed out goes with it: portal links it made, and the sessions
+        // they opened (a leaked key's links must not outlive it).
+        let portal = self.store.revoke_portal_links_by(id.as_str()).await?;
+        let detail =
+            serde_json::json!({ "name": revoked.name, "prefix": revoked.prefix, "portal_rows_revoked": portal });
         self.audit(platform.actor(), revoked.tenant_id.as_ref(), "api_key.revoked", Some(id.as_str()), detail).await;
         Ok(revoked)
     }
@@ -180,7 +184,7 @@ impl Sluice {
             let actor = k.id.to_string();
             match k.tenant_id {
                 None => Caller::Platform { actor },
-                Some(tenant) => Caller::Tenant { tenant, actor },
+                Some(tenant) => Caller::Tenant { tenant, actor, read_only: false },
             }
         });
         let mut cache = lock(&self.auth_cache);

@@ -5,7 +5,7 @@ use sluice_core::ids::{DeliveryId, EndpointId, MessageId};
 use sluice_core::model::*;
 use sluice_core::validate::{self, Errors};
 
-use super::{finish_page, page_args, ManageScope, Sluice, TenantScope};
+use super::{finish_page, page_args, ActScope, ManageScope, Sluice, TenantScope};
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::store::{DeliveryFilter, LifecycleEvent, MessageFilter, NewMessage, PublishResult};
@@ -93,7 +93,7 @@ impl Sluice {
 
     /// Sends a `sluice.test` event to one endpoint (whatever its event filter), through
     /// the queue like any message, so its attempt shows in the log like any other.
-    pub async fn send_test_event(&self, tenant: &TenantScope, endpoint: &EndpointId) -> Result<Message> {
+    pub async fn send_test_event(&self, tenant: &ActScope, endpoint: &EndpointId) -> Result<Message> {
         let e = self.get_endpoint(tenant, endpoint).await?;
         if e.status != EndpointStatus::Enabled {
             return Err(Error::Conflict("the endpoint is disabled; enable it to send a test event".into()));
@@ -165,7 +165,7 @@ impl Sluice {
     /// `webhook-id`, so it can deduplicate.
     pub async fn replay_message(
         &self,
-        tenant: &TenantScope,
+        tenant: &ActScope,
         id: &MessageId,
         req: ReplayMessage,
     ) -> Result<ReplayAccepted> {

@@ -22,6 +22,7 @@ mod node;
 pub(crate) mod nodes;
 mod operations;
 mod passwords;
+mod portal;
 mod publish_queue;
 mod queries;
 mod retention;
@@ -36,10 +37,11 @@ pub use events::EventQuery;
 pub use idempotency::{IdempotencyTicket, Idempotent, IDEMPOTENCY_KEPT, IN_FLIGHT_FOR_AT_MOST};
 pub use messages::{parse_time, Published};
 pub use passwords::PasswordGate;
+pub use portal::{IssuedPortalLink, OpenedPortalSession};
 pub use queries::DeliveryQuery;
 pub use sign_in::{SignedIn, SESSION_TTL};
 pub use triage::Triage;
-pub use users::{Session, SESSION_IDLE};
+pub use users::{generate_password, Session, SessionHolder, SESSION_IDLE};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -48,7 +50,7 @@ use std::time::{Duration, Instant};
 use sluice_core::ids::TenantId;
 use tokio::sync::Notify;
 
-pub use crate::access::{AuditReach, Caller, KeyReach, ManageScope, Operator, Platform, Reach, TenantScope};
+pub use crate::access::{ActScope, AuditReach, Caller, KeyReach, ManageScope, Operator, Platform, Reach, TenantScope};
 use crate::error::{Error, Result};
 use crate::store::{PageArgs, Store};
 

@@ -3,7 +3,7 @@
 use sluice_core::ids::{EndpointId, OperationId};
 use sluice_core::model::{LifecycleKind, Operation, RecoverEndpoint};
 
-use super::{parse_time, Caller, Sluice, TenantScope};
+use super::{parse_time, ActScope, Caller, Sluice};
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::store::{LifecycleEvent, NewOperation};
@@ -16,7 +16,7 @@ impl Sluice {
     /// whose progress can be read while the workers deliver.
     pub async fn recover_endpoint(
         &self,
-        tenant: &TenantScope,
+        tenant: &ActScope,
         endpoint: &EndpointId,
         req: RecoverEndpoint,
     ) -> Result<Operation> {

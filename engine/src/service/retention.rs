@@ -36,11 +36,14 @@ impl Sluice {
         }
     }
 
-    /// Deletes sessions that expired or went idle and sign-in counts whose window is
+    /// Deletes sessions (users' and portal ones) that expired or went idle, portal links
+    /// no session needs any more, and sign-in counts whose window is
     /// over (addresses' `seen` marks after 30 days): what a table of strangers'
     /// attempts would otherwise grow by forever. Returns (sessions, throttle rows).
     pub async fn purge_stale_sign_ins(&self, _platform: &Platform, now_ms: i64) -> Result<(u64, u64)> {
-        let sessions = self.store.purge_sessions(now_ms, now_ms - duration_ms(super::SESSION_IDLE)).await?;
+        let idle_floor = now_ms - duration_ms(super::SESSION_IDLE);
+        let sessions = self.store.purge_sessions(now_ms, idle_floor).await?
+            + self.store.purge_portal(now_ms, idle_floor, now_ms - duration_ms(super::portal::USED_LINKS_KEPT)).await?;
         let throttle = self
             .store
             .purge_sign_in_throttle(

@@ -10,10 +10,12 @@ use sluice_core::model::{CreateUser, Page, PatchUser, Role, User};
 use sluice_core::validate::Errors;
 
 use super::passwords::MAX_PASSWORD_BYTES;
+use super::portal::is_portal_token;
 use super::sign_in::{random_token, token_hash};
 use super::{finish_page, page_args, Caller, Platform, Sluice};
 use crate::error::{Error, Result};
 use crate::ids::{duration_ms as ms, now_ms};
+use crate::store::PortalGrant;
 
 const MIN_PASSWORD: usize = 10;
 /// A session nobody used for this long ends, whatever its expiry.
@@ -24,23 +26,61 @@ const TOUCH_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 /// A live session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
-    pub user: User,
+    pub holder: SessionHolder,
     pub csrf_token: String,
 }
 
+/// Whose session it is: a user who signed in, or whoever opened a portal link.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionHolder {
+    User(User),
+    Portal(PortalGrant),
+}
+
 impl Session {
-    /// What this user may do, in the terms every service method checks.
+    /// What the holder may do, in the terms every service method checks.
     pub fn caller(&self) -> Caller {
-        let actor = self.user.id.to_string();
-        match (self.user.role, &self.user.tenant_id) {
+        let user = match &self.holder {
+            SessionHolder::User(user) => user,
+            SessionHolder::Portal(grant) => {
+                return Caller::Tenant {
+                    tenant: grant.tenant_id.clone(),
+                    actor: grant.link_id.to_string(),
+                    read_only: grant.read_only,
+                }
+            }
+        };
+        let actor = user.id.to_string();
+        match (user.role, &user.tenant_id) {
             (Role::Admin, _) => Caller::Platform { actor },
             (Role::Support, _) => Caller::Support { actor },
-            (Role::Partner, Some(tenant)) => Caller::Tenant { tenant: tenant.clone(), actor },
+            (Role::Partner, Some(tenant)) => Caller::Tenant { tenant: tenant.clone(), actor, read_only: false },
             // A partner without a tenant cannot exist (create_user refuses it); if one
             // did, it must reach nothing. A tenant id that names no tenant does that.
-            (Role::Partner, None) => Caller::Tenant { tenant: crate::ids::new_id(), actor },
+            (Role::Partner, None) => Caller::Tenant { tenant: crate::ids::new_id(), actor, read_only: false },
         }
     }
+
+    /// The signed-in user; `None` for a portal session, which has no account.
+    pub fn user(&self) -> Option<&User> {
+        match &self.holder {
+            SessionHolder::User(user) => Some(user),
+            SessionHolder::Portal(_) => None,
+        }
+    }
+
+    /// How the dashboard names who is signed in: the user's email, or the portal link.
+    pub fn display_name(&self) -> String {
+        match &self.holder {
+            SessionHolder::User(user) => user.email.clone(),
+            SessionHolder::Portal(grant) => format!("portal link {}", grant.link_id),
+        }
+    }
+}
+
+/// A password for someone who did not choose one: 120 random bits, 20 characters.
+pub fn generate_password() -> String {
+    random_token()[..20].to_owned()
 }
 
 fn validate_password(password: &str) -> std::result::Result<(), String> {
@@ -121,13 +161,23 @@ impl Sluice {
         }
         let now = now_ms();
         let hash = token_hash(token);
-        let Some(found) = self.store.session(&hash, now, now - ms(SESSION_IDLE)).await? else {
+        let idle_floor = now - ms(SESSION_IDLE);
+        if is_portal_token(token) {
+            let Some(found) = self.store.portal_session(&hash, now, idle_floor).await? else {
+                return Ok(None);
+            };
+            if now - found.last_seen_ms > ms(TOUCH_EVERY) {
+                self.store.touch_portal_session(&hash, now).await?;
+            }
+            return Ok(Some(Session { holder: SessionHolder::Portal(found.grant), csrf_token: found.csrf_token }));
+        }
+        let Some(found) = self.store.session(&hash, now, idle_floor).await? else {
             return Ok(None);
         };
         if now - found.last_seen_ms > ms(TOUCH_EVERY) {
             self.store.touch_session(&hash, now).await?;
         }
-        Ok(Some(Session { user: found.user, csrf_token: found.csrf_token }))
+        Ok(Some(Session { holder: SessionHolder::User(found.user), csrf_token: found.csrf_token }))
     }
 
     async fn check_tenant_exists(&self, platform: &Platform, tenant: Option<&TenantId>) -> Result<()> {
@@ -191,20 +241,34 @@ impl Sluice {
     /// other sessions end, the one they are using stays.
     pub async fn change_own_password(&self, token: &str, current: &str, new: String) -> Result<()> {
         let session = self.session(token).await?.ok_or_else(|| Error::Unauthorized("sign in to continue".into()))?;
+        let user = session
+            .user()
+            .ok_or_else(|| Error::Forbidden("a portal session belongs to no account, so it has no password".into()))?;
         validate_password(&new).map_err(|m| Error::invalid("new_password", m))?;
-        let hash = self.store.password_hash(&session.user.id).await?;
+        let hash = self.store.password_hash(&user.id).await?;
         if !self.passwords.verify(current.to_owned(), hash, super::passwords::Lane::Known).await? {
             return Err(Error::invalid("current_password", "is not your current password"));
         }
         let new_hash = self.passwords.hash(new).await?;
-        self.store.set_password_hash(&session.user.id, &new_hash, Some(&token_hash(token))).await?;
-        let id = session.user.id.as_str();
-        self.audit(id, session.user.tenant_id.as_ref(), "user.password_changed", Some(id), serde_json::json!({})).await;
+        self.store.set_password_hash(&user.id, &new_hash, Some(&token_hash(token))).await?;
+        let id = user.id.as_str();
+        self.audit(id, user.tenant_id.as_ref(), "user.password_changed", Some(id), serde_json::json!({})).await;
         Ok(())
     }
 
     pub async fn sign_out(&self, token: &str) -> Result<()> {
-        self.store.delete_session(&token_hash(token)).await
+        if is_portal_token(token) {
+            self.store.delete_portal_session(&token_hash(token)).await
+        } else {
+            self.store.delete_session(&token_hash(token)).await
+        }
+    }
+
+    /// A user made at the server's console (`sluice users create`), acting as
+    /// `console`: whoever runs the binary against the database and its secret key holds
+    /// the platform already.
+    pub async fn create_user_at_console(&self, req: CreateUser) -> Result<User> {
+        self.create_user(&Platform::system("console"), req).await
     }
 
     /// Creates the first admin unless one exists. Returns the password when it had to
@@ -213,7 +277,7 @@ impl Sluice {
         if self.store.admin_exists().await? {
             return Ok(None);
         }
-        let generated = password.is_none().then(|| random_token()[..20].to_owned());
+        let generated = password.is_none().then(generate_password);
         let password = password.map(str::to_owned).or_else(|| generated.clone()).unwrap_or_default();
         let system = Platform::system("bootstrap");
         self.create_user(&system, CreateUser { email: email.into(), password, role: Role::Admin, tenant_id: None })

@@ -19,6 +19,7 @@
 //! or outside any caller.
 
 mod idempotency;
+mod portal;
 mod postgres;
 mod queue;
 mod records;
@@ -36,6 +37,7 @@ use crate::access::{KeyReach, Operator, Platform, Reach, TenantScope};
 use crate::error::{Error, Result};
 
 pub use idempotency::{IdempotencyBegin, IdempotencyStore, StoredAnswer};
+pub use portal::{NewPortalLink, OpenedPortal, PortalGrant, PortalStore, StoredPortalSession};
 pub use postgres::PgStore;
 pub use queue::{
     CircuitChange, CircuitRecord, Claimed, DueEndpoint, NextStep, Outcome, SharedCircuit, SharedClaim, SharedLimits,
@@ -56,7 +58,7 @@ pub use sqlite::SqliteStore;
 pub mod prelude {
     pub use super::{
         AuditStore, EndpointStore, IdempotencyStore, KeyStore, MaintenanceStore, MessageStore, OperationStore,
-        QueueStore, ReportStore, SignInStore, Store, TenantStore, UserStore,
+        PortalStore, QueueStore, ReportStore, SignInStore, Store, TenantStore, UserStore,
     };
 }
 
@@ -98,6 +100,7 @@ pub trait Store:
     + ReportStore
     + MaintenanceStore
     + IdempotencyStore
+    + PortalStore
     + Send
     + Sync
     + 'static

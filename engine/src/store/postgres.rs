@@ -108,3 +108,4 @@ include!("sql/operations.rs");
 include!("sql/reports.rs");
 include!("sql/maintenance.rs");
 include!("sql/idempotency.rs");
+include!("sql/portal.rs");

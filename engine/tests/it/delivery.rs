@@ -369,7 +369,7 @@ async fn recover_requeues_failures_in_the_window_with_progress(db: TestDb) {
     // Bad windows change nothing; another tenant's caller sees no such operation.
     let bad = RecoverEndpoint { since: "yesterday".into(), until: None };
     assert!(matches!(h.sluice.recover_endpoint(&h.scope, &e.id, bad).await, Err(Error::Validation(_))));
-    let other_tenant = Caller::Tenant { tenant: sluice_engine::ids::new_id(), actor: "x".into() };
+    let other_tenant = Caller::Tenant { tenant: sluice_engine::ids::new_id(), actor: "x".into(), read_only: false };
     assert!(matches!(h.sluice.get_operation(&other_tenant, &op.id).await, Err(Error::NotFound { .. })));
 
     // A recover larger than the backlog's room is refused whole and changes nothing.
@@ -449,7 +449,7 @@ async fn triage_ranks_the_worst_tenant_first_and_search_finds_things(db: TestDb)
     assert_eq!(by_url.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec![good_endpoint.id.as_str()]);
     assert!(h.sluice.search(&h.operator, "%").await.expect("search").is_empty(), "wildcards are literal");
 
-    let partner = Caller::Tenant { tenant: good.clone(), actor: "p".into() };
+    let partner = Caller::Tenant { tenant: good.clone(), actor: "p".into(), read_only: false };
     assert!(matches!(partner.operator(), Err(Error::Forbidden(_))), "triage and search span tenants");
 }
 

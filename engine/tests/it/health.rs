@@ -34,7 +34,7 @@ async fn health_counts_recent_outcomes_per_endpoint_and_stays_in_its_tenant(db: 
 
     let other = h.sluice.create_tenant(&h.platform, CreateTenant { name: "B".into(), ..Default::default() }).await;
     let other = other.expect("tenant").id;
-    let partner = Caller::Tenant { tenant: other, actor: "key_b".into() };
+    let partner = Caller::Tenant { tenant: other, actor: "key_b".into(), read_only: false };
     let refused = partner.tenant(&h.tenant);
     assert!(matches!(refused, Err(Error::NotFound { .. })), "{refused:?}");
 }

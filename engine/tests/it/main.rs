@@ -9,6 +9,7 @@ mod harness;
 mod health;
 mod idempotency;
 mod lifecycle;
+mod portal;
 mod queue_heads;
 mod retention;
 mod scheduler;

@@ -45,7 +45,7 @@ async fn purge_drops_old_finished_messages_only(db: TestDb) {
     let done = claimed.iter().find(|c| c.message_id == old_done).expect("claimed");
     h.store.record(&[outcome(done, NextStep::Succeeded, 200, now_ms())], &[], &[], now_ms()).await.expect("record");
 
-    let tenant_key = Caller::Tenant { tenant: short.clone(), actor: "t".into() };
+    let tenant_key = Caller::Tenant { tenant: short.clone(), actor: "t".into(), read_only: false };
     assert!(matches!(tenant_key.platform(), Err(Error::Forbidden(_))), "purging is the platform's");
     let purged = h.sluice.purge_expired(&h.platform, now_ms()).await.expect("purge");
     assert_eq!((purged.messages, purged.deliveries, purged.attempts), (1, 1, 1), "{purged:?}");

@@ -329,7 +329,9 @@ async fn tenant_keys_cannot_see_other_tenants(db: TestDb) {
     let theirs = h.endpoint_for(&other.id, "https://example.com/theirs", None).await;
     let key = h.sluice.create_api_key(&h.platform, &h.tenant, CreateApiKey::default()).await.expect("key");
     let me = h.sluice.authenticate(&key.key).await.expect("auth").expect("known key");
-    assert_eq!(me, sluice_engine::Caller::Tenant { tenant: h.tenant.clone(), actor: key.api_key.id.to_string() });
+    let expected =
+        sluice_engine::Caller::Tenant { tenant: h.tenant.clone(), actor: key.api_key.id.to_string(), read_only: false };
+    assert_eq!(me, expected);
     let err = me.tenant(&other.id).expect_err("hidden");
     assert!(matches!(err, Error::NotFound { .. }));
     let mine = me.tenant(&h.tenant).expect("own tenant");

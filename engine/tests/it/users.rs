@@ -38,7 +38,7 @@ async fn bootstrap_admin_and_sessions(db: TestDb) {
     let signed = h.sluice.sign_in(" ADMIN@example.com", &password, None).await.expect("sign in");
     assert_eq!(signed.user.email, "admin@example.com");
     let session = h.sluice.session(&signed.token).await.expect("lookup").expect("live session");
-    assert_eq!(session.user.role, Role::Admin);
+    assert_eq!(session.user().map(|u| u.role), Some(Role::Admin));
     assert_eq!(session.csrf_token, signed.csrf_token);
     assert!(matches!(session.caller(), Caller::Platform { .. }));
     assert_eq!(h.sluice.session("made-up-token").await.expect("lookup"), None);
@@ -80,7 +80,10 @@ async fn roles_reach_what_they_should(db: TestDb) {
 
     let partner = h.sluice.sign_in("p@acme.test", "correct horse battery", None).await.expect("partner signs in");
     let partner = h.sluice.session(&partner.token).await.expect("lookup").expect("session").caller();
-    assert_eq!(partner, Caller::Tenant { tenant: h.tenant.clone(), actor: partner.actor().to_owned() });
+    assert_eq!(
+        partner,
+        Caller::Tenant { tenant: h.tenant.clone(), actor: partner.actor().to_owned(), read_only: false }
+    );
     let own = partner.tenant(&h.tenant).expect("own tenant");
     assert_eq!(h.sluice.list_endpoints(&own, None, None).await.expect("own").data.len(), 1);
     let sneaky = partner.tenant(&other).expect_err("another tenant");

@@ -186,7 +186,7 @@ async fn send_test(
     Auth(caller): Auth,
     Ids((t, e)): Ids<(TenantId, EndpointId)>,
 ) -> ApiResult<Response> {
-    let message = s.sluice.send_test_event(&caller.tenant(&t)?, &e).await?;
+    let message = s.sluice.send_test_event(&caller.tenant_act(&t)?, &e).await?;
     Ok(json(StatusCode::ACCEPTED, &message))
 }
 

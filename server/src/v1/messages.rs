@@ -145,6 +145,6 @@ async fn replay(
     Ids((tenant, message)): Ids<(TenantId, MessageId)>,
     JsonOrEmpty(req): JsonOrEmpty<ReplayMessage>,
 ) -> ApiResult<Response> {
-    let accepted = s.sluice.replay_message(&caller.tenant(&tenant)?, &message, req).await?;
+    let accepted = s.sluice.replay_message(&caller.tenant_act(&tenant)?, &message, req).await?;
     Ok(json(StatusCode::ACCEPTED, &accepted))
 }

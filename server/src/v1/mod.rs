@@ -11,6 +11,7 @@ mod events;
 mod messages;
 mod nodes;
 mod operations;
+mod portal_links;
 mod reference;
 mod tenants;
 mod tiers;
@@ -34,6 +35,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(deliveries::router())
         .merge(users::router())
         .merge(operations::router())
+        .merge(portal_links::router())
         .merge(audit::router())
         .merge(events::router())
         .merge(nodes::router())

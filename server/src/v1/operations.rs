@@ -29,7 +29,7 @@ async fn recover(
     Ids((tenant, endpoint)): Ids<(TenantId, EndpointId)>,
     Json(req): Json<RecoverEndpoint>,
 ) -> ApiResult<Response> {
-    let op = s.sluice.recover_endpoint(&caller.tenant(&tenant)?, &endpoint, req).await?;
+    let op = s.sluice.recover_endpoint(&caller.tenant_act(&tenant)?, &endpoint, req).await?;
     let mut r = json(StatusCode::ACCEPTED, &op);
     if let Ok(v) = HeaderValue::from_str(&format!("/v1/operations/{}", op.id)) {
         r.headers_mut().insert(header::LOCATION, v);

@@ -11,14 +11,11 @@ use sluice_testkit::{Backend, TestDb};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::dashboard::form;
 use crate::harness::{TestApp, ADMIN_KEY};
 
 async fn sqlite() -> TestDb {
     TestDb::new(Backend::Sqlite).await.expect("SQLite is always available")
-}
-
-fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
-    pairs.iter().map(|(k, v)| format!("{k}={}", v.replace('@', "%40"))).collect::<Vec<_>>().join("&").into_bytes()
 }
 
 /// Signs in through the dashboard's server function, as a browser without script would.

@@ -109,6 +109,7 @@ fn config(db_url: &str) -> ServerConfig {
         site_root: "target/site".into(),
         trusted_proxies: sluice_server::origin::TrustedProxies::default(),
         secure_cookies: true,
+        public_url: None,
         metrics_token: Some(sluice_engine::config::Redacted(METRICS_TOKEN.into())),
         http_limits: sluice_server::serve::HttpLimits {
             header_timeout: Duration::from_secs(10),

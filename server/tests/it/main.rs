@@ -5,6 +5,7 @@
 mod api;
 mod chaos;
 mod cli;
+mod dashboard;
 mod deprecation;
 mod events;
 mod hardening;
@@ -13,5 +14,6 @@ mod idempotency;
 mod nul;
 mod openapi;
 mod permissions;
+mod portal;
 mod process;
 mod views;

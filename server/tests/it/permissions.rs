@@ -7,6 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sluice_testkit::{Backend, TestDb};
 
+use crate::dashboard::{server_fn, Session};
 use crate::harness::{TestApp, ADMIN_KEY};
 
 /// What a caller gets: allowed (2xx), forbidden (403), hidden (404: another tenant's
@@ -122,6 +123,8 @@ async fn every_rest_route_for_every_kind_of_key() {
         // cannot mint itself a successor.
         (Method::POST, format!("/v1/tenants/{t}/api-keys"), Some(json!({})), [A, F, F, U]),
         (Method::GET, format!("/v1/tenants/{t}/api-keys"), None, [A, A, H, U]),
+        (Method::POST, format!("/v1/tenants/{t}/portal-links"), Some(json!({ "read_only": true })), [A, A, H, U]),
+        (Method::DELETE, format!("/v1/tenants/{t}/portal-links"), None, [A, A, H, U]),
         (Method::POST, "/v1/api-keys".into(), Some(json!({})), [A, F, F, U]),
         (Method::GET, "/v1/api-keys".into(), None, [A, F, F, U]),
         (Method::GET, "/v1/tiers".into(), None, [A, A, A, U]),
@@ -188,54 +191,21 @@ async fn every_rest_route_for_every_kind_of_key() {
     assert!(wrong.is_empty(), "{} wrong cells:\n{}", wrong.len(), wrong.join("\n"));
 }
 
+/// The session a new portal link of `tenant` opens.
+async fn portal_session(app: &TestApp, tenant: &str, read_only: bool) -> Session {
+    let link = post(app, &format!("/v1/tenants/{tenant}/portal-links"), json!({ "read_only": read_only })).await;
+    let url = link["url"].as_str().expect("url");
+    let token = url.rsplit('/').next().expect("token");
+    crate::dashboard::session_from(app, &crate::dashboard::open_portal(app, token).await).await
+}
+
 /// A server function, its form fields, and what each kind of user gets.
-type ServerFnCase = (&'static str, Vec<(&'static str, String)>, [Gets; 5]);
-
-/// A signed-in dashboard user: the session cookie and the CSRF token forms carry.
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
-    pairs.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&").into_bytes()
-}
-
-async fn server_fn(app: &TestApp, name: &str, session: Option<&Session>, pairs: &[(&str, &str)]) -> StatusCode {
-    let cookie = session.map(|s| s.cookie.clone());
-    let mut headers = vec![("content-type", "application/x-www-form-urlencoded"), ("accept", "application/json")];
-    if let Some(c) = &cookie {
-        headers.push(("cookie", c));
-    }
-    let mut all: Vec<(&str, &str)> = pairs.to_vec();
-    let csrf = session.map(|s| s.csrf.clone()).unwrap_or_default();
-    all.push(("csrf", &csrf));
-    app.send(Method::POST, &format!("/api/{name}"), &headers, form(&all)).await.status
-}
-
-async fn session(app: &TestApp, email: &str, password: &str) -> Session {
-    let headers = [("content-type", "application/x-www-form-urlencoded"), ("accept", "application/json")];
-    let a = app.send(Method::POST, "/api/sign_in", &headers, form(&[("email", email), ("password", password)])).await;
-    let set = a.header("set-cookie").unwrap_or_else(|| panic!("{email} signs in: {}", a.status)).to_owned();
-    let cookie = set.split(';').next().expect("name=value").to_owned();
-    let viewer = app
-        .send(Method::POST, "/api/current_viewer", &[("cookie", &cookie), ("accept", "application/json")], Vec::new())
-        .await;
-    let csrf = viewer.body["csrf_token"].as_str().expect("csrf token").to_owned();
-    Session { cookie, csrf }
-}
+type ServerFnCase = (&'static str, Vec<(&'static str, String)>, [Gets; 8]);
 
 /// The dashboard's server functions that change something, for: an admin, support,
-/// a partner of the tenant, a partner of another tenant, and someone signed out.
+/// a partner of the tenant, a partner of another tenant, someone signed out, the
+/// sessions two portal links of the tenant opened, one full, one read-only, and the
+/// session a link of another tenant opened.
 /// The findings: support changed another tenant's endpoint URL and created
 /// endpoints; a partner minted a tenant API key and revoked the platform's.
 #[tokio::test]
@@ -253,30 +223,37 @@ async fn every_changing_server_function_for_every_kind_of_user() {
             .await;
     }
     let users = [
-        Some(session(app, "admin@localhost", "test-admin-password").await),
-        Some(session(app, "sue@ops.test", password).await),
-        Some(session(app, "pat@acme.test", password).await),
-        Some(session(app, "oz@initech.test", password).await),
+        Some(crate::dashboard::sign_in(app, "admin@localhost", "test-admin-password").await),
+        Some(crate::dashboard::sign_in(app, "sue@ops.test", password).await),
+        Some(crate::dashboard::sign_in(app, "pat@acme.test", password).await),
+        Some(crate::dashboard::sign_in(app, "oz@initech.test", password).await),
         None,
+        Some(portal_session(app, &w.tenant, false).await),
+        Some(portal_session(app, &w.tenant, true).await),
+        Some(portal_session(app, &other, false).await),
     ];
     let (t, e, m) = (w.tenant.as_str(), w.endpoint.as_str(), w.message.as_str());
     let target = json!({ "email": "target@ops.test", "password": password, "role": "support" });
     let target = post(app, "/v1/users", target).await["id"].as_str().expect("id").to_owned();
     let cases: Vec<ServerFnCase> = vec![
-        ("create_endpoint", vec![("tenant", t.into()), ("url", "https://example.com/new".into())], [A, F, A, H, U]),
+        (
+            "create_endpoint",
+            vec![("tenant", t.into()), ("url", "https://example.com/new".into())],
+            [A, F, A, H, U, A, F, H],
+        ),
         (
             "set_endpoint_enabled",
             vec![("tenant", t.into()), ("endpoint", e.into()), ("enabled", "true".into())],
-            [A, F, A, H, U],
+            [A, F, A, H, U, A, F, H],
         ),
-        ("reveal_secrets", vec![("tenant", t.into()), ("endpoint", e.into())], [A, F, A, H, U]),
+        ("reveal_secrets", vec![("tenant", t.into()), ("endpoint", e.into())], [A, F, A, H, U, A, F, H]),
         (
             "rotate_secret",
             vec![("tenant", t.into()), ("endpoint", e.into()), ("grace_period_seconds", "0".into())],
-            [A, F, A, H, U],
+            [A, F, A, H, U, A, F, H],
         ),
-        ("send_test", vec![("tenant", t.into()), ("endpoint", e.into())], [A, A, A, H, U]),
-        ("replay", vec![("tenant", t.into()), ("message", m.into())], [A, A, A, H, U]),
+        ("send_test", vec![("tenant", t.into()), ("endpoint", e.into())], [A, A, A, H, U, A, F, H]),
+        ("replay", vec![("tenant", t.into()), ("message", m.into())], [A, A, A, H, U, A, F, H]),
         (
             "start_recover",
             vec![
@@ -284,33 +261,37 @@ async fn every_changing_server_function_for_every_kind_of_user() {
                 ("endpoint", e.into()),
                 ("since", (chrono::Utc::now() - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M").to_string()),
             ],
-            [A, A, A, H, U],
+            [A, A, A, H, U, A, F, H],
         ),
-        ("issue_api_key", vec![("name", "k".into()), ("scope", t.into())], [A, F, F, F, U]),
-        ("issue_api_key", vec![("name", "k".into()), ("scope", "platform".into())], [A, F, F, F, U]),
-        ("add_tenant", vec![("name", "Hooli".into()), ("tier", "standard".into())], [A, F, F, F, U]),
+        ("issue_api_key", vec![("name", "k".into()), ("scope", t.into())], [A, F, F, F, U, F, F, F]),
+        ("issue_api_key", vec![("name", "k".into()), ("scope", "platform".into())], [A, F, F, F, U, F, F, F]),
+        ("add_tenant", vec![("name", "Hooli".into()), ("tier", "standard".into())], [A, F, F, F, U, F, F, F]),
         (
             "set_tenant_quotas",
             vec![("tenant", t.into()), ("max_endpoints", "".into()), ("max_api_keys", "".into())],
-            [A, F, F, F, U],
+            [A, F, F, F, U, F, F, F],
         ),
-        ("set_tenant_tier", vec![("tenant", t.into()), ("tier", "standard".into())], [A, F, F, F, U]),
+        ("set_tenant_tier", vec![("tenant", t.into()), ("tier", "standard".into())], [A, F, F, F, U, F, F, F]),
         (
             "save_tier",
             vec![("tier", "standard".into()), ("success_percent", "99".into()), ("latency_seconds", "5".into())],
-            [A, F, F, F, U],
+            [A, F, F, F, U, F, F, F],
         ),
-        ("set_user_disabled", vec![("user_id", target.clone()), ("disabled", "false".into())], [A, F, F, F, U]),
-        ("change_user_role", vec![("user_id", target.clone()), ("role", "support".into())], [A, F, F, F, U]),
+        (
+            "set_user_disabled",
+            vec![("user_id", target.clone()), ("disabled", "false".into())],
+            [A, F, F, F, U, F, F, F],
+        ),
+        ("change_user_role", vec![("user_id", target.clone()), ("role", "support".into())], [A, F, F, F, U, F, F, F]),
         (
             "set_user_password",
             vec![("user_id", target.clone()), ("password", "another long password".into())],
-            [A, F, F, F, U],
+            [A, F, F, F, U, F, F, F],
         ),
     ];
     let mut wrong = Vec::new();
     for (name, args, expected) in &cases {
-        for i in [4, 3, 2, 1, 0] {
+        for i in [4, 3, 7, 6, 5, 2, 1, 0] {
             let pairs: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let status = server_fn(app, name, users[i].as_ref(), &pairs).await;
             if gets(status) != Some(expected[i]) {
@@ -319,7 +300,7 @@ async fn every_changing_server_function_for_every_kind_of_user() {
         }
     }
     // Editing (the URL, notably) and revoking keys, with a fresh target each time.
-    for (i, expected) in [(4, U), (3, H), (1, F), (2, A), (0, A)] {
+    for (i, expected) in [(4, U), (3, H), (7, H), (1, F), (6, F), (5, A), (2, A), (0, A)] {
         let v = app.get(&format!("/v1/tenants/{t}/endpoints/{e}")).await.body["version"].as_i64().expect("version");
         let args = [("tenant", t), ("endpoint", e), ("version", &v.to_string()), ("url", "https://attacker.example/x")];
         let status = server_fn(app, "edit_endpoint", users[i].as_ref(), &args).await;
@@ -327,7 +308,7 @@ async fn every_changing_server_function_for_every_kind_of_user() {
             wrong.push(format!("edit_endpoint as user {i}: expected {expected:?}, got {status}"));
         }
     }
-    for (i, expected) in [(4, U), (3, F), (2, F), (1, F), (0, A)] {
+    for (i, expected) in [(4, U), (3, F), (2, F), (1, F), (5, F), (6, F), (7, F), (0, A)] {
         let k = post(app, &format!("/v1/tenants/{t}/api-keys"), json!({})).await["id"].as_str().expect("id").to_owned();
         let status = server_fn(app, "revoke_api_key", users[i].as_ref(), &[("key_id", &k)]).await;
         if gets(status) != Some(expected) {
