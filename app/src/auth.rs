@@ -19,6 +19,19 @@ pub struct Viewer {
     pub portal: bool,
     /// A read-only portal session: the pages offer no form that would be refused.
     pub read_only: bool,
+    /// New for every page the viewer is read for: with the form's name and how many
+    /// times it was submitted, it makes each submission's idempotency key
+    /// ([`submission_key`]), so a double click acts once.
+    pub form_nonce: String,
+}
+
+/// The idempotency key a form sends: this page's nonce, the form (and what it acts
+/// on, where one page has several), and the submissions its action has completed. A
+/// second click before the first is answered sends the same key and gets the first's
+/// answer (or is told it is still being answered); after an answer the key moves on,
+/// so a deliberate second submission acts again.
+pub fn submission_key(nonce: &str, form: &str, completed: usize) -> String {
+    format!("{nonce}.{form}.{completed}")
 }
 
 impl Viewer {
@@ -101,7 +114,15 @@ pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
                 (sluice_core::model::Role::Partner, Some(g.tenant_id.to_string()), true, g.read_only)
             }
         };
-        Viewer { email: s.display_name(), role, tenant_id, csrf_token: s.csrf_token.clone(), portal, read_only }
+        Viewer {
+            email: s.display_name(),
+            role,
+            tenant_id,
+            csrf_token: s.csrf_token.clone(),
+            portal,
+            read_only,
+            form_nonce: sluice_engine::service::random_nonce(),
+        }
     }))
 }
 
@@ -213,6 +234,65 @@ pub mod ssr {
     /// A typed id from a URL or form; a malformed one names nothing, so "not found".
     pub fn parse_id<K: sluice_core::ids::IdKind>(raw: &str) -> Result<sluice_core::ids::Id<K>, AppError> {
         sluice_core::ids::Id::parse(raw.trim()).map_err(|_| AppError::not_found(format!("{} {raw} not found", K::NAME)))
+    }
+
+    /// The bytes that make two submissions of one form the same request: its
+    /// arguments, serialised.
+    pub fn fingerprint(args: &impl serde::Serialize) -> Result<Vec<u8>, AppError> {
+        serde_json::to_vec(args).map_err(|e| AppError::internal(e.to_string()))
+    }
+
+    /// Runs a changing server function's action at most once per idempotency key
+    /// (what [`submission_key`](super::submission_key) makes), as the REST API's layer
+    /// does for `Idempotency-Key`: the same key with the same arguments gets the first
+    /// successful answer again without acting; with other arguments, 422; while the
+    /// first is still running, 409. A failure keeps nothing, so the form can be sent
+    /// again. Without a key (a script posting by hand) it simply acts.
+    pub async fn once<T, Fut>(
+        caller: &Caller,
+        form: &str,
+        key: Option<&str>,
+        fingerprint: Vec<u8>,
+        act: Fut,
+    ) -> Result<T, AppError>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        Fut: std::future::Future<Output = Result<T, AppError>>,
+    {
+        use sluice_engine::service::Idempotent;
+        let Some(key) = key.filter(|k| !k.is_empty()) else {
+            return act.await;
+        };
+        let ctx = context()?;
+        let path = format!("/api/{form}");
+        let ticket = match ctx.sluice.begin_idempotent(caller, key, ("POST", &path, &fingerprint)).await? {
+            Idempotent::Proceed(ticket) => ticket,
+            Idempotent::Replay(answer) => {
+                return serde_json::from_str(&answer.body).map_err(|e| AppError::internal(e.to_string()))
+            }
+        };
+        match act.await {
+            Ok(value) => {
+                let body = serde_json::to_string(&value).map_err(|e| AppError::internal(e.to_string()))?;
+                let answer = sluice_engine::store::StoredAnswer {
+                    status: 200,
+                    content_type: Some("application/json".into()),
+                    location: None,
+                    etag: None,
+                    body,
+                };
+                if let Err(e) = ctx.sluice.complete_idempotent(ticket, &answer).await {
+                    tracing::warn!(error = %e, "keeping a form's answer for its key failed; a repeat is told 409 for now");
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                if let Err(abandon) = ctx.sluice.abandon_idempotent(ticket).await {
+                    tracing::warn!(error = %abandon, "letting a form's key go failed; it is held for two minutes");
+                }
+                Err(e)
+            }
+        }
     }
 
     /// State-changing server functions take the session's CSRF token in their form.

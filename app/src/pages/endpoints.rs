@@ -79,19 +79,24 @@ pub async fn create_endpoint(
     description: Option<String>,
     event_types: Option<String>,
     csrf: String,
+    idempotency_key: Option<String>,
 ) -> Result<String, AppError> {
-    use crate::auth::ssr::parse_id;
+    use crate::auth::ssr::{fingerprint, once, parse_id};
     use sluice_core::model::CreateEndpoint;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
-    let types = split_types(event_types.as_deref().unwrap_or(""));
-    let req = CreateEndpoint {
-        url,
-        description: description.filter(|d| !d.trim().is_empty()),
-        event_types: (!types.is_empty()).then_some(types),
-        ..Default::default()
+    let request = fingerprint(&(&tenant, &url, &description, &event_types))?;
+    let act = async {
+        let types = split_types(event_types.as_deref().unwrap_or(""));
+        let req = CreateEndpoint {
+            url: url.clone(),
+            description: description.clone().filter(|d| !d.trim().is_empty()),
+            event_types: (!types.is_empty()).then_some(types),
+            ..Default::default()
+        };
+        let e = ctx.sluice.create_endpoint(&caller.tenant_manage(&parse_id(&tenant)?)?, req).await?;
+        Ok(e.id.to_string())
     };
-    let e = ctx.sluice.create_endpoint(&caller.tenant_manage(&parse_id(&tenant)?)?, req).await?;
-    Ok(e.id.to_string())
+    once(&caller, "create_endpoint", idempotency_key.as_deref(), request, act).await
 }
 
 /// Enables or disables (with a reason that the partner sees) an endpoint.
@@ -194,23 +199,37 @@ pub async fn rotate_secret(
     endpoint: String,
     grace_period_seconds: u32,
     csrf: String,
+    idempotency_key: Option<String>,
 ) -> Result<Vec<SecretView>, AppError> {
-    use crate::auth::ssr::parse_id;
+    use crate::auth::ssr::{fingerprint, once, parse_id};
     use sluice_core::model::RotateSecret;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
-    let req = RotateSecret { grace_period_seconds: Some(grace_period_seconds), ..Default::default() };
-    let secrets =
-        ctx.sluice.rotate_secret(&caller.tenant_manage(&parse_id(&tenant)?)?, &parse_id(&endpoint)?, req).await;
-    Ok(secret_views(secrets?))
+    let request = fingerprint(&(&tenant, &endpoint, grace_period_seconds))?;
+    let act = async {
+        let req = RotateSecret { grace_period_seconds: Some(grace_period_seconds), ..Default::default() };
+        let secrets =
+            ctx.sluice.rotate_secret(&caller.tenant_manage(&parse_id(&tenant)?)?, &parse_id(&endpoint)?, req).await;
+        Ok(secret_views(secrets?))
+    };
+    once(&caller, "rotate_secret", idempotency_key.as_deref(), request, act).await
 }
 
 /// Sends a `sluice.test` event to this endpoint only; returns the message id.
 #[server(endpoint = "send_test")]
-pub async fn send_test(tenant: String, endpoint: String, csrf: String) -> Result<String, AppError> {
-    use crate::auth::ssr::parse_id;
+pub async fn send_test(
+    tenant: String,
+    endpoint: String,
+    csrf: String,
+    idempotency_key: Option<String>,
+) -> Result<String, AppError> {
+    use crate::auth::ssr::{fingerprint, once, parse_id};
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
-    let m = ctx.sluice.send_test_event(&caller.tenant_act(&parse_id(&tenant)?)?, &parse_id(&endpoint)?).await;
-    Ok(m?.id.to_string())
+    let request = fingerprint(&(&tenant, &endpoint))?;
+    let act = async {
+        let m = ctx.sluice.send_test_event(&caller.tenant_act(&parse_id(&tenant)?)?, &parse_id(&endpoint)?).await;
+        Ok(m?.id.to_string())
+    };
+    once(&caller, "send_test", idempotency_key.as_deref(), request, act).await
 }
 
 /// Whether the viewer may change endpoints: not support, not a read-only session
@@ -225,6 +244,10 @@ fn is_read_only(viewer: &Option<Result<Option<Viewer>, AppError>>) -> bool {
 
 fn csrf_of(viewer: Option<Result<Option<Viewer>, AppError>>) -> String {
     viewer.and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default()
+}
+
+fn nonce_of(viewer: &Option<Result<Option<Viewer>, AppError>>) -> String {
+    viewer.clone().and_then(Result::ok).flatten().map(|v| v.form_nonce).unwrap_or_default()
 }
 
 #[component]
@@ -251,11 +274,14 @@ pub fn EndpointsPage() -> impl IntoView {
                 // Support mends deliveries but changes no endpoint, and a read-only
                 // session changes nothing: no forms to fail.
                 let can_change = changes_endpoints(&v);
+                let nonce = nonce_of(&v);
                 let csrf = csrf_of(v);
                 view_data
                     .get()
                     .map(|r| match r {
-                        Ok(v) => view! { <EndpointsView v tenant=tenant() csrf can_change create toggle/> }.into_any(),
+                        Ok(v) => {
+                            view! { <EndpointsView v tenant=tenant() csrf nonce can_change create toggle/> }.into_any()
+                        }
                         Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
             }}
@@ -269,6 +295,7 @@ fn EndpointsView(
     v: EndpointsView,
     tenant: String,
     csrf: String,
+    nonce: String,
     can_change: bool,
     create: ServerAction<CreateEndpoint>,
     toggle: ServerAction<SetEndpointEnabled>,
@@ -337,6 +364,7 @@ fn EndpointsView(
             <ActionForm action=create>
                 <input type="hidden" name="tenant" value=form_tenant/>
                 <input type="hidden" name="csrf" value=form_csrf/>
+                <crate::pages::SubmissionKey nonce form="create_endpoint".into() completed=create.version()/>
                 <div class="field">
                     <label for="new-url">"URL"</label>
                     <input id="new-url" name="url" type="url" required placeholder="https://example.com/webhooks"/>
@@ -394,16 +422,29 @@ pub fn EndpointEditPage() -> impl IntoView {
                 let v = viewer.get();
                 let can_change = changes_endpoints(&v);
                 let read_only = is_read_only(&v);
+                let nonce = nonce_of(&v);
                 let csrf = csrf_of(v);
                 loaded
                     .get()
                     .map(|r| match r {
                         Ok(e) => {
                             let secrets = can_change.then(|| {
-                                view! { <SecretsPanel tenant=e.tenant_id.to_string() endpoint=e.id.to_string() csrf=csrf.clone()/> }
+                                view! {
+                                    <SecretsPanel
+                                        tenant=e.tenant_id.to_string()
+                                        endpoint=e.id.to_string()
+                                        csrf=csrf.clone()
+                                        nonce=nonce.clone()
+                                    />
+                                }
                             });
                             let test = (!read_only).then(|| view! {
-                                <TestEventPanel tenant=e.tenant_id.to_string() endpoint=e.id.to_string() csrf=csrf.clone()/>
+                                <TestEventPanel
+                                    tenant=e.tenant_id.to_string()
+                                    endpoint=e.id.to_string()
+                                    csrf=csrf.clone()
+                                    nonce=nonce.clone()
+                                />
                             });
                             let edit = if read_only {
                                 view! {
@@ -502,7 +543,7 @@ fn EditForm(e: Endpoint, csrf: String, save: ServerAction<EditEndpoint>) -> impl
 }
 
 #[component]
-fn SecretsPanel(tenant: String, endpoint: String, csrf: String) -> impl IntoView {
+fn SecretsPanel(tenant: String, endpoint: String, csrf: String, nonce: String) -> impl IntoView {
     let reveal = ServerAction::<RevealSecrets>::new();
     let rotate = ServerAction::<RotateSecret>::new();
     // Whichever of the two answered last has the current list.
@@ -568,6 +609,7 @@ fn SecretsPanel(tenant: String, endpoint: String, csrf: String) -> impl IntoView
                     <input type="hidden" name="tenant" value=t2/>
                     <input type="hidden" name="endpoint" value=e2/>
                     <input type="hidden" name="csrf" value=c2/>
+                    <crate::pages::SubmissionKey nonce form="rotate_secret".into() completed=rotate.version()/>
                     <label for="grace">"Keep the old secret valid for"</label>
                     <select id="grace" name="grace_period_seconds">
                         <option value="3600">"1 hour"</option>
@@ -583,7 +625,7 @@ fn SecretsPanel(tenant: String, endpoint: String, csrf: String) -> impl IntoView
 }
 
 #[component]
-fn TestEventPanel(tenant: String, endpoint: String, csrf: String) -> impl IntoView {
+fn TestEventPanel(tenant: String, endpoint: String, csrf: String, nonce: String) -> impl IntoView {
     let send = ServerAction::<SendTest>::new();
     let message_base = format!("/tenants/{tenant}/messages/");
     let result = move || {
@@ -603,6 +645,7 @@ fn TestEventPanel(tenant: String, endpoint: String, csrf: String) -> impl IntoVi
                 <input type="hidden" name="tenant" value=tenant/>
                 <input type="hidden" name="endpoint" value=endpoint/>
                 <input type="hidden" name="csrf" value=csrf/>
+                <crate::pages::SubmissionKey nonce form="send_test".into() completed=send.version()/>
                 <button type="submit" class="secondary">"Send test event"</button>
             </ActionForm>
             {result}

@@ -19,17 +19,26 @@ pub async fn load_api_keys() -> Result<(Vec<ApiKey>, Vec<(String, String)>), App
 
 /// `scope` is "platform" or a tenant id.
 #[server(endpoint = "issue_api_key")]
-pub async fn issue_api_key(name: String, scope: String, csrf: String) -> Result<CreatedApiKey, AppError> {
-    use crate::auth::ssr::parse_id;
+pub async fn issue_api_key(
+    name: String,
+    scope: String,
+    csrf: String,
+    idempotency_key: Option<String>,
+) -> Result<CreatedApiKey, AppError> {
+    use crate::auth::ssr::{fingerprint, once, parse_id};
     use sluice_core::model::CreateApiKey;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
-    let req = CreateApiKey { name: Some(name) };
-    let created = if scope == "platform" {
-        ctx.sluice.create_platform_api_key(&caller.platform()?, req).await
-    } else {
-        ctx.sluice.create_api_key(&caller.platform()?, &parse_id(&scope)?, req).await
+    let request = fingerprint(&(&name, &scope))?;
+    let act = async {
+        let req = CreateApiKey { name: Some(name.clone()) };
+        let created = if scope == "platform" {
+            ctx.sluice.create_platform_api_key(&caller.platform()?, req).await
+        } else {
+            ctx.sluice.create_api_key(&caller.platform()?, &parse_id(&scope)?, req).await
+        };
+        created.map_err(AppError::from)
     };
-    created.map_err(AppError::from)
+    once(&caller, "issue_api_key", idempotency_key.as_deref(), request, act).await
 }
 
 #[server(endpoint = "revoke_api_key")]
@@ -46,6 +55,7 @@ pub fn ApiKeysPage() -> impl IntoView {
     let revoke = ServerAction::<RevokeApiKey>::new();
     let keys = Resource::new(move || (issue.version().get(), revoke.version().get()), |_| load_api_keys());
     let csrf = move || viewer.get().and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default();
+    let nonce = move || viewer.get().and_then(Result::ok).flatten().map(|v| v.form_nonce).unwrap_or_default();
     view! {
         <Title text="API keys · Sluice"/>
         <h1>"API keys"</h1>
@@ -82,6 +92,11 @@ pub fn ApiKeysPage() -> impl IntoView {
                                     <summary>"Create a key"</summary>
                                     <ActionForm action=issue>
                                         <input type="hidden" name="csrf" value=csrf/>
+                                        <crate::pages::SubmissionKey
+                                            nonce=nonce()
+                                            form="issue_api_key".into()
+                                            completed=issue.version()
+                                        />
                                         <div class="field">
                                             <label for="key-name">"Name"</label>
                                             <input id="key-name" name="name" required maxlength="200" placeholder="billing-service"/>

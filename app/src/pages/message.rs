@@ -71,16 +71,19 @@ pub async fn replay(
     message: String,
     endpoint_id: Option<String>,
     csrf: String,
+    idempotency_key: Option<String>,
 ) -> Result<usize, AppError> {
-    use crate::auth::ssr::parse_id;
+    use crate::auth::ssr::{fingerprint, once, parse_id};
     use sluice_core::model::ReplayMessage;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
-    let endpoint_id = endpoint_id.filter(|e| !e.is_empty()).map(|e| parse_id(&e)).transpose()?;
-    let accepted = ctx
-        .sluice
-        .replay_message(&caller.tenant_act(&parse_id(&tenant)?)?, &parse_id(&message)?, ReplayMessage { endpoint_id })
-        .await?;
-    Ok(accepted.deliveries.len())
+    let request = fingerprint(&(&tenant, &message, &endpoint_id))?;
+    let act = async {
+        let endpoint_id = endpoint_id.clone().filter(|e| !e.is_empty()).map(|e| parse_id(&e)).transpose()?;
+        let scope = caller.tenant_act(&parse_id(&tenant)?)?;
+        let accepted = ctx.sluice.replay_message(&scope, &parse_id(&message)?, ReplayMessage { endpoint_id }).await?;
+        Ok(accepted.deliveries.len())
+    };
+    once(&caller, "replay", idempotency_key.as_deref(), request, act).await
 }
 
 #[component]
@@ -109,11 +112,12 @@ pub fn MessagePage() -> impl IntoView {
                 let v = viewer.get().and_then(Result::ok).flatten();
                 // A read-only session is offered no replay it would be refused.
                 let can_replay = !v.as_ref().is_some_and(|v: &Viewer| v.read_only);
+                let nonce = v.as_ref().map(|v| v.form_nonce.clone()).unwrap_or_default();
                 let csrf = v.map(|v| v.csrf_token).unwrap_or_default();
                 detail
                     .get()
                     .map(|r| match r {
-                        Ok(m) => view! { <MessageView m csrf can_replay replay/> }.into_any(),
+                        Ok(m) => view! { <MessageView m csrf nonce can_replay replay/> }.into_any(),
                         Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
             }}
@@ -123,15 +127,22 @@ pub fn MessagePage() -> impl IntoView {
 }
 
 #[component]
-fn MessageView(m: MessageDetail, csrf: String, can_replay: bool, replay: ServerAction<Replay>) -> impl IntoView {
+fn MessageView(
+    m: MessageDetail,
+    csrf: String,
+    nonce: String,
+    can_replay: bool,
+    replay: ServerAction<Replay>,
+) -> impl IntoView {
     let back = format!("/tenants/{}/deliveries", m.tenant_id);
     let replay_all = can_replay.then(|| {
-        let (tenant, message, csrf) = (m.tenant_id.clone(), m.id.clone(), csrf.clone());
+        let (tenant, message, csrf, nonce) = (m.tenant_id.clone(), m.id.clone(), csrf.clone(), nonce.clone());
         view! {
             <ActionForm action=replay>
                 <input type="hidden" name="tenant" value=tenant/>
                 <input type="hidden" name="message" value=message/>
                 <input type="hidden" name="csrf" value=csrf/>
+                <crate::pages::SubmissionKey nonce form="replay".into() completed=replay.version()/>
                 <button type="submit">"Replay to all endpoints"</button>
             </ActionForm>
         }
@@ -157,8 +168,10 @@ fn MessageView(m: MessageDetail, csrf: String, can_replay: bool, replay: ServerA
             .map(|d| {
                 let heading_id = format!("delivery-{}", d.delivery.id);
                 let labelled_by = heading_id.clone();
-                let (tenant, message, endpoint, csrf) =
-                    (m.tenant_id.clone(), m.id.clone(), d.delivery.endpoint_id.to_string(), csrf.clone());
+                let (tenant, message, endpoint, csrf, nonce) =
+                    (m.tenant_id.clone(), m.id.clone(), d.delivery.endpoint_id.to_string(), csrf.clone(), nonce.clone());
+                // Each endpoint's form is a form of its own: its key names the endpoint.
+                let form = format!("replay.{endpoint}");
                 let replay_one = can_replay.then(|| {
                     view! {
                         <ActionForm action=replay>
@@ -166,6 +179,7 @@ fn MessageView(m: MessageDetail, csrf: String, can_replay: bool, replay: ServerA
                             <input type="hidden" name="message" value=message/>
                             <input type="hidden" name="endpoint_id" value=endpoint/>
                             <input type="hidden" name="csrf" value=csrf/>
+                            <crate::pages::SubmissionKey nonce form completed=replay.version()/>
                             <button type="submit" class="secondary">"Replay to this endpoint"</button>
                         </ActionForm>
                     }

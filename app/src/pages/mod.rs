@@ -81,3 +81,20 @@ pub fn TenantNav(tenant: String) -> impl IntoView {
         </nav>
     }
 }
+
+/// The hidden field carrying a form's idempotency key (see
+/// [`submission_key`](crate::auth::submission_key)): it moves on each time the form's
+/// action completes, so a double click sends one key and a deliberate repeat another.
+#[component]
+pub fn SubmissionKey(nonce: String, form: String, #[prop(into)] completed: Signal<usize>) -> impl IntoView {
+    view! {
+        // An attribute, not a property: it is in the server-rendered page (so a form
+        // posted without JavaScript carries it too), and a hidden input submits its
+        // attribute.
+        <input
+            type="hidden"
+            name="idempotency_key"
+            value=move || crate::auth::submission_key(&nonce, &form, completed.get())
+        />
+    }
+}

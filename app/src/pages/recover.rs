@@ -13,20 +13,25 @@ use crate::auth::error_text;
 /// Starts a recover. `since` is RFC 3339, or what a `datetime-local` input sends
 /// (`2026-11-23T12:00`), read as UTC.
 #[server(endpoint = "start_recover")]
-pub async fn start_recover(tenant: String, endpoint: String, since: String, csrf: String) -> Result<String, AppError> {
-    use crate::auth::ssr::parse_id;
+pub async fn start_recover(
+    tenant: String,
+    endpoint: String,
+    since: String,
+    csrf: String,
+    idempotency_key: Option<String>,
+) -> Result<String, AppError> {
+    use crate::auth::ssr::{fingerprint, once, parse_id};
     use sluice_core::model::RecoverEndpoint;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
-    let since = crate::pages::form_time_as_rfc3339(&since);
-    let op = ctx
-        .sluice
-        .recover_endpoint(
-            &caller.tenant_act(&parse_id(&tenant)?)?,
-            &parse_id(&endpoint)?,
-            RecoverEndpoint { since, until: None },
-        )
-        .await?;
-    Ok(op.id.to_string())
+    let request = fingerprint(&(&tenant, &endpoint, &since))?;
+    let act = async {
+        let since = crate::pages::form_time_as_rfc3339(&since);
+        let scope = caller.tenant_act(&parse_id(&tenant)?)?;
+        let endpoint = parse_id(&endpoint)?;
+        let op = ctx.sluice.recover_endpoint(&scope, &endpoint, RecoverEndpoint { since, until: None }).await?;
+        Ok(op.id.to_string())
+    };
+    once(&caller, "start_recover", idempotency_key.as_deref(), request, act).await
 }
 
 #[server(endpoint = "load_operation")]
@@ -71,12 +76,14 @@ pub fn RecoverPage() -> impl IntoView {
                     }
                         .into_any();
                 }
+                let nonce = v.as_ref().map(|v| v.form_nonce.clone()).unwrap_or_default();
                 let csrf = v.map(|v| v.csrf_token).unwrap_or_default();
                 view! {
                     <ActionForm action=start>
                         <input type="hidden" name="tenant" value=tenant()/>
                         <input type="hidden" name="endpoint" value=endpoint()/>
                         <input type="hidden" name="csrf" value=csrf/>
+                        <crate::pages::SubmissionKey nonce form="start_recover".into() completed=start.version()/>
                         <div class="field">
                             <label for="since">"Failed since (UTC)"</label>
                             <input id="since" name="since" type="datetime-local" required/>

@@ -78,11 +78,21 @@ pub async fn set_tenant_quotas(
 }
 
 #[server(endpoint = "add_tenant")]
-pub async fn add_tenant(name: String, tier: String, csrf: String) -> Result<Tenant, AppError> {
+pub async fn add_tenant(
+    name: String,
+    tier: String,
+    csrf: String,
+    idempotency_key: Option<String>,
+) -> Result<Tenant, AppError> {
+    use crate::auth::ssr::{fingerprint, once};
     use sluice_core::model::CreateTenant;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
-    let req = CreateTenant { name, tier: Some(tier), ..Default::default() };
-    ctx.sluice.create_tenant(&caller.platform()?, req).await.map_err(AppError::from)
+    let request = fingerprint(&(&name, &tier))?;
+    let act = async {
+        let req = CreateTenant { name: name.clone(), tier: Some(tier.clone()), ..Default::default() };
+        ctx.sluice.create_tenant(&caller.platform()?, req).await.map_err(AppError::from)
+    };
+    once(&caller, "add_tenant", idempotency_key.as_deref(), request, act).await
 }
 
 /// 0.999 → "99.9": enough digits for any target, none of the float noise.
@@ -103,6 +113,7 @@ pub fn TiersPage() -> impl IntoView {
         |_| load_tiers_and_tenants(),
     );
     let csrf = move || viewer.get().and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default();
+    let nonce = move || viewer.get().and_then(Result::ok).flatten().map(|v| v.form_nonce).unwrap_or_default();
     let outcome = move || {
         let done = |what: String| view! { <p role="status">{what}</p> }.into_any();
         let failed = |e: AppError| view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any();
@@ -203,6 +214,11 @@ pub fn TiersPage() -> impl IntoView {
                                         <summary>"Add a tenant"</summary>
                                         <ActionForm action=add>
                                             <input type="hidden" name="csrf" value=csrf/>
+                                            <crate::pages::SubmissionKey
+                                                nonce=nonce()
+                                                form="add_tenant".into()
+                                                completed=add.version()
+                                            />
                                             <div class="field">
                                                 <label for="tenant-name">"Name"</label>
                                                 <input id="tenant-name" name="name" required maxlength="200"/>

@@ -27,6 +27,11 @@ pub fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
 
 /// Calls a server function with the session's cookie and CSRF token (none signed out).
 pub async fn server_fn(app: &TestApp, name: &str, session: Option<&Session>, pairs: &[(&str, &str)]) -> StatusCode {
+    call(app, name, session, pairs).await.status
+}
+
+/// The same, with the whole answer.
+pub async fn call(app: &TestApp, name: &str, session: Option<&Session>, pairs: &[(&str, &str)]) -> Answer {
     let cookie = session.map(|s| s.cookie.clone());
     let mut headers = vec![("content-type", "application/x-www-form-urlencoded"), ("accept", "application/json")];
     if let Some(c) = &cookie {
@@ -35,7 +40,7 @@ pub async fn server_fn(app: &TestApp, name: &str, session: Option<&Session>, pai
     let mut all: Vec<(&str, &str)> = pairs.to_vec();
     let csrf = session.map(|s| s.csrf.clone()).unwrap_or_default();
     all.push(("csrf", &csrf));
-    app.send(Method::POST, &format!("/api/{name}"), &headers, form(&all)).await.status
+    app.send(Method::POST, &format!("/api/{name}"), &headers, form(&all)).await
 }
 
 /// The viewer a session cookie stands for (`null` when none).

@@ -8,6 +8,7 @@ mod cli;
 mod dashboard;
 mod deprecation;
 mod events;
+mod forms;
 mod hardening;
 mod harness;
 mod idempotency;
