@@ -236,6 +236,9 @@ pub mod ssr {
         sluice_core::ids::Id::parse(raw.trim()).map_err(|_| AppError::not_found(format!("{} {raw} not found", K::NAME)))
     }
 
+    /// How long a repeat waits for the first submission's answer: 50 × 100 ms.
+    const IN_FLIGHT_WAIT_STEPS: u32 = 50;
+
     /// The bytes that make two submissions of one form the same request: its
     /// arguments, serialised.
     pub fn fingerprint(args: &impl serde::Serialize) -> Result<Vec<u8>, AppError> {
@@ -245,9 +248,17 @@ pub mod ssr {
     /// Runs a changing server function's action at most once per idempotency key
     /// (what [`submission_key`](super::submission_key) makes), as the REST API's layer
     /// does for `Idempotency-Key`: the same key with the same arguments gets the first
-    /// successful answer again without acting; with other arguments, 422; while the
-    /// first is still running, 409. A failure keeps nothing, so the form can be sent
-    /// again. Without a key (a script posting by hand) it simply acts.
+    /// successful answer again without acting; with other arguments, 422. A repeat that
+    /// arrives while the first still runs waits for its answer (a few seconds at most,
+    /// then 409), so a double click shows the first answer, not an error over it. A
+    /// failure keeps nothing, so the form can be sent again. Without a key (a script
+    /// posting by hand) it simply acts.
+    ///
+    /// The caller's permission is checked before this, by the server function, so a
+    /// kept answer is only ever given to someone who may still ask for it. The action
+    /// runs in a task of its own and its answer is kept or its key let go even if the
+    /// browser goes away or the time limit answers first: left half done, the key
+    /// would be taken over later and the action repeated.
     pub async fn once<T, Fut>(
         caller: &Caller,
         form: &str,
@@ -256,8 +267,8 @@ pub mod ssr {
         act: Fut,
     ) -> Result<T, AppError>
     where
-        T: serde::Serialize + serde::de::DeserializeOwned,
-        Fut: std::future::Future<Output = Result<T, AppError>>,
+        T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, AppError>> + Send + 'static,
     {
         use sluice_engine::service::Idempotent;
         let Some(key) = key.filter(|k| !k.is_empty()) else {
@@ -265,33 +276,55 @@ pub mod ssr {
         };
         let ctx = context()?;
         let path = format!("/api/{form}");
-        let ticket = match ctx.sluice.begin_idempotent(caller, key, ("POST", &path, &fingerprint)).await? {
-            Idempotent::Proceed(ticket) => ticket,
-            Idempotent::Replay(answer) => {
-                return serde_json::from_str(&answer.body).map_err(|e| AppError::internal(e.to_string()))
+        let mut waited = 0;
+        let ticket = loop {
+            match ctx.sluice.begin_idempotent(caller, key, ("POST", &path, &fingerprint)).await {
+                Ok(Idempotent::Proceed(ticket)) => break ticket,
+                Ok(Idempotent::Replay(answer)) => {
+                    return serde_json::from_str(&answer.body).map_err(|e| AppError::internal(e.to_string()))
+                }
+                Err(sluice_engine::Error::IdempotencyKeyInFlight(_)) if waited < IN_FLIGHT_WAIT_STEPS => {
+                    waited += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e.into()),
             }
         };
-        match act.await {
-            Ok(value) => {
-                let body = serde_json::to_string(&value).map_err(|e| AppError::internal(e.to_string()))?;
-                let answer = sluice_engine::store::StoredAnswer {
-                    status: 200,
-                    content_type: Some("application/json".into()),
-                    location: None,
-                    etag: None,
-                    body,
-                };
-                if let Err(e) = ctx.sluice.complete_idempotent(ticket, &answer).await {
-                    tracing::warn!(error = %e, "keeping a form's answer for its key failed; a repeat is told 409 for now");
+        let sluice = ctx.sluice.clone();
+        let task = tokio::spawn(async move {
+            let answer = match act.await {
+                Ok(value) => serde_json::to_string(&value).map(|body| (value, body)).map_err(|e| e.to_string()),
+                Err(e) => {
+                    if let Err(abandon) = sluice.abandon_idempotent(ticket).await {
+                        tracing::warn!(error = %abandon, "letting a form's key go failed; it is held for two minutes");
+                    }
+                    return Err(Ok(e));
                 }
-                Ok(value)
+            };
+            let (value, body) = match answer {
+                Ok(done) => done,
+                // Done, but the answer cannot be kept: the key stays held (a repeat is
+                // told 409, and acts once the key counts as abandoned).
+                Err(e) => return Err(Err(e)),
+            };
+            let kept = sluice_engine::store::StoredAnswer {
+                status: 200,
+                content_type: Some("application/json".into()),
+                location: None,
+                etag: None,
+                body,
+            };
+            if let Err(e) = sluice.complete_idempotent(ticket, &kept).await {
+                tracing::warn!(error = %e, "keeping a form's answer failed; a repeat is told 409 for now");
             }
-            Err(e) => {
-                if let Err(abandon) = ctx.sluice.abandon_idempotent(ticket).await {
-                    tracing::warn!(error = %abandon, "letting a form's key go failed; it is held for two minutes");
-                }
-                Err(e)
-            }
+            Ok(value)
+        });
+        match task.await {
+            Ok(Ok(value)) => Ok(value),
+            // Made again here, in the request, so the response carries its status.
+            Ok(Err(Ok(e))) => Err(AppError::new(e.code, e.message)),
+            Ok(Err(Err(e))) => Err(AppError::internal(e)),
+            Err(e) => Err(AppError::internal(format!("a form's action failed: {e}"))),
         }
     }
 

@@ -114,7 +114,7 @@ pub fn App() -> impl IntoView {
                             StaticSegment("endpoints"),
                             ParamSegment("endpoint"),
                         )
-                        view=pages::endpoints::EndpointEditPage
+                        view=pages::endpoint_edit::EndpointEditPage
                         ssr=SsrMode::Async
                     />
                     <Route

@@ -49,7 +49,7 @@ test('a form submitted twice at once adds one endpoint; submitted again later, a
   await page.reload();
   await expect(page.getByTestId('endpoint-row')).toHaveCount(1);
 
-  // After the answer, the key has moved on: a deliberate second endpoint is added.
+  // A deliberate second endpoint, on the page as reloaded, is added.
   await openAddForm(page);
   await page.getByLabel('URL').fill('https://hooks.example.test/again');
   await page.getByRole('button', { name: 'Add endpoint' }).click();

@@ -22,16 +22,23 @@ pub async fn add_user(
     role: String,
     tenant_id: Option<String>,
     csrf: String,
+    idempotency_key: Option<String>,
 ) -> Result<String, AppError> {
-    use crate::auth::ssr::parse_id;
+    use crate::auth::ssr::{fingerprint, once, parse_id};
     use sluice_core::model::{CreateUser, Role};
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
+    let platform = caller.platform()?;
+    // The password is in the fingerprint, which is kept only keyed by the secret key.
+    let request = fingerprint(&(&email, &password, &role, &tenant_id))?;
     let role = Role::parse(&role).ok_or_else(|| {
         AppError::new(sluice_core::ErrorCode::ValidationFailed, "role: must be admin, support or partner")
     })?;
     let tenant_id = tenant_id.filter(|t| !t.is_empty()).map(|t| parse_id(&t)).transpose()?;
-    let user = ctx.sluice.create_user(&caller.platform()?, CreateUser { email, password, role, tenant_id }).await?;
-    Ok(user.email)
+    let act = async move {
+        let user = ctx.sluice.create_user(&platform, CreateUser { email, password, role, tenant_id }).await?;
+        Ok(user.email)
+    };
+    once(&caller, "add_user", idempotency_key.as_deref(), request, act).await
 }
 
 #[component]
@@ -46,6 +53,8 @@ pub fn UsersPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading users…"</p> }>
             {move || {
                 let csrf = viewer.get().and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default();
+                let form_nonce =
+                    viewer.get().and_then(Result::ok).flatten().map(|v| v.form_nonce).unwrap_or_default();
                 users
                     .get()
                     .map(|r| match r {
@@ -62,6 +71,11 @@ pub fn UsersPage() -> impl IntoView {
                                     <summary>"Add a user"</summary>
                                     <ActionForm action=add>
                                         <input type="hidden" name="csrf" value=form_csrf/>
+                                        <crate::pages::SubmissionKey
+                                            nonce=form_nonce.clone()
+                                            form="add_user".into()
+                                            completed=add.version()
+                                        />
                                         <div class="field">
                                             <label for="user-email">"Email"</label>
                                             <input id="user-email" name="email" type="email" required/>
@@ -88,7 +102,7 @@ pub fn UsersPage() -> impl IntoView {
                                                     .collect_view()}
                                             </select>
                                         </div>
-                                        <button type="submit">"Add user"</button>
+                                        <button type="submit" disabled=move || add.pending().get()>"Add user"</button>
                                     </ActionForm>
                                 </details>
                                 <div class="table-wrap">

@@ -28,13 +28,14 @@ pub async fn issue_api_key(
     use crate::auth::ssr::{fingerprint, once, parse_id};
     use sluice_core::model::CreateApiKey;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
+    let platform = caller.platform()?;
+    let tenant = if scope == "platform" { None } else { Some(parse_id(&scope)?) };
     let request = fingerprint(&(&name, &scope))?;
-    let act = async {
-        let req = CreateApiKey { name: Some(name.clone()) };
-        let created = if scope == "platform" {
-            ctx.sluice.create_platform_api_key(&caller.platform()?, req).await
-        } else {
-            ctx.sluice.create_api_key(&caller.platform()?, &parse_id(&scope)?, req).await
+    let act = async move {
+        let req = CreateApiKey { name: Some(name) };
+        let created = match tenant {
+            None => ctx.sluice.create_platform_api_key(&platform, req).await,
+            Some(tenant) => ctx.sluice.create_api_key(&platform, &tenant, req).await,
         };
         created.map_err(AppError::from)
     };
@@ -111,7 +112,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                                                     .collect_view()}
                                             </select>
                                         </div>
-                                        <button type="submit">"Create key"</button>
+                                        <button type="submit" disabled=move || issue.pending().get()>"Create key"</button>
                                     </ActionForm>
                                 </details>
                                 <div class="table-wrap">

@@ -76,13 +76,11 @@ pub async fn replay(
     use crate::auth::ssr::{fingerprint, once, parse_id};
     use sluice_core::model::ReplayMessage;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
+    let (scope, message_id) = (caller.tenant_act(&parse_id(&tenant)?)?, parse_id(&message)?);
     let request = fingerprint(&(&tenant, &message, &endpoint_id))?;
-    let act = async {
-        let endpoint_id = endpoint_id.clone().filter(|e| !e.is_empty()).map(|e| parse_id(&e)).transpose()?;
-        let scope = caller.tenant_act(&parse_id(&tenant)?)?;
-        let accepted = ctx.sluice.replay_message(&scope, &parse_id(&message)?, ReplayMessage { endpoint_id }).await?;
-        Ok(accepted.deliveries.len())
-    };
+    let replay =
+        ReplayMessage { endpoint_id: endpoint_id.filter(|e| !e.is_empty()).map(|e| parse_id(&e)).transpose()? };
+    let act = async move { Ok(ctx.sluice.replay_message(&scope, &message_id, replay).await?.deliveries.len()) };
     once(&caller, "replay", idempotency_key.as_deref(), request, act).await
 }
 
@@ -143,7 +141,7 @@ fn MessageView(
                 <input type="hidden" name="message" value=message/>
                 <input type="hidden" name="csrf" value=csrf/>
                 <crate::pages::SubmissionKey nonce form="replay".into() completed=replay.version()/>
-                <button type="submit">"Replay to all endpoints"</button>
+                <button type="submit" disabled=move || replay.pending().get()>"Replay to all endpoints"</button>
             </ActionForm>
         }
     });
@@ -180,7 +178,9 @@ fn MessageView(
                             <input type="hidden" name="endpoint_id" value=endpoint/>
                             <input type="hidden" name="csrf" value=csrf/>
                             <crate::pages::SubmissionKey nonce form completed=replay.version()/>
-                            <button type="submit" class="secondary">"Replay to this endpoint"</button>
+                            <button type="submit" class="secondary" disabled=move || replay.pending().get()>
+                                "Replay to this endpoint"
+                            </button>
                         </ActionForm>
                     }
                 });

@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod deliveries;
+pub mod endpoint_edit;
 pub mod endpoints;
 pub mod keys;
 pub mod message;

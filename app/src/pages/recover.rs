@@ -23,14 +23,10 @@ pub async fn start_recover(
     use crate::auth::ssr::{fingerprint, once, parse_id};
     use sluice_core::model::RecoverEndpoint;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
+    let (scope, endpoint_id) = (caller.tenant_act(&parse_id(&tenant)?)?, parse_id(&endpoint)?);
     let request = fingerprint(&(&tenant, &endpoint, &since))?;
-    let act = async {
-        let since = crate::pages::form_time_as_rfc3339(&since);
-        let scope = caller.tenant_act(&parse_id(&tenant)?)?;
-        let endpoint = parse_id(&endpoint)?;
-        let op = ctx.sluice.recover_endpoint(&scope, &endpoint, RecoverEndpoint { since, until: None }).await?;
-        Ok(op.id.to_string())
-    };
+    let req = RecoverEndpoint { since: crate::pages::form_time_as_rfc3339(&since), until: None };
+    let act = async move { Ok(ctx.sluice.recover_endpoint(&scope, &endpoint_id, req).await?.id.to_string()) };
     once(&caller, "start_recover", idempotency_key.as_deref(), request, act).await
 }
 

@@ -87,10 +87,11 @@ pub async fn add_tenant(
     use crate::auth::ssr::{fingerprint, once};
     use sluice_core::model::CreateTenant;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
+    let platform = caller.platform()?;
     let request = fingerprint(&(&name, &tier))?;
-    let act = async {
-        let req = CreateTenant { name: name.clone(), tier: Some(tier.clone()), ..Default::default() };
-        ctx.sluice.create_tenant(&caller.platform()?, req).await.map_err(AppError::from)
+    let act = async move {
+        let req = CreateTenant { name, tier: Some(tier), ..Default::default() };
+        ctx.sluice.create_tenant(&platform, req).await.map_err(AppError::from)
     };
     once(&caller, "add_tenant", idempotency_key.as_deref(), request, act).await
 }
@@ -229,7 +230,7 @@ pub fn TiersPage() -> impl IntoView {
                                                     {add_options}
                                                 </select>
                                             </div>
-                                            <button type="submit">"Add tenant"</button>
+                                            <button type="submit" disabled=move || add.pending().get()>"Add tenant"</button>
                                         </ActionForm>
                                     </details>
                                     <div class="table-wrap">

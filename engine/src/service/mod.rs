@@ -39,9 +39,9 @@ pub use messages::{parse_time, Published};
 pub use passwords::PasswordGate;
 pub use portal::{IssuedPortalLink, OpenedPortalSession};
 pub use queries::DeliveryQuery;
-pub use sign_in::{SignedIn, SESSION_TTL};
+pub use sign_in::{random_nonce, SignedIn, SESSION_TTL};
 pub use triage::Triage;
-pub use users::{generate_password, random_nonce, Session, SessionHolder, SESSION_IDLE};
+pub use users::{generate_password, Session, SessionHolder, SESSION_IDLE};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

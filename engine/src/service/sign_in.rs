@@ -77,6 +77,12 @@ pub(super) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A value no one can guess or repeat by chance (132 random bits, URL-safe), for the
+/// dashboard's per-page form nonces.
+pub fn random_nonce() -> String {
+    random_token()[..22].to_owned()
+}
+
 pub(super) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }

@@ -83,12 +83,6 @@ pub fn generate_password() -> String {
     random_token()[..20].to_owned()
 }
 
-/// A value no one can guess or repeat by chance (132 random bits, URL-safe), for the
-/// dashboard's per-page form nonces.
-pub fn random_nonce() -> String {
-    random_token()[..22].to_owned()
-}
-
 fn validate_password(password: &str) -> std::result::Result<(), String> {
     if password.chars().count() < MIN_PASSWORD || password.len() > MAX_PASSWORD_BYTES {
         Err(format!("must be {MIN_PASSWORD} to {MAX_PASSWORD_BYTES} characters"))

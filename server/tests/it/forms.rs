@@ -32,6 +32,7 @@ async fn a_form_sent_twice_acts_once(db: TestDb) {
     let other = [("tenant", t.as_str()), ("url", "https://example.com/b"), ("idempotency_key", "page1.create.0")];
     let refused = call(&app, "create_endpoint", Some(&admin), &other).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", refused.body);
+    assert_eq!(refused.body["code"], "idempotency_key_reused", "{:?}", refused.body);
     assert_eq!(endpoint_count(&app, &t).await, Some(1));
 
     // A failed submission keeps nothing: mended, the same key acts.
