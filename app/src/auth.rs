@@ -41,6 +41,39 @@ impl Viewer {
     }
 }
 
+/// What a page's forms take from its viewer, read once from a `current_viewer`
+/// resource. While nobody is known (still loading, or the read failed) the tokens are
+/// empty: a form sent with them is refused by the server, never acted on.
+#[derive(Debug, Clone, Default)]
+pub struct PageViewer(Option<Viewer>);
+
+impl PageViewer {
+    pub fn of(read: Option<Result<Option<Viewer>, AppError>>) -> Self {
+        Self(read.and_then(Result::ok).flatten())
+    }
+
+    /// The session's CSRF token, for every form that changes something.
+    pub fn csrf(&self) -> String {
+        self.0.as_ref().map(|v| v.csrf_token.clone()).unwrap_or_default()
+    }
+
+    /// This page's nonce, for its forms' [`submission_key`]s.
+    pub fn nonce(&self) -> String {
+        self.0.as_ref().map(|v| v.form_nonce.clone()).unwrap_or_default()
+    }
+
+    /// A read-only portal session: offered no form that would be refused.
+    pub fn read_only(&self) -> bool {
+        self.0.as_ref().is_some_and(|v| v.read_only)
+    }
+
+    /// Whether endpoint forms are offered; while nobody is known they are (the
+    /// server decides).
+    pub fn changes_endpoints(&self) -> bool {
+        self.0.as_ref().is_none_or(Viewer::changes_endpoints)
+    }
+}
+
 /// The message of a server function's error, without the framework's prefix.
 pub fn error_text(e: &AppError) -> String {
     e.message.clone()
@@ -72,12 +105,9 @@ pub async fn open_portal_link(token: String) -> Result<(), AppError> {
     use axum::http::{header, HeaderValue};
     let ctx = ssr::context()?;
     let previous = ssr::session_with_token().await?;
-    let opened = ctx.sluice.open_portal_link(token.trim()).await?;
-    // The browser's cookie is about to be replaced: end the session it held, so a
-    // user who opened someone's link is not left signed in where nobody sees it.
-    if let Some((old_token, _)) = previous {
-        ctx.sluice.sign_out(&old_token).await?;
-    }
+    // The browser's cookie is about to be replaced: the session it held ends.
+    let replacing = previous.as_ref().map(|(old_token, _)| old_token.as_str());
+    let opened = ctx.sluice.open_portal_link(token.trim(), replacing).await?;
     let lasts = (opened.expires_at - chrono::Utc::now()).num_seconds().max(0);
     let cookie = ssr::session_cookie(&ctx, &opened.token, lasts.unsigned_abs());
     let value = HeaderValue::from_str(&cookie).map_err(|e| AppError::internal(e.to_string()))?;
@@ -236,8 +266,8 @@ pub mod ssr {
         sluice_core::ids::Id::parse(raw.trim()).map_err(|_| AppError::not_found(format!("{} {raw} not found", K::NAME)))
     }
 
-    /// How long a repeat waits for the first submission's answer: 50 × 100 ms.
-    const IN_FLIGHT_WAIT_STEPS: u32 = 50;
+    /// How long a repeat waits for the first submission's answer before it is told 409.
+    const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
     /// The bytes that make two submissions of one form the same request: its
     /// arguments, serialised.
@@ -246,19 +276,16 @@ pub mod ssr {
     }
 
     /// Runs a changing server function's action at most once per idempotency key
-    /// (what [`submission_key`](super::submission_key) makes), as the REST API's layer
-    /// does for `Idempotency-Key`: the same key with the same arguments gets the first
-    /// successful answer again without acting; with other arguments, 422. A repeat that
-    /// arrives while the first still runs waits for its answer (a few seconds at most,
-    /// then 409), so a double click shows the first answer, not an error over it. A
-    /// failure keeps nothing, so the form can be sent again. Without a key (a script
-    /// posting by hand) it simply acts.
+    /// (what [`submission_key`](super::submission_key) makes), by the engine's
+    /// protocol the REST API's `Idempotency-Key` layer follows too: the same key with
+    /// the same arguments gets the first successful answer again without acting; with
+    /// other arguments, 422. A repeat that arrives while the first still runs waits for
+    /// its answer (a few seconds at most, then 409), so a double click shows the first
+    /// answer, not an error over it. A failure keeps nothing, so the form can be sent
+    /// again. Without a key (a script posting by hand) it simply acts.
     ///
     /// The caller's permission is checked before this, by the server function, so a
-    /// kept answer is only ever given to someone who may still ask for it. The action
-    /// runs in a task of its own and its answer is kept or its key let go even if the
-    /// browser goes away or the time limit answers first: left half done, the key
-    /// would be taken over later and the action repeated.
+    /// kept answer is only ever given to someone who may still ask for it.
     pub async fn once<T, Fut>(
         caller: &Caller,
         form: &str,
@@ -270,61 +297,37 @@ pub mod ssr {
         T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
         Fut: std::future::Future<Output = Result<T, AppError>> + Send + 'static,
     {
-        use sluice_engine::service::Idempotent;
+        use sluice_engine::service::{Once, Settle};
         let Some(key) = key.filter(|k| !k.is_empty()) else {
             return act.await;
         };
         let ctx = context()?;
         let path = format!("/api/{form}");
-        let mut waited = 0;
-        let ticket = loop {
-            match ctx.sluice.begin_idempotent(caller, key, ("POST", &path, &fingerprint)).await {
-                Ok(Idempotent::Proceed(ticket)) => break ticket,
-                Ok(Idempotent::Replay(answer)) => {
-                    return serde_json::from_str(&answer.body).map_err(|e| AppError::internal(e.to_string()))
+        let settled = async move {
+            let value = match act.await {
+                Ok(value) => value,
+                Err(e) => return Settle::LetGo(Err(e)),
+            };
+            match serde_json::to_string(&value) {
+                Ok(body) => {
+                    let kept = sluice_engine::store::StoredAnswer {
+                        status: 200,
+                        content_type: Some("application/json".into()),
+                        location: None,
+                        etag: None,
+                        body,
+                    };
+                    Settle::Keep(kept, Ok(value))
                 }
-                Err(sluice_engine::Error::IdempotencyKeyInFlight(_)) if waited < IN_FLIGHT_WAIT_STEPS => {
-                    waited += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                Err(e) => return Err(e.into()),
+                // Done, but the answer cannot be kept: the key stays held.
+                Err(e) => Settle::Hold(Err(AppError::internal(e.to_string()))),
             }
         };
-        let sluice = ctx.sluice.clone();
-        let task = tokio::spawn(async move {
-            let answer = match act.await {
-                Ok(value) => serde_json::to_string(&value).map(|body| (value, body)).map_err(|e| e.to_string()),
-                Err(e) => {
-                    if let Err(abandon) = sluice.abandon_idempotent(ticket).await {
-                        tracing::warn!(error = %abandon, "letting a form's key go failed; it is held for two minutes");
-                    }
-                    return Err(Ok(e));
-                }
-            };
-            let (value, body) = match answer {
-                Ok(done) => done,
-                // Done, but the answer cannot be kept: the key stays held (a repeat is
-                // told 409, and acts once the key counts as abandoned).
-                Err(e) => return Err(Err(e)),
-            };
-            let kept = sluice_engine::store::StoredAnswer {
-                status: 200,
-                content_type: Some("application/json".into()),
-                location: None,
-                etag: None,
-                body,
-            };
-            if let Err(e) = sluice.complete_idempotent(ticket, &kept).await {
-                tracing::warn!(error = %e, "keeping a form's answer failed; a repeat is told 409 for now");
-            }
-            Ok(value)
-        });
-        match task.await {
-            Ok(Ok(value)) => Ok(value),
-            // Made again here, in the request, so the response carries its status.
-            Ok(Err(Ok(e))) => Err(AppError::new(e.code, e.message)),
-            Ok(Err(Err(e))) => Err(AppError::internal(e)),
-            Err(e) => Err(AppError::internal(format!("a form's action failed: {e}"))),
+        match ctx.sluice.run_once(caller, key, ("POST", &path, &fingerprint), IN_FLIGHT_WAIT, settled).await? {
+            // An error made in the action's task is made again here, in the request,
+            // so the response carries its status.
+            Once::Ran(outcome) => outcome.map_err(|e| AppError::new(e.code, e.message)),
+            Once::Replay(answer) => serde_json::from_str(&answer.body).map_err(|e| AppError::internal(e.to_string())),
         }
     }
 

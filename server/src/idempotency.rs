@@ -13,7 +13,9 @@ use axum::extract::{MatchedPath, OriginalUri, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sluice_engine::service::Idempotent;
+use std::time::Duration;
+
+use sluice_engine::service::{Once, Settle};
 use sluice_engine::store::StoredAnswer;
 
 use crate::extract::bearer;
@@ -65,58 +67,46 @@ pub async fn idempotent_posts(State(state): State<IdempotencyState>, mut req: Re
     // The whole path as the client sent it (nesting strips `/v1` from `uri`).
     let uri = parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |o| &o.0);
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str()).to_owned();
-    let request = (parts.method.as_str(), path.as_str(), bytes.as_ref());
-    let ticket = match state.app.sluice.begin_idempotent(&caller, &key, request).await {
-        Ok(Idempotent::Proceed(ticket)) => ticket,
-        Ok(Idempotent::Replay(answer)) => return replayed(answer),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    // The request runs to its end, and its answer is kept or its key let go, even if
-    // the client goes away or the time limit drops this future: left half done, the
-    // key would be taken over later and the action repeated.
-    let sluice = state.app.sluice.clone();
-    let finish = tokio::spawn(async move {
-        let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-        if !response.status().is_success() {
-            // Refused or failed: the services' transactions rolled back, so nothing
-            // was done and the key may be used again.
-            if let Err(e) = sluice.abandon_idempotent(ticket).await {
-                tracing::warn!(error = %e, "letting an idempotency key go failed; it is held for two minutes");
-            }
-            return response;
-        }
-        let (parts, body) = response.into_parts();
-        let bytes = match axum::body::to_bytes(body, MAX_ANSWER_BYTES).await {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                // Done, but the answer cannot be read back: keep the key held (a retry
-                // is told 409, then acts again once the key counts as abandoned).
-                tracing::error!(error = %e, "an answer that could not be kept for its idempotency key");
-                return ApiError::from(sluice_engine::Error::Internal("the answer could not be read".into()))
-                    .into_response();
-            }
-        };
-        let text = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let answer = StoredAnswer {
-            status: parts.status.as_u16(),
-            content_type: text(header::CONTENT_TYPE),
-            location: text(header::LOCATION),
-            etag: text(header::ETAG),
-            // JSON, so UTF-8.
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        };
-        if let Err(e) = sluice.complete_idempotent(ticket, &answer).await {
-            tracing::warn!(error = %e, "keeping an answer for its idempotency key failed; a retry is told 409 for now");
-        }
-        Response::from_parts(parts, Body::from(bytes))
-    });
-    match finish.await {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::error!(error = %e, "an idempotent request's task failed");
-            ApiError::from(sluice_engine::Error::Internal("the request failed".into())).into_response()
-        }
+    let method = parts.method.clone();
+    let request = (method.as_str(), path.as_str(), bytes.as_ref());
+    // Nothing waits for an unanswered first request: a REST client is told 409 and
+    // retries when it decides to.
+    let act = act(next, Request::from_parts(parts, Body::from(bytes.clone())));
+    match state.app.sluice.run_once(&caller, &key, request, Duration::ZERO, act).await {
+        Ok(Once::Ran(response)) => response,
+        Ok(Once::Replay(answer)) => replayed(answer),
+        Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// Runs the request and says what becomes of its key: a success's answer is kept; a
+/// refusal or failure changed nothing (the services' transactions rolled back), so
+/// its key may be used again.
+async fn act(next: Next, req: Request) -> Settle<Response> {
+    let response = next.run(req).await;
+    if !response.status().is_success() {
+        return Settle::LetGo(response);
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_ANSWER_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            // Done, but the answer cannot be read back: the key stays held.
+            tracing::error!(error = %e, "an answer that could not be kept for its idempotency key");
+            let failed = sluice_engine::Error::Internal("the answer could not be read".into());
+            return Settle::Hold(ApiError::from(failed).into_response());
+        }
+    };
+    let text = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let answer = StoredAnswer {
+        status: parts.status.as_u16(),
+        content_type: text(header::CONTENT_TYPE),
+        location: text(header::LOCATION),
+        etag: text(header::ETAG),
+        // JSON, so UTF-8.
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    Settle::Keep(answer, Response::from_parts(parts, Body::from(bytes)))
 }
 
 /// The caller a layer authenticated, for [`Auth`](crate::extract::Auth) to take

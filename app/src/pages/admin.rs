@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use sluice_core::model::{Page, User};
 
-use crate::auth::error_text;
+use crate::auth::{error_text, PageViewer};
 
 #[server(endpoint = "load_users")]
 pub async fn load_users() -> Result<(Page<User>, Vec<(String, String)>), AppError> {
@@ -52,9 +52,9 @@ pub fn UsersPage() -> impl IntoView {
         <h1>"Users"</h1>
         <Suspense fallback=|| view! { <p>"Loading users…"</p> }>
             {move || {
-                let csrf = viewer.get().and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default();
-                let form_nonce =
-                    viewer.get().and_then(Result::ok).flatten().map(|v| v.form_nonce).unwrap_or_default();
+                let v = PageViewer::of(viewer.get());
+                let csrf = v.csrf();
+                let form_nonce = v.nonce();
                 users
                     .get()
                     .map(|r| match r {

@@ -9,8 +9,7 @@ use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 use sluice_core::model::Endpoint;
 
-use super::endpoints::{changes_endpoints, csrf_of, is_read_only, nonce_of};
-use crate::auth::error_text;
+use crate::auth::{error_text, PageViewer};
 use crate::error::AppError;
 
 #[server(endpoint = "load_endpoint")]
@@ -135,11 +134,11 @@ pub fn EndpointEditPage() -> impl IntoView {
         <Title text="Edit endpoint · Sluice"/>
         <Suspense fallback=|| view! { <p>"Loading endpoint…"</p> }>
             {move || {
-                let v = viewer.get();
-                let can_change = changes_endpoints(&v);
-                let read_only = is_read_only(&v);
-                let nonce = nonce_of(&v);
-                let csrf = csrf_of(v);
+                let v = PageViewer::of(viewer.get());
+                let can_change = v.changes_endpoints();
+                let read_only = v.read_only();
+                let nonce = v.nonce();
+                let csrf = v.csrf();
                 loaded
                     .get()
                     .map(|r| match r {

@@ -9,7 +9,7 @@ use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 use sluice_core::model::{Endpoint, EndpointStatus};
 
-use crate::auth::{error_text, Viewer};
+use crate::auth::{error_text, PageViewer};
 
 /// An endpoint with how its recent deliveries went.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,22 +123,6 @@ pub async fn set_endpoint_enabled(
 
 /// Whether the viewer may change endpoints: not support, not a read-only session
 /// (until the viewer is known, the forms are offered, as they were before roles).
-pub(super) fn changes_endpoints(viewer: &Option<Result<Option<Viewer>, AppError>>) -> bool {
-    viewer.clone().and_then(Result::ok).flatten().is_none_or(|v| v.changes_endpoints())
-}
-
-pub(super) fn is_read_only(viewer: &Option<Result<Option<Viewer>, AppError>>) -> bool {
-    viewer.clone().and_then(Result::ok).flatten().is_some_and(|v| v.read_only)
-}
-
-pub(super) fn csrf_of(viewer: Option<Result<Option<Viewer>, AppError>>) -> String {
-    viewer.and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default()
-}
-
-pub(super) fn nonce_of(viewer: &Option<Result<Option<Viewer>, AppError>>) -> String {
-    viewer.clone().and_then(Result::ok).flatten().map(|v| v.form_nonce).unwrap_or_default()
-}
-
 #[component]
 pub fn EndpointsPage() -> impl IntoView {
     let params = use_params_map();
@@ -159,12 +143,12 @@ pub fn EndpointsPage() -> impl IntoView {
         <Title text="Endpoints · Sluice"/>
         <Suspense fallback=|| view! { <p>"Loading endpoints…"</p> }>
             {move || {
-                let v = viewer.get();
+                let v = PageViewer::of(viewer.get());
                 // Support mends deliveries but changes no endpoint, and a read-only
                 // session changes nothing: no forms to fail.
-                let can_change = changes_endpoints(&v);
-                let nonce = nonce_of(&v);
-                let csrf = csrf_of(v);
+                let can_change = v.changes_endpoints();
+                let nonce = v.nonce();
+                let csrf = v.csrf();
                 view_data
                     .get()
                     .map(|r| match r {

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use sluice_core::model::{ApiKey, CreatedApiKey};
 
-use crate::auth::error_text;
+use crate::auth::{error_text, PageViewer};
 
 #[server(endpoint = "load_api_keys")]
 pub async fn load_api_keys() -> Result<(Vec<ApiKey>, Vec<(String, String)>), AppError> {
@@ -55,8 +55,8 @@ pub fn ApiKeysPage() -> impl IntoView {
     let issue = ServerAction::<IssueApiKey>::new();
     let revoke = ServerAction::<RevokeApiKey>::new();
     let keys = Resource::new(move || (issue.version().get(), revoke.version().get()), |_| load_api_keys());
-    let csrf = move || viewer.get().and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default();
-    let nonce = move || viewer.get().and_then(Result::ok).flatten().map(|v| v.form_nonce).unwrap_or_default();
+    let csrf = move || PageViewer::of(viewer.get()).csrf();
+    let nonce = move || PageViewer::of(viewer.get()).nonce();
     view! {
         <Title text="API keys · Sluice"/>
         <h1>"API keys"</h1>

@@ -9,7 +9,7 @@ use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 use sluice_core::model::{Attempt, Delivery};
 
-use crate::auth::{error_text, Viewer};
+use crate::auth::{error_text, PageViewer};
 use crate::pages::{status_badge, when};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,11 +107,11 @@ pub fn MessagePage() -> impl IntoView {
         <Title text="Message · Sluice"/>
         <Suspense fallback=|| view! { <p>"Loading message…"</p> }>
             {move || {
-                let v = viewer.get().and_then(Result::ok).flatten();
+                let v = PageViewer::of(viewer.get());
                 // A read-only session is offered no replay it would be refused.
-                let can_replay = !v.as_ref().is_some_and(|v: &Viewer| v.read_only);
-                let nonce = v.as_ref().map(|v| v.form_nonce.clone()).unwrap_or_default();
-                let csrf = v.map(|v| v.csrf_token).unwrap_or_default();
+                let can_replay = !v.read_only();
+                let nonce = v.nonce();
+                let csrf = v.csrf();
                 detail
                     .get()
                     .map(|r| match r {

@@ -8,7 +8,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use sluice_core::model::Operation;
 
-use crate::auth::error_text;
+use crate::auth::{error_text, PageViewer};
 
 /// Starts a recover. `since` is RFC 3339, or what a `datetime-local` input sends
 /// (`2026-11-23T12:00`), read as UTC.
@@ -63,8 +63,8 @@ pub fn RecoverPage() -> impl IntoView {
         <p class="mb-6 text-slate-600">"Replays every delivery to this endpoint that failed since the time you choose."</p>
         <Suspense fallback=|| ()>
             {move || {
-                let v = viewer.get().and_then(Result::ok).flatten();
-                if v.as_ref().is_some_and(|v| v.read_only) {
+                let v = PageViewer::of(viewer.get());
+                if v.read_only() {
                     return view! {
                         <p class="card" data-testid="read-only-note">
                             "This session is read-only: it can show the failed deliveries but not queue them again."
@@ -72,8 +72,8 @@ pub fn RecoverPage() -> impl IntoView {
                     }
                         .into_any();
                 }
-                let nonce = v.as_ref().map(|v| v.form_nonce.clone()).unwrap_or_default();
-                let csrf = v.map(|v| v.csrf_token).unwrap_or_default();
+                let nonce = v.nonce();
+                let csrf = v.csrf();
                 view! {
                     <ActionForm action=start>
                         <input type="hidden" name="tenant" value=tenant()/>

@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use sluice_core::model::{Tenant, Tier};
 
-use crate::auth::error_text;
+use crate::auth::{error_text, PageViewer};
 use crate::charts::fmt_ms;
 
 #[server(endpoint = "load_tiers_and_tenants")]
@@ -113,8 +113,8 @@ pub fn TiersPage() -> impl IntoView {
         move || (save.version().get(), set_tier.version().get(), set_quotas.version().get(), add.version().get()),
         |_| load_tiers_and_tenants(),
     );
-    let csrf = move || viewer.get().and_then(Result::ok).flatten().map(|v| v.csrf_token).unwrap_or_default();
-    let nonce = move || viewer.get().and_then(Result::ok).flatten().map(|v| v.form_nonce).unwrap_or_default();
+    let csrf = move || PageViewer::of(viewer.get()).csrf();
+    let nonce = move || PageViewer::of(viewer.get()).nonce();
     let outcome = move || {
         let done = |what: String| view! { <p role="status">{what}</p> }.into_any();
         let failed = |e: AppError| view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any();

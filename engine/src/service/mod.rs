@@ -34,7 +34,7 @@ mod users;
 
 pub use audit::{current_client_ip, with_origin, DEFAULT_AUDIT_RETENTION};
 pub use events::EventQuery;
-pub use idempotency::{IdempotencyTicket, Idempotent, IDEMPOTENCY_KEPT, IN_FLIGHT_FOR_AT_MOST};
+pub use idempotency::{IdempotencyTicket, Idempotent, Once, Settle, IDEMPOTENCY_KEPT, IN_FLIGHT_FOR_AT_MOST};
 pub use messages::{parse_time, Published};
 pub use passwords::PasswordGate;
 pub use portal::{IssuedPortalLink, OpenedPortalSession};

@@ -138,7 +138,11 @@ impl Sluice {
     /// Uses a link up and opens its session. An unknown, used or expired link gets
     /// the same answer: which of them it is, is nobody's business.
     /// The audit entry records the client's address, as every entry does.
-    pub async fn open_portal_link(&self, token: &str) -> Result<OpenedPortalSession> {
+    ///
+    /// `replacing` is the session token the browser held until now, if any: its
+    /// cookie is about to be overwritten, so that session ends here. A user who opened
+    /// someone's link is not left signed in where nobody sees it.
+    pub async fn open_portal_link(&self, token: &str, replacing: Option<&str>) -> Result<OpenedPortalSession> {
         let refused = || Error::Unauthorized("this link has expired or has been used; ask for a new one".into());
         if token.is_empty() || token.len() > 128 {
             return Err(refused());
@@ -154,6 +158,9 @@ impl Sluice {
         let detail = serde_json::json!({ "read_only": grant.read_only });
         let link = grant.link_id.as_str();
         self.audit(link, Some(&grant.tenant_id), "portal_link.opened", Some(link), detail).await;
+        if let Some(previous) = replacing {
+            self.sign_out(previous).await?;
+        }
         Ok(OpenedPortalSession { token: session_token, csrf_token, grant, expires_at: ms_to_dt(opened.expires_at_ms) })
     }
 }

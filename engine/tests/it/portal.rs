@@ -42,7 +42,7 @@ async fn a_link_opens_one_session_once(db: TestDb) {
     let url = link.clone().into_link("https://hooks.example.com/").url;
     assert_eq!(url, format!("https://hooks.example.com/portal/{}", link.token));
 
-    let opened = h.sluice.open_portal_link(&link.token).await.expect("opens");
+    let opened = h.sluice.open_portal_link(&link.token, None).await.expect("opens");
     assert_eq!(opened.grant.tenant_id, h.tenant);
     assert_eq!(opened.grant.link_id, link.id);
     let lasts = opened.expires_at.timestamp_millis() - now_ms();
@@ -59,7 +59,7 @@ async fn a_link_opens_one_session_once(db: TestDb) {
 
     // Used up: the same token again, or a made-up one, opens nothing.
     for token in [link.token.as_str(), "not-a-token", ""] {
-        let again = h.sluice.open_portal_link(token).await.expect_err("used up");
+        let again = h.sluice.open_portal_link(token, None).await.expect_err("used up");
         assert!(matches!(again, Error::Unauthorized(_)), "{again:?}");
     }
     // A portal session has no password to change.
@@ -116,7 +116,7 @@ async fn a_read_only_session_reads_and_changes_nothing(db: TestDb) {
     let req = CreatePortalLink { read_only: true, ..Default::default() };
     let link = h.sluice.create_portal_link(&h.scope, req).await.expect("link");
     assert!(link.read_only);
-    let opened = h.sluice.open_portal_link(&link.token).await.expect("opens");
+    let opened = h.sluice.open_portal_link(&link.token, None).await.expect("opens");
     let caller = h.sluice.session(&opened.token).await.expect("lookup").expect("live").caller();
     let scope = caller.tenant(&h.tenant).expect("reads its tenant");
     h.sluice.list_deliveries(&scope, Default::default(), Some(10), None).await.expect("reads deliveries");
@@ -129,7 +129,7 @@ async fn portal_sessions_end(db: TestDb) {
     let h = Harness::new(db).await;
     let req = CreatePortalLink { session_seconds: Some(300), ..Default::default() };
     let link = h.sluice.create_portal_link(&h.scope, req).await.expect("link");
-    let opened = h.sluice.open_portal_link(&link.token).await.expect("opens");
+    let opened = h.sluice.open_portal_link(&link.token, None).await.expect("opens");
     let now = now_ms();
     let token_hash = hash(&opened.token);
     let ends = opened.expires_at.timestamp_millis();
@@ -144,21 +144,33 @@ async fn portal_sessions_end(db: TestDb) {
     // live session and a link still waiting (made to outlast the purge) stay.
     let lasting = CreatePortalLink { expires_in_seconds: Some(3600), session_seconds: Some(3600), read_only: false };
     let kept = h.sluice.create_portal_link(&h.scope, lasting.clone()).await.expect("link");
-    let opened_kept = h.sluice.open_portal_link(&kept.token).await.expect("opens");
+    let opened_kept = h.sluice.open_portal_link(&kept.token, None).await.expect("opens");
     let waiting = h.sluice.create_portal_link(&h.scope, lasting).await.expect("link");
     let later = now + ms(Duration::from_secs(301));
     let purged = h.store.purge_portal(later, 0, later).await.expect("purge");
     assert_eq!(purged, 2, "the session, then the link");
     let kept_hash = hash(&opened_kept.token);
     assert!(h.store.portal_session(&kept_hash, later, 0).await.expect("lookup").is_some(), "a live session stays");
-    h.sluice.open_portal_link(&waiting.token).await.expect("a waiting link stays");
+    h.sluice.open_portal_link(&waiting.token, None).await.expect("a waiting link stays");
 
     // Signing out ends a session at once.
     let link = h.sluice.create_portal_link(&h.scope, CreatePortalLink::default()).await.expect("link");
-    let opened = h.sluice.open_portal_link(&link.token).await.expect("opens");
+    let opened = h.sluice.open_portal_link(&link.token, None).await.expect("opens");
     assert!(h.sluice.session(&opened.token).await.expect("lookup").is_some());
     h.sluice.sign_out(&opened.token).await.expect("sign out");
     assert!(h.sluice.session(&opened.token).await.expect("lookup").is_none());
+
+    // Opening a link in a browser that held a session ends that session (its cookie
+    // is overwritten); a link that opens nothing leaves it be.
+    let first = h.sluice.create_portal_link(&h.scope, CreatePortalLink::default()).await.expect("link");
+    let held = h.sluice.open_portal_link(&first.token, None).await.expect("opens");
+    let refused = h.sluice.open_portal_link(&first.token, Some(&held.token)).await;
+    assert!(refused.is_err(), "used up");
+    assert!(h.sluice.session(&held.token).await.expect("lookup").is_some(), "a refused link ends nothing");
+    let second = h.sluice.create_portal_link(&h.scope, CreatePortalLink::default()).await.expect("link");
+    let replacing = h.sluice.open_portal_link(&second.token, Some(&held.token)).await.expect("opens");
+    assert!(h.sluice.session(&held.token).await.expect("lookup").is_none(), "the replaced session ended");
+    assert!(h.sluice.session(&replacing.token).await.expect("lookup").is_some());
 }
 
 async fn revoking_ends_what_links_opened(db: TestDb) {
@@ -169,20 +181,20 @@ async fn revoking_ends_what_links_opened(db: TestDb) {
     let key_scope = by_key.tenant_manage(&h.tenant).expect("scope");
     let link = h.sluice.create_portal_link(&key_scope, Default::default()).await.expect("link");
     let waiting = h.sluice.create_portal_link(&key_scope, Default::default()).await.expect("link");
-    let opened = h.sluice.open_portal_link(&link.token).await.expect("opens");
+    let opened = h.sluice.open_portal_link(&link.token, None).await.expect("opens");
     // One the platform made is not the key's to take along.
     let platforms = h.sluice.create_portal_link(&h.scope, CreatePortalLink::default()).await.expect("link");
-    let platforms = h.sluice.open_portal_link(&platforms.token).await.expect("opens");
+    let platforms = h.sluice.open_portal_link(&platforms.token, None).await.expect("opens");
 
     h.sluice.revoke_api_key(&h.platform, &key.api_key.id).await.expect("revoke");
     assert!(h.sluice.session(&opened.token).await.expect("lookup").is_none(), "the key's session ended");
-    assert!(h.sluice.open_portal_link(&waiting.token).await.is_err(), "the key's waiting link is gone");
+    assert!(h.sluice.open_portal_link(&waiting.token, None).await.is_err(), "the key's waiting link is gone");
     assert!(h.sluice.session(&platforms.token).await.expect("lookup").is_some(), "the platform's stays");
 
     // Revoking all of a tenant's links ends the rest, and no other tenant's.
     let other = h.other_tenant("Globex").await;
     let theirs = h.sluice.create_portal_link(&h.platform.tenant(&other), Default::default()).await.expect("link");
-    let theirs = h.sluice.open_portal_link(&theirs.token).await.expect("opens");
+    let theirs = h.sluice.open_portal_link(&theirs.token, None).await.expect("opens");
     let revoked = h.sluice.revoke_portal_links(&h.scope).await.expect("revoke all");
     assert_eq!(revoked, 2, "the platform's session and its link");
     assert!(h.sluice.session(&platforms.token).await.expect("lookup").is_none());

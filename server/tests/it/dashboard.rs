@@ -11,18 +11,9 @@ pub struct Session {
     pub csrf: String,
 }
 
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// An `application/x-www-form-urlencoded` body.
 pub fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
-    pairs.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&").into_bytes()
+    serde_urlencoded::to_string(pairs).expect("pairs of strings encode").into_bytes()
 }
 
 /// Calls a server function with the session's cookie and CSRF token (none signed out).
