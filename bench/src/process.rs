@@ -92,14 +92,19 @@ impl SluiceProcess {
         Ok(kb * 1024)
     }
 
-    /// One unlabelled value from `/metrics`.
-    pub async fn metric(&self, client: &reqwest::Client, name: &str) -> anyhow::Result<f64> {
+    /// One unlabelled value from `/metrics`: the first of `names` it has (a metric
+    /// may be named differently by the build measured).
+    pub async fn metric_of(&self, client: &reqwest::Client, names: &[&str]) -> anyhow::Result<f64> {
         let text = client.get(format!("{}/metrics", self.base)).bearer_auth(PLATFORM_KEY).send().await?;
         let text = text.error_for_status()?.text().await?;
-        text.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .with_context(|| format!("no {name} in /metrics"))
+        names
+            .iter()
+            .find_map(|name| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            })
+            .with_context(|| format!("none of {names:?} in /metrics"))
     }
 
     /// User plus system CPU time the process has used, in seconds.

@@ -54,8 +54,11 @@ struct Sample {
 async fn sample(proc: &SluiceProcess, client: &reqwest::Client) -> anyhow::Result<Sample> {
     Ok(Sample {
         cpu: proc.cpu_seconds()?,
-        scans: proc.metric(client, "sluice_scans_total").await?,
-        scan_seconds: proc.metric(client, "sluice_scan_seconds_total").await?,
+        // The scan histogram's count and sum; builds before it had two counters.
+        scans: proc.metric_of(client, &["sluice_scan_duration_seconds_count", "sluice_scans_total"]).await?,
+        scan_seconds: proc
+            .metric_of(client, &["sluice_scan_duration_seconds_sum", "sluice_scan_seconds_total"])
+            .await?,
     })
 }
 

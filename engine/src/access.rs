@@ -186,6 +186,12 @@ pub struct Operator {
 }
 
 impl Operator {
+    /// The engine's own reads across tenants (a metrics scrape). Crate-private, as
+    /// [`Platform::system`].
+    pub(crate) fn system(actor: impl Into<String>) -> Self {
+        Self { actor: actor.into() }
+    }
+
     pub fn actor(&self) -> &str {
         &self.actor
     }

@@ -78,6 +78,9 @@ pub struct EngineConfig {
     /// Days the audit trail is kept (apart from the tenants' message retention).
     #[arg(long, env = "SLUICE_AUDIT_RETENTION_DAYS", default_value_t = 400)]
     pub audit_retention_days: u32,
+    /// Tenants labelled by id in the metrics (the busiest); the rest are `other`.
+    #[arg(long, env = "SLUICE_METRICS_TENANTS", default_value_t = crate::telemetry::DEFAULT_LABELLED_TENANTS)]
+    pub metrics_tenants: usize,
     /// Identifies this process in lease columns; new at every start.
     #[arg(skip = new_node_id())]
     pub node_id: String,

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod pacing;
 pub mod service;
 pub mod store;
+pub mod telemetry;
 
 pub use access::{
     same_secret, ActScope, AuditReach, Caller, ClientOrigin, KeyReach, ManageScope, Operator, Platform, Reach,

@@ -108,7 +108,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, http: &HttpSetting
         .layer(axum::middleware::from_fn_with_state(http.request_timeout, hardening::request_time_limit))
         .layer(axum::middleware::from_fn(hardening::security_headers))
         .layer(axum::middleware::from_fn_with_state(http.trusted_proxies.clone(), origin::attach_origin))
-        .layer(axum::middleware::from_fn(request_id::attach_request_id))
+        .layer(axum::middleware::from_fn_with_state(state.sluice.telemetry(), request_id::attach_request_id))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
@@ -186,8 +186,12 @@ pub async fn prepare(config: &ServerConfig) -> anyhow::Result<Prepared> {
     let wake = Arc::new(Notify::new());
     let quotas = sluice_engine::Quotas::from(&config.engine);
     let audit_retention = std::time::Duration::from_secs(u64::from(config.engine.audit_retention_days) * 24 * 3600);
-    let sluice =
-        Arc::new(Sluice::new(store.clone(), wake.clone()).with_quotas(quotas).with_audit_retention(audit_retention));
+    let sluice = Arc::new(
+        Sluice::new(store.clone(), wake.clone())
+            .with_quotas(quotas)
+            .with_audit_retention(audit_retention)
+            .with_labelled_tenants(config.engine.metrics_tenants),
+    );
 
     if let Some(key) = &config.bootstrap_api_key {
         if sluice.ensure_bootstrap_key(key).await? {
@@ -237,7 +241,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     let mut app = prepared.router(&config);
     let Prepared { sluice, store, wake } = prepared;
 
-    let engine = Arc::new(Engine::new(store, config.engine.clone(), wake)?);
+    let engine = Arc::new(Engine::new(store, config.engine.clone(), wake)?.with_telemetry(sluice.telemetry()));
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(sluice.clone().run_retention_until_stopped(
         config.engine.node_id.clone(),

@@ -1,13 +1,15 @@
 //! Request ids: every request gets one (the client's `X-Request-Id` when it is a sane
 //! token, a new one otherwise), echoed on the response, carried in every problem+json
 //! body as `request_id`, and written in the request's one log line (method, route,
-//! status, latency), so a support ticket quoting an error leads to its log.
+//! status, latency), so a support ticket quoting an error leads to its log. The same
+//! place counts the request in the metrics (`sluice_http_requests_total` and its
+//! duration), so the log and the graphs agree on what a route is.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderValue;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -32,18 +34,41 @@ fn new_id() -> Arc<str> {
     Arc::from(format!("req_{}", ulid::Ulid::new().to_string().to_lowercase()))
 }
 
-pub async fn attach_request_id(req: Request, next: Next) -> Response {
+/// The method as a label: the standard ones by name, anything made up as `other`, so
+/// a client cannot add series.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN.iter().find(|m| *m == method).map_or("other", Method::as_str)
+}
+
+pub async fn attach_request_id(
+    State(telemetry): State<Arc<sluice_engine::telemetry::Telemetry>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let given = req.headers().get(HEADER).and_then(|v| v.to_str().ok()).filter(|v| acceptable(v));
     let id = given.map_or_else(new_id, Arc::from);
     // The matched template (`/v1/tenants/{tenant}/messages`) says which route; ids in
     // the raw path would make every line different. Unrouted requests log the path.
-    let route = match req.extensions().get::<MatchedPath>() {
-        Some(matched) => matched.as_str().to_owned(),
-        None => req.uri().path().to_owned(),
-    };
+    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let route = matched.clone().unwrap_or_else(|| req.uri().path().to_owned());
     let method = req.method().clone();
     let started = Instant::now();
     let mut response = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    let took = started.elapsed();
+    // Unrouted paths share one label: a scanner's paths must not become series.
+    let template = matched.unwrap_or_else(|| "unmatched".to_owned());
+    telemetry.http_request(template, method_label(&method), response.status().as_u16(), took);
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);
     }
@@ -53,7 +78,7 @@ pub async fn attach_request_id(req: Request, next: Next) -> Response {
         %method,
         route,
         status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = took.as_secs_f64() * 1000.0,
         "request"
     );
     response
@@ -72,5 +97,12 @@ mod tests {
         assert!(!acceptable("abc def"));
         assert!(!acceptable("abc\"}\n{\"admin\":true"));
         assert!(new_id().starts_with("req_") && acceptable(&new_id()));
+    }
+
+    #[test]
+    fn made_up_methods_share_a_label() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let made_up = Method::from_bytes(b"BREW").expect("a token");
+        assert_eq!(method_label(&made_up), "other");
     }
 }

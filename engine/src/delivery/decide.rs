@@ -102,6 +102,7 @@ mod tests {
             rate_limit_per_second: None,
             max_concurrency: None,
             retry_schedule: None,
+            tier: "standard".into(),
         };
         let claim = Claimed {
             delivery_id: new_id(),

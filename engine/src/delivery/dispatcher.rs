@@ -174,9 +174,7 @@ impl Dispatcher {
     /// their due endpoints cannot take the window from anyone else's.
     async fn scan(&mut self, now: Instant) -> Result<()> {
         let result = self.scan_untimed(now).await;
-        let micros = u64::try_from(now.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.engine.stats.scans.fetch_add(1, Ordering::Relaxed);
-        self.engine.stats.scan_micros.fetch_add(micros, Ordering::Relaxed);
+        self.engine.telemetry.scanned(now.elapsed());
         result
     }
 

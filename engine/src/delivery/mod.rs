@@ -48,6 +48,7 @@ pub struct Engine {
     stats: Arc<Stats>,
     circuits: Arc<OpenCircuits>,
     quiet: watch::Sender<Quiet>,
+    telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 impl Engine {
@@ -59,7 +60,15 @@ impl Engine {
             config.endpoint_concurrency,
         )?;
         let quiet = watch::Sender::new(Quiet::default());
-        Ok(Self { store, config, sender, wake, stats: Arc::default(), circuits: Arc::default(), quiet })
+        let telemetry = Arc::default();
+        Ok(Self { store, config, sender, wake, stats: Arc::default(), circuits: Arc::default(), quiet, telemetry })
+    }
+
+    /// Counts into `telemetry` (the node's, which `/metrics` renders) instead of a
+    /// registry of its own.
+    pub fn with_telemetry(mut self, telemetry: Arc<crate::telemetry::Telemetry>) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     pub fn stats(&self) -> Arc<Stats> {

@@ -4,14 +4,16 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sluice_core::ids::EndpointId;
+use sluice_core::model::AttemptTrigger;
 
 use super::breaker::Breaker;
 use super::decide::Verdict;
 use crate::ids::now_ms;
-use crate::store::NextStep;
+use crate::store::{Claimed, DueEndpoint, NextStep};
+use crate::telemetry::Telemetry;
 
 /// Counters updated by the engine.
 #[derive(Debug, Default)]
@@ -24,10 +26,6 @@ pub struct Stats {
     pub claims: AtomicU64,
     pub record_batches: AtomicU64,
     pub record_errors: AtomicU64,
-    /// Scans for due work, and the time they took in all (microseconds): the cost
-    /// of scheduling, which should grow with the work due, not the endpoints that exist.
-    pub scans: AtomicU64,
-    pub scan_micros: AtomicU64,
     /// Other live nodes on the database as this node last counted them: while any
     /// are, every claim goes through the limits the nodes share.
     pub peers: AtomicU64,
@@ -48,6 +46,30 @@ impl Stats {
     }
 }
 
+/// Counts one attempt in the metrics and, when it finished its delivery, the
+/// delivery: `took` is the request's time, `now_ms` the moment it ended.
+pub(super) fn observe(
+    telemetry: &Telemetry,
+    claim: &Claimed,
+    endpoint: &DueEndpoint,
+    verdict: &Verdict,
+    took: Duration,
+    now_ms: i64,
+) {
+    let attempt = &verdict.outcome.attempt;
+    telemetry.attempt(&claim.tenant_id, attempt.number, verdict.succeeded(), attempt.error_class, took);
+    match verdict.outcome.next {
+        NextStep::Succeeded => {
+            let first = claim.trigger == AttemptTrigger::Scheduled;
+            let since_publish = now_ms.saturating_sub(claim.message_created_at_ms).max(0).unsigned_abs();
+            let latency = first.then(|| Duration::from_millis(since_publish));
+            telemetry.delivered(&claim.tenant_id, &endpoint.tier, latency);
+        }
+        NextStep::Exhausted => telemetry.exhausted(&claim.tenant_id),
+        NextStep::RetryAt(_) => {}
+    }
+}
+
 /// An endpoint whose circuit is open on this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenCircuit {
@@ -65,6 +87,15 @@ pub struct OpenCircuits(Mutex<HashMap<EndpointId, OpenCircuit>>);
 impl OpenCircuits {
     pub fn get(&self, endpoint: &EndpointId) -> Option<OpenCircuit> {
         self.map().get(endpoint).copied()
+    }
+
+    /// How many circuits are open on this node.
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map().is_empty()
     }
 
     pub(super) fn show(&self, endpoint: &EndpointId, breaker: &Breaker, now: Instant) {

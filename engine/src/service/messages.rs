@@ -52,6 +52,7 @@ impl Sluice {
         req: PublishMessage,
         idempotency_key: Option<String>,
     ) -> Result<Published> {
+        let started = std::time::Instant::now();
         let mut errors = Errors::default();
         errors.check(validate::event_type(&req.event_type), "event_type");
         if let Some(k) = &idempotency_key {
@@ -80,7 +81,10 @@ impl Sluice {
             only_endpoint: None,
         };
         match self.enqueue(new).await? {
-            PublishResult::Created { message, .. } => Ok(Published { message, replayed: false }),
+            PublishResult::Created { message, .. } => {
+                self.telemetry.published(started.elapsed());
+                Ok(Published { message, replayed: false })
+            }
             PublishResult::Existing { message, request_hash } => {
                 if request_hash.as_deref() == Some(hash.as_str()) {
                     Ok(Published { message, replayed: true })
@@ -120,7 +124,9 @@ impl Sluice {
     /// into the tenant's backlog and wakes the workers if there is anything to send.
     async fn enqueue(&self, new: NewMessage) -> Result<PublishResult> {
         let tenant = new.tenant_id.clone();
-        let queue = self.publish_queue.get_or_init(|| super::publish_queue::PublishQueue::start(self.store.clone()));
+        let queue = self
+            .publish_queue
+            .get_or_init(|| super::publish_queue::PublishQueue::start(self.store.clone(), self.telemetry.clone()));
         let result = queue.publish(new).await?;
         if let PublishResult::Created { deliveries, .. } = &result {
             self.add_backlog(&tenant, *deliveries);

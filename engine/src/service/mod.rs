@@ -18,6 +18,7 @@ mod health;
 mod idempotency;
 mod keys;
 mod messages;
+mod metrics;
 mod node;
 pub(crate) mod nodes;
 mod operations;
@@ -72,6 +73,7 @@ pub struct Sluice {
     quotas: Quotas,
     passwords: passwords::PasswordGate,
     audit_retention: Duration,
+    telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 /// The platform's default per-tenant quotas; a tenant may have its own.
@@ -105,7 +107,19 @@ impl Sluice {
             quotas: Quotas::default(),
             passwords: passwords::PasswordGate::default(),
             audit_retention: audit::DEFAULT_AUDIT_RETENTION,
+            telemetry: Arc::default(),
         }
+    }
+
+    /// At most `tenants` tenants labelled by id in the metrics, instead of the default.
+    pub fn with_labelled_tenants(mut self, tenants: usize) -> Self {
+        self.telemetry = Arc::new(crate::telemetry::Telemetry::new(tenants));
+        self
+    }
+
+    /// This node's metrics, to hand to its engine and its HTTP layer.
+    pub fn telemetry(&self) -> Arc<crate::telemetry::Telemetry> {
+        self.telemetry.clone()
     }
 
     /// The platform's default quotas, instead of the configuration's defaults.

@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 
 /// The engine's read-only side, handed to the services when it starts.
 pub(super) struct EngineView {
-    stats: Arc<Stats>,
-    circuits: Arc<OpenCircuits>,
+    pub(super) stats: Arc<Stats>,
+    pub(super) circuits: Arc<OpenCircuits>,
     quiet: tokio::sync::watch::Receiver<Quiet>,
     node_id: String,
 }

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 use crate::store::{NewMessage, PublishResult, Store};
+use crate::telemetry::Telemetry;
 
 /// Most messages one transaction takes: large enough to amortise the commit, small
 /// enough that no single transaction holds the writer for long.
@@ -33,9 +34,9 @@ pub(super) struct PublishQueue {
 
 impl PublishQueue {
     /// Starts the writer task on the current tokio runtime.
-    pub(super) fn start(store: Arc<dyn Store>) -> Self {
+    pub(super) fn start(store: Arc<dyn Store>, telemetry: Arc<Telemetry>) -> Self {
         let (jobs, rx) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(write_batches(store, rx));
+        tokio::spawn(write_batches(store, telemetry, rx));
         Self { jobs }
     }
 
@@ -50,9 +51,10 @@ impl PublishQueue {
     }
 }
 
-async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
+async fn write_batches(store: Arc<dyn Store>, telemetry: Arc<Telemetry>, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        telemetry.publish_batch(jobs.len());
         let (messages, replies): (Vec<NewMessage>, Vec<_>) = jobs.drain(..).map(|j| (j.message, j.reply)).unzip();
         match store.publish_batch(&messages).await {
             Ok(results) if results.len() == messages.len() => {

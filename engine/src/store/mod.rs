@@ -18,6 +18,7 @@
 //! The dispatcher's lease protocol and the sign-in plumbing take none; they run before
 //! or outside any caller.
 
+mod gauges;
 mod idempotency;
 mod portal;
 mod postgres;
@@ -36,6 +37,7 @@ use sluice_core::model::*;
 use crate::access::{KeyReach, Operator, Platform, Reach, TenantScope};
 use crate::error::{Error, Result};
 
+pub use gauges::{EndpointCounts, GaugeStore, PoolState, TenantQueue};
 pub use idempotency::{IdempotencyBegin, IdempotencyStore, StoredAnswer};
 pub use portal::{NewPortalLink, OpenedPortal, PortalGrant, PortalStore, StoredPortalSession};
 pub use postgres::PgStore;
@@ -57,8 +59,8 @@ pub use sqlite::SqliteStore;
 /// methods.)
 pub mod prelude {
     pub use super::{
-        AuditStore, EndpointStore, IdempotencyStore, KeyStore, MaintenanceStore, MessageStore, OperationStore,
-        PortalStore, QueueStore, ReportStore, SignInStore, Store, TenantStore, UserStore,
+        AuditStore, EndpointStore, GaugeStore, IdempotencyStore, KeyStore, MaintenanceStore, MessageStore,
+        OperationStore, PortalStore, QueueStore, ReportStore, SignInStore, Store, TenantStore, UserStore,
     };
 }
 
@@ -101,6 +103,7 @@ pub trait Store:
     + MaintenanceStore
     + IdempotencyStore
     + PortalStore
+    + GaugeStore
     + Send
     + Sync
     + 'static

@@ -137,3 +137,4 @@ include!("sql/reports.rs");
 include!("sql/maintenance.rs");
 include!("sql/idempotency.rs");
 include!("sql/portal.rs");
+include!("sql/gauges.rs");

@@ -38,7 +38,7 @@ async fn health_and_authentication(db: TestDb) {
     let guess = app.call(Method::GET, "/metrics", Some("prometheus-scrape-token-0124"), None, &[]).await;
     assert_eq!(guess.status, StatusCode::UNAUTHORIZED);
     let metrics = app.call(Method::GET, "/metrics", Some(crate::harness::METRICS_TOKEN), None, &[]).await;
-    assert!(metrics.body.as_str().is_some_and(|m| m.contains("sluice_attempts_total")));
+    assert!(metrics.body.as_str().is_some_and(|m| m.contains("sluice_endpoints{state=\"enabled\"}")));
     let by_key = app.call(Method::GET, "/metrics", Some(ADMIN_KEY), None, &[]).await;
     assert_eq!(by_key.status, StatusCode::OK, "a platform key may scrape too");
     let none = app.call(Method::GET, "/v1/tenants", None, None, &[]).await;

@@ -12,6 +12,7 @@ mod forms;
 mod hardening;
 mod harness;
 mod idempotency;
+mod metrics;
 mod nul;
 mod openapi;
 mod permissions;

@@ -15,6 +15,7 @@ use super::super::concurrency::{fast_enough, signal_of, Signal};
 use super::super::decide::decide;
 use super::super::recorder::ToRecorder;
 use super::super::shared;
+use super::super::stats::observe;
 use super::Dispatcher;
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
@@ -102,6 +103,7 @@ impl Dispatcher {
             engine.stats.in_flight.fetch_add(1, Ordering::Relaxed);
             let sender = engine.sender.clone();
             let stats = engine.stats.clone();
+            let telemetry = engine.telemetry.clone();
             let keys = slot.keys.keys();
             let endpoint = slot.info.clone();
             let inbox = self.recorder.inbox();
@@ -111,8 +113,10 @@ impl Dispatcher {
                 let attempt = &result.record;
                 let took = Duration::from_millis(u64::try_from(attempt.duration_ms).unwrap_or(0));
                 let signal = signal_of(attempt.error_class, took, fast);
-                let verdict = decide(&claim, &endpoint, result, now_ms(), jitter);
+                let now = now_ms();
+                let verdict = decide(&claim, &endpoint, result, now, jitter);
                 stats.count(&verdict);
+                observe(&telemetry, &claim, &endpoint, &verdict, took, now);
                 let finished =
                     Finished { ok: verdict.succeeded(), gone: verdict.disable.is_some(), signal, round, probe };
                 // Waits when the recorder is behind: that backpressure keeps this

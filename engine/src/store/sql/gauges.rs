@@ -1,0 +1,65 @@
+// What a metrics scrape reads: `impl GaugeStore`. Compiled once per backend:
+// `include!`d by `sqlite.rs` and `postgres.rs`.
+
+#[derive(sqlx::FromRow)]
+struct TenantQueueRow {
+    tenant_id: String,
+    due: i64,
+    scheduled: i64,
+    in_flight: i64,
+    oldest_due: Option<i64>,
+}
+
+#[async_trait]
+impl GaugeStore for This {
+    async fn queue_depths(&self, _operator: &Operator, now_ms: i64) -> Result<Vec<TenantQueue>> {
+        // One pass over the pending rows (the partial index holds exactly those). A
+        // leased row's `next_attempt_at` is its lease's end, so a row past it is due.
+        let rows: Vec<TenantQueueRow> = sqlx::query_as(
+            "SELECT tenant_id, \
+             COUNT(*) FILTER (WHERE next_attempt_at <= $1) AS due, \
+             COUNT(*) FILTER (WHERE next_attempt_at > $1 AND lease_owner IS NULL) AS scheduled, \
+             COUNT(*) FILTER (WHERE next_attempt_at > $1 AND lease_owner IS NOT NULL) AS in_flight, \
+             MIN(next_attempt_at) FILTER (WHERE next_attempt_at <= $1) AS oldest_due \
+             FROM deliveries WHERE state = 'pending' GROUP BY tenant_id",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(TenantQueue {
+                    tenant_id: parse_id(r.tenant_id)?,
+                    due: r.due,
+                    scheduled: r.scheduled,
+                    in_flight: r.in_flight,
+                    oldest_due_ms: r.oldest_due,
+                })
+            })
+            .collect()
+    }
+
+    async fn endpoint_counts(&self, _operator: &Operator) -> Result<EndpointCounts> {
+        let (enabled, disabled): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*) FILTER (WHERE enabled = TRUE), COUNT(*) FILTER (WHERE enabled = FALSE) \
+             FROM endpoints WHERE deleted_at IS NULL",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok(EndpointCounts { enabled, disabled })
+    }
+
+    fn pool_states(&self) -> Vec<PoolState> {
+        let state = |pool: &'static str, p: &sqlx::Pool<Db>| PoolState {
+            pool,
+            idle: u64::try_from(p.num_idle()).unwrap_or(u64::MAX),
+            size: u64::from(p.size()),
+            max: u64::from(p.options().get_max_connections()),
+        };
+        match self.backend() {
+            // One pool serves both roles there.
+            Backend::Postgres => vec![state("main", &self.write)],
+            Backend::Sqlite => vec![state("write", &self.write), state("read", &self.read)],
+        }
+    }
+}
