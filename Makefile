@@ -10,7 +10,7 @@ export SLUICE_SITE_ROOT ?= $(SITE_ROOT)
 BIN := $(CARGO_TARGET_DIR)/debug/sluice
 PG_DIR := /tmp/sluice-test-pg-$(shell id -u)
 
-.PHONY: run demo build site setup setup-test test test-rust test-contract test-e2e lint bench clean
+.PHONY: run demo build site setup setup-test test test-rust test-contract test-e2e test-monitoring lint bench clean
 
 ## Development server on 127.0.0.1:3000 with SQLite under ./data. Dev-friendly
 ## defaults (override any of them in the environment): private targets allowed, so
@@ -57,6 +57,7 @@ test: setup-test lint build
 	trap 'scripts/pg-test-cluster.sh stop $(PG_DIR)' EXIT; \
 	SLUICE_TEST_PG_URL=$$url $(MAKE) --no-print-directory test-rust; \
 	SLUICE_TEST_PG_URL=$$url $(MAKE) --no-print-directory test-contract; \
+	$(MAKE) --no-print-directory test-monitoring; \
 	$(MAKE) --no-print-directory test-e2e
 
 test-rust:
@@ -74,6 +75,11 @@ test-contract: build
 	else \
 		echo "skipping the PostgreSQL contract test: no SLUICE_TEST_PG_URL"; \
 	fi
+
+## The shipped alert rules (valid, and their unit tests pass) and Grafana dashboard
+## (valid PromQL, only documented metrics).
+test-monitoring:
+	scripts/check-monitoring.sh
 
 test-e2e:
 	@rm -rf /tmp/sluice-e2e && mkdir -p /tmp/sluice-e2e

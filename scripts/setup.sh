@@ -33,6 +33,9 @@ fi
 if [ "$want" = test ]; then
   command -v chromium >/dev/null || apt_install chromium
   ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || apt_install postgresql
+  # promtool, for the shipped alert rules and dashboard (the server it comes with is
+  # not started).
+  command -v promtool >/dev/null || apt_install --no-install-recommends prometheus
   if [ ! -d end2end/node_modules/@playwright/test ]; then
     # Only the test runner and its driver: the browser is Debian's chromium, never a
     # download (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD keeps npm from trying).
