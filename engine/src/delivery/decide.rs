@@ -144,6 +144,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn metrics_number_attempts_within_their_run_and_time_only_the_first_run() {
+        use std::time::Duration;
+        let telemetry = crate::telemetry::Telemetry::new(5);
+        let took = Duration::from_millis(3);
+        // The first run's third attempt succeeds, 5 s after the message was published.
+        let (first, endpoint) = claim(2, 0);
+        let verdict = decide(&first, &endpoint, answered(&first, Some(200), None, None), NOW, 0.5);
+        super::super::stats::observe(&telemetry, &first, &endpoint, &verdict, took, NOW);
+        // A replay (the schedule started over after 7 attempts) succeeds at its first
+        // try, a day later: attempt 1 of its run, and no latency.
+        let (replay, endpoint) = claim(7, 7);
+        let day_later = NOW + 86_400_000;
+        let verdict = decide(&replay, &endpoint, answered(&replay, Some(200), None, None), day_later, 0.5);
+        super::super::stats::observe(&telemetry, &replay, &endpoint, &verdict, took, day_later);
+
+        let text = telemetry.render(&Default::default());
+        let series = |tenant: &str, attempt: &str| {
+            format!("sluice_attempts_total{{tenant=\"{tenant}\",attempt=\"{attempt}\",outcome=\"succeeded\",error_class=\"none\"}} 1")
+        };
+        for line in [
+            series(first.tenant_id.as_str(), "3"),
+            series(replay.tenant_id.as_str(), "1"),
+            "sluice_delivery_latency_seconds_count{tier=\"standard\"} 1".to_owned(),
+            "sluice_delivery_latency_seconds_sum{tier=\"standard\"} 5".to_owned(),
+            format!("sluice_deliveries_total{{tenant=\"{}\",outcome=\"succeeded\"}} 1", replay.tenant_id),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+        }
+    }
+
     struct Case {
         name: &'static str,
         attempts_before: i64,

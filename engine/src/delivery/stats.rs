@@ -7,7 +7,6 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use sluice_core::ids::EndpointId;
-use sluice_core::model::AttemptTrigger;
 
 use super::breaker::Breaker;
 use super::decide::Verdict;
@@ -48,6 +47,10 @@ impl Stats {
 
 /// Counts one attempt in the metrics and, when it finished its delivery, the
 /// delivery: `took` is the request's time, `now_ms` the moment it ended.
+///
+/// Attempts are numbered within their run (a replay or recover starts the schedule
+/// over, and its first try is attempt 1 again), and only the first run's success is
+/// latency since publishing: a replay days later says nothing about delivery speed.
 pub(super) fn observe(
     telemetry: &Telemetry,
     claim: &Claimed,
@@ -57,12 +60,13 @@ pub(super) fn observe(
     now_ms: i64,
 ) {
     let attempt = &verdict.outcome.attempt;
-    telemetry.attempt(&claim.tenant_id, attempt.number, verdict.succeeded(), attempt.error_class, took);
+    let number_in_run = attempt.number - claim.retry_base;
+    telemetry.attempt(&claim.tenant_id, number_in_run, verdict.succeeded(), attempt.error_class, took);
     match verdict.outcome.next {
         NextStep::Succeeded => {
-            let first = claim.trigger == AttemptTrigger::Scheduled;
+            let first_run = claim.retry_base == 0;
             let since_publish = now_ms.saturating_sub(claim.message_created_at_ms).max(0).unsigned_abs();
-            let latency = first.then(|| Duration::from_millis(since_publish));
+            let latency = first_run.then(|| Duration::from_millis(since_publish));
             telemetry.delivered(&claim.tenant_id, &endpoint.tier, latency);
         }
         NextStep::Exhausted => telemetry.exhausted(&claim.tenant_id),

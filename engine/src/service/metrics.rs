@@ -1,12 +1,13 @@
 //! `/metrics` as the services see it: who may scrape, and what a scrape reads.
 
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use super::Sluice;
 use crate::access::Operator;
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
-use crate::store::TenantQueue;
+use crate::store::{EndpointCounts, TenantQueue};
 use crate::telemetry::{NodeCounters, PoolGauge, QueueGauge, Snapshot, OTHER};
 
 /// Proof that a scrape may read the metrics: a platform API key, or the bearer token
@@ -14,6 +15,22 @@ use crate::telemetry::{NodeCounters, PoolGauge, QueueGauge, Snapshot, OTHER};
 /// platform is (and name the busiest tenants), which is not a stranger's business.
 #[derive(Debug)]
 pub struct Scraper(Operator);
+
+/// How long what a scrape read from the database is given to the next scrapes.
+const DATABASE_GAUGES_FRESH: Duration = Duration::from_secs(1);
+
+/// What a scrape read from the database, and when. Behind an async mutex, so scrapes
+/// that arrive together wait for one read instead of each scanning the pending
+/// deliveries: a loop of scrapes (or several Prometheus replicas) costs the database
+/// at most one scan a second, whatever the backlog.
+#[derive(Debug, Default)]
+pub(super) struct ScrapeCache(tokio::sync::Mutex<Option<(Instant, DatabaseGauges)>>);
+
+#[derive(Debug, Clone)]
+struct DatabaseGauges {
+    queues: Vec<QueueGauge>,
+    endpoints: EndpointCounts,
+}
 
 impl Sluice {
     /// Who scrapes with `bearer`: the configured `metrics_token` (compared in constant
@@ -31,9 +48,7 @@ impl Sluice {
     /// The exposition text: this node's counted events, and what the database and the
     /// engine say now.
     pub async fn render_metrics(&self, scraper: &Scraper) -> Result<String> {
-        let now = now_ms();
-        let depths = self.store.queue_depths(&scraper.0, now).await?;
-        let endpoints = self.store.endpoint_counts(&scraper.0).await?;
+        let database = self.database_gauges(scraper).await?;
         let pools = self.store.pool_states().into_iter().map(|p| PoolGauge {
             pool: p.pool,
             idle: p.idle,
@@ -42,9 +57,9 @@ impl Sluice {
         });
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
         let snapshot = Snapshot {
-            queues: bounded_queues(depths, self.telemetry.labelled_max(), now),
-            endpoints_enabled: count(endpoints.enabled),
-            endpoints_disabled: count(endpoints.disabled),
+            queues: database.queues,
+            endpoints_enabled: count(database.endpoints.enabled),
+            endpoints_disabled: count(database.endpoints.disabled),
             circuits_open: self.engine.get().map_or(0, |e| e.circuits.len() as u64),
             pools: pools.collect(),
             node: self.engine.get().map(|e| {
@@ -60,12 +75,28 @@ impl Sluice {
         };
         Ok(self.telemetry.render(&snapshot))
     }
+
+    /// The queue and endpoint gauges: read now, or as read less than a second ago.
+    async fn database_gauges(&self, scraper: &Scraper) -> Result<DatabaseGauges> {
+        let mut cached = self.scrapes.0.lock().await;
+        if let Some((at, gauges)) = cached.as_ref() {
+            if at.elapsed() < DATABASE_GAUGES_FRESH {
+                return Ok(gauges.clone());
+            }
+        }
+        let now = now_ms();
+        let depths = self.store.queue_depths(&scraper.0, now).await?;
+        let endpoints = self.store.endpoint_counts(&scraper.0).await?;
+        let gauges = DatabaseGauges { queues: bounded_queues(depths, self.telemetry.labelled_max(), now), endpoints };
+        *cached = Some((Instant::now(), gauges.clone()));
+        Ok(gauges)
+    }
 }
 
 /// The `max` deepest queues by tenant, and the rest summed as `other` (its oldest
 /// due being the oldest among them).
 fn bounded_queues(mut depths: Vec<TenantQueue>, max: usize, now_ms: i64) -> Vec<QueueGauge> {
-    let total = |q: &TenantQueue| q.due + q.scheduled + q.in_flight;
+    let total = |q: &TenantQueue| q.due + q.scheduled + q.in_flight + q.paused;
     depths.sort_by(|a, b| total(b).cmp(&total(a)).then_with(|| a.tenant_id.as_str().cmp(b.tenant_id.as_str())));
     let gauge = |tenant: String, qs: &[TenantQueue]| {
         let sum = |pick: fn(&TenantQueue) -> i64| u64::try_from(qs.iter().map(pick).sum::<i64>()).unwrap_or(0);
@@ -75,6 +106,7 @@ fn bounded_queues(mut depths: Vec<TenantQueue>, max: usize, now_ms: i64) -> Vec<
             due: sum(|q| q.due),
             scheduled: sum(|q| q.scheduled),
             in_flight: sum(|q| q.in_flight),
+            paused: sum(|q| q.paused),
             oldest_due_seconds: oldest.map_or(0.0, |at| (now_ms - at).max(0) as f64 / 1000.0),
         }
     };
@@ -99,6 +131,7 @@ mod tests {
             due,
             scheduled: 1,
             in_flight: 0,
+            paused: 0,
             oldest_due_ms: oldest,
         }
     }

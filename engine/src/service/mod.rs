@@ -74,6 +74,7 @@ pub struct Sluice {
     passwords: passwords::PasswordGate,
     audit_retention: Duration,
     telemetry: Arc<crate::telemetry::Telemetry>,
+    scrapes: metrics::ScrapeCache,
 }
 
 /// The platform's default per-tenant quotas; a tenant may have its own.
@@ -108,6 +109,7 @@ impl Sluice {
             passwords: passwords::PasswordGate::default(),
             audit_retention: audit::DEFAULT_AUDIT_RETENTION,
             telemetry: Arc::default(),
+            scrapes: metrics::ScrapeCache::default(),
         }
     }
 

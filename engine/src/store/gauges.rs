@@ -16,7 +16,10 @@ pub struct TenantQueue {
     pub scheduled: i64,
     /// Leased to a node that is sending it.
     pub in_flight: i64,
-    /// When the oldest due delivery came due, in Unix ms.
+    /// For an endpoint that is disabled (or deleted): nothing is sent until it is
+    /// enabled, so these are not the queue failing to drain.
+    pub paused: i64,
+    /// When the oldest due delivery (of an enabled endpoint) came due, in Unix ms.
     pub oldest_due_ms: Option<i64>,
 }
 

@@ -7,10 +7,12 @@
 
 mod tenant_labels;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_util::MetricKindMask;
 use sluice_core::ids::TenantId;
 use sluice_core::model::ErrorClass;
 
@@ -18,6 +20,15 @@ pub use tenant_labels::{TenantLabels, OTHER};
 
 /// Tenants labelled by name in the metrics unless configured otherwise.
 pub const DEFAULT_LABELLED_TENANTS: usize = 20;
+
+/// A counter or histogram not touched for this long leaves the exposition (and starts
+/// from zero if it comes back): the series of a tenant that lost its label seat do not
+/// pile up, so the tenant bound holds over days, not just at one moment.
+pub const IDLE_SERIES_EXPIRE: Duration = Duration::from_secs(600);
+
+/// Histogram samples wait in a buffer until upkeep folds them into buckets; a scrape
+/// does it, and so does every this-many events, so a node nobody scrapes stays small.
+const UPKEEP_EVERY: u64 = 4096;
 
 const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 /// Publish to first success spans milliseconds to the day a retry schedule can last.
@@ -33,6 +44,7 @@ pub struct Telemetry {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     tenants: TenantLabels,
+    events: AtomicU64,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -78,7 +90,8 @@ fn registry() -> PrometheusRecorder {
         ("sluice_publish_batch_size", BATCH_BUCKETS),
         ("sluice_scan_duration_seconds", SCAN_BUCKETS),
     ];
-    let mut builder = PrometheusBuilder::new();
+    let mut builder = PrometheusBuilder::new()
+        .idle_timeout(MetricKindMask::COUNTER | MetricKindMask::HISTOGRAM, Some(IDLE_SERIES_EXPIRE));
     for (name, values) in buckets {
         // Only an empty bucket list is refused, and none of these is empty.
         builder = match builder.set_buckets_for_metric(Matcher::Full(name.to_owned()), values) {
@@ -107,7 +120,10 @@ fn describe() {
         Unit::Seconds,
         "publish to first successful attempt, by the tenant's tier"
     );
-    describe_gauge!("sluice_queue_depth", "deliveries waiting, by tenant and state (due, scheduled, in_flight)");
+    describe_gauge!(
+        "sluice_queue_depth",
+        "deliveries waiting, by tenant and state (due, scheduled, in_flight, paused)"
+    );
     describe_gauge!("sluice_queue_oldest_due_seconds", Unit::Seconds, "how long the oldest due delivery has waited");
     describe_gauge!("sluice_endpoints", "endpoints by state (enabled, disabled, circuit_open)");
     describe_gauge!("sluice_db_pool_connections", "database pool connections, by pool and state (idle, in_use, max)");
@@ -128,11 +144,14 @@ impl Telemetry {
     pub fn new(labelled_tenants: usize) -> Self {
         let recorder = registry();
         let handle = recorder.handle();
-        Self { recorder, handle, tenants: TenantLabels::new(labelled_tenants) }
+        Self { recorder, handle, tenants: TenantLabels::new(labelled_tenants), events: AtomicU64::new(0) }
     }
 
-    fn record<T>(&self, f: impl FnOnce() -> T) -> T {
-        metrics::with_local_recorder(&self.recorder, f)
+    fn record(&self, f: impl FnOnce()) {
+        metrics::with_local_recorder(&self.recorder, f);
+        if self.events.fetch_add(1, Ordering::Relaxed) % UPKEEP_EVERY == UPKEEP_EVERY - 1 {
+            self.handle.run_upkeep();
+        }
     }
 
     /// How many tenants may be labelled by id at once.
@@ -143,11 +162,6 @@ impl Telemetry {
     /// The label `tenant`'s events are counted under.
     pub fn tenant_label(&self, tenant: &TenantId) -> String {
         self.tenants.label(tenant)
-    }
-
-    /// Whether `tenant` is labelled by name right now.
-    pub fn is_labelled(&self, tenant: &TenantId) -> bool {
-        self.tenants.is_labelled(tenant)
     }
 
     /// One HTTP request answered. `route` is the matched template (never a raw path:
@@ -170,7 +184,8 @@ impl Telemetry {
         self.record(|| histogram!("sluice_publish_batch_size").record(size as f64));
     }
 
-    /// One attempt: its tenant, its number (1 for the first), how it ended and took.
+    /// One attempt: its tenant, its number in its run (1 for the first; a replay's
+    /// run starts over), how it ended and took.
     pub fn attempt(&self, tenant: &TenantId, number: i64, succeeded: bool, error: Option<ErrorClass>, took: Duration) {
         let tenant = self.tenant_label(tenant);
         let outcome = outcome_label(succeeded);
@@ -191,7 +206,8 @@ impl Telemetry {
     /// A delivery succeeded; `first_latency` is the time since its message was
     /// published when this was its scheduled delivery (a replay's is not latency).
     pub fn delivered(&self, tenant: &TenantId, tier: &str, first_latency: Option<Duration>) {
-        let tenant = self.tenant_label(tenant);
+        // The attempt just counted chose the label; a delivery is not more volume.
+        let tenant = self.tenants.peek(tenant);
         self.record(|| {
             counter!("sluice_deliveries_total", "tenant" => tenant, "outcome" => "succeeded").increment(1);
             if let Some(latency) = first_latency {
@@ -202,7 +218,7 @@ impl Telemetry {
 
     /// A delivery used up its retry schedule.
     pub fn exhausted(&self, tenant: &TenantId) {
-        let tenant = self.tenant_label(tenant);
+        let tenant = self.tenants.peek(tenant);
         self.record(|| counter!("sluice_deliveries_total", "tenant" => tenant, "outcome" => "exhausted").increment(1));
     }
 
@@ -244,6 +260,8 @@ pub struct QueueGauge {
     pub due: u64,
     pub scheduled: u64,
     pub in_flight: u64,
+    /// For disabled endpoints: waiting on purpose, not stuck.
+    pub paused: u64,
     /// How long the oldest due delivery has waited; none is due: 0.
     pub oldest_due_seconds: f64,
 }
@@ -270,7 +288,8 @@ pub struct NodeCounters {
 impl Snapshot {
     fn set(&self) {
         for q in &self.queues {
-            for (state, value) in [("due", q.due), ("scheduled", q.scheduled), ("in_flight", q.in_flight)] {
+            let states = [("due", q.due), ("scheduled", q.scheduled), ("in_flight", q.in_flight), ("paused", q.paused)];
+            for (state, value) in states {
                 gauge!("sluice_queue_depth", "tenant" => q.tenant.clone(), "state" => state).set(value as f64);
             }
             gauge!("sluice_queue_oldest_due_seconds", "tenant" => q.tenant.clone()).set(q.oldest_due_seconds);

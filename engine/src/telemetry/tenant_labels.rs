@@ -21,7 +21,8 @@ const MAX_COUNTED: usize = 10_000;
 /// Chooses tenant labels. Until `max` tenants hold one, a tenant gets a label when it
 /// is first seen; each minute the set becomes the `max` busiest of the minute just
 /// ended, topped up from the set before it, so a tenant that grew busy gets its own
-/// series within a minute and one that went quiet gives its seat up.
+/// series within a minute and one that went quiet gives its seat up. (The series of
+/// a tenant without a seat expire from the registry once idle: see `Telemetry`.)
 #[derive(Debug)]
 pub struct TenantLabels {
     max: usize,
@@ -54,7 +55,15 @@ impl TenantLabels {
     fn label_at(&self, tenant: &TenantId, now: Instant) -> String {
         let mut state = self.state();
         if now.duration_since(state.window_started) >= WINDOW {
-            state.choose_again(self.max, now);
+            // Choosing sorts up to `MAX_COUNTED` tenants: done outside the lock, so the
+            // send tasks counting meanwhile do not wait for it.
+            let volume = std::mem::take(&mut state.volume);
+            let before = state.labelled.clone();
+            state.window_started = now;
+            drop(state);
+            let chosen = choose(volume, before, self.max);
+            state = self.state();
+            state.labelled = chosen;
         }
         if let Some(n) = state.volume.get_mut(tenant) {
             *n += 1;
@@ -71,6 +80,16 @@ impl TenantLabels {
         OTHER.to_owned()
     }
 
+    /// The label `tenant` has now, without counting an event or taking a free seat:
+    /// for what follows an attempt already counted (its delivery finishing).
+    pub fn peek(&self, tenant: &TenantId) -> String {
+        if self.is_labelled(tenant) {
+            tenant.to_string()
+        } else {
+            OTHER.to_owned()
+        }
+    }
+
     /// Whether `tenant` has a label of its own right now (without counting anything).
     pub fn is_labelled(&self, tenant: &TenantId) -> bool {
         self.state().labelled.contains(tenant)
@@ -82,23 +101,21 @@ impl TenantLabels {
     }
 }
 
-impl State {
-    fn choose_again(&mut self, max: usize, now: Instant) {
-        let mut busiest: Vec<(TenantId, u64)> = self.volume.drain().collect();
-        // Busiest first; ties by id, so the choice does not depend on hashing.
-        busiest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.as_str().cmp(b.0.as_str())));
-        let mut chosen: HashSet<TenantId> = busiest.into_iter().take(max).map(|(t, _)| t).collect();
-        let mut before: Vec<TenantId> = self.labelled.drain().filter(|t| !chosen.contains(t)).collect();
-        before.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        for t in before {
-            if chosen.len() >= max {
-                break;
-            }
-            chosen.insert(t);
+/// The `max` busiest of the window just ended, topped up from those labelled before
+/// (busiest first; ties by id, so the choice does not depend on hashing).
+fn choose(volume: HashMap<TenantId, u64>, before: HashSet<TenantId>, max: usize) -> HashSet<TenantId> {
+    let mut busiest: Vec<(TenantId, u64)> = volume.into_iter().collect();
+    busiest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.as_str().cmp(b.0.as_str())));
+    let mut chosen: HashSet<TenantId> = busiest.into_iter().take(max).map(|(t, _)| t).collect();
+    let mut before: Vec<TenantId> = before.into_iter().filter(|t| !chosen.contains(t)).collect();
+    before.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    for t in before {
+        if chosen.len() >= max {
+            break;
         }
-        self.labelled = chosen;
-        self.window_started = now;
+        chosen.insert(t);
     }
+    chosen
 }
 
 #[cfg(test)]

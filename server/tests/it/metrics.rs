@@ -52,6 +52,7 @@ async fn a_scripted_run_shows_in_the_metrics(db: TestDb) {
     let body = json!({ "url": down.url(), "retry_schedule_seconds": [3600] });
     let e = app.post(&format!("/v1/tenants/{t}/endpoints"), body).await;
     assert_eq!(e.status, StatusCode::CREATED);
+    let second = e.body["id"].as_str().expect("id").to_owned();
     // The first is disabled, so only the new one gets the next message.
     let disabled = app.post(&format!("/v1/tenants/{t}/endpoints/{first}/disable"), json!({})).await;
     assert_eq!(disabled.status, StatusCode::OK, "{:?}", disabled.body);
@@ -87,6 +88,21 @@ async fn a_scripted_run_shows_in_the_metrics(db: TestDb) {
     let text = scrape(&app).await;
     assert!(!text.contains("nothing-here"));
     assert!(text.contains("route=\"unmatched\""), "{text}");
+
+    // Disabled, the waiting endpoint's delivery is paused, not scheduled: the queue
+    // alerts must not take a switched-off endpoint for a queue that does not drain.
+    // (What a scrape reads from the database is reused for a second.)
+    let disabled = app.post(&format!("/v1/tenants/{t}/endpoints/{second}/disable"), json!({})).await;
+    assert_eq!(disabled.status, StatusCode::OK);
+    let paused = format!("sluice_queue_depth{{tenant=\"{t}\",state=\"paused\"}} 1");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut text = scrape(&app).await;
+    while !has_line(&text, &paused) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        text = scrape(&app).await;
+    }
+    assert!(has_line(&text, &paused), "{paused} in:\n{text}");
+    assert!(has_line(&text, &format!("sluice_queue_depth{{tenant=\"{t}\",state=\"scheduled\"}} 0")));
     app.stop().await;
 }
 

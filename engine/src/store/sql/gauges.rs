@@ -7,6 +7,7 @@ struct TenantQueueRow {
     due: i64,
     scheduled: i64,
     in_flight: i64,
+    paused: i64,
     oldest_due: Option<i64>,
 }
 
@@ -15,13 +16,18 @@ impl GaugeStore for This {
     async fn queue_depths(&self, _operator: &Operator, now_ms: i64) -> Result<Vec<TenantQueue>> {
         // One pass over the pending rows (the partial index holds exactly those). A
         // leased row's `next_attempt_at` is its lease's end, so a row past it is due.
+        // A disabled or deleted endpoint's rows are paused, whatever their times: the
+        // due scan skips them.
         let rows: Vec<TenantQueueRow> = sqlx::query_as(
-            "SELECT tenant_id, \
-             COUNT(*) FILTER (WHERE next_attempt_at <= $1) AS due, \
-             COUNT(*) FILTER (WHERE next_attempt_at > $1 AND lease_owner IS NULL) AS scheduled, \
-             COUNT(*) FILTER (WHERE next_attempt_at > $1 AND lease_owner IS NOT NULL) AS in_flight, \
-             MIN(next_attempt_at) FILTER (WHERE next_attempt_at <= $1) AS oldest_due \
-             FROM deliveries WHERE state = 'pending' GROUP BY tenant_id",
+            "SELECT d.tenant_id, \
+             COUNT(*) FILTER (WHERE a.live AND d.next_attempt_at <= $1) AS due, \
+             COUNT(*) FILTER (WHERE a.live AND d.next_attempt_at > $1 AND d.lease_owner IS NULL) AS scheduled, \
+             COUNT(*) FILTER (WHERE a.live AND d.next_attempt_at > $1 AND d.lease_owner IS NOT NULL) AS in_flight, \
+             COUNT(*) FILTER (WHERE NOT a.live) AS paused, \
+             MIN(d.next_attempt_at) FILTER (WHERE a.live AND d.next_attempt_at <= $1) AS oldest_due \
+             FROM deliveries d \
+             JOIN (SELECT id, (enabled = TRUE AND deleted_at IS NULL) AS live FROM endpoints) a ON a.id = d.endpoint_id \
+             WHERE d.state = 'pending' GROUP BY d.tenant_id",
         )
         .bind(now_ms)
         .fetch_all(&self.read)
@@ -33,6 +39,7 @@ impl GaugeStore for This {
                     due: r.due,
                     scheduled: r.scheduled,
                     in_flight: r.in_flight,
+                    paused: r.paused,
                     oldest_due_ms: r.oldest_due,
                 })
             })
