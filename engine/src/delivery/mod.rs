@@ -23,6 +23,7 @@ mod sender;
 mod shared;
 mod slot;
 mod stats;
+mod tiers;
 
 use std::sync::Arc;
 
@@ -49,6 +50,7 @@ pub struct Engine {
     circuits: Arc<OpenCircuits>,
     quiet: watch::Sender<Quiet>,
     telemetry: Arc<crate::telemetry::Telemetry>,
+    tiers: Arc<tiers::TenantTiers>,
 }
 
 impl Engine {
@@ -60,8 +62,9 @@ impl Engine {
             config.endpoint_concurrency,
         )?;
         let quiet = watch::Sender::new(Quiet::default());
-        let telemetry = Arc::default();
-        Ok(Self { store, config, sender, wake, stats: Arc::default(), circuits: Arc::default(), quiet, telemetry })
+        let (telemetry, tiers) = (Arc::default(), Arc::default());
+        let (stats, circuits) = (Arc::default(), Arc::default());
+        Ok(Self { store, config, sender, wake, stats, circuits, quiet, telemetry, tiers })
     }
 
     /// Counts into `telemetry` (the node's, which `/metrics` renders) instead of a

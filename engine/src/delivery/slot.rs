@@ -112,7 +112,6 @@ mod tests {
             rate_limit_per_second: rate,
             max_concurrency: max,
             retry_schedule: None,
-            tier: "standard".into(),
         };
         EndpointSlot::new(info, Breaker::new(threshold, Duration::from_secs(30)), now, 32)
     }

@@ -11,7 +11,7 @@ use sluice_core::ids::EndpointId;
 use super::breaker::Breaker;
 use super::decide::Verdict;
 use crate::ids::now_ms;
-use crate::store::{Claimed, DueEndpoint, NextStep};
+use crate::store::{Claimed, NextStep};
 use crate::telemetry::Telemetry;
 
 /// Counters updated by the engine.
@@ -46,7 +46,9 @@ impl Stats {
 }
 
 /// Counts one attempt in the metrics and, when it finished its delivery, the
-/// delivery: `took` is the request's time, `now_ms` the moment it ended.
+/// delivery: `took` is the request's time, `now_ms` the moment it ended. Returns the
+/// delivery's latency since publishing when it has one, for the caller to record
+/// under the tenant's tier (which takes a lookup this function does not do).
 ///
 /// Attempts are numbered within their run (a replay or recover starts the schedule
 /// over, and its first try is attempt 1 again), and only the first run's success is
@@ -54,23 +56,24 @@ impl Stats {
 pub(super) fn observe(
     telemetry: &Telemetry,
     claim: &Claimed,
-    endpoint: &DueEndpoint,
     verdict: &Verdict,
     took: Duration,
     now_ms: i64,
-) {
+) -> Option<Duration> {
     let attempt = &verdict.outcome.attempt;
     let number_in_run = attempt.number - claim.retry_base;
     telemetry.attempt(&claim.tenant_id, number_in_run, verdict.succeeded(), attempt.error_class, took);
     match verdict.outcome.next {
         NextStep::Succeeded => {
-            let first_run = claim.retry_base == 0;
+            telemetry.delivered(&claim.tenant_id);
             let since_publish = now_ms.saturating_sub(claim.message_created_at_ms).max(0).unsigned_abs();
-            let latency = first_run.then(|| Duration::from_millis(since_publish));
-            telemetry.delivered(&claim.tenant_id, &endpoint.tier, latency);
+            (claim.retry_base == 0).then(|| Duration::from_millis(since_publish))
         }
-        NextStep::Exhausted => telemetry.exhausted(&claim.tenant_id),
-        NextStep::RetryAt(_) => {}
+        NextStep::Exhausted => {
+            telemetry.exhausted(&claim.tenant_id);
+            None
+        }
+        NextStep::RetryAt(_) => None,
     }
 }
 

@@ -48,4 +48,7 @@ pub trait GaugeStore: Send + Sync {
     async fn endpoint_counts(&self, operator: &Operator) -> Result<EndpointCounts>;
     /// No query: what the pools know of themselves.
     fn pool_states(&self) -> Vec<PoolState>;
+    /// The tenant's SLO tier, for the delivery latency metric's label. Takes no
+    /// scope: the engine asks it for a delivery it has just made, outside any caller.
+    async fn tenant_tier(&self, tenant: &TenantId) -> Result<Option<String>>;
 }

@@ -17,8 +17,6 @@ pub struct DueEndpoint {
     pub rate_limit_per_second: Option<u32>,
     pub max_concurrency: Option<u32>,
     pub retry_schedule: Option<Vec<u32>>,
-    /// The tenant's SLO tier, for the delivery latency metric.
-    pub tier: String,
 }
 
 /// A delivery leased to this node, with what it takes to send it.

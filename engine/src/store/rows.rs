@@ -155,8 +155,6 @@ pub(super) struct DueEndpointRow {
     pub rate_limit_per_second: Option<i64>,
     pub max_concurrency: Option<i64>,
     pub retry_schedule: Option<String>,
-    /// Missing only if the tenant row is (it is never deleted while endpoints live).
-    pub tier: Option<String>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -377,7 +375,6 @@ pub(super) fn due_endpoint_from(r: DueEndpointRow) -> Result<DueEndpoint> {
         rate_limit_per_second: r.rate_limit_per_second.and_then(|v| u32::try_from(v).ok()),
         max_concurrency: r.max_concurrency.and_then(|v| u32::try_from(v).ok()),
         retry_schedule: schedule_from(r.retry_schedule)?,
-        tier: r.tier.unwrap_or_default(),
     })
 }
 

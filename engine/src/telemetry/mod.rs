@@ -203,17 +203,18 @@ impl Telemetry {
         });
     }
 
-    /// A delivery succeeded; `first_latency` is the time since its message was
-    /// published when this was its scheduled delivery (a replay's is not latency).
-    pub fn delivered(&self, tenant: &TenantId, tier: &str, first_latency: Option<Duration>) {
+    /// A delivery succeeded.
+    pub fn delivered(&self, tenant: &TenantId) {
         // The attempt just counted chose the label; a delivery is not more volume.
         let tenant = self.tenants.peek(tenant);
-        self.record(|| {
-            counter!("sluice_deliveries_total", "tenant" => tenant, "outcome" => "succeeded").increment(1);
-            if let Some(latency) = first_latency {
-                histogram!("sluice_delivery_latency_seconds", "tier" => tier.to_owned()).record(latency.as_secs_f64());
-            }
-        });
+        self.record(|| counter!("sluice_deliveries_total", "tenant" => tenant, "outcome" => "succeeded").increment(1));
+    }
+
+    /// A delivery's first run succeeded `latency` after its message was published, for
+    /// a tenant on `tier`.
+    pub fn delivery_latency(&self, tier: &str, latency: Duration) {
+        let tier = tier.to_owned();
+        self.record(|| histogram!("sluice_delivery_latency_seconds", "tier" => tier).record(latency.as_secs_f64()));
     }
 
     /// A delivery used up its retry schedule.
@@ -335,7 +336,8 @@ mod tests {
         t.attempt(&busy, 1, false, Some(ErrorClass::Http5xx), Duration::from_millis(20));
         t.attempt(&busy, 2, true, None, Duration::from_millis(10));
         t.attempt(&quiet, 1, true, None, Duration::from_millis(10));
-        t.delivered(&busy, "standard", Some(Duration::from_millis(1500)));
+        t.delivered(&busy);
+        t.delivery_latency("standard", Duration::from_millis(1500));
         t.http_request("/v1/tenants/{tenant}/messages".into(), "POST", 202, Duration::from_millis(3));
         let snapshot = Snapshot {
             queues: vec![QueueGauge { tenant: OTHER.into(), due: 3, oldest_due_seconds: 2.5, ..Default::default() }],

@@ -104,6 +104,7 @@ impl Dispatcher {
             let sender = engine.sender.clone();
             let stats = engine.stats.clone();
             let telemetry = engine.telemetry.clone();
+            let (tiers, store) = (engine.tiers.clone(), engine.store.clone());
             let keys = slot.keys.keys();
             let endpoint = slot.info.clone();
             let inbox = self.recorder.inbox();
@@ -116,13 +117,19 @@ impl Dispatcher {
                 let now = now_ms();
                 let verdict = decide(&claim, &endpoint, result, now, jitter);
                 stats.count(&verdict);
-                observe(&telemetry, &claim, &endpoint, &verdict, took, now);
+                let latency = observe(&telemetry, &claim, &verdict, took, now);
                 let finished =
                     Finished { ok: verdict.succeeded(), gone: verdict.disable.is_some(), signal, round, probe };
                 // Waits when the recorder is behind: that backpressure keeps this
                 // slot busy, so nothing new is claimed meanwhile.
                 if inbox.send(ToRecorder::Verdict(verdict)).await.is_err() {
                     tracing::error!("recorder stopped; the lease will expire and the delivery be retried");
+                }
+                // After the outcome is on its way: a tier not yet known costs this
+                // task one read, never the recorder or the dispatcher's loop.
+                if let Some(latency) = latency {
+                    let tier = tiers.tier(store.as_ref(), &claim.tenant_id).await;
+                    telemetry.delivery_latency(&tier, latency);
                 }
                 finished
             });

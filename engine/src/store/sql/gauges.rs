@@ -56,6 +56,14 @@ impl GaugeStore for This {
         Ok(EndpointCounts { enabled, disabled })
     }
 
+    async fn tenant_tier(&self, tenant: &TenantId) -> Result<Option<String>> {
+        let tier: Option<(String,)> = sqlx::query_as("SELECT tier FROM tenants WHERE id = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(tier.map(|(t,)| t))
+    }
+
     fn pool_states(&self) -> Vec<PoolState> {
         let state = |pool: &'static str, p: &sqlx::Pool<Db>| PoolState {
             pool,

@@ -131,8 +131,7 @@ impl QueueStore for This {
         // Ranked within each tenant by how long the head has waited, then ordered by
         // that rank: every tenant's first endpoint comes before any tenant's second.
         let mut qb = sqlx::QueryBuilder::<Db>::new(
-            "SELECT id, tenant_id, url, version, rate_limit_per_second, max_concurrency, retry_schedule, \
-             (SELECT t.tier FROM tenants t WHERE t.id = ranked.tenant_id) AS tier \
+            "SELECT id, tenant_id, url, version, rate_limit_per_second, max_concurrency, retry_schedule \
              FROM (SELECT e.id, e.tenant_id, e.url, e.version, e.rate_limit_per_second, e.max_concurrency, \
              e.retry_schedule, \
              e.next_due_at, ROW_NUMBER() OVER (PARTITION BY e.tenant_id ORDER BY e.next_due_at, e.id) AS rank_in_tenant \
