@@ -160,7 +160,7 @@ impl Telemetry {
     }
 
     /// The label `tenant`'s events are counted under.
-    pub fn tenant_label(&self, tenant: &TenantId) -> String {
+    fn tenant_label(&self, tenant: &TenantId) -> String {
         self.tenants.label(tenant)
     }
 
