@@ -48,6 +48,8 @@ export default defineConfig({
       // The tests' webhook receiver listens on loopback.
       SLUICE_ALLOW_PRIVATE_TARGETS: 'true',
       SLUICE_POLL_INTERVAL_MS: '100',
+      // Tenants that set a short auto-disable period see it act within seconds.
+      SLUICE_AUTO_DISABLE_MIN_ATTEMPTS: '3',
       SLUICE_SITE_ROOT: process.env.SLUICE_SITE_ROOT ?? '../target/site',
     },
   },

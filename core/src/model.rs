@@ -11,8 +11,8 @@ use crate::ids::*;
 
 pub use crate::requests::*;
 pub use crate::views::{
-    ActivityEvent, DeliveryDetail, EndpointHealth, EndpointHealthReport, LifecycleKind, MessageDeliveries, NodeInfo,
-    NodeState, NodeStatus, OpenCircuitInfo,
+    ActivityEvent, DeliveryDetail, EndpointHealth, EndpointHealthReport, FailingStreak, LifecycleKind,
+    MessageDeliveries, NodeInfo, NodeState, NodeStatus, OpenCircuitInfo,
 };
 
 /// A page of a list, newest first.
@@ -35,6 +35,10 @@ pub struct Tenant {
     /// (`SLUICE_TENANT_MAX_ENDPOINTS`, `SLUICE_TENANT_MAX_API_KEYS`).
     pub max_endpoints: Option<u32>,
     pub max_api_keys: Option<u32>,
+    /// How long its endpoints may fail every attempt before they are disabled, in
+    /// seconds: `null` means the platform's default (`SLUICE_AUTO_DISABLE_AFTER_SECONDS`,
+    /// three days unless set), `0` never.
+    pub auto_disable_after_seconds: Option<u32>,
     pub created_at: DateTime<Utc>,
 }
 

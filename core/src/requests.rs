@@ -42,6 +42,11 @@ pub struct PatchTenant {
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10_000))]
     #[serde(default, deserialize_with = "double_option")]
     pub max_api_keys: Option<Option<u32>>,
+    /// Seconds its endpoints may fail every attempt before they are disabled; `0`
+    /// never, `null` the platform's default.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 31_536_000))]
+    #[serde(default, deserialize_with = "double_option")]
+    pub auto_disable_after_seconds: Option<Option<u32>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -64,6 +69,11 @@ pub struct CreateTenant {
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10_000))]
     #[serde(default)]
     pub max_api_keys: Option<u32>,
+    /// Seconds its endpoints may fail every attempt before they are disabled; `0`
+    /// never; left out, the platform's default.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 31_536_000))]
+    #[serde(default)]
+    pub auto_disable_after_seconds: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -124,6 +124,17 @@ pub fn subscribes(types: &[String], event_type: &str) -> bool {
 pub const MAX_ENDPOINTS_QUOTA: u32 = 100_000;
 pub const MAX_API_KEYS_QUOTA: u32 = 10_000;
 
+/// The longest auto-disable period a tenant may have: a year, in seconds.
+pub const MAX_AUTO_DISABLE_SECONDS: u32 = 365 * 86_400;
+
+/// An auto-disable period in seconds: 0 (never) up to a year.
+pub fn auto_disable_seconds(n: u32) -> Result<(), String> {
+    if n > MAX_AUTO_DISABLE_SECONDS {
+        return Err(format!("must be between 0 (never) and {MAX_AUTO_DISABLE_SECONDS} (a year)"));
+    }
+    Ok(())
+}
+
 pub fn quota(n: u32, max: u32) -> Result<(), String> {
     if !(1..=max).contains(&n) {
         return Err(format!("must be between 1 and {max}"));

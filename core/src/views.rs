@@ -22,13 +22,30 @@ pub struct EndpointHealth {
     /// Set while the endpoint's circuit is open: on the node that answered, or (on
     /// PostgreSQL) for every node.
     pub circuit_open: Option<OpenCircuitInfo>,
+    /// Set while every attempt has failed since some time: the endpoint is disabled
+    /// if that goes on for its tenant's period.
+    pub failing: Option<FailingStreak>,
+}
+
+/// An endpoint whose every attempt has failed since `since`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FailingStreak {
+    pub since: DateTime<Utc>,
+    pub failed_attempts: i64,
+    pub last_failure_at: DateTime<Utc>,
+    /// When it is disabled if every attempt keeps failing (and the platform's
+    /// minimum number of attempts has been made); `null` if its tenant's endpoints
+    /// are never disabled.
+    pub disables_at: Option<DateTime<Utc>>,
 }
 
 /// The health of a tenant's endpoints (`GET .../endpoints/health`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EndpointHealthReport {
-    /// Every endpoint with deliveries in the window, or an open circuit.
+    /// Every endpoint with deliveries in the window, an open circuit or a failure
+    /// streak.
     pub data: Vec<EndpointHealth>,
     pub window_hours: i64,
 }

@@ -1,6 +1,8 @@
 // What the browser tests share: the platform key, REST setup calls, and signing in.
 import { expect, Page, APIRequestContext } from '@playwright/test';
 import * as fs from 'fs';
+import * as http from 'http';
+import { AddressInfo } from 'net';
 
 fs.mkdirSync('screenshots', { recursive: true });
 
@@ -20,4 +22,15 @@ export async function signIn(page: Page, email: string, password: string) {
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByTestId('viewer')).toContainText(email);
+}
+
+/** A webhook receiver on loopback answering each request with `status(path)`; its
+ *  base URL has no trailing slash. */
+export async function startReceiver(status: (path: string) => number): Promise<{ server: http.Server; base: string }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => { res.statusCode = status(req.url ?? '/'); res.end(); });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }

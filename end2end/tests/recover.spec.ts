@@ -2,8 +2,7 @@
 // operation whose progress the page follows until it completes.
 import { test, expect } from '@playwright/test';
 import * as http from 'http';
-import { AddressInfo } from 'net';
-import { auth, post, signIn } from './helpers';
+import { auth, post, signIn, startReceiver } from './helpers';
 
 const PASSWORD = 'partner-password-3';
 const EMAIL = `rita-${Date.now().toString(36)}@umbrella.test`;
@@ -13,12 +12,9 @@ let tenant = '';
 let url = '';
 
 test.beforeAll(async ({ request }) => {
-  receiver = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => { res.statusCode = failing ? 503 : 204; res.end(); });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/recover-me`;
+  const started = await startReceiver(() => (failing ? 503 : 204));
+  receiver = started.server;
+  url = `${started.base}/recover-me`;
   tenant = (await post(request, '/v1/tenants', { name: 'Umbrella' })).id;
   await post(request, `/v1/tenants/${tenant}/endpoints`, { url, retry_schedule_seconds: [] });
   await post(request, '/v1/users', { email: EMAIL, password: PASSWORD, role: 'partner', tenant_id: tenant });

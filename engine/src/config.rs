@@ -64,6 +64,14 @@ pub struct EngineConfig {
     /// How long an open circuit waits before its first probe, in seconds.
     #[arg(long = "breaker-cooldown-seconds", env = "SLUICE_BREAKER_COOLDOWN_SECONDS", default_value = "30", value_parser = seconds)]
     pub breaker_cooldown: Duration,
+    /// How long an endpoint may fail every attempt before it is disabled, in seconds
+    /// (three days; 0: never). A tenant may have its own (`auto_disable_after_seconds`).
+    #[arg(long = "auto-disable-after-seconds", env = "SLUICE_AUTO_DISABLE_AFTER_SECONDS", default_value = "259200", value_parser = seconds)]
+    pub auto_disable_after: Duration,
+    /// Failed attempts in a row an endpoint must also have had before it is disabled,
+    /// so one message retried over a quiet weekend cannot disable it.
+    #[arg(long, env = "SLUICE_AUTO_DISABLE_MIN_ATTEMPTS", default_value_t = 10)]
+    pub auto_disable_min_attempts: u32,
     /// The key that seals endpoint signing secrets at rest: 32 bytes in base64 (or 64
     /// hex digits). Unset on SQLite: a key file beside the database, created once.
     #[arg(long, env = "SLUICE_SECRET_KEY", hide_env_values = true)]
@@ -101,6 +109,14 @@ impl EngineConfig {
     /// The tenant cap in force: the configured one, or half the workers.
     pub fn tenant_cap(&self) -> usize {
         self.tenant_concurrency.unwrap_or(self.workers / 2).max(1)
+    }
+
+    /// When the recorder disables an endpoint that keeps failing.
+    pub fn auto_disable(&self) -> crate::store::AutoDisable {
+        crate::store::AutoDisable {
+            after_ms: i64::try_from(self.auto_disable_after.as_millis()).unwrap_or(i64::MAX),
+            min_attempts: i64::from(self.auto_disable_min_attempts.max(1)),
+        }
     }
 
     /// Refuses settings that would break a promise (at-least-once, progress).

@@ -189,6 +189,7 @@ pub async fn prepare(config: &ServerConfig) -> anyhow::Result<Prepared> {
     let sluice = Arc::new(
         Sluice::new(store.clone(), wake.clone())
             .with_quotas(quotas)
+            .with_auto_disable(config.engine.auto_disable())
             .with_audit_retention(audit_retention)
             .with_labelled_tenants(config.engine.metrics_tenants),
     );

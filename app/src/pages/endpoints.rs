@@ -1,5 +1,6 @@
-//! A tenant's endpoints: health at a glance, create, enable and disable (one endpoint's
-//! own page is `endpoint_edit.rs`).
+//! A tenant's endpoints: health at a glance, create, enable and disable, and a notice
+//! for those disabled with the one click that enables one and brings back what failed
+//! (one endpoint's own page is `endpoint_edit.rs`).
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -7,7 +8,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
-use sluice_core::model::{Endpoint, EndpointStatus};
+use sluice_core::model::{Endpoint, EndpointStatus, FailingStreak};
 
 use crate::auth::{error_text, PageViewer};
 
@@ -23,6 +24,8 @@ pub struct EndpointHealth {
     /// The failures in a row this node saw (`None`: another node opened it) and the
     /// next probe.
     pub circuit_open: Option<(Option<u32>, chrono::DateTime<chrono::Utc>)>,
+    /// Every attempt has failed since then: it is disabled if that goes on.
+    pub failing: Option<FailingStreak>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +63,7 @@ pub async fn load_endpoints(tenant: String) -> Result<EndpointsView, AppError> {
             EndpointHealth {
                 succeeded: h.as_ref().map_or(0, |h| h.succeeded),
                 failed: h.as_ref().map_or(0, |h| h.failed),
+                failing: h.as_ref().and_then(|h| h.failing.clone()),
                 circuit_open: h
                     .and_then(|h| h.circuit_open)
                     .map(|open| (open.consecutive_failures, open.next_probe_at)),
@@ -121,6 +125,17 @@ pub async fn set_endpoint_enabled(
     Ok(())
 }
 
+/// Enables a disabled endpoint and re-queues what failed for good since it began to
+/// fail; answers how many deliveries that re-queued.
+#[server(endpoint = "enable_and_recover")]
+pub async fn enable_and_recover(tenant: String, endpoint: String, csrf: String) -> Result<i64, AppError> {
+    use crate::auth::ssr::parse_id;
+    let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
+    let (tenant, endpoint) = (caller.tenant_manage(&parse_id(&tenant)?)?, parse_id(&endpoint)?);
+    let (_, operation) = ctx.sluice.enable_and_recover(&tenant, &endpoint).await?;
+    Ok(operation.total)
+}
+
 /// Whether the viewer may change endpoints: not support, not a read-only session
 /// (until the viewer is known, the forms are offered, as they were before roles).
 #[component]
@@ -130,14 +145,24 @@ pub fn EndpointsPage() -> impl IntoView {
     let viewer = Resource::new(|| (), |_| crate::auth::current_viewer());
     let create = ServerAction::<CreateEndpoint>::new();
     let toggle = ServerAction::<SetEndpointEnabled>::new();
+    let revive = ServerAction::<EnableAndRecover>::new();
     let tick = crate::pages::refresh_tick(5);
     let view_data = Resource::new(
-        move || (tenant(), create.version().get(), toggle.version().get(), tick.get()),
-        |(t, _, _, _)| load_endpoints(t),
+        move || (tenant(), create.version().get(), toggle.version().get(), revive.version().get(), tick.get()),
+        |(t, _, _, _, _)| load_endpoints(t),
     );
     let outcome = move || {
         let failed = create.value().get().and_then(Result::err).or_else(|| toggle.value().get().and_then(Result::err));
-        failed.map(|e| view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> })
+        match (failed, revive.value().get()) {
+            (Some(e), _) | (None, Some(Err(e))) => {
+                Some(view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any())
+            }
+            (None, Some(Ok(n))) => {
+                let text = format!("Enabled. {n} failed deliveries re-queued; those that were waiting resume.");
+                Some(view! { <p role="status">{text}</p> }.into_any())
+            }
+            (None, None) => None,
+        }
     };
     view! {
         <Title text="Endpoints · Sluice"/>
@@ -153,7 +178,8 @@ pub fn EndpointsPage() -> impl IntoView {
                     .get()
                     .map(|r| match r {
                         Ok(v) => {
-                            view! { <EndpointsView v tenant=tenant() csrf nonce can_change create toggle/> }.into_any()
+                            view! { <EndpointsView v tenant=tenant() csrf nonce can_change create toggle revive/> }
+                                .into_any()
                         }
                         Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
@@ -172,7 +198,9 @@ fn EndpointsView(
     can_change: bool,
     create: ServerAction<CreateEndpoint>,
     toggle: ServerAction<SetEndpointEnabled>,
+    revive: ServerAction<EnableAndRecover>,
 ) -> impl IntoView {
+    let notice = disabled_notice(&v.endpoints, &tenant, &csrf, can_change, revive);
     let rows = v
         .endpoints
         .into_iter()
@@ -191,6 +219,17 @@ fn EndpointsView(
                     failures.map_or_else(|| "opened by another node".to_owned(), |n| format!("{n} failures in a row"));
                 let text = format!("circuit open: {why}, next try {}", crate::pages::when(&probe));
                 view! { <span class="badge wait">{text}</span> }.into_any()
+            } else if let (true, Some(f)) = (enabled, &h.failing) {
+                let text = match f.disables_at {
+                    Some(at) => format!("failing: disabled {} unless it recovers", crate::pages::when(&at)),
+                    None => "failing".to_owned(),
+                };
+                let title = format!(
+                    "every attempt since {} failed ({} attempts)",
+                    crate::pages::when(&f.since),
+                    f.failed_attempts
+                );
+                view! { <span class="badge bad" title=title>{text}</span> }.into_any()
             } else if enabled {
                 view! { <span class="badge ok">"enabled"</span> }.into_any()
             } else {
@@ -261,6 +300,7 @@ fn EndpointsView(
         <h1>"Endpoints"</h1>
         <p class="mb-6 text-slate-600">{v.tenant_name}</p>
         <crate::pages::TenantNav tenant=tenant.clone()/>
+        {notice}
         {add_form}
         <div class="table-wrap">
             <table>
@@ -279,4 +319,54 @@ fn EndpointsView(
             </table>
         </div>
     }
+}
+
+/// The disabled endpoints, each with why and since when, and (for viewers who may
+/// change endpoints) the one click that enables it and brings back what failed.
+fn disabled_notice(
+    endpoints: &[EndpointHealth],
+    tenant: &str,
+    csrf: &str,
+    can_change: bool,
+    revive: ServerAction<EnableAndRecover>,
+) -> Option<impl IntoView> {
+    let disabled: Vec<&Endpoint> =
+        endpoints.iter().map(|h| &h.endpoint).filter(|e| e.status == EndpointStatus::Disabled).collect();
+    if disabled.is_empty() {
+        return None;
+    }
+    let items = disabled
+        .into_iter()
+        .map(|e| {
+            let since = e.disabled_at.as_ref().map(crate::pages::when).unwrap_or_default();
+            let why = e.disabled_reason.clone().unwrap_or_else(|| "no reason given".into());
+            let (t, id, c) = (tenant.to_owned(), e.id.to_string(), csrf.to_owned());
+            let label = format!("Enable {} and recover its failed deliveries", e.url);
+            let button = can_change.then(move || {
+                view! {
+                    <ActionForm action=revive>
+                        <input type="hidden" name="tenant" value=t/>
+                        <input type="hidden" name="endpoint" value=id/>
+                        <input type="hidden" name="csrf" value=c/>
+                        <button type="submit" aria-label=label disabled=move || revive.pending().get()>
+                            "Enable and recover failed deliveries"
+                        </button>
+                    </ActionForm>
+                }
+            });
+            view! {
+                <li data-testid="disabled-endpoint">
+                    <strong class="url">{e.url.clone()}</strong>
+                    {format!(" — disabled {since}: {why}. New messages skip it; deliveries it was retrying wait for it.")}
+                    {button}
+                </li>
+            }
+        })
+        .collect_view();
+    Some(view! {
+        <section class="card" role="region" aria-label="Disabled endpoints">
+            <h2>"Disabled endpoints"</h2>
+            <ul>{items}</ul>
+        </section>
+    })
 }

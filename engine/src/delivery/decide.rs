@@ -51,7 +51,7 @@ pub fn decide(claim: &Claimed, endpoint: &DueEndpoint, result: SendResult, now_m
         events.push(event(
             LifecycleKind::EndpointDisabled,
             endpoint.id.as_str(),
-            serde_json::json!({ "reason": reason, "delivery_id": claim.delivery_id }),
+            serde_json::json!({ "reason": reason, "cause": "gone", "delivery_id": claim.delivery_id }),
         ));
         disable = Some((endpoint.id.clone(), reason));
     }

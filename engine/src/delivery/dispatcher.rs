@@ -69,7 +69,12 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub(super) fn new(engine: Arc<Engine>) -> Self {
-        let recorder = Recorder::start(engine.store.clone(), engine.wake.clone(), engine.stats.clone());
+        let recorder = Recorder::start(
+            engine.store.clone(),
+            engine.wake.clone(),
+            engine.stats.clone(),
+            engine.config.auto_disable(),
+        );
         Self {
             engine,
             recorder,

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use super::decide::Verdict;
 use super::stats::Stats;
 use crate::ids::now_ms;
-use crate::store::{CircuitRecord, NextStep, Store};
+use crate::store::{AutoDisable, CircuitRecord, NextStep, Store};
 
 /// Verdicts written per transaction at most.
 const MAX_BATCH: usize = 512;
@@ -39,11 +39,11 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn start(store: Arc<dyn Store>, wake: Arc<Notify>, stats: Arc<Stats>) -> Self {
+    pub fn start(store: Arc<dyn Store>, wake: Arc<Notify>, stats: Arc<Stats>, auto_disable: AutoDisable) -> Self {
         // Bounded: when the recorder is behind, send tasks wait to hand over their
         // verdict, so their endpoint slots stay busy and nothing new is claimed.
         let (tx, rx) = mpsc::channel(4_096);
-        let task = tokio::spawn(record_loop(store, rx, wake, stats));
+        let task = tokio::spawn(record_loop(store, rx, wake, stats, auto_disable));
         Self { tx, task }
     }
 
@@ -69,7 +69,13 @@ impl Recorder {
     }
 }
 
-async fn record_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<ToRecorder>, wake: Arc<Notify>, stats: Arc<Stats>) {
+async fn record_loop(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<ToRecorder>,
+    wake: Arc<Notify>,
+    stats: Arc<Stats>,
+    auto_disable: AutoDisable,
+) {
     let mut buf = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
         let mut outcomes = Vec::with_capacity(buf.len());
@@ -89,7 +95,7 @@ async fn record_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<ToRecorder>, 
             }
         }
         if !outcomes.is_empty() {
-            write_batch(store.as_ref(), &outcomes, &disable, &events, &stats).await;
+            write_batch(store.as_ref(), &outcomes, &disable, &events, auto_disable, &stats).await;
             // Retries due (almost) now should not wait for the next poll.
             let soon = now_ms() + 1_000;
             if outcomes.iter().any(|o| matches!(o.next, NextStep::RetryAt(at) if at <= soon)) {
@@ -113,12 +119,13 @@ async fn write_batch(
     outcomes: &[crate::store::Outcome],
     disable: &[(sluice_core::ids::EndpointId, String)],
     events: &[crate::store::LifecycleEvent],
+    auto_disable: AutoDisable,
     stats: &Stats,
 ) {
     let mut backoff = Duration::from_millis(50);
     let started = Instant::now();
     loop {
-        match store.record(outcomes, disable, events, now_ms()).await {
+        match store.record(outcomes, disable, events, auto_disable, now_ms()).await {
             Ok(()) => {
                 stats.record_batches.fetch_add(1, Ordering::Relaxed);
                 return;

@@ -10,7 +10,7 @@ use sluice_core::validate::{self, Errors};
 use super::{finish_page, page_args, ManageScope, Sluice, TenantScope};
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
-use crate::store::{ms_to_dt, LifecycleEvent, SecretRecord};
+use crate::store::{ms_to_dt, Failures, LifecycleEvent, SecretRecord};
 
 /// How long a rotated-out secret keeps signing when the caller does not say.
 pub const DEFAULT_GRACE_SECONDS: u32 = 24 * 3600;
@@ -198,10 +198,24 @@ impl Sluice {
     }
 
     pub async fn enable_endpoint(&self, tenant: &ManageScope, id: &EndpointId) -> Result<Endpoint> {
+        Ok(self.enable_ending_streak(tenant, id).await?.0)
+    }
+
+    /// Enables the endpoint and ends its failure streak, so it gets a fresh period
+    /// before it can be disabled for failing again; answers the streak it ended.
+    pub(super) async fn enable_ending_streak(
+        &self,
+        tenant: &ManageScope,
+        id: &EndpointId,
+    ) -> Result<(Endpoint, Option<Failures>)> {
         let current = self.get_endpoint(tenant, id).await?;
         if current.status == EndpointStatus::Enabled {
-            return Ok(current);
+            return Ok((current, None));
         }
+        // Ended first: while the endpoint is disabled nothing is sent, so no new
+        // streak can start before it is enabled; if enabling then fails, the endpoint
+        // just starts its next period from nothing.
+        let streak = self.store.end_failure_streak(tenant, id).await?.map(|s| s.failures);
         let mut next = current.clone();
         next.status = EndpointStatus::Enabled;
         next.disabled_reason = None;
@@ -218,7 +232,7 @@ impl Sluice {
         let saved = self.save_endpoint(tenant, next, current.version, Some(&event)).await?;
         // Its pending deliveries are claimable again.
         self.wake.notify_one();
-        Ok(saved)
+        Ok((saved, streak))
     }
 
     async fn save_endpoint(

@@ -75,6 +75,9 @@ pub struct Sluice {
     audit_retention: Duration,
     telemetry: Arc<crate::telemetry::Telemetry>,
     scrapes: metrics::ScrapeCache,
+    /// The platform's auto-disable policy, to tell partners when a failing endpoint
+    /// will be disabled (the recorder applies it).
+    auto_disable: crate::store::AutoDisable,
 }
 
 /// The platform's default per-tenant quotas; a tenant may have its own.
@@ -110,7 +113,14 @@ impl Sluice {
             audit_retention: audit::DEFAULT_AUDIT_RETENTION,
             telemetry: Arc::default(),
             scrapes: metrics::ScrapeCache::default(),
+            auto_disable: crate::EngineConfig::default().auto_disable(),
         }
+    }
+
+    /// The auto-disable policy the engine was given, instead of the default.
+    pub fn with_auto_disable(mut self, policy: crate::store::AutoDisable) -> Self {
+        self.auto_disable = policy;
+        self
     }
 
     /// At most `tenants` tenants labelled by id in the metrics, instead of the default.

@@ -84,6 +84,12 @@ impl Sluice {
         if let Some(n) = req.max_api_keys {
             tenant.max_api_keys = n;
         }
+        if let Some(n) = req.auto_disable_after_seconds {
+            if let Some(n) = n {
+                errors.check(validate::auto_disable_seconds(n), "auto_disable_after_seconds");
+            }
+            tenant.auto_disable_after_seconds = n;
+        }
         errors.into_result().map_err(Error::Validation)?;
         self.store.update_tenant(platform, &tenant).await?;
         // Its backlog cap may have changed.
@@ -92,6 +98,7 @@ impl Sluice {
             "name": tenant.name, "tier": tenant.tier, "backlog_cap": tenant.backlog_cap,
             "retention_days": tenant.retention_days,
             "max_endpoints": tenant.max_endpoints, "max_api_keys": tenant.max_api_keys,
+            "auto_disable_after_seconds": tenant.auto_disable_after_seconds,
         });
         self.audit(platform.actor(), Some(&tenant.id), "tenant.updated", Some(tenant.id.as_str()), detail).await;
         Ok(tenant)

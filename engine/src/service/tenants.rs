@@ -20,6 +20,9 @@ impl Sluice {
         let backlog_cap = req.backlog_cap.unwrap_or(1_000_000);
         errors.check(validate::backlog_cap(backlog_cap), "backlog_cap");
         check_quotas(&mut errors, req.max_endpoints, req.max_api_keys);
+        if let Some(n) = req.auto_disable_after_seconds {
+            errors.check(validate::auto_disable_seconds(n), "auto_disable_after_seconds");
+        }
         errors.into_result().map_err(Error::Validation)?;
         let tenant = Tenant {
             id: crate::ids::new_id(),
@@ -29,6 +32,7 @@ impl Sluice {
             backlog_cap,
             max_endpoints: req.max_endpoints,
             max_api_keys: req.max_api_keys,
+            auto_disable_after_seconds: req.auto_disable_after_seconds,
             created_at: crate::store::ms_to_dt(crate::ids::now_ms()),
         };
         self.store.insert_tenant(platform, &tenant).await?;

@@ -27,6 +27,7 @@ mod records;
 mod rows;
 pub mod sealing;
 mod sqlite;
+pub mod streaks;
 
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ pub use records::{
 pub(crate) use rows::ms_to_dt;
 pub use sealing::Sealer;
 pub use sqlite::SqliteStore;
+pub use streaks::{AutoDisable, FailureStreak, Failures, StreakChange, StreakStore};
 
 /// [`Store`] and its sub-traits, for code that calls a concrete store (`SqliteStore`,
 /// `PgStore`) or is generic over `S: Store`: there a sub-trait's methods need the
@@ -102,6 +104,7 @@ pub trait Store:
     + ReportStore
     + MaintenanceStore
     + IdempotencyStore
+    + StreakStore
     + PortalStore
     + GaugeStore
     + Send
@@ -369,12 +372,14 @@ pub trait QueueStore: Send + Sync {
         limit: i64,
     ) -> Result<Vec<Claimed>>;
     /// Writes attempts and their deliveries' next state in one transaction, plus
-    /// endpoints to disable (410 Gone) and lifecycle events.
+    /// endpoints to disable (410 Gone), lifecycle events, and the endpoints' failure
+    /// streaks, disabling those that failed for longer than `auto_disable` allows.
     async fn record(
         &self,
         outcomes: &[Outcome],
         disable: &[(EndpointId, String)],
         events: &[LifecycleEvent],
+        auto_disable: AutoDisable,
         now_ms: i64,
     ) -> Result<()>;
     /// Makes every delivery still leased by `owner` due now (graceful shutdown).

@@ -110,3 +110,4 @@ include!("sql/maintenance.rs");
 include!("sql/idempotency.rs");
 include!("sql/portal.rs");
 include!("sql/gauges.rs");
+include!("sql/streaks.rs");

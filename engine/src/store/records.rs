@@ -205,6 +205,8 @@ pub struct NewOperation {
     pub endpoint_id: EndpointId,
     pub since_ms: i64,
     pub until_ms: i64,
+    /// Only deliveries that failed for good at or after this (Unix ms).
+    pub failed_since_ms: Option<i64>,
     pub created_by: String,
 }
 

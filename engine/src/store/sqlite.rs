@@ -138,3 +138,4 @@ include!("sql/maintenance.rs");
 include!("sql/idempotency.rs");
 include!("sql/portal.rs");
 include!("sql/gauges.rs");
+include!("sql/streaks.rs");

@@ -8,7 +8,7 @@ use sluice_core::model::*;
 use sluice_engine::delivery::Dispatcher;
 use sluice_engine::ids::new_id;
 use sluice_engine::service::EventQuery;
-use sluice_engine::store::{AttemptRecord, Claimed, NextStep, Outcome, Store};
+use sluice_engine::store::{AttemptRecord, AutoDisable, Claimed, NextStep, Outcome, Store};
 use sluice_engine::{Caller, Engine, EngineConfig, ManageScope, Operator, Platform, Reach, Sluice};
 use sluice_testkit::TestDb;
 use tokio::sync::Notify;
@@ -121,6 +121,11 @@ impl Harness {
 
     pub async fn attempts(&self, delivery: &Delivery) -> Vec<Attempt> {
         self.sluice.list_attempts(&self.scope, &delivery.id, Some(250), None).await.expect("attempts").data
+    }
+
+    /// Records `outcomes` as the recorder would at `now_ms`, with auto-disable off.
+    pub async fn record(&self, outcomes: &[Outcome], now_ms: i64) {
+        self.store.record(outcomes, &[], &[], AutoDisable::NEVER, now_ms).await.expect("record");
     }
 
     /// The kinds of the test tenant's lifecycle events of `type` (a kind or a

@@ -2,6 +2,7 @@
 //! real sockets, each scenario run on SQLite and on PostgreSQL.
 
 mod audit;
+mod auto_disable;
 mod breaker;
 mod cluster;
 mod delivery;

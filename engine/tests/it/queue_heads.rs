@@ -77,7 +77,7 @@ async fn queue_heads_follow_due_work_and_never_hide_it(db: TestDb) {
     // due now, and is again in a minute.
     let now = now_ms();
     let c = h.store.claim(&e.id, now, now + 30_000, "node", 10).await.expect("claim").remove(0);
-    h.store.record(&[outcome(&c, NextStep::RetryAt(now + 60_000), 500, now)], &[], &[], now).await.expect("record");
+    h.record(&[outcome(&c, NextStep::RetryAt(now + 60_000), 500, now)], now).await;
     h.store.settle_head(&e.id).await.expect("settle");
     assert_eq!(due_at(store, now + 1_000).await, 0, "the retry is not due yet");
     assert_eq!(due_at(store, now + 61_000).await, 1, "and is once its time comes");
@@ -116,7 +116,7 @@ async fn heads_never_hide_work_under_concurrent_publishes_claims_and_settles(db:
                 let t = now_ms();
                 let claimed = store.claim(&endpoint, t, t + 60_000, "drainer", 3).await.expect("claim");
                 let outcomes: Vec<_> = claimed.iter().map(|c| outcome(c, NextStep::Succeeded, 200, t)).collect();
-                store.record(&outcomes, &[], &[], t).await.expect("record");
+                store.record(&outcomes, &[], &[], sluice_engine::store::AutoDisable::NEVER, t).await.expect("record");
                 store.settle_head(&endpoint).await.expect("settle");
                 drained.fetch_add(outcomes.len(), Ordering::Relaxed);
                 // In every committed state, not only at the end: the drainer's next

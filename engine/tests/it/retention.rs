@@ -43,7 +43,7 @@ async fn purge_drops_old_finished_messages_only(db: TestDb) {
 
     let claimed = h.store.claim(&e.id, now_ms(), now_ms() + 30_000, "node", 10).await.expect("claim");
     let done = claimed.iter().find(|c| c.message_id == old_done).expect("claimed");
-    h.store.record(&[outcome(done, NextStep::Succeeded, 200, now_ms())], &[], &[], now_ms()).await.expect("record");
+    h.record(&[outcome(done, NextStep::Succeeded, 200, now_ms())], now_ms()).await;
 
     let tenant_key = Caller::Tenant { tenant: short.clone(), actor: "t".into(), read_only: false };
     assert!(matches!(tenant_key.platform(), Err(Error::Forbidden(_))), "purging is the platform's");

@@ -46,12 +46,9 @@ async fn overview_measures_deliveries_against_the_tier(db: TestDb) {
         outcome(of(2), NextStep::Exhausted, 500, t0 + 1_000),
         outcome(of(3), NextStep::RetryAt(now_ms() + 600_000), 503, t0 + 1_000),
     ];
-    h.store.record(&early, &[], &[], t0 + 2_000).await.expect("record");
+    h.record(&early, t0 + 2_000).await;
     // ...the second at t0 + 30 s, past premium's 10 s.
-    h.store
-        .record(&[outcome(of(1), NextStep::Succeeded, 200, t0 + 29_000)], &[], &[], t0 + 30_000)
-        .await
-        .expect("late");
+    h.record(&[outcome(of(1), NextStep::Succeeded, 200, t0 + 29_000)], t0 + 30_000).await;
     // Message 4 stays pending (claimed, never answered) past the target; message 5 is
     // pending too, but fresh.
 
@@ -82,7 +79,7 @@ async fn overview_measures_deliveries_against_the_tier(db: TestDb) {
     h.sluice.replay_message(&h.scope, &ids[0], ReplayMessage::default()).await.expect("replay");
     let replayed = h.store.claim(&e.id, now_ms() + 1, now_ms() + 30_000, "node", 10).await.expect("claim");
     let r = replayed.iter().find(|c| c.message_id == ids[0]).expect("replayed delivery claimed");
-    h.store.record(&[outcome(r, NextStep::Succeeded, 200, now_ms())], &[], &[], now_ms()).await.expect("record");
+    h.record(&[outcome(r, NextStep::Succeeded, 200, now_ms())], now_ms()).await;
     let after = h.sluice.tenant_overview(&h.scope).await.expect("overview");
     assert_eq!((after.windows[0].counted, after.windows[0].good), (5, 1), "still good, not late");
 

@@ -270,12 +270,9 @@ async fn stale_outcomes_are_fenced_off(db: TestDb) {
     let first = h.store.claim(&e.id, now, now + 1_000, "slow-node", 1).await.expect("claim").remove(0);
     let second = h.store.claim(&e.id, now + 2_000, now + 60_000, "fast-node", 1).await.expect("reclaim").remove(0);
     assert_eq!(first.delivery_id, second.delivery_id);
-    h.store.record(&[outcome(&second, NextStep::Succeeded, 200, now)], &[], &[], now_ms()).await.expect("record");
+    h.record(&[outcome(&second, NextStep::Succeeded, 200, now)], now_ms()).await;
     // The slow node finishes later with a failure: its attempt is kept, its verdict is not.
-    h.store
-        .record(&[outcome(&first, NextStep::RetryAt(now + 5_000), 500, now)], &[], &[], now_ms())
-        .await
-        .expect("record");
+    h.record(&[outcome(&first, NextStep::RetryAt(now + 5_000), 500, now)], now_ms()).await;
     let d = &h.deliveries().await[0];
     assert_eq!(d.status, DeliveryStatus::Succeeded);
     assert_eq!(h.attempts(d).await.len(), 2);

@@ -11,7 +11,8 @@ impl OperationStore for This {
         let total = sqlx::query(
             "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, lease_owner = NULL, \
              next_trigger = 'bulk_recover', retry_base = attempts, updated_at = $1, operation_id = $2 \
-             WHERE tenant_id = $3 AND endpoint_id = $4 AND state = 'failed' AND created_at >= $5 AND created_at < $6",
+             WHERE tenant_id = $3 AND endpoint_id = $4 AND state = 'failed' AND created_at >= $5 AND created_at < $6 \
+             AND updated_at >= $7",
         )
         .bind(now_ms)
         .bind(op.id.as_str())
@@ -19,6 +20,7 @@ impl OperationStore for This {
         .bind(op.endpoint_id.as_str())
         .bind(op.since_ms)
         .bind(op.until_ms)
+        .bind(op.failed_since_ms.unwrap_or(i64::MIN))
         .execute(&mut *tx)
         .await?
         .rows_affected() as i64;
@@ -47,12 +49,13 @@ impl OperationStore for This {
     async fn recoverable(&self, tenant: &TenantScope, op: &NewOperation) -> Result<i64> {
         let (n,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM deliveries WHERE tenant_id = $1 AND endpoint_id = $2 AND state = 'failed' \
-             AND created_at >= $3 AND created_at < $4",
+             AND created_at >= $3 AND created_at < $4 AND updated_at >= $5",
         )
         .bind(tenant.id().as_str())
         .bind(op.endpoint_id.as_str())
         .bind(op.since_ms)
         .bind(op.until_ms)
+        .bind(op.failed_since_ms.unwrap_or(i64::MIN))
         .fetch_one(&self.read)
         .await?;
         Ok(n)

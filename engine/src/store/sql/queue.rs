@@ -355,6 +355,7 @@ impl QueueStore for This {
         outcomes: &[Outcome],
         disable: &[(EndpointId, String)],
         events: &[LifecycleEvent],
+        auto_disable: AutoDisable,
         now_ms: i64,
     ) -> Result<()> {
         // Multi-row statements: a batch of outcomes costs a handful of round trips and
@@ -447,6 +448,7 @@ impl QueueStore for This {
         for e in events {
             Self::insert_event_in(&mut tx, e).await?;
         }
+        Self::track_streaks_in(&mut tx, outcomes, auto_disable, now_ms).await?;
         tx.commit().await?;
         Ok(())
     }

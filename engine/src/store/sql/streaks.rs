@@ -1,0 +1,149 @@
+// Failure streaks and auto-disable, written by the recorder's transaction.
+// Compiled once per backend: `include!`d by `sqlite.rs` and `postgres.rs`, which define
+// `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
+
+impl This {
+    /// Applies the batch's streak changes, then disables the endpoints whose every
+    /// attempt has now failed for their tenant's period and at least the minimum
+    /// number of times, each with an `endpoint.disabled` event; their pending
+    /// deliveries wait (paused) until someone enables the endpoint again.
+    ///
+    /// A healthy endpoint has no streak row, so its success costs an index probe of
+    /// a delete that finds nothing: no row written, no row locked.
+    async fn track_streaks_in(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        outcomes: &[Outcome],
+        policy: AutoDisable,
+        now_ms: i64,
+    ) -> Result<()> {
+        let changes = streaks::fold(outcomes);
+        let cleared: Vec<&str> = changes
+            .iter()
+            .filter(|(_, (_, change))| matches!(change, StreakChange::Clear | StreakChange::Restart(_)))
+            .map(|(endpoint, _)| *endpoint)
+            .collect();
+        for chunk in cleared.chunks(500) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new("DELETE FROM endpoint_failure_streaks WHERE endpoint_id IN ");
+            push_id_list(&mut qb, chunk.iter().copied());
+            qb.build().execute(&mut **tx).await?;
+        }
+        let failing: Vec<(&str, &str, streaks::Failures)> = changes
+            .iter()
+            .filter_map(|(endpoint, (tenant, change))| match change {
+                StreakChange::Clear => None,
+                StreakChange::Restart(f) | StreakChange::Extend(f) => Some((*endpoint, *tenant, *f)),
+            })
+            .collect();
+        let mut candidates: Vec<(String, i64, i64)> = Vec::new();
+        for chunk in failing.chunks(200) {
+            // A streak another node started first keeps its start; the counts add up.
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO endpoint_failure_streaks (endpoint_id, tenant_id, failing_since, failed_attempts, \
+                 last_failure_at) ",
+            );
+            qb.push_values(chunk, |mut b, (endpoint, tenant, f)| {
+                b.push_bind(*endpoint).push_bind(*tenant).push_bind(f.since_ms).push_bind(f.count).push_bind(f.last_ms);
+            });
+            qb.push(
+                " ON CONFLICT (endpoint_id) DO UPDATE SET \
+                 failed_attempts = endpoint_failure_streaks.failed_attempts + excluded.failed_attempts, \
+                 failing_since = CASE WHEN excluded.failing_since < endpoint_failure_streaks.failing_since \
+                 THEN excluded.failing_since ELSE endpoint_failure_streaks.failing_since END, \
+                 last_failure_at = CASE WHEN excluded.last_failure_at > endpoint_failure_streaks.last_failure_at \
+                 THEN excluded.last_failure_at ELSE endpoint_failure_streaks.last_failure_at END \
+                 RETURNING endpoint_id, failing_since, failed_attempts",
+            );
+            let rows: Vec<(String, i64, i64)> = qb.build_query_as().fetch_all(&mut **tx).await?;
+            candidates.extend(rows.into_iter().filter(|(_, _, n)| *n >= policy.min_attempts));
+        }
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        // Read-only unless a period has really run out: a streak past the minimum
+        // count is checked on every batch that extends it.
+        let mut due: Vec<(String, String, i64, i64, i64)> = Vec::new();
+        for chunk in candidates.chunks(500) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "SELECT e.id, e.tenant_id, s.failing_since, s.failed_attempts, \
+                 COALESCE(t.auto_disable_after_seconds, ",
+            );
+            qb.push_bind(policy.after_ms / 1000);
+            qb.push(
+                ") AS after_s FROM endpoints e JOIN tenants t ON t.id = e.tenant_id \
+                 JOIN endpoint_failure_streaks s ON s.endpoint_id = e.id \
+                 WHERE e.enabled = TRUE AND e.deleted_at IS NULL AND e.id IN ",
+            );
+            push_id_list(&mut qb, chunk.iter().map(|(id, _, _)| id.as_str()));
+            qb.push(" ORDER BY e.id");
+            let rows: Vec<(String, String, i64, i64, i64)> = qb.build_query_as().fetch_all(&mut **tx).await?;
+            due.extend(rows.into_iter().filter(|(_, _, since, n, after_s)| {
+                *after_s > 0
+                    && *n >= policy.min_attempts
+                    && *since <= now_ms.saturating_sub(after_s.saturating_mul(1000))
+            }));
+        }
+        for (endpoint, tenant, since, n, after_s) in due {
+            let reason =
+                format!("every attempt failed for {} ({n} attempts in a row)", streaks::describe_period(after_s));
+            let changed = sqlx::query(
+                "UPDATE endpoints SET enabled = FALSE, disabled_reason = $1, disabled_at = $2, version = version + 1, \
+                 updated_at = $2 WHERE id = $3 AND enabled = TRUE",
+            )
+            .bind(&reason)
+            .bind(now_ms)
+            .bind(&endpoint)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                continue;
+            }
+            let event = LifecycleEvent {
+                id: crate::ids::new_id(),
+                tenant_id: Some(parse_id(tenant)?),
+                kind: LifecycleKind::EndpointDisabled,
+                subject_id: endpoint,
+                actor: "engine".into(),
+                detail: serde_json::json!({
+                    "reason": reason,
+                    "cause": "sustained_failure",
+                    "failing_since": ms_to_dt(since),
+                    "failed_attempts": n,
+                }),
+                created_at_ms: now_ms,
+            };
+            Self::insert_event_in(tx, &event).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StreakStore for This {
+    async fn failure_streaks(&self, tenant: &TenantScope) -> Result<Vec<FailureStreak>> {
+        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT endpoint_id, failing_since, failed_attempts, last_failure_at FROM endpoint_failure_streaks \
+             WHERE tenant_id = $1 ORDER BY endpoint_id",
+        )
+        .bind(tenant.id().as_str())
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter().map(streak_of).collect()
+    }
+
+    async fn end_failure_streak(&self, tenant: &TenantScope, endpoint: &EndpointId) -> Result<Option<FailureStreak>> {
+        let row: Option<(String, i64, i64, i64)> = sqlx::query_as(
+            "DELETE FROM endpoint_failure_streaks WHERE endpoint_id = $1 AND tenant_id = $2 \
+             RETURNING endpoint_id, failing_since, failed_attempts, last_failure_at",
+        )
+        .bind(endpoint.as_str())
+        .bind(tenant.id().as_str())
+        .fetch_optional(&self.write)
+        .await?;
+        row.map(streak_of).transpose()
+    }
+}
+
+fn streak_of((endpoint_id, since_ms, count, last_ms): (String, i64, i64, i64)) -> Result<FailureStreak> {
+    Ok(FailureStreak { endpoint_id: parse_id(endpoint_id)?, failures: streaks::Failures { since_ms, count, last_ms } })
+}
