@@ -90,6 +90,11 @@ pub fn App() -> impl IntoView {
                         view=pages::audit::AuditPage
                         ssr=SsrMode::Async
                     />
+                    <Route
+                        path=(StaticSegment("tenants"), ParamSegment("tenant"), StaticSegment("activity"))
+                        view=pages::activity::ActivityPage
+                        ssr=SsrMode::Async
+                    />
                     <Route path=StaticSegment("api-keys") view=pages::keys::ApiKeysPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("tiers") view=pages::tiers::TiersPage ssr=SsrMode::Async/>
                     <Route

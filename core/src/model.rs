@@ -39,6 +39,10 @@ pub struct Tenant {
     /// seconds: `null` means the platform's default (`SLUICE_AUTO_DISABLE_AFTER_SECONDS`,
     /// three days unless set), `0` never.
     pub auto_disable_after_seconds: Option<u32>,
+    /// Its endpoints that subscribe to Sluice's own event types
+    /// (`sluice.endpoint.disabled`, …) get them for every tenant: the platform's inbox
+    /// for notices about its customers' endpoints.
+    pub receives_all_notices: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -464,8 +468,13 @@ pub struct Operation {
     pub endpoint_id: EndpointId,
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
-    /// `running` while any of its deliveries is pending, then `completed`.
+    /// The filters it was started with, if any.
+    pub event_type: Option<String>,
+    pub error_class: Option<ErrorClass>,
+    /// `running` while any of its deliveries is pending, then `completed`;
+    /// `cancelled` once cancelled (what was still waiting went back to failed).
     pub state: String,
+    pub cancelled_at: Option<DateTime<Utc>>,
     /// Deliveries it re-queued, and where they are now.
     pub total: i64,
     pub pending: i64,
@@ -473,6 +482,13 @@ pub struct Operation {
     pub failed: i64,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// What a recover would re-queue (`dry_run`), without re-queueing anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecoverPreview {
+    pub deliveries: i64,
 }
 
 #[cfg(test)]

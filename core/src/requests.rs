@@ -47,6 +47,9 @@ pub struct PatchTenant {
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 31_536_000))]
     #[serde(default, deserialize_with = "double_option")]
     pub auto_disable_after_seconds: Option<Option<u32>>,
+    /// Whether its endpoints get Sluice's own event types for every tenant.
+    #[serde(default)]
+    pub receives_all_notices: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -74,6 +77,10 @@ pub struct CreateTenant {
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 31_536_000))]
     #[serde(default)]
     pub auto_disable_after_seconds: Option<u32>,
+    /// Whether its endpoints get Sluice's own event types for every tenant (the
+    /// platform's inbox for notices); `false` when left out.
+    #[serde(default)]
+    pub receives_all_notices: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -272,7 +279,7 @@ pub struct SetPassword {
 }
 
 /// Replay everything that failed for an endpoint in `[since, until)` (RFC 3339;
-/// `until` defaults to now).
+/// `until` defaults to now), of one event type and one error class when given.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -282,4 +289,13 @@ pub struct RecoverEndpoint {
     #[cfg_attr(feature = "openapi", schema(format = DateTime, example = "2026-01-31T12:00:00Z"))]
     #[serde(default)]
     pub until: Option<String>,
+    /// Only deliveries of this event type.
+    #[serde(default)]
+    pub event_type: Option<String>,
+    /// Only deliveries whose last attempt failed this way.
+    #[serde(default)]
+    pub error_class: Option<crate::model::ErrorClass>,
+    /// Count what would be re-queued (200 with the count) and change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
 }

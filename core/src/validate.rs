@@ -55,6 +55,32 @@ pub fn event_type(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Event types that start with this are Sluice's own: no one may publish them, and an
+/// endpoint gets them only by naming them.
+pub const RESERVED_PREFIX: &str = "sluice.";
+
+/// Sluice's own event types an endpoint may subscribe to (operational webhooks): what
+/// happened to the tenant's endpoints and deliveries, sent like any other message.
+pub const OPERATIONAL_EVENT_TYPES: [&str; 4] = [
+    "sluice.endpoint.disabled",
+    "sluice.endpoint.circuit_opened",
+    "sluice.endpoint.recovered",
+    "sluice.delivery.exhausted",
+];
+
+pub fn is_reserved(event_type: &str) -> bool {
+    event_type.starts_with(RESERVED_PREFIX)
+}
+
+/// An event type a caller may publish: a valid one outside Sluice's own.
+pub fn publishable_event_type(s: &str) -> Result<(), String> {
+    event_type(s)?;
+    if is_reserved(s) {
+        return Err(format!("must not start with {RESERVED_PREFIX:?}: those are Sluice's own events"));
+    }
+    Ok(())
+}
+
 /// Endpoint URLs: absolute http(s) with a host, no credentials, at most 2 KiB.
 ///
 /// Whether the host may be private is decided at connect time, against the addresses
@@ -102,6 +128,9 @@ pub fn event_type_filter(types: &[String]) -> Vec<(String, String)> {
     for (i, t) in types.iter().enumerate() {
         if let Err(e) = event_type(t) {
             errors.push((format!("[{i}]"), e));
+        } else if is_reserved(t) && !OPERATIONAL_EVENT_TYPES.contains(&t.as_str()) {
+            let known = OPERATIONAL_EVENT_TYPES.join(", ");
+            errors.push((format!("[{i}]"), format!("is not one of Sluice's own event types ({known})")));
         }
     }
     errors
@@ -115,9 +144,11 @@ pub fn rate_limit(r: u32) -> Result<(), String> {
 }
 
 /// Whether an endpoint subscribed to `types` (empty means every type) gets a message
-/// of `event_type`.
+/// of `event_type`. Sluice's own types go only to endpoints that name them: an
+/// endpoint taking "everything" was set up for the platform's events, not for notices
+/// about its own failures.
 pub fn subscribes(types: &[String], event_type: &str) -> bool {
-    types.is_empty() || types.iter().any(|t| t == event_type)
+    (types.is_empty() && !is_reserved(event_type)) || types.iter().any(|t| t == event_type)
 }
 
 /// The largest per-tenant quotas the platform may set.
@@ -233,6 +264,18 @@ mod tests {
         assert!(event_type("").is_err());
         assert!(event_type("has space").is_err());
         assert!(event_type(&"x".repeat(129)).is_err());
+    }
+    #[test]
+    fn sluice_events_are_reserved_and_go_only_to_endpoints_that_name_them() {
+        assert!(publishable_event_type("invoice.paid").is_ok());
+        assert!(publishable_event_type("sluice.endpoint.disabled").is_err());
+        assert!(!subscribes(&[], "sluice.endpoint.disabled"), "everything means the platform's events");
+        assert!(subscribes(&[], "invoice.paid"));
+        assert!(subscribes(&["sluice.endpoint.disabled".into()], "sluice.endpoint.disabled"));
+        assert!(event_type_filter(&["sluice.endpoint.disabled".into(), "invoice.paid".into()]).is_empty());
+        let errors = event_type_filter(&["invoice.paid".into(), "sluice.nope".into()]);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].0, "[1]");
     }
 
     #[test]

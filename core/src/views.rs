@@ -34,9 +34,9 @@ pub struct FailingStreak {
     pub since: DateTime<Utc>,
     pub failed_attempts: i64,
     pub last_failure_at: DateTime<Utc>,
-    /// When it is disabled if every attempt keeps failing (and the platform's
-    /// minimum number of attempts has been made); `null` if its tenant's endpoints
-    /// are never disabled.
+    /// When it is disabled if every attempt keeps failing (and by then the platform's
+    /// minimum number of attempts, for more than one delivery, has been made); `null`
+    /// if its tenant's endpoints are never disabled.
     pub disables_at: Option<DateTime<Utc>>,
 }
 
@@ -106,12 +106,14 @@ pub enum LifecycleKind {
     ReplayRequested,
     #[serde(rename = "recover.requested")]
     RecoverRequested,
+    #[serde(rename = "recover.cancelled")]
+    RecoverCancelled,
     #[serde(rename = "delivery.exhausted")]
     DeliveryExhausted,
 }
 
 impl LifecycleKind {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::EndpointCreated,
         Self::EndpointUpdated,
         Self::EndpointDisabled,
@@ -123,6 +125,7 @@ impl LifecycleKind {
         Self::SecretRevealed,
         Self::ReplayRequested,
         Self::RecoverRequested,
+        Self::RecoverCancelled,
         Self::DeliveryExhausted,
     ];
 
@@ -139,6 +142,7 @@ impl LifecycleKind {
             Self::SecretRevealed => "secret.revealed",
             Self::ReplayRequested => "replay.requested",
             Self::RecoverRequested => "recover.requested",
+            Self::RecoverCancelled => "recover.cancelled",
             Self::DeliveryExhausted => "delivery.exhausted",
         }
     }

@@ -52,6 +52,17 @@ test('a partner sees why an endpoint was disabled and revives it with its failur
   await expect(notice).toContainText('every attempt failed for 1 second');
   await page.screenshot({ path: 'screenshots/partner-auto-disabled.png', fullPage: true });
 
+  // The Activity tab says who disabled it and why.
+  await page.getByRole('navigation', { name: 'Tenant pages' }).getByRole('link', { name: 'Activity' }).click();
+  await page.getByLabel('What happened').selectOption('endpoint.disabled');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  const row = page.getByTestId('activity-row');
+  await expect(row).toHaveCount(1);
+  await expect(row).toContainText('engine');
+  await expect(row).toContainText('every attempt failed for 1 second');
+  await page.screenshot({ path: 'screenshots/partner-activity.png', fullPage: true });
+  await page.goto(`/tenants/${tenant}/endpoints`);
+
   failing = false;
   await notice.getByRole('button', { name: `Enable ${url} and recover its failed deliveries` }).click();
   await expect(page.getByRole('status')).toContainText('2 failed deliveries re-queued');

@@ -39,6 +39,14 @@ test('a partner recovers an endpoint\'s failures and watches the progress', asyn
   // An hour ago, in the UTC the field is labelled with.
   const since = new Date(Date.now() - 3600_000).toISOString().slice(0, 16);
   await page.getByLabel('Failed since (UTC)').fill(since);
+  // Counted first: nothing changes.
+  await page.getByLabel('Event type (empty: all)').fill('order.paid');
+  await page.getByLabel('Last error').selectOption('http_5xx');
+  await page.getByLabel('Only count them (change nothing)').check();
+  await page.getByRole('button', { name: 'Recover' }).click();
+  await expect(page.getByTestId('dry-run')).toContainText('3 failed deliveries match');
+  await expect(page.getByTestId('operation')).toHaveCount(0);
+  await page.getByLabel('Only count them (change nothing)').uncheck();
   await page.getByRole('button', { name: 'Recover' }).click();
 
   const op = page.getByTestId('operation');

@@ -54,6 +54,7 @@ const MORE_ERRORS: &[(&str, &[ErrorCode])] = &[
     ("send_test_event", &[ErrorCode::BacklogFull]),
     ("replay_message", &[ErrorCode::BacklogFull]),
     ("recover_endpoint", &[ErrorCode::BacklogFull]),
+    ("enable_endpoint_and_recover", &[ErrorCode::BacklogFull, ErrorCode::PreconditionFailed]),
     ("create_user", &[ErrorCode::RateLimited]),
     ("set_user_password", &[ErrorCode::RateLimited]),
     ("revoke_api_key", &[ErrorCode::Conflict]),

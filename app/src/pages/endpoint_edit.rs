@@ -249,7 +249,13 @@ fn EditForm(e: Endpoint, csrf: String, save: ServerAction<EditEndpoint>) -> impl
             </div>
             <div class="field">
                 <label for="edit-types">"Event types (comma-separated; empty for all)"</label>
-                <input id="edit-types" name="event_types" value=e.event_types.join(", ")/>
+                <input
+                    id="edit-types"
+                    name="event_types"
+                    value=e.event_types.join(", ")
+                    aria-describedby="edit-types-hint"
+                />
+                <crate::pages::EventTypesHint id="edit-types-hint"/>
             </div>
             <button type="submit">"Save"</button>
         </ActionForm>

@@ -289,7 +289,8 @@ fn EndpointsView(
                 </div>
                 <div class="field">
                     <label for="new-types">"Event types (comma-separated; empty for all)"</label>
-                    <input id="new-types" name="event_types"/>
+                    <input id="new-types" name="event_types" aria-describedby="new-types-hint"/>
+                    <crate::pages::EventTypesHint id="new-types-hint"/>
                 </div>
                 <button type="submit" disabled=move || create.pending().get()>"Add endpoint"</button>
             </ActionForm>

@@ -1,6 +1,7 @@
 //! One module per page, and the small pieces of markup they share.
 
 pub mod account;
+pub mod activity;
 pub mod admin;
 pub mod audit;
 pub mod deliveries;
@@ -13,6 +14,7 @@ pub mod portal;
 pub mod recover;
 pub mod sign_in;
 pub mod status;
+pub mod tenant_notices;
 pub mod tiers;
 pub mod triage;
 pub mod user_actions;
@@ -74,11 +76,13 @@ pub fn TenantNav(tenant: String) -> impl IntoView {
     let overview = format!("/tenants/{tenant}");
     let deliveries = format!("/tenants/{tenant}/deliveries");
     let endpoints = format!("/tenants/{tenant}/endpoints");
+    let activity = format!("/tenants/{tenant}/activity");
     view! {
         <nav aria-label="Tenant pages" class="tabs">
             <A href=overview exact=true>"Overview"</A>
             <A href=deliveries>"Deliveries"</A>
             <A href=endpoints>"Endpoints"</A>
+            <A href=activity>"Activity"</A>
         </nav>
     }
 }
@@ -98,4 +102,15 @@ pub fn SubmissionKey(nonce: String, form: String, #[prop(into)] completed: Signa
             value=move || crate::auth::submission_key(&nonce, &form, completed.get())
         />
     }
+}
+
+/// Under an event-type field: what empty means, and Sluice's own notices, which an
+/// endpoint gets only by naming them.
+#[component]
+pub fn EventTypesHint(id: &'static str) -> impl IntoView {
+    let text = format!(
+        "Empty takes every event you publish. Sluice's own notices ({}) go only to endpoints that name them.",
+        sluice_core::validate::OPERATIONAL_EVENT_TYPES.join(", ")
+    );
+    view! { <p id=id class="text-sm text-slate-600">{text}</p> }
 }

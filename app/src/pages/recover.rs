@@ -1,5 +1,6 @@
-//! Recover: replay everything that failed for an endpoint since a time, as an
-//! operation whose progress the page follows live.
+//! Recover: replay everything that failed for an endpoint since a time (of one event
+//! type or error class, if chosen; counted first, if asked), as an operation whose
+//! progress the page follows live and which can be cancelled.
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -10,24 +11,66 @@ use sluice_core::model::Operation;
 
 use crate::auth::{error_text, PageViewer};
 
-/// Starts a recover. `since` is RFC 3339, or what a `datetime-local` input sends
-/// (`2026-11-23T12:00`), read as UTC.
+/// What the recover form answers: the operation it started, or how many deliveries
+/// it would re-queue (when only counting).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RecoverStarted {
+    Operation(String),
+    WouldRequeue(i64),
+}
+
+/// Starts a recover, or only counts it (`dry_run` ticked). `since` is RFC 3339, or
+/// what a `datetime-local` input sends (`2026-11-23T12:00`), read as UTC; an empty
+/// event type or error class takes all. One argument per field of the form, which is
+/// how a server function reads a form posted without JavaScript.
+#[allow(clippy::too_many_arguments)]
 #[server(endpoint = "start_recover")]
 pub async fn start_recover(
     tenant: String,
     endpoint: String,
     since: String,
+    event_type: Option<String>,
+    error_class: Option<String>,
+    dry_run: Option<String>,
     csrf: String,
     idempotency_key: Option<String>,
-) -> Result<String, AppError> {
+) -> Result<RecoverStarted, AppError> {
     use crate::auth::ssr::{fingerprint, once, parse_id};
-    use sluice_core::model::RecoverEndpoint;
+    use sluice_core::model::{ErrorClass, RecoverEndpoint};
+    use sluice_engine::service::RecoverAnswer;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let (scope, endpoint_id) = (caller.tenant_act(&parse_id(&tenant)?)?, parse_id(&endpoint)?);
-    let request = fingerprint(&(&tenant, &endpoint, &since))?;
-    let req = RecoverEndpoint { since: crate::pages::form_time_as_rfc3339(&since), until: None };
-    let act = async move { Ok(ctx.sluice.recover_endpoint(&scope, &endpoint_id, req).await?.id.to_string()) };
+    let event_type = event_type.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    let error_class = match error_class.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(ErrorClass::parse(c).ok_or_else(|| {
+            AppError::new(sluice_core::ErrorCode::ValidationFailed, format!("error class: {c:?} is not one"))
+        })?),
+    };
+    let dry_run = dry_run.is_some();
+    let request = fingerprint(&(&tenant, &endpoint, &since, &event_type, &error_class, dry_run))?;
+    let req = RecoverEndpoint {
+        since: crate::pages::form_time_as_rfc3339(&since),
+        event_type,
+        error_class,
+        dry_run,
+        until: None,
+    };
+    let act = async move {
+        Ok(match ctx.sluice.recover_endpoint(&scope, &endpoint_id, req).await? {
+            RecoverAnswer::Started(op) => RecoverStarted::Operation(op.id.to_string()),
+            RecoverAnswer::DryRun(p) => RecoverStarted::WouldRequeue(p.deliveries),
+        })
+    };
     once(&caller, "start_recover", idempotency_key.as_deref(), request, act).await
+}
+
+/// Cancels a recover started here.
+#[server(endpoint = "cancel_recover")]
+pub async fn cancel_recover(operation: String, csrf: String) -> Result<Operation, AppError> {
+    use crate::auth::ssr::parse_id;
+    let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
+    ctx.sluice.cancel_operation(&caller, &parse_id(&operation)?).await.map_err(AppError::from)
 }
 
 #[server(endpoint = "load_operation")]
@@ -44,11 +87,22 @@ pub fn RecoverPage() -> impl IntoView {
     let endpoint = move || params.read().get("endpoint").unwrap_or_default();
     let viewer = Resource::new(|| (), |_| crate::auth::current_viewer());
     let start = ServerAction::<StartRecover>::new();
+    let cancel = ServerAction::<CancelRecover>::new();
     let tick = crate::pages::refresh_tick(1);
-    let started = move || start.value().get().and_then(Result::ok);
+    let started = move || match start.value().get() {
+        Some(Ok(RecoverStarted::Operation(op))) => Some(op),
+        _ => None,
+    };
+    let counted = move || match start.value().get() {
+        Some(Ok(RecoverStarted::WouldRequeue(n))) => {
+            let text = format!("{n} failed deliveries match; nothing was re-queued.");
+            Some(view! { <p role="status" data-testid="dry-run">{text}</p> })
+        }
+        _ => None,
+    };
     let progress = Resource::new(
-        move || (started(), tick.get()),
-        |(op, _)| async move {
+        move || (started(), tick.get(), cancel.version().get()),
+        |(op, _, _)| async move {
             match op {
                 Some(op) => load_operation(op).await.map(Some),
                 None => Ok(None),
@@ -60,7 +114,10 @@ pub fn RecoverPage() -> impl IntoView {
         <Title text="Recover · Sluice"/>
         <p><A href=back>"← Endpoints"</A></p>
         <h1>"Recover failed deliveries"</h1>
-        <p class="mb-6 text-slate-600">"Replays every delivery to this endpoint that failed since the time you choose."</p>
+        <p class="mb-6 text-slate-600">
+            "Replays every delivery to this endpoint that failed since the time you choose, "
+            "of one event type or error class if you choose one. Count first to see how many."
+        </p>
         <Suspense fallback=|| ()>
             {move || {
                 let v = PageViewer::of(viewer.get());
@@ -84,6 +141,24 @@ pub fn RecoverPage() -> impl IntoView {
                             <label for="since">"Failed since (UTC)"</label>
                             <input id="since" name="since" type="datetime-local" required/>
                         </div>
+                        <div class="field">
+                            <label for="event-type">"Event type (empty: all)"</label>
+                            <input id="event-type" name="event_type"/>
+                        </div>
+                        <div class="field">
+                            <label for="error-class">"Last error"</label>
+                            <select id="error-class" name="error_class">
+                                <option value="">"Any"</option>
+                                {ERROR_CLASSES
+                                    .iter()
+                                    .map(|c| view! { <option value=c.as_str()>{c.as_str().replace('_', " ")}</option> })
+                                    .collect_view()}
+                            </select>
+                        </div>
+                        <label class="row">
+                            <input type="checkbox" name="dry_run" value="on"/>
+                            "Only count them (change nothing)"
+                        </label>
                         <button type="submit" disabled=move || start.pending().get()>"Recover"</button>
                     </ActionForm>
                 }
@@ -91,12 +166,17 @@ pub fn RecoverPage() -> impl IntoView {
             }}
         </Suspense>
         {move || start.value().get().and_then(Result::err).map(|e| view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> })}
+        {counted}
+        {move || cancel.value().get().and_then(Result::err).map(|e| view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> })}
         <Suspense fallback=|| ()>
             {move || {
                 progress
                     .get()
                     .map(|r| match r {
-                        Ok(Some(op)) => view! { <ProgressView op/> }.into_any(),
+                        Ok(Some(op)) => {
+                            let csrf = PageViewer::of(viewer.get()).csrf();
+                            view! { <ProgressView op csrf cancel/> }.into_any()
+                        }
                         Ok(None) => ().into_any(),
                         Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
@@ -105,8 +185,25 @@ pub fn RecoverPage() -> impl IntoView {
     }
 }
 
+/// The classes a recover can be limited to, in the order people look for them.
+const ERROR_CLASSES: [sluice_core::model::ErrorClass; 11] = {
+    use sluice_core::model::ErrorClass::*;
+    [Timeout, Connect, Dns, Tls, Http5xx, Http429, Http4xx, Http410, Http3xx, BlockedTarget, Other]
+};
+
 #[component]
-fn ProgressView(op: Operation) -> impl IntoView {
+fn ProgressView(op: Operation, csrf: String, cancel: ServerAction<CancelRecover>) -> impl IntoView {
+    let running = op.state == "running";
+    let id = op.id.to_string();
+    let stop = running.then(move || {
+        view! {
+            <ActionForm action=cancel>
+                <input type="hidden" name="operation" value=id/>
+                <input type="hidden" name="csrf" value=csrf/>
+                <button type="submit" class="secondary" disabled=move || cancel.pending().get()>"Cancel recover"</button>
+            </ActionForm>
+        }
+    });
     let finished = op.succeeded + op.failed;
     let summary =
         format!("{} of {} delivered · {} pending · {} failed again", op.succeeded, op.total, op.pending, op.failed);
@@ -118,6 +215,7 @@ fn ProgressView(op: Operation) -> impl IntoView {
             </p>
             <progress aria-label="Recover progress" max=op.total.max(1) value=finished></progress>
             <p data-testid="operation-summary">{summary}</p>
+            {stop}
         </section>
     }
 }

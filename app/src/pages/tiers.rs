@@ -1,4 +1,5 @@
-//! Admin: tenants, their tiers and quotas, and each tier's SLO targets.
+//! Admin: tenants, their tiers, quotas and notices (`tenant_notices.rs`), and each
+//! tier's SLO targets.
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -108,9 +109,13 @@ pub fn TiersPage() -> impl IntoView {
     let save = ServerAction::<SaveTier>::new();
     let set_tier = ServerAction::<SetTenantTier>::new();
     let set_quotas = ServerAction::<SetTenantQuotas>::new();
+    let set_notices = ServerAction::<super::tenant_notices::SetTenantNotices>::new();
     let add = ServerAction::<AddTenant>::new();
     let data = Resource::new(
-        move || (save.version().get(), set_tier.version().get(), set_quotas.version().get(), add.version().get()),
+        move || {
+            let versions = (save.version().get(), set_tier.version().get(), set_quotas.version().get());
+            (versions, set_notices.version().get(), add.version().get())
+        },
         |_| load_tiers_and_tenants(),
     );
     let csrf = move || PageViewer::of(viewer.get()).csrf();
@@ -128,6 +133,10 @@ pub fn TiersPage() -> impl IntoView {
             (
                 set_quotas.version().get(),
                 set_quotas.value().get().map(|r| r.map(|t| format!("Saved the quotas of {}.", t.name))),
+            ),
+            (
+                set_notices.version().get(),
+                set_notices.value().get().map(|r| r.map(|t| format!("Saved the notices of {}.", t.name))),
             ),
             (add.version().get(), add.value().get().map(|r| r.map(|t| format!("Added {}.", t.name)))),
         ];
@@ -241,6 +250,7 @@ pub fn TiersPage() -> impl IntoView {
                                                     <th scope="col">"Tenant"</th>
                                                     <th scope="col">"Tier"</th>
                                                     <th scope="col">"Quotas (empty: the platform's default)"</th>
+                                                    <th scope="col">"Auto-disable and notices"</th>
                                                 </tr>
                                             </thead>
                                             <tbody>
@@ -256,6 +266,7 @@ pub fn TiersPage() -> impl IntoView {
                                                         let href = format!("/tenants/{}", t.id);
                                                         let (tier_form_id, quota_form_id) = (t.id.to_string(), t.id.to_string());
                                                         let names = tier_names.clone();
+                                                        let notices = t.clone();
                                                         view! {
                                                             <tr data-testid="tenant-row">
                                                                 <td><A href=href>{t.name.clone()}</A></td>
@@ -283,6 +294,9 @@ pub fn TiersPage() -> impl IntoView {
                                                                         <input name="max_api_keys" inputmode="numeric" size="6" aria-label=keys_label value=shown(t.max_api_keys)/>
                                                                         <button type="submit" class="secondary" aria-label=save_quotas>"Save"</button>
                                                                     </ActionForm>
+                                                                </td>
+                                                                <td class="actions">
+                                                                    <super::tenant_notices::TenantNoticesForm tenant=notices csrf=csrf action=set_notices/>
                                                                 </td>
                                                             </tr>
                                                         }

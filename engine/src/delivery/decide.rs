@@ -65,6 +65,7 @@ pub fn decide(claim: &Claimed, endpoint: &DueEndpoint, result: SendResult, now_m
                 claim.delivery_id.as_str(),
                 serde_json::json!({
                     "message_id": claim.message_id,
+                    "event_type": claim.event_type,
                     "endpoint_id": claim.endpoint_id,
                     "attempts": record.number,
                     "last_error_class": class,

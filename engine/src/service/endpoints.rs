@@ -212,10 +212,6 @@ impl Sluice {
         if current.status == EndpointStatus::Enabled {
             return Ok((current, None));
         }
-        // Ended first: while the endpoint is disabled nothing is sent, so no new
-        // streak can start before it is enabled; if enabling then fails, the endpoint
-        // just starts its next period from nothing.
-        let streak = self.store.end_failure_streak(tenant, id).await?.map(|s| s.failures);
         let mut next = current.clone();
         next.status = EndpointStatus::Enabled;
         next.disabled_reason = None;
@@ -230,6 +226,10 @@ impl Sluice {
             serde_json::json!({}),
         );
         let saved = self.save_endpoint(tenant, next, current.version, Some(&event)).await?;
+        // Ended once enabled, so a refused enable (412) keeps it. Failures recorded
+        // in between (the endpoint's first sends) are dropped with it: the fresh
+        // period starts a moment late, never early.
+        let streak = self.store.end_failure_streak(tenant, id).await?.map(|s| s.failures);
         // Its pending deliveries are claimable again.
         self.wake.notify_one();
         Ok((saved, streak))

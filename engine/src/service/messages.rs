@@ -54,7 +54,7 @@ impl Sluice {
     ) -> Result<Published> {
         let started = std::time::Instant::now();
         let mut errors = Errors::default();
-        errors.check(validate::event_type(&req.event_type), "event_type");
+        errors.check(validate::publishable_event_type(&req.event_type), "event_type");
         if let Some(k) = &idempotency_key {
             errors.check(validate::idempotency_key(k), "Idempotency-Key");
         }

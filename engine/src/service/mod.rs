@@ -37,6 +37,7 @@ pub use audit::{current_client_ip, with_origin, DEFAULT_AUDIT_RETENTION};
 pub use events::EventQuery;
 pub use idempotency::{IdempotencyTicket, Idempotent, Once, Settle, IDEMPOTENCY_KEPT, IN_FLIGHT_FOR_AT_MOST};
 pub use messages::{parse_time, Published};
+pub use operations::RecoverAnswer;
 pub use passwords::PasswordGate;
 pub use portal::{IssuedPortalLink, OpenedPortalSession};
 pub use queries::DeliveryQuery;

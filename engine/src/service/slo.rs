@@ -90,6 +90,9 @@ impl Sluice {
             }
             tenant.auto_disable_after_seconds = n;
         }
+        if let Some(all) = req.receives_all_notices {
+            tenant.receives_all_notices = all;
+        }
         errors.into_result().map_err(Error::Validation)?;
         self.store.update_tenant(platform, &tenant).await?;
         // Its backlog cap may have changed.
@@ -99,6 +102,7 @@ impl Sluice {
             "retention_days": tenant.retention_days,
             "max_endpoints": tenant.max_endpoints, "max_api_keys": tenant.max_api_keys,
             "auto_disable_after_seconds": tenant.auto_disable_after_seconds,
+            "receives_all_notices": tenant.receives_all_notices,
         });
         self.audit(platform.actor(), Some(&tenant.id), "tenant.updated", Some(tenant.id.as_str()), detail).await;
         Ok(tenant)

@@ -33,6 +33,7 @@ impl Sluice {
             max_endpoints: req.max_endpoints,
             max_api_keys: req.max_api_keys,
             auto_disable_after_seconds: req.auto_disable_after_seconds,
+            receives_all_notices: req.receives_all_notices.unwrap_or(false),
             created_at: crate::store::ms_to_dt(crate::ids::now_ms()),
         };
         self.store.insert_tenant(platform, &tenant).await?;

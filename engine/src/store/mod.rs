@@ -20,6 +20,7 @@
 
 mod gauges;
 mod idempotency;
+pub mod operational;
 mod portal;
 mod postgres;
 mod queue;
@@ -398,6 +399,12 @@ pub trait OperationStore: Send + Sync {
     async fn recoverable(&self, tenant: &TenantScope, op: &NewOperation) -> Result<i64>;
     /// An operation with its deliveries counted by state.
     async fn get_operation(&self, id: &OperationId) -> Result<Option<Operation>>;
+    /// The tenant's operations, newest first.
+    async fn list_operations(&self, tenant: &TenantScope, page: &PageArgs) -> Result<Vec<Operation>>;
+    /// Marks the tenant's operation cancelled and sends what it re-queued that still
+    /// waits back to failed; how many, or `None` if there is no such operation not
+    /// already cancelled.
+    async fn cancel_operation(&self, tenant: &TenantScope, id: &OperationId, now_ms: i64) -> Result<Option<i64>>;
 }
 
 /// Reads across deliveries for support and the dashboard (triage, SLO hours, search)

@@ -207,6 +207,9 @@ pub struct NewOperation {
     pub until_ms: i64,
     /// Only deliveries that failed for good at or after this (Unix ms).
     pub failed_since_ms: Option<i64>,
+    /// Only deliveries of this event type, whose last attempt failed this way.
+    pub event_type: Option<String>,
+    pub error_class: Option<ErrorClass>,
     pub created_by: String,
 }
 

@@ -20,6 +20,7 @@ pub(super) struct TenantRow {
     pub max_endpoints: Option<i64>,
     pub max_api_keys: Option<i64>,
     pub auto_disable_after_seconds: Option<i64>,
+    pub receives_all_notices: bool,
     pub created_at: i64,
 }
 
@@ -192,7 +193,8 @@ pub(super) const MESSAGE_COLUMNS: &str =
 pub(super) const DELIVERY_COLUMNS: &str = "id, message_id, endpoint_id, tenant_id, event_type, state, attempts, \
      next_attempt_at, lease_owner, last_error_class, last_response_status, created_at, updated_at";
 pub(super) const TENANT_COLUMNS: &str =
-    "id, name, tier, retention_days, backlog_cap, max_endpoints, max_api_keys, auto_disable_after_seconds, created_at";
+    "id, name, tier, retention_days, backlog_cap, max_endpoints, max_api_keys, auto_disable_after_seconds, \
+     receives_all_notices, created_at";
 
 pub(super) const ATTEMPT_COLUMNS: &str = "id, delivery_id, message_id, endpoint_id, number, trigger, url, started_at, \
      duration_ms, request_headers, response_status, response_headers, response_body, error_class, error_message, \
@@ -245,6 +247,7 @@ pub(super) fn tenant_from(r: TenantRow) -> Result<Tenant> {
         max_endpoints: r.max_endpoints.and_then(|v| u32::try_from(v).ok()),
         max_api_keys: r.max_api_keys.and_then(|v| u32::try_from(v).ok()),
         auto_disable_after_seconds: r.auto_disable_after_seconds.and_then(|v| u32::try_from(v).ok()),
+        receives_all_notices: r.receives_all_notices,
         created_at: ms_to_dt(r.created_at),
     })
 }

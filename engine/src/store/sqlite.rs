@@ -139,3 +139,4 @@ include!("sql/idempotency.rs");
 include!("sql/portal.rs");
 include!("sql/gauges.rs");
 include!("sql/streaks.rs");
+include!("sql/operational.rs");

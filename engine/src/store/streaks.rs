@@ -55,22 +55,38 @@ pub trait StreakStore: Send + Sync {
     async fn end_failure_streak(&self, tenant: &TenantScope, endpoint: &EndpointId) -> Result<Option<FailureStreak>>;
 }
 
+/// A batch's run of failures for one endpoint, with the deliveries they were for:
+/// one message failing on its own (a payload the receiver rejects, retried through
+/// its whole schedule) must not disable an endpoint, so a streak counts only once it
+/// holds failures of two deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run<'a> {
+    pub failures: Failures,
+    /// The delivery of the run's first failure.
+    pub first_delivery: &'a str,
+    /// Whether the run holds failures of any other delivery.
+    pub several_deliveries: bool,
+}
+
 /// What one batch does to one endpoint's streak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreakChange {
+pub enum StreakChange<'a> {
     /// Its last attempt in the batch succeeded: no streak.
     Clear,
     /// A success, then failures: the streak starts over with these.
-    Restart(Failures),
+    Restart(Run<'a>),
     /// Only failures: they add to the streak there is, or start one.
-    Extend(Failures),
+    Extend(Run<'a>),
 }
+
+/// One endpoint's attempts in a batch so far: its tenant, when its last success
+/// started, and the failures after it in start order, with their deliveries.
+type Seen<'a> = (&'a str, Option<i64>, Vec<(i64, &'a str)>);
 
 /// Each endpoint's change (with its tenant), in endpoint id order: the order rows are
 /// written in, so two nodes' recorders lock them alike and cannot deadlock.
-pub fn fold(outcomes: &[Outcome]) -> BTreeMap<&str, (&str, StreakChange)> {
-    // (tenant, last success start, failures after it in start order)
-    let mut seen: BTreeMap<&str, (&str, Option<i64>, Vec<i64>)> = BTreeMap::new();
+pub fn fold(outcomes: &[Outcome]) -> BTreeMap<&str, (&str, StreakChange<'_>)> {
+    let mut seen: BTreeMap<&str, Seen<'_>> = BTreeMap::new();
     let mut ordered: Vec<&Outcome> = outcomes.iter().collect();
     ordered.sort_by_key(|o| o.attempt.started_at_ms);
     for o in ordered {
@@ -80,15 +96,17 @@ pub fn fold(outcomes: &[Outcome]) -> BTreeMap<&str, (&str, StreakChange)> {
             entry.1 = Some(a.started_at_ms);
             entry.2.clear();
         } else {
-            entry.2.push(a.started_at_ms);
+            entry.2.push((a.started_at_ms, a.delivery_id.as_str()));
         }
     }
     seen.into_iter()
         .map(|(endpoint, (tenant, success, failed))| {
             let failures = match (failed.first(), failed.last()) {
-                (Some(&since_ms), Some(&last_ms)) => {
-                    Some(Failures { since_ms, count: i64::try_from(failed.len()).unwrap_or(i64::MAX), last_ms })
-                }
+                (Some(&(since_ms, first_delivery)), Some(&(last_ms, _))) => Some(Run {
+                    failures: Failures { since_ms, count: i64::try_from(failed.len()).unwrap_or(i64::MAX), last_ms },
+                    first_delivery,
+                    several_deliveries: failed.iter().any(|(_, d)| *d != first_delivery),
+                }),
                 _ => None,
             };
             let change = match (success, failures) {
@@ -117,15 +135,19 @@ mod tests {
     use super::*;
     use crate::ids::new_id;
     use crate::store::{AttemptRecord, NextStep};
-    use sluice_core::ids::{EndpointId, TenantId};
+    use sluice_core::ids::{DeliveryId, EndpointId, TenantId};
     use sluice_core::model::{AttemptTrigger, ErrorClass};
 
     fn attempt(endpoint: &EndpointId, tenant: &TenantId, at: i64, ok: bool) -> Outcome {
+        of_delivery(endpoint, tenant, &new_id(), at, ok)
+    }
+
+    fn of_delivery(endpoint: &EndpointId, tenant: &TenantId, delivery: &DeliveryId, at: i64, ok: bool) -> Outcome {
         Outcome {
             lease_token: 1,
             attempt: AttemptRecord {
                 id: new_id(),
-                delivery_id: new_id(),
+                delivery_id: delivery.clone(),
                 message_id: new_id(),
                 endpoint_id: endpoint.clone(),
                 tenant_id: tenant.clone(),
@@ -160,14 +182,31 @@ mod tests {
             attempt(&c, &t, 9, true),
         ];
         let folded = fold(&batch);
-        assert_eq!(folded[a.as_str()].1, StreakChange::Restart(Failures { since_ms: 30, count: 1, last_ms: 30 }));
-        assert_eq!(folded[b.as_str()].1, StreakChange::Extend(Failures { since_ms: 5, count: 2, last_ms: 15 }));
+        let run = |change: StreakChange<'_>| match change {
+            StreakChange::Restart(r) | StreakChange::Extend(r) => Some(r.failures),
+            StreakChange::Clear => None,
+        };
+        assert!(matches!(folded[a.as_str()].1, StreakChange::Restart(_)));
+        assert_eq!(run(folded[a.as_str()].1), Some(Failures { since_ms: 30, count: 1, last_ms: 30 }));
+        assert!(matches!(folded[b.as_str()].1, StreakChange::Extend(_)));
+        assert_eq!(run(folded[b.as_str()].1), Some(Failures { since_ms: 5, count: 2, last_ms: 15 }));
         assert_eq!(folded[c.as_str()].1, StreakChange::Clear);
         assert_eq!(folded[c.as_str()].0, t.as_str());
         let order: Vec<&str> = folded.keys().copied().collect();
         let mut sorted = order.clone();
         sorted.sort_unstable();
         assert_eq!(order, sorted, "rows are written in id order");
+    }
+
+    #[test]
+    fn a_run_knows_whether_more_than_one_delivery_failed() {
+        let (t, e, one, two) = (new_id(), new_id(), new_id(), new_id());
+        let alone = [of_delivery(&e, &t, &one, 10, false), of_delivery(&e, &t, &one, 20, false)];
+        let StreakChange::Extend(run) = fold(&alone)[e.as_str()].1 else { panic!("a run") };
+        assert_eq!((run.first_delivery, run.several_deliveries), (one.as_str(), false));
+        let both = [of_delivery(&e, &t, &two, 30, false), of_delivery(&e, &t, &one, 10, false)];
+        let StreakChange::Extend(run) = fold(&both)[e.as_str()].1 else { panic!("a run") };
+        assert_eq!((run.first_delivery, run.several_deliveries), (one.as_str(), true), "first by start time");
     }
 
     #[test]

@@ -20,6 +20,8 @@ use crate::harness::{fast_config, outcome, Harness};
 
 on_both_backends!(
     only_the_period_and_the_count_together_disable_and_a_success_restarts_both,
+    one_message_failing_alone_never_disables,
+    enable_and_recover_brings_back_only_what_failed_during_the_streak,
     a_tenant_may_have_its_own_period_or_none,
     enabling_starts_a_fresh_period,
     a_receiver_broken_for_the_period_is_disabled_then_enabled_and_recovered,
@@ -28,21 +30,24 @@ on_both_backends!(
 const MINUTE: i64 = 60_000;
 const POLICY: AutoDisable = AutoDisable { after_ms: 10 * MINUTE, min_attempts: 3 };
 
-/// A claimed delivery of the endpoint, to hang attempts on: only the attempt rows
-/// matter to streaks.
-async fn claim_one(h: &Harness, endpoint: &EndpointId) -> Claimed {
+/// Two claimed deliveries of the endpoint (publish two messages first), to hang
+/// attempts on: a streak counts only once it holds failures of two deliveries.
+async fn claim_two(h: &Harness, endpoint: &EndpointId) -> Vec<Claimed> {
     let now = now_ms();
-    let claimed = h.store.claim(endpoint, now, now + 1_000, "test", 1).await.expect("claim");
-    claimed.into_iter().next().expect("a due delivery")
+    let claimed = h.store.claim(endpoint, now, now + 1_000, "test", 2).await.expect("claim");
+    assert_eq!(claimed.len(), 2, "two due deliveries");
+    claimed
 }
 
 /// Outcomes for attempts at the given times (relative to `t0`), failed with a 500 or
-/// succeeded, as a worker would hand them to the recorder.
-fn attempts(c: &Claimed, t0: i64, at: &[(i64, bool)]) -> Vec<Outcome> {
+/// succeeded, as a worker would hand them to the recorder; the `i`th is an attempt of
+/// `claims[i % claims.len()]`.
+fn attempts(claims: &[Claimed], t0: i64, at: &[(i64, bool)]) -> Vec<Outcome> {
     at.iter()
-        .map(|&(offset, ok)| {
+        .enumerate()
+        .map(|(i, &(offset, ok))| {
             let next = if ok { NextStep::Succeeded } else { NextStep::RetryAt(now_ms() + 3_600_000) };
-            outcome(c, next, if ok { 200 } else { 500 }, t0 + offset)
+            outcome(&claims[i % claims.len()], next, if ok { 200 } else { 500 }, t0 + offset)
         })
         .collect()
 }
@@ -62,7 +67,8 @@ async fn only_the_period_and_the_count_together_disable_and_a_success_restarts_b
     let steady = h.endpoint("https://example.com/steady", None).await;
     let flaky = h.endpoint("https://example.com/flaky", None).await;
     h.publish("t", "{}").await;
-    let (steady_c, flaky_c) = (claim_one(&h, &steady.id).await, claim_one(&h, &flaky.id).await);
+    h.publish("t", "{}").await;
+    let (steady_c, flaky_c) = (claim_two(&h, &steady.id).await, claim_two(&h, &flaky.id).await);
     let t0 = now_ms() - 60 * MINUTE;
 
     // Two failures spread over twenty minutes: past the period, short of the count.
@@ -118,6 +124,58 @@ async fn only_the_period_and_the_count_together_disable_and_a_success_restarts_b
     assert_eq!(status(&h, &h.tenant, &flaky.id).await.status, EndpointStatus::Disabled);
 }
 
+/// A payload the receiver rejects, retried through its whole schedule on a quiet
+/// endpoint, says nothing about the endpoint: twenty failures over an hour of one
+/// delivery disable nothing; one failure of another delivery then does.
+async fn one_message_failing_alone_never_disables(db: TestDb) {
+    let h = Harness::new(db).await;
+    let e = h.endpoint("https://example.com/picky", None).await;
+    h.publish("t", "{}").await;
+    h.publish("t", "{}").await;
+    let both = claim_two(&h, &e.id).await;
+    let t0 = now_ms() - 120 * MINUTE;
+    let poison: Vec<(i64, bool)> = (0..20).map(|i| (i * 3 * MINUTE, false)).collect();
+    let batch = attempts(&both[..1], t0, &poison);
+    h.store.record(&batch, &[], &[], POLICY, t0 + 61 * MINUTE).await.expect("record");
+    assert_eq!(status(&h, &h.tenant, &e.id).await.status, EndpointStatus::Enabled, "one message alone");
+    let batch = attempts(&both[1..], t0, &[(62 * MINUTE, false)]);
+    h.store.record(&batch, &[], &[], POLICY, t0 + 63 * MINUTE).await.expect("record");
+    assert_eq!(status(&h, &h.tenant, &e.id).await.status, EndpointStatus::Disabled, "a second one too");
+}
+
+/// A delivery that failed for good before the streak began (a success came after it)
+/// stays failed; the one that failed during the streak comes back.
+async fn enable_and_recover_brings_back_only_what_failed_during_the_streak(db: TestDb) {
+    let h = Harness::new(db).await;
+    let e = h.endpoint("https://example.com/down", None).await;
+    for _ in 0..3 {
+        h.publish("t", "{}").await;
+    }
+    let now = now_ms();
+    let claims = h.store.claim(&e.id, now, now + 1_000, "test", 3).await.expect("claim");
+    let (old, ok, during) = (&claims[0], &claims[1], &claims[2]);
+    let t0 = now_ms() - 60 * MINUTE;
+    let store = &h.store;
+    let record = |o: Outcome, at: i64| async move {
+        store.record(&[o], &[], &[], POLICY, at).await.expect("record");
+    };
+    record(outcome(old, NextStep::Exhausted, 500, t0), t0).await;
+    record(outcome(ok, NextStep::Succeeded, 200, t0 + MINUTE), t0 + MINUTE).await;
+    let retry = NextStep::RetryAt(now_ms() + 3_600_000);
+    record(outcome(during, retry, 500, t0 + 2 * MINUTE), t0 + 3 * MINUTE).await;
+    record(outcome(old, retry, 500, t0 + 5 * MINUTE), t0 + 6 * MINUTE).await;
+    record(outcome(during, NextStep::Exhausted, 500, t0 + 15 * MINUTE), t0 + 16 * MINUTE).await;
+    assert_eq!(status(&h, &h.tenant, &e.id).await.status, EndpointStatus::Disabled);
+
+    let (enabled, operation) = h.sluice.enable_and_recover(&h.scope, &e.id).await.expect("enable");
+    assert_eq!(enabled.status, EndpointStatus::Enabled);
+    assert_eq!(operation.total, 1, "only what failed for good since the streak began");
+    let requeued: Vec<Delivery> =
+        h.deliveries().await.into_iter().filter(|d| d.status == DeliveryStatus::Pending).collect();
+    assert_eq!(requeued.len(), 1);
+    assert_eq!(requeued[0].id, during.delivery_id);
+}
+
 async fn a_tenant_may_have_its_own_period_or_none(db: TestDb) {
     let h = Harness::new(db).await;
     let never = h
@@ -143,7 +201,8 @@ async fn a_tenant_may_have_its_own_period_or_none(db: TestDb) {
     for tenant in [&never, &patient] {
         let e = h.endpoint_for(tenant, "https://example.com/down", None).await;
         h.publish_for(tenant, "t", "{}").await;
-        let c = claim_one(&h, &e.id).await;
+        h.publish_for(tenant, "t", "{}").await;
+        let c = claim_two(&h, &e.id).await;
         let batch = attempts(&c, t0, &run);
         h.store.record(&batch, &[], &[], POLICY, t0 + 191 * MINUTE).await.expect("record");
         // Three hours and ten minutes of failures: past the platform's ten minutes.
@@ -170,7 +229,8 @@ async fn enabling_starts_a_fresh_period(db: TestDb) {
     let h = Harness::new(db).await;
     let e = h.endpoint("https://example.com/down", None).await;
     h.publish("t", "{}").await;
-    let c = claim_one(&h, &e.id).await;
+    h.publish("t", "{}").await;
+    let c = claim_two(&h, &e.id).await;
     let t0 = now_ms() - 60 * MINUTE;
     let batch = attempts(&c, t0, &[(0, false), (MINUTE, false), (20 * MINUTE, false)]);
     h.store.record(&batch, &[], &[], POLICY, t0 + 21 * MINUTE).await.expect("record");

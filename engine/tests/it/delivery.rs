@@ -342,8 +342,8 @@ async fn recover_requeues_failures_in_the_window_with_progress(db: TestDb) {
     assert!(h.deliveries().await.iter().all(|d| d.status == DeliveryStatus::Failed));
 
     rx.set_default(Reply::Status(204));
-    let req = RecoverEndpoint { since: since.to_rfc3339(), until: None };
-    let op = h.sluice.recover_endpoint(&h.scope, &e.id, req).await.expect("recover");
+    let req = RecoverEndpoint { since: since.to_rfc3339(), ..Default::default() };
+    let op = h.sluice.recover_endpoint(&h.scope, &e.id, req).await.and_then(|a| a.started()).expect("recover");
     assert_eq!((op.total, op.pending, op.state.as_str()), (3, 3, "running"), "only this endpoint, only the window");
     // At the pace the endpoint's slots allow: its failures halved them.
     let mut sent = 0;
@@ -367,7 +367,7 @@ async fn recover_requeues_failures_in_the_window_with_progress(db: TestDb) {
     assert_eq!(attempts[0].trigger, AttemptTrigger::BulkRecover);
 
     // Bad windows change nothing; another tenant's caller sees no such operation.
-    let bad = RecoverEndpoint { since: "yesterday".into(), until: None };
+    let bad = RecoverEndpoint { since: "yesterday".into(), ..Default::default() };
     assert!(matches!(h.sluice.recover_endpoint(&h.scope, &e.id, bad).await, Err(Error::Validation(_))));
     let other_tenant = Caller::Tenant { tenant: sluice_engine::ids::new_id(), actor: "x".into(), read_only: false };
     assert!(matches!(h.sluice.get_operation(&other_tenant, &op.id).await, Err(Error::NotFound { .. })));
@@ -393,7 +393,7 @@ async fn recover_requeues_failures_in_the_window_with_progress(db: TestDb) {
     let parked = h.sluice.create_endpoint(&scope, CreateEndpoint { event_types: Some(vec!["p".into()]), ..parked });
     parked.await.expect("endpoint");
     h.publish_for(&small, "p", "{}").await;
-    let req = RecoverEndpoint { since: since.to_rfc3339(), until: None };
+    let req = RecoverEndpoint { since: since.to_rfc3339(), ..Default::default() };
     let refused = h.sluice.recover_endpoint(&scope, &tight.id, req).await;
     assert!(matches!(refused, Err(Error::BacklogFull { cap: 2, pending: 1, wanted: 2, .. })), "{refused:?}");
     let filter = filter(&tight);

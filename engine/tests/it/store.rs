@@ -385,7 +385,7 @@ async fn backlog_cap_counts_what_each_request_would_queue(db: TestDb) {
     let replay = h.sluice.replay_message(&scope, &first.id, ReplayMessage::default()).await;
     assert!(matches!(replay, Err(Error::BacklogFull { .. })), "{replay:?}");
     let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    let recover = RecoverEndpoint { since, until: None };
+    let recover = RecoverEndpoint { since, ..Default::default() };
     // Nothing failed, so a recover queues nothing and fits.
     h.sluice.recover_endpoint(&scope, &narrow.id, recover).await.expect("nothing to recover");
 }

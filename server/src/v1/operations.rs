@@ -1,40 +1,100 @@
-//! Operations: start a bulk recover of an endpoint's failures, and read its progress.
+//! Operations: start a bulk recover of an endpoint's failures (also as part of enabling
+//! it again), and read its progress.
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use sluice_core::ids::*;
-use sluice_core::model::{Operation, RecoverEndpoint};
+use sluice_core::model::{Operation, Page, RecoverEndpoint, RecoverPreview};
+use sluice_engine::service::RecoverAnswer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::json;
-use crate::extract::{Auth, Ids, Json};
+use super::tenants::ListQuery;
+use crate::extract::{Auth, Ids, Json, Query};
 use crate::problem::ApiResult;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(recover)).routes(routes!(read))
+    OpenApiRouter::new()
+        .routes(routes!(recover))
+        .routes(routes!(enable_and_recover))
+        .routes(routes!(list))
+        .routes(routes!(read))
+        .routes(routes!(cancel))
 }
 
-/// Recover an endpoint: re-queue every delivery to it that failed in a time window.
-/// Answers with the operation, whose progress is read at its `Location`.
+/// Recover an endpoint: re-queue every delivery to it that failed in a time window,
+/// of one event type and error class when given. Answers with the operation, whose
+/// progress is read at its `Location`; with `dry_run`, with the count and no change.
 #[utoipa::path(post, path = "/tenants/{tenant}/endpoints/{endpoint}/recover", operation_id = "recover_endpoint", tag = "Operations",
     request_body = RecoverEndpoint,
-    responses((status = 202, description = "The operation, started", body = Operation,
-        headers(("Location" = String, description = "The operation's URL")))))]
+    responses(
+        (status = 202, description = "The operation, started", body = Operation,
+            headers(("Location" = String, description = "The operation's URL"))),
+        (status = 200, description = "A dry run: what it would re-queue", body = RecoverPreview)))]
 async fn recover(
     State(s): State<AppState>,
     Auth(caller): Auth,
     Ids((tenant, endpoint)): Ids<(TenantId, EndpointId)>,
     Json(req): Json<RecoverEndpoint>,
 ) -> ApiResult<Response> {
-    let op = s.sluice.recover_endpoint(&caller.tenant_act(&tenant)?, &endpoint, req).await?;
-    let mut r = json(StatusCode::ACCEPTED, &op);
+    match s.sluice.recover_endpoint(&caller.tenant_act(&tenant)?, &endpoint, req).await? {
+        RecoverAnswer::Started(op) => Ok(started(&op)),
+        RecoverAnswer::DryRun(preview) => Ok(json(StatusCode::OK, &preview)),
+    }
+}
+
+/// A tenant's operations, newest first.
+#[utoipa::path(get, path = "/tenants/{tenant}/operations", operation_id = "list_operations", tag = "Operations",
+    params(ListQuery),
+    responses((status = 200, description = "A page of operations", body = Page<Operation>)))]
+async fn list(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Ids(tenant): Ids<TenantId>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Response> {
+    let page = s.sluice.list_operations(&caller.tenant(&tenant)?, q.limit, q.cursor).await?;
+    Ok(json(StatusCode::OK, &page))
+}
+
+/// Cancel a recover: what it re-queued that still waits goes back to failed; a
+/// delivery already on its way finishes its attempt. Cancelling again answers the
+/// same operation.
+#[utoipa::path(post, path = "/operations/{operation}/cancel", operation_id = "cancel_operation", tag = "Operations",
+    responses((status = 200, description = "The operation, cancelled", body = Operation)))]
+async fn cancel(State(s): State<AppState>, Auth(caller): Auth, Ids(id): Ids<OperationId>) -> ApiResult<Response> {
+    let op = s.sluice.cancel_operation(&caller, &id).await?;
+    Ok(json(StatusCode::OK, &op))
+}
+
+/// Enable a disabled endpoint and re-queue what failed for good since it began failing
+/// every attempt (or, if it was not failing, since it was disabled), in one request:
+/// what to call once a receiver that was disabled for failing is fixed. Deliveries it
+/// was retrying resume by themselves. Refused whole (429) when the backlog has no
+/// room, leaving the endpoint disabled.
+#[utoipa::path(post, path = "/tenants/{tenant}/endpoints/{endpoint}/enable-and-recover",
+    operation_id = "enable_endpoint_and_recover", tag = "Operations",
+    responses((status = 202, description = "The recover operation, started; the endpoint is enabled", body = Operation,
+        headers(("Location" = String, description = "The operation's URL")))))]
+async fn enable_and_recover(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Ids((tenant, endpoint)): Ids<(TenantId, EndpointId)>,
+) -> ApiResult<Response> {
+    let (_, op) = s.sluice.enable_and_recover(&caller.tenant_manage(&tenant)?, &endpoint).await?;
+    Ok(started(&op))
+}
+
+/// 202 with the operation and its URL in `Location`.
+fn started(op: &Operation) -> Response {
+    let mut r = json(StatusCode::ACCEPTED, op);
     if let Ok(v) = HeaderValue::from_str(&format!("/v1/operations/{}", op.id)) {
         r.headers_mut().insert(header::LOCATION, v);
     }
-    Ok(r)
+    r
 }
 
 /// Read an operation and its progress.

@@ -7,6 +7,7 @@ mod chaos;
 mod cli;
 mod dashboard;
 mod deprecation;
+mod enable_and_recover;
 mod events;
 mod forms;
 mod hardening;

@@ -101,6 +101,7 @@ async fn every_rest_route_for_every_kind_of_key() {
         (Method::PATCH, te.clone(), Some(json!({ "description": "changed" })), [A, A, H, U]),
         (Method::POST, format!("{te}/disable"), Some(json!({})), [A, A, H, U]),
         (Method::POST, format!("{te}/enable"), None, [A, A, H, U]),
+        (Method::POST, format!("{te}/enable-and-recover"), None, [A, A, H, U]),
         (Method::POST, format!("{te}/test"), None, [A, A, H, U]),
         (Method::GET, format!("{te}/secret"), None, [A, A, H, U]),
         (Method::POST, format!("{te}/secret/rotate"), Some(json!({})), [A, A, H, U]),
@@ -119,6 +120,8 @@ async fn every_rest_route_for_every_kind_of_key() {
         (Method::GET, format!("/v1/tenants/{t}/deliveries/{d}"), None, [A, A, H, U]),
         (Method::GET, format!("/v1/tenants/{t}/deliveries/{d}/attempts"), None, [A, A, H, U]),
         (Method::GET, format!("/v1/operations/{op}"), None, [A, A, H, U]),
+        (Method::GET, format!("/v1/tenants/{t}/operations"), None, [A, A, H, U]),
+        (Method::POST, format!("/v1/operations/{op}/cancel"), None, [A, A, H, U]),
         // Keys: issued and revoked by the platform only, so a leaked tenant key
         // cannot mint itself a successor.
         (Method::POST, format!("/v1/tenants/{t}/api-keys"), Some(json!({})), [A, F, F, U]),
@@ -233,6 +236,7 @@ async fn every_changing_server_function_for_every_kind_of_user() {
         Some(portal_session(app, &other, false).await),
     ];
     let (t, e, m) = (w.tenant.as_str(), w.endpoint.as_str(), w.message.as_str());
+    let op = w.operation.as_str();
     let target = json!({ "email": "target@ops.test", "password": password, "role": "support" });
     let target = post(app, "/v1/users", target).await["id"].as_str().expect("id").to_owned();
     let cases: Vec<ServerFnCase> = vec![
@@ -246,6 +250,7 @@ async fn every_changing_server_function_for_every_kind_of_user() {
             vec![("tenant", t.into()), ("endpoint", e.into()), ("enabled", "true".into())],
             [A, F, A, H, U, A, F, H],
         ),
+        ("enable_and_recover", vec![("tenant", t.into()), ("endpoint", e.into())], [A, F, A, H, U, A, F, H]),
         ("reveal_secrets", vec![("tenant", t.into()), ("endpoint", e.into())], [A, F, A, H, U, A, F, H]),
         (
             "rotate_secret",
@@ -263,6 +268,7 @@ async fn every_changing_server_function_for_every_kind_of_user() {
             ],
             [A, A, A, H, U, A, F, H],
         ),
+        ("cancel_recover", vec![("operation", op.into())], [A, A, A, H, U, A, F, H]),
         ("issue_api_key", vec![("name", "k".into()), ("scope", t.into())], [A, F, F, F, U, F, F, F]),
         ("issue_api_key", vec![("name", "k".into()), ("scope", "platform".into())], [A, F, F, F, U, F, F, F]),
         ("add_tenant", vec![("name", "Hooli".into()), ("tier", "standard".into())], [A, F, F, F, U, F, F, F]),
@@ -272,6 +278,7 @@ async fn every_changing_server_function_for_every_kind_of_user() {
             [A, F, F, F, U, F, F, F],
         ),
         ("set_tenant_tier", vec![("tenant", t.into()), ("tier", "standard".into())], [A, F, F, F, U, F, F, F]),
+        ("set_tenant_notices", vec![("tenant", t.into()), ("auto_disable_hours", "".into())], [A, F, F, F, U, F, F, F]),
         (
             "save_tier",
             vec![("tier", "standard".into()), ("success_percent", "99".into()), ("latency_seconds", "5".into())],

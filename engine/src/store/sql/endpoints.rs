@@ -177,11 +177,16 @@ impl EndpointStore for This {
         event: &LifecycleEvent,
     ) -> Result<bool> {
         let mut tx = self.write.begin().await?;
-        // Deliveries first, then the endpoint: the order every other transaction
-        // that touches both takes (record, replay, release lower the endpoint's queue
-        // head after their deliveries), so on PostgreSQL they queue instead of
-        // deadlocking. Dropping the transaction when the endpoint is not there rolls
-        // the cancelling back.
+        // Its failure streak, then deliveries, then the endpoint: the order every
+        // other transaction that touches them takes (the recorder locks streaks
+        // first; record, replay, release lower the endpoint's queue head after their
+        // deliveries), so on PostgreSQL they queue instead of deadlocking. Dropping
+        // the transaction when the endpoint is not there rolls it all back.
+        sqlx::query("DELETE FROM endpoint_failure_streaks WHERE endpoint_id = $1 AND tenant_id = $2")
+            .bind(id.as_str())
+            .bind(tenant.id().as_str())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, updated_at = $1 \
              WHERE endpoint_id = $2 AND state = 'pending' \

@@ -318,6 +318,7 @@ impl QueueStore for This {
                 };
                 let event = LifecycleEvent::new(Some(tenant), kind, endpoint.as_str(), "system", detail);
                 Self::insert_event_in(&mut tx, &event).await?;
+                Self::send_notices_in(&mut tx, [&event], event.created_at_ms).await?;
             }
             tx.commit().await?;
         }
@@ -362,6 +363,7 @@ impl QueueStore for This {
         // one commit, not two statements per outcome (which, on PostgreSQL over a
         // socket, was what bounded the delivery rate).
         let mut tx = self.write.begin().await?;
+        Self::lock_streaks_in(&mut tx, outcomes).await?;
         for chunk in outcomes.chunks(200) {
             let mut qb = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO attempts (id, delivery_id, message_id, endpoint_id, tenant_id, number, trigger, url, \
@@ -448,7 +450,8 @@ impl QueueStore for This {
         for e in events {
             Self::insert_event_in(&mut tx, e).await?;
         }
-        Self::track_streaks_in(&mut tx, outcomes, auto_disable, now_ms).await?;
+        let disabled = Self::track_streaks_in(&mut tx, outcomes, auto_disable, now_ms).await?;
+        Self::send_notices_in(&mut tx, events.iter().chain(&disabled), now_ms).await?;
         tx.commit().await?;
         Ok(())
     }

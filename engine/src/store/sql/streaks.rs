@@ -3,10 +3,33 @@
 // `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
 
 impl This {
+    /// On PostgreSQL, locks the streak rows the batch will touch, in endpoint id order,
+    /// as the recorder's first statement: two nodes' recorders then take streak rows
+    /// (and, after them, endpoint rows) in one order and never wait on each other in a
+    /// cycle. Rows that do not exist yet are not locked; inserting them waits on a
+    /// concurrent insert of the same key, again in id order (the upsert is sorted).
+    async fn lock_streaks_in(tx: &mut sqlx::Transaction<'_, Db>, outcomes: &[Outcome]) -> Result<()> {
+        if This::BACKEND != Backend::Postgres || outcomes.is_empty() {
+            return Ok(());
+        }
+        let endpoints: std::collections::BTreeSet<&str> =
+            outcomes.iter().map(|o| o.attempt.endpoint_id.as_str()).collect();
+        let endpoints: Vec<&str> = endpoints.into_iter().collect();
+        for chunk in endpoints.chunks(500) {
+            let mut qb =
+                sqlx::QueryBuilder::<Db>::new("SELECT endpoint_id FROM endpoint_failure_streaks WHERE endpoint_id IN ");
+            push_id_list(&mut qb, chunk.iter().copied());
+            qb.push(" ORDER BY endpoint_id FOR UPDATE");
+            qb.build().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
     /// Applies the batch's streak changes, then disables the endpoints whose every
     /// attempt has now failed for their tenant's period and at least the minimum
-    /// number of times, each with an `endpoint.disabled` event; their pending
-    /// deliveries wait (paused) until someone enables the endpoint again.
+    /// number of times, for more than one delivery, each with an `endpoint.disabled`
+    /// event (answered, for the notices); their pending deliveries wait (paused) until
+    /// someone enables the endpoint again.
     ///
     /// A healthy endpoint has no streak row, so its success costs an index probe of
     /// a delete that finds nothing: no row written, no row locked.
@@ -15,7 +38,7 @@ impl This {
         outcomes: &[Outcome],
         policy: AutoDisable,
         now_ms: i64,
-    ) -> Result<()> {
+    ) -> Result<Vec<LifecycleEvent>> {
         let changes = streaks::fold(outcomes);
         let cleared: Vec<&str> = changes
             .iter()
@@ -27,37 +50,50 @@ impl This {
             push_id_list(&mut qb, chunk.iter().copied());
             qb.build().execute(&mut **tx).await?;
         }
-        let failing: Vec<(&str, &str, streaks::Failures)> = changes
+        let failing: Vec<(&str, &str, streaks::Run<'_>)> = changes
             .iter()
             .filter_map(|(endpoint, (tenant, change))| match change {
                 StreakChange::Clear => None,
-                StreakChange::Restart(f) | StreakChange::Extend(f) => Some((*endpoint, *tenant, *f)),
+                StreakChange::Restart(run) | StreakChange::Extend(run) => Some((*endpoint, *tenant, *run)),
             })
             .collect();
-        let mut candidates: Vec<(String, i64, i64)> = Vec::new();
+        let mut candidates: Vec<String> = Vec::new();
         for chunk in failing.chunks(200) {
-            // A streak another node started first keeps its start; the counts add up.
+            // A streak another node started first keeps its start (and first
+            // delivery); the counts add up.
             let mut qb = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO endpoint_failure_streaks (endpoint_id, tenant_id, failing_since, failed_attempts, \
-                 last_failure_at) ",
+                 last_failure_at, first_delivery_id, several_deliveries) ",
             );
-            qb.push_values(chunk, |mut b, (endpoint, tenant, f)| {
-                b.push_bind(*endpoint).push_bind(*tenant).push_bind(f.since_ms).push_bind(f.count).push_bind(f.last_ms);
+            qb.push_values(chunk, |mut b, (endpoint, tenant, run)| {
+                b.push_bind(*endpoint)
+                    .push_bind(*tenant)
+                    .push_bind(run.failures.since_ms)
+                    .push_bind(run.failures.count)
+                    .push_bind(run.failures.last_ms)
+                    .push_bind(run.first_delivery)
+                    .push_bind(run.several_deliveries);
             });
             qb.push(
                 " ON CONFLICT (endpoint_id) DO UPDATE SET \
                  failed_attempts = endpoint_failure_streaks.failed_attempts + excluded.failed_attempts, \
+                 several_deliveries = (endpoint_failure_streaks.several_deliveries OR excluded.several_deliveries \
+                 OR excluded.first_delivery_id <> endpoint_failure_streaks.first_delivery_id), \
+                 first_delivery_id = CASE WHEN excluded.failing_since < endpoint_failure_streaks.failing_since \
+                 THEN excluded.first_delivery_id ELSE endpoint_failure_streaks.first_delivery_id END, \
                  failing_since = CASE WHEN excluded.failing_since < endpoint_failure_streaks.failing_since \
                  THEN excluded.failing_since ELSE endpoint_failure_streaks.failing_since END, \
                  last_failure_at = CASE WHEN excluded.last_failure_at > endpoint_failure_streaks.last_failure_at \
                  THEN excluded.last_failure_at ELSE endpoint_failure_streaks.last_failure_at END \
-                 RETURNING endpoint_id, failing_since, failed_attempts",
+                 RETURNING endpoint_id, failed_attempts, several_deliveries",
             );
-            let rows: Vec<(String, i64, i64)> = qb.build_query_as().fetch_all(&mut **tx).await?;
-            candidates.extend(rows.into_iter().filter(|(_, _, n)| *n >= policy.min_attempts));
+            let rows: Vec<(String, i64, bool)> = qb.build_query_as().fetch_all(&mut **tx).await?;
+            candidates.extend(
+                rows.into_iter().filter(|(_, n, several)| *several && *n >= policy.min_attempts).map(|(id, _, _)| id),
+            );
         }
         if candidates.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         // Read-only unless a period has really run out: a streak past the minimum
         // count is checked on every batch that extends it.
@@ -71,9 +107,9 @@ impl This {
             qb.push(
                 ") AS after_s FROM endpoints e JOIN tenants t ON t.id = e.tenant_id \
                  JOIN endpoint_failure_streaks s ON s.endpoint_id = e.id \
-                 WHERE e.enabled = TRUE AND e.deleted_at IS NULL AND e.id IN ",
+                 WHERE e.enabled = TRUE AND e.deleted_at IS NULL AND s.several_deliveries = TRUE AND e.id IN ",
             );
-            push_id_list(&mut qb, chunk.iter().map(|(id, _, _)| id.as_str()));
+            push_id_list(&mut qb, chunk.iter().map(String::as_str));
             qb.push(" ORDER BY e.id");
             let rows: Vec<(String, String, i64, i64, i64)> = qb.build_query_as().fetch_all(&mut **tx).await?;
             due.extend(rows.into_iter().filter(|(_, _, since, n, after_s)| {
@@ -82,6 +118,7 @@ impl This {
                     && *since <= now_ms.saturating_sub(after_s.saturating_mul(1000))
             }));
         }
+        let mut disabled = Vec::new();
         for (endpoint, tenant, since, n, after_s) in due {
             let reason =
                 format!("every attempt failed for {} ({n} attempts in a row)", streaks::describe_period(after_s));
@@ -113,8 +150,9 @@ impl This {
                 created_at_ms: now_ms,
             };
             Self::insert_event_in(tx, &event).await?;
+            disabled.push(event);
         }
-        Ok(())
+        Ok(disabled)
     }
 }
 

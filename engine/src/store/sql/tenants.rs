@@ -35,18 +35,21 @@ impl This {
 #[async_trait]
 impl TenantStore for This {
     async fn insert_tenant(&self, _platform: &Platform, t: &Tenant) -> Result<()> {
-        sqlx::query(&format!("INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
-            .bind(t.id.as_str())
-            .bind(&t.name)
-            .bind(&t.tier)
-            .bind(t.retention_days)
-            .bind(t.backlog_cap)
-            .bind(t.max_endpoints.map(i64::from))
-            .bind(t.max_api_keys.map(i64::from))
-            .bind(t.auto_disable_after_seconds.map(i64::from))
-            .bind(t.created_at.timestamp_millis())
-            .execute(&self.write)
-            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(t.id.as_str())
+        .bind(&t.name)
+        .bind(&t.tier)
+        .bind(t.retention_days)
+        .bind(t.backlog_cap)
+        .bind(t.max_endpoints.map(i64::from))
+        .bind(t.max_api_keys.map(i64::from))
+        .bind(t.auto_disable_after_seconds.map(i64::from))
+        .bind(t.receives_all_notices)
+        .bind(t.created_at.timestamp_millis())
+        .execute(&self.write)
+        .await?;
         Ok(())
     }
 
@@ -72,7 +75,7 @@ impl TenantStore for This {
     async fn update_tenant(&self, _platform: &Platform, t: &Tenant) -> Result<()> {
         sqlx::query(
             "UPDATE tenants SET name = $2, tier = $3, backlog_cap = $4, max_endpoints = $5, max_api_keys = $6, \
-             retention_days = $7, auto_disable_after_seconds = $8 WHERE id = $1",
+             retention_days = $7, auto_disable_after_seconds = $8, receives_all_notices = $9 WHERE id = $1",
         )
         .bind(t.id.as_str())
         .bind(&t.name)
@@ -82,6 +85,7 @@ impl TenantStore for This {
         .bind(t.max_api_keys.map(i64::from))
         .bind(t.retention_days)
         .bind(t.auto_disable_after_seconds.map(i64::from))
+        .bind(t.receives_all_notices)
         .execute(&self.write)
         .await?;
         Ok(())
