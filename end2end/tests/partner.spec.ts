@@ -119,5 +119,10 @@ test('a partner opens a failed message, fixes the endpoint and replays it', asyn
   await expect(delivery.getByTestId('attempt-outcome')).toHaveText(['HTTP 500', 'HTTP 200'], { timeout: 15_000 });
   await expect(delivery.getByText('succeeded')).toBeVisible();
   await expect(delivery.getByText('manual')).toBeVisible();
+  // The message's own timeline, oldest first: published, the failure, the replay, the success.
+  const timeline = page.getByRole('region', { name: 'Timeline' });
+  await expect(timeline.getByTestId('timeline-moment').first()).toContainText('Published as order.paid');
+  await expect(timeline.locator('[data-kind="replay"]')).toContainText(`Replay requested by`);
+  await expect(timeline.locator('[data-kind="attempt"]').last()).toContainText('HTTP 200');
   await page.screenshot({ path: 'screenshots/partner-message-replayed.png', fullPage: true });
 });

@@ -1,5 +1,6 @@
 //! One message: its payload, each endpoint's delivery with every attempt (request
-//! headers, response status, headers and body, latency, error class), and replay.
+//! headers, response status, headers and body, latency, error class), replay, and its
+//! timeline (`timeline.rs`).
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -31,9 +32,17 @@ pub struct MessageDetail {
     pub deliveries: Vec<DeliveryDetail>,
 }
 
+/// A message with its replays, for the page and its timeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessagePageData {
+    pub message: MessageDetail,
+    pub moments: Vec<super::timeline::Moment>,
+}
+
 #[server(endpoint = "load_message")]
-pub async fn load_message(tenant: String, message: String) -> Result<MessageDetail, AppError> {
+pub async fn load_message(tenant: String, message: String) -> Result<MessagePageData, AppError> {
     use crate::auth::ssr::parse_id;
+    use sluice_engine::service::EventQuery;
     let (ctx, _, caller) = crate::auth::ssr::reading().await?;
     let tenant = caller.tenant(&parse_id(&tenant)?)?;
     let message = parse_id(&message)?;
@@ -52,7 +61,7 @@ pub async fn load_message(tenant: String, message: String) -> Result<MessageDeta
             attempts: d.attempts,
         })
         .collect();
-    Ok(MessageDetail {
+    let detail = MessageDetail {
         id: m.id.to_string(),
         tenant_id: m.tenant_id.to_string(),
         event_type: m.event_type,
@@ -60,7 +69,15 @@ pub async fn load_message(tenant: String, message: String) -> Result<MessageDeta
         idempotency_key: m.idempotency_key,
         payload_pretty,
         deliveries: details,
-    })
+    };
+    let query = EventQuery {
+        kind: Some("replay.requested".into()),
+        subject_id: Some(message.to_string()),
+        ..EventQuery::default()
+    };
+    let replays = ctx.sluice.list_events(sluice_engine::Reach::Tenant(&tenant), query, Some(250), None).await?;
+    let moments = super::timeline::moments(&detail, &replays.data);
+    Ok(MessagePageData { message: detail, moments })
 }
 
 /// Queues the message again, to every endpoint or to one. Support may do this on a
@@ -115,7 +132,13 @@ pub fn MessagePage() -> impl IntoView {
                 detail
                     .get()
                     .map(|r| match r {
-                        Ok(m) => view! { <MessageView m csrf nonce can_replay replay/> }.into_any(),
+                        Ok(MessagePageData { message: m, moments }) => {
+                            view! {
+                                <MessageView m csrf nonce can_replay replay/>
+                                <super::timeline::Timeline moments/>
+                            }
+                                .into_any()
+                        }
                         Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
             }}

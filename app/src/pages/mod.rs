@@ -16,6 +16,7 @@ pub mod sign_in;
 pub mod status;
 pub mod tenant_notices;
 pub mod tiers;
+pub mod timeline;
 pub mod triage;
 pub mod user_actions;
 
