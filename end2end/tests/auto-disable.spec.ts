@@ -56,6 +56,9 @@ test('a partner sees why an endpoint was disabled and revives it with its failur
   await page.getByRole('navigation', { name: 'Tenant pages' }).getByRole('link', { name: 'Activity' }).click();
   await page.getByLabel('What happened').selectOption('endpoint.disabled');
   await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page.getByRole('navigation', { name: 'Tenant pages' }).getByRole('link', { name: 'Activity' }))
+    .toHaveAttribute('aria-current', 'page');
+  await expect(page.getByText('Initech', { exact: true })).toBeVisible();
   const row = page.getByTestId('activity-row');
   await expect(row).toHaveCount(1);
   await expect(row).toContainText('engine');

@@ -10,20 +10,29 @@ use sluice_core::model::{ActivityEvent, LifecycleKind, Page};
 use crate::auth::error_text;
 use crate::error::AppError;
 
+/// The tenant's name and a page of its events.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ActivityView {
+    pub tenant_name: String,
+    pub page: Page<ActivityEvent>,
+}
+
 /// A page of the tenant's events, of one type or subject (`endpoint`) when given.
 #[server(endpoint = "load_activity")]
 pub async fn load_activity(
     tenant: String,
     kind: Option<String>,
     cursor: Option<String>,
-) -> Result<Page<ActivityEvent>, AppError> {
+) -> Result<ActivityView, AppError> {
     use sluice_engine::service::EventQuery;
     use sluice_engine::Reach;
     let (ctx, _, caller) = crate::auth::ssr::reading().await?;
     let scope = caller.tenant(&crate::auth::ssr::parse_id(&tenant)?)?;
     let query = EventQuery { kind: kind.filter(|k| !k.is_empty()), ..EventQuery::default() };
     let cursor = cursor.filter(|c| !c.is_empty());
-    Ok(ctx.sluice.list_events(Reach::Tenant(&scope), query, Some(100), cursor).await?)
+    let tenant_name = ctx.sluice.get_tenant(&scope).await?.name;
+    let page = ctx.sluice.list_events(Reach::Tenant(&scope), query, Some(100), cursor).await?;
+    Ok(ActivityView { tenant_name, page })
 }
 
 #[component]
@@ -47,7 +56,19 @@ pub fn ActivityPage() -> impl IntoView {
     view! {
         <Title text="Activity · Sluice"/>
         <h1>"Activity"</h1>
-        <crate::pages::TenantNav tenant=tenant()/>
+        <Suspense fallback=|| ()>
+            {move || {
+                events
+                    .get()
+                    .and_then(Result::ok)
+                    .map(|v| {
+                        view! {
+                            <p class="mb-6 text-slate-600">{v.tenant_name}</p>
+                            <crate::pages::TenantNav tenant=tenant()/>
+                        }
+                    })
+            }}
+        </Suspense>
         <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter the activity">
             <div class="field">
                 <label for="activity-type">"What happened"</label>
@@ -63,7 +84,7 @@ pub fn ActivityPage() -> impl IntoView {
                 events
                     .get()
                     .map(|r| match r {
-                        Ok(page) => view! { <ActivityTable page tenant=tenant() kind=chosen()/> }.into_any(),
+                        Ok(v) => view! { <ActivityTable page=v.page tenant=tenant() kind=chosen()/> }.into_any(),
                         Err(e) => view! { <p role="alert" class="text-red-700">{error_text(&e)}</p> }.into_any(),
                     })
             }}

@@ -74,10 +74,14 @@ impl Sluice {
     }
 
     /// Stops a recover: what it re-queued that still waits goes back to failed (a
-    /// delivery on its way finishes its attempt). Cancelling twice answers the same.
+    /// delivery on its way finishes its attempt; cancelling again sends it back too if
+    /// it was scheduled again). A recover that has finished is left as it is.
     pub async fn cancel_operation(&self, caller: &Caller, id: &OperationId) -> Result<Operation> {
         let op = self.get_operation(caller, id).await?;
         let scope = caller.tenant_act(&op.tenant_id)?;
+        if op.state == "completed" {
+            return Ok(op);
+        }
         if let Some(stopped) = self.store.cancel_operation(&scope, id, now_ms()).await? {
             let event = LifecycleEvent::new(
                 Some(scope.id()),

@@ -402,8 +402,8 @@ pub trait OperationStore: Send + Sync {
     /// The tenant's operations, newest first.
     async fn list_operations(&self, tenant: &TenantScope, page: &PageArgs) -> Result<Vec<Operation>>;
     /// Marks the tenant's operation cancelled and sends what it re-queued that still
-    /// waits back to failed; how many, or `None` if there is no such operation not
-    /// already cancelled.
+    /// waits back to failed; how many, or `None` if it was cancelled already (what
+    /// came due since is swept all the same) or is not the tenant's.
     async fn cancel_operation(&self, tenant: &TenantScope, id: &OperationId, now_ms: i64) -> Result<Option<i64>>;
 }
 

@@ -61,6 +61,44 @@ pub fn notice_of(event: &LifecycleEvent) -> Option<Notice> {
     Some(Notice { tenant_id, event_type, about_endpoint, payload: payload.into() })
 }
 
+/// Delivery ids a coalesced `sluice.delivery.exhausted` notice lists at most.
+const LISTED_DELIVERIES: usize = 100;
+
+/// One `sluice.delivery.exhausted` notice per endpoint per batch, not one per
+/// delivery: a tenant whose dead endpoint fails thousands of deliveries a second must
+/// not turn each into a message for every subscriber (and the platform's inbox). The
+/// first delivery's details stay; `deliveries` counts them all and `delivery_ids`
+/// lists the first hundred. Other notices pass as they are.
+pub fn coalesce(notices: Vec<Notice>) -> Vec<Notice> {
+    let mut out: Vec<Notice> = Vec::with_capacity(notices.len());
+    let mut at: std::collections::HashMap<(String, Option<String>), usize> = std::collections::HashMap::new();
+    for notice in notices {
+        if notice.event_type != "sluice.delivery.exhausted" {
+            out.push(notice);
+            continue;
+        }
+        let delivery = notice.payload.get("delivery_id").cloned().unwrap_or_default();
+        let key = (notice.tenant_id.as_str().to_owned(), notice.about_endpoint.clone());
+        if let Some(&i) = at.get(&key) {
+            let first = &mut out[i].payload;
+            let n = first.get("deliveries").and_then(serde_json::Value::as_i64).unwrap_or(1);
+            first["deliveries"] = (n + 1).into();
+            if let Some(ids) = first.get_mut("delivery_ids").and_then(serde_json::Value::as_array_mut) {
+                if ids.len() < LISTED_DELIVERIES {
+                    ids.push(delivery);
+                }
+            }
+            continue;
+        }
+        let mut notice = notice;
+        notice.payload["deliveries"] = 1.into();
+        notice.payload["delivery_ids"] = serde_json::json!([delivery]);
+        at.insert(key, out.len());
+        out.push(notice);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +133,31 @@ mod tests {
 
         let closed = event(LifecycleKind::EndpointCircuitClosed, "system", serde_json::json!({}));
         assert_eq!(notice_of(&closed).map(|n| n.event_type), Some("sluice.endpoint.recovered"));
+    }
+
+    #[test]
+    fn a_storm_of_exhausted_deliveries_is_one_notice_per_endpoint() {
+        let tenant = new_id();
+        let exhausted = |endpoint: &str| {
+            let detail = serde_json::json!({ "event_type": "order.paid", "endpoint_id": endpoint });
+            let e = LifecycleEvent::new(Some(&tenant), LifecycleKind::DeliveryExhausted, "dlv_x", "engine", detail);
+            notice_of(&e).expect("a notice")
+        };
+        let mut storm: Vec<Notice> = (0..250).map(|_| exhausted("ep_dead")).collect();
+        storm.push(exhausted("ep_other"));
+        let closed = LifecycleEvent::new(
+            Some(&tenant),
+            LifecycleKind::EndpointCircuitClosed,
+            "ep_dead",
+            "system",
+            serde_json::json!({}),
+        );
+        storm.push(notice_of(&closed).expect("a notice"));
+        let out = coalesce(storm);
+        assert_eq!(out.len(), 3, "one per endpoint, and the circuit's own");
+        assert_eq!(out[0].payload["deliveries"], 250);
+        assert_eq!(out[0].payload["delivery_ids"].as_array().map(Vec::len), Some(LISTED_DELIVERIES));
+        assert_eq!(out[1].payload["deliveries"], 1);
+        assert_eq!(out[2].event_type, "sluice.endpoint.recovered");
     }
 }

@@ -201,6 +201,7 @@ async fn gone_disables_the_endpoint(db: TestDb) {
     assert!((1..=3).contains(&sent), "{sent} requests to an endpoint that answered 410");
     assert_eq!(engine.step().await.expect("run"), 0, "a disabled endpoint gets nothing");
     assert_eq!(rx.count(), sent);
+    assert_eq!(h.event_kinds("endpoint.disabled").await.len(), 1, "once, however many 410s came back");
     let ds = h.deliveries().await;
     assert!(ds.iter().all(|d| d.status == DeliveryStatus::Pending), "kept for when it is enabled again");
     rx.set_default(Reply::Status(200));

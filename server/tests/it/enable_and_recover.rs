@@ -42,6 +42,12 @@ async fn a_fixed_receivers_endpoint_comes_back_with_what_failed(db: TestDb) {
     let missing = format!("/v1/tenants/{t}/endpoints/ep_01hzy5v3k2f8m9q0w1x2y3z4a5/enable-and-recover");
     assert_problem(&app.post(&missing, json!(null)).await, 404, "not_found");
 
+    // Counted first: 200 with the count, and nothing re-queued.
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let count = app.post(&format!("{endpoint}/recover"), json!({ "since": since, "dry_run": true })).await;
+    assert_eq!((count.status, count.body["deliveries"].clone()), (StatusCode::OK, json!(1)), "{:?}", count.body);
+    assert_eq!(app.get(&failed).await.body["data"].as_array().map(Vec::len), Some(1));
+
     rx.set_default(Reply::Status(204));
     let op = app.call(Method::POST, &path, Some(crate::harness::ADMIN_KEY), None, &[]).await;
     assert_eq!(op.status, StatusCode::ACCEPTED, "{:?}", op.body);
@@ -55,5 +61,11 @@ async fn a_fixed_receivers_endpoint_comes_back_with_what_failed(db: TestDb) {
     .await;
     assert!(completed, "{:?}", app.get(&location).await.body);
     assert!(rx.received().iter().any(|r| r.body_text().contains(r#""n":1"#)));
+    // A finished recover is left as it is.
+    let id = location.trim_start_matches("/v1/operations/");
+    let cancelled = app.post(&format!("/v1/operations/{id}/cancel"), json!(null)).await;
+    assert_eq!((cancelled.status, cancelled.body["state"].clone()), (StatusCode::OK, json!("completed")));
+    let listed = app.get(&format!("/v1/tenants/{t}/operations")).await;
+    assert_eq!(listed.body["data"][0]["id"], json!(id), "{:?}", listed.body);
     app.stop().await;
 }

@@ -166,7 +166,7 @@ impl MessageStore for This {
         let mut tx = self.write.begin().await?;
         let rows: Vec<(String, String)> = sqlx::query_as(
             "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, lease_owner = NULL, next_trigger = $2, \
-             retry_base = attempts, updated_at = $1 \
+             retry_base = attempts, updated_at = $1, operation_id = NULL \
              WHERE tenant_id = $3 AND message_id = $4 AND ($5 IS NULL OR endpoint_id = $5) \
              AND NOT (state = 'pending' AND lease_owner IS NOT NULL AND next_attempt_at > $1) \
              AND endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = $3 AND deleted_at IS NULL) \

@@ -12,14 +12,16 @@ impl This {
     /// its type, of its tenant and of the tenants that receive every tenant's notices
     /// (one message per tenant), never the endpoint it is about. One subscriber lookup
     /// per tenant, and only of endpoints that named one of Sluice's own types at all.
+    /// Answers the (endpoint, due at) heads the caller must lower, with its own, in one
+    /// sorted pass, then announce.
     async fn send_notices_in<'e>(
         tx: &mut sqlx::Transaction<'_, Db>,
         events: impl IntoIterator<Item = &'e LifecycleEvent>,
         now_ms: i64,
-    ) -> Result<()> {
-        let notices: Vec<operational::Notice> = events.into_iter().filter_map(operational::notice_of).collect();
+    ) -> Result<Vec<(String, i64)>> {
+        let notices = operational::coalesce(events.into_iter().filter_map(operational::notice_of).collect());
         if notices.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let inboxes: NoticeSubscribers = sqlx::query_as(
             "SELECT e.id, e.tenant_id, e.event_types FROM endpoints e JOIN tenants t ON t.id = e.tenant_id \
@@ -56,12 +58,7 @@ impl This {
                 heads.extend(endpoints.iter().map(|e| ((*e).to_owned(), now_ms)));
             }
         }
-        if !heads.is_empty() {
-            let heads: Vec<(&str, i64)> = heads.iter().map(|(e, at)| (e.as_str(), *at)).collect();
-            Self::lower_heads_in(tx, &heads).await?;
-            Self::announce_work(tx).await?;
-        }
-        Ok(())
+        Ok(heads)
     }
 
     /// One notice as a message of `tenant` with a delivery to each of `endpoints`.

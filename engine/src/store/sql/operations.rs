@@ -156,6 +156,7 @@ impl OperationStore for This {
 
     async fn cancel_operation(&self, tenant: &TenantScope, id: &OperationId, now_ms: i64) -> Result<Option<i64>> {
         let mut tx = self.write.begin().await?;
+        // Marked once; asked again, it only sweeps what has come due since (see below).
         let marked = sqlx::query(
             "UPDATE operations SET cancelled_at = $1 WHERE id = $2 AND tenant_id = $3 AND cancelled_at IS NULL",
         )
@@ -165,11 +166,9 @@ impl OperationStore for This {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if marked == 0 {
-            return Ok(None);
-        }
-        // What waits goes back to failed; a delivery on its way (an unexpired lease)
-        // finishes its attempt, whose outcome the recorder writes as usual.
+        // What waits goes back to failed. A delivery on its way (an unexpired lease)
+        // finishes its attempt, whose outcome the recorder writes as usual: if that
+        // fails it is scheduled again, and cancelling again sends it back to failed.
         let stopped = sqlx::query(
             "UPDATE deliveries SET state = 'failed', next_attempt_at = NULL, next_trigger = 'scheduled', \
              updated_at = $1 WHERE operation_id = $2 AND tenant_id = $3 AND state = 'pending' \
@@ -182,6 +181,6 @@ impl OperationStore for This {
         .await?
         .rows_affected() as i64;
         tx.commit().await?;
-        Ok(Some(stopped))
+        Ok((marked > 0).then_some(stopped))
     }
 }

@@ -4,10 +4,12 @@
 
 impl This {
     /// On PostgreSQL, locks the streak rows the batch will touch, in endpoint id order,
-    /// as the recorder's first statement: two nodes' recorders then take streak rows
-    /// (and, after them, endpoint rows) in one order and never wait on each other in a
-    /// cycle. Rows that do not exist yet are not locked; inserting them waits on a
-    /// concurrent insert of the same key, again in id order (the upsert is sorted).
+    /// as the recorder's first statement: two nodes' recorders then take streak rows in
+    /// one order, before any endpoint row (whose heads they lower in one sorted pass
+    /// at the end; only a disable, which is rare, takes an endpoint row out of that
+    /// order, and a deadlock it causes is retried). Rows that do not exist yet are not
+    /// locked; inserting them waits on a concurrent insert of the same key, again in
+    /// id order (the upsert is sorted).
     async fn lock_streaks_in(tx: &mut sqlx::Transaction<'_, Db>, outcomes: &[Outcome]) -> Result<()> {
         if This::BACKEND != Backend::Postgres || outcomes.is_empty() {
             return Ok(());
