@@ -104,6 +104,7 @@ include!("sql/audit.rs");
 include!("sql/endpoints.rs");
 include!("sql/messages.rs");
 include!("sql/queue.rs");
+include!("sql/consequences.rs");
 include!("sql/operations.rs");
 include!("sql/reports.rs");
 include!("sql/maintenance.rs");

@@ -433,47 +433,7 @@ impl QueueStore for This {
             );
             qb.build().execute(&mut *tx).await?;
         }
-        // Several requests in flight can all come back 410: the endpoint is disabled,
-        // and its event (and notice) written, by the first only.
-        let mut gone = std::collections::HashSet::new();
-        for (endpoint, reason) in disable {
-            let changed = sqlx::query(
-                "UPDATE endpoints SET enabled = FALSE, disabled_reason = $1, disabled_at = $2, version = version + 1, \
-                 updated_at = $2 WHERE id = $3 AND enabled = TRUE",
-            )
-            .bind(reason)
-            .bind(now_ms)
-            .bind(endpoint.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if changed > 0 {
-                gone.insert(endpoint.as_str());
-            }
-        }
-        let events: Vec<&LifecycleEvent> = events
-            .iter()
-            .filter(|e| e.kind != LifecycleKind::EndpointDisabled || gone.remove(e.subject_id.as_str()))
-            .collect();
-        for e in &events {
-            Self::insert_event_in(&mut tx, e).await?;
-        }
-        let disabled = Self::track_streaks_in(&mut tx, outcomes, auto_disable, now_ms).await?;
-        let notified = Self::send_notices_in(&mut tx, events.into_iter().chain(&disabled), now_ms).await?;
-        // Retries and notices lower their endpoints' heads in one sorted pass, so two
-        // recorders take those rows in one order.
-        let heads: Vec<(&str, i64)> = outcomes
-            .iter()
-            .filter_map(|o| match o.next {
-                NextStep::RetryAt(at) => Some((o.attempt.endpoint_id.as_str(), at)),
-                NextStep::Succeeded | NextStep::Exhausted => None,
-            })
-            .chain(notified.iter().map(|(e, at)| (e.as_str(), *at)))
-            .collect();
-        Self::lower_heads_in(&mut tx, &heads).await?;
-        if !notified.is_empty() {
-            Self::announce_work(&mut tx).await?;
-        }
+        Self::record_consequences_in(&mut tx, outcomes, disable, events, auto_disable, now_ms).await?;
         tx.commit().await?;
         Ok(())
     }
