@@ -37,6 +37,9 @@ pub enum ErrorCode {
     /// The tenant has as many of these (endpoints, API keys) as its quota allows;
     /// remove one or have the platform raise the quota.
     QuotaExceeded,
+    /// The tenant is suspended: it publishes and is delivered nothing until the
+    /// platform resumes it.
+    TenantSuspended,
     /// Too many requests; retry after `Retry-After`.
     RateLimited,
     /// The service cannot take the request right now; retry after `Retry-After`.
@@ -59,7 +62,7 @@ impl ErrorCode {
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::Gone => 410,
-            Self::Conflict | Self::IdempotencyKeyInFlight | Self::QuotaExceeded => 409,
+            Self::Conflict | Self::IdempotencyKeyInFlight | Self::QuotaExceeded | Self::TenantSuspended => 409,
             Self::RequestTimeout => 408,
             Self::PreconditionFailed => 412,
             Self::PayloadTooLarge => 413,
@@ -88,6 +91,7 @@ impl ErrorCode {
             Self::IdempotencyKeyInFlight => "idempotency_key_in_flight",
             Self::BacklogFull => "backlog_full",
             Self::QuotaExceeded => "quota_exceeded",
+            Self::TenantSuspended => "tenant_suspended",
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
@@ -112,6 +116,7 @@ impl ErrorCode {
             Self::IdempotencyKeyInFlight => "A request with this idempotency key is in progress",
             Self::BacklogFull => "Backlog full",
             Self::QuotaExceeded => "Quota exceeded",
+            Self::TenantSuspended => "The tenant is suspended",
             Self::RateLimited => "Too many requests",
             Self::Unavailable => "Temporarily unavailable",
             Self::Internal => "Internal error",

@@ -43,7 +43,15 @@ pub struct Tenant {
     /// (`sluice.endpoint.disabled`, …) get them for every tenant: the platform's inbox
     /// for notices about its customers' endpoints.
     pub receives_all_notices: bool,
+    /// Set while the platform has suspended the tenant: its publishes, test events,
+    /// replays and recovers are refused (409 `tenant_suspended`) and nothing is
+    /// delivered; what waited is delivered once it is resumed.
+    pub suspended_at: Option<DateTime<Utc>>,
+    /// Why, as the platform said when suspending it.
+    pub suspended_reason: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Goes up with every change: the tenant's ETag, and what `If-Match` names.
+    pub version: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,6 +82,8 @@ pub struct Tier {
     pub success_target: f64,
     pub latency_target_ms: i64,
     pub updated_at: DateTime<Utc>,
+    /// Goes up with every change: the tier's ETag, and what `If-Match` names.
+    pub version: i64,
 }
 
 /// SLO attainment over one window ending now.
@@ -434,6 +444,9 @@ pub struct User {
     /// Set while the user is disabled: no sign-in, no session.
     #[serde(default)]
     pub disabled_at: Option<DateTime<Utc>>,
+    /// Goes up with every change of role, tenant or disabled state: the user's ETag,
+    /// and what `If-Match` names.
+    pub version: i64,
 }
 
 /// One entry of the audit trail: who did what to what, when, from where.

@@ -178,6 +178,16 @@ pub struct PatchEndpoint {
     pub retry_schedule_seconds: Option<Option<Vec<u32>>>,
 }
 
+/// Suspend a tenant: why, for its people and the audit trail.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SuspendTenant {
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024, example = "invoice overdue"))]
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]

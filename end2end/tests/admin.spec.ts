@@ -187,3 +187,25 @@ test('an admin sets a tenant quota, and the API holds the tenant to it', async (
   const stored = await (await request.get(`/v1/tenants/${tenant}`, { headers: auth })).json();
   expect([stored.max_endpoints, stored.max_api_keys]).toEqual([1, null]);
 });
+
+test('an admin suspends a tenant, whose publishes are refused, then resumes it', async ({ page, request }) => {
+  const name = `Suspended ${run}`;
+  const tenant = (await post(request, '/v1/tenants', { name })).id;
+  await signIn(page, 'admin@e2e.test', 'e2e-admin-password');
+  await page.getByRole('link', { name: 'Tenants' }).click();
+  const row = page.getByTestId('tenant-row').filter({ hasText: name });
+  await row.getByLabel(`Why suspend ${name}`).fill('invoice overdue');
+  await row.getByRole('button', { name: `Suspend ${name}` }).click();
+  await expect(page.getByRole('status')).toHaveText(`${name} is suspended: invoice overdue.`);
+  await expect(row.getByTestId('suspended')).toContainText('invoice overdue');
+
+  const event = { event_type: 'invoice.paid', payload: {} };
+  const refused = await request.post(`/v1/tenants/${tenant}/messages`, { headers: auth, data: event });
+  expect(refused.status()).toBe(409);
+  expect((await refused.json()).code).toBe('tenant_suspended');
+
+  await row.getByRole('button', { name: `Resume ${name}` }).click();
+  await expect(page.getByRole('status')).toHaveText(`${name} is active.`);
+  const accepted = await request.post(`/v1/tenants/${tenant}/messages`, { headers: auth, data: event });
+  expect(accepted.status()).toBe(202);
+});

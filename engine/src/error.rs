@@ -27,6 +27,9 @@ pub enum Error {
     BacklogFull { cap: i64, pending: i64, wanted: i64, retry_after_seconds: u64 },
     #[error("{0}")]
     QuotaExceeded(String),
+    /// The tenant is suspended: nothing may be queued for it.
+    #[error("tenant {0} is suspended: it publishes and is delivered nothing until the platform resumes it")]
+    TenantSuspended(String),
     /// Not signed in, or the credentials are wrong (never says which part).
     #[error("{0}")]
     Unauthorized(String),
@@ -44,6 +47,15 @@ impl Error {
         Self::NotFound { kind, id: id.to_string() }
     }
 
+    /// `PreconditionFailed` when the caller named a version (`If-Match`) that is not
+    /// `current`: their copy is stale, and writing would undo a change they never saw.
+    pub fn require_version(if_match: Option<i64>, current: i64) -> Result<()> {
+        match if_match {
+            Some(expected) if expected != current => Err(Self::PreconditionFailed { current }),
+            _ => Ok(()),
+        }
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
     }
@@ -59,6 +71,7 @@ impl Error {
             Self::IdempotencyKeyInFlight(_) => ErrorCode::IdempotencyKeyInFlight,
             Self::BacklogFull { .. } => ErrorCode::BacklogFull,
             Self::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
+            Self::TenantSuspended(_) => ErrorCode::TenantSuspended,
             Self::Unauthorized(_) => ErrorCode::Unauthorized,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,

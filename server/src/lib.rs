@@ -4,6 +4,7 @@
 
 mod api_reference;
 pub mod cli;
+pub mod conditional;
 pub mod config;
 mod demo;
 pub mod deprecation;
@@ -64,6 +65,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, http: &HttpSetting
         .nest(
             "/v1",
             axum::Router::from(v1::routes())
+                .route_layer(axum::middleware::from_fn(conditional::conditional_get))
                 .route_layer(axum::middleware::from_fn_with_state(
                     idempotency::IdempotencyState { app: state.clone(), max_body_bytes: http.max_body_bytes },
                     idempotency::idempotent_posts,

@@ -47,14 +47,17 @@ const PATH_IDS: &[(&str, &str, &str)] = &[
 ];
 
 /// Errors some operations answer beyond those their shape implies: the ones that
-/// queue deliveries meet the tenant's backlog cap, the ones that hash a password the
+/// queue deliveries meet the tenant's backlog cap and its suspension, the ones that hash a password the
 /// hashing gate.
 const MORE_ERRORS: &[(&str, &[ErrorCode])] = &[
-    ("publish_message", &[ErrorCode::BacklogFull]),
-    ("send_test_event", &[ErrorCode::BacklogFull]),
-    ("replay_message", &[ErrorCode::BacklogFull]),
-    ("recover_endpoint", &[ErrorCode::BacklogFull]),
-    ("enable_endpoint_and_recover", &[ErrorCode::BacklogFull, ErrorCode::PreconditionFailed]),
+    ("publish_message", &[ErrorCode::BacklogFull, ErrorCode::TenantSuspended]),
+    ("send_test_event", &[ErrorCode::BacklogFull, ErrorCode::TenantSuspended]),
+    ("replay_message", &[ErrorCode::BacklogFull, ErrorCode::TenantSuspended]),
+    ("recover_endpoint", &[ErrorCode::BacklogFull, ErrorCode::TenantSuspended]),
+    (
+        "enable_endpoint_and_recover",
+        &[ErrorCode::BacklogFull, ErrorCode::TenantSuspended, ErrorCode::PreconditionFailed],
+    ),
     ("create_user", &[ErrorCode::RateLimited]),
     ("set_user_password", &[ErrorCode::RateLimited]),
     ("revoke_api_key", &[ErrorCode::Conflict]),
@@ -65,6 +68,8 @@ const MORE_ERRORS: &[(&str, &[ErrorCode])] = &[
     // engine disabling on a 410) is refused as stale.
     ("disable_endpoint", &[ErrorCode::PreconditionFailed]),
     ("enable_endpoint", &[ErrorCode::PreconditionFailed]),
+    ("suspend_tenant", &[ErrorCode::PreconditionFailed]),
+    ("resume_tenant", &[ErrorCode::PreconditionFailed]),
 ];
 
 /// The description of API v1, built once.
@@ -129,6 +134,7 @@ fn complete(doc: &mut OpenApi) {
             if method == HttpMethod::Post {
                 add_idempotency_key(op);
             }
+            crate::conditional::describe(op, &method, path);
             let deprecated = crate::deprecation::lookup(&axum_method(&method), path);
             add_problems(op, method, !ids.is_empty(), deprecated.is_some());
             if let Some(deprecated) = deprecated {

@@ -15,6 +15,7 @@ pub mod recover;
 pub mod sign_in;
 pub mod status;
 pub mod tenant_notices;
+pub mod tenant_suspension;
 pub mod tiers;
 pub mod timeline;
 pub mod triage;

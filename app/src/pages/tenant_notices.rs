@@ -33,7 +33,7 @@ pub async fn set_tenant_notices(
         receives_all_notices: Some(receives_all_notices.is_some()),
         ..Default::default()
     };
-    ctx.sluice.patch_tenant(&caller.platform()?, &parse_id(&tenant)?, patch).await.map_err(AppError::from)
+    ctx.sluice.patch_tenant(&caller.platform()?, &parse_id(&tenant)?, None, patch).await.map_err(AppError::from)
 }
 
 /// Hours as shown in the field: whole when they are, else to the second.

@@ -1,5 +1,5 @@
-//! Admin: tenants, their tiers, quotas and notices (`tenant_notices.rs`), and each
-//! tier's SLO targets.
+//! Admin: tenants, their tiers, quotas, notices (`tenant_notices.rs`) and suspension
+//! (`tenant_suspension.rs`), and each tier's SLO targets.
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -38,7 +38,7 @@ pub async fn save_tier(
         success_target: Some(percent / 100.0),
         latency_target_ms: Some((seconds * 1_000.0).round() as i64),
     };
-    ctx.sluice.update_tier(&caller.platform()?, &tier, req).await.map_err(AppError::from)
+    ctx.sluice.update_tier(&caller.platform()?, &tier, None, req).await.map_err(AppError::from)
 }
 
 #[server(endpoint = "set_tenant_tier")]
@@ -47,7 +47,7 @@ pub async fn set_tenant_tier(tenant: String, tier: String, csrf: String) -> Resu
     use sluice_core::model::PatchTenant;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let patch = PatchTenant { tier: Some(tier), ..Default::default() };
-    ctx.sluice.patch_tenant(&caller.platform()?, &parse_id(&tenant)?, patch).await.map_err(AppError::from)
+    ctx.sluice.patch_tenant(&caller.platform()?, &parse_id(&tenant)?, None, patch).await.map_err(AppError::from)
 }
 
 /// A tenant's quotas as typed: a number, or empty for the platform's default.
@@ -75,7 +75,7 @@ pub async fn set_tenant_quotas(
         max_api_keys: Some(quota("max API keys", &max_api_keys)?),
         ..Default::default()
     };
-    ctx.sluice.patch_tenant(&caller.platform()?, &parse_id(&tenant)?, patch).await.map_err(AppError::from)
+    ctx.sluice.patch_tenant(&caller.platform()?, &parse_id(&tenant)?, None, patch).await.map_err(AppError::from)
 }
 
 #[server(endpoint = "add_tenant")]
@@ -110,11 +110,12 @@ pub fn TiersPage() -> impl IntoView {
     let set_tier = ServerAction::<SetTenantTier>::new();
     let set_quotas = ServerAction::<SetTenantQuotas>::new();
     let set_notices = ServerAction::<super::tenant_notices::SetTenantNotices>::new();
+    let suspension = ServerAction::<super::tenant_suspension::SetTenantSuspension>::new();
     let add = ServerAction::<AddTenant>::new();
     let data = Resource::new(
         move || {
             let versions = (save.version().get(), set_tier.version().get(), set_quotas.version().get());
-            (versions, set_notices.version().get(), add.version().get())
+            (versions, set_notices.version().get(), suspension.version().get(), add.version().get())
         },
         |_| load_tiers_and_tenants(),
     );
@@ -137,6 +138,10 @@ pub fn TiersPage() -> impl IntoView {
             (
                 set_notices.version().get(),
                 set_notices.value().get().map(|r| r.map(|t| format!("Saved the notices of {}.", t.name))),
+            ),
+            (
+                suspension.version().get(),
+                suspension.value().get().map(|r| r.map(|t| super::tenant_suspension::describe(&t))),
             ),
             (add.version().get(), add.value().get().map(|r| r.map(|t| format!("Added {}.", t.name)))),
         ];
@@ -251,6 +256,7 @@ pub fn TiersPage() -> impl IntoView {
                                                     <th scope="col">"Tier"</th>
                                                     <th scope="col">"Quotas (empty: the platform's default)"</th>
                                                     <th scope="col">"Auto-disable and notices"</th>
+                                                    <th scope="col">"Suspension"</th>
                                                 </tr>
                                             </thead>
                                             <tbody>
@@ -267,6 +273,7 @@ pub fn TiersPage() -> impl IntoView {
                                                         let (tier_form_id, quota_form_id) = (t.id.to_string(), t.id.to_string());
                                                         let names = tier_names.clone();
                                                         let notices = t.clone();
+                                                        let state = t.clone();
                                                         view! {
                                                             <tr data-testid="tenant-row">
                                                                 <td><A href=href>{t.name.clone()}</A></td>
@@ -297,6 +304,9 @@ pub fn TiersPage() -> impl IntoView {
                                                                 </td>
                                                                 <td class="actions">
                                                                     <super::tenant_notices::TenantNoticesForm tenant=notices csrf=csrf action=set_notices/>
+                                                                </td>
+                                                                <td class="actions">
+                                                                    <super::tenant_suspension::TenantSuspensionForm tenant=state csrf=csrf action=suspension/>
                                                                 </td>
                                                             </tr>
                                                         }

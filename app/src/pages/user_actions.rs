@@ -12,7 +12,7 @@ pub async fn set_user_disabled(user_id: String, disabled: bool, csrf: String) ->
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let id = crate::auth::ssr::parse_id(&user_id)?;
     ctx.sluice
-        .update_user(&caller.platform()?, &id, PatchUser { disabled: Some(disabled), ..Default::default() })
+        .update_user(&caller.platform()?, &id, None, PatchUser { disabled: Some(disabled), ..Default::default() })
         .await?;
     Ok(())
 }
@@ -32,7 +32,7 @@ pub async fn change_user_role(
     })?;
     let tenant_id = tenant_id.filter(|t| !t.is_empty()).map(|t| crate::auth::ssr::parse_id(&t)).transpose()?;
     let patch = PatchUser { role: Some(role), tenant_id, disabled: None };
-    ctx.sluice.update_user(&caller.platform()?, &id, patch).await?;
+    ctx.sluice.update_user(&caller.platform()?, &id, None, patch).await?;
     Ok(())
 }
 
@@ -48,7 +48,7 @@ pub async fn set_user_password(user_id: String, password: String, csrf: String) 
 pub async fn remove_user(user_id: String, csrf: String) -> Result<(), AppError> {
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let id = crate::auth::ssr::parse_id(&user_id)?;
-    ctx.sluice.delete_user(&caller.platform()?, &id).await?;
+    ctx.sluice.delete_user(&caller.platform()?, &id, None).await?;
     Ok(())
 }
 

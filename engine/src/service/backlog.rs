@@ -22,6 +22,8 @@ const BACKLOG_RETRY_AFTER_SECONDS: u64 = 5;
 /// What the services remember about a tenant between requests.
 #[derive(Debug, Clone)]
 pub(super) struct TenantFacts {
+    /// Suspended by the platform: nothing may be queued.
+    suspended: bool,
     backlog_cap: i64,
     /// Pending deliveries (approximate: counted at most a second ago, plus what this
     /// node queued since).
@@ -40,7 +42,10 @@ impl TenantFacts {
 
     /// Whether `deliveries` more fit under the cap. Queueing nothing always fits: a
     /// message no endpoint subscribes to costs no delivery.
-    pub(super) fn admit(&self, deliveries: i64) -> Result<()> {
+    pub(super) fn admit(&self, tenant: &TenantId, deliveries: i64) -> Result<()> {
+        if self.suspended {
+            return Err(Error::TenantSuspended(tenant.to_string()));
+        }
         if deliveries > 0 && self.backlog.saturating_add(deliveries) > self.backlog_cap {
             return Err(Error::BacklogFull {
                 cap: self.backlog_cap,
@@ -64,14 +69,20 @@ impl Sluice {
         let t = self.store.get_tenant(tenant).await?.ok_or_else(|| Error::not_found("tenant", tenant.id()))?;
         let backlog = self.store.backlog(tenant).await?;
         let subscriptions = Arc::new(self.store.subscriptions(tenant).await?);
-        let facts = TenantFacts { backlog_cap: t.backlog_cap, backlog, subscriptions, checked: Instant::now() };
+        let facts = TenantFacts {
+            suspended: t.suspended_at.is_some(),
+            backlog_cap: t.backlog_cap,
+            backlog,
+            subscriptions,
+            checked: Instant::now(),
+        };
         lock(&self.tenant_facts).insert(tenant.id().clone(), facts.clone());
         Ok(facts)
     }
 
     /// Fails with 429 unless `deliveries` more fit in the tenant's backlog.
     pub(super) async fn admit(&self, tenant: &TenantScope, deliveries: i64) -> Result<()> {
-        self.tenant_facts(tenant).await?.admit(deliveries)
+        self.tenant_facts(tenant).await?.admit(tenant.id(), deliveries)
     }
 
     pub(super) fn add_backlog(&self, tenant: &TenantId, n: usize) {

@@ -113,11 +113,7 @@ impl Sluice {
         req: PatchEndpoint,
     ) -> Result<Endpoint> {
         let current = self.get_endpoint(tenant, id).await?;
-        if let Some(expected) = if_match {
-            if expected != current.version {
-                return Err(Error::PreconditionFailed { current: current.version });
-            }
-        }
+        Error::require_version(if_match, current.version)?;
         let mut errors = Errors::default();
         let mut next = current.clone();
         if let Some(url) = req.url {
@@ -252,7 +248,9 @@ impl Sluice {
         Err(Error::PreconditionFailed { current: current.version })
     }
 
-    pub async fn delete_endpoint(&self, tenant: &ManageScope, id: &EndpointId) -> Result<()> {
+    /// Deletes an endpoint and cancels its pending deliveries; not when `if_match`
+    /// names a version other than the current one (412).
+    pub async fn delete_endpoint(&self, tenant: &ManageScope, id: &EndpointId, if_match: Option<i64>) -> Result<()> {
         let event = LifecycleEvent::new(
             Some(tenant.id()),
             LifecycleKind::EndpointDeleted,
@@ -260,12 +258,13 @@ impl Sluice {
             tenant.actor(),
             serde_json::json!({}),
         );
-        if self.store.delete_endpoint(tenant, id, now_ms(), &event).await? {
+        if self.store.delete_endpoint(tenant, id, if_match, now_ms(), &event).await? {
             self.forget_tenant_facts(tenant.id());
-            Ok(())
-        } else {
-            Err(Error::not_found("endpoint", id))
+            return Ok(());
         }
+        // Gone already (404), or changed since the version named (412).
+        let current = self.get_endpoint(tenant, id).await?;
+        Err(Error::PreconditionFailed { current: current.version })
     }
 
     /// The secrets that currently sign this endpoint's deliveries. Reading a secret is

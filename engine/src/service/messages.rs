@@ -61,7 +61,7 @@ impl Sluice {
         errors.into_result().map_err(Error::Validation)?;
         let facts = self.tenant_facts(tenant).await?;
         let hash = request_hash(&req.event_type, req.payload.get())?;
-        if let Err(full) = facts.admit(facts.fan_out(&req.event_type)) {
+        if let Err(full) = facts.admit(tenant.id(), facts.fan_out(&req.event_type)) {
             // A retry of a request we already accepted still gets its answer.
             if let Some(key) = &idempotency_key {
                 if let Some(existing) = self.existing_by_key(tenant, key, &hash).await? {
@@ -180,11 +180,11 @@ impl Sluice {
         match &req.endpoint_id {
             Some(endpoint) => {
                 self.get_endpoint(tenant, endpoint).await?;
-                facts.admit(1)?;
+                facts.admit(tenant.id(), 1)?;
             }
             // The endpoints subscribed now, which is what a replay queues for (plus
             // any it already had deliveries to, which it re-queues: at most those).
-            None => facts.admit(facts.fan_out(&message.event_type).max(1))?,
+            None => facts.admit(tenant.id(), facts.fan_out(&message.event_type).max(1))?,
         }
         let queued = self.store.replay(tenant, id, req.endpoint_id.as_ref(), AttemptTrigger::Manual, now_ms()).await?;
         let event = LifecycleEvent::new(

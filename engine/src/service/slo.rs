@@ -23,6 +23,11 @@ impl Sluice {
         self.store.tiers().await
     }
 
+    /// One tier, to anyone signed in, like the list.
+    pub async fn get_tier(&self, name: &str) -> Result<Tier> {
+        self.store.tier(name).await?.ok_or_else(|| Error::not_found("tier", name))
+    }
+
     /// The tiers, for changing their targets: platform callers only, so the admin page
     /// refuses others before showing forms they could not use.
     pub async fn tiers_to_manage(&self, _platform: &Platform) -> Result<Vec<Tier>> {
@@ -31,8 +36,17 @@ impl Sluice {
 
     /// Changes a tier's targets (platform callers only). Applies to every tenant on it,
     /// over past windows too: the overview measures history against today's target.
-    pub async fn update_tier(&self, platform: &Platform, name: &str, req: UpdateTier) -> Result<Tier> {
+    /// Changes a tier's targets. `if_match` is the version the caller last saw (412
+    /// when it changed since).
+    pub async fn update_tier(
+        &self,
+        platform: &Platform,
+        name: &str,
+        if_match: Option<i64>,
+        req: UpdateTier,
+    ) -> Result<Tier> {
         let mut tier = self.store.tier(name).await?.ok_or_else(|| Error::not_found("tier", name))?;
+        Error::require_version(if_match, tier.version)?;
         let mut errors = Errors::default();
         if let Some(t) = req.success_target {
             // Below 50 % is not a promise; 100 % leaves no error budget to measure.
@@ -49,7 +63,12 @@ impl Sluice {
         }
         errors.into_result().map_err(Error::Validation)?;
         tier.updated_at = ms_to_dt(crate::ids::now_ms());
-        self.store.update_tier(platform, &tier).await?;
+        if !self.store.update_tier(platform, &tier, tier.version).await? {
+            // Someone else saved in between our read and our write.
+            let current = self.store.tier(name).await?.ok_or_else(|| Error::not_found("tier", name))?;
+            return Err(Error::PreconditionFailed { current: current.version });
+        }
+        tier.version += 1;
         let detail =
             serde_json::json!({ "success_target": tier.success_target, "latency_target_ms": tier.latency_target_ms });
         self.audit(platform.actor(), None, "tier.updated", Some(&tier.name), detail).await;
@@ -57,9 +76,17 @@ impl Sluice {
     }
 
     /// Renames a tenant, moves it to another tier, or changes its retention, backlog
-    /// cap or quotas (platform callers only).
-    pub async fn patch_tenant(&self, platform: &Platform, id: &TenantId, req: PatchTenant) -> Result<Tenant> {
+    /// cap or quotas (platform callers only). `if_match` is the version the caller
+    /// last saw (412 when it changed since).
+    pub async fn patch_tenant(
+        &self,
+        platform: &Platform,
+        id: &TenantId,
+        if_match: Option<i64>,
+        req: PatchTenant,
+    ) -> Result<Tenant> {
         let mut tenant = self.get_tenant(&platform.tenant(id)).await?;
+        Error::require_version(if_match, tenant.version)?;
         let mut errors = Errors::default();
         if let Some(name) = req.name {
             errors.check(validate::name(&name), "name");
@@ -94,9 +121,7 @@ impl Sluice {
             tenant.receives_all_notices = all;
         }
         errors.into_result().map_err(Error::Validation)?;
-        self.store.update_tenant(platform, &tenant).await?;
-        // Its backlog cap may have changed.
-        self.forget_tenant_facts(&tenant.id);
+        let tenant = self.save_tenant(platform, tenant).await?;
         let detail = serde_json::json!({
             "name": tenant.name, "tier": tenant.tier, "backlog_cap": tenant.backlog_cap,
             "retention_days": tenant.retention_days,

@@ -1,6 +1,7 @@
-//! Tenants: create, read, list.
+//! Tenants: create, read, list, suspend and resume.
 
-use sluice_core::model::{CreateTenant, Page, Tenant, DEFAULT_TIER};
+use sluice_core::ids::TenantId;
+use sluice_core::model::{CreateTenant, Page, SuspendTenant, Tenant, DEFAULT_TIER};
 use sluice_core::validate::{self, Errors};
 
 use super::{finish_page, page_args, Caller, Platform, Sluice, TenantScope};
@@ -34,7 +35,10 @@ impl Sluice {
             max_api_keys: req.max_api_keys,
             auto_disable_after_seconds: req.auto_disable_after_seconds,
             receives_all_notices: req.receives_all_notices.unwrap_or(false),
+            suspended_at: None,
+            suspended_reason: None,
             created_at: crate::store::ms_to_dt(crate::ids::now_ms()),
+            version: 1,
         };
         self.store.insert_tenant(platform, &tenant).await?;
         let detail = serde_json::json!({ "name": tenant.name, "tier": tenant.tier });
@@ -64,6 +68,56 @@ impl Sluice {
                 Ok(Page { data: own.into_iter().collect(), next_cursor: None })
             }
         }
+    }
+
+    /// Suspends a tenant (platform callers only): from the commit on, nothing more is
+    /// queued for it (409 `tenant_suspended`; on other nodes within the second their
+    /// cached view of the tenant lives) and the dispatchers leave its endpoints out, so
+    /// only requests already on their way finish. What waits stays queued. Suspending
+    /// a suspended tenant changes nothing.
+    pub async fn suspend_tenant(&self, platform: &Platform, id: &TenantId, req: SuspendTenant) -> Result<Tenant> {
+        let reason = req.reason.unwrap_or_else(|| format!("suspended by {}", platform.actor()));
+        validate::description(&reason).map_err(|e| Error::invalid("reason", e))?;
+        let tenant = self.get_tenant(&platform.tenant(id)).await?;
+        if tenant.suspended_at.is_some() {
+            return Ok(tenant);
+        }
+        let mut next = tenant.clone();
+        next.suspended_at = Some(crate::store::ms_to_dt(crate::ids::now_ms()));
+        next.suspended_reason = Some(reason.clone());
+        let saved = self.save_tenant(platform, next).await?;
+        let detail = serde_json::json!({ "reason": reason });
+        self.audit(platform.actor(), Some(id), "tenant.suspended", Some(id.as_str()), detail).await;
+        Ok(saved)
+    }
+
+    /// Resumes a suspended tenant: it may publish again, and what waited is delivered,
+    /// oldest first, as the dispatchers reach it. Resuming an active tenant changes
+    /// nothing.
+    pub async fn resume_tenant(&self, platform: &Platform, id: &TenantId) -> Result<Tenant> {
+        let tenant = self.get_tenant(&platform.tenant(id)).await?;
+        if tenant.suspended_at.is_none() {
+            return Ok(tenant);
+        }
+        let mut next = tenant.clone();
+        next.suspended_at = None;
+        next.suspended_reason = None;
+        let saved = self.save_tenant(platform, next).await?;
+        self.audit(platform.actor(), Some(id), "tenant.resumed", Some(id.as_str()), serde_json::json!({})).await;
+        self.wake.notify_one();
+        Ok(saved)
+    }
+
+    /// Writes a tenant read at `next.version`, or 412 when it changed since.
+    pub(super) async fn save_tenant(&self, platform: &Platform, mut next: Tenant) -> Result<Tenant> {
+        if !self.store.update_tenant(platform, &next, next.version).await? {
+            let current = self.get_tenant(&platform.tenant(&next.id)).await?;
+            return Err(Error::PreconditionFailed { current: current.version });
+        }
+        next.version += 1;
+        // Its backlog cap, quotas or suspension may have changed.
+        self.forget_tenant_facts(&next.id);
+        Ok(next)
     }
 
     /// Adds a field error unless a tier of that name exists.

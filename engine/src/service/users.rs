@@ -132,6 +132,7 @@ impl Sluice {
             tenant_id: req.tenant_id,
             created_at: crate::store::ms_to_dt(now_ms()),
             disabled_at: None,
+            version: 1,
         };
         let hash = self.passwords.hash(req.password).await?;
         self.store.insert_user(platform, &user, &hash).await?;
@@ -139,6 +140,11 @@ impl Sluice {
             serde_json::json!({ "email": user.email, "role": user.role.as_str(), "tenant_id": user.tenant_id });
         self.audit(platform.actor(), user.tenant_id.as_ref(), "user.created", Some(user.id.as_str()), detail).await;
         Ok(user)
+    }
+
+    /// One dashboard user (platform callers only).
+    pub async fn get_user(&self, _platform: &Platform, id: &UserId) -> Result<User> {
+        self.store.user(id).await?.ok_or_else(|| Error::not_found("user", id))
     }
 
     pub async fn list_users(
@@ -193,8 +199,15 @@ impl Sluice {
     /// Changes a user's role, tenant or disabled state; their sessions end at once,
     /// on every node (sessions live in the database). The last enabled admin cannot
     /// be demoted or disabled (409).
-    pub async fn update_user(&self, platform: &Platform, id: &UserId, req: PatchUser) -> Result<User> {
+    pub async fn update_user(
+        &self,
+        platform: &Platform,
+        id: &UserId,
+        if_match: Option<i64>,
+        req: PatchUser,
+    ) -> Result<User> {
         let mut user = self.store.user(id).await?.ok_or_else(|| Error::not_found("user", id))?;
+        Error::require_version(if_match, user.version)?;
         match (req.role, req.tenant_id) {
             (Some(role), tenant) => {
                 user.role = role;
@@ -212,7 +225,10 @@ impl Sluice {
                 (false, _) => None,
             };
         }
-        self.store.update_user(platform, &user).await?;
+        if !self.store.update_user(platform, &user, user.version).await? {
+            return Err(self.stale_user(id).await);
+        }
+        user.version += 1;
         let detail = serde_json::json!({
             "email": user.email, "role": user.role.as_str(), "tenant_id": user.tenant_id,
             "disabled": user.disabled_at.is_some(),
@@ -221,11 +237,23 @@ impl Sluice {
         Ok(user)
     }
 
-    /// Deletes a user; their sessions end with them. Not the last enabled admin (409).
-    pub async fn delete_user(&self, platform: &Platform, id: &UserId) -> Result<()> {
-        self.store.delete_user(platform, id).await?;
+    /// Deletes a user; their sessions end with them. Not the last enabled admin (409);
+    /// not when `if_match` names a version other than the current one (412).
+    pub async fn delete_user(&self, platform: &Platform, id: &UserId, if_match: Option<i64>) -> Result<()> {
+        if !self.store.delete_user(platform, id, if_match).await? {
+            return Err(self.stale_user(id).await);
+        }
         self.audit(platform.actor(), None, "user.deleted", Some(id.as_str()), serde_json::json!({})).await;
         Ok(())
+    }
+
+    /// What a write that lost to another learns: the version it would have to name.
+    async fn stale_user(&self, id: &UserId) -> Error {
+        match self.store.user(id).await {
+            Ok(Some(current)) => Error::PreconditionFailed { current: current.version },
+            Ok(None) => Error::not_found("user", id),
+            Err(e) => e,
+        }
     }
 
     /// Sets a user's password (an admin resetting it); every session of theirs ends.

@@ -126,10 +126,13 @@ pub trait TenantStore: Send + Sync {
     async fn insert_tenant(&self, platform: &Platform, tenant: &Tenant) -> Result<()>;
     async fn get_tenant(&self, tenant: &TenantScope) -> Result<Option<Tenant>>;
     async fn list_tenants(&self, operator: &Operator, page: &PageArgs) -> Result<Vec<Tenant>>;
-    async fn update_tenant(&self, platform: &Platform, tenant: &Tenant) -> Result<()>;
+    /// Writes the tenant's fields and bumps its version if the stored version is
+    /// still `expected`; false when someone changed it first.
+    async fn update_tenant(&self, platform: &Platform, tenant: &Tenant, expected: i64) -> Result<bool>;
     async fn tiers(&self) -> Result<Vec<Tier>>;
     async fn tier(&self, name: &str) -> Result<Option<Tier>>;
-    async fn update_tier(&self, platform: &Platform, tier: &Tier) -> Result<()>;
+    /// Like `update_tenant`, for a tier's targets.
+    async fn update_tier(&self, platform: &Platform, tier: &Tier, expected: i64) -> Result<bool>;
 }
 
 /// API keys, platform and tenant; stored by the hash of the key, never the key.
@@ -162,10 +165,12 @@ pub trait UserStore: Send + Sync {
     async fn admin_exists(&self) -> Result<bool>;
     async fn user(&self, id: &UserId) -> Result<Option<User>>;
     /// Writes a user's role, tenant and disabled state and ends their sessions, in one
-    /// transaction; `Conflict` if no enabled admin would remain.
-    async fn update_user(&self, platform: &Platform, user: &User) -> Result<()>;
-    /// Deletes a user and their sessions; `Conflict` if no enabled admin would remain.
-    async fn delete_user(&self, platform: &Platform, id: &UserId) -> Result<()>;
+    /// transaction, if the stored version is still `expected` (false when someone
+    /// changed it first); `Conflict` if no enabled admin would remain.
+    async fn update_user(&self, platform: &Platform, user: &User, expected: i64) -> Result<bool>;
+    /// Deletes a user and their sessions if its version is `expected` (any, for
+    /// `None`; false when it is not); `Conflict` if no enabled admin would remain.
+    async fn delete_user(&self, platform: &Platform, id: &UserId, expected: Option<i64>) -> Result<bool>;
     async fn password_hash(&self, id: &UserId) -> Result<Option<String>>;
     /// Replaces a password hash and ends the user's sessions, all but `keep_session`
     /// (a token hash: the session that changed its own password).
@@ -241,11 +246,13 @@ pub trait EndpointStore: Send + Sync {
         expected_version: i64,
         event: Option<&LifecycleEvent>,
     ) -> Result<bool>;
-    /// Removes the endpoint from view and cancels its pending deliveries.
+    /// Removes the endpoint from view and cancels its pending deliveries, if its
+    /// version is `expected` (any, for `None`); false when it is not, or is gone.
     async fn delete_endpoint(
         &self,
         tenant: &TenantScope,
         id: &EndpointId,
+        expected: Option<i64>,
         now_ms: i64,
         event: &LifecycleEvent,
     ) -> Result<bool>;

@@ -21,7 +21,10 @@ pub(super) struct TenantRow {
     pub max_api_keys: Option<i64>,
     pub auto_disable_after_seconds: Option<i64>,
     pub receives_all_notices: bool,
+    pub suspended_at: Option<i64>,
+    pub suspended_reason: Option<String>,
     pub created_at: i64,
+    pub version: i64,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -61,6 +64,7 @@ pub(super) struct UserRow {
     pub tenant_id: Option<String>,
     pub created_at: i64,
     pub disabled_at: Option<i64>,
+    pub version: i64,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -185,7 +189,7 @@ pub(super) struct EventRow {
 
 pub(super) const API_KEY_COLUMNS: &str = "id, tenant_id, name, prefix, created_at, last_used_at, revoked_at";
 pub(super) const USER_COLUMNS: &str =
-    "users.id, users.email, users.role, users.tenant_id, users.created_at, users.disabled_at";
+    "users.id, users.email, users.role, users.tenant_id, users.created_at, users.disabled_at, users.version";
 pub(super) const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, description, event_types, enabled, disabled_reason, \
      disabled_at, rate_limit_per_second, max_concurrency, retry_schedule, version, created_at, updated_at";
 pub(super) const MESSAGE_COLUMNS: &str =
@@ -194,7 +198,7 @@ pub(super) const DELIVERY_COLUMNS: &str = "id, message_id, endpoint_id, tenant_i
      next_attempt_at, lease_owner, last_error_class, last_response_status, created_at, updated_at";
 pub(super) const TENANT_COLUMNS: &str =
     "id, name, tier, retention_days, backlog_cap, max_endpoints, max_api_keys, auto_disable_after_seconds, \
-     receives_all_notices, created_at";
+     receives_all_notices, suspended_at, suspended_reason, created_at, version";
 
 pub(super) const ATTEMPT_COLUMNS: &str = "id, delivery_id, message_id, endpoint_id, number, trigger, url, started_at, \
      duration_ms, request_headers, response_status, response_headers, response_body, error_class, error_message, \
@@ -248,12 +252,20 @@ pub(super) fn tenant_from(r: TenantRow) -> Result<Tenant> {
         max_api_keys: r.max_api_keys.and_then(|v| u32::try_from(v).ok()),
         auto_disable_after_seconds: r.auto_disable_after_seconds.and_then(|v| u32::try_from(v).ok()),
         receives_all_notices: r.receives_all_notices,
+        suspended_at: r.suspended_at.map(ms_to_dt),
+        suspended_reason: r.suspended_reason,
         created_at: ms_to_dt(r.created_at),
+        version: r.version,
     })
 }
 
-pub(super) fn tier_from((name, success_target, latency_target_ms, updated_at): (String, f64, i64, i64)) -> Tier {
-    Tier { name, success_target, latency_target_ms, updated_at: ms_to_dt(updated_at) }
+/// The columns `tier_from` reads, in its order.
+pub(super) const TIER_COLUMNS: &str = "name, success_target, latency_target_ms, updated_at, version";
+
+pub(super) fn tier_from(
+    (name, success_target, latency_target_ms, updated_at, version): (String, f64, i64, i64, i64),
+) -> Tier {
+    Tier { name, success_target, latency_target_ms, updated_at: ms_to_dt(updated_at), version }
 }
 
 pub(super) fn api_key_from(r: ApiKeyRow) -> Result<ApiKey> {
@@ -290,6 +302,7 @@ pub(super) fn user_from(r: UserRow) -> Result<User> {
         tenant_id: opt_id(r.tenant_id)?,
         created_at: ms_to_dt(r.created_at),
         disabled_at: r.disabled_at.map(ms_to_dt),
+        version: r.version,
     })
 }
 

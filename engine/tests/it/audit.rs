@@ -33,9 +33,9 @@ async fn security_actions_are_recorded_and_read_by_whom_they_concern(db: TestDb)
         let key = h.sluice.create_api_key(&h.platform, &h.tenant, CreateApiKey::default()).await.expect("key");
         h.sluice.revoke_api_key(&h.platform, &key.api_key.id).await.expect("revoke");
         let disable = PatchUser { disabled: Some(true), ..Default::default() };
-        h.sluice.update_user(&h.platform, &pat.id, disable).await.expect("disable");
+        h.sluice.update_user(&h.platform, &pat.id, None, disable).await.expect("disable");
         let quota = PatchTenant { max_endpoints: Some(Some(7)), ..Default::default() };
-        h.sluice.patch_tenant(&h.platform, &h.tenant, quota).await.expect("quota");
+        h.sluice.patch_tenant(&h.platform, &h.tenant, None, quota).await.expect("quota");
         pat
     })
     .await;

@@ -189,10 +189,10 @@ async fn a_tenant_may_have_its_own_period_or_none(db: TestDb) {
         .id;
     let patient = h.other_tenant("Patient").await;
     let patch = PatchTenant { auto_disable_after_seconds: Some(Some(86_400)), ..Default::default() };
-    let patched = h.sluice.patch_tenant(&h.platform, &patient, patch).await.expect("patch");
+    let patched = h.sluice.patch_tenant(&h.platform, &patient, None, patch).await.expect("patch");
     assert_eq!(patched.auto_disable_after_seconds, Some(86_400));
     let refused = PatchTenant { auto_disable_after_seconds: Some(Some(400 * 86_400)), ..Default::default() };
-    let err = h.sluice.patch_tenant(&h.platform, &patient, refused).await.expect_err("over a year");
+    let err = h.sluice.patch_tenant(&h.platform, &patient, None, refused).await.expect_err("over a year");
     assert!(matches!(err, sluice_engine::Error::Validation(_)), "{err:?}");
 
     let t0 = now_ms() - 5 * 60 * MINUTE;
@@ -218,7 +218,7 @@ async fn a_tenant_may_have_its_own_period_or_none(db: TestDb) {
     }
     // Back to the platform's default: the next failure disables it.
     let reset = PatchTenant { auto_disable_after_seconds: Some(None), ..Default::default() };
-    h.sluice.patch_tenant(&h.platform, &patient, reset).await.expect("patch");
+    h.sluice.patch_tenant(&h.platform, &patient, None, reset).await.expect("patch");
     let (e, c) = patient_claim.expect("the patient tenant's endpoint");
     let batch = attempts(&c, t0, &[(200 * MINUTE, false)]);
     h.store.record(&batch, &[], &[], POLICY, t0 + 201 * MINUTE).await.expect("record");
@@ -252,7 +252,7 @@ async fn enabling_starts_a_fresh_period(db: TestDb) {
 async fn a_receiver_broken_for_the_period_is_disabled_then_enabled_and_recovered(db: TestDb) {
     let h = Harness::new(db).await;
     let patch = PatchTenant { auto_disable_after_seconds: Some(Some(1)), ..Default::default() };
-    h.sluice.patch_tenant(&h.platform, &h.tenant, patch).await.expect("patch");
+    h.sluice.patch_tenant(&h.platform, &h.tenant, None, patch).await.expect("patch");
     let rx = Receiver::start().await;
     rx.set_default(Reply::Status(500));
     let e = h.instant_retry_endpoint(&rx.url(), 1).await;

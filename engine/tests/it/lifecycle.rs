@@ -34,14 +34,14 @@ async fn disabling_a_user_ends_their_sessions_at_once(db: TestDb) {
     assert!(h.sluice.session(&signed.token).await.expect("session").is_some());
 
     let disabled = PatchUser { disabled: Some(true), ..Default::default() };
-    let sue = h.sluice.update_user(&h.platform, &sue.id, disabled).await.expect("disable");
+    let sue = h.sluice.update_user(&h.platform, &sue.id, None, disabled).await.expect("disable");
     assert!(sue.disabled_at.is_some());
     assert_eq!(h.sluice.session(&signed.token).await.expect("session"), None, "the open session ends at once");
     let refused = h.sluice.sign_in("sue@ops.test", PASSWORD, None).await.expect_err("disabled");
     assert!(matches!(refused, Error::Unauthorized(_)), "told what a wrong password is told: {refused:?}");
 
     let enabled = PatchUser { disabled: Some(false), ..Default::default() };
-    h.sluice.update_user(&h.platform, &sue.id, enabled).await.expect("enable");
+    h.sluice.update_user(&h.platform, &sue.id, None, enabled).await.expect("enable");
     h.sluice.sign_in("sue@ops.test", PASSWORD, None).await.expect("signs in again");
 }
 
@@ -51,17 +51,18 @@ async fn a_new_role_ends_the_old_sessions(db: TestDb) {
     let signed = h.sluice.sign_in("sue@ops.test", PASSWORD, None).await.expect("signs in");
 
     let invalid = PatchUser { role: Some(Role::Partner), ..Default::default() };
-    let refused = h.sluice.update_user(&h.platform, &sue.id, invalid).await.expect_err("a partner needs a tenant");
+    let refused =
+        h.sluice.update_user(&h.platform, &sue.id, None, invalid).await.expect_err("a partner needs a tenant");
     assert!(matches!(refused, Error::Validation(_)), "{refused:?}");
     assert!(h.sluice.session(&signed.token).await.expect("session").is_some(), "a refused change ends nothing");
 
     let partner = PatchUser { role: Some(Role::Partner), tenant_id: Some(h.tenant.clone()), ..Default::default() };
-    h.sluice.update_user(&h.platform, &sue.id, partner).await.expect("now a partner");
+    h.sluice.update_user(&h.platform, &sue.id, None, partner).await.expect("now a partner");
     assert_eq!(h.sluice.session(&signed.token).await.expect("session"), None);
     let again = h.sluice.sign_in("sue@ops.test", PASSWORD, None).await.expect("signs in");
     let session = h.sluice.session(&again.token).await.expect("session").expect("live");
     assert!(matches!(session.caller(), Caller::Tenant { ref tenant, .. } if tenant == &h.tenant));
-    let gone = h.sluice.update_user(&h.platform, &sluice_engine::ids::new_id(), PatchUser::default()).await;
+    let gone = h.sluice.update_user(&h.platform, &sluice_engine::ids::new_id(), None, PatchUser::default()).await;
     assert!(matches!(gone, Err(Error::NotFound { .. })), "{gone:?}");
 }
 
@@ -70,17 +71,17 @@ async fn the_last_admin_cannot_be_removed(db: TestDb) {
     h.sluice.ensure_bootstrap_admin("root@ops.test", Some(PASSWORD)).await.expect("admin");
     let root = h.sluice.list_users(&h.platform, None, None).await.expect("users").data.remove(0);
     let disable = PatchUser { disabled: Some(true), ..Default::default() };
-    let refused = h.sluice.update_user(&h.platform, &root.id, disable.clone()).await.expect_err("last admin");
+    let refused = h.sluice.update_user(&h.platform, &root.id, None, disable.clone()).await.expect_err("last admin");
     assert!(matches!(refused, Error::Conflict(_)), "{refused:?}");
     let demote = PatchUser { role: Some(Role::Support), ..Default::default() };
-    assert!(matches!(h.sluice.update_user(&h.platform, &root.id, demote).await, Err(Error::Conflict(_))));
-    assert!(matches!(h.sluice.delete_user(&h.platform, &root.id).await, Err(Error::Conflict(_))));
+    assert!(matches!(h.sluice.update_user(&h.platform, &root.id, None, demote).await, Err(Error::Conflict(_))));
+    assert!(matches!(h.sluice.delete_user(&h.platform, &root.id, None).await, Err(Error::Conflict(_))));
     h.sluice.sign_in("root@ops.test", PASSWORD, None).await.expect("still there, still enabled");
 
     let second = h.sluice.create_user(&h.platform, user("two@ops.test", Role::Admin, None)).await.expect("admin");
-    h.sluice.update_user(&h.platform, &root.id, disable).await.expect("no longer the last");
-    h.sluice.delete_user(&h.platform, &root.id).await.expect("deleted");
-    assert!(matches!(h.sluice.delete_user(&h.platform, &second.id).await, Err(Error::Conflict(_))));
+    h.sluice.update_user(&h.platform, &root.id, None, disable).await.expect("no longer the last");
+    h.sluice.delete_user(&h.platform, &root.id, None).await.expect("deleted");
+    assert!(matches!(h.sluice.delete_user(&h.platform, &second.id, None).await, Err(Error::Conflict(_))));
 }
 
 async fn passwords_are_reset_and_changed(db: TestDb) {

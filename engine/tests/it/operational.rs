@@ -53,7 +53,7 @@ fn bodies(rx: &Receiver) -> Vec<serde_json::Value> {
 async fn an_endpoint_disabled_for_failing_is_announced_signed_to_its_subscribers_only(db: TestDb) {
     let h = Harness::new(db).await;
     let patch = PatchTenant { auto_disable_after_seconds: Some(Some(1)), ..Default::default() };
-    h.sluice.patch_tenant(&h.platform, &h.tenant, patch).await.expect("patch");
+    h.sluice.patch_tenant(&h.platform, &h.tenant, None, patch).await.expect("patch");
     let (broken, ops, everything) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);
     broken.set_default(Reply::Status(500));
     // It asks for its own notices too: it must not get the one about itself.

@@ -10,12 +10,16 @@ use sluice_testkit::{on_both_backends, TestDb};
 
 use crate::harness::{outcome, Harness};
 
-on_both_backends!(overview_measures_deliveries_against_the_tier, tiers_and_tenant_tiers_are_admin_only,);
+on_both_backends!(
+    overview_measures_deliveries_against_the_tier,
+    tiers_and_tenant_tiers_are_admin_only,
+    concurrent_writes_to_one_version_let_one_through,
+);
 
 async fn overview_measures_deliveries_against_the_tier(db: TestDb) {
     let h = Harness::new(db).await;
     let patch = PatchTenant { tier: Some("premium".into()), ..Default::default() };
-    h.sluice.patch_tenant(&h.platform, &h.tenant, patch).await.expect("premium");
+    h.sluice.patch_tenant(&h.platform, &h.tenant, None, patch).await.expect("premium");
     let premium = h.sluice.list_tiers().await.expect("tiers").into_iter().find(|t| t.name == "premium");
     let target = premium.expect("premium tier").latency_target_ms;
     assert_eq!(target, 10_000, "premium promises 10 s by default");
@@ -102,24 +106,53 @@ async fn tiers_and_tenant_tiers_are_admin_only(db: TestDb) {
 
     let change = UpdateTier { success_target: Some(0.98), latency_target_ms: Some(120_000) };
     assert!(matches!(partner.platform(), Err(Error::Forbidden(_))), "only the platform changes tiers and tenants");
-    let free = h.sluice.update_tier(&h.platform, "free", change).await.expect("update");
+    let free = h.sluice.update_tier(&h.platform, "free", None, change).await.expect("update");
     assert_eq!((free.success_target, free.latency_target_ms), (0.98, 120_000));
     let listed = h.sluice.list_tiers().await.expect("tiers");
     assert_eq!(listed[0], free, "stored");
     let bad = UpdateTier { success_target: Some(1.0), latency_target_ms: Some(5) };
-    let Err(Error::Validation(fields)) = h.sluice.update_tier(&h.platform, "free", bad).await else {
+    let Err(Error::Validation(fields)) = h.sluice.update_tier(&h.platform, "free", None, bad).await else {
         panic!("expected a validation error");
     };
     assert_eq!(fields.len(), 2);
     assert!(matches!(
-        h.sluice.update_tier(&h.platform, "gold", UpdateTier::default()).await,
+        h.sluice.update_tier(&h.platform, "gold", None, UpdateTier::default()).await,
         Err(Error::NotFound { .. })
     ));
 
     let to_gold = PatchTenant { tier: Some("gold".into()), ..Default::default() };
-    assert!(matches!(h.sluice.patch_tenant(&h.platform, &h.tenant, to_gold).await, Err(Error::Validation(_))));
+    assert!(matches!(h.sluice.patch_tenant(&h.platform, &h.tenant, None, to_gold).await, Err(Error::Validation(_))));
     let to_free = PatchTenant { tier: Some("free".into()), name: Some("Acme Ltd".into()), ..Default::default() };
-    let t = h.sluice.patch_tenant(&h.platform, &h.tenant, to_free).await.expect("patch");
+    let t = h.sluice.patch_tenant(&h.platform, &h.tenant, None, to_free).await.expect("patch");
     assert_eq!((t.name.as_str(), t.tier.as_str()), ("Acme Ltd", "free"));
     assert_eq!(h.sluice.get_tenant(&h.scope).await.expect("get").tier, "free");
+}
+
+/// Two admins who read version 1 of a tenant and of a tier, then saved at the same
+/// moment: one change applies, the other is told it is stale (412), on any backend.
+async fn concurrent_writes_to_one_version_let_one_through(db: TestDb) {
+    let h = Harness::new(db).await;
+    for round in 0..5 {
+        let version = h.sluice.get_tenant(&h.platform.tenant(&h.tenant)).await.expect("tenant").version;
+        let rename = |name: String| {
+            let patch = PatchTenant { name: Some(name), ..Default::default() };
+            h.sluice.patch_tenant(&h.platform, &h.tenant, Some(version), patch)
+        };
+        let (a, b) = tokio::join!(rename(format!("A{round}")), rename(format!("B{round}")));
+        let (won, lost) = match (a, b) {
+            (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
+            other => panic!("exactly one write applies: {other:?}"),
+        };
+        assert_eq!(won.version, version + 1);
+        assert!(matches!(lost, Error::PreconditionFailed { current } if current == version + 1), "{lost:?}");
+        let stored = h.sluice.get_tenant(&h.platform.tenant(&h.tenant)).await.expect("tenant");
+        assert_eq!((stored.name, stored.version), (won.name, won.version), "the winner's write is what is stored");
+    }
+    let tier = h.sluice.get_tier("free").await.expect("tier");
+    let target = |ms: i64| UpdateTier { latency_target_ms: Some(ms), ..Default::default() };
+    let (a, b) = tokio::join!(
+        h.sluice.update_tier(&h.platform, "free", Some(tier.version), target(20_000)),
+        h.sluice.update_tier(&h.platform, "free", Some(tier.version), target(40_000)),
+    );
+    assert!(a.is_ok() != b.is_ok(), "exactly one tier write applies: {a:?} {b:?}");
 }

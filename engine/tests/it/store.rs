@@ -282,7 +282,7 @@ async fn deleting_an_endpoint_cancels_its_queue(db: TestDb) {
     let h = Harness::new(db).await;
     let e = h.endpoint("https://example.com/a", None).await;
     h.publish("t", "{}").await;
-    h.sluice.delete_endpoint(&h.scope, &e.id).await.expect("delete");
+    h.sluice.delete_endpoint(&h.scope, &e.id, None).await.expect("delete");
     assert_eq!(h.deliveries().await[0].status, DeliveryStatus::Cancelled);
     let err = h.sluice.get_endpoint(&h.scope, &e.id).await.expect_err("gone");
     assert!(matches!(err, Error::NotFound { .. }));
@@ -502,16 +502,16 @@ async fn quotas_cap_endpoints_and_keys_per_tenant(db: TestDb) {
 
     // The platform raises the endpoint quota; `null` would return it to the default.
     let raise = PatchTenant { max_endpoints: Some(Some(3)), ..Default::default() };
-    let patched = h.sluice.patch_tenant(&h.platform, &small.id, raise).await.expect("patch");
+    let patched = h.sluice.patch_tenant(&h.platform, &small.id, None, raise).await.expect("patch");
     assert_eq!(patched.max_endpoints, Some(3));
     h.sluice.create_endpoint(&scope, create(4)).await.expect("within the new quota");
     let bad = PatchTenant { max_endpoints: Some(Some(0)), backlog_cap: Some(0), ..Default::default() };
-    let Err(Error::Validation(fields)) = h.sluice.patch_tenant(&h.platform, &small.id, bad).await else {
+    let Err(Error::Validation(fields)) = h.sluice.patch_tenant(&h.platform, &small.id, None, bad).await else {
         panic!("expected a validation error");
     };
     let fields: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
     assert_eq!(fields, vec!["backlog_cap", "max_endpoints"]);
     let reset = PatchTenant { max_endpoints: Some(None), ..Default::default() };
-    let reset = h.sluice.patch_tenant(&h.platform, &small.id, reset).await.expect("back to the default");
+    let reset = h.sluice.patch_tenant(&h.platform, &small.id, None, reset).await.expect("back to the default");
     assert_eq!(reset.max_endpoints, None);
 }

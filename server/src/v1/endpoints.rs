@@ -1,7 +1,7 @@
 //! `/v1/tenants/{tenant}/endpoints`: CRUD, actions, secrets.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sluice_core::ids::*;
 use sluice_core::model::{
@@ -11,10 +11,11 @@ use sluice_core::model::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::json;
 use super::tenants::ListQuery;
-use super::{json, json_with_etag};
+use crate::conditional::{with_version as with_etag, IfMatch};
 use crate::extract::{Auth, Ids, Json, JsonOrEmpty, Query};
-use crate::problem::{ApiError, ApiResult};
+use crate::problem::ApiResult;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -28,31 +29,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(send_test))
         .routes(routes!(secret))
         .routes(routes!(rotate))
-}
-
-fn etag(version: i64) -> String {
-    format!("\"{version}\"")
-}
-
-fn with_etag(mut r: Response, version: i64) -> Response {
-    if let Ok(v) = etag(version).parse() {
-        r.headers_mut().insert(header::ETAG, v);
-    }
-    r
-}
-
-/// `If-Match: "<version>"` (a weak `W/` prefix is tolerated).
-fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
-    let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let s = v.to_str().map_err(|_| ApiError::bad_request("If-Match must be ASCII"))?.trim();
-    if s == "*" {
-        return Ok(None);
-    }
-    s.trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .map(Some)
-        .map_err(|_| ApiError::bad_request("If-Match must be the endpoint's ETag, such as \"3\""))
 }
 
 /// Create an endpoint. Its signing secret is generated unless one is given.
@@ -100,37 +76,30 @@ async fn health_at_first_name(state: State<AppState>, auth: Auth, tenant: Ids<Te
     health(state, auth, tenant).await
 }
 
-/// Read an endpoint. Its ETag is its version; `If-None-Match` answers 304 when
-/// unchanged.
+/// Read an endpoint. Its ETag is its version.
 #[utoipa::path(get, path = "/tenants/{tenant}/endpoints/{endpoint}", operation_id = "get_endpoint", tag = "Endpoints",
-    params(("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
-    responses((status = 200, description = "The endpoint", body = Endpoint,
-            headers(("ETag" = String, description = "The endpoint's version"))),
-        (status = 304, description = "Unchanged since the ETag sent")))]
+    responses((status = 200, description = "The endpoint", body = Endpoint)))]
 async fn read(
     State(s): State<AppState>,
     Auth(caller): Auth,
     Ids((t, e)): Ids<(TenantId, EndpointId)>,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let e = s.sluice.get_endpoint(&caller.tenant(&t)?, &e).await?;
-    Ok(json_with_etag(&headers, etag(e.version), &e))
+    let version = e.version;
+    Ok(with_etag(json(StatusCode::OK, &e), version))
 }
 
 /// Change an endpoint. Absent fields keep their value; `null` clears an optional one.
 #[utoipa::path(patch, path = "/tenants/{tenant}/endpoints/{endpoint}", operation_id = "update_endpoint", tag = "Endpoints",
     request_body = PatchEndpoint,
-    params(("If-Match" = Option<String>, Header, description = "The ETag the change is based on")),
-    responses((status = 200, description = "The changed endpoint", body = Endpoint,
-        headers(("ETag" = String, description = "The endpoint's new version")))))]
+    responses((status = 200, description = "The changed endpoint", body = Endpoint)))]
 async fn patch(
     State(s): State<AppState>,
     Auth(caller): Auth,
     Ids((t, e)): Ids<(TenantId, EndpointId)>,
-    headers: HeaderMap,
+    IfMatch(expected): IfMatch,
     Json(req): Json<PatchEndpoint>,
 ) -> ApiResult<Response> {
-    let expected = if_match(&headers)?;
     let e = s.sluice.patch_endpoint(&caller.tenant_manage(&t)?, &e, expected, req).await?;
     let version = e.version;
     Ok(with_etag(json(StatusCode::OK, &e), version))
@@ -143,8 +112,9 @@ async fn remove(
     State(s): State<AppState>,
     Auth(caller): Auth,
     Ids((t, e)): Ids<(TenantId, EndpointId)>,
+    IfMatch(expected): IfMatch,
 ) -> ApiResult<Response> {
-    s.sluice.delete_endpoint(&caller.tenant_manage(&t)?, &e).await?;
+    s.sluice.delete_endpoint(&caller.tenant_manage(&t)?, &e, expected).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -17,7 +17,7 @@ mod tenants;
 mod tiers;
 mod users;
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -50,22 +50,4 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
         }
         Err(e) => crate::problem::ApiError::from(sluice_engine::Error::Internal(e.to_string())).into_response(),
     }
-}
-
-/// A JSON answer carrying an explicit ETag, honouring `If-None-Match`.
-pub(crate) fn json_with_etag<T: Serialize>(request: &HeaderMap, etag: String, body: &T) -> Response {
-    if let Some(inm) = request.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        if inm.split(',').any(|t| t.trim().trim_start_matches("W/") == etag || t.trim() == "*") {
-            let mut r = StatusCode::NOT_MODIFIED.into_response();
-            if let Ok(v) = HeaderValue::from_str(&etag) {
-                r.headers_mut().insert(header::ETAG, v);
-            }
-            return r;
-        }
-    }
-    let mut r = json(StatusCode::OK, body);
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        r.headers_mut().insert(header::ETAG, v);
-    }
-    r
 }

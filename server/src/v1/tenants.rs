@@ -1,22 +1,29 @@
-//! `/v1/tenants`: create, list, read, rename or move to another tier; the overview.
+//! `/v1/tenants`: create, list, read, rename or move to another tier, suspend and
+//! resume; the overview.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use sluice_core::ids::*;
-use sluice_core::model::{CreateTenant, Page, PatchTenant, Tenant, TenantOverview};
+use sluice_core::model::{CreateTenant, Page, PatchTenant, SuspendTenant, Tenant, TenantOverview};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::json;
-use crate::extract::{Auth, Ids, Json, Query};
+use crate::conditional::{with_version, IfMatch};
+use crate::extract::{Auth, Ids, Json, JsonOrEmpty, Query};
 use crate::problem::ApiResult;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(read, patch)).routes(routes!(overview))
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(read, patch))
+        .routes(routes!(suspend))
+        .routes(routes!(resume))
+        .routes(routes!(overview))
 }
 
 /// One page of a list, newest first.
@@ -37,7 +44,7 @@ pub struct ListQuery {
     responses((status = 201, description = "The new tenant", body = Tenant)))]
 async fn create(State(s): State<AppState>, Auth(caller): Auth, Json(req): Json<CreateTenant>) -> ApiResult<Response> {
     let tenant = s.sluice.create_tenant(&caller.platform()?, req).await?;
-    Ok(json(StatusCode::CREATED, &tenant))
+    Ok(with_version(json(StatusCode::CREATED, &tenant), tenant.version))
 }
 
 /// List the tenants the caller may see: every one for a platform key, its own for a
@@ -49,12 +56,12 @@ async fn list(State(s): State<AppState>, Auth(caller): Auth, Query(q): Query<Lis
     Ok(json(StatusCode::OK, &page))
 }
 
-/// Read a tenant.
+/// Read a tenant. Its ETag is its version.
 #[utoipa::path(get, path = "/tenants/{tenant}", operation_id = "get_tenant", tag = "Tenants",
     responses((status = 200, description = "The tenant", body = Tenant)))]
 async fn read(State(s): State<AppState>, Auth(caller): Auth, Ids(tenant): Ids<TenantId>) -> ApiResult<Response> {
     let tenant = s.sluice.get_tenant(&caller.tenant(&tenant)?).await?;
-    Ok(json(StatusCode::OK, &tenant))
+    Ok(with_version(json(StatusCode::OK, &tenant), tenant.version))
 }
 
 /// Change a tenant's name, tier, retention, backlog cap or quotas (platform keys only).
@@ -65,10 +72,39 @@ async fn patch(
     State(s): State<AppState>,
     Auth(caller): Auth,
     Ids(tenant): Ids<TenantId>,
+    IfMatch(expected): IfMatch,
     Json(req): Json<PatchTenant>,
 ) -> ApiResult<Response> {
-    let tenant = s.sluice.patch_tenant(&caller.platform()?, &tenant, req).await?;
-    Ok(json(StatusCode::OK, &tenant))
+    let tenant = s.sluice.patch_tenant(&caller.platform()?, &tenant, expected, req).await?;
+    Ok(with_version(json(StatusCode::OK, &tenant), tenant.version))
+}
+
+/// Suspend a tenant (platform keys only).
+///
+/// From then on its publishes, test events, replays and recovers are refused (409
+/// `tenant_suspended`) and nothing is delivered to its endpoints; requests already on
+/// their way finish. What waits stays queued for when it is resumed. Suspending a
+/// suspended tenant answers it unchanged.
+#[utoipa::path(post, path = "/tenants/{tenant}/suspend", operation_id = "suspend_tenant", tag = "Tenants",
+    request_body(content = Option<SuspendTenant>, description = "May be left out"),
+    responses((status = 200, description = "The suspended tenant", body = Tenant)))]
+async fn suspend(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Ids(tenant): Ids<TenantId>,
+    JsonOrEmpty(req): JsonOrEmpty<SuspendTenant>,
+) -> ApiResult<Response> {
+    let tenant = s.sluice.suspend_tenant(&caller.platform()?, &tenant, req).await?;
+    Ok(with_version(json(StatusCode::OK, &tenant), tenant.version))
+}
+
+/// Resume a suspended tenant (platform keys only): it publishes again, and what
+/// waited is delivered. Resuming an active tenant answers it unchanged.
+#[utoipa::path(post, path = "/tenants/{tenant}/resume", operation_id = "resume_tenant", tag = "Tenants",
+    responses((status = 200, description = "The resumed tenant", body = Tenant)))]
+async fn resume(State(s): State<AppState>, Auth(caller): Auth, Ids(tenant): Ids<TenantId>) -> ApiResult<Response> {
+    let tenant = s.sluice.resume_tenant(&caller.platform()?, &tenant).await?;
+    Ok(with_version(json(StatusCode::OK, &tenant), tenant.version))
 }
 
 /// A tenant's overview.

@@ -11,12 +11,16 @@ use utoipa_axum::routes;
 
 use super::json;
 use super::tenants::ListQuery;
+use crate::conditional::{with_version, IfMatch};
 use crate::extract::{Auth, Ids, Json, Query};
 use crate::problem::ApiResult;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(update, remove)).routes(routes!(set_password))
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(read, update, remove))
+        .routes(routes!(set_password))
 }
 
 /// Create a dashboard user (platform keys only).
@@ -24,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 201, description = "The new user", body = User)))]
 async fn create(State(s): State<AppState>, Auth(caller): Auth, Json(req): Json<CreateUser>) -> ApiResult<Response> {
     let user = s.sluice.create_user(&caller.platform()?, req).await?;
-    Ok(json(StatusCode::CREATED, &user))
+    Ok(with_version(json(StatusCode::CREATED, &user), user.version))
 }
 
 /// List the dashboard users (platform keys only).
@@ -35,6 +39,14 @@ async fn list(State(s): State<AppState>, Auth(caller): Auth, Query(q): Query<Lis
     Ok(json(StatusCode::OK, &page))
 }
 
+/// Read a dashboard user (platform keys only). Its ETag is its version.
+#[utoipa::path(get, path = "/users/{user}", operation_id = "get_user", tag = "Users",
+    responses((status = 200, description = "The user", body = User)))]
+async fn read(State(s): State<AppState>, Auth(caller): Auth, Ids(user): Ids<UserId>) -> ApiResult<Response> {
+    let user = s.sluice.get_user(&caller.platform()?, &user).await?;
+    Ok(with_version(json(StatusCode::OK, &user), user.version))
+}
+
 /// Change a user's role, tenant or disabled state (platform keys only). Any change
 /// ends the user's sessions at once.
 #[utoipa::path(patch, path = "/users/{user}", operation_id = "update_user", tag = "Users", request_body = PatchUser,
@@ -43,17 +55,23 @@ async fn update(
     State(s): State<AppState>,
     Auth(caller): Auth,
     Ids(user): Ids<UserId>,
+    IfMatch(expected): IfMatch,
     Json(req): Json<PatchUser>,
 ) -> ApiResult<Response> {
-    let user = s.sluice.update_user(&caller.platform()?, &user, req).await?;
-    Ok(json(StatusCode::OK, &user))
+    let user = s.sluice.update_user(&caller.platform()?, &user, expected, req).await?;
+    Ok(with_version(json(StatusCode::OK, &user), user.version))
 }
 
 /// Delete a user (platform keys only); their sessions end.
 #[utoipa::path(delete, path = "/users/{user}", operation_id = "delete_user", tag = "Users",
     responses((status = 204, description = "Deleted")))]
-async fn remove(State(s): State<AppState>, Auth(caller): Auth, Ids(user): Ids<UserId>) -> ApiResult<Response> {
-    s.sluice.delete_user(&caller.platform()?, &user).await?;
+async fn remove(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Ids(user): Ids<UserId>,
+    IfMatch(expected): IfMatch,
+) -> ApiResult<Response> {
+    s.sluice.delete_user(&caller.platform()?, &user, expected).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

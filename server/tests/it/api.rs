@@ -146,7 +146,7 @@ async fn endpoint_lifecycle(db: TestDb) {
 
     let read = app.get(&path).await;
     assert_eq!(read.header("etag"), Some("\"1\""));
-    assert_eq!(read.header("cache-control"), Some("no-store"), "API answers are never kept by caches");
+    assert_eq!(read.header("cache-control"), Some("private, no-cache"), "kept only by the caller, revalidated");
     let cached = app.call(Method::GET, &path, Some(ADMIN_KEY), None, &[("if-none-match", "\"1\"")]).await;
     assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
 

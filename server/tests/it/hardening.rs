@@ -36,10 +36,11 @@ async fn every_answer_carries_the_safety_headers() {
     assert_eq!(api.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(api.header("x-frame-options"), Some("DENY"));
     assert_eq!(api.header("referrer-policy"), Some("same-origin"));
-    assert_eq!(api.header("cache-control"), Some("no-store"), "API answers carry keys and secrets");
+    assert_eq!(api.header("cache-control"), Some("private, no-cache"), "the caller's own, revalidated each time");
     assert_eq!(api.header("strict-transport-security"), None, "not over plain http");
     let missing = app.call(Method::GET, "/v1/nothing-here", None, None, &[]).await;
     assert_eq!(missing.header("x-content-type-options"), Some("nosniff"), "errors too");
+    assert_eq!(missing.header("cache-control"), Some("no-store"), "errors are never kept");
 
     // A page: its policy allows only scripts carrying this response's nonce.
     let page = app.send(Method::GET, "/sign-in", &[], Vec::new()).await;

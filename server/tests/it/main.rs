@@ -5,6 +5,7 @@
 mod api;
 mod chaos;
 mod cli;
+mod conditional;
 mod dashboard;
 mod deprecation;
 mod enable_and_recover;
@@ -19,4 +20,5 @@ mod openapi;
 mod permissions;
 mod portal;
 mod process;
+mod suspension;
 mod views;

@@ -173,6 +173,7 @@ impl EndpointStore for This {
         &self,
         tenant: &TenantScope,
         id: &EndpointId,
+        expected: Option<i64>,
         now_ms: i64,
         event: &LifecycleEvent,
     ) -> Result<bool> {
@@ -199,11 +200,12 @@ impl EndpointStore for This {
         .await?;
         let done = sqlx::query(
             "UPDATE endpoints SET deleted_at = $1, enabled = FALSE, version = version + 1, updated_at = $1 \
-             WHERE tenant_id = $2 AND id = $3 AND deleted_at IS NULL",
+             WHERE tenant_id = $2 AND id = $3 AND deleted_at IS NULL AND ($4 IS NULL OR version = $4)",
         )
         .bind(now_ms)
         .bind(tenant.id().as_str())
         .bind(id.as_str())
+        .bind(expected)
         .execute(&mut *tx)
         .await?
         .rows_affected()

@@ -139,6 +139,9 @@ impl QueueStore for This {
         );
         qb.push_bind(now_ms);
         qb.push(" AND e.enabled = TRUE AND e.deleted_at IS NULL");
+        // A suspended tenant is delivered nothing; the subquery reads a partial index
+        // that holds only the suspended tenants, once per call.
+        qb.push(" AND e.tenant_id NOT IN (SELECT id FROM tenants WHERE suspended_at IS NOT NULL)");
         for chunk in skip.chunks(500) {
             qb.push(" AND e.tenant_id NOT IN ");
             push_id_list(&mut qb, chunk.iter().map(|t| t.as_str()));

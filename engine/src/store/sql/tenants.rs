@@ -36,7 +36,7 @@ impl This {
 impl TenantStore for This {
     async fn insert_tenant(&self, _platform: &Platform, t: &Tenant) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(t.id.as_str())
         .bind(&t.name)
@@ -47,7 +47,10 @@ impl TenantStore for This {
         .bind(t.max_api_keys.map(i64::from))
         .bind(t.auto_disable_after_seconds.map(i64::from))
         .bind(t.receives_all_notices)
+        .bind(t.suspended_at.map(|at| at.timestamp_millis()))
+        .bind(t.suspended_reason.as_deref())
         .bind(t.created_at.timestamp_millis())
+        .bind(t.version)
         .execute(&self.write)
         .await?;
         Ok(())
@@ -72,10 +75,11 @@ impl TenantStore for This {
         rows.into_iter().map(tenant_from).collect()
     }
 
-    async fn update_tenant(&self, _platform: &Platform, t: &Tenant) -> Result<()> {
-        sqlx::query(
+    async fn update_tenant(&self, _platform: &Platform, t: &Tenant, expected: i64) -> Result<bool> {
+        let updated = sqlx::query(
             "UPDATE tenants SET name = $2, tier = $3, backlog_cap = $4, max_endpoints = $5, max_api_keys = $6, \
-             retention_days = $7, auto_disable_after_seconds = $8, receives_all_notices = $9 WHERE id = $1",
+             retention_days = $7, auto_disable_after_seconds = $8, receives_all_notices = $9, \
+             suspended_at = $11, suspended_reason = $12, version = version + 1 WHERE id = $1 AND version = $10",
         )
         .bind(t.id.as_str())
         .bind(&t.name)
@@ -86,37 +90,45 @@ impl TenantStore for This {
         .bind(t.retention_days)
         .bind(t.auto_disable_after_seconds.map(i64::from))
         .bind(t.receives_all_notices)
+        .bind(expected)
+        .bind(t.suspended_at.map(|at| at.timestamp_millis()))
+        .bind(t.suspended_reason.as_deref())
         .execute(&self.write)
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
     }
 
     async fn tiers(&self) -> Result<Vec<Tier>> {
-        let rows: Vec<(String, f64, i64, i64)> = sqlx::query_as(
-            "SELECT name, success_target, latency_target_ms, updated_at FROM tiers ORDER BY success_target",
-        )
-        .fetch_all(&self.read)
-        .await?;
+        let rows: Vec<(String, f64, i64, i64, i64)> =
+            sqlx::query_as(&format!("SELECT {TIER_COLUMNS} FROM tiers ORDER BY success_target"))
+                .fetch_all(&self.read)
+                .await?;
         Ok(rows.into_iter().map(tier_from).collect())
     }
 
     async fn tier(&self, name: &str) -> Result<Option<Tier>> {
-        let row: Option<(String, f64, i64, i64)> =
-            sqlx::query_as("SELECT name, success_target, latency_target_ms, updated_at FROM tiers WHERE name = $1")
+        let row: Option<(String, f64, i64, i64, i64)> =
+            sqlx::query_as(&format!("SELECT {TIER_COLUMNS} FROM tiers WHERE name = $1"))
                 .bind(name)
                 .fetch_optional(&self.read)
                 .await?;
         Ok(row.map(tier_from))
     }
 
-    async fn update_tier(&self, _platform: &Platform, t: &Tier) -> Result<()> {
-        sqlx::query("UPDATE tiers SET success_target = $2, latency_target_ms = $3, updated_at = $4 WHERE name = $1")
-            .bind(&t.name)
-            .bind(t.success_target)
-            .bind(t.latency_target_ms)
-            .bind(t.updated_at.timestamp_millis())
-            .execute(&self.write)
-            .await?;
-        Ok(())
+    async fn update_tier(&self, _platform: &Platform, t: &Tier, expected: i64) -> Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE tiers SET success_target = $2, latency_target_ms = $3, updated_at = $4, version = version + 1 \
+             WHERE name = $1 AND version = $5",
+        )
+        .bind(&t.name)
+        .bind(t.success_target)
+        .bind(t.latency_target_ms)
+        .bind(t.updated_at.timestamp_millis())
+        .bind(expected)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
     }
 }

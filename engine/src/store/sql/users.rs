@@ -22,6 +22,14 @@ impl This {
         Ok(row.is_some())
     }
 
+    /// `NotFound` unless the user exists: what a write that changed no row learns
+    /// before it reports a stale version.
+    async fn user_exists_in(tx: &mut sqlx::Transaction<'_, Db>, id: &UserId) -> Result<()> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM users WHERE id = $1").bind(id.as_str()).fetch_optional(&mut **tx).await?;
+        row.map(|_| ()).ok_or_else(|| Error::not_found("user", id))
+    }
+
     /// Refuses a change that leaves no enabled admin: nobody could manage users then.
     async fn require_an_admin_in(tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
         let (admins,): (i64,) =
@@ -69,44 +77,53 @@ impl UserStore for This {
         row.map(user_from).transpose()
     }
 
-    async fn update_user(&self, _platform: &Platform, u: &User) -> Result<()> {
+    async fn update_user(&self, _platform: &Platform, u: &User, expected: i64) -> Result<bool> {
         let mut tx = self.write.begin().await?;
         Self::lock_admins_in(&mut tx).await?;
         let was_admin = Self::is_enabled_admin_in(&mut tx, &u.id).await?;
-        let updated = sqlx::query("UPDATE users SET role = $1, tenant_id = $2, disabled_at = $3 WHERE id = $4")
-            .bind(u.role.as_str())
-            .bind(u.tenant_id.as_ref().map(|t| t.as_str()))
-            .bind(u.disabled_at.map(|d| d.timestamp_millis()))
-            .bind(u.id.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let updated = sqlx::query(
+            "UPDATE users SET role = $1, tenant_id = $2, disabled_at = $3, version = version + 1 \
+             WHERE id = $4 AND version = $5",
+        )
+        .bind(u.role.as_str())
+        .bind(u.tenant_id.as_ref().map(|t| t.as_str()))
+        .bind(u.disabled_at.map(|d| d.timestamp_millis()))
+        .bind(u.id.as_str())
+        .bind(expected)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if updated == 0 {
-            return Err(Error::not_found("user", &u.id));
+            return Self::user_exists_in(&mut tx, &u.id).await.map(|_| false);
         }
         if was_admin {
             Self::require_an_admin_in(&mut tx).await?;
         }
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(u.id.as_str()).execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
-    async fn delete_user(&self, _platform: &Platform, id: &UserId) -> Result<()> {
+    async fn delete_user(&self, _platform: &Platform, id: &UserId, expected: Option<i64>) -> Result<bool> {
         let mut tx = self.write.begin().await?;
         Self::lock_admins_in(&mut tx).await?;
         let was_admin = Self::is_enabled_admin_in(&mut tx, id).await?;
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.as_str()).execute(&mut *tx).await?;
-        let deleted =
-            sqlx::query("DELETE FROM users WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?.rows_affected();
+        let deleted = sqlx::query("DELETE FROM users WHERE id = $1 AND ($2 IS NULL OR version = $2)")
+            .bind(id.as_str())
+            .bind(expected)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if deleted == 0 {
-            return Err(Error::not_found("user", id));
+            // Dropping the transaction keeps the sessions it deleted.
+            return Self::user_exists_in(&mut tx, id).await.map(|_| false);
         }
         if was_admin {
             Self::require_an_admin_in(&mut tx).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn password_hash(&self, id: &UserId) -> Result<Option<String>> {
