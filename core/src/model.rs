@@ -86,6 +86,23 @@ pub struct Tier {
     pub version: i64,
 }
 
+/// Where a tenant's deletion stands. The tenant is gone for every caller from the
+/// request on; its data goes soon after, a batch at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenantDeletion {
+    pub tenant_id: TenantId,
+    /// `deleting` while its data is being removed, then `deleted`.
+    pub state: String,
+    pub requested_at: DateTime<Utc>,
+    /// Who asked: a platform key (`key_…`) or an admin (`usr_…`).
+    pub requested_by: String,
+    /// When the last of its data went.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Its messages not removed yet (each with its deliveries and attempts).
+    pub messages_left: i64,
+}
+
 /// SLO attainment over one window ending now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

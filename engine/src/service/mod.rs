@@ -11,6 +11,7 @@
 mod argon2_memory;
 mod audit;
 mod backlog;
+mod deletion;
 mod detail;
 mod endpoints;
 mod events;

@@ -82,6 +82,11 @@ impl Sluice {
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "retention purge failed; retrying next time"),
                     }
+                    match self.purge_deleted_tenants(&system, now_ms()).await {
+                        Ok(n) if n != PurgeCounts::default() => tracing::info!(?n, "purged deleted tenants' data"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "purging deleted tenants failed; retrying next time"),
+                    }
                     match self.purge_audit(&system, now_ms()).await {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(entries = n, "purged audit entries past their retention"),

@@ -18,6 +18,7 @@
 //! The dispatcher's lease protocol and the sign-in plumbing take none; they run before
 //! or outside any caller.
 
+mod deletion;
 mod gauges;
 mod idempotency;
 pub mod operational;
@@ -39,6 +40,7 @@ use sluice_core::model::*;
 use crate::access::{KeyReach, Operator, Platform, Reach, TenantScope};
 use crate::error::{Error, Result};
 
+pub use deletion::{DeletionRow, TenantDeletionStore};
 pub use gauges::{EndpointCounts, GaugeStore, PoolState, TenantQueue};
 pub use idempotency::{IdempotencyBegin, IdempotencyStore, StoredAnswer};
 pub use portal::{NewPortalLink, OpenedPortal, PortalGrant, PortalStore, StoredPortalSession};
@@ -106,6 +108,7 @@ pub trait Store:
     + MaintenanceStore
     + IdempotencyStore
     + StreakStore
+    + TenantDeletionStore
     + PortalStore
     + GaugeStore
     + Send

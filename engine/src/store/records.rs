@@ -154,6 +154,8 @@ pub struct PurgeCounts {
     pub deliveries: u64,
     pub attempts: u64,
     pub events: u64,
+    /// Deleted tenants whose last data went.
+    pub tenants: u64,
 }
 
 /// One hour of a tenant's deliveries, by creation time.

@@ -196,6 +196,12 @@ pub(super) const MESSAGE_COLUMNS: &str =
     "id, tenant_id, event_type, payload, idempotency_key, request_hash, created_at";
 pub(super) const DELIVERY_COLUMNS: &str = "id, message_id, endpoint_id, tenant_id, event_type, state, attempts, \
      next_attempt_at, lease_owner, last_error_class, last_response_status, created_at, updated_at";
+/// The condition that the tenant bound as `$1` is not deleted: a primary-key probe,
+/// so a deleted tenant's endpoints, messages and deliveries are "not found" from the
+/// request on, not only once the purge reaches them.
+pub(super) const LIVE_TENANT: &str =
+    "NOT EXISTS (SELECT 1 FROM tenants live WHERE live.id = $1 AND live.deleted_at IS NOT NULL)";
+
 pub(super) const TENANT_COLUMNS: &str =
     "id, name, tier, retention_days, backlog_cap, max_endpoints, max_api_keys, auto_disable_after_seconds, \
      receives_all_notices, suspended_at, suspended_reason, created_at, version";

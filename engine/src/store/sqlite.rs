@@ -141,3 +141,4 @@ include!("sql/portal.rs");
 include!("sql/gauges.rs");
 include!("sql/streaks.rs");
 include!("sql/operational.rs");
+include!("sql/deletion.rs");

@@ -5,6 +5,7 @@ mod audit;
 mod auto_disable;
 mod breaker;
 mod cluster;
+mod deletion;
 mod delivery;
 mod harness;
 mod health;

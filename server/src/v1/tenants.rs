@@ -2,11 +2,11 @@
 //! resume; the overview.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use sluice_core::ids::*;
-use sluice_core::model::{CreateTenant, Page, PatchTenant, SuspendTenant, Tenant, TenantOverview};
+use sluice_core::model::{CreateTenant, Page, PatchTenant, SuspendTenant, Tenant, TenantDeletion, TenantOverview};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -20,7 +20,8 @@ use crate::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create, list))
-        .routes(routes!(read, patch))
+        .routes(routes!(read, patch, remove))
+        .routes(routes!(deletion))
         .routes(routes!(suspend))
         .routes(routes!(resume))
         .routes(routes!(overview))
@@ -77,6 +78,39 @@ async fn patch(
 ) -> ApiResult<Response> {
     let tenant = s.sluice.patch_tenant(&caller.platform()?, &tenant, expected, req).await?;
     Ok(with_version(json(StatusCode::OK, &tenant), tenant.version))
+}
+
+/// Delete a tenant (platform keys only).
+///
+/// At once, in one transaction: the tenant is gone for every caller (404), nothing more
+/// is queued for it or sent, its API keys are revoked, its partners disabled and signed
+/// out. Its data (messages, deliveries, attempts, events, operations, endpoints,
+/// secrets, portal links, users, keys) is then removed in the background; follow it at
+/// `Location`. The audit trail keeps the record. Asking again answers where it stands.
+#[utoipa::path(delete, path = "/tenants/{tenant}", operation_id = "delete_tenant", tag = "Tenants",
+    responses((status = 202, description = "The deletion, under way", body = TenantDeletion,
+        headers(("Location" = String, description = "Where the deletion's progress is read")))))]
+async fn remove(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Ids(tenant): Ids<TenantId>,
+    IfMatch(expected): IfMatch,
+) -> ApiResult<Response> {
+    let deletion = s.sluice.delete_tenant(&caller.platform()?, &tenant, expected).await?;
+    let mut response = json(StatusCode::ACCEPTED, &deletion);
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/tenants/{tenant}/deletion")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// Where a tenant's deletion stands (platform keys only): `deleting` with the messages
+/// left, then `deleted`.
+#[utoipa::path(get, path = "/tenants/{tenant}/deletion", operation_id = "get_tenant_deletion", tag = "Tenants",
+    responses((status = 200, description = "The deletion", body = TenantDeletion)))]
+async fn deletion(State(s): State<AppState>, Auth(caller): Auth, Ids(tenant): Ids<TenantId>) -> ApiResult<Response> {
+    let deletion = s.sluice.tenant_deletion(&caller.platform()?, &tenant).await?;
+    Ok(json(StatusCode::OK, &deletion))
 }
 
 /// Suspend a tenant (platform keys only).

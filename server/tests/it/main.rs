@@ -7,6 +7,7 @@ mod chaos;
 mod cli;
 mod conditional;
 mod dashboard;
+mod deletion;
 mod deprecation;
 mod enable_and_recover;
 mod events;

@@ -93,7 +93,7 @@ impl EndpointStore for This {
 
     async fn get_endpoint(&self, tenant: &TenantScope, id: &EndpointId) -> Result<Option<Endpoint>> {
         let sql =
-            format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL");
+            format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL AND {LIVE_TENANT}");
         let row: Option<EndpointRow> =
             sqlx::query_as(&sql).bind(tenant.id().as_str()).bind(id.as_str()).fetch_optional(&self.read).await?;
         row.map(endpoint_from).transpose()

@@ -2,6 +2,37 @@
 // Compiled once per backend: `include!`d by `sqlite.rs` and `postgres.rs`, which define
 // `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
 
+impl This {
+    /// Deletes these messages with their deliveries and attempts, children first, in
+    /// the caller's transaction, so a crash mid-purge leaves all of a message or none.
+    async fn delete_messages_in(tx: &mut sqlx::Transaction<'_, Db>, ids: &[(String,)]) -> Result<PurgeCounts> {
+        let mut counts = PurgeCounts::default();
+        for chunk in ids.chunks(200) {
+            let list = |sql: &str| {
+                let mut qb = sqlx::QueryBuilder::<Db>::new(sql);
+                let mut sep = qb.separated(", ");
+                for (id,) in chunk {
+                    sep.push_bind(id.as_str());
+                }
+                qb.push(")");
+                qb
+            };
+            counts.attempts +=
+                list("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE message_id IN (")
+                    .push(")")
+                    .build()
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+            counts.deliveries +=
+                list("DELETE FROM deliveries WHERE message_id IN (").build().execute(&mut **tx).await?.rows_affected();
+            counts.messages +=
+                list("DELETE FROM messages WHERE id IN (").build().execute(&mut **tx).await?.rows_affected();
+        }
+        Ok(counts)
+    }
+}
+
 #[async_trait]
 impl MaintenanceStore for This {
     async fn take_job_lease(&self, name: &str, owner: &str, now_ms: i64, until_ms: i64) -> Result<bool> {
@@ -69,29 +100,7 @@ impl MaintenanceStore for This {
              ORDER BY m.id LIMIT $2";
         let mut tx = self.write.begin().await?;
         let ids: Vec<(String,)> = sqlx::query_as(EXPIRED).bind(now_ms).bind(limit).fetch_all(&mut *tx).await?;
-        let mut counts = PurgeCounts::default();
-        for chunk in ids.chunks(200) {
-            let list = |sql: &str| {
-                let mut qb = sqlx::QueryBuilder::<Db>::new(sql);
-                let mut sep = qb.separated(", ");
-                for (id,) in chunk {
-                    sep.push_bind(id.as_str());
-                }
-                qb.push(")");
-                qb
-            };
-            counts.attempts +=
-                list("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE message_id IN (")
-                    .push(")")
-                    .build()
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            counts.deliveries +=
-                list("DELETE FROM deliveries WHERE message_id IN (").build().execute(&mut *tx).await?.rows_affected();
-            counts.messages +=
-                list("DELETE FROM messages WHERE id IN (").build().execute(&mut *tx).await?.rows_affected();
-        }
+        let mut counts = Self::delete_messages_in(&mut tx, &ids).await?;
         counts.events = sqlx::query(
             "DELETE FROM lifecycle_events WHERE id IN (SELECT e.id FROM lifecycle_events e \
              JOIN tenants t ON t.id = e.tenant_id WHERE e.created_at < $1 - t.retention_days * 86400000 \

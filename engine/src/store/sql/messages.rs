@@ -116,7 +116,7 @@ impl MessageStore for This {
     }
 
     async fn get_message(&self, tenant: &TenantScope, id: &MessageId) -> Result<Option<Message>> {
-        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND id = $2");
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND id = $2 AND {LIVE_TENANT}");
         let row: Option<MessageRow> =
             sqlx::query_as(&sql).bind(tenant.id().as_str()).bind(id.as_str()).fetch_optional(&self.read).await?;
         row.map(message_from).transpose()
@@ -258,7 +258,8 @@ impl MessageStore for This {
     }
 
     async fn get_delivery(&self, tenant: &TenantScope, id: &DeliveryId) -> Result<Option<Delivery>> {
-        let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant_id = $1 AND id = $2");
+        let sql =
+            format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant_id = $1 AND id = $2 AND {LIVE_TENANT}");
         let row: Option<DeliveryRow> =
             sqlx::query_as(&sql).bind(tenant.id().as_str()).bind(id.as_str()).fetch_optional(&self.read).await?;
         row.map(delivery_from).transpose()

@@ -126,11 +126,13 @@ impl OperationStore for This {
     }
 
     async fn get_operation(&self, id: &OperationId) -> Result<Option<Operation>> {
-        let row: Option<OperationRow> =
-            sqlx::query_as(&format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1"))
-                .bind(id.as_str())
-                .fetch_optional(&self.read)
-                .await?;
+        let row: Option<OperationRow> = sqlx::query_as(&format!(
+            "SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1 AND NOT EXISTS \
+                 (SELECT 1 FROM tenants t WHERE t.id = operations.tenant_id AND t.deleted_at IS NOT NULL)"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.read)
+        .await?;
         match row {
             Some(r) => Ok(Some(self.operation_of(r).await?)),
             None => Ok(None),

@@ -86,7 +86,11 @@ fn push_heads<'a>(qb: &mut sqlx::QueryBuilder<'a, Db>, heads: &'a [(&'a str, i64
 }
 
 // The claim, per backend. Both bind $1 lease_until_ms, $2 owner, $3 endpoint id,
-// $4 now_ms, $5 limit, and return `ClaimedRow`'s columns; the lease is the row's
+// $4 now_ms, $5 limit, and return `ClaimedRow`'s columns. A suspended tenant's rows
+// are never claimed: the scan leaves its endpoints out too, but an endpoint a node
+// listed before the suspension (its tenant at its cap, its circuit open) is claimed
+// for without another scan. The subquery reads the partial index of suspended
+// tenants once per claim; the lease is the row's
 // next_attempt_at (a crashed node's rows come due again) and lease_owner, and the
 // bumped lease_token fences off a stale holder's outcome (see `record`).
 
@@ -95,12 +99,14 @@ fn push_heads<'a>(qb: &mut sqlx::QueryBuilder<'a, Db>, heads: &'a [(&'a str, i64
 const CLAIM_SQLITE: &str =
     "UPDATE deliveries SET next_attempt_at = $1, lease_owner = $2, lease_token = lease_token + 1 \
      WHERE id IN (SELECT id FROM deliveries WHERE endpoint_id = $3 AND state = 'pending' \
-     AND next_attempt_at <= $4 ORDER BY next_attempt_at LIMIT $5) \
+     AND next_attempt_at <= $4 AND tenant_id NOT IN (SELECT id FROM tenants WHERE suspended_at IS NOT NULL) \
+     ORDER BY next_attempt_at LIMIT $5) \
      RETURNING id, message_id, endpoint_id, tenant_id, event_type, attempts, retry_base, lease_token, next_trigger";
 
 /// Rows another node is claiming are skipped, not waited for.
 const CLAIM_POSTGRES: &str = "WITH picked AS (SELECT id FROM deliveries WHERE endpoint_id = $3 AND state = 'pending' \
-     AND next_attempt_at <= $4 ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
+     AND next_attempt_at <= $4 AND tenant_id NOT IN (SELECT id FROM tenants WHERE suspended_at IS NOT NULL) \
+     ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
      UPDATE deliveries d SET next_attempt_at = $1, lease_owner = $2, lease_token = d.lease_token + 1 \
      FROM picked WHERE d.id = picked.id \
      RETURNING d.id, d.message_id, d.endpoint_id, d.tenant_id, d.event_type, d.attempts, d.retry_base, \
@@ -112,7 +118,9 @@ const CLAIM_POSTGRES: &str = "WITH picked AS (SELECT id FROM deliveries WHERE en
 /// must never be handed out again, or the fence in `record` would let the stale
 /// holder's outcome overwrite the next one's. A clock-valued token moves past it.
 const CLAIM_POSTGRES_SHARED: &str = "WITH picked AS (SELECT id FROM deliveries WHERE endpoint_id = $3 \
-     AND state = 'pending' AND next_attempt_at <= $4 ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
+     AND state = 'pending' AND next_attempt_at <= $4 \
+     AND tenant_id NOT IN (SELECT id FROM tenants WHERE suspended_at IS NOT NULL) \
+     ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
      UPDATE deliveries d SET next_attempt_at = $1, lease_owner = $2, lease_token = GREATEST(d.lease_token + 1, $6) \
      FROM picked WHERE d.id = picked.id \
      RETURNING d.id, d.message_id, d.endpoint_id, d.tenant_id, d.event_type, d.attempts, d.retry_base, \

@@ -58,7 +58,7 @@ impl ReportStore for This {
              (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.id >= $3 AND d.created_at >= $1 \
                 AND {good}), \
              tr.success_target \
-             FROM tenants t JOIN tiers tr ON tr.name = t.tier"
+             FROM tenants t JOIN tiers tr ON tr.name = t.tier WHERE t.deleted_at IS NULL"
         );
         let rows = sqlx::query(&sql)
             .bind(since_ms)

@@ -57,16 +57,18 @@ impl TenantStore for This {
     }
 
     async fn get_tenant(&self, tenant: &TenantScope) -> Result<Option<Tenant>> {
-        let row: Option<TenantRow> = sqlx::query_as(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1"))
-            .bind(tenant.id().as_str())
-            .fetch_optional(&self.read)
-            .await?;
+        let row: Option<TenantRow> =
+            sqlx::query_as(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1 AND deleted_at IS NULL"))
+                .bind(tenant.id().as_str())
+                .fetch_optional(&self.read)
+                .await?;
         row.map(tenant_from).transpose()
     }
 
     async fn list_tenants(&self, _operator: &Operator, page: &PageArgs) -> Result<Vec<Tenant>> {
         let rows: Vec<TenantRow> = sqlx::query_as(&format!(
-            "SELECT {TENANT_COLUMNS} FROM tenants WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2"
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE deleted_at IS NULL AND ($1 IS NULL OR id < $1) \
+             ORDER BY id DESC LIMIT $2"
         ))
         .bind(page.before.as_deref())
         .bind(page.limit)
@@ -79,7 +81,8 @@ impl TenantStore for This {
         let updated = sqlx::query(
             "UPDATE tenants SET name = $2, tier = $3, backlog_cap = $4, max_endpoints = $5, max_api_keys = $6, \
              retention_days = $7, auto_disable_after_seconds = $8, receives_all_notices = $9, \
-             suspended_at = $11, suspended_reason = $12, version = version + 1 WHERE id = $1 AND version = $10",
+             suspended_at = $11, suspended_reason = $12, version = version + 1 \
+             WHERE id = $1 AND version = $10 AND deleted_at IS NULL",
         )
         .bind(t.id.as_str())
         .bind(&t.name)
