@@ -99,6 +99,11 @@ impl Sluice {
         if tenant.suspended_at.is_none() {
             return Ok(tenant);
         }
+        // Its endpoints start a fresh auto-disable period: while suspended nothing was
+        // sent, so a streak begun before would otherwise count the pause as failing
+        // and disable an endpoint at its first failure after the resume. Ended while
+        // still suspended, so no failure recorded after the resume is lost.
+        self.store.end_tenant_streaks(&platform.tenant(id)).await?;
         let mut next = tenant.clone();
         next.suspended_at = None;
         next.suspended_reason = None;

@@ -53,6 +53,9 @@ pub trait StreakStore: Send + Sync {
     /// Ends the endpoint's streak (it was enabled again: a fresh period starts),
     /// answering the streak it had.
     async fn end_failure_streak(&self, tenant: &TenantScope, endpoint: &EndpointId) -> Result<Option<FailureStreak>>;
+    /// Ends every streak of the tenant's endpoints (it is being resumed: a
+    /// suspension's pause is not failing), answering how many there were.
+    async fn end_tenant_streaks(&self, tenant: &TenantScope) -> Result<u64>;
 }
 
 /// A batch's run of failures for one endpoint, with the deliveries they were for:

@@ -24,6 +24,7 @@ on_both_backends!(
     enable_and_recover_brings_back_only_what_failed_during_the_streak,
     a_tenant_may_have_its_own_period_or_none,
     enabling_starts_a_fresh_period,
+    resuming_a_tenant_starts_a_fresh_period,
     a_receiver_broken_for_the_period_is_disabled_then_enabled_and_recovered,
 );
 
@@ -225,13 +226,37 @@ async fn a_tenant_may_have_its_own_period_or_none(db: TestDb) {
     assert_eq!(status(&h, &patient, &e.id).await.status, EndpointStatus::Disabled);
 }
 
-async fn enabling_starts_a_fresh_period(db: TestDb) {
-    let h = Harness::new(db).await;
+/// An endpoint with two claimed deliveries, to record failures from `t0`, an hour ago.
+async fn failing_an_hour_ago(h: &Harness) -> (Endpoint, Vec<Claimed>, i64) {
     let e = h.endpoint("https://example.com/down", None).await;
     h.publish("t", "{}").await;
     h.publish("t", "{}").await;
-    let c = claim_two(&h, &e.id).await;
-    let t0 = now_ms() - 60 * MINUTE;
+    let c = claim_two(h, &e.id).await;
+    (e, c, now_ms() - 60 * MINUTE)
+}
+
+/// A suspension is a pause, not failing: nothing is sent while it lasts, so an
+/// endpoint that had begun failing before is not disabled at its first failure after.
+async fn resuming_a_tenant_starts_a_fresh_period(db: TestDb) {
+    let h = Harness::new(db).await;
+    let (e, c, t0) = failing_an_hour_ago(&h).await;
+    let batch = attempts(&c, t0, &[(0, false), (MINUTE, false)]);
+    h.store.record(&batch, &[], &[], POLICY, t0 + 2 * MINUTE).await.expect("record");
+    let suspend = SuspendTenant { reason: Some("maintenance".into()) };
+    h.sluice.suspend_tenant(&h.platform, &h.tenant, suspend).await.expect("suspend");
+    h.sluice.resume_tenant(&h.platform, &h.tenant).await.expect("resume");
+    let health = h.sluice.endpoint_health(&h.scope).await.expect("health");
+    assert!(health.iter().all(|r| r.failing.is_none()), "resuming ended the streak: {health:?}");
+    // Twenty minutes after the first failure, the third: past the period and the
+    // count had the streak gone on, a new streak of one now.
+    let batch = attempts(&c, t0, &[(20 * MINUTE, false)]);
+    h.store.record(&batch, &[], &[], POLICY, t0 + 21 * MINUTE).await.expect("record");
+    assert_eq!(status(&h, &h.tenant, &e.id).await.status, EndpointStatus::Enabled);
+}
+
+async fn enabling_starts_a_fresh_period(db: TestDb) {
+    let h = Harness::new(db).await;
+    let (e, c, t0) = failing_an_hour_ago(&h).await;
     let batch = attempts(&c, t0, &[(0, false), (MINUTE, false), (20 * MINUTE, false)]);
     h.store.record(&batch, &[], &[], POLICY, t0 + 21 * MINUTE).await.expect("record");
     assert_eq!(status(&h, &h.tenant, &e.id).await.status, EndpointStatus::Disabled);

@@ -182,6 +182,15 @@ impl StreakStore for This {
         .await?;
         row.map(streak_of).transpose()
     }
+
+    async fn end_tenant_streaks(&self, tenant: &TenantScope) -> Result<u64> {
+        let ended = sqlx::query("DELETE FROM endpoint_failure_streaks WHERE tenant_id = $1")
+            .bind(tenant.id().as_str())
+            .execute(&self.write)
+            .await?
+            .rows_affected();
+        Ok(ended)
+    }
 }
 
 fn streak_of((endpoint_id, since_ms, count, last_ms): (String, i64, i64, i64)) -> Result<FailureStreak> {
