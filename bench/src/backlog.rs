@@ -9,12 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use serde::Serialize;
 
 use crate::process::SluiceProcess;
 use crate::receiver::{self, Arrivals};
-use crate::{create, ms, percentile, round, Publisher};
+use crate::{endpoint_at, ms, percentile, round, tenant_with_endpoint, Publisher};
 
 const HEALTHY_RATE: u32 = 10;
 const HEALTHY_SECONDS: u64 = 30;
@@ -72,29 +71,15 @@ pub async fn run(
 
     let mut tenants = Vec::new();
     for (name, url) in [("Down", format!("http://{down}/hook")), ("Healthy", format!("http://{healthy_addr}/hook"))] {
-        let tenant = create(&client, &proc.base, "/v1/tenants", serde_json::json!({ "name": name }));
-        let tenant = tenant.await?["id"].as_str().context("tenant id")?.to_owned();
-        create(&client, &proc.base, &format!("/v1/tenants/{tenant}/endpoints"), serde_json::json!({ "url": url }))
-            .await?;
-        tenants.push(tenant);
+        tenants.push(tenant_with_endpoint(&client, &proc.base, name, endpoint_at(&url)).await?);
     }
-    let healthy = Publisher {
-        client: client.clone(),
-        base: proc.base.clone(),
-        tenants: vec![tenants[1].clone()],
-        payload_pad: "x".into(),
-    };
+    let healthy = Publisher::new(client.clone(), &proc.base, vec![tenants[1].clone()], "x".into());
     eprintln!("   healthy tenant before the backlog: {HEALTHY_SECONDS} s at {HEALTHY_RATE}/s");
     let mut before = paced(&healthy, &arrivals, 0..per_phase).await?;
     let rss_before_backlog = proc.rss_bytes()?;
 
     eprintln!("   queueing {backlog} to the down endpoint");
-    let down_tenant = Arc::new(Publisher {
-        client: client.clone(),
-        base: proc.base.clone(),
-        tenants: vec![tenants[0].clone()],
-        payload_pad: "x".into(),
-    });
+    let down_tenant = Arc::new(Publisher::new(client.clone(), &proc.base, vec![tenants[0].clone()], "x".into()));
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut publishers = tokio::task::JoinSet::new();

@@ -15,7 +15,8 @@ use sluice_testkit::busiest_second;
 
 use crate::process::{SluiceProcess, PLATFORM_KEY};
 use crate::receiver::{self, Arrivals};
-use crate::{create, round, wait_for, Publisher};
+use crate::{endpoint_at, round, tenant_with_endpoint, wait_for, Publisher};
+use sluice_core::model::CreateEndpoint;
 
 pub const NODES: usize = 3;
 const RATE_LIMIT: u32 = 100;
@@ -172,21 +173,11 @@ async fn publishers(
     rate: Option<u32>,
 ) -> anyhow::Result<Vec<Arc<Publisher>>> {
     let base = &nodes.first().context("no nodes")?.base;
-    let tenant = create(client, base, "/v1/tenants", serde_json::json!({ "name": "Cluster" })).await?;
-    let tenant = tenant["id"].as_str().context("tenant id")?.to_owned();
-    let endpoint = serde_json::json!({ "url": url, "rate_limit_per_second": rate });
-    create(client, base, &format!("/v1/tenants/{tenant}/endpoints"), endpoint).await?;
+    let endpoint = CreateEndpoint { rate_limit_per_second: rate, ..endpoint_at(url) };
+    let tenant = tenant_with_endpoint(client, base, "Cluster", endpoint).await?;
     Ok(nodes
         .iter()
-        .map(|node| {
-            let tenants = vec![tenant.clone()];
-            Arc::new(Publisher {
-                client: client.clone(),
-                base: node.base.clone(),
-                tenants,
-                payload_pad: "x".repeat(64),
-            })
-        })
+        .map(|node| Arc::new(Publisher::new(client.clone(), &node.base, vec![tenant.clone()], "x".repeat(64))))
         .collect())
 }
 

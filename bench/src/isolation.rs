@@ -9,12 +9,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use serde::Serialize;
 
 use crate::process::SluiceProcess;
 use crate::receiver;
-use crate::{create, ms, percentile, round, Publisher};
+use crate::{endpoint_at, ms, percentile, round, tenant_with_endpoint, Publisher};
 
 /// Tenants whose endpoints hang.
 const BURSTING_TENANTS: usize = 8;
@@ -56,25 +55,14 @@ pub async fn run(
 
     let mut bursting = Vec::new();
     for i in 0..BURSTING_TENANTS {
-        let tenant = create(&client, &proc.base, "/v1/tenants", serde_json::json!({ "name": format!("Burst {i}") }));
-        let tenant = tenant.await?["id"].as_str().context("tenant id")?.to_owned();
         let url = format!("http://{hanging}/hang/{i}");
-        create(&client, &proc.base, &format!("/v1/tenants/{tenant}/endpoints"), serde_json::json!({ "url": url }))
-            .await?;
-        bursting.push(tenant);
+        bursting.push(tenant_with_endpoint(&client, &proc.base, &format!("Burst {i}"), endpoint_at(&url)).await?);
     }
-    let quiet = create(&client, &proc.base, "/v1/tenants", serde_json::json!({ "name": "Quiet" })).await?;
-    let quiet = quiet["id"].as_str().context("tenant id")?.to_owned();
     let url = format!("http://{healthy}/hook");
-    create(&client, &proc.base, &format!("/v1/tenants/{quiet}/endpoints"), serde_json::json!({ "url": url })).await?;
+    let quiet = tenant_with_endpoint(&client, &proc.base, "Quiet", endpoint_at(&url)).await?;
 
     // The burst, spread over the bursting tenants by 16 clients.
-    let burster = Arc::new(Publisher {
-        client: client.clone(),
-        base: proc.base.clone(),
-        tenants: bursting,
-        payload_pad: "x".into(),
-    });
+    let burster = Arc::new(Publisher::new(client.clone(), &proc.base, bursting, "x".into()));
     let mut clients = tokio::task::JoinSet::new();
     for c in 0..16 {
         let burster = burster.clone();
@@ -90,7 +78,7 @@ pub async fn run(
     }
 
     // The quiet tenant, steadily, while the hanging requests time out and retry.
-    let quiet = Publisher { client, base: proc.base.clone(), tenants: vec![quiet], payload_pad: "x".into() };
+    let quiet = Publisher::new(client, &proc.base, vec![quiet], "x".into());
     let mut sent_at = Vec::with_capacity(quiet_total);
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(QUIET_RATE)));
     for seq in 0..quiet_total {

@@ -36,6 +36,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use serde::Serialize;
+use sluice_core::ids::TenantId;
+use sluice_core::model::{CreateEndpoint, CreateTenant};
 
 use machine::{machine_cpu, machine_facts};
 use process::{SluiceProcess, PLATFORM_KEY};
@@ -128,41 +130,31 @@ struct Report {
 
 /// Everything one publishing client needs.
 struct Publisher {
-    client: reqwest::Client,
-    base: String,
+    sluice: sluice_client::Client,
     /// Tenant ids, one per endpoint; message `seq` goes to tenant `seq % len`.
-    tenants: Vec<String>,
+    tenants: Vec<TenantId>,
     payload_pad: String,
 }
 
 impl Publisher {
+    /// Publishes through the Sluice at `base`, with the platform key.
+    fn new(client: reqwest::Client, base: &str, tenants: Vec<TenantId>, payload_pad: String) -> Self {
+        Self { sluice: sluice_client::Client::with_http(client, base, PLATFORM_KEY), tenants, payload_pad }
+    }
+
     /// Publishes message `seq`; returns how long the 202 took.
     async fn publish(&self, seq: usize) -> anyhow::Result<Duration> {
         let tenant = &self.tenants[seq % self.tenants.len()];
         // A payload shaped like a real event, about 300 bytes.
-        let body = serde_json::json!({
-            "event_type": "order.updated",
-            "payload": {
-                "seq": seq,
-                "order": { "id": format!("ord_{seq:08}"), "status": "paid", "amount": 4200, "currency": "EUR" },
-                "customer": { "id": "cus_00000042", "email": "someone@example.com" },
-                "note": self.payload_pad,
-            }
+        let payload = serde_json::json!({
+            "seq": seq,
+            "order": { "id": format!("ord_{seq:08}"), "status": "paid", "amount": 4200, "currency": "EUR" },
+            "customer": { "id": "cus_00000042", "email": "someone@example.com" },
+            "note": self.payload_pad,
         });
         let started = Instant::now();
-        let res = self
-            .client
-            .post(format!("{}/v1/tenants/{tenant}/messages", self.base))
-            .bearer_auth(PLATFORM_KEY)
-            .json(&body)
-            .send()
-            .await?;
-        let took = started.elapsed();
-        if res.status() != reqwest::StatusCode::ACCEPTED {
-            let status = res.status();
-            bail!("publish answered {status}: {}", res.text().await.unwrap_or_default());
-        }
-        Ok(took)
+        self.sluice.publish(tenant, "order.updated", &payload, None).await.context("publish")?;
+        Ok(started.elapsed())
     }
 }
 
@@ -310,15 +302,10 @@ async fn run_backend(
 
     let mut tenants = Vec::new();
     for i in 0..args.endpoints.max(1) {
-        let tenant =
-            create(&client, &proc.base, "/v1/tenants", serde_json::json!({ "name": format!("Bench {i}") })).await?;
-        let tenant = tenant["id"].as_str().context("tenant id")?.to_owned();
         let url = format!("http://{receiver_addr}/hook");
-        create(&client, &proc.base, &format!("/v1/tenants/{tenant}/endpoints"), serde_json::json!({ "url": url }))
-            .await?;
-        tenants.push(tenant);
+        tenants.push(tenant_with_endpoint(&client, &proc.base, &format!("Bench {i}"), endpoint_at(&url)).await?);
     }
-    let publisher = Arc::new(Publisher { client, base: proc.base.clone(), tenants, payload_pad: "x".repeat(64) });
+    let publisher = Arc::new(Publisher::new(client, &proc.base, tenants, "x".repeat(64)));
 
     // Phase 1: paced, for end-to-end latency while not saturated.
     eprintln!("   paced: {} messages at {}/s", args.paced, args.paced_rate);
@@ -414,19 +401,29 @@ async fn run_backend(
     Ok(report)
 }
 
-async fn create(
+/// A tenant named `name` with one endpoint as `endpoint` describes, made with the
+/// platform key through the Sluice at `base`.
+async fn tenant_with_endpoint(
     client: &reqwest::Client,
     base: &str,
-    path: &str,
-    body: serde_json::Value,
-) -> anyhow::Result<serde_json::Value> {
-    let res = client.post(format!("{base}{path}")).bearer_auth(PLATFORM_KEY).json(&body).send().await?;
-    let status = res.status();
-    let value: serde_json::Value = res.json().await?;
-    if !status.is_success() {
-        bail!("POST {path} answered {status}: {value}");
-    }
-    Ok(value)
+    name: &str,
+    endpoint: CreateEndpoint,
+) -> anyhow::Result<TenantId> {
+    let sluice = sluice_client::Client::with_http(client.clone(), base, PLATFORM_KEY);
+    let tenant = create_tenant(client, base, name).await?;
+    sluice.create_endpoint(&tenant, &endpoint).await.context("create endpoint")?;
+    Ok(tenant)
+}
+
+async fn create_tenant(client: &reqwest::Client, base: &str, name: &str) -> anyhow::Result<TenantId> {
+    let sluice = sluice_client::Client::with_http(client.clone(), base, PLATFORM_KEY);
+    let req = CreateTenant { name: name.to_owned(), ..Default::default() };
+    Ok(sluice.create_tenant(&req).await.context("create tenant")?.id)
+}
+
+/// An endpoint of `tenant` at `url`, nothing else set.
+fn endpoint_at(url: &str) -> CreateEndpoint {
+    CreateEndpoint { url: url.to_owned(), ..Default::default() }
 }
 
 async fn wait_for(arrivals: &Arrivals, range: std::ops::Range<usize>, limit: Duration) -> anyhow::Result<()> {

@@ -9,12 +9,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use serde::Serialize;
 
 use crate::process::SluiceProcess;
+use crate::process::PLATFORM_KEY;
 use crate::receiver;
-use crate::{create, round, Publisher};
+use crate::{create_tenant, endpoint_at, round, tenant_with_endpoint, Publisher};
+use sluice_core::model::CreateEndpoint;
 
 /// Endpoints with due work, each in its own tenant.
 const HOT: usize = 100;
@@ -88,27 +89,23 @@ pub async fn run(
 
     let mut hot = Vec::with_capacity(HOT);
     for i in 0..HOT {
-        let tenant = create(&client, &proc.base, "/v1/tenants", serde_json::json!({ "name": format!("Hot {i}") }));
-        let tenant = tenant.await?["id"].as_str().context("tenant id")?.to_owned();
-        let body = serde_json::json!({ "url": url, "rate_limit_per_second": 1 });
-        create(&client, &proc.base, &format!("/v1/tenants/{tenant}/endpoints"), body).await?;
-        hot.push(tenant);
+        let endpoint = CreateEndpoint { rate_limit_per_second: Some(1), ..endpoint_at(&url) };
+        hot.push(tenant_with_endpoint(&client, &proc.base, &format!("Hot {i}"), endpoint).await?);
     }
     // The idle endpoints, in tenants of up to PER_IDLE_TENANT each.
     let idle = endpoints.saturating_sub(HOT);
     let mut owners = Vec::new();
     for i in 0..idle.div_ceil(PER_IDLE_TENANT) {
-        let tenant = create(&client, &proc.base, "/v1/tenants", serde_json::json!({ "name": format!("Idle {i}") }));
-        owners.push(tenant.await?["id"].as_str().context("tenant id")?.to_owned());
+        owners.push(create_tenant(&client, &proc.base, &format!("Idle {i}")).await?);
     }
     let owners = Arc::new(owners);
     let mut creators = tokio::task::JoinSet::new();
     for c in 0..CREATORS {
         let (client, base, url, owners) = (client.clone(), proc.base.clone(), url.clone(), owners.clone());
         creators.spawn(async move {
+            let sluice = sluice_client::Client::with_http(client, &base, PLATFORM_KEY);
             for n in (c..idle).step_by(CREATORS) {
-                let path = format!("/v1/tenants/{}/endpoints", owners[n / PER_IDLE_TENANT]);
-                create(&client, &base, &path, serde_json::json!({ "url": url })).await?;
+                sluice.create_endpoint(&owners[n / PER_IDLE_TENANT], &endpoint_at(&url)).await?;
             }
             anyhow::Ok(())
         });
@@ -126,8 +123,7 @@ pub async fn run(
     let (idle_cpu_percent, idle_scans, idle_scan_ms) = rates(&before, &sample(&proc, &client).await?, WINDOW);
 
     // Busy: every hot endpoint gets a backlog it drains at its 1 msg/s limit.
-    let publisher =
-        Publisher { client: client.clone(), base: proc.base.clone(), tenants: hot, payload_pad: "x".into() };
+    let publisher = Publisher::new(client.clone(), &proc.base, hot, "x".into());
     for seq in 0..HOT * BACKLOG_PER_HOT {
         publisher.publish(seq).await?;
     }

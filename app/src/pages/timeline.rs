@@ -21,6 +21,8 @@ pub struct Moment {
 }
 
 /// The message's moments, oldest first; `replays` are its `replay.requested` events.
+// Called by the page's server function, so the browser build never does.
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
 pub fn moments(m: &MessageDetail, replays: &[ActivityEvent]) -> Vec<Moment> {
     let mut out = vec![Moment {
         at: m.created_at,

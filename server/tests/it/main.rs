@@ -5,6 +5,7 @@
 mod api;
 mod chaos;
 mod cli;
+mod client;
 mod conditional;
 mod dashboard;
 mod deletion;
