@@ -12,7 +12,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::json;
+use super::{accepted_at, json};
 use crate::extract::{Auth, Ids, JsonOrEmpty, PayloadJson, Query};
 use crate::problem::{ApiError, ApiResult};
 use crate::AppState;
@@ -55,11 +55,8 @@ async fn publish(
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let published = s.sluice.publish(&caller.tenant_manage(&tenant)?, req, key).await?;
-    let mut r = json(StatusCode::ACCEPTED, &published.message);
     let location = format!("/v1/tenants/{tenant}/messages/{}", published.message.id);
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
+    let mut r = accepted_at(&published.message, &location);
     if published.replayed {
         r.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }

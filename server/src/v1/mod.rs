@@ -42,6 +42,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(reference::router())
 }
 
+/// 202 with `body`, and `Location` where its progress or result is read.
+pub(crate) fn accepted_at<T: Serialize>(body: &T, location: &str) -> Response {
+    let mut r = json(StatusCode::ACCEPTED, body);
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
 /// A JSON answer with a status and optional extra headers.
 pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {

@@ -2,7 +2,7 @@
 //! it again), and read its progress.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use sluice_core::ids::*;
 use sluice_core::model::{Operation, Page, RecoverEndpoint, RecoverPreview};
@@ -10,8 +10,8 @@ use sluice_engine::service::RecoverAnswer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::json;
 use super::tenants::ListQuery;
+use super::{accepted_at, json};
 use crate::extract::{Auth, Ids, Json, Query};
 use crate::problem::ApiResult;
 use crate::AppState;
@@ -90,11 +90,7 @@ async fn enable_and_recover(
 
 /// 202 with the operation and its URL in `Location`.
 fn started(op: &Operation) -> Response {
-    let mut r = json(StatusCode::ACCEPTED, op);
-    if let Ok(v) = HeaderValue::from_str(&format!("/v1/operations/{}", op.id)) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r
+    accepted_at(op, &format!("/v1/operations/{}", op.id))
 }
 
 /// Read an operation and its progress.

@@ -2,7 +2,7 @@
 //! resume; the overview.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use sluice_core::ids::*;
@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::json;
+use super::{accepted_at, json};
 use crate::conditional::{with_version, IfMatch};
 use crate::extract::{Auth, Ids, Json, JsonOrEmpty, Query};
 use crate::problem::ApiResult;
@@ -97,11 +97,7 @@ async fn remove(
     IfMatch(expected): IfMatch,
 ) -> ApiResult<Response> {
     let deletion = s.sluice.delete_tenant(&caller.platform()?, &tenant, expected).await?;
-    let mut response = json(StatusCode::ACCEPTED, &deletion);
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/tenants/{tenant}/deletion")) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(accepted_at(&deletion, &format!("/v1/tenants/{tenant}/deletion")))
 }
 
 /// Where a tenant's deletion stands (platform keys only): `deleting` with the messages

@@ -7,22 +7,37 @@
 /// each statement binding the tenant's id as `$1`. Deliveries and
 /// attempts are swept by endpoint as well: a notice about another tenant's endpoint
 /// may have been queued to one of this tenant's.
-const TENANT_REMAINS: &[&str] = &[
-    "DELETE FROM attempts WHERE tenant_id = $1 \
-     OR endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = $1)",
-    "DELETE FROM deliveries WHERE tenant_id = $1 \
-     OR endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = $1)",
-    "DELETE FROM lifecycle_events WHERE tenant_id = $1",
-    "DELETE FROM operations WHERE tenant_id = $1",
-    "DELETE FROM endpoint_failure_streaks WHERE tenant_id = $1",
-    "DELETE FROM endpoint_secrets WHERE endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = $1)",
-    "DELETE FROM endpoints WHERE tenant_id = $1",
-    "DELETE FROM portal_sessions WHERE tenant_id = $1",
-    "DELETE FROM portal_links WHERE tenant_id = $1",
-    "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)",
-    "DELETE FROM users WHERE tenant_id = $1",
-    "DELETE FROM api_keys WHERE tenant_id = $1",
+const TENANT_REMAINS: &[(&str, Tally)] = &[
+    (
+        "DELETE FROM attempts WHERE tenant_id = $1 \
+         OR endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = $1)",
+        Tally::Attempts,
+    ),
+    (
+        "DELETE FROM deliveries WHERE tenant_id = $1 \
+         OR endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = $1)",
+        Tally::Deliveries,
+    ),
+    ("DELETE FROM lifecycle_events WHERE tenant_id = $1", Tally::Events),
+    ("DELETE FROM operations WHERE tenant_id = $1", Tally::None),
+    ("DELETE FROM endpoint_failure_streaks WHERE tenant_id = $1", Tally::None),
+    ("DELETE FROM endpoint_secrets WHERE endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = $1)", Tally::None),
+    ("DELETE FROM endpoints WHERE tenant_id = $1", Tally::None),
+    ("DELETE FROM portal_sessions WHERE tenant_id = $1", Tally::None),
+    ("DELETE FROM portal_links WHERE tenant_id = $1", Tally::None),
+    ("DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)", Tally::None),
+    ("DELETE FROM users WHERE tenant_id = $1", Tally::None),
+    ("DELETE FROM api_keys WHERE tenant_id = $1", Tally::None),
 ];
+
+/// Which of `PurgeCounts` a statement of [`TENANT_REMAINS`] adds to.
+#[derive(Clone, Copy)]
+enum Tally {
+    Attempts,
+    Deliveries,
+    Events,
+    None,
+}
 
 #[async_trait]
 impl TenantDeletionStore for This {
@@ -51,19 +66,21 @@ impl TenantDeletionStore for This {
         if marked == 0 {
             return Ok(false);
         }
-        let each = [
+        let stamped = [
             "UPDATE api_keys SET revoked_at = $2 WHERE tenant_id = $1 AND revoked_at IS NULL",
             "UPDATE users SET disabled_at = $2, version = version + 1 WHERE tenant_id = $1 AND disabled_at IS NULL",
+        ];
+        for sql in stamped {
+            sqlx::query(sql).bind(id.as_str()).bind(now_ms).execute(&mut *tx).await?;
+        }
+        let ended = [
             "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)",
             "DELETE FROM portal_sessions WHERE tenant_id = $1",
             // A link not yet opened must not open a session into what is left.
             "DELETE FROM portal_links WHERE tenant_id = $1",
         ];
-        for sql in each {
-            let q = sqlx::query(sql).bind(id.as_str());
-            // Only the two updates take the time.
-            let q = if sql.contains("$2") { q.bind(now_ms) } else { q };
-            q.execute(&mut *tx).await?;
+        for sql in ended {
+            sqlx::query(sql).bind(id.as_str()).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -121,14 +138,13 @@ impl TenantDeletionStore for This {
         if left == 0 {
             // Its last messages went: the rest of it is bounded (endpoints and keys by
             // quota, users and links by hand), so it goes in this transaction.
-            for sql in TENANT_REMAINS {
+            for (sql, tally) in TENANT_REMAINS {
                 let gone = sqlx::query(sql).bind(&tenant).execute(&mut *tx).await?.rows_affected();
-                if sql.starts_with("DELETE FROM attempts") {
-                    counts.attempts += gone;
-                } else if sql.starts_with("DELETE FROM deliveries") {
-                    counts.deliveries += gone;
-                } else if sql.starts_with("DELETE FROM lifecycle_events") {
-                    counts.events += gone;
+                match tally {
+                    Tally::Attempts => counts.attempts += gone,
+                    Tally::Deliveries => counts.deliveries += gone,
+                    Tally::Events => counts.events += gone,
+                    Tally::None => {}
                 }
             }
             // The tombstone keeps who asked and when, not what the tenant was called or
