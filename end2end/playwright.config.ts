@@ -50,6 +50,9 @@ export default defineConfig({
       SLUICE_POLL_INTERVAL_MS: '100',
       // Tenants that set a short auto-disable period see it act within seconds.
       SLUICE_AUTO_DISABLE_MIN_ATTEMPTS: '3',
+      // Incidents open within a second, on a handful of failed attempts.
+      SLUICE_INCIDENT_CHECK_SECONDS: '1',
+      SLUICE_INCIDENT_MIN_ATTEMPTS: '3',
       SLUICE_SITE_ROOT: process.env.SLUICE_SITE_ROOT ?? '../target/site',
     },
   },

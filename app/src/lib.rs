@@ -91,6 +91,11 @@ pub fn App() -> impl IntoView {
                         ssr=SsrMode::Async
                     />
                     <Route
+                        path=(StaticSegment("tenants"), ParamSegment("tenant"), StaticSegment("incidents"))
+                        view=pages::incidents::IncidentsPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
                         path=(StaticSegment("tenants"), ParamSegment("tenant"), StaticSegment("activity"))
                         view=pages::activity::ActivityPage
                         ssr=SsrMode::Async

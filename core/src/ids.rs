@@ -218,6 +218,8 @@ id_kinds! {
     AuditKind / AuditId = "aud_", "audit event";
     /// A one-time link into the dashboard as a tenant's partner.
     PortalLinkKind / PortalLinkId = "pl_", "portal link";
+    /// An endpoint's incident: from detection to recovery.
+    IncidentKind / IncidentId = "inc_", "incident";
 }
 
 #[cfg(test)]

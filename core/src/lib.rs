@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod ids;
+pub mod incidents;
 pub mod model;
 pub mod requests;
 pub mod retry;

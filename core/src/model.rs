@@ -9,6 +9,9 @@ use serde_json::value::RawValue;
 
 use crate::ids::*;
 
+pub use crate::incidents::{
+    Incident, IncidentCause, IncidentResolution, IncidentState, IncidentStats, IncidentTimes, Percentiles,
+};
 pub use crate::requests::*;
 pub use crate::views::{
     ActivityEvent, DeliveryDetail, EndpointHealth, EndpointHealthReport, FailingStreak, LifecycleKind,
@@ -156,6 +159,9 @@ pub struct TenantOverview {
     pub backlog: i64,
     /// Last error class of deliveries not (yet) succeeded over the last 24 hours.
     pub error_classes: Vec<ErrorClassCount>,
+    /// Its endpoints' incidents: time to detect and recover over 7 and 30 days.
+    #[serde(default)]
+    pub incidents: IncidentStats,
 }
 
 /// The answer to creating an API key: the only time the key is shown.

@@ -61,11 +61,13 @@ pub const RESERVED_PREFIX: &str = "sluice.";
 
 /// Sluice's own event types an endpoint may subscribe to (operational webhooks): what
 /// happened to the tenant's endpoints and deliveries, sent like any other message.
-pub const OPERATIONAL_EVENT_TYPES: [&str; 4] = [
+pub const OPERATIONAL_EVENT_TYPES: [&str; 6] = [
     "sluice.endpoint.disabled",
     "sluice.endpoint.circuit_opened",
     "sluice.endpoint.recovered",
     "sluice.delivery.exhausted",
+    "sluice.incident.opened",
+    "sluice.incident.resolved",
 ];
 
 pub fn is_reserved(event_type: &str) -> bool {

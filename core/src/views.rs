@@ -110,10 +110,16 @@ pub enum LifecycleKind {
     RecoverCancelled,
     #[serde(rename = "delivery.exhausted")]
     DeliveryExhausted,
+    #[serde(rename = "incident.opened")]
+    IncidentOpened,
+    #[serde(rename = "incident.acknowledged")]
+    IncidentAcknowledged,
+    #[serde(rename = "incident.resolved")]
+    IncidentResolved,
 }
 
 impl LifecycleKind {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 16] = [
         Self::EndpointCreated,
         Self::EndpointUpdated,
         Self::EndpointDisabled,
@@ -127,6 +133,9 @@ impl LifecycleKind {
         Self::RecoverRequested,
         Self::RecoverCancelled,
         Self::DeliveryExhausted,
+        Self::IncidentOpened,
+        Self::IncidentAcknowledged,
+        Self::IncidentResolved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -144,6 +153,9 @@ impl LifecycleKind {
             Self::RecoverRequested => "recover.requested",
             Self::RecoverCancelled => "recover.cancelled",
             Self::DeliveryExhausted => "delivery.exhausted",
+            Self::IncidentOpened => "incident.opened",
+            Self::IncidentAcknowledged => "incident.acknowledged",
+            Self::IncidentResolved => "incident.resolved",
         }
     }
 

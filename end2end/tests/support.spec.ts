@@ -67,6 +67,39 @@ test('support sees the worst tenant first and finds a message by idempotency key
   await expect(page.getByRole('status')).toContainText('Replay queued: 1 deliveries.');
 });
 
+test('support sees open incidents, unseen first, and opening one acknowledges it', async ({ page, request }) => {
+  // Every attempt to the broken endpoint failed: the detector opens an incident.
+  const open = async () => {
+    const r = await request.get(`/v1/tenants/${meltdown}/incidents?state=open`, { headers: auth });
+    return (await r.json()).data;
+  };
+  await expect.poll(async () => (await open()).length, { timeout: 15_000 }).toBe(1);
+  await signIn(page, SUPPORT, PASSWORD);
+  await page.goto('/triage');
+  const rows = page.getByTestId('triage-incident');
+  const mine = rows.filter({ hasText: `Meltdown ${run}` });
+  await expect(mine).toContainText('most attempts failing');
+  await expect(mine).toContainText('open, not yet seen');
+  // Worst first: every incident nobody has looked at comes before any someone has.
+  const states = await rows.getByTestId('triage-incident-state').allTextContents();
+  const firstSeen = states.findIndex((s) => s.startsWith('open, seen'));
+  const lastUnseen = states.map((s) => s === 'open, not yet seen').lastIndexOf(true);
+  expect(firstSeen === -1 || lastUnseen < firstSeen).toBeTruthy();
+  await page.screenshot({ path: 'screenshots/support-triage-incidents.png', fullPage: true });
+
+  await mine.getByRole('link').click();
+  await expect(page.getByRole('heading', { name: 'Incidents' })).toBeVisible();
+  const incident = page.getByTestId('incident-row');
+  await expect(incident).toHaveCount(1);
+  await expect(incident.getByTestId('incident-state')).toContainText('open, seen');
+  await expect(page.getByTestId('incident-times').first()).toContainText('7 days');
+  await page.screenshot({ path: 'screenshots/support-incident.png', fullPage: true });
+  const [seen] = await open();
+  expect(seen.acknowledged_by).toMatch(/^usr_/);
+  await page.goto('/triage');
+  await expect(mine).toContainText('open, seen');
+});
+
 test('a partner cannot open triage', async ({ page }) => {
   await signIn(page, PARTNER, PASSWORD);
   await expect(page.getByRole('link', { name: 'Triage' })).toHaveCount(0);

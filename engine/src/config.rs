@@ -72,6 +72,25 @@ pub struct EngineConfig {
     /// so one message retried over a quiet weekend cannot disable it.
     #[arg(long, env = "SLUICE_AUTO_DISABLE_MIN_ATTEMPTS", default_value_t = 10)]
     pub auto_disable_min_attempts: u32,
+    /// Incidents: the window over which an endpoint's failure rate is measured, in
+    /// seconds.
+    #[arg(long = "incident-window-seconds", env = "SLUICE_INCIDENT_WINDOW_SECONDS", default_value = "300", value_parser = seconds)]
+    pub incident_window: Duration,
+    /// Incidents: the share of failed attempts in the window, in percent, that opens
+    /// one (a circuit that opens always does).
+    #[arg(long, env = "SLUICE_INCIDENT_FAILURE_PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub incident_failure_percent: u32,
+    /// Incidents: attempts the window must hold before its failure rate counts.
+    #[arg(long, env = "SLUICE_INCIDENT_MIN_ATTEMPTS", default_value_t = 10)]
+    pub incident_min_attempts: u32,
+    /// Incidents: how long a success must go without a failure after it for the
+    /// incident to end, in seconds (at least the window).
+    #[arg(long = "incident-resolve-after-seconds", env = "SLUICE_INCIDENT_RESOLVE_AFTER_SECONDS", default_value = "300", value_parser = seconds)]
+    pub incident_resolve_after: Duration,
+    /// Incidents: how often the node holding the detector's lease looks, in seconds
+    /// (0: never, on this node).
+    #[arg(long = "incident-check-seconds", env = "SLUICE_INCIDENT_CHECK_SECONDS", default_value = "10", value_parser = seconds)]
+    pub incident_check_every: Duration,
     /// The key that seals endpoint signing secrets at rest: 32 bytes in base64 (or 64
     /// hex digits). Unset on SQLite: a key file beside the database, created once.
     #[arg(long, env = "SLUICE_SECRET_KEY", hide_env_values = true)]
@@ -119,6 +138,17 @@ impl EngineConfig {
         }
     }
 
+    /// When attempts make an incident and success ends one.
+    pub fn incident_policy(&self) -> crate::store::IncidentPolicy {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        crate::store::IncidentPolicy {
+            window_ms: ms(self.incident_window),
+            failure_rate: f64::from(self.incident_failure_percent) / 100.0,
+            min_attempts: i64::from(self.incident_min_attempts.max(1)),
+            resolve_after_ms: ms(self.incident_resolve_after),
+        }
+    }
+
     /// Refuses settings that would break a promise (at-least-once, progress).
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
@@ -135,6 +165,11 @@ impl EngineConfig {
         anyhow::ensure!(self.scan_limit >= 1, "SLUICE_SCAN_LIMIT must be at least 1");
         anyhow::ensure!(self.tenant_max_endpoints >= 1, "SLUICE_TENANT_MAX_ENDPOINTS must be at least 1");
         anyhow::ensure!(self.tenant_max_api_keys >= 1, "SLUICE_TENANT_MAX_API_KEYS must be at least 1");
+        anyhow::ensure!(
+            self.incident_window >= Duration::from_secs(1) && self.incident_resolve_after >= self.incident_window,
+            "SLUICE_INCIDENT_WINDOW_SECONDS must be at least 1, and SLUICE_INCIDENT_RESOLVE_AFTER_SECONDS at least \
+             the window, or the failures that opened an incident could open it again once it ends"
+        );
         anyhow::ensure!(self.database_max_connections >= 2, "SLUICE_DATABASE_MAX_CONNECTIONS must be at least 2");
         Ok(())
     }

@@ -192,6 +192,7 @@ pub async fn prepare(config: &ServerConfig) -> anyhow::Result<Prepared> {
         Sluice::new(store.clone(), wake.clone())
             .with_quotas(quotas)
             .with_auto_disable(config.engine.auto_disable())
+            .with_incident_policy(config.engine.incident_policy())
             .with_audit_retention(audit_retention)
             .with_labelled_tenants(config.engine.metrics_tenants),
     );
@@ -251,6 +252,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         config.purge_every,
         stop_rx.clone(),
     ));
+    if !config.engine.incident_check_every.is_zero() {
+        tokio::spawn(sluice.clone().run_incidents_until_stopped(
+            config.engine.node_id.clone(),
+            config.engine.incident_check_every,
+            stop_rx.clone(),
+        ));
+    }
     let engine_task = tokio::spawn(engine.clone().run_until_stopped(stop_rx.clone()));
     sluice.engine_started(&engine);
     let heartbeat =

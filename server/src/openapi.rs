@@ -44,6 +44,7 @@ const PATH_IDS: &[(&str, &str, &str)] = &[
     ("operation", "OperationId", "The operation's id."),
     ("key", "ApiKeyId", "The API key's id."),
     ("user", "UserId", "The user's id."),
+    ("incident", "IncidentId", "The incident's id."),
 ];
 
 /// Errors some operations answer beyond those their shape implies: the ones that

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod deliveries;
 pub mod endpoint_edit;
 pub mod endpoints;
+pub mod incidents;
 pub mod keys;
 pub mod message;
 pub mod overview;
@@ -79,11 +80,13 @@ pub fn TenantNav(tenant: String) -> impl IntoView {
     let deliveries = format!("/tenants/{tenant}/deliveries");
     let endpoints = format!("/tenants/{tenant}/endpoints");
     let activity = format!("/tenants/{tenant}/activity");
+    let incidents = format!("/tenants/{tenant}/incidents");
     view! {
         <nav aria-label="Tenant pages" class="tabs">
             <A href=overview exact=true>"Overview"</A>
             <A href=deliveries>"Deliveries"</A>
             <A href=endpoints>"Endpoints"</A>
+            <A href=incidents>"Incidents"</A>
             <A href=activity>"Activity"</A>
         </nav>
     }

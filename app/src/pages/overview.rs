@@ -4,6 +4,7 @@
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use sluice_core::model::TenantOverview;
 
@@ -59,6 +60,7 @@ fn OverviewView(o: TenantOverview, tenant: String) -> impl IntoView {
     let pct_or_dash = |v: Option<f64>| v.map(fmt_pct).unwrap_or_else(|| "—".into());
     let ms_or_dash = |v: Option<f64>| v.map(fmt_ms).unwrap_or_else(|| "—".into());
     let total_errors: i64 = o.error_classes.iter().map(|c| c.deliveries).sum();
+    let incidents_href = format!("/tenants/{tenant}/incidents");
     view! {
         <h1>"Overview"</h1>
         <p class="mb-6 text-slate-600">{o.tenant.name.clone()}</p>
@@ -234,6 +236,11 @@ fn OverviewView(o: TenantOverview, tenant: String) -> impl IntoView {
                 }
                     .into_any()
             }}
+        </section>
+        <section aria-labelledby="incidents-heading" class="card">
+            <h2 id="incidents-heading">"Incidents"</h2>
+            <crate::pages::incidents::IncidentTimesTable stats=o.incidents.clone()/>
+            <A href=incidents_href>"See the incidents"</A>
         </section>
     }
 }

@@ -8,14 +8,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::error_text;
 
-use sluice_core::model::{NodeInfo, NodeState, NodeStatus};
+use sluice_core::model::{IncidentStats, NodeInfo, NodeState, NodeStatus};
 
 /// What the home page shows: operators the node and the tenants; a partner goes
 /// straight to their own delivery log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum StatusView {
     /// This node, every node sharing the database, and (id, name) of the first tenants.
-    Shown(NodeStatus, Vec<NodeInfo>, Vec<(String, String)>),
+    /// With every tenant's time to detect and recover.
+    Shown(NodeStatus, Vec<NodeInfo>, Vec<(String, String)>, Box<IncidentStats>),
     Partner(String),
     SignInFirst,
 }
@@ -36,7 +37,8 @@ pub async fn get_node_status() -> Result<StatusView, AppError> {
     let nodes = ctx.sluice.list_nodes(&operator, ctx.sluice.node_id(), sluice_engine::ids::now_ms()).await?;
     let tenants = ctx.sluice.list_tenants(&caller, Some(250), None).await?;
     let tenants = tenants.data.into_iter().map(|t| (t.id.to_string(), t.name)).collect();
-    Ok(StatusView::Shown(node, nodes, tenants))
+    let incidents = ctx.sluice.incident_stats(sluice_engine::Reach::AllTenants(&operator)).await?;
+    Ok(StatusView::Shown(node, nodes, tenants, Box::new(incidents)))
 }
 
 /// Every node sharing the database, as their heartbeats tell.
@@ -100,7 +102,7 @@ pub fn StatusPage() -> impl IntoView {
                     status
                         .get()
                         .map(|r| match r {
-                            Ok(StatusView::Shown(s, nodes, tenants)) => {
+                            Ok(StatusView::Shown(s, nodes, tenants, incidents)) => {
                                 view! {
                                     <dl class="facts">
                                         <dt>"Version"</dt>
@@ -117,6 +119,9 @@ pub fn StatusPage() -> impl IntoView {
                                         <dd>{s.in_flight}</dd>
                                     </dl>
                                     <NodeTable nodes/>
+                                    <h2>"Incidents, every tenant"</h2>
+                                    <crate::pages::incidents::IncidentTimesTable stats=*incidents/>
+                                    <p><A href="/triage">"Open incidents, worst first"</A></p>
                                     <h2>"Tenants"</h2>
                                     <ul class="list-disc pl-5">
                                         {tenants

@@ -8,6 +8,9 @@ use leptos_router::components::{Form, A};
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
+use sluice_core::incidents::human_seconds;
+use sluice_core::model::Incident;
+
 use crate::auth::error_text;
 use crate::charts::fmt_pct;
 
@@ -29,6 +32,10 @@ pub struct TriageView {
     /// Worst SLO burn first.
     pub tenants: Vec<TriageRow>,
     pub error_classes: Vec<(String, i64)>,
+    /// Every tenant's open incidents, worst first (nobody has looked, then the
+    /// longest open), with their tenant's name and how long it has been failing, in
+    /// seconds (as of the server's clock: the browser's may be off).
+    pub incidents: Vec<(Incident, String, f64)>,
     /// (kind, link, label, id) for the search, if one was asked.
     pub hits: Option<Vec<(String, String, String, String)>>,
 }
@@ -36,7 +43,22 @@ pub struct TriageView {
 #[server(endpoint = "load_triage")]
 pub async fn load_triage(q: Option<String>) -> Result<TriageView, AppError> {
     let (ctx, _, caller) = crate::auth::ssr::reading().await?;
-    let triage = ctx.sluice.triage(&caller.operator()?).await?;
+    let operator = caller.operator()?;
+    let triage = ctx.sluice.triage(&operator).await?;
+    let names: std::collections::HashMap<&str, &str> =
+        triage.tenants.iter().map(|t| (t.tenant_id.as_str(), t.name.as_str())).collect();
+    let now = chrono::Utc::now();
+    let incidents = ctx
+        .sluice
+        .open_incidents_worst_first(&operator)
+        .await?
+        .into_iter()
+        .map(|i| {
+            let name = names.get(i.tenant_id.as_str()).map_or_else(|| i.tenant_id.to_string(), |n| (*n).to_owned());
+            let failing_for = (now - i.first_failure_at).num_milliseconds() as f64 / 1000.0;
+            (i, name, failing_for)
+        })
+        .collect();
     let hits = match q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()) {
         Some(q) => Some(
             ctx.sluice
@@ -70,6 +92,7 @@ pub async fn load_triage(q: Option<String>) -> Result<TriageView, AppError> {
             })
             .collect(),
         error_classes: triage.error_classes,
+        incidents,
         hits,
     })
 }
@@ -124,6 +147,7 @@ fn TriageTables(v: TriageView) -> impl IntoView {
     });
     view! {
         {hits}
+        <OpenIncidents incidents=v.incidents/>
         <div class="table-wrap">
             <table>
                 <caption class="sr-only">"Tenants, worst first"</caption>
@@ -175,6 +199,52 @@ fn TriageTables(v: TriageView) -> impl IntoView {
                     .map(|(class, n)| view! { <li>{class.replace('_', " ")} ": " {n}</li> })
                     .collect_view()}
             </ul>
+        </section>
+    }
+}
+
+/// Every tenant's open incidents, worst first; each links to its tenant's incidents
+/// page, where opening it acknowledges it.
+#[component]
+fn OpenIncidents(incidents: Vec<(Incident, String, f64)>) -> impl IntoView {
+    let empty = incidents.is_empty();
+    let rows = incidents
+        .into_iter()
+        .map(|(i, tenant, failing_for)| {
+            let href = format!("/tenants/{}/incidents", i.tenant_id);
+            let open_for = human_seconds(failing_for);
+            view! {
+                <tr data-testid="triage-incident">
+                    <td><A href=href>{tenant}</A></td>
+                    <td data-testid="triage-incident-state">{crate::pages::incidents::state_text(&i)}</td>
+                    <td>{crate::pages::incidents::cause_text(i.cause)}</td>
+                    <td class="num">{open_for}</td>
+                    <td><code>{i.endpoint_id.to_string()}</code></td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="card" aria-labelledby="incidents-heading">
+            <h2 id="incidents-heading">"Open incidents"</h2>
+            {empty.then(|| view! { <p class="text-sm text-slate-500">"None: every endpoint is delivering."</p> })}
+            {(!empty).then(|| view! {
+                <div class="table-wrap">
+                    <table>
+                        <caption class="sr-only">"Open incidents, worst first"</caption>
+                        <thead>
+                            <tr>
+                                <th scope="col">"Tenant"</th>
+                                <th scope="col">"State"</th>
+                                <th scope="col">"Detected by"</th>
+                                <th scope="col" class="num">"Failing for"</th>
+                                <th scope="col">"Endpoint"</th>
+                            </tr>
+                        </thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
+            })}
         </section>
     }
 }

@@ -84,4 +84,12 @@ impl Sluice {
         let keep = crate::ids::duration_ms(self.audit_retention);
         self.store.purge_audit_events(now_ms.saturating_sub(keep)).await
     }
+
+    /// Deletes incidents that ended longer ago than the audit trail is kept: the
+    /// record of how an integration failed and recovered lives as long as the record
+    /// of what people did about it. Answers how many.
+    pub async fn purge_incidents(&self, _platform: &Platform, now_ms: i64) -> Result<u64> {
+        let keep = crate::ids::duration_ms(self.audit_retention);
+        self.store.purge_incidents(now_ms.saturating_sub(keep)).await
+    }
 }

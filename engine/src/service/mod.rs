@@ -17,6 +17,7 @@ mod endpoints;
 mod events;
 mod health;
 mod idempotency;
+mod incidents;
 mod keys;
 mod messages;
 mod metrics;
@@ -37,6 +38,7 @@ mod users;
 pub use audit::{current_client_ip, with_origin, DEFAULT_AUDIT_RETENTION};
 pub use events::EventQuery;
 pub use idempotency::{IdempotencyTicket, Idempotent, Once, Settle, IDEMPOTENCY_KEPT, IN_FLIGHT_FOR_AT_MOST};
+pub use incidents::IncidentQuery;
 pub use messages::{parse_time, Published};
 pub use operations::RecoverAnswer;
 pub use passwords::PasswordGate;
@@ -80,6 +82,8 @@ pub struct Sluice {
     /// The platform's auto-disable policy, to tell partners when a failing endpoint
     /// will be disabled (the recorder applies it).
     auto_disable: crate::store::AutoDisable,
+    /// When attempts make an incident (the detector job applies it).
+    incident_policy: crate::store::IncidentPolicy,
 }
 
 /// The platform's default per-tenant quotas; a tenant may have its own.
@@ -116,12 +120,19 @@ impl Sluice {
             telemetry: Arc::default(),
             scrapes: metrics::ScrapeCache::default(),
             auto_disable: crate::EngineConfig::default().auto_disable(),
+            incident_policy: crate::EngineConfig::default().incident_policy(),
         }
     }
 
     /// The auto-disable policy the engine was given, instead of the default.
     pub fn with_auto_disable(mut self, policy: crate::store::AutoDisable) -> Self {
         self.auto_disable = policy;
+        self
+    }
+
+    /// The incident policy the engine was given, instead of the default.
+    pub fn with_incident_policy(mut self, policy: crate::store::IncidentPolicy) -> Self {
+        self.incident_policy = policy;
         self
     }
 

@@ -92,6 +92,11 @@ impl Sluice {
                         Ok(n) => tracing::info!(entries = n, "purged audit entries past their retention"),
                         Err(e) => tracing::warn!(error = %e, "purging the audit trail failed; retrying next time"),
                     }
+                    match self.purge_incidents(&system, now_ms()).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(incidents = n, "purged incidents past the audit retention"),
+                        Err(e) => tracing::warn!(error = %e, "purging old incidents failed; retrying next time"),
+                    }
                     match self.purge_idempotency_keys(now_ms()).await {
                         Ok(0) => {}
                         Ok(n) => tracing::debug!(keys = n, "purged idempotency keys past a day"),

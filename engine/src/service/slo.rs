@@ -198,6 +198,7 @@ impl Sluice {
             windows,
             latency,
             error_classes,
+            incidents: self.incident_stats(Reach::Tenant(scope)).await?,
         })
     }
 }

@@ -21,6 +21,7 @@
 mod deletion;
 mod gauges;
 mod idempotency;
+pub mod incidents;
 pub mod operational;
 mod portal;
 mod postgres;
@@ -43,6 +44,9 @@ use crate::error::{Error, Result};
 pub use deletion::{DeletionRow, TenantDeletionStore};
 pub use gauges::{EndpointCounts, GaugeStore, PoolState, TenantQueue};
 pub use idempotency::{IdempotencyBegin, IdempotencyStore, StoredAnswer};
+pub use incidents::{
+    EndpointWindow, IncidentChange, IncidentFilter, IncidentPolicy, IncidentStore, IncidentTimesRow, OpenIncident,
+};
 pub use portal::{NewPortalLink, OpenedPortal, PortalGrant, PortalStore, StoredPortalSession};
 pub use postgres::PgStore;
 pub use queue::{
@@ -64,8 +68,8 @@ pub use streaks::{AutoDisable, FailureStreak, Failures, StreakChange, StreakStor
 /// methods.)
 pub mod prelude {
     pub use super::{
-        AuditStore, EndpointStore, GaugeStore, IdempotencyStore, KeyStore, MaintenanceStore, MessageStore,
-        OperationStore, PortalStore, QueueStore, ReportStore, SignInStore, Store, TenantStore, UserStore,
+        AuditStore, EndpointStore, GaugeStore, IdempotencyStore, IncidentStore, KeyStore, MaintenanceStore,
+        MessageStore, OperationStore, PortalStore, QueueStore, ReportStore, SignInStore, Store, TenantStore, UserStore,
     };
 }
 
@@ -109,6 +113,7 @@ pub trait Store:
     + IdempotencyStore
     + StreakStore
     + TenantDeletionStore
+    + IncidentStore
     + PortalStore
     + GaugeStore
     + Send

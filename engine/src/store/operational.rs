@@ -46,6 +46,15 @@ pub fn notice_of(event: &LifecycleEvent) -> Option<Notice> {
             let endpoint = event.detail.get("endpoint_id").and_then(serde_json::Value::as_str).map(str::to_owned);
             ("sluice.delivery.exhausted", endpoint, "delivery_id")
         }
+        LifecycleKind::IncidentOpened | LifecycleKind::IncidentResolved => {
+            let endpoint = event.detail.get("endpoint_id").and_then(serde_json::Value::as_str).map(str::to_owned);
+            let event_type = if event.kind == LifecycleKind::IncidentOpened {
+                "sluice.incident.opened"
+            } else {
+                "sluice.incident.resolved"
+            };
+            (event_type, endpoint, "incident_id")
+        }
         _ => return None,
     };
     let mut payload = serde_json::Map::new();
@@ -133,6 +142,23 @@ mod tests {
 
         let closed = event(LifecycleKind::EndpointCircuitClosed, "system", serde_json::json!({}));
         assert_eq!(notice_of(&closed).map(|n| n.event_type), Some("sluice.endpoint.recovered"));
+    }
+
+    #[test]
+    fn incidents_are_noticed_never_to_their_own_endpoint_and_their_acknowledgement_not_at_all() {
+        let detail = serde_json::json!({ "endpoint_id": "ep_failing", "cause": "failure_rate" });
+        let opened = LifecycleEvent::new(Some(&new_id()), LifecycleKind::IncidentOpened, "inc_x", "engine", detail);
+        let notice = notice_of(&opened).expect("a notice");
+        assert_eq!(notice.event_type, "sluice.incident.opened");
+        assert_eq!(notice.about_endpoint.as_deref(), Some("ep_failing"), "never sent to the failing endpoint");
+        assert_eq!(notice.payload["incident_id"], "inc_x");
+        assert_eq!(notice.payload["endpoint_id"], "ep_failing");
+        assert_eq!(notice.payload["cause"], "failure_rate");
+        let detail = serde_json::json!({ "endpoint_id": "ep_failing" });
+        let resolved = LifecycleEvent::new(Some(&new_id()), LifecycleKind::IncidentResolved, "inc_x", "engine", detail);
+        assert_eq!(notice_of(&resolved).map(|n| n.event_type), Some("sluice.incident.resolved"));
+        let acked = event(LifecycleKind::IncidentAcknowledged, "system", serde_json::json!({}));
+        assert_eq!(notice_of(&acked), None, "a person looked: nothing for the engine to announce");
     }
 
     #[test]

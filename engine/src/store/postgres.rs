@@ -10,6 +10,7 @@ use sluice_core::ids::*;
 use sluice_core::model::*;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 
+use super::incidents::{IncidentRow, INCIDENT_COLUMNS};
 use super::rows::*;
 use super::*;
 use crate::error::Result;
@@ -114,3 +115,4 @@ include!("sql/gauges.rs");
 include!("sql/streaks.rs");
 include!("sql/operational.rs");
 include!("sql/deletion.rs");
+include!("sql/incidents.rs");

@@ -11,6 +11,7 @@ use sluice_core::ids::*;
 use sluice_core::model::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::incidents::{IncidentRow, INCIDENT_COLUMNS};
 use super::rows::*;
 use super::*;
 use crate::error::{Error, Result};
@@ -142,3 +143,4 @@ include!("sql/gauges.rs");
 include!("sql/streaks.rs");
 include!("sql/operational.rs");
 include!("sql/deletion.rs");
+include!("sql/incidents.rs");

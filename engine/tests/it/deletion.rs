@@ -6,7 +6,7 @@
 use sluice_core::ids::TenantId;
 use sluice_core::model::*;
 use sluice_engine::ids::now_ms;
-use sluice_engine::store::NextStep;
+use sluice_engine::store::{CircuitChange, CircuitRecord, NextStep};
 use sluice_engine::Error;
 use sluice_testkit::{on_both_backends, Backend, TestDb};
 
@@ -27,6 +27,7 @@ const TENANT_TABLES: &[&str] = &[
     "portal_links",
     "portal_sessions",
     "endpoint_failure_streaks",
+    "incidents",
 ];
 
 async fn count(db: &TestDb, sql: &str, id: &str) -> i64 {
@@ -60,7 +61,7 @@ async fn rows_of(db: &TestDb, tenant: &TenantId) -> Vec<(&'static str, i64)> {
 
 /// Gives `tenant` a row in every table: endpoint and secret, messages with delivered
 /// and failed attempts (a failure streak), an API key, a partner, a portal link, a
-/// recover operation, lifecycle events.
+/// recover operation, lifecycle events, an incident.
 async fn populate(h: &Harness, tenant: &TenantId, partner_email: &str) -> Endpoint {
     let e = h.endpoint_for(tenant, "https://example.com/hook", None).await;
     for i in 0..3 {
@@ -85,6 +86,12 @@ async fn populate(h: &Harness, tenant: &TenantId, partner_email: &str) -> Endpoi
     let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     let recover = RecoverEndpoint { since, ..Default::default() };
     h.sluice.recover_endpoint(&h.admin.tenant_act(tenant).expect("act"), &e.id, recover).await.expect("recover");
+    let opened = CircuitRecord {
+        endpoint: e.id.clone(),
+        tenant: tenant.clone(),
+        change: CircuitChange::Opened { cooldown_ms: 1 },
+    };
+    h.store.record_circuits(&[opened]).await.expect("an incident");
     e
 }
 

@@ -10,6 +10,7 @@ mod delivery;
 mod harness;
 mod health;
 mod idempotency;
+mod incidents;
 mod lifecycle;
 mod operational;
 mod portal;

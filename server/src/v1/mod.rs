@@ -8,6 +8,7 @@ mod audit;
 mod deliveries;
 mod endpoints;
 mod events;
+mod incidents;
 mod messages;
 mod nodes;
 mod operations;
@@ -38,6 +39,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(portal_links::router())
         .merge(audit::router())
         .merge(events::router())
+        .merge(incidents::router())
         .merge(nodes::router())
         .merge(reference::router())
 }

@@ -35,6 +35,7 @@ async fn every_get_answers_an_etag_and_304(db: TestDb) {
     let gone = app.tenant("Gone").await;
     let deleted = app.call(Method::DELETE, &format!("/v1/tenants/{gone}"), Some(ADMIN_KEY), None, &[]).await;
     assert_eq!(deleted.status, StatusCode::ACCEPTED, "{:?}", deleted.body);
+    let incident = app.open_incident(&t, &ep).await;
     let users = app.get("/v1/users").await;
     let user = users.body["data"][0]["id"].as_str().expect("user").to_owned();
     let ids: Vec<(&str, &str)> = vec![
@@ -44,6 +45,7 @@ async fn every_get_answers_an_etag_and_304(db: TestDb) {
         ("{delivery}", &delivery),
         ("{operation}", &operation),
         ("{user}", &user),
+        ("{incident}", &incident),
         ("{tier}", "standard"),
     ];
 

@@ -239,6 +239,20 @@ impl TestApp {
         let a = self.get(&format!("/v1/tenants/{tenant}/endpoints/{endpoint}/secret")).await;
         a.body["key"].as_str().expect("key").to_owned()
     }
+
+    /// Opens an incident on the endpoint the way its circuit opening does (no API
+    /// call makes one); answers its id.
+    pub async fn open_incident(&self, tenant: &str, endpoint: &str) -> String {
+        use sluice_engine::store::{CircuitChange, CircuitRecord};
+        let opened = CircuitRecord {
+            endpoint: endpoint.parse().expect("endpoint id"),
+            tenant: tenant.parse().expect("tenant id"),
+            change: CircuitChange::Opened { cooldown_ms: 30_000 },
+        };
+        self._db.store().await.record_circuits(&[opened]).await.expect("circuit opened");
+        let open = self.get(&format!("/v1/tenants/{tenant}/incidents?state=open&endpoint_id={endpoint}")).await;
+        open.body["data"][0]["id"].as_str().expect("an open incident").to_owned()
+    }
 }
 
 /// Asserts a problem+json answer with this status and code.

@@ -16,6 +16,7 @@ mod forms;
 mod hardening;
 mod harness;
 mod idempotency;
+mod incidents;
 mod metrics;
 mod nul;
 mod openapi;

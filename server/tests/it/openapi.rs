@@ -139,6 +139,7 @@ async fn every_described_operation_is_routed() {
             .replace("{operation}", "op_01JC3Z8Q5G7XKQ2V9M4T6W8Y0A")
             .replace("{key}", "key_01JC3Z8Q5G7XKQ2V9M4T6W8Y0A")
             .replace("{user}", "usr_01JC3Z8Q5G7XKQ2V9M4T6W8Y0A")
+            .replace("{incident}", "inc_01JC3Z8Q5G7XKQ2V9M4T6W8Y0A")
             .replace("{tier}", "standard");
         assert!(!concrete.contains('{'), "{path} has an id this test does not fill in");
         for (method, op) in item.as_object().expect("item") {

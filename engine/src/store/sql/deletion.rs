@@ -21,6 +21,7 @@ const TENANT_REMAINS: &[(&str, Tally)] = &[
     ("DELETE FROM lifecycle_events WHERE tenant_id = $1", Tally::Events),
     ("DELETE FROM operations WHERE tenant_id = $1", Tally::None),
     ("DELETE FROM endpoint_failure_streaks WHERE tenant_id = $1", Tally::None),
+    ("DELETE FROM incidents WHERE tenant_id = $1", Tally::None),
     ("DELETE FROM endpoint_secrets WHERE endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = $1)", Tally::None),
     ("DELETE FROM endpoints WHERE tenant_id = $1", Tally::None),
     ("DELETE FROM portal_sessions WHERE tenant_id = $1", Tally::None),

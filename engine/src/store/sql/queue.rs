@@ -329,7 +329,16 @@ impl QueueStore for This {
                 };
                 let event = LifecycleEvent::new(Some(tenant), kind, endpoint.as_str(), "system", detail);
                 Self::insert_event_in(&mut tx, &event).await?;
-                let notified = Self::send_notices_in(&mut tx, [&event], event.created_at_ms).await?;
+                // A circuit that opens is an incident detected (unless one is open).
+                let incident = match kind {
+                    LifecycleKind::EndpointCircuitOpened => {
+                        Self::open_circuit_incident_in(&mut tx, tenant, endpoint, event.created_at_ms).await?
+                    }
+                    _ => None,
+                };
+                let notified =
+                    Self::send_notices_in(&mut tx, std::iter::once(&event).chain(&incident), event.created_at_ms)
+                        .await?;
                 if !notified.is_empty() {
                     let heads: Vec<(&str, i64)> = notified.iter().map(|(e, at)| (e.as_str(), *at)).collect();
                     Self::lower_heads_in(&mut tx, &heads).await?;
