@@ -91,6 +91,11 @@ pub fn App() -> impl IntoView {
                         ssr=SsrMode::Async
                     />
                     <Route
+                        path=(StaticSegment("tenants"), ParamSegment("tenant"), StaticSegment("recover"))
+                        view=pages::recover::RecoverPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
                         path=(StaticSegment("tenants"), ParamSegment("tenant"), StaticSegment("incidents"))
                         view=pages::incidents::IncidentsPage
                         ssr=SsrMode::Async

@@ -300,6 +300,9 @@ pub struct Delivery {
     pub last_response_status: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The recover operation that last queued it again, if one did.
+    #[serde(default)]
+    pub operation_id: Option<OperationId>,
 }
 
 /// Why an attempt was made.
@@ -494,14 +497,17 @@ pub struct AuditEvent {
 }
 
 /// A long-running action on a tenant's behalf. So far one kind: `recover`, which
-/// re-queues an endpoint's failed deliveries from a time window.
+/// re-queues the failed deliveries of one endpoint, or of every endpoint of the
+/// tenant, from a time window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Operation {
     pub id: OperationId,
     pub tenant_id: TenantId,
     pub kind: String,
-    pub endpoint_id: EndpointId,
+    /// The endpoint it recovers; null for a recover across every endpoint of the
+    /// tenant (`POST /v1/tenants/{tenant}/recover`).
+    pub endpoint_id: Option<EndpointId>,
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
     /// The filters it was started with, if any.

@@ -1,7 +1,7 @@
 // A partner manages their endpoints: add, disable and enable, and edit without ever
 // silently overwriting someone else's change.
 import { test, expect } from '@playwright/test';
-import { auth, post, signIn } from './helpers';
+import { auth, hydrated, post, signIn } from './helpers';
 import * as http from 'http';
 import { AddressInfo } from 'net';
 
@@ -79,6 +79,7 @@ test('an admin rotates a secret and both stay valid during the grace period', as
   await expect(panel.getByRole('button', { name: 'Rotate secret' })).toBeEnabled();
   const before = (await (await request.get(`/v1/tenants/${tenant}/endpoints/${endpoint}/secret`, { headers: auth })).json()).key;
 
+  await hydrated(page);
   await panel.getByRole('button', { name: 'Reveal secrets' }).click();
   await expect(panel.getByTestId('secrets').getByText(before)).toBeVisible();
 

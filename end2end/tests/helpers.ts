@@ -15,6 +15,12 @@ export async function post(request: APIRequestContext, path: string, data: objec
   return res.json();
 }
 
+/** Waits until the page is hydrated: its buttons run their actions in the page
+ *  (before, a click posts the form without JavaScript and the page reloads). */
+export async function hydrated(page: Page) {
+  await expect(page.locator('body[data-hydrated]')).toHaveCount(1, { timeout: 15_000 });
+}
+
 /** Signs in through the form and waits until the page says who is signed in. */
 export async function signIn(page: Page, email: string, password: string) {
   await page.goto('/sign-in');

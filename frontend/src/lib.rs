@@ -4,4 +4,9 @@
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(sluice_app::App);
+    // Buttons work from here on: before, a click posts the form without JavaScript.
+    // Browser tests wait for this mark before they click.
+    if let Some(body) = leptos::prelude::document().body() {
+        let _ = body.set_attribute("data-hydrated", "true");
+    }
 }

@@ -55,6 +55,7 @@ const MORE_ERRORS: &[(&str, &[ErrorCode])] = &[
     ("send_test_event", &[ErrorCode::BacklogFull, ErrorCode::TenantSuspended]),
     ("replay_message", &[ErrorCode::BacklogFull, ErrorCode::TenantSuspended]),
     ("recover_endpoint", &[ErrorCode::BacklogFull, ErrorCode::TenantSuspended]),
+    ("recover_tenant", &[ErrorCode::BacklogFull, ErrorCode::TenantSuspended]),
     (
         "enable_endpoint_and_recover",
         &[ErrorCode::BacklogFull, ErrorCode::TenantSuspended, ErrorCode::PreconditionFailed],

@@ -302,6 +302,7 @@ fn EndpointsView(
         <p class="mb-6 text-slate-600">{v.tenant_name}</p>
         <crate::pages::TenantNav tenant=tenant.clone()/>
         {notice}
+        <p><A href=format!("/tenants/{tenant}/recover")>"Recover failed deliveries of every endpoint"</A></p>
         {add_form}
         <div class="table-wrap">
             <table>

@@ -72,7 +72,7 @@ fn IncidentsBody(v: IncidentsView, tenant: String) -> impl IntoView {
         <p class="mb-6 text-slate-600">{v.tenant_name}</p>
         <crate::pages::TenantNav tenant=tenant.clone()/>
         <p class="text-sm text-slate-600">
-            "An incident opens when an endpoint's circuit opens or most of its attempts fail over five minutes, and ends once a success has held for five minutes. Opening this page tells everyone someone is looking."
+            "An incident opens when an endpoint's circuit opens or too many of its recent attempts fail, and ends once a success has held without a failure after it. Opening this page tells everyone someone is looking."
         </p>
         <section class="card" aria-labelledby="open-heading">
             <h2 id="open-heading">"Open"</h2>
@@ -94,7 +94,7 @@ fn IncidentsBody(v: IncidentsView, tenant: String) -> impl IntoView {
 pub fn cause_text(cause: IncidentCause) -> &'static str {
     match cause {
         IncidentCause::CircuitOpened => "circuit opened",
-        IncidentCause::FailureRate => "most attempts failing",
+        IncidentCause::FailureRate => "attempts failing",
     }
 }
 

@@ -76,7 +76,15 @@ pub async fn load_message(tenant: String, message: String) -> Result<MessagePage
         ..EventQuery::default()
     };
     let replays = ctx.sluice.list_events(sluice_engine::Reach::Tenant(&tenant), query, Some(250), None).await?;
-    let moments = super::timeline::moments(&detail, &replays.data);
+    // The recovers that last queued its deliveries again, one read each (a message
+    // has a delivery per endpoint, and few were ever recovered).
+    let mut recovers: Vec<sluice_core::model::Operation> = Vec::new();
+    for op in detail.deliveries.iter().filter_map(|d| d.delivery.operation_id.as_ref()) {
+        if !recovers.iter().any(|r| &r.id == op) {
+            recovers.push(ctx.sluice.get_operation(&caller, op).await?);
+        }
+    }
+    let moments = super::timeline::moments(&detail, &replays.data, &recovers);
     Ok(MessagePageData { message: detail, moments })
 }
 

@@ -1,6 +1,7 @@
-//! Recover: replay everything that failed for an endpoint since a time (of one event
-//! type or error class, if chosen; counted first, if asked), as an operation whose
-//! progress the page follows live and which can be cancelled.
+//! Recover: replay everything that failed for an endpoint, or for every endpoint of
+//! the tenant (`/tenants/{tenant}/recover`), since a time (of one event type or error
+//! class, if chosen; counted first, if asked), as an operation whose progress the
+//! page follows live and which can be cancelled.
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -19,7 +20,8 @@ pub enum RecoverStarted {
     WouldRequeue(i64),
 }
 
-/// Starts a recover, or only counts it (`dry_run` ticked). `since` is RFC 3339, or
+/// Starts a recover, or only counts it (`dry_run` ticked): of one endpoint, or of
+/// every endpoint of the tenant when `endpoint` is empty. `since` is RFC 3339, or
 /// what a `datetime-local` input sends (`2026-11-23T12:00`), read as UTC; an empty
 /// event type or error class takes all. One argument per field of the form, which is
 /// how a server function reads a form posted without JavaScript.
@@ -39,7 +41,11 @@ pub async fn start_recover(
     use sluice_core::model::{ErrorClass, RecoverEndpoint};
     use sluice_engine::service::RecoverAnswer;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
-    let (scope, endpoint_id) = (caller.tenant_act(&parse_id(&tenant)?)?, parse_id(&endpoint)?);
+    let scope = caller.tenant_act(&parse_id(&tenant)?)?;
+    let endpoint_id = match endpoint.trim() {
+        "" => None,
+        id => Some(parse_id(id)?),
+    };
     let event_type = event_type.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
     let error_class = match error_class.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         None => None,
@@ -57,7 +63,11 @@ pub async fn start_recover(
         until: None,
     };
     let act = async move {
-        Ok(match ctx.sluice.recover_endpoint(&scope, &endpoint_id, req).await? {
+        let answer = match &endpoint_id {
+            Some(endpoint_id) => ctx.sluice.recover_endpoint(&scope, endpoint_id, req).await?,
+            None => ctx.sluice.recover_tenant(&scope, req).await?,
+        };
+        Ok(match answer {
             RecoverAnswer::Started(op) => RecoverStarted::Operation(op.id.to_string()),
             RecoverAnswer::DryRun(p) => RecoverStarted::WouldRequeue(p.deliveries),
         })
@@ -110,12 +120,19 @@ pub fn RecoverPage() -> impl IntoView {
         },
     );
     let back = move || format!("/tenants/{}/endpoints", tenant());
+    let which = move || {
+        if endpoint().is_empty() {
+            "Replays every delivery to any of this tenant's endpoints that failed since the time you choose, "
+        } else {
+            "Replays every delivery to this endpoint that failed since the time you choose, "
+        }
+    };
     view! {
         <Title text="Recover · Sluice"/>
         <p><A href=back>"← Endpoints"</A></p>
-        <h1>"Recover failed deliveries"</h1>
+        <h1>{move || if endpoint().is_empty() { "Recover failed deliveries of every endpoint" } else { "Recover failed deliveries" }}</h1>
         <p class="mb-6 text-slate-600">
-            "Replays every delivery to this endpoint that failed since the time you choose, "
+            {which}
             "of one event type or error class if you choose one. Count first to see how many."
         </p>
         <Suspense fallback=|| ()>

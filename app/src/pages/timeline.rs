@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-use sluice_core::model::{ActivityEvent, DeliveryStatus};
+use sluice_core::model::{ActivityEvent, DeliveryStatus, Operation};
 
 use super::message::MessageDetail;
 
@@ -13,17 +13,18 @@ use super::message::MessageDetail;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Moment {
     pub at: DateTime<Utc>,
-    /// `published`, `attempt`, `replay`, `gave_up`: what the line is, for styling and
+    /// `published`, `attempt`, `replay`, `recover`, `gave_up`: what the line is, for styling and
     /// tests.
     pub kind: String,
     pub text: String,
     pub failed: bool,
 }
 
-/// The message's moments, oldest first; `replays` are its `replay.requested` events.
+/// The message's moments, oldest first; `replays` are its `replay.requested` events,
+/// `recovers` the recover operations that last queued its deliveries again.
 // Called by the page's server function, so the browser build never does.
 #[cfg_attr(not(feature = "ssr"), allow(dead_code))]
-pub fn moments(m: &MessageDetail, replays: &[ActivityEvent]) -> Vec<Moment> {
+pub fn moments(m: &MessageDetail, replays: &[ActivityEvent], recovers: &[Operation]) -> Vec<Moment> {
     let mut out = vec![Moment {
         at: m.created_at,
         kind: "published".into(),
@@ -36,6 +37,21 @@ pub fn moments(m: &MessageDetail, replays: &[ActivityEvent]) -> Vec<Moment> {
             at: e.created_at,
             kind: "replay".into(),
             text: format!("Replay requested by {} ({n} {})", e.actor, if n == 1 { "delivery" } else { "deliveries" }),
+            failed: false,
+        });
+    }
+    for op in recovers {
+        let to: Vec<&str> = m
+            .deliveries
+            .iter()
+            .filter(|d| d.delivery.operation_id.as_ref() == Some(&op.id))
+            .map(|d| d.endpoint_url.as_str())
+            .collect();
+        let scope = if op.endpoint_id.is_some() { "an endpoint's recover" } else { "a recover of every endpoint" };
+        out.push(Moment {
+            at: op.created_at,
+            kind: "recover".into(),
+            text: format!("Queued again to {} by {scope} ({}, by {})", to.join(", "), op.id, op.created_by),
             failed: false,
         });
     }
@@ -169,7 +185,31 @@ mod tests {
             detail: serde_json::json!({ "deliveries": ["dlv_a"] }),
             created_at: at(30),
         };
-        let kinds: Vec<String> = moments(&m, &[replay]).into_iter().map(|m| m.kind).collect();
+        let kinds: Vec<String> = moments(&m, &[replay], &[]).into_iter().map(|m| m.kind).collect();
         assert_eq!(kinds, ["published", "attempt", "replay", "attempt", "gave_up"]);
+
+        // A recover that queued the delivery again, between the two attempts.
+        let mut recovered = m.clone();
+        let op: Operation = serde_json::from_value(serde_json::json!({
+            "id": "op_01hzy5v3k2f8m9q0w1x2y3z4a5",
+            "tenant_id": "tn_01hzy5v3k2f8m9q0w1x2y3z4a5",
+            "kind": "recover",
+            "endpoint_id": null,
+            "since": at(0),
+            "until": at(40),
+            "event_type": null,
+            "error_class": null,
+            "state": "completed",
+            "cancelled_at": null,
+            "total": 1, "pending": 0, "succeeded": 0, "failed": 1,
+            "created_by": "usr_sue",
+            "created_at": at(40),
+        }))
+        .expect("an operation");
+        recovered.deliveries[0].delivery.operation_id = Some(op.id.clone());
+        let lines = moments(&recovered, &[], std::slice::from_ref(&op));
+        let kinds: Vec<&str> = lines.iter().map(|m| m.kind.as_str()).collect();
+        assert_eq!(kinds, ["published", "attempt", "recover", "attempt", "gave_up"]);
+        assert!(lines[2].text.contains("https://example.com/hook") && lines[2].text.contains("every endpoint"));
     }
 }

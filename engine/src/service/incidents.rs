@@ -43,7 +43,7 @@ impl IncidentQuery {
             None => None,
             Some(e) => Some(EndpointId::parse(e).map_err(|e| Error::invalid("endpoint_id", e.to_string()))?),
         };
-        Ok(IncidentFilter { tenant: None, state, endpoint })
+        Ok(IncidentFilter { tenant: None, state, endpoint, worst_first: false })
     }
 }
 
@@ -60,15 +60,15 @@ impl Sluice {
     }
 
     /// Every `every`, on whichever node holds the lease: [`Sluice::detect_incidents`].
-    /// Errors are logged and the next look tries again; a late look only makes a
-    /// detection later, it loses nothing.
+    /// Errors are logged and the next look tries again: a late look makes a detection
+    /// later, and one later than the window can miss a short stretch of failures.
     pub async fn run_incidents_until_stopped(
         self: Arc<Self>,
         owner: String,
         every: Duration,
         mut stop: watch::Receiver<bool>,
     ) {
-        let lease_ms = i64::try_from((every * 3).as_millis()).unwrap_or(i64::MAX / 2);
+        let lease_ms = i64::try_from(every.saturating_mul(3).as_millis()).unwrap_or(i64::MAX / 2);
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
@@ -111,11 +111,10 @@ impl Sluice {
     /// Every tenant's open incidents, worst first: those nobody has looked at before
     /// those someone has, then the longest open. At most a hundred.
     pub async fn open_incidents_worst_first(&self, _operator: &Operator) -> Result<Vec<Incident>> {
-        let filter = IncidentFilter { state: Some(IncidentState::Open), ..IncidentFilter::default() };
+        let filter =
+            IncidentFilter { state: Some(IncidentState::Open), worst_first: true, ..IncidentFilter::default() };
         let page = PageArgs { limit: TRIAGE_INCIDENTS, before: None };
-        let mut open = self.store.list_incidents(&filter, &page).await?;
-        open.sort_by_key(|i| (i.acknowledged_at.is_some(), i.opened_at));
-        Ok(open)
+        self.store.list_incidents(&filter, &page).await
     }
 
     /// A person looked at these of the tenant's incidents: the open ones nobody had

@@ -1,6 +1,6 @@
-//! Operations: bulk recover of an endpoint's failed deliveries (filtered, counted
-//! first on request, also as part of enabling it again), its progress, the tenant's
-//! list of them, and cancel.
+//! Operations: bulk recover of an endpoint's failed deliveries, or of every endpoint
+//! of a tenant (filtered, counted first on request, also as part of enabling an
+//! endpoint again), its progress, the tenant's list of them, and cancel.
 
 use sluice_core::ids::{EndpointId, OperationId};
 use sluice_core::model::{Endpoint, LifecycleKind, Operation, Page, RecoverEndpoint, RecoverPreview};
@@ -43,6 +43,23 @@ impl Sluice {
         req: RecoverEndpoint,
     ) -> Result<RecoverAnswer> {
         self.get_endpoint(tenant, endpoint).await?;
+        self.recover(tenant, Some(endpoint), req).await
+    }
+
+    /// [`Sluice::recover_endpoint`] across every endpoint of the tenant (not the
+    /// deleted ones): what a partner wants after an outage of their own that every
+    /// endpoint saw, or support after a network incident, in one operation.
+    pub async fn recover_tenant(&self, tenant: &ActScope, req: RecoverEndpoint) -> Result<RecoverAnswer> {
+        self.get_tenant(tenant).await?;
+        self.recover(tenant, None, req).await
+    }
+
+    async fn recover(
+        &self,
+        tenant: &ActScope,
+        endpoint: Option<&EndpointId>,
+        req: RecoverEndpoint,
+    ) -> Result<RecoverAnswer> {
         let now = now_ms();
         let mut errors = Errors::default();
         let since = parse_time("since", Some(&req.since))?.ok_or_else(|| Error::invalid("since", "is required"))?;
@@ -58,7 +75,7 @@ impl Sluice {
         errors.into_result().map_err(Error::Validation)?;
         let op = NewOperation {
             id: crate::ids::new_id(),
-            endpoint_id: endpoint.clone(),
+            endpoint_id: endpoint.cloned(),
             since_ms: since,
             until_ms: until,
             failed_since_ms: None,
@@ -129,7 +146,7 @@ impl Sluice {
         // old message included), as far back as a recover reaches.
         let op = NewOperation {
             id: crate::ids::new_id(),
-            endpoint_id: endpoint.clone(),
+            endpoint_id: Some(endpoint.clone()),
             since_ms: now - MAX_WINDOW_MS + 1,
             until_ms: now + 1,
             failed_since_ms: Some(failed_since),

@@ -68,9 +68,6 @@ pub enum IncidentChange {
         first_failure_at: i64,
         failed_attempts: i64,
         attempts: i64,
-        /// Successes already followed the failures (a short outage the window caught
-        /// after the fact): the resolve period runs from the first of them.
-        recovering_since: Option<i64>,
     },
     /// The run of successes that would end it began (`Some`), or a failure broke it.
     Recovering { id: IncidentId, since: Option<i64> },
@@ -126,7 +123,11 @@ pub fn decide(
     }
     let already: HashSet<&EndpointId> = open.iter().map(|i| &i.endpoint_id).collect();
     for w in windows {
+        // Failing now: past the threshold, and no success since the last failure. A
+        // stretch that had already mended when the detector looked is not something
+        // anyone can act on, and would end before it was detected.
         let failing = w.failed > 0
+            && w.first_success_after_failures.is_none()
             && w.attempts >= policy.min_attempts.max(1)
             && w.failed as f64 >= policy.failure_rate * w.attempts as f64;
         if !failing || already.contains(&w.endpoint_id) {
@@ -140,7 +141,6 @@ pub fn decide(
             first_failure_at,
             failed_attempts: w.failed,
             attempts: w.attempts,
-            recovering_since: w.first_success_after_failures,
         });
     }
     changes
@@ -152,6 +152,9 @@ pub struct IncidentFilter {
     pub tenant: Option<TenantId>,
     pub state: Option<IncidentState>,
     pub endpoint: Option<EndpointId>,
+    /// Those nobody acknowledged first, then the longest open (one page: no cursor),
+    /// instead of newest first.
+    pub worst_first: bool,
 }
 
 /// The times of an incident, for time to detect and recover.
@@ -327,9 +330,8 @@ mod tests {
     }
 
     #[test]
-    fn an_outage_over_before_it_was_seen_opens_already_recovering() {
+    fn an_outage_over_before_it_was_seen_opens_nothing() {
         let e = new_id();
-        let changes = decide(&POLICY, 10 * MIN, &[window(&e, 20, 12, Some(9 * MIN))], &[]);
-        assert!(matches!(&changes[..], [IncidentChange::Open { recovering_since: Some(s), .. }] if *s == 9 * MIN));
+        assert!(decide(&POLICY, 10 * MIN, &[window(&e, 20, 12, Some(9 * MIN))], &[]).is_empty());
     }
 }

@@ -204,7 +204,8 @@ pub struct SearchHit {
 #[derive(Debug, Clone)]
 pub struct NewOperation {
     pub id: OperationId,
-    pub endpoint_id: EndpointId,
+    /// The endpoint it recovers; `None`: every endpoint of the tenant.
+    pub endpoint_id: Option<EndpointId>,
     pub since_ms: i64,
     pub until_ms: i64,
     /// Only deliveries that failed for good at or after this (Unix ms).

@@ -130,6 +130,7 @@ pub(super) struct DeliveryRow {
     pub last_response_status: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub operation_id: Option<String>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -195,7 +196,7 @@ pub(super) const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, description, even
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, tenant_id, event_type, payload, idempotency_key, request_hash, created_at";
 pub(super) const DELIVERY_COLUMNS: &str = "id, message_id, endpoint_id, tenant_id, event_type, state, attempts, \
-     next_attempt_at, lease_owner, last_error_class, last_response_status, created_at, updated_at";
+     next_attempt_at, lease_owner, last_error_class, last_response_status, created_at, updated_at, operation_id";
 /// The condition that the tenant bound as `$1` is not deleted: a primary-key probe,
 /// so a deleted tenant's endpoints, messages and deliveries are "not found" from the
 /// request on, not only once the purge reaches them.
@@ -366,6 +367,7 @@ pub(super) fn delivery_from(r: DeliveryRow) -> Result<Delivery> {
         last_response_status: r.last_response_status,
         created_at: ms_to_dt(r.created_at),
         updated_at: ms_to_dt(r.updated_at),
+        operation_id: opt_id(r.operation_id)?,
     })
 }
 

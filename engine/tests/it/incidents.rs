@@ -13,7 +13,7 @@ use sluice_core::ids::EndpointId;
 use sluice_core::model::*;
 use sluice_engine::ids::now_ms;
 use sluice_engine::service::IncidentQuery;
-use sluice_engine::store::{CircuitChange, CircuitRecord, Claimed, NextStep};
+use sluice_engine::store::{CircuitChange, CircuitRecord, Claimed, IncidentChange, NextStep};
 use sluice_engine::{EngineConfig, Error, Reach};
 use sluice_testkit::{eventually, on_both_backends, Receiver, Reply, TestDb};
 use tokio::sync::watch;
@@ -27,6 +27,8 @@ on_both_backends!(
     another_tenant_sees_and_acknowledges_none_of_it,
     a_receiver_that_breaks_and_mends_makes_an_incident_announced_signed,
     the_detector_job_takes_over_a_lapsed_lease_and_looks_on_its_own,
+    an_end_decided_on_an_old_reading_is_refused_once_the_endpoint_fails_again,
+    triage_lists_the_unseen_first_then_the_longest_open,
 );
 
 const SECOND: i64 = 1_000;
@@ -110,6 +112,23 @@ async fn the_failure_rate_opens_one_a_look_acknowledges_it_and_sustained_success
     assert_eq!(platform.last_7_days.opened, 1);
 }
 
+/// Ten failed attempts of ten deliveries of the endpoint, a second apart, the first
+/// a minute ago (answered).
+async fn fail_ten(h: &Harness, endpoint: &EndpointId) -> i64 {
+    for _ in 0..10 {
+        h.publish("order.paid", "{}").await;
+    }
+    let claimed = claim(h, endpoint, 10).await;
+    let t0 = now_ms() - MINUTE;
+    let failed: Vec<_> = claimed
+        .iter()
+        .enumerate()
+        .map(|(i, c)| outcome(c, NextStep::RetryAt(now_ms() + 3_600_000), 500, t0 + i as i64 * SECOND))
+        .collect();
+    h.record(&failed, now_ms()).await;
+    t0
+}
+
 /// Records the endpoint's circuit opening, as the dispatcher does.
 async fn open_circuit(h: &Harness, endpoint: &EndpointId) {
     let opened = CircuitRecord {
@@ -131,17 +150,7 @@ async fn claim_due_now(h: &Harness, endpoint: &EndpointId) -> Vec<Claimed> {
 async fn a_circuit_that_opens_is_an_incident_and_never_a_second_one(db: TestDb) {
     let h = Harness::new(db).await;
     let e = h.endpoint("https://example.com/hook", None).await;
-    for _ in 0..10 {
-        h.publish("order.paid", "{}").await;
-    }
-    let claimed = claim(&h, &e.id, 10).await;
-    let t0 = now_ms() - MINUTE;
-    let failed: Vec<_> = claimed
-        .iter()
-        .enumerate()
-        .map(|(i, c)| outcome(c, NextStep::RetryAt(now_ms() + 3_600_000), 500, t0 + i as i64 * SECOND))
-        .collect();
-    h.record(&failed, now_ms()).await;
+    let t0 = fail_ten(&h, &e.id).await;
     open_circuit(&h, &e.id).await;
     let open = incidents(&h, None).await;
     assert_eq!(open.len(), 1);
@@ -158,9 +167,14 @@ async fn a_circuit_that_opens_is_an_incident_and_never_a_second_one(db: TestDb) 
 async fn a_deleted_endpoints_incident_ends_without_counting_as_recovered(db: TestDb) {
     let h = Harness::new(db).await;
     let e = h.endpoint("https://example.com/hook", None).await;
-    open_circuit(&h, &e.id).await;
+    fail_ten(&h, &e.id).await;
+    assert_eq!(h.sluice.detect_incidents(now_ms()).await.expect("detect"), (1, 0));
     h.sluice.delete_endpoint(&h.scope, &e.id, None).await.expect("delete");
     assert_eq!(h.sluice.detect_incidents(now_ms()).await.expect("detect"), (0, 1));
+    // Its failures are still in the window: they open nothing again.
+    assert_eq!(h.sluice.detect_incidents(now_ms()).await.expect("detect"), (0, 0));
+    assert_eq!(h.sluice.detect_incidents(now_ms()).await.expect("detect"), (0, 0));
+    assert_eq!(h.event_kinds("incident").await, [LifecycleKind::IncidentResolved, LifecycleKind::IncidentOpened]);
     let ended = &incidents(&h, None).await[0];
     assert_eq!(ended.resolution, Some(IncidentResolution::EndpointDeleted));
     assert_eq!(ended.time_to_recover_seconds, None);
@@ -277,4 +291,43 @@ async fn the_detector_job_takes_over_a_lapsed_lease_and_looks_on_its_own(db: Tes
     stop.send(true).expect("stop");
     job.await.expect("join");
     assert!(opened, "the job never opened the incident");
+}
+
+async fn an_end_decided_on_an_old_reading_is_refused_once_the_endpoint_fails_again(db: TestDb) {
+    let h = Harness::new(db).await;
+    let e = h.endpoint("https://example.com/hook", None).await;
+    fail_ten(&h, &e.id).await;
+    assert_eq!(h.sluice.detect_incidents(now_ms()).await.expect("detect"), (1, 0));
+    let incident = incidents(&h, None).await.remove(0);
+    // The detector read a success and decided to end it; before it wrote that, the
+    // endpoint failed again (its circuit opened, say).
+    let success_at = now_ms() - 10 * MINUTE;
+    let stale = IncidentChange::Resolve {
+        id: incident.id.clone(),
+        tenant_id: h.tenant.clone(),
+        endpoint_id: e.id.clone(),
+        resolved_at: success_at,
+        resolution: IncidentResolution::Recovered,
+    };
+    assert_eq!(h.store.apply_incident_changes(std::slice::from_ref(&stale), now_ms()).await.expect("apply"), (0, 0));
+    assert!(h.sluice.get_incident(&h.scope, &incident.id).await.expect("incident").is_open(), "still open");
+    // Once a success ends the failing (no streak), the same end goes through.
+    let retried = claim_due_now(&h, &e.id).await;
+    h.record(&[outcome(&retried[0], NextStep::Succeeded, 200, now_ms())], now_ms()).await;
+    assert_eq!(h.store.apply_incident_changes(&[stale], now_ms()).await.expect("apply"), (0, 1));
+}
+
+async fn triage_lists_the_unseen_first_then_the_longest_open(db: TestDb) {
+    let h = Harness::new(db).await;
+    let mut endpoints = Vec::new();
+    for name in ["first", "second", "third"] {
+        let e = h.endpoint(&format!("https://example.com/{name}"), None).await;
+        open_circuit(&h, &e.id).await;
+        endpoints.push(e.id);
+    }
+    let ids: Vec<_> = incidents(&h, None).await.into_iter().rev().map(|i| i.id).collect();
+    h.sluice.acknowledge_incidents(&h.scope, std::slice::from_ref(&ids[0])).await.expect("ack");
+    let worst: Vec<_> =
+        h.sluice.open_incidents_worst_first(&h.operator).await.expect("triage").into_iter().map(|i| i.id).collect();
+    assert_eq!(worst, [ids[1].clone(), ids[2].clone(), ids[0].clone()], "unseen oldest first, then the seen one");
 }

@@ -1,6 +1,7 @@
 //! Recover with filters, a dry run first, and cancel: what a support engineer mending
 //! one kind of failure would do, and what a partner who started the wrong recover
-//! needs. On both backends, with the real scheduler.
+//! needs; and the same across every endpoint of a tenant at once. On both backends,
+//! with the real scheduler.
 
 use sluice_core::model::*;
 use sluice_engine::service::RecoverAnswer;
@@ -9,7 +10,10 @@ use sluice_testkit::{on_both_backends, Receiver, Reply, TestDb};
 
 use crate::harness::{fast_config, Harness};
 
-on_both_backends!(a_filtered_recover_counts_first_takes_exactly_its_matches_and_cancel_stops_it);
+on_both_backends!(
+    a_filtered_recover_counts_first_takes_exactly_its_matches_and_cancel_stops_it,
+    a_tenant_wide_recover_takes_every_live_endpoints_matches_and_nothing_of_another_tenant,
+);
 
 async fn a_filtered_recover_counts_first_takes_exactly_its_matches_and_cancel_stops_it(db: TestDb) {
     let h = Harness::new(db).await;
@@ -76,4 +80,64 @@ async fn a_filtered_recover_counts_first_takes_exactly_its_matches_and_cancel_st
         listed.data.iter().map(|o| (o.id.clone(), o.state.clone())).collect::<Vec<_>>(),
         vec![(op.id, "cancelled".into())]
     );
+}
+
+async fn a_tenant_wide_recover_takes_every_live_endpoints_matches_and_nothing_of_another_tenant(db: TestDb) {
+    let h = Harness::new(db).await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::Status(503));
+    let (a, b, gone) = (
+        h.instant_retry_endpoint(&format!("{}/a", rx.url()), 0).await,
+        h.instant_retry_endpoint(&format!("{}/b", rx.url()), 0).await,
+        h.instant_retry_endpoint(&format!("{}/gone", rx.url()), 0).await,
+    );
+    let other = h.other_tenant("Initech").await;
+    h.endpoint_for(&other, &format!("{}/theirs", rx.url()), Some(vec![3_600])).await;
+    let since = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    for _ in 0..2 {
+        h.publish("order.paid", "{}").await;
+        h.publish("order.created", "{}").await;
+        h.publish_for(&other, "order.paid", "{}").await;
+    }
+    let mut engine = h.dispatcher(fast_config(&h.db.url));
+    while engine.step().await.expect("run") > 0 {}
+    let mine = h.deliveries().await;
+    assert_eq!(mine.iter().filter(|d| d.status == DeliveryStatus::Failed).count(), 12, "3 endpoints × 4 messages");
+    h.sluice.delete_endpoint(&h.scope, &gone.id, None).await.expect("delete");
+    let before: Vec<(String, DeliveryStatus)> =
+        h.deliveries().await.iter().map(|d| (d.id.to_string(), d.status)).collect();
+    let other_scope = h.platform.tenant(&other);
+    let theirs = || async {
+        let page = h.sluice.list_deliveries(&other_scope, Default::default(), Some(50), None).await;
+        serde_json::to_value(page.expect("theirs").data).expect("json")
+    };
+    let theirs_before = theirs().await;
+
+    let paid = RecoverEndpoint { since, event_type: Some("order.paid".into()), dry_run: true, ..Default::default() };
+    let counted = h.sluice.recover_tenant(&h.scope, paid.clone()).await.expect("dry run");
+    assert_eq!(counted, RecoverAnswer::DryRun(RecoverPreview { deliveries: 4 }), "2 messages × 2 live endpoints");
+    let after: Vec<(String, DeliveryStatus)> =
+        h.deliveries().await.iter().map(|d| (d.id.to_string(), d.status)).collect();
+    assert_eq!(before, after, "a dry run changes nothing");
+
+    let run = RecoverEndpoint { dry_run: false, ..paid };
+    let op = h.sluice.recover_tenant(&h.scope, run).await.and_then(RecoverAnswer::started).expect("started");
+    assert_eq!((op.endpoint_id.as_ref(), op.total, op.pending), (None, 4, 4), "tenant-wide");
+    let pending: Vec<Delivery> =
+        h.deliveries().await.into_iter().filter(|d| d.status == DeliveryStatus::Pending).collect();
+    assert_eq!(pending.len(), 4);
+    assert!(pending.iter().all(|d| d.event_type == "order.paid" && d.endpoint_id != gone.id), "exactly the matches");
+    let endpoints: std::collections::BTreeSet<_> = pending.iter().map(|d| d.endpoint_id.clone()).collect();
+    assert_eq!(endpoints, [a.id.clone(), b.id.clone()].into_iter().collect(), "on every live endpoint");
+    assert_eq!(theirs().await, theirs_before, "another tenant's deliveries are untouched");
+
+    // Both endpoints' queues are due at once: the scheduler sends all four, which
+    // fail again, and the operation says so.
+    let sent_before = rx.count();
+    while engine.step().await.expect("run") > 0 {}
+    assert_eq!(rx.count() - sent_before, 4);
+    let done = h.sluice.get_operation(&h.admin, &op.id).await.expect("operation");
+    assert_eq!((done.state.as_str(), done.failed), ("completed", 4));
+    let stranger = Caller::Tenant { tenant: other, actor: "x".into(), read_only: false };
+    assert!(matches!(h.sluice.get_operation(&stranger, &op.id).await, Err(Error::NotFound { .. })));
 }

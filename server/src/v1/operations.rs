@@ -19,6 +19,7 @@ use crate::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(recover))
+        .routes(routes!(recover_tenant))
         .routes(routes!(enable_and_recover))
         .routes(routes!(list))
         .routes(routes!(read))
@@ -40,10 +41,34 @@ async fn recover(
     Ids((tenant, endpoint)): Ids<(TenantId, EndpointId)>,
     Json(req): Json<RecoverEndpoint>,
 ) -> ApiResult<Response> {
-    match s.sluice.recover_endpoint(&caller.tenant_act(&tenant)?, &endpoint, req).await? {
-        RecoverAnswer::Started(op) => Ok(started(&op)),
-        RecoverAnswer::DryRun(preview) => Ok(json(StatusCode::OK, &preview)),
+    Ok(recover_answer(s.sluice.recover_endpoint(&caller.tenant_act(&tenant)?, &endpoint, req).await?))
+}
+
+/// 202 with the operation started and its `Location`, or 200 with a dry run's count.
+fn recover_answer(answer: RecoverAnswer) -> Response {
+    match answer {
+        RecoverAnswer::Started(op) => started(&op),
+        RecoverAnswer::DryRun(preview) => json(StatusCode::OK, &preview),
     }
+}
+
+/// Recover every endpoint of a tenant at once: re-queue every delivery to any of its
+/// endpoints (not the deleted ones) that failed in a time window, of one event type
+/// and error class when given, as one operation; with `dry_run`, the count and no
+/// change. The operation's `endpoint_id` is null.
+#[utoipa::path(post, path = "/tenants/{tenant}/recover", operation_id = "recover_tenant", tag = "Operations",
+    request_body = RecoverEndpoint,
+    responses(
+        (status = 202, description = "The operation, started", body = Operation,
+            headers(("Location" = String, description = "The operation's URL"))),
+        (status = 200, description = "A dry run: what it would re-queue", body = RecoverPreview)))]
+async fn recover_tenant(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Ids(tenant): Ids<TenantId>,
+    Json(req): Json<RecoverEndpoint>,
+) -> ApiResult<Response> {
+    Ok(recover_answer(s.sluice.recover_tenant(&caller.tenant_act(&tenant)?, req).await?))
 }
 
 /// A tenant's operations, newest first.

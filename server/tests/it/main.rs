@@ -23,5 +23,6 @@ mod openapi;
 mod permissions;
 mod portal;
 mod process;
+mod recover;
 mod suspension;
 mod views;

@@ -16,13 +16,12 @@ impl This {
         cause: IncidentCause,
         first_failure_at: i64,
         (failed, attempts): (i64, i64),
-        recovering_since: Option<i64>,
         now_ms: i64,
     ) -> Result<Option<LifecycleEvent>> {
         let id: IncidentId = crate::ids::new_id();
         let opened = sqlx::query(
             "INSERT INTO incidents (id, tenant_id, endpoint_id, cause, failed_attempts, attempts, first_failure_at, \
-             opened_at, recovering_since) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+             opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
         )
         .bind(id.as_str())
         .bind(tenant.as_str())
@@ -32,7 +31,6 @@ impl This {
         .bind(attempts)
         .bind(first_failure_at.min(now_ms))
         .bind(now_ms)
-        .bind(recovering_since)
         .execute(&mut **tx)
         .await?
         .rows_affected();
@@ -66,17 +64,17 @@ impl This {
         .fetch_optional(&mut **tx)
         .await?;
         let (since, failed) = streak.unwrap_or((now_ms, 0));
-        Self::open_incident_in(
-            tx,
-            tenant,
-            endpoint,
-            IncidentCause::CircuitOpened,
-            since,
-            (failed, failed),
-            None,
-            now_ms,
-        )
-        .await
+        let cause = IncidentCause::CircuitOpened;
+        let opened = Self::open_incident_in(tx, tenant, endpoint, cause, since, (failed, failed), now_ms).await?;
+        if opened.is_none() {
+            // Its incident is open: whatever run of successes it was counting on to
+            // end is over, however the detector last read the window.
+            sqlx::query("UPDATE incidents SET recovering_since = NULL WHERE endpoint_id = $1 AND resolution IS NULL")
+                .bind(endpoint.as_str())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(opened)
     }
 }
 
@@ -84,27 +82,42 @@ impl This {
 impl IncidentStore for This {
     async fn attempt_windows(&self, since_ms: i64) -> Result<Vec<EndpointWindow>> {
         // The window by the attempts' time-ordered ids (an attempt's id is made as it
-        // starts), then by when they started: one range of the primary key, with the
-        // last failure per endpoint found in a second pass over the same rows.
-        type Row = (String, String, i64, i64, Option<i64>, Option<i64>);
+        // starts), then by when they started: one range of the primary key (the CTE,
+        // used twice, is read once), with the last failure per endpoint found in a
+        // second pass over the window's failures. Only live endpoints of live tenants,
+        // with the tenant taken from the endpoint: a deleted endpoint's failures must
+        // not open an incident again once its own has ended. A failure streak that
+        // began before the window dates the first failure.
+        type Row = (String, String, i64, i64, Option<i64>, Option<i64>, Option<i64>);
         let rows: Vec<Row> = sqlx::query_as(
-            "WITH w AS (SELECT endpoint_id, tenant_id, started_at, error_class FROM attempts \
+            "WITH w AS (SELECT endpoint_id, started_at, error_class FROM attempts \
              WHERE id >= $1 AND started_at >= $2), \
              f AS (SELECT endpoint_id, MAX(started_at) AS last_failure FROM w \
              WHERE error_class IS NOT NULL GROUP BY endpoint_id) \
-             SELECT w.endpoint_id, MIN(w.tenant_id), COUNT(*), \
+             SELECT w.endpoint_id, MIN(e.tenant_id), COUNT(*), \
              SUM(CASE WHEN w.error_class IS NULL THEN 0 ELSE 1 END), \
              MIN(CASE WHEN w.error_class IS NOT NULL THEN w.started_at END), \
              MIN(CASE WHEN w.error_class IS NULL AND (f.last_failure IS NULL OR w.started_at > f.last_failure) \
-             THEN w.started_at END) \
-             FROM w LEFT JOIN f ON f.endpoint_id = w.endpoint_id GROUP BY w.endpoint_id",
+             THEN w.started_at END), MIN(s.failing_since) \
+             FROM w JOIN endpoints e ON e.id = w.endpoint_id AND e.deleted_at IS NULL \
+             JOIN tenants t ON t.id = e.tenant_id AND t.deleted_at IS NULL \
+             LEFT JOIN f ON f.endpoint_id = w.endpoint_id \
+             LEFT JOIN endpoint_failure_streaks s ON s.endpoint_id = w.endpoint_id \
+             GROUP BY w.endpoint_id",
         )
         .bind(AttemptId::lower_bound_at(since_ms).into_string())
         .bind(since_ms)
         .fetch_all(&self.read)
         .await?;
         rows.into_iter()
-            .map(|(endpoint, tenant, attempts, failed, first_failure_at, first_success_after_failures)| {
+            .map(|(endpoint, tenant, attempts, failed, first_in_window, first_success_after_failures, streak)| {
+                // The streak counts only while it is unbroken: a success after the
+                // window's last failure ended it (its row is gone, or about to be).
+                let streak = streak.filter(|_| first_success_after_failures.is_none());
+                let first_failure_at = match (first_in_window, streak) {
+                    (Some(w), Some(s)) => Some(w.min(s)),
+                    (w, s) => w.or(s),
+                };
                 Ok(EndpointWindow {
                     endpoint_id: parse_id(endpoint)?,
                     tenant_id: parse_id(tenant)?,
@@ -147,28 +160,11 @@ impl IncidentStore for This {
         let (mut opened, mut resolved) = (0, 0);
         for change in changes {
             match change {
-                IncidentChange::Open {
-                    tenant_id,
-                    endpoint_id,
-                    cause,
-                    first_failure_at,
-                    failed_attempts,
-                    attempts,
-                    recovering_since,
-                } => {
+                IncidentChange::Open { tenant_id, endpoint_id, cause, first_failure_at, failed_attempts, attempts } => {
                     let counts = (*failed_attempts, *attempts);
                     let at = *first_failure_at;
-                    let event = Self::open_incident_in(
-                        &mut tx,
-                        tenant_id,
-                        endpoint_id,
-                        *cause,
-                        at,
-                        counts,
-                        *recovering_since,
-                        now_ms,
-                    )
-                    .await?;
+                    let event =
+                        Self::open_incident_in(&mut tx, tenant_id, endpoint_id, *cause, at, counts, now_ms).await?;
                     if let Some(event) = event {
                         opened += 1;
                         events.push(event);
@@ -182,13 +178,20 @@ impl IncidentStore for This {
                         .await?;
                 }
                 IncidentChange::Resolve { id, tenant_id, endpoint_id, resolved_at, resolution } => {
+                    // Not if the endpoint has failed since the success it would end at
+                    // (a failure the window read before did not show, say the one
+                    // that opened its circuit again): the streak row says so.
+                    let guard = *resolution == IncidentResolution::Recovered;
                     let changed = sqlx::query(
                         "UPDATE incidents SET resolved_at = $1, resolution = $2, recovering_since = NULL \
-                         WHERE id = $3 AND resolution IS NULL",
+                         WHERE id = $3 AND resolution IS NULL AND (NOT $4 OR NOT EXISTS \
+                         (SELECT 1 FROM endpoint_failure_streaks s WHERE s.endpoint_id = incidents.endpoint_id \
+                         AND s.last_failure_at >= $1))",
                     )
                     .bind(*resolved_at)
                     .bind(resolution.as_str())
                     .bind(id.as_str())
+                    .bind(guard)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
@@ -226,12 +229,13 @@ impl IncidentStore for This {
 
     async fn list_incidents(&self, f: &IncidentFilter, page: &PageArgs) -> Result<Vec<Incident>> {
         let open = f.state.map(|s| s == IncidentState::Open);
+        let order = if f.worst_first { "(acknowledged_at IS NOT NULL), opened_at, id" } else { "id DESC" };
         let rows: Vec<IncidentRow> = sqlx::query_as(&format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE ($1 IS NULL OR tenant_id = $1) \
              AND ($2 IS NULL OR endpoint_id = $2) \
              AND ($3 IS NULL OR (resolution IS NULL) = $3) AND ($4 IS NULL OR id < $4) \
              AND tenant_id NOT IN (SELECT id FROM tenants WHERE deleted_at IS NOT NULL) \
-             ORDER BY id DESC LIMIT $5"
+             ORDER BY {order} LIMIT $5"
         ))
         .bind(f.tenant.as_ref().map(|t| t.as_str()))
         .bind(f.endpoint.as_ref().map(|e| e.as_str()))
@@ -265,8 +269,12 @@ impl IncidentStore for This {
         if ids.is_empty() {
             return Ok(acknowledged);
         }
+        // In id order, the order the detector writes them in: two transactions
+        // taking the same rows in one order cannot deadlock.
+        let mut ids = ids.to_vec();
+        ids.sort();
         let mut tx = self.write.begin().await?;
-        for id in ids {
+        for id in &ids {
             let changed = sqlx::query(
                 "UPDATE incidents SET acknowledged_at = $1, acknowledged_by = $2 \
                  WHERE id = $3 AND tenant_id = $4 AND acknowledged_at IS NULL AND resolution IS NULL",

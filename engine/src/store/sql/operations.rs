@@ -2,12 +2,14 @@
 // Compiled once per backend: `include!`d by `sqlite.rs` and `postgres.rs`, which define
 // `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
 
-/// Which failed deliveries an operation takes: `$1` tenant, `$2` endpoint, `$3`–`$4`
-/// the creation window, `$5` failed at or after, `$6` event type, `$7` error class
-/// (a null filter takes all).
-const RECOVERABLE: &str = "tenant_id = $1 AND endpoint_id = $2 AND state = 'failed' \
+/// Which failed deliveries an operation takes: `$1` tenant, `$2` endpoint (null:
+/// every endpoint of the tenant that is not deleted), `$3`–`$4` the creation window,
+/// `$5` failed at or after, `$6` event type, `$7` error class (a null filter takes
+/// all).
+const RECOVERABLE: &str = "tenant_id = $1 AND ($2 IS NULL OR endpoint_id = $2) AND state = 'failed' \
      AND created_at >= $3 AND created_at < $4 AND updated_at >= $5 \
-     AND ($6 IS NULL OR event_type = $6) AND ($7 IS NULL OR last_error_class = $7)";
+     AND ($6 IS NULL OR event_type = $6) AND ($7 IS NULL OR last_error_class = $7) \
+     AND endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = $1 AND deleted_at IS NULL)";
 
 const OPERATION_COLUMNS: &str = "id, tenant_id, kind, endpoint_id, since_at, until_at, total, created_by, created_at, \
      event_type, error_class, cancelled_at";
@@ -17,7 +19,7 @@ struct OperationRow {
     id: String,
     tenant_id: String,
     kind: String,
-    endpoint_id: String,
+    endpoint_id: Option<String>,
     since_at: i64,
     until_at: i64,
     total: i64,
@@ -47,7 +49,7 @@ impl This {
             id: parse_id(r.id)?,
             tenant_id: parse_id(r.tenant_id)?,
             kind: r.kind,
-            endpoint_id: parse_id(r.endpoint_id)?,
+            endpoint_id: opt_id(r.endpoint_id)?,
             since: ms_to_dt(r.since_at),
             until: ms_to_dt(r.until_at),
             event_type: r.event_type,
@@ -76,7 +78,7 @@ impl OperationStore for This {
              WHERE {RECOVERABLE}"
         ))
         .bind(tenant.id().as_str())
-        .bind(op.endpoint_id.as_str())
+        .bind(op.endpoint_id.as_ref().map(|e| e.as_str()))
         .bind(op.since_ms)
         .bind(op.until_ms)
         .bind(op.failed_since_ms.unwrap_or(i64::MIN))
@@ -93,7 +95,7 @@ impl OperationStore for This {
         )
         .bind(op.id.as_str())
         .bind(tenant.id().as_str())
-        .bind(op.endpoint_id.as_str())
+        .bind(op.endpoint_id.as_ref().map(|e| e.as_str()))
         .bind(op.since_ms)
         .bind(op.until_ms)
         .bind(total)
@@ -104,7 +106,15 @@ impl OperationStore for This {
         .execute(&mut *tx)
         .await?;
         if total > 0 {
-            Self::lower_heads_in(&mut tx, &[(op.endpoint_id.as_str(), now_ms)]).await?;
+            // Every endpoint it re-queued for (one, or all the tenant's) is due now.
+            let endpoints: Vec<(String,)> = sqlx::query_as(
+                "SELECT DISTINCT endpoint_id FROM deliveries WHERE operation_id = $1 AND state = 'pending'",
+            )
+            .bind(op.id.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+            let heads: Vec<(&str, i64)> = endpoints.iter().map(|(e,)| (e.as_str(), now_ms)).collect();
+            Self::lower_heads_in(&mut tx, &heads).await?;
             Self::announce_work(&mut tx).await?;
         }
         tx.commit().await?;
@@ -114,7 +124,7 @@ impl OperationStore for This {
     async fn recoverable(&self, tenant: &TenantScope, op: &NewOperation) -> Result<i64> {
         let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM deliveries WHERE {RECOVERABLE}"))
             .bind(tenant.id().as_str())
-            .bind(op.endpoint_id.as_str())
+            .bind(op.endpoint_id.as_ref().map(|e| e.as_str()))
             .bind(op.since_ms)
             .bind(op.until_ms)
             .bind(op.failed_since_ms.unwrap_or(i64::MIN))
