@@ -233,6 +233,15 @@ pub mod ssr {
         Ok(session.map(|s| (token, s)))
     }
 
+    /// Whether the browser says this request did not come from another site: a
+    /// page another site linked to (`Sec-Fetch-Site: cross-site`) is still shown,
+    /// but what a person's look records (acknowledging incidents) is not recorded
+    /// for a look someone else's page arranged.
+    pub async fn opened_from_this_site() -> bool {
+        let headers: Result<HeaderMap, _> = leptos_axum::extract().await;
+        headers.is_ok_and(|h| h.get("sec-fetch-site").is_none_or(|v| v.as_bytes() != b"cross-site"))
+    }
+
     pub async fn session() -> Result<Option<Session>, AppError> {
         Ok(session_with_token().await?.map(|(_, s)| s))
     }

@@ -126,6 +126,9 @@ struct Report {
     missing: usize,
     duplicates: u64,
     malformed: u64,
+    /// One look of the incident detector with every attempt of the run in its window
+    /// (ms; none for a build without the detector).
+    incident_detection_ms: Option<f64>,
 }
 
 /// Everything one publishing client needs.
@@ -367,6 +370,7 @@ async fn run_backend(
         eprintln!("   {e:#}");
     }
     let (drain, delivery_rate) = cluster::drain_and_rate(&arrivals, range.clone(), burst_started);
+    let incident_detection_ms = next_incident_look(&proc).await;
 
     let peak_rss = proc.peak_rss_bytes()?;
     let sluice_cpu = proc.cpu_seconds()?;
@@ -397,8 +401,34 @@ async fn run_backend(
         missing: total - delivered,
         duplicates: arrivals.duplicates.load(Ordering::Relaxed),
         malformed: arrivals.malformed.load(Ordering::Relaxed),
+        incident_detection_ms,
     };
     Ok(report)
+}
+
+/// How long the incident detector's next look takes, now that every attempt of the
+/// run is in its window: the histogram's sum and count before and after it (it
+/// looks every 10 s by default; before its first look the histogram is not there
+/// yet). `None` for a build without it, or no look in 30 s.
+async fn next_incident_look(proc: &SluiceProcess) -> Option<f64> {
+    const COUNT: &str = "sluice_incident_detection_duration_seconds_count";
+    const SUM: &str = "sluice_incident_detection_duration_seconds_sum";
+    let client = reqwest::Client::new();
+    let read = |name: &'static str| {
+        let client = client.clone();
+        async move { proc.metric_of(&client, &[name]).await.ok() }
+    };
+    let (count0, sum0) = (read(COUNT).await.unwrap_or(0.0), read(SUM).await.unwrap_or(0.0));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let count = read(COUNT).await.unwrap_or(0.0);
+        if count > count0 {
+            let sum = read(SUM).await?;
+            return Some(round(1000.0 * (sum - sum0) / (count - count0)));
+        }
+    }
+    None
 }
 
 /// A tenant named `name` with one endpoint as `endpoint` describes, made with the

@@ -22,6 +22,9 @@ pub fn print_table(reports: &[Report]) {
         ("sluice CPU (s)", |r| format!("{:.1}", r.sluice_cpu_seconds)),
         ("machine CPU busy in burst (%)", |r| format!("{:.0}", r.machine_cpu_busy_percent_during_burst)),
         ("delivered / missing / duplicates", |r| format!("{} / {} / {}", r.delivered, r.missing, r.duplicates)),
+        ("incident detector, one look after the run (ms)", |r| {
+            r.incident_detection_ms.map_or_else(|| "—".to_owned(), |ms| format!("{ms:.1}"))
+        }),
     ];
     print!("\n{:<48}", "");
     for r in reports {

@@ -24,7 +24,8 @@ pub struct IncidentsView {
 }
 
 /// The tenant's incidents. The viewer is a person (the dashboard has no other), so
-/// the open ones it shows are acknowledged by them, the first time anyone looks.
+/// the open ones it shows are acknowledged by them, the first time anyone looks;
+/// not when another site sent the browser here.
 #[server(endpoint = "load_incidents")]
 pub async fn load_incidents(tenant: String) -> Result<IncidentsView, AppError> {
     use sluice_engine::service::IncidentQuery;
@@ -35,7 +36,8 @@ pub async fn load_incidents(tenant: String) -> Result<IncidentsView, AppError> {
     let of = |state: &str| IncidentQuery { state: Some(state.into()), ..IncidentQuery::default() };
     let mut open = ctx.sluice.list_incidents(Reach::Tenant(&scope), of("open"), Some(250), None).await?.data;
     let unseen: Vec<_> = open.iter().filter(|i| i.acknowledged_at.is_none()).map(|i| i.id.clone()).collect();
-    if !ctx.sluice.acknowledge_incidents(&scope, &unseen).await?.is_empty() {
+    let looked = crate::auth::ssr::opened_from_this_site().await;
+    if looked && !ctx.sluice.acknowledge_incidents(&scope, &unseen).await?.is_empty() {
         open = ctx.sluice.list_incidents(Reach::Tenant(&scope), of("open"), Some(250), None).await?.data;
     }
     open.reverse();

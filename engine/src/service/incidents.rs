@@ -52,11 +52,15 @@ impl Sluice {
     /// the threshold, ends those whose success held for the resolve period, and
     /// those of deleted endpoints. Answers how many opened and ended.
     pub async fn detect_incidents(&self, now_ms: i64) -> Result<(u64, u64)> {
+        let started = std::time::Instant::now();
         let policy = self.incident_policy;
         let windows = self.store.attempt_windows(now_ms - policy.window_ms).await?;
         let open = self.store.open_incidents().await?;
         let changes = decide(&policy, now_ms, &windows, &open);
-        self.store.apply_incident_changes(&changes, now_ms).await
+        let done = self.store.apply_incident_changes(&changes, now_ms).await?;
+        // Its cost grows with the attempts in the window: worth a graph.
+        self.telemetry.detected_incidents(started.elapsed());
+        Ok(done)
     }
 
     /// Every `every`, on whichever node holds the lease: [`Sluice::detect_incidents`].

@@ -89,6 +89,7 @@ fn registry() -> PrometheusRecorder {
         ("sluice_delivery_latency_seconds", DELIVERY_BUCKETS),
         ("sluice_publish_batch_size", BATCH_BUCKETS),
         ("sluice_scan_duration_seconds", SCAN_BUCKETS),
+        ("sluice_incident_detection_duration_seconds", SCAN_BUCKETS),
     ];
     let mut builder = PrometheusBuilder::new()
         .idle_timeout(MetricKindMask::COUNTER | MetricKindMask::HISTOGRAM, Some(IDLE_SERIES_EXPIRE));
@@ -134,6 +135,11 @@ fn describe() {
         "sluice_scan_duration_seconds",
         Unit::Seconds,
         "time one scan for endpoints with due work took: the cost of scheduling"
+    );
+    describe_histogram!(
+        "sluice_incident_detection_duration_seconds",
+        Unit::Seconds,
+        "time one look of the incident detector took: a read of the window's attempts and its writes"
     );
     describe_gauge!("sluice_in_flight", "requests to endpoints in flight on this node");
     describe_gauge!("sluice_cluster_peers", "other live nodes sharing the database, as this node last counted");
@@ -226,6 +232,11 @@ impl Telemetry {
     /// One scan for endpoints with due work took `took`.
     pub fn scanned(&self, took: Duration) {
         self.record(|| histogram!("sluice_scan_duration_seconds").record(took.as_secs_f64()));
+    }
+
+    /// One look of the incident detector took `took`.
+    pub fn detected_incidents(&self, took: Duration) {
+        self.record(|| histogram!("sluice_incident_detection_duration_seconds").record(took.as_secs_f64()));
     }
 
     /// The exposition text: what was counted, then `snapshot`'s gauges and counters,

@@ -9,7 +9,10 @@ use sluice_testkit::{on_both_backends, TestDb};
 
 use crate::harness::{assert_problem, TestApp};
 
-on_both_backends!(incidents_are_listed_read_acknowledged_and_summarised);
+on_both_backends!(
+    incidents_are_listed_read_acknowledged_and_summarised,
+    opening_the_incidents_page_acknowledges_unless_another_site_sent_the_browser,
+);
 
 async fn incidents_are_listed_read_acknowledged_and_summarised(db: TestDb) {
     let app = TestApp::api(db).await;
@@ -84,4 +87,27 @@ async fn incidents_are_listed_read_acknowledged_and_summarised(db: TestDb) {
     }
     assert_problem(&app.get(&format!("/v1/tenants/{t}/incidents/inc_nonsense")).await, 404, "not_found");
     assert_eq!(app.get(&format!("/v1/tenants/{t}/incidents?colour=red")).await.status, StatusCode::BAD_REQUEST);
+}
+
+async fn opening_the_incidents_page_acknowledges_unless_another_site_sent_the_browser(db: TestDb) {
+    let app = TestApp::api(db).await;
+    let t = app.tenant("Acme").await;
+    let ep = app.endpoint(&t, "https://example.com/hook").await["id"].as_str().expect("id").to_owned();
+    let id = app.open_incident(&t, &ep).await;
+    let user = json!({ "email": "sue@ops.test", "password": "a long enough password", "role": "support" });
+    assert_eq!(app.post("/v1/users", user).await.status, StatusCode::CREATED);
+    let session = crate::dashboard::sign_in(&app, "sue@ops.test", "a long enough password").await;
+    let page = format!("/tenants/{t}/incidents");
+    let incident = format!("/v1/tenants/{t}/incidents/{id}");
+
+    // A link on another site: the page is shown, nobody is recorded as having looked.
+    let headers = [("cookie", session.cookie.as_str()), ("sec-fetch-site", "cross-site")];
+    assert_eq!(app.send(Method::GET, &page, &headers, Vec::new()).await.status, StatusCode::OK);
+    assert!(app.get(&incident).await.body["acknowledged_at"].is_null(), "another site arranged that look");
+
+    let headers = [("cookie", session.cookie.as_str()), ("sec-fetch-site", "same-origin")];
+    assert_eq!(app.send(Method::GET, &page, &headers, Vec::new()).await.status, StatusCode::OK);
+    let seen = app.get(&incident).await;
+    assert!(seen.body["acknowledged_at"].is_string(), "{:?}", seen.body);
+    assert!(seen.body["acknowledged_by"].as_str().is_some_and(|by| by.starts_with("usr_")));
 }
