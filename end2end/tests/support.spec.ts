@@ -46,6 +46,8 @@ test('support sees the worst tenant first and finds a message by idempotency key
   await signIn(page, SUPPORT, PASSWORD);
   await page.getByRole('link', { name: 'Triage' }).click();
   await expect(page.getByRole('heading', { name: 'Triage' })).toBeVisible();
+  // The heading comes first; the table when its data has loaded. Read it after.
+  await expect(page.getByTestId('triage-row').filter({ hasText: `Meltdown ${run}` })).toBeVisible();
   const names = await page.getByTestId('triage-row').locator('td:first-child').allTextContents();
   const worst = names.indexOf(`Meltdown ${run}`);
   const fine = names.indexOf(`Yotta Fine ${run}`);
