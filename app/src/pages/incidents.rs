@@ -28,22 +28,12 @@ pub struct IncidentsView {
 /// not when another site sent the browser here.
 #[server(endpoint = "load_incidents")]
 pub async fn load_incidents(tenant: String) -> Result<IncidentsView, AppError> {
-    use sluice_engine::service::IncidentQuery;
-    use sluice_engine::Reach;
     let (ctx, _, caller) = crate::auth::ssr::reading().await?;
     let scope = caller.tenant(&crate::auth::ssr::parse_id(&tenant)?)?;
     let tenant_name = ctx.sluice.get_tenant(&scope).await?.name;
-    let of = |state: &str| IncidentQuery { state: Some(state.into()), ..IncidentQuery::default() };
-    let mut open = ctx.sluice.list_incidents(Reach::Tenant(&scope), of("open"), Some(250), None).await?.data;
-    let unseen: Vec<_> = open.iter().filter(|i| i.acknowledged_at.is_none()).map(|i| i.id.clone()).collect();
     let looked = crate::auth::ssr::opened_from_this_site().await;
-    if looked && !ctx.sluice.acknowledge_incidents(&scope, &unseen).await?.is_empty() {
-        open = ctx.sluice.list_incidents(Reach::Tenant(&scope), of("open"), Some(250), None).await?.data;
-    }
-    open.reverse();
-    let ended = ctx.sluice.list_incidents(Reach::Tenant(&scope), of("resolved"), Some(50), None).await?.data;
-    let stats = ctx.sluice.incident_stats(Reach::Tenant(&scope)).await?;
-    Ok(IncidentsView { tenant_name, open, ended, stats })
+    let shown = ctx.sluice.show_incidents(&scope, looked).await?;
+    Ok(IncidentsView { tenant_name, open: shown.open, ended: shown.ended, stats: shown.stats })
 }
 
 #[component]

@@ -47,7 +47,34 @@ impl IncidentQuery {
     }
 }
 
+/// What a person is shown of a tenant's incidents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentsShown {
+    /// Open, oldest first: acknowledged by the viewer if theirs was the first look.
+    pub open: Vec<Incident>,
+    /// The latest fifty that ended.
+    pub ended: Vec<Incident>,
+    pub stats: IncidentStats,
+}
+
 impl Sluice {
+    /// The tenant's incidents as a person sees them. `looked`: the viewer chose to
+    /// look (not a page another site sent them to), so the open ones nobody had
+    /// acknowledged are acknowledged by them, and shown so.
+    pub async fn show_incidents(&self, tenant: &TenantScope, looked: bool) -> Result<IncidentsShown> {
+        let of = |state: &str| IncidentQuery { state: Some(state.into()), ..IncidentQuery::default() };
+        let mut open = self.list_incidents(Reach::Tenant(tenant), of("open"), Some(250), None).await?.data;
+        let unseen: Vec<IncidentId> =
+            open.iter().filter(|i| i.acknowledged_at.is_none()).map(|i| i.id.clone()).collect();
+        if looked && !self.acknowledge_incidents(tenant, &unseen).await?.is_empty() {
+            open = self.list_incidents(Reach::Tenant(tenant), of("open"), Some(250), None).await?.data;
+        }
+        open.reverse();
+        let ended = self.list_incidents(Reach::Tenant(tenant), of("resolved"), Some(50), None).await?.data;
+        let stats = self.incident_stats(Reach::Tenant(tenant)).await?;
+        Ok(IncidentsShown { open, ended, stats })
+    }
+
     /// One look at the window's attempts: opens incidents for endpoints failing past
     /// the threshold, ends those whose success held for the resolve period, and
     /// those of deleted endpoints. Answers how many opened and ended.

@@ -38,7 +38,7 @@ mod users;
 pub use audit::{current_client_ip, with_origin, DEFAULT_AUDIT_RETENTION};
 pub use events::EventQuery;
 pub use idempotency::{IdempotencyTicket, Idempotent, Once, Settle, IDEMPOTENCY_KEPT, IN_FLIGHT_FOR_AT_MOST};
-pub use incidents::IncidentQuery;
+pub use incidents::{IncidentQuery, IncidentsShown};
 pub use messages::{parse_time, Published};
 pub use operations::RecoverAnswer;
 pub use passwords::PasswordGate;

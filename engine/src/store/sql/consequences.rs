@@ -1,6 +1,7 @@
 // What a recorded batch causes beyond the deliveries' own rows: endpoints disabled (a
 // 410, or auto-disable), lifecycle events and their notices, and the queue heads of
-// retries and notices. Run inside the recorder's transaction by `record`.
+// retries and notices. Run inside the recorder's transaction by `record`. And what a
+// circuit that opened or closed for every node causes, run by `record_circuits`.
 // Compiled once per backend: `include!`d by `sqlite.rs` and `postgres.rs`, which define
 // `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
 
@@ -55,5 +56,32 @@ impl This {
             Self::announce_work(tx).await?;
         }
         Ok(())
+    }
+}
+
+impl This {
+    /// The event of a circuit that opened or closed for every node, its incident (a
+    /// circuit that opens is an incident detected, unless one is open) and their
+    /// notices, in the transaction that shared the change.
+    async fn circuit_consequences_in(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        kind: LifecycleKind,
+        change: CircuitChange,
+    ) -> Result<()> {
+        let detail = match change {
+            CircuitChange::Opened { cooldown_ms } => serde_json::json!({ "cooldown_ms": cooldown_ms }),
+            _ => serde_json::json!({}),
+        };
+        let event = LifecycleEvent::new(Some(tenant), kind, endpoint.as_str(), "system", detail);
+        Self::insert_event_in(tx, &event).await?;
+        let incident = match kind {
+            LifecycleKind::EndpointCircuitOpened => {
+                Self::open_circuit_incident_in(tx, tenant, endpoint, event.created_at_ms).await?
+            }
+            _ => None,
+        };
+        Self::queue_notices_in(tx, std::iter::once(&event).chain(&incident), event.created_at_ms).await
     }
 }

@@ -217,12 +217,7 @@ impl IncidentStore for This {
         }
         // The notices are due now by the wall clock, whatever moment the changes
         // were decided for.
-        let notified = Self::send_notices_in(&mut tx, &events, crate::ids::now_ms()).await?;
-        if !notified.is_empty() {
-            let heads: Vec<(&str, i64)> = notified.iter().map(|(e, at)| (e.as_str(), *at)).collect();
-            Self::lower_heads_in(&mut tx, &heads).await?;
-            Self::announce_work(&mut tx).await?;
-        }
+        Self::queue_notices_in(&mut tx, &events, crate::ids::now_ms()).await?;
         tx.commit().await?;
         Ok((opened, resolved))
     }

@@ -7,6 +7,22 @@
 type NoticeSubscribers = Vec<(String, String, String)>;
 
 impl This {
+    /// [`This::send_notices_in`] for a transaction that queues nothing else: the
+    /// notices' endpoints are due at once, and the other nodes are told.
+    async fn queue_notices_in<'e>(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        events: impl IntoIterator<Item = &'e LifecycleEvent>,
+        now_ms: i64,
+    ) -> Result<()> {
+        let notified = Self::send_notices_in(tx, events, now_ms).await?;
+        if !notified.is_empty() {
+            let heads: Vec<(&str, i64)> = notified.iter().map(|(e, at)| (e.as_str(), *at)).collect();
+            Self::lower_heads_in(tx, &heads).await?;
+            Self::announce_work(tx).await?;
+        }
+        Ok(())
+    }
+
     /// Publishes a message for each of `events` that is a notice (see
     /// `store/operational.rs`) to its subscribers: the enabled endpoints that named
     /// its type, of its tenant and of the tenants that receive every tenant's notices

@@ -323,27 +323,7 @@ impl QueueStore for This {
             let changed =
                 This::BACKEND == Backend::Sqlite || Self::share_circuit_in(&mut tx, endpoint, *change).await?;
             if let (Some(kind), true) = (kind, changed) {
-                let detail = match change {
-                    CircuitChange::Opened { cooldown_ms } => serde_json::json!({ "cooldown_ms": cooldown_ms }),
-                    _ => serde_json::json!({}),
-                };
-                let event = LifecycleEvent::new(Some(tenant), kind, endpoint.as_str(), "system", detail);
-                Self::insert_event_in(&mut tx, &event).await?;
-                // A circuit that opens is an incident detected (unless one is open).
-                let incident = match kind {
-                    LifecycleKind::EndpointCircuitOpened => {
-                        Self::open_circuit_incident_in(&mut tx, tenant, endpoint, event.created_at_ms).await?
-                    }
-                    _ => None,
-                };
-                let notified =
-                    Self::send_notices_in(&mut tx, std::iter::once(&event).chain(&incident), event.created_at_ms)
-                        .await?;
-                if !notified.is_empty() {
-                    let heads: Vec<(&str, i64)> = notified.iter().map(|(e, at)| (e.as_str(), *at)).collect();
-                    Self::lower_heads_in(&mut tx, &heads).await?;
-                    Self::announce_work(&mut tx).await?;
-                }
+                Self::circuit_consequences_in(&mut tx, tenant, endpoint, kind, *change).await?;
             }
             tx.commit().await?;
         }
