@@ -53,6 +53,8 @@ export default defineConfig({
       // Incidents open within a second, on a handful of failed attempts.
       SLUICE_INCIDENT_CHECK_SECONDS: '1',
       SLUICE_INCIDENT_MIN_ATTEMPTS: '3',
+      // The canary runs every two seconds, so the operations page shows it at once.
+      SLUICE_CANARY_INTERVAL_SECONDS: '2',
       SLUICE_SITE_ROOT: process.env.SLUICE_SITE_ROOT ?? '../target/site',
     },
   },

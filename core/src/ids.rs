@@ -222,9 +222,36 @@ id_kinds! {
     IncidentKind / IncidentId = "inc_", "incident";
 }
 
+/// The tenant the canary (`sluice.canary`, see the engine's `service/canary.rs`)
+/// publishes to. Reserved: no caller reaches it, and no listing shows it, so the
+/// canary never counts in a partner's numbers. Its ULID body is the smallest time
+/// there is, so it can never be an id the generator makes.
+const CANARY_TENANT: &str = "tn_00000000000000000000CANARY";
+
+impl Id<TenantKind> {
+    /// The canary's reserved tenant.
+    pub fn canary() -> Self {
+        Self { raw: CANARY_TENANT.to_owned(), _kind: PhantomData }
+    }
+
+    /// Whether this is the canary's reserved tenant.
+    pub fn is_canary(&self) -> bool {
+        self.raw == CANARY_TENANT
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_canary_tenant_is_a_valid_id_no_generator_makes() {
+        let canary = TenantId::parse(CANARY_TENANT).expect("a valid tenant id");
+        assert_eq!(canary, TenantId::canary());
+        assert!(canary.is_canary());
+        assert!(canary < TenantId::lower_bound_at(1), "before any id made after 1970");
+        assert!(!TenantId::lower_bound_at(0).is_canary());
+    }
 
     #[test]
     fn parses_and_normalises() {

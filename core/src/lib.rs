@@ -4,9 +4,11 @@
 //! lets the dashboard's wasm bundle and the engine agree on one definition of every
 //! resource, error code and rule.
 
+pub mod canary;
 pub mod error;
 pub mod ids;
 pub mod incidents;
+pub mod live;
 pub mod model;
 pub mod requests;
 pub mod retry;

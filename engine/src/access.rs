@@ -51,7 +51,12 @@ impl Caller {
 
     /// Access to one tenant's endpoints, messages and deliveries. Another tenant's are
     /// "not found", never "forbidden": a 403 would confirm that the id exists.
+    /// The canary's reserved tenant is "not found" to everyone: only the engine's
+    /// canary job reaches it, so no caller can read, change or aim its endpoints.
     pub fn tenant(&self, id: &TenantId) -> Result<TenantScope> {
+        if id.is_canary() {
+            return Err(Error::not_found("tenant", id));
+        }
         match self {
             Self::Platform { .. } | Self::Support { .. } => Ok(self.scope(id)),
             Self::Tenant { tenant: own, .. } if own == id => Ok(self.scope(id)),
@@ -173,9 +178,18 @@ impl Platform {
         &self.actor
     }
 
-    /// The platform reaches every tenant, so this cannot fail.
-    pub fn tenant(&self, id: &TenantId) -> ManageScope {
-        ManageScope(ActScope(TenantScope { tenant: id.clone(), actor: self.actor.clone() }))
+    /// The platform reaches every tenant but the canary's reserved one, which is "not
+    /// found" to it as to every caller.
+    pub fn tenant(&self, id: &TenantId) -> Result<ManageScope> {
+        if id.is_canary() {
+            return Err(Error::not_found("tenant", id));
+        }
+        Ok(ManageScope(ActScope(TenantScope { tenant: id.clone(), actor: self.actor.clone() })))
+    }
+
+    /// The canary's reserved tenant, for the engine's canary job only.
+    pub(crate) fn canary_tenant(&self) -> ManageScope {
+        ManageScope(ActScope(TenantScope { tenant: TenantId::canary(), actor: self.actor.clone() }))
     }
 }
 

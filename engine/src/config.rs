@@ -91,6 +91,18 @@ pub struct EngineConfig {
     /// (0: never, on this node).
     #[arg(long = "incident-check-seconds", env = "SLUICE_INCIDENT_CHECK_SECONDS", default_value = "10", value_parser = seconds)]
     pub incident_check_every: Duration,
+    /// The canary: how often this node publishes a message to its own receiver
+    /// through the whole delivery path, in seconds (0: never, on this node).
+    #[arg(long = "canary-interval-seconds", env = "SLUICE_CANARY_INTERVAL_SECONDS", default_value = "60", value_parser = seconds)]
+    pub canary_every: Duration,
+    /// The canary: how long a run may take to arrive before it counts as failed, in
+    /// seconds (at least 1).
+    #[arg(long = "canary-timeout-seconds", env = "SLUICE_CANARY_TIMEOUT_SECONDS", default_value = "30", value_parser = seconds)]
+    pub canary_timeout: Duration,
+    /// The canary: this node's receiver as the nodes that deliver its canary reach it
+    /// (`http://HOST:PORT/canary/receive`); this node's listener on loopback when unset.
+    #[arg(long, env = "SLUICE_CANARY_URL")]
+    pub canary_url: Option<String>,
     /// The key that seals endpoint signing secrets at rest: 32 bytes in base64 (or 64
     /// hex digits). Unset on SQLite: a key file beside the database, created once.
     #[arg(long, env = "SLUICE_SECRET_KEY", hide_env_values = true)]
@@ -170,6 +182,13 @@ impl EngineConfig {
             "SLUICE_INCIDENT_WINDOW_SECONDS must be at least 1, and SLUICE_INCIDENT_RESOLVE_AFTER_SECONDS at least \
              the window, or the failures that opened an incident could open it again once it ends"
         );
+        anyhow::ensure!(
+            self.canary_timeout >= Duration::from_secs(1),
+            "SLUICE_CANARY_TIMEOUT_SECONDS must be at least 1"
+        );
+        if let Some(url) = &self.canary_url {
+            sluice_core::validate::endpoint_url(url).map_err(|e| anyhow::anyhow!("SLUICE_CANARY_URL {e}"))?;
+        }
         anyhow::ensure!(self.database_max_connections >= 2, "SLUICE_DATABASE_MAX_CONNECTIONS must be at least 2");
         Ok(())
     }

@@ -1,5 +1,9 @@
 //! The wasm entry point: takes over the server-rendered page.
 
+// The dashboard's pages are one nested type each; Leptos's view types outgrow the
+// default query depth (the server crate says the same).
+#![recursion_limit = "256"]
+
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();

@@ -82,7 +82,7 @@ pub async fn seed(sluice: &Sluice, base_url: &str) -> anyhow::Result<Vec<TenantI
                 description: Some(format!("demo receiver: {behaviour}")),
                 ..Default::default()
             };
-            sluice.create_endpoint(&platform.tenant(&tenant.id), req).await?;
+            sluice.create_endpoint(&platform.tenant(&tenant.id)?, req).await?;
         }
         let partner = CreateUser {
             email: email.into(),
@@ -130,7 +130,11 @@ pub async fn trickle(sluice: Arc<Sluice>, tenants: Vec<TenantId>, every: Duratio
             continue;
         };
         let req = PublishMessage { event_type: event_type.into(), payload };
-        if let Err(e) = sluice.publish(&platform.tenant(tenant), req, None).await {
+        let published = match platform.tenant(tenant) {
+            Ok(scope) => sluice.publish(&scope, req, None).await.map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = published {
             tracing::warn!(error = %e, "demo publish failed");
         }
     }

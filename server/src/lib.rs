@@ -2,7 +2,12 @@
 //! metrics in one axum router; start-up (migrations, bootstrap key, workers) and
 //! graceful shutdown.
 
+// The dashboard's pages are one nested type each, laid out here where the router
+// monomorphises them; Leptos's view types outgrow the default query depth.
+#![recursion_limit = "256"]
+
 mod api_reference;
+mod canary;
 pub mod cli;
 pub mod conditional;
 pub mod config;
@@ -26,7 +31,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -78,6 +83,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, http: &HttpSetting
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/canary/receive", post(canary::receive))
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
 
@@ -194,7 +200,8 @@ pub async fn prepare(config: &ServerConfig) -> anyhow::Result<Prepared> {
             .with_auto_disable(config.engine.auto_disable())
             .with_incident_policy(config.engine.incident_policy())
             .with_audit_retention(audit_retention)
-            .with_labelled_tenants(config.engine.metrics_tenants),
+            .with_labelled_tenants(config.engine.metrics_tenants)
+            .with_canary_interval(config.engine.canary_every),
     );
 
     if let Some(key) = &config.bootstrap_api_key {
@@ -270,10 +277,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     if let Some(every) = config.demo_every {
-        // The receiver is this very server; an unspecified listen address is not one
-        // a client can connect to, so go through loopback.
-        let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
-        let base = format!("http://{host}:{}", addr.port());
+        // The receiver is this very server.
+        let base = loopback(addr);
         let tenants = demo::seed(&sluice, &base).await?;
         tokio::spawn(demo::trickle(sluice.clone(), tenants, every, stop_rx.clone()));
         println!(
@@ -282,6 +287,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
             every.as_millis(),
             demo::DEMO_PASSWORD
         );
+    }
+    if !config.engine.canary_every.is_zero() {
+        let url = config.engine.canary_url.clone().unwrap_or_else(|| format!("{}/canary/receive", loopback(addr)));
+        let settings = sluice_engine::CanarySettings {
+            every: config.engine.canary_every,
+            timeout: config.engine.canary_timeout,
+            url,
+        };
+        tokio::spawn(sluice.clone().run_canary_until_stopped(config.engine.node_id.clone(), settings, stop_rx.clone()));
     }
     tracing::info!(%addr, database = %redact(&config.engine.database_url), "Sluice is listening");
 
@@ -300,6 +314,16 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         Ok(())
     });
     Ok(Running { addr, sluice, stop: stop_tx, done })
+}
+
+/// This server's base URL as a client on this machine reaches it: an unspecified
+/// listen address is not one a client can connect to, so go through loopback.
+fn loopback(addr: std::net::SocketAddr) -> String {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => format!("http://[::1]:{}", addr.port()),
+        _ => format!("http://{addr}"),
+    }
 }
 
 /// The database URL without its password, for logs.

@@ -45,6 +45,11 @@ pub struct Engine {
     store: Arc<dyn Store>,
     config: EngineConfig,
     sender: Sender,
+    /// For the canary's deliveries only: its endpoints are this platform's own
+    /// receivers (`SLUICE_CANARY_URL` or loopback), made by no caller (no caller
+    /// reaches the canary's tenant), so the rules on where partners' endpoints may
+    /// point do not apply to them.
+    canary_sender: Sender,
     wake: Arc<Notify>,
     stats: Arc<Stats>,
     circuits: Arc<OpenCircuits>,
@@ -61,10 +66,12 @@ impl Engine {
             AllowedPorts::new(config.allowed_ports.clone()),
             config.endpoint_concurrency,
         )?;
+        let canary_sender =
+            Sender::new(config.request_timeout, true, AllowedPorts::new(Vec::new()), config.endpoint_concurrency)?;
         let quiet = watch::Sender::new(Quiet::default());
         let (telemetry, tiers) = (Arc::default(), Arc::default());
         let (stats, circuits) = (Arc::default(), Arc::default());
-        Ok(Self { store, config, sender, wake, stats, circuits, quiet, telemetry, tiers })
+        Ok(Self { store, config, sender, canary_sender, wake, stats, circuits, quiet, telemetry, tiers })
     }
 
     /// Counts into `telemetry` (the node's, which `/metrics` renders) instead of a

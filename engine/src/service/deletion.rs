@@ -42,6 +42,9 @@ impl Sluice {
         id: &TenantId,
         if_match: Option<i64>,
     ) -> Result<TenantDeletion> {
+        // The scope is the check that the tenant is one a caller may reach at all.
+        let scope = platform.tenant(id)?;
+        let id = scope.id();
         if let Some(row) = self.store.tenant_deletion(platform, id).await? {
             return Ok(deletion_of(id, row));
         }
@@ -50,7 +53,7 @@ impl Sluice {
             if let Some(row) = self.store.tenant_deletion(platform, id).await? {
                 return Ok(deletion_of(id, row));
             }
-            let current = self.get_tenant(&platform.tenant(id)).await?;
+            let current = self.get_tenant(&scope).await?;
             return Err(Error::PreconditionFailed { current: current.version });
         }
         self.forget_tenant_facts(id);
@@ -64,6 +67,8 @@ impl Sluice {
 
     /// Where a tenant's deletion stands (platform callers only).
     pub async fn tenant_deletion(&self, platform: &Platform, id: &TenantId) -> Result<TenantDeletion> {
+        let id = platform.tenant(id)?.id().clone();
+        let id = &id;
         let row = self.store.tenant_deletion(platform, id).await?;
         row.map(|r| deletion_of(id, r)).ok_or_else(|| Error::not_found("tenant deletion", id))
     }

@@ -42,7 +42,7 @@ impl Sluice {
         tenant: &TenantId,
         req: CreateApiKey,
     ) -> Result<CreatedApiKey> {
-        let tenant = &platform.tenant(tenant);
+        let tenant = &platform.tenant(tenant)?;
         let owner = self.get_tenant(tenant).await?;
         let name = req.name.unwrap_or_else(|| "default".into());
         let mut errors = Errors::default();

@@ -122,7 +122,7 @@ impl Sluice {
 
     /// Hands a message to the group-commit queue; once committed, counts its deliveries
     /// into the tenant's backlog and wakes the workers if there is anything to send.
-    async fn enqueue(&self, new: NewMessage) -> Result<PublishResult> {
+    pub(super) async fn enqueue(&self, new: NewMessage) -> Result<PublishResult> {
         let tenant = new.tenant_id.clone();
         let queue = self
             .publish_queue

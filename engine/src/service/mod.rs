@@ -11,6 +11,7 @@
 mod argon2_memory;
 mod audit;
 mod backlog;
+mod canary;
 mod deletion;
 mod detail;
 mod endpoints;
@@ -19,6 +20,7 @@ mod health;
 mod idempotency;
 mod incidents;
 mod keys;
+mod live;
 mod messages;
 mod metrics;
 mod node;
@@ -36,6 +38,7 @@ mod triage;
 mod users;
 
 pub use audit::{current_client_ip, with_origin, DEFAULT_AUDIT_RETENTION};
+pub use canary::{CanarySettings, CANARY_EVENT_TYPE};
 pub use events::EventQuery;
 pub use idempotency::{IdempotencyTicket, Idempotent, Once, Settle, IDEMPOTENCY_KEPT, IN_FLIGHT_FOR_AT_MOST};
 pub use incidents::{IncidentQuery, IncidentsShown};
@@ -84,6 +87,8 @@ pub struct Sluice {
     auto_disable: crate::store::AutoDisable,
     /// When attempts make an incident (the detector job applies it).
     incident_policy: crate::store::IncidentPolicy,
+    /// How often this node's canary runs (0: it does not), for the operations page.
+    canary_interval: Duration,
 }
 
 /// The platform's default per-tenant quotas; a tenant may have its own.
@@ -121,7 +126,15 @@ impl Sluice {
             scrapes: metrics::ScrapeCache::default(),
             auto_disable: crate::EngineConfig::default().auto_disable(),
             incident_policy: crate::EngineConfig::default().incident_policy(),
+            canary_interval: Duration::ZERO,
         }
+    }
+
+    /// How often this node's canary runs, as the operations page tells (the server
+    /// starts the job itself).
+    pub fn with_canary_interval(mut self, every: Duration) -> Self {
+        self.canary_interval = every;
+        self
     }
 
     /// The auto-disable policy the engine was given, instead of the default.

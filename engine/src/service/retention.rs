@@ -97,6 +97,11 @@ impl Sluice {
                         Ok(n) => tracing::info!(incidents = n, "purged incidents past the audit retention"),
                         Err(e) => tracing::warn!(error = %e, "purging old incidents failed; retrying next time"),
                     }
+                    match self.purge_canary_runs(&system, now_ms()).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(runs = n, "purged canary runs past a week"),
+                        Err(e) => tracing::warn!(error = %e, "purging canary runs failed; retrying next time"),
+                    }
                     match self.purge_idempotency_keys(now_ms()).await {
                         Ok(0) => {}
                         Ok(n) => tracing::debug!(keys = n, "purged idempotency keys past a day"),

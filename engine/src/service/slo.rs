@@ -85,7 +85,7 @@ impl Sluice {
         if_match: Option<i64>,
         req: PatchTenant,
     ) -> Result<Tenant> {
-        let mut tenant = self.get_tenant(&platform.tenant(id)).await?;
+        let mut tenant = self.get_tenant(&*platform.tenant(id)?).await?;
         Error::require_version(if_match, tenant.version)?;
         let mut errors = Errors::default();
         if let Some(name) = req.name {

@@ -78,7 +78,7 @@ impl Sluice {
     pub async fn suspend_tenant(&self, platform: &Platform, id: &TenantId, req: SuspendTenant) -> Result<Tenant> {
         let reason = req.reason.unwrap_or_else(|| format!("suspended by {}", platform.actor()));
         validate::description(&reason).map_err(|e| Error::invalid("reason", e))?;
-        let tenant = self.get_tenant(&platform.tenant(id)).await?;
+        let tenant = self.get_tenant(&*platform.tenant(id)?).await?;
         if tenant.suspended_at.is_some() {
             return Ok(tenant);
         }
@@ -95,7 +95,7 @@ impl Sluice {
     /// oldest first, as the dispatchers reach it. Resuming an active tenant changes
     /// nothing.
     pub async fn resume_tenant(&self, platform: &Platform, id: &TenantId) -> Result<Tenant> {
-        let tenant = self.get_tenant(&platform.tenant(id)).await?;
+        let tenant = self.get_tenant(&*platform.tenant(id)?).await?;
         if tenant.suspended_at.is_none() {
             return Ok(tenant);
         }
@@ -103,7 +103,7 @@ impl Sluice {
         // sent, so a streak begun before would otherwise count the pause as failing
         // and disable an endpoint at its first failure after the resume. Ended while
         // still suspended, so no failure recorded after the resume is lost.
-        self.store.end_tenant_streaks(&platform.tenant(id)).await?;
+        self.store.end_tenant_streaks(&*platform.tenant(id)?).await?;
         let mut next = tenant.clone();
         next.suspended_at = None;
         next.suspended_reason = None;
@@ -116,7 +116,7 @@ impl Sluice {
     /// Writes a tenant read at `next.version`, or 412 when it changed since.
     pub(super) async fn save_tenant(&self, platform: &Platform, mut next: Tenant) -> Result<Tenant> {
         if !self.store.update_tenant(platform, &next, next.version).await? {
-            let current = self.get_tenant(&platform.tenant(&next.id)).await?;
+            let current = self.get_tenant(&*platform.tenant(&next.id)?).await?;
             return Err(Error::PreconditionFailed { current: current.version });
         }
         next.version += 1;

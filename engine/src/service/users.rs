@@ -188,10 +188,9 @@ impl Sluice {
 
     async fn check_tenant_exists(&self, platform: &Platform, tenant: Option<&TenantId>) -> Result<()> {
         if let Some(tenant) = tenant {
-            self.store
-                .get_tenant(&platform.tenant(tenant))
-                .await?
-                .ok_or_else(|| Error::invalid("tenant_id", "no such tenant"))?;
+            let no_such = || Error::invalid("tenant_id", "no such tenant");
+            let scope = platform.tenant(tenant).map_err(|_| no_such())?;
+            self.store.get_tenant(&scope).await?.ok_or_else(no_such)?;
         }
         Ok(())
     }

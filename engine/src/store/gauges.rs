@@ -40,12 +40,27 @@ pub struct PoolState {
     pub max: u64,
 }
 
+/// Attempts of one minute and one error class (none: succeeded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptMinute {
+    /// Whole minutes after the window's start.
+    pub minute: i64,
+    pub error_class: Option<String>,
+    pub attempts: i64,
+}
+
 /// Reads across every tenant, for an operator's scrape.
 #[async_trait]
 pub trait GaugeStore: Send + Sync {
     /// Every tenant with a delivery waiting, as of `now_ms`.
     async fn queue_depths(&self, operator: &Operator, now_ms: i64) -> Result<Vec<TenantQueue>>;
     async fn endpoint_counts(&self, operator: &Operator) -> Result<EndpointCounts>;
+    /// Every tenant's attempts (the canary's left out) that started since `since_ms`,
+    /// by minute and error class: one pass over the window's range of attempt ids.
+    async fn attempt_minutes(&self, operator: &Operator, since_ms: i64) -> Result<Vec<AttemptMinute>>;
+    /// Endpoints whose circuit is open for every node (PostgreSQL's shared breaker);
+    /// SQLite has one node, which knows its own.
+    async fn shared_open_circuit_count(&self, operator: &Operator) -> Result<i64>;
     /// No query: what the pools know of themselves.
     fn pool_states(&self) -> Vec<PoolState>;
     /// The tenant's SLO tier, for the delivery latency metric's label. Takes no

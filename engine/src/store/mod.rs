@@ -18,6 +18,7 @@
 //! The dispatcher's lease protocol and the sign-in plumbing take none; they run before
 //! or outside any caller.
 
+mod canary;
 mod deletion;
 mod gauges;
 mod idempotency;
@@ -41,8 +42,9 @@ use sluice_core::model::*;
 use crate::access::{KeyReach, Operator, Platform, Reach, TenantScope};
 use crate::error::{Error, Result};
 
+pub use canary::{CanaryRunRow, CanaryStore};
 pub use deletion::{DeletionRow, TenantDeletionStore};
-pub use gauges::{EndpointCounts, GaugeStore, PoolState, TenantQueue};
+pub use gauges::{AttemptMinute, EndpointCounts, GaugeStore, PoolState, TenantQueue};
 pub use idempotency::{IdempotencyBegin, IdempotencyStore, StoredAnswer};
 pub use incidents::{
     EndpointWindow, IncidentChange, IncidentFilter, IncidentPolicy, IncidentStore, IncidentTimesRow, OpenIncident,
@@ -68,8 +70,9 @@ pub use streaks::{AutoDisable, FailureStreak, Failures, StreakChange, StreakStor
 /// methods.)
 pub mod prelude {
     pub use super::{
-        AuditStore, EndpointStore, GaugeStore, IdempotencyStore, IncidentStore, KeyStore, MaintenanceStore,
-        MessageStore, OperationStore, PortalStore, QueueStore, ReportStore, SignInStore, Store, TenantStore, UserStore,
+        AuditStore, CanaryStore, EndpointStore, GaugeStore, IdempotencyStore, IncidentStore, KeyStore,
+        MaintenanceStore, MessageStore, OperationStore, PortalStore, QueueStore, ReportStore, SignInStore, Store,
+        TenantStore, UserStore,
     };
 }
 
@@ -114,6 +117,7 @@ pub trait Store:
     + StreakStore
     + TenantDeletionStore
     + IncidentStore
+    + CanaryStore
     + PortalStore
     + GaugeStore
     + Send

@@ -116,3 +116,4 @@ include!("sql/streaks.rs");
 include!("sql/operational.rs");
 include!("sql/deletion.rs");
 include!("sql/incidents.rs");
+include!("sql/canary.rs");

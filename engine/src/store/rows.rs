@@ -203,6 +203,12 @@ pub(super) const DELIVERY_COLUMNS: &str = "id, message_id, endpoint_id, tenant_i
 pub(super) const LIVE_TENANT: &str =
     "NOT EXISTS (SELECT 1 FROM tenants live WHERE live.id = $1 AND live.deleted_at IS NOT NULL)";
 
+/// The condition that `column` (a tenant id) is not the canary's reserved tenant, for
+/// the listings across tenants, which must never show it: no caller can reach it.
+pub(super) fn not_canary(column: &str) -> String {
+    format!("{column} <> '{}'", TenantId::canary())
+}
+
 pub(super) const TENANT_COLUMNS: &str =
     "id, name, tier, retention_days, backlog_cap, max_endpoints, max_api_keys, auto_disable_after_seconds, \
      receives_all_notices, suspended_at, suspended_reason, created_at, version";

@@ -90,6 +90,7 @@ fn registry() -> PrometheusRecorder {
         ("sluice_publish_batch_size", BATCH_BUCKETS),
         ("sluice_scan_duration_seconds", SCAN_BUCKETS),
         ("sluice_incident_detection_duration_seconds", SCAN_BUCKETS),
+        ("sluice_canary_latency_seconds", LATENCY_BUCKETS),
     ];
     let mut builder = PrometheusBuilder::new()
         .idle_timeout(MetricKindMask::COUNTER | MetricKindMask::HISTOGRAM, Some(IDLE_SERIES_EXPIRE));
@@ -140,6 +141,15 @@ fn describe() {
         "sluice_incident_detection_duration_seconds",
         Unit::Seconds,
         "time one look of the incident detector took: a read of the window's attempts and its writes"
+    );
+    describe_counter!(
+        "sluice_canary_runs_total",
+        "canary runs by outcome: delivered (counted by the node that received it), failed (by the node that published it)"
+    );
+    describe_histogram!(
+        "sluice_canary_latency_seconds",
+        Unit::Seconds,
+        "a canary's publish to its verified receipt: the whole delivery path, end to end"
     );
     describe_gauge!("sluice_in_flight", "requests to endpoints in flight on this node");
     describe_gauge!("sluice_cluster_peers", "other live nodes sharing the database, as this node last counted");
@@ -237,6 +247,22 @@ impl Telemetry {
     /// One look of the incident detector took `took`.
     pub fn detected_incidents(&self, took: Duration) {
         self.record(|| histogram!("sluice_incident_detection_duration_seconds").record(took.as_secs_f64()));
+    }
+
+    /// A canary run arrived, verified, `latency` after it was published.
+    pub fn canary_delivered(&self, latency: Duration) {
+        self.record(|| {
+            counter!("sluice_canary_runs_total", "outcome" => "delivered").increment(1);
+            histogram!("sluice_canary_latency_seconds").record(latency.as_secs_f64());
+        });
+    }
+
+    /// `runs` canary runs failed: nothing verified arrived in time, or the run could
+    /// not be published.
+    pub fn canary_failed(&self, runs: u64) {
+        if runs > 0 {
+            self.record(|| counter!("sluice_canary_runs_total", "outcome" => "failed").increment(runs));
+        }
     }
 
     /// The exposition text: what was counted, then `snapshot`'s gauges and counters,

@@ -54,11 +54,11 @@ fn attempts(claims: &[Claimed], t0: i64, at: &[(i64, bool)]) -> Vec<Outcome> {
 }
 
 async fn status(h: &Harness, tenant: &TenantId, endpoint: &EndpointId) -> Endpoint {
-    h.sluice.get_endpoint(&h.platform.tenant(tenant), endpoint).await.expect("endpoint")
+    h.sluice.get_endpoint(&h.platform.tenant(tenant).expect("not the canary"), endpoint).await.expect("endpoint")
 }
 
 async fn disabled_events(h: &Harness, tenant: &TenantId) -> Vec<ActivityEvent> {
-    let scope = h.platform.tenant(tenant);
+    let scope = h.platform.tenant(tenant).expect("not the canary");
     let query = EventQuery { kind: Some("endpoint.disabled".into()), ..EventQuery::default() };
     h.sluice.list_events(Reach::Tenant(&scope), query, Some(250), None).await.expect("events").data
 }
@@ -208,7 +208,8 @@ async fn a_tenant_may_have_its_own_period_or_none(db: TestDb) {
         h.store.record(&batch, &[], &[], POLICY, t0 + 191 * MINUTE).await.expect("record");
         // Three hours and ten minutes of failures: past the platform's ten minutes.
         assert_eq!(status(&h, tenant, &e.id).await.status, EndpointStatus::Enabled, "its own period applies");
-        let health = h.sluice.endpoint_health(&h.platform.tenant(tenant)).await.expect("health");
+        let health =
+            h.sluice.endpoint_health(&h.platform.tenant(tenant).expect("not the canary")).await.expect("health");
         let streak = health.iter().find_map(|r| r.failing.clone()).expect("failing");
         let expected = (tenant == &patient).then_some(t0 + 24 * 60 * MINUTE);
         assert_eq!(streak.disables_at.map(|at| at.timestamp_millis()), expected);

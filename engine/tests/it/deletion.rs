@@ -119,19 +119,22 @@ async fn a_purged_tenant_leaves_no_row_behind(db: TestDb) {
     let deletion = h.sluice.delete_tenant(&h.platform, &doomed, None).await.expect("delete");
     assert_eq!((deletion.state.as_str(), deletion.messages_left), ("deleting", 4));
     // Gone at once: not found, nothing queued, not listed.
-    assert!(matches!(h.sluice.get_tenant(&h.platform.tenant(&doomed)).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        h.sluice.get_tenant(&h.platform.tenant(&doomed).expect("not the canary")).await,
+        Err(Error::NotFound { .. })
+    ));
     let publish = PublishMessage {
         event_type: "a.b".into(),
         payload: serde_json::value::RawValue::from_string("{}".into()).expect("json"),
     };
-    let refused = h.sluice.publish(&h.platform.tenant(&doomed), publish, None).await;
+    let refused = h.sluice.publish(&h.platform.tenant(&doomed).expect("not the canary"), publish, None).await;
     assert!(matches!(refused, Err(Error::NotFound { .. })), "{refused:?}");
     let due = h.store.due_endpoints(now_ms() + 3_600_000, 10, 100, &[], &[]).await.expect("due");
     assert!(due.iter().all(|d| d.tenant_id != doomed), "its endpoints are never dispatched again");
     let now = now_ms();
     let claimed = h.store.claim(&endpoint.id, now, now + 1_000, "another node", 10).await.expect("claim");
     assert!(claimed.is_empty(), "a node that listed the endpoint before claims nothing: {claimed:?}");
-    let scope = h.platform.tenant(&doomed);
+    let scope = h.platform.tenant(&doomed).expect("not the canary");
     assert!(matches!(h.sluice.get_endpoint(&scope, &endpoint.id).await, Err(Error::NotFound { .. })));
     assert!(matches!(h.sluice.get_message(&scope, &message.id).await, Err(Error::NotFound { .. })));
 

@@ -383,14 +383,15 @@ async fn recover_requeues_failures_in_the_window_with_progress(db: TestDb) {
         retry_schedule_seconds: Some(vec![]),
         ..Default::default()
     };
-    let tight = h.sluice.create_endpoint(&h.platform.tenant(&small), tight).await.expect("endpoint");
+    let tight =
+        h.sluice.create_endpoint(&h.platform.tenant(&small).expect("not the canary"), tight).await.expect("endpoint");
     let since = chrono::Utc::now();
     h.publish_for(&small, "t", r#"{"n":1}"#).await;
     h.publish_for(&small, "t", r#"{"n":2}"#).await;
     while engine.step().await.expect("run") > 0 {}
     // One more pending delivery, to an endpoint nobody will step to: room for one.
     let parked = CreateEndpoint { url: format!("{}/parked", rx.url()), ..Default::default() };
-    let scope = h.platform.tenant(&small);
+    let scope = h.platform.tenant(&small).expect("not the canary");
     let parked = h.sluice.create_endpoint(&scope, CreateEndpoint { event_types: Some(vec!["p".into()]), ..parked });
     parked.await.expect("endpoint");
     h.publish_for(&small, "p", "{}").await;
@@ -426,8 +427,12 @@ async fn triage_ranks_the_worst_tenant_first_and_search_finds_things(db: TestDb)
         event_type: "b".into(),
         payload: serde_json::value::RawValue::from_string("{}".into()).expect("json"),
     };
-    let keyed =
-        h.sluice.publish(&h.platform.tenant(&good), keyed, Some("order-77".into())).await.expect("publish").message;
+    let keyed = h
+        .sluice
+        .publish(&h.platform.tenant(&good).expect("not the canary"), keyed, Some("order-77".into()))
+        .await
+        .expect("publish")
+        .message;
     let mut engine = h.dispatcher(fast_config(&h.db.url));
     while engine.step().await.expect("run") > 0 {}
 

@@ -52,7 +52,7 @@ impl Harness {
             .await
             .expect("tenant")
             .id;
-        let scope = platform.tenant(&tenant);
+        let scope = platform.tenant(&tenant).expect("not the canary");
         Self { db, store, sluice, wake, admin, platform, operator, scope, tenant }
     }
 
@@ -78,7 +78,7 @@ impl Harness {
     pub async fn endpoint_for(&self, tenant: &TenantId, url: &str, schedule: Option<Vec<u32>>) -> Endpoint {
         self.sluice
             .create_endpoint(
-                &self.platform.tenant(tenant),
+                &self.platform.tenant(tenant).expect("not the canary"),
                 CreateEndpoint { url: url.into(), retry_schedule_seconds: schedule, ..Default::default() },
             )
             .await
@@ -108,7 +108,11 @@ impl Harness {
             event_type: event_type.into(),
             payload: serde_json::value::RawValue::from_string(payload.into()).expect("json"),
         };
-        self.sluice.publish(&self.platform.tenant(tenant), req, None).await.expect("publish").message
+        self.sluice
+            .publish(&self.platform.tenant(tenant).expect("not the canary"), req, None)
+            .await
+            .expect("publish")
+            .message
     }
 
     pub async fn secret(&self, endpoint: &Endpoint) -> String {

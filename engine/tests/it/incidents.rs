@@ -197,7 +197,7 @@ async fn another_tenant_sees_and_acknowledges_none_of_it(db: TestDb) {
     let e = h.endpoint("https://example.com/hook", None).await;
     open_circuit(&h, &e.id).await;
     let id = incidents(&h, None).await[0].id.clone();
-    let other = h.platform.tenant(&h.other_tenant("Other").await);
+    let other = h.platform.tenant(&h.other_tenant("Other").await).expect("not the canary");
     let theirs = h.sluice.list_incidents(Reach::Tenant(&other), IncidentQuery::default(), None, None).await;
     assert!(theirs.expect("list").data.is_empty());
     assert!(matches!(h.sluice.get_incident(&other, &id).await, Err(Error::NotFound { .. })));

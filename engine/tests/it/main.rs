@@ -12,6 +12,7 @@ mod health;
 mod idempotency;
 mod incidents;
 mod lifecycle;
+mod live;
 mod operational;
 mod portal;
 mod queue_heads;

@@ -134,9 +134,9 @@ async fn the_platforms_inbox_hears_of_every_tenant_and_no_one_else_does(db: Test
     let (broken, inbox, nosy) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);
     broken.set_default(Reply::Status(500));
     let failing = endpoint(&h, &broken.url(), &[], vec![]).await;
-    let inbox_scope = h.platform.tenant(&inbox_tenant.id);
+    let inbox_scope = h.platform.tenant(&inbox_tenant.id).expect("not the canary");
     let watcher = endpoint_of(&h, &inbox_scope, &inbox.url(), &["sluice.delivery.exhausted"], vec![1]).await;
-    let neighbour_scope = h.platform.tenant(&neighbour);
+    let neighbour_scope = h.platform.tenant(&neighbour).expect("not the canary");
     endpoint_of(&h, &neighbour_scope, &nosy.url(), &["sluice.delivery.exhausted"], vec![1]).await;
     inbox.set_secrets(vec![h.sluice.endpoint_secrets(&inbox_scope, &watcher.id).await.expect("secret").key]);
     let order = h.publish("order.created", "{}").await;

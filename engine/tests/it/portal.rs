@@ -193,7 +193,11 @@ async fn revoking_ends_what_links_opened(db: TestDb) {
 
     // Revoking all of a tenant's links ends the rest, and no other tenant's.
     let other = h.other_tenant("Globex").await;
-    let theirs = h.sluice.create_portal_link(&h.platform.tenant(&other), Default::default()).await.expect("link");
+    let theirs = h
+        .sluice
+        .create_portal_link(&h.platform.tenant(&other).expect("not the canary"), Default::default())
+        .await
+        .expect("link");
     let theirs = h.sluice.open_portal_link(&theirs.token, None).await.expect("opens");
     let revoked = h.sluice.revoke_portal_links(&h.scope).await.expect("revoke all");
     assert_eq!(revoked, 2, "the platform's session and its link");

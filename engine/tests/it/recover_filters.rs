@@ -106,7 +106,7 @@ async fn a_tenant_wide_recover_takes_every_live_endpoints_matches_and_nothing_of
     h.sluice.delete_endpoint(&h.scope, &gone.id, None).await.expect("delete");
     let before: Vec<(String, DeliveryStatus)> =
         h.deliveries().await.iter().map(|d| (d.id.to_string(), d.status)).collect();
-    let other_scope = h.platform.tenant(&other);
+    let other_scope = h.platform.tenant(&other).expect("not the canary");
     let theirs = || async {
         let page = h.sluice.list_deliveries(&other_scope, Default::default(), Some(50), None).await;
         serde_json::to_value(page.expect("theirs").data).expect("json")

@@ -133,7 +133,8 @@ async fn tiers_and_tenant_tiers_are_admin_only(db: TestDb) {
 async fn concurrent_writes_to_one_version_let_one_through(db: TestDb) {
     let h = Harness::new(db).await;
     for round in 0..5 {
-        let version = h.sluice.get_tenant(&h.platform.tenant(&h.tenant)).await.expect("tenant").version;
+        let version =
+            h.sluice.get_tenant(&h.platform.tenant(&h.tenant).expect("not the canary")).await.expect("tenant").version;
         let rename = |name: String| {
             let patch = PatchTenant { name: Some(name), ..Default::default() };
             h.sluice.patch_tenant(&h.platform, &h.tenant, Some(version), patch)
@@ -145,7 +146,7 @@ async fn concurrent_writes_to_one_version_let_one_through(db: TestDb) {
         };
         assert_eq!(won.version, version + 1);
         assert!(matches!(lost, Error::PreconditionFailed { current } if current == version + 1), "{lost:?}");
-        let stored = h.sluice.get_tenant(&h.platform.tenant(&h.tenant)).await.expect("tenant");
+        let stored = h.sluice.get_tenant(&h.platform.tenant(&h.tenant).expect("not the canary")).await.expect("tenant");
         assert_eq!((stored.name, stored.version), (won.name, won.version), "the winner's write is what is stored");
     }
     let tier = h.sluice.get_tier("free").await.expect("tier");

@@ -348,7 +348,7 @@ async fn backlog_cap_counts_what_each_request_would_queue(db: TestDb) {
         .create_tenant(&h.platform, CreateTenant { name: "Small".into(), backlog_cap: Some(2), ..Default::default() })
         .await
         .expect("tenant");
-    let scope = h.platform.tenant(&small.id);
+    let scope = h.platform.tenant(&small.id).expect("not the canary");
     let publish = |event_type: &str| PublishMessage {
         event_type: event_type.into(),
         payload: serde_json::value::RawValue::from_string("{}".into()).expect("j"),
@@ -480,7 +480,7 @@ async fn quotas_cap_endpoints_and_keys_per_tenant(db: TestDb) {
     let req =
         CreateTenant { name: "Small".into(), max_endpoints: Some(2), max_api_keys: Some(1), ..Default::default() };
     let small = h.sluice.create_tenant(&h.platform, req).await.expect("tenant");
-    let scope = h.platform.tenant(&small.id);
+    let scope = h.platform.tenant(&small.id).expect("not the canary");
     let create = |n: usize| CreateEndpoint { url: format!("https://example.com/{n}"), ..Default::default() };
     // Three at once against a quota of two: exactly one is refused, whatever the
     // interleaving (the count and the insert are one transaction).

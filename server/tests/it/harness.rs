@@ -99,6 +99,8 @@ fn config(db_url: &str) -> ServerConfig {
         ..sluice_engine::EngineConfig::default()
     };
     engine.workers = 64;
+    // No canary unless a test asks: its deliveries would show in every count.
+    engine.canary_every = Duration::ZERO;
     engine.secret_key = Some(sluice_engine::config::Redacted(sluice_testkit::TEST_SECRET_KEY.into()));
     ServerConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),

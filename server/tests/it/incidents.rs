@@ -102,11 +102,13 @@ async fn opening_the_incidents_page_acknowledges_unless_another_site_sent_the_br
 
     // A link on another site: the page is shown, nobody is recorded as having looked.
     let headers = [("cookie", session.cookie.as_str()), ("sec-fetch-site", "cross-site")];
-    assert_eq!(app.send(Method::GET, &page, &headers, Vec::new()).await.status, StatusCode::OK);
+    let shown = app.send(Method::GET, &page, &headers, Vec::new()).await;
+    assert_eq!(shown.status, StatusCode::OK, "{:?} {:?}", shown.headers, shown.body);
     assert!(app.get(&incident).await.body["acknowledged_at"].is_null(), "another site arranged that look");
 
     let headers = [("cookie", session.cookie.as_str()), ("sec-fetch-site", "same-origin")];
-    assert_eq!(app.send(Method::GET, &page, &headers, Vec::new()).await.status, StatusCode::OK);
+    let shown = app.send(Method::GET, &page, &headers, Vec::new()).await;
+    assert_eq!(shown.status, StatusCode::OK, "{:?} {:?}", shown.headers, shown.body);
     let seen = app.get(&incident).await;
     assert!(seen.body["acknowledged_at"].is_string(), "{:?}", seen.body);
     assert!(seen.body["acknowledged_by"].as_str().is_some_and(|by| by.starts_with("usr_")));

@@ -3,6 +3,7 @@
 //! the chaos tests of three nodes on PostgreSQL (a node killed, PostgreSQL restarted).
 
 mod api;
+mod canary;
 mod chaos;
 mod cli;
 mod client;

@@ -115,7 +115,7 @@ async fn a_thousand_tenants_make_bounded_series(db: TestDb) {
     for i in 0..TENANTS {
         let req = serde_json::from_value(json!({ "name": format!("tenant {i}") })).expect("a tenant");
         let tenant = app.sluice.create_tenant(&platform, req).await.expect("tenant");
-        let scope = platform.tenant(&tenant.id);
+        let scope = platform.tenant(&tenant.id).expect("not the canary");
         // Never called: no engine runs, so every delivery stays due.
         let req = serde_json::from_value(json!({ "url": "http://127.0.0.1:9/hook" })).expect("an endpoint");
         app.sluice.create_endpoint(&scope, req).await.expect("endpoint");

@@ -101,7 +101,7 @@ impl Dispatcher {
         let fast = fast_enough(cfg.request_timeout);
         for claim in claimed {
             engine.stats.in_flight.fetch_add(1, Ordering::Relaxed);
-            let sender = engine.sender.clone();
+            let sender = if claim.tenant_id.is_canary() { &engine.canary_sender } else { &engine.sender }.clone();
             let stats = engine.stats.clone();
             let telemetry = engine.telemetry.clone();
             let (tiers, store) = (engine.tiers.clone(), engine.store.clone());

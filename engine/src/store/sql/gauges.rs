@@ -47,13 +47,46 @@ impl GaugeStore for This {
     }
 
     async fn endpoint_counts(&self, _operator: &Operator) -> Result<EndpointCounts> {
-        let (enabled, disabled): (i64, i64) = sqlx::query_as(
+        // The canary's endpoints are the platform's own, not partners'.
+        let (enabled, disabled): (i64, i64) = sqlx::query_as(&format!(
             "SELECT COUNT(*) FILTER (WHERE enabled = TRUE), COUNT(*) FILTER (WHERE enabled = FALSE) \
-             FROM endpoints WHERE deleted_at IS NULL",
-        )
+             FROM endpoints WHERE deleted_at IS NULL AND {}",
+            not_canary("tenant_id")
+        ))
         .fetch_one(&self.read)
         .await?;
         Ok(EndpointCounts { enabled, disabled })
+    }
+
+    async fn attempt_minutes(&self, _operator: &Operator, since_ms: i64) -> Result<Vec<AttemptMinute>> {
+        // By the attempts' time-ordered ids (made as each starts), then their start.
+        let rows: Vec<(i64, Option<String>, i64)> = sqlx::query_as(&format!(
+            "SELECT (started_at - $2) / 60000, error_class, COUNT(*) FROM attempts \
+             WHERE id >= $1 AND started_at >= $2 \
+             AND endpoint_id NOT IN (SELECT id FROM endpoints WHERE tenant_id = '{}') GROUP BY 1, 2",
+            TenantId::canary()
+        ))
+        .bind(AttemptId::lower_bound_at(since_ms).into_string())
+        .bind(since_ms)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(minute, error_class, attempts)| AttemptMinute { minute, error_class, attempts })
+            .collect())
+    }
+
+    async fn shared_open_circuit_count(&self, _operator: &Operator) -> Result<i64> {
+        if This::BACKEND == Backend::Sqlite {
+            return Ok(0);
+        }
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM endpoint_pacing p JOIN endpoints e ON e.id = p.endpoint_id \
+             WHERE p.circuit_open_until_us IS NOT NULL AND e.deleted_at IS NULL",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n)
     }
 
     async fn tenant_tier(&self, tenant: &TenantId) -> Result<Option<String>> {

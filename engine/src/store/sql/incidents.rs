@@ -57,6 +57,10 @@ impl This {
         endpoint: &EndpointId,
         now_ms: i64,
     ) -> Result<Option<LifecycleEvent>> {
+        if tenant.is_canary() {
+            // The canary's failures are its own metric, not an incident in triage.
+            return Ok(None);
+        }
         let streak: Option<(i64, i64)> = sqlx::query_as(
             "SELECT failing_since, failed_attempts FROM endpoint_failure_streaks WHERE endpoint_id = $1",
         )
@@ -86,10 +90,11 @@ impl IncidentStore for This {
         // used twice, is read once), with the last failure per endpoint found in a
         // second pass over the window's failures. Only live endpoints of live tenants,
         // with the tenant taken from the endpoint: a deleted endpoint's failures must
-        // not open an incident again once its own has ended. A failure streak that
+        // not open an incident again once its own has ended; the canary's are the canary's
+        // news (its own metric), not an incident in triage. A failure streak that
         // began before the window dates the first failure.
         type Row = (String, String, i64, i64, Option<i64>, Option<i64>, Option<i64>);
-        let rows: Vec<Row> = sqlx::query_as(
+        let rows: Vec<Row> = sqlx::query_as(&format!(
             "WITH w AS (SELECT endpoint_id, started_at, error_class FROM attempts \
              WHERE id >= $1 AND started_at >= $2), \
              f AS (SELECT endpoint_id, MAX(started_at) AS last_failure FROM w \
@@ -100,11 +105,12 @@ impl IncidentStore for This {
              MIN(CASE WHEN w.error_class IS NULL AND (f.last_failure IS NULL OR w.started_at > f.last_failure) \
              THEN w.started_at END), MIN(s.failing_since) \
              FROM w JOIN endpoints e ON e.id = w.endpoint_id AND e.deleted_at IS NULL \
-             JOIN tenants t ON t.id = e.tenant_id AND t.deleted_at IS NULL \
+             JOIN tenants t ON t.id = e.tenant_id AND t.deleted_at IS NULL AND {} \
              LEFT JOIN f ON f.endpoint_id = w.endpoint_id \
              LEFT JOIN endpoint_failure_streaks s ON s.endpoint_id = w.endpoint_id \
              GROUP BY w.endpoint_id",
-        )
+            not_canary("t.id")
+        ))
         .bind(AttemptId::lower_bound_at(since_ms).into_string())
         .bind(since_ms)
         .fetch_all(&self.read)

@@ -58,7 +58,8 @@ impl ReportStore for This {
              (SELECT COUNT(*) FROM deliveries d WHERE d.tenant_id = t.id AND d.id >= $3 AND d.created_at >= $1 \
                 AND {good}), \
              tr.success_target \
-             FROM tenants t JOIN tiers tr ON tr.name = t.tier WHERE t.deleted_at IS NULL"
+             FROM tenants t JOIN tiers tr ON tr.name = t.tier WHERE t.deleted_at IS NULL AND {}",
+            not_canary("t.id")
         );
         let rows = sqlx::query(&sql)
             .bind(since_ms)
@@ -204,9 +205,11 @@ impl ReportStore for This {
     }
 
     async fn search(&self, _operator: &Operator, query: &str, limit: i64) -> Result<Vec<SearchHit>> {
-        let messages: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT id, tenant_id, event_type FROM messages WHERE id = $1 OR idempotency_key = $1 ORDER BY id DESC LIMIT $2",
-        )
+        let messages: Vec<(String, String, String)> = sqlx::query_as(&format!(
+            "SELECT id, tenant_id, event_type FROM messages WHERE (id = $1 OR idempotency_key = $1) AND {} \
+             ORDER BY id DESC LIMIT $2",
+            not_canary("tenant_id")
+        ))
         .bind(query)
         .bind(limit)
         .fetch_all(&self.read)
@@ -214,10 +217,11 @@ impl ReportStore for This {
         // A URL fragment matches anywhere in the URL; LIKE's wildcards in the query are
         // taken literally.
         let pattern = format!("%{}%", query.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        let endpoints: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT id, tenant_id, url FROM endpoints WHERE deleted_at IS NULL AND (id = $1 OR LOWER(url) LIKE LOWER($2) ESCAPE '\\') \
-             ORDER BY id DESC LIMIT $3",
-        )
+        let endpoints: Vec<(String, String, String)> = sqlx::query_as(&format!(
+            "SELECT id, tenant_id, url FROM endpoints WHERE deleted_at IS NULL AND {} \
+             AND (id = $1 OR LOWER(url) LIKE LOWER($2) ESCAPE '\\') ORDER BY id DESC LIMIT $3",
+            not_canary("tenant_id")
+        ))
         .bind(query)
         .bind(pattern)
         .bind(limit)

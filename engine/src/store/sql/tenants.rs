@@ -3,6 +3,29 @@
 // `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
 
 impl This {
+    /// Inserts the tenant's row; `tail` ends the statement (`ON CONFLICT …` or nothing).
+    async fn insert_tenant_row(&self, t: &Tenant, tail: &str) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) {tail}"
+        ))
+        .bind(t.id.as_str())
+        .bind(&t.name)
+        .bind(&t.tier)
+        .bind(t.retention_days)
+        .bind(t.backlog_cap)
+        .bind(t.max_endpoints.map(i64::from))
+        .bind(t.max_api_keys.map(i64::from))
+        .bind(t.auto_disable_after_seconds.map(i64::from))
+        .bind(t.receives_all_notices)
+        .bind(t.suspended_at.map(|at| at.timestamp_millis()))
+        .bind(t.suspended_reason.as_deref())
+        .bind(t.created_at.timestamp_millis())
+        .bind(t.version)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
     /// Fails with `QuotaExceeded` if the tenant already has `quota` of what `count_sql`
     /// counts (`$1` is the tenant id), inside the transaction about to add one. On
     /// PostgreSQL the tenant's row is locked first, so two concurrent inserts count
@@ -35,25 +58,7 @@ impl This {
 #[async_trait]
 impl TenantStore for This {
     async fn insert_tenant(&self, _platform: &Platform, t: &Tenant) -> Result<()> {
-        sqlx::query(&format!(
-            "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        ))
-        .bind(t.id.as_str())
-        .bind(&t.name)
-        .bind(&t.tier)
-        .bind(t.retention_days)
-        .bind(t.backlog_cap)
-        .bind(t.max_endpoints.map(i64::from))
-        .bind(t.max_api_keys.map(i64::from))
-        .bind(t.auto_disable_after_seconds.map(i64::from))
-        .bind(t.receives_all_notices)
-        .bind(t.suspended_at.map(|at| at.timestamp_millis()))
-        .bind(t.suspended_reason.as_deref())
-        .bind(t.created_at.timestamp_millis())
-        .bind(t.version)
-        .execute(&self.write)
-        .await?;
-        Ok(())
+        self.insert_tenant_row(t, "").await
     }
 
     async fn get_tenant(&self, tenant: &TenantScope) -> Result<Option<Tenant>> {
@@ -67,8 +72,9 @@ impl TenantStore for This {
 
     async fn list_tenants(&self, _operator: &Operator, page: &PageArgs) -> Result<Vec<Tenant>> {
         let rows: Vec<TenantRow> = sqlx::query_as(&format!(
-            "SELECT {TENANT_COLUMNS} FROM tenants WHERE deleted_at IS NULL AND ($1 IS NULL OR id < $1) \
-             ORDER BY id DESC LIMIT $2"
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE deleted_at IS NULL AND {} AND ($1 IS NULL OR id < $1) \
+             ORDER BY id DESC LIMIT $2",
+            not_canary("id")
         ))
         .bind(page.before.as_deref())
         .bind(page.limit)
