@@ -55,6 +55,10 @@ pub struct CanaryStatus {
     /// Median and 99th percentile of the last hour's delivered runs (nearest rank).
     pub latency_p50_ms: Option<i64>,
     pub latency_p99_ms: Option<i64>,
+    /// In a word: `failing` when the newest finished run failed, `healthy` when it
+    /// arrived, `unknown` with no finished run in the hour. Read from every run of the
+    /// hour, not only those listed: with many nodes the newest ten may all be waiting.
+    pub health: String,
 }
 
 /// Runs the operations page lists.
@@ -66,6 +70,11 @@ impl CanaryStatus {
         let count = |o: CanaryOutcome| runs.iter().filter(|r| r.outcome == o).count() as i64;
         let mut latencies: Vec<i64> = runs.iter().filter_map(|r| r.latency_ms).collect();
         latencies.sort_unstable();
+        let health = match runs.iter().find(|r| r.outcome != CanaryOutcome::Waiting).map(|r| r.outcome) {
+            Some(CanaryOutcome::Delivered) => "healthy",
+            Some(_) => "failing",
+            None => "unknown",
+        };
         let rank = |p: f64| -> Option<i64> {
             let n = latencies.len();
             // Nearest rank: always a latency one run really had.
@@ -79,17 +88,8 @@ impl CanaryStatus {
             waiting: count(CanaryOutcome::Waiting),
             latency_p50_ms: rank(0.5),
             latency_p99_ms: rank(0.99),
+            health: health.to_owned(),
             recent: runs.into_iter().take(CANARY_RUNS_SHOWN).collect(),
-        }
-    }
-
-    /// The canary's state in a word: `failing` when the newest finished run failed,
-    /// `healthy` when it arrived, `unknown` with no finished run in the hour.
-    pub fn health(&self) -> &'static str {
-        match self.recent.iter().find(|r| r.outcome != CanaryOutcome::Waiting).map(|r| r.outcome) {
-            Some(CanaryOutcome::Delivered) => "healthy",
-            Some(_) => "failing",
-            None => "unknown",
         }
     }
 }
@@ -118,16 +118,23 @@ mod tests {
         assert_eq!(status.latency_p50_ms, Some(50));
         assert_eq!(status.latency_p99_ms, Some(99));
         assert_eq!(status.recent.len(), CANARY_RUNS_SHOWN);
-        assert_eq!(status.health(), "failing", "the newest finished run failed; a waiting one does not count");
+        assert_eq!(status.health, "failing", "the newest finished run failed; a waiting one does not count");
+        // Twelve runs on their way ahead of a failed one: still failing, though the
+        // list shows only waiting ones.
+        let mut runs: Vec<CanaryRun> = (0..12).map(|_| run(CanaryOutcome::Waiting, None)).collect();
+        runs.push(run(CanaryOutcome::Failed, None));
+        let status = CanaryStatus::of(60, runs);
+        assert!(status.recent.iter().all(|r| r.outcome == CanaryOutcome::Waiting));
+        assert_eq!(status.health, "failing");
     }
 
     #[test]
     fn no_runs_no_numbers() {
         let status = CanaryStatus::of(0, vec![]);
         assert_eq!((status.latency_p50_ms, status.latency_p99_ms), (None, None));
-        assert_eq!(status.health(), "unknown");
+        assert_eq!(status.health, "unknown");
         let one = CanaryStatus::of(60, vec![run(CanaryOutcome::Delivered, Some(7))]);
         assert_eq!((one.latency_p50_ms, one.latency_p99_ms), (Some(7), Some(7)));
-        assert_eq!(one.health(), "healthy");
+        assert_eq!(one.health, "healthy");
     }
 }

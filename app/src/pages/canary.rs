@@ -19,8 +19,8 @@ fn ms(v: Option<i64>) -> String {
 
 #[component]
 pub fn CanaryCard(status: CanaryStatus) -> impl IntoView {
-    let health = status.health();
-    let health_class = match health {
+    let health = status.health.clone();
+    let health_class = match health.as_str() {
         "healthy" => "badge ok",
         "failing" => "badge bad",
         _ => "badge off",

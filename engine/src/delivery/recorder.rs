@@ -126,8 +126,9 @@ async fn write_batch(
     let started = Instant::now();
     loop {
         match store.record(outcomes, disable, events, auto_disable, now_ms()).await {
-            Ok(()) => {
+            Ok(duplicates) => {
                 stats.record_batches.fetch_add(1, Ordering::Relaxed);
+                stats.duplicate_sends.fetch_add(duplicates, Ordering::Relaxed);
                 return;
             }
             Err(e) => {

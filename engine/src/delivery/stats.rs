@@ -25,6 +25,9 @@ pub struct Stats {
     pub claims: AtomicU64,
     pub record_batches: AtomicU64,
     pub record_errors: AtomicU64,
+    /// Successes whose outcome was fenced off because another claim had taken the
+    /// lease over: the receiver got (or gets) that delivery twice.
+    pub duplicate_sends: AtomicU64,
     /// Other live nodes on the database as this node last counted them: while any
     /// are, every claim goes through the limits the nodes share.
     pub peers: AtomicU64,

@@ -44,12 +44,13 @@ pub struct CanarySettings {
 }
 
 impl Sluice {
-    /// One turn of the canary: this node's overdue runs are failed (and counted), then
-    /// the next run is published. Answers the run's message id.
+    /// One turn of the canary: overdue runs (any node's: one that died cannot fail its
+    /// own) are failed and counted, then the next run is published. Answers the run's
+    /// message id.
     pub async fn canary_once(&self, node: &str, settings: &CanarySettings) -> Result<MessageId> {
         let now = now_ms();
         let timeout_ms = i64::try_from(settings.timeout.as_millis()).unwrap_or(i64::MAX / 2);
-        let failed = self.store.fail_overdue_canaries(node, now.saturating_sub(timeout_ms), now).await?;
+        let failed = self.store.fail_overdue_canaries(now.saturating_sub(timeout_ms), now).await?;
         self.telemetry.canary_failed(failed);
         let endpoint = self.canary_endpoint(&settings.url).await?;
         let message_id: MessageId = crate::ids::new_id();
@@ -154,9 +155,20 @@ impl Sluice {
         Ok(CanaryStatus::of(self.canary_interval.as_secs(), runs))
     }
 
-    /// Deletes runs past a week.
+    /// Deletes runs past a week, and the canary endpoints no run used for that long
+    /// (nodes that went away, or changed their URL), so they never fill its quota.
     pub async fn purge_canary_runs(&self, _platform: &Platform, now_ms: i64) -> Result<u64> {
-        self.store.purge_canary_runs(now_ms - KEEP_RUNS_MS).await
+        let before = now_ms - KEEP_RUNS_MS;
+        let scope = Platform::system(CANARY_ACTOR).canary_tenant();
+        for endpoint in self.store.stale_canary_endpoints(before).await? {
+            self.delete_endpoint(&scope, &endpoint, None).await?;
+        }
+        self.store.purge_canary_runs(before).await
+    }
+
+    /// The canary tenant's endpoints, which the live view leaves out.
+    pub(super) async fn canary_endpoint_ids(&self) -> Result<Vec<EndpointId>> {
+        self.store.canary_endpoint_ids().await
     }
 }
 
@@ -185,7 +197,8 @@ fn canary_tenant() -> Tenant {
         tier: DEFAULT_TIER.into(),
         retention_days: 1,
         backlog_cap: 10_000,
-        max_endpoints: None,
+        // One per receiver URL; stale ones are deleted after a week unused.
+        max_endpoints: Some(1_000),
         max_api_keys: Some(0),
         auto_disable_after_seconds: Some(0),
         receives_all_notices: false,

@@ -1,9 +1,11 @@
 //! The operations page's live view (admins and support): the last hour's attempts
 //! minute by minute and by error class, the queue now, endpoints disabled or with an
-//! open circuit. Read when someone looks, never kept: one pass over the hour's range
-//! of attempt ids, one over the pending deliveries, one count of endpoints.
+//! open circuit. Read when someone looks, and kept a few seconds for whoever looks
+//! next: one pass over the hour's range of attempt ids, one over the pending
+//! deliveries, one count of endpoints.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use sluice_core::live::{ClassCount, LiveOperations, MinuteVolume, QueueTotals};
 
@@ -15,9 +17,27 @@ use crate::store::{ms_to_dt, AttemptMinute};
 const MINUTE_MS: i64 = 60_000;
 /// Whole minutes shown before the current one.
 const WHOLE_MINUTES: i64 = 60;
+/// How long one reading serves every viewer of this node: pages refresh every 15 s,
+/// so many open tabs cost one reading at most this often.
+const KEEP_FOR: Duration = Duration::from_secs(5);
+
+/// The last reading, shared by every viewer of this node.
+#[derive(Debug, Default)]
+pub(super) struct LiveCache(tokio::sync::Mutex<Option<(Instant, LiveOperations)>>);
 
 impl Sluice {
     pub async fn live_operations(&self, operator: &Operator) -> Result<LiveOperations> {
+        // Held while reading: viewers arriving meanwhile wait for this reading.
+        let mut kept = self.live.0.lock().await;
+        if let Some((_, live)) = kept.as_ref().filter(|(at, _)| at.elapsed() < KEEP_FOR) {
+            return Ok(live.clone());
+        }
+        let live = self.read_live(operator).await?;
+        *kept = Some((Instant::now(), live.clone()));
+        Ok(live)
+    }
+
+    async fn read_live(&self, operator: &Operator) -> Result<LiveOperations> {
         let now = now_ms();
         let start = (now / MINUTE_MS - WHOLE_MINUTES) * MINUTE_MS;
         let rows = self.store.attempt_minutes(operator, start).await?;
@@ -34,8 +54,13 @@ impl Sluice {
         }
         let endpoints = self.store.endpoint_counts(operator).await?;
         // On PostgreSQL every node's breaker writes the shared row; on SQLite there is
-        // one node, and it knows its own.
-        let on_this_node = self.engine.get().map_or(0, |e| e.circuits.len() as i64);
+        // one node, and it knows its own (the canary's left out, as everywhere).
+        let mut on_this_node = 0;
+        if let Some(engine) = self.engine.get().filter(|e| !e.circuits.is_empty()) {
+            let canary = self.canary_endpoint_ids().await?;
+            on_this_node = engine.circuits.len() as i64
+                - canary.iter().filter(|id| engine.circuits.get(id).is_some()).count() as i64;
+        }
         let circuits_open = self.store.shared_open_circuit_count(operator).await?.max(on_this_node);
         Ok(LiveOperations {
             minutes,

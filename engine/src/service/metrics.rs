@@ -68,6 +68,7 @@ impl Sluice {
                     claims: s.claims.load(Ordering::Relaxed),
                     record_batches: s.record_batches.load(Ordering::Relaxed),
                     record_errors: s.record_errors.load(Ordering::Relaxed),
+                    duplicate_sends: s.duplicate_sends.load(Ordering::Relaxed),
                     in_flight: s.in_flight.load(Ordering::Relaxed),
                     peers: s.peers.load(Ordering::Relaxed),
                 }

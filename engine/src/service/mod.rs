@@ -89,6 +89,7 @@ pub struct Sluice {
     incident_policy: crate::store::IncidentPolicy,
     /// How often this node's canary runs (0: it does not), for the operations page.
     canary_interval: Duration,
+    live: live::LiveCache,
 }
 
 /// The platform's default per-tenant quotas; a tenant may have its own.
@@ -127,6 +128,7 @@ impl Sluice {
             auto_disable: crate::EngineConfig::default().auto_disable(),
             incident_policy: crate::EngineConfig::default().incident_policy(),
             canary_interval: Duration::ZERO,
+            live: live::LiveCache::default(),
         }
     }
 

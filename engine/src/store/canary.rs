@@ -34,9 +34,15 @@ pub trait CanaryStore: Send + Sync {
     /// Marks the run received at `at_ms`, once and only while it has not failed: true
     /// only for the receipt that did.
     async fn mark_canary_received(&self, message_id: &MessageId, at_ms: i64) -> Result<bool>;
-    /// Fails `node`'s runs published before `before_ms` that nothing received, and
-    /// answers how many.
-    async fn fail_overdue_canaries(&self, node: &str, before_ms: i64, now_ms: i64) -> Result<u64>;
+    /// Fails every node's runs published before `before_ms` that nothing received
+    /// (each once, whichever node gets there first: a node that died leaves its runs
+    /// to the others), and answers how many.
+    async fn fail_overdue_canaries(&self, before_ms: i64, now_ms: i64) -> Result<u64>;
+    /// The canary tenant's endpoints (not deleted).
+    async fn canary_endpoint_ids(&self) -> Result<Vec<EndpointId>>;
+    /// The canary tenant's endpoints made before `before_ms` that no run since then
+    /// used: left by nodes that went away or changed their `SLUICE_CANARY_URL`.
+    async fn stale_canary_endpoints(&self, before_ms: i64) -> Result<Vec<EndpointId>>;
     /// Every node's runs published since `since_ms`, newest first.
     async fn canary_runs_since(&self, since_ms: i64) -> Result<Vec<CanaryRunRow>>;
     /// Deletes runs published before `before_ms`.

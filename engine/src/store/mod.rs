@@ -394,6 +394,8 @@ pub trait QueueStore: Send + Sync {
     /// Writes attempts and their deliveries' next state in one transaction, plus
     /// endpoints to disable (410 Gone), lifecycle events, and the endpoints' failure
     /// streaks, disabling those that failed for longer than `auto_disable` allows.
+    /// Answers how many of the outcomes were successes fenced off because another
+    /// claim had taken the lease over: duplicate sends.
     async fn record(
         &self,
         outcomes: &[Outcome],
@@ -401,7 +403,7 @@ pub trait QueueStore: Send + Sync {
         events: &[LifecycleEvent],
         auto_disable: AutoDisable,
         now_ms: i64,
-    ) -> Result<()>;
+    ) -> Result<u64>;
     /// Makes every delivery still leased by `owner` due now (graceful shutdown).
     async fn release_leases(&self, owner: &str, now_ms: i64) -> Result<u64>;
 }

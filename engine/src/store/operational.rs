@@ -25,7 +25,9 @@ pub struct Notice {
 /// The notice for `event`, if it is one the engine sends.
 pub fn notice_of(event: &LifecycleEvent) -> Option<Notice> {
     let tenant_id = event.tenant_id.clone()?;
-    if !matches!(event.actor.as_str(), "engine" | "system") {
+    // The canary's doings are the canary's news (its metric and the home page), not a
+    // notice to the platform's inbox.
+    if !matches!(event.actor.as_str(), "engine" | "system") || tenant_id.is_canary() {
         return None;
     }
     let (event_type, about_endpoint, subject_key) = match event.kind {
@@ -142,6 +144,10 @@ mod tests {
 
         let closed = event(LifecycleKind::EndpointCircuitClosed, "system", serde_json::json!({}));
         assert_eq!(notice_of(&closed).map(|n| n.event_type), Some("sluice.endpoint.recovered"));
+        let canary = sluice_core::ids::TenantId::canary();
+        let opened =
+            LifecycleEvent::new(Some(&canary), LifecycleKind::EndpointCircuitOpened, "ep_c", "system", closed.detail);
+        assert_eq!(notice_of(&opened), None, "the canary's circuit is nobody's notice");
     }
 
     #[test]

@@ -205,8 +205,9 @@ pub(super) const LIVE_TENANT: &str =
 
 /// The condition that `column` (a tenant id) is not the canary's reserved tenant, for
 /// the listings across tenants, which must never show it: no caller can reach it.
+/// A row with no tenant (a platform-wide audit entry) passes.
 pub(super) fn not_canary(column: &str) -> String {
-    format!("{column} <> '{}'", TenantId::canary())
+    format!("({column} IS NULL OR {column} <> '{}')", TenantId::canary())
 }
 
 pub(super) const TENANT_COLUMNS: &str =

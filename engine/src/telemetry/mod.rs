@@ -151,6 +151,10 @@ fn describe() {
         Unit::Seconds,
         "a canary's publish to its verified receipt: the whole delivery path, end to end"
     );
+    describe_counter!(
+        "sluice_duplicate_sends_total",
+        "successful sends of a delivery whose lease another claim had taken over: the receiver got it twice"
+    );
     describe_gauge!("sluice_in_flight", "requests to endpoints in flight on this node");
     describe_gauge!("sluice_cluster_peers", "other live nodes sharing the database, as this node last counted");
 }
@@ -319,6 +323,7 @@ pub struct NodeCounters {
     pub claims: u64,
     pub record_batches: u64,
     pub record_errors: u64,
+    pub duplicate_sends: u64,
     pub in_flight: u64,
     pub peers: u64,
 }
@@ -349,6 +354,7 @@ impl Snapshot {
             counter!("sluice_claims_total").absolute(n.claims);
             counter!("sluice_record_batches_total").absolute(n.record_batches);
             counter!("sluice_record_errors_total").absolute(n.record_errors);
+            counter!("sluice_duplicate_sends_total").absolute(n.duplicate_sends);
             gauge!("sluice_in_flight").set(n.in_flight as f64);
             gauge!("sluice_cluster_peers").set(n.peers as f64);
         }
@@ -379,6 +385,7 @@ mod tests {
         let snapshot = Snapshot {
             queues: vec![QueueGauge { tenant: OTHER.into(), due: 3, oldest_due_seconds: 2.5, ..Default::default() }],
             endpoints_enabled: 4,
+            node: Some(NodeCounters { duplicate_sends: 2, ..Default::default() }),
             ..Default::default()
         };
         let text = t.render(&snapshot);
@@ -398,6 +405,7 @@ mod tests {
             "sluice_queue_depth{tenant=\"other\",state=\"due\"} 3".into(),
             "sluice_queue_oldest_due_seconds{tenant=\"other\"} 2.5".into(),
             "sluice_endpoints{state=\"enabled\"} 4".into(),
+            "sluice_duplicate_sends_total 2".into(),
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
         }

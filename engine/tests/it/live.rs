@@ -5,13 +5,17 @@
 //! in none of it.
 
 use sluice_core::ids::TenantId;
+use sluice_engine::ids::now_ms;
 use sluice_engine::CanarySettings;
 use sluice_testkit::{on_both_backends, Receiver, Reply, TestDb};
 use std::time::Duration;
 
 use crate::harness::{fast_config, Harness};
 
-on_both_backends!(the_live_view_counts_the_hours_attempts_and_leaves_the_canary_out);
+on_both_backends!(
+    the_live_view_counts_the_hours_attempts_and_leaves_the_canary_out,
+    another_node_fails_a_dead_nodes_runs_and_stale_endpoints_go
+);
 
 async fn the_live_view_counts_the_hours_attempts_and_leaves_the_canary_out(db: TestDb) {
     let h = Harness::new(db).await;
@@ -52,4 +56,38 @@ async fn the_live_view_counts_the_hours_attempts_and_leaves_the_canary_out(db: T
     let tenants = h.sluice.list_tenants(&h.admin, Some(250), None).await.expect("tenants").data;
     assert!(tenants.iter().all(|t| t.id != TenantId::canary()), "{tenants:?}");
     assert_eq!(tenants.len(), 1);
+}
+
+/// A node that died cannot fail its own runs: whichever node looks next does, once.
+/// Endpoints no run used for a week (a node gone, a URL changed) are deleted, so they
+/// never fill the canary's quota.
+async fn another_node_fails_a_dead_nodes_runs_and_stale_endpoints_go(db: TestDb) {
+    let h = Harness::new(db).await;
+    let nowhere = Receiver::start().await;
+    let settings =
+        CanarySettings { every: Duration::from_secs(60), timeout: Duration::from_secs(30), url: nowhere.url() };
+    h.sluice.canary_once("node-dead", &settings).await.expect("published");
+    let status = |h: &Harness| {
+        let sluice = h.sluice.clone();
+        let operator = h.operator.clone();
+        async move { sluice.canary_status(&operator).await.expect("status") }
+    };
+    assert_eq!((status(&h).await.waiting, status(&h).await.failed), (1, 0));
+    // Nothing received it (no receiver of Sluice's here); another node's turn, with
+    // every run overdue, fails it, and its own run waits.
+    let impatient = CanarySettings { timeout: Duration::ZERO, ..settings.clone() };
+    h.sluice.canary_once("node-alive", &impatient).await.expect("published");
+    let s = status(&h).await;
+    assert_eq!((s.failed, s.waiting, s.health.as_str()), (1, 1, "failing"), "{s:?}");
+    let again = CanarySettings { timeout: Duration::ZERO, ..settings.clone() };
+    h.sluice.canary_once("node-alive", &again).await.expect("published");
+    assert_eq!(status(&h).await.failed, 2, "each run failed once");
+
+    // A week and a day later: the endpoint no run used is deleted, the runs purged.
+    let week_and_a_day = now_ms() + 8 * 86_400_000;
+    h.sluice.purge_canary_runs(&h.platform, week_and_a_day).await.expect("purged");
+    let later = CanarySettings { url: format!("{}/moved", nowhere.url()), ..settings };
+    h.sluice.canary_once("node-alive", &later).await.expect("a new endpoint for the new URL");
+    let endpoints = h.store.canary_endpoint_ids().await.expect("ids");
+    assert_eq!(endpoints.len(), 1, "the stale one went, the new one stays: {endpoints:?}");
 }

@@ -2,7 +2,7 @@
 
 use sluice_core::model::*;
 use sluice_engine::ids::{new_id, now_ms};
-use sluice_engine::store::{NewMessage, NextStep, PublishResult};
+use sluice_engine::store::{AutoDisable, NewMessage, NextStep, PublishResult};
 use sluice_engine::{Error, KeyReach};
 use sluice_testkit::{on_both_backends, TestDb};
 
@@ -17,6 +17,7 @@ on_both_backends!(
     concurrent_publishes_share_commits_without_mixing_answers,
     claims_are_exclusive_and_leases_expire,
     stale_outcomes_are_fenced_off,
+    a_success_after_the_lease_passed_on_is_a_duplicate_send,
     deleting_an_endpoint_cancels_its_queue,
     rotation_keeps_the_old_secret_valid_during_grace,
     tenant_keys_cannot_see_other_tenants,
@@ -276,6 +277,48 @@ async fn stale_outcomes_are_fenced_off(db: TestDb) {
     let d = &h.deliveries().await[0];
     assert_eq!(d.status, DeliveryStatus::Succeeded);
     assert_eq!(h.attempts(d).await.len(), 2);
+}
+
+/// A node whose lease ran out mid-request still got a success: the delivery was (or
+/// will be) sent again by the node that took the lease over, so the receiver sees it
+/// twice. `record` answers how many such late successes it fenced off, for
+/// `sluice_duplicate_sends_total`; a late failure, or an outcome under its own lease,
+/// is no duplicate.
+async fn a_success_after_the_lease_passed_on_is_a_duplicate_send(db: TestDb) {
+    let h = Harness::new(db).await;
+    let e = h.endpoint("https://example.com/a", None).await;
+    for i in 0..3 {
+        h.publish("t", &format!("{{\"i\":{i}}}")).await;
+    }
+    let now = now_ms() + 10;
+    let slow = h.store.claim(&e.id, now, now + 1_000, "slow-node", 3).await.expect("claim");
+    let fast = h.store.claim(&e.id, now + 2_000, now + 60_000, "fast-node", 3).await.expect("reclaim");
+    assert_eq!(fast.len(), 3, "every lease ran out");
+    let record = |outcomes: Vec<_>| {
+        let store = h.store.clone();
+        async move { store.record(&outcomes, &[], &[], AutoDisable::NEVER, now_ms()).await.expect("record") }
+    };
+    // The node holding the leases: one delivered, one to retry, one failed for good.
+    let held = vec![
+        outcome(&fast[0], NextStep::Succeeded, 200, now),
+        outcome(&fast[1], NextStep::RetryAt(now + 5_000), 500, now),
+        outcome(&fast[2], NextStep::Exhausted, 500, now),
+    ];
+    assert_eq!(record(held).await, 0, "outcomes under their own leases");
+    // The slow node's answers come in late: two successes (each delivery is sent by
+    // the other node too: already, or at its retry) and a failure.
+    let late = vec![
+        outcome(&slow[0], NextStep::Succeeded, 200, now),
+        outcome(&slow[1], NextStep::Succeeded, 204, now),
+        outcome(&slow[2], NextStep::RetryAt(now + 5_000), 503, now),
+    ];
+    assert_eq!(record(late).await, 2, "two late successes, and a late failure is no duplicate");
+    let states: Vec<DeliveryStatus> = h.deliveries().await.iter().map(|d| d.status).collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == DeliveryStatus::Succeeded).count(),
+        1,
+        "the late verdicts changed nothing"
+    );
 }
 
 async fn deleting_an_endpoint_cancels_its_queue(db: TestDb) {

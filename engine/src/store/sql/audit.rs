@@ -24,12 +24,13 @@ impl AuditStore for This {
 
     async fn list_audit_events(&self, f: &AuditFilter, page: &PageArgs) -> Result<Vec<AuditEvent>> {
         // `action` matches a whole action or its subject: `user` finds `user.disabled`.
-        let rows: Vec<AuditRow> = sqlx::query_as(
+        let rows: Vec<AuditRow> = sqlx::query_as(&format!(
             "SELECT id, at, actor, tenant_id, action, target, client_ip, detail FROM audit_events \
-             WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR actor = $2) \
+             WHERE ($1 IS NULL OR tenant_id = $1) AND {} AND ($2 IS NULL OR actor = $2) \
              AND ($3 IS NULL OR action = $3 OR action LIKE $4) AND ($5 IS NULL OR at >= $5) \
              AND ($6 IS NULL OR id < $6) ORDER BY id DESC LIMIT $7",
-        )
+            not_canary("tenant_id")
+        ))
         .bind(f.tenant.as_ref().map(|t| t.as_str()))
         .bind(f.actor.as_deref())
         .bind(f.action.as_deref())

@@ -76,17 +76,36 @@ impl CanaryStore for This {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn fail_overdue_canaries(&self, node: &str, before_ms: i64, now_ms: i64) -> Result<u64> {
+    async fn fail_overdue_canaries(&self, before_ms: i64, now_ms: i64) -> Result<u64> {
         let done = sqlx::query(
-            "UPDATE canary_runs SET failed_at = $3 \
-             WHERE node_id = $1 AND published_at < $2 AND received_at IS NULL AND failed_at IS NULL",
+            "UPDATE canary_runs SET failed_at = $2 WHERE published_at < $1 AND received_at IS NULL AND failed_at IS NULL",
         )
-        .bind(node)
         .bind(before_ms)
         .bind(now_ms)
         .execute(&self.write)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn canary_endpoint_ids(&self) -> Result<Vec<EndpointId>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM endpoints WHERE tenant_id = $1 AND deleted_at IS NULL")
+                .bind(TenantId::canary().as_str())
+                .fetch_all(&self.read)
+                .await?;
+        rows.into_iter().map(|(id,)| parse_id(id)).collect()
+    }
+
+    async fn stale_canary_endpoints(&self, before_ms: i64) -> Result<Vec<EndpointId>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT e.id FROM endpoints e WHERE e.tenant_id = $1 AND e.deleted_at IS NULL AND e.created_at < $2 \
+             AND NOT EXISTS (SELECT 1 FROM canary_runs r WHERE r.endpoint_id = e.id AND r.published_at >= $2)",
+        )
+        .bind(TenantId::canary().as_str())
+        .bind(before_ms)
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter().map(|(id,)| parse_id(id)).collect()
     }
 
     async fn canary_runs_since(&self, since_ms: i64) -> Result<Vec<CanaryRunRow>> {

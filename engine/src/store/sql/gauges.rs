@@ -80,10 +80,11 @@ impl GaugeStore for This {
         if This::BACKEND == Backend::Sqlite {
             return Ok(0);
         }
-        let (n,): (i64,) = sqlx::query_as(
+        let (n,): (i64,) = sqlx::query_as(&format!(
             "SELECT COUNT(*) FROM endpoint_pacing p JOIN endpoints e ON e.id = p.endpoint_id \
-             WHERE p.circuit_open_until_us IS NOT NULL AND e.deleted_at IS NULL",
-        )
+             WHERE p.circuit_open_until_us IS NOT NULL AND e.deleted_at IS NULL AND {}",
+            not_canary("e.tenant_id")
+        ))
         .fetch_one(&self.read)
         .await?;
         Ok(n)

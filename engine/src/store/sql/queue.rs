@@ -18,6 +18,29 @@ fn push_id_list<'a>(qb: &mut sqlx::QueryBuilder<'a, Db>, ids: impl IntoIterator<
 }
 
 impl This {
+    /// Of `chunk`'s successful outcomes, those fenced off because another claim took
+    /// the lease over: the receiver accepted a send of a delivery that is (or was) sent
+    /// again. Read only when the fenced update changed fewer rows than it was given,
+    /// which a healthy node never sees, so the hot path pays nothing for it.
+    async fn late_successes_in(tx: &mut sqlx::Transaction<'_, Db>, chunk: &[Outcome]) -> Result<u64> {
+        let successes: Vec<&Outcome> = chunk.iter().filter(|o| matches!(o.next, NextStep::Succeeded)).collect();
+        if successes.is_empty() {
+            return Ok(0);
+        }
+        let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT id, lease_token FROM deliveries WHERE id IN (");
+        let mut ids = qb.separated(", ");
+        for o in &successes {
+            ids.push_bind(o.attempt.delivery_id.as_str());
+        }
+        qb.push(")");
+        let tokens: std::collections::HashMap<String, i64> =
+            qb.build_query_as::<(String, i64)>().fetch_all(&mut **tx).await?.into_iter().collect();
+        let late = successes
+            .iter()
+            .filter(|o| tokens.get(o.attempt.delivery_id.as_str()).is_some_and(|token| *token != o.lease_token));
+        Ok(late.count() as u64)
+    }
+
     /// Lowers the queue heads of the endpoints in `heads` (endpoint id, due at) to at
     /// most that time, inside the transaction that queues the work. Used by every
     /// statement file that makes deliveries due (they are all compiled into one
@@ -363,11 +386,12 @@ impl QueueStore for This {
         events: &[LifecycleEvent],
         auto_disable: AutoDisable,
         now_ms: i64,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         // Multi-row statements: a batch of outcomes costs a handful of round trips and
         // one commit, not two statements per outcome (which, on PostgreSQL over a
         // socket, was what bounded the delivery rate).
         let mut tx = self.write.begin().await?;
+        let mut duplicates = 0;
         Self::lock_streaks_in(&mut tx, outcomes).await?;
         for chunk in outcomes.chunks(200) {
             let mut qb = sqlx::QueryBuilder::<Db>::new(
@@ -431,11 +455,14 @@ impl QueueStore for This {
                 ") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_token = v.column2 \
                  AND deliveries.state = 'pending'",
             );
-            qb.build().execute(&mut *tx).await?;
+            let applied = qb.build().execute(&mut *tx).await?.rows_affected();
+            if applied < chunk.len() as u64 {
+                duplicates += Self::late_successes_in(&mut tx, chunk).await?;
+            }
         }
         Self::record_consequences_in(&mut tx, outcomes, disable, events, auto_disable, now_ms).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(duplicates)
     }
 
     async fn release_leases(&self, owner: &str, now_ms: i64) -> Result<u64> {

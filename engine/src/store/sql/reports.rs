@@ -139,11 +139,12 @@ impl ReportStore for This {
     }
 
     async fn error_classes(&self, reach: Reach<'_>, since_ms: i64) -> Result<Vec<(String, i64)>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
+        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
             "SELECT last_error_class, COUNT(*) FROM deliveries WHERE updated_at >= $1 AND state <> 'succeeded' \
-             AND last_error_class IS NOT NULL AND ($2 IS NULL OR tenant_id = $2) \
+             AND last_error_class IS NOT NULL AND ($2 IS NULL OR tenant_id = $2) AND {} \
              GROUP BY last_error_class ORDER BY COUNT(*) DESC",
-        )
+            not_canary("tenant_id")
+        ))
         .bind(since_ms)
         .bind(reach.tenant_id().map(|t| t.as_str()))
         .fetch_all(&self.read)
@@ -247,12 +248,13 @@ impl ReportStore for This {
     }
 
     async fn list_events(&self, f: &EventFilter, page: &PageArgs) -> Result<Vec<ActivityEvent>> {
-        let rows: Vec<EventRow> = sqlx::query_as(
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
             "SELECT id, tenant_id, kind, subject_id, actor, detail, created_at FROM lifecycle_events \
-             WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR kind LIKE $3) \
+             WHERE ($1 IS NULL OR tenant_id = $1) AND {} AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR kind LIKE $3) \
              AND ($4 IS NULL OR subject_id = $4) AND ($5 IS NULL OR created_at >= $5) \
              AND ($6 IS NULL OR created_at < $6) AND ($7 IS NULL OR id < $7) ORDER BY id DESC LIMIT $8",
-        )
+            not_canary("tenant_id")
+        ))
         .bind(f.tenant.as_ref().map(|t| t.as_str()))
         .bind(f.kind.map(LifecycleKind::as_str))
         .bind(f.subject_kind.as_ref().map(|s| format!("{}.%", s.replace(['%', '_'], ""))))
