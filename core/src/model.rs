@@ -162,6 +162,23 @@ pub struct TenantOverview {
     /// Its endpoints' incidents: time to detect and recover over 7 and 30 days.
     #[serde(default)]
     pub incidents: IncidentStats,
+    /// Deliveries finished over the last 24 hours by endpoint label (`kind=erp`), for
+    /// the endpoints that have labels; most deliveries first.
+    #[serde(default)]
+    pub by_label: Vec<LabelSuccess>,
+}
+
+/// Deliveries to the endpoints with one label, over the last 24 hours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LabelSuccess {
+    /// `key=value`.
+    pub label: String,
+    /// Endpoints with the label.
+    pub endpoints: i64,
+    pub succeeded: i64,
+    /// Used up their retries.
+    pub failed: i64,
 }
 
 /// The answer to creating an API key: the only time the key is shown.
@@ -220,6 +237,10 @@ pub struct Endpoint {
     pub max_concurrency: Option<u32>,
     /// Delays in seconds between attempts; `null` means the default schedule.
     pub retry_schedule_seconds: Option<Vec<u32>>,
+    /// Small key/value labels for grouping endpoints (`{"kind": "erp"}`); the tenant
+    /// overview shows delivery success by label.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// Bumped on every change: the ETag, and the `If-Match` value for PATCH.
     pub version: i64,
     pub created_at: DateTime<Utc>,

@@ -144,6 +144,11 @@ pub struct CreateEndpoint {
     #[cfg_attr(feature = "openapi", schema(pattern = "^whsec_[A-Za-z0-9+/]+={0,2}$"))]
     #[serde(default)]
     pub secret: Option<String>,
+    /// Up to ten labels: keys of lower-case letters, digits, `_`, `.` and `-`, values
+    /// of 1 to 64 characters.
+    #[cfg_attr(feature = "openapi", schema(example = json!({ "kind": "erp" })))]
+    #[serde(default)]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// A partial update: absent fields keep their value; `null` clears an optional one.
@@ -176,6 +181,10 @@ pub struct PatchEndpoint {
     #[cfg_attr(feature = "openapi", schema(max_items = 30, example = json!([5, 300, 1800, 7200, 18000, 36000, 36000])))]
     #[serde(default, deserialize_with = "double_option")]
     pub retry_schedule_seconds: Option<Option<Vec<u32>>>,
+    /// Replaces every label (`{}` removes them all).
+    #[cfg_attr(feature = "openapi", schema(example = json!({ "kind": "erp" })))]
+    #[serde(default)]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Suspend a tenant: why, for its people and the audit trail.

@@ -115,6 +115,41 @@ pub fn name(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Labels an endpoint may have, and their keys' and values' lengths.
+pub const MAX_LABELS: usize = 10;
+pub const MAX_LABEL_KEY_LEN: usize = 32;
+pub const MAX_LABEL_VALUE_LEN: usize = 64;
+
+/// An endpoint's labels: at most ten, each key a short identifier (`kind`,
+/// `team.region`), each value short and printable. Answers (field suffix, message)
+/// for each problem, so the caller can name `labels.kind`.
+pub fn labels(labels: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    if labels.len() > MAX_LABELS {
+        errors.push((String::new(), format!("may have at most {MAX_LABELS} labels")));
+    }
+    for (key, value) in labels {
+        let key_ok = key.len() <= MAX_LABEL_KEY_LEN
+            && key.starts_with(|c: char| c.is_ascii_lowercase())
+            && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
+        // Keys go into field names of error answers: never echo a bad one whole.
+        let shown: String = key.chars().filter(char::is_ascii_graphic).take(MAX_LABEL_KEY_LEN).collect();
+        if !key_ok {
+            errors.push((
+                format!(".{shown}"),
+                format!(
+                    "a label key must be 1 to {MAX_LABEL_KEY_LEN} characters: lower-case letters, digits, '_', '.' \
+                     or '-', starting with a letter"
+                ),
+            ));
+        } else if value.is_empty() || value.chars().count() > MAX_LABEL_VALUE_LEN || value.chars().any(char::is_control)
+        {
+            errors.push((format!(".{key}"), format!("must be 1 to {MAX_LABEL_VALUE_LEN} printable characters")));
+        }
+    }
+    errors
+}
+
 pub fn description(s: &str) -> Result<(), String> {
     if s.chars().count() > MAX_DESCRIPTION_LEN {
         return Err(format!("must be at most {MAX_DESCRIPTION_LEN} characters"));
@@ -235,6 +270,22 @@ pub fn idempotency_key(s: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_are_few_short_and_plain() {
+        let of = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        };
+        assert!(labels(&of(&[("kind", "erp"), ("team.region-2", "EU West")])).is_empty());
+        assert!(labels(&of(&[])).is_empty());
+        let bad = labels(&of(&[("Kind", "erp"), ("kind", ""), ("ok", "a\u{0}b"), ("", "x")]));
+        let fields: Vec<&str> = bad.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, [".", ".Kind", ".kind", ".ok"]);
+        let many: Vec<(String, String)> = (0..11).map(|i| (format!("k{i}"), "v".to_owned())).collect();
+        let many = many.into_iter().collect();
+        assert_eq!(labels(&many)[0].0, "", "too many, said once for the whole map");
+        assert_eq!(labels(&of(&[("k", &"v".repeat(65))])).len(), 1);
+    }
 
     #[test]
     fn retry_schedules() {

@@ -28,6 +28,8 @@ pub enum EditOutcome {
 }
 
 /// Saves an edit made against `version`; refuses if the endpoint has moved on.
+// A form's fields are flat arguments (see ARCHITECTURE.md), one per input.
+#[allow(clippy::too_many_arguments)]
 #[server(endpoint = "edit_endpoint")]
 pub async fn edit_endpoint(
     tenant: String,
@@ -36,9 +38,10 @@ pub async fn edit_endpoint(
     url: String,
     description: Option<String>,
     event_types: Option<String>,
+    labels: Option<String>,
     csrf: String,
 ) -> Result<EditOutcome, AppError> {
-    use super::endpoints::split_types;
+    use super::endpoints::{split_labels, split_types};
     use crate::auth::ssr::parse_id;
     use sluice_core::model::PatchEndpoint;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
@@ -47,6 +50,8 @@ pub async fn edit_endpoint(
         url: Some(url),
         description: Some(description.unwrap_or_default()),
         event_types: Some(split_types(event_types.as_deref().unwrap_or(""))),
+        // A form from before labels existed sends none: they stay as they are.
+        labels: labels.as_deref().map(split_labels),
         ..Default::default()
     };
     match ctx.sluice.patch_endpoint(&tenant, &endpoint, Some(version), patch).await {
@@ -256,6 +261,15 @@ fn EditForm(e: Endpoint, csrf: String, save: ServerAction<EditEndpoint>) -> impl
                     aria-describedby="edit-types-hint"
                 />
                 <crate::pages::EventTypesHint id="edit-types-hint"/>
+            </div>
+            <div class="field">
+                <label for="edit-labels">"Labels (key=value, comma-separated)"</label>
+                <input
+                    id="edit-labels"
+                    name="labels"
+                    value=super::endpoints::join_labels(&e.labels)
+                    placeholder="kind=erp, region=eu"
+                />
             </div>
             <button type="submit">"Save"</button>
         </ActionForm>

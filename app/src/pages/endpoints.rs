@@ -40,6 +40,25 @@ pub(super) fn split_types(raw: &str) -> Vec<String> {
     raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
 }
 
+/// A labels field as people type it (`kind=erp, region=eu`) as the API takes it. A
+/// piece without `=` becomes a label with no value, which the service refuses by name.
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
+pub(super) fn split_labels(raw: &str) -> std::collections::BTreeMap<String, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.trim().to_owned(), v.trim().to_owned()),
+            None => (l.to_owned(), String::new()),
+        })
+        .collect()
+}
+
+/// Labels as the form shows them: `kind=erp, region=eu`.
+pub(super) fn join_labels(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+}
+
 #[server(endpoint = "load_endpoints")]
 pub async fn load_endpoints(tenant: String) -> Result<EndpointsView, AppError> {
     use crate::auth::ssr::parse_id;
@@ -371,4 +390,14 @@ fn disabled_notice(
             <ul>{items}</ul>
         </section>
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn labels_round_trip_through_the_form() {
+        let labels = super::split_labels(" kind = erp,region=eu ,, broken");
+        assert_eq!(super::join_labels(&labels), "broken=, kind=erp, region=eu");
+        assert!(super::split_labels("").is_empty());
+    }
 }

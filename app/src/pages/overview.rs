@@ -237,10 +237,55 @@ fn OverviewView(o: TenantOverview, tenant: String) -> impl IntoView {
                     .into_any()
             }}
         </section>
+        <LabelTable labels=o.by_label.clone()/>
         <section aria-labelledby="incidents-heading" class="card">
             <h2 id="incidents-heading">"Incidents"</h2>
             <crate::pages::incidents::IncidentTimesTable stats=o.incidents.clone()/>
             <A href=incidents_href>"See the incidents"</A>
         </section>
     }
+}
+
+/// Delivery success by endpoint label; nothing when no endpoint has labels.
+#[component]
+fn LabelTable(labels: Vec<sluice_core::model::LabelSuccess>) -> impl IntoView {
+    (!labels.is_empty()).then(|| {
+        let rows = labels
+            .into_iter()
+            .map(|l| {
+                let finished = l.succeeded + l.failed;
+                let share =
+                    if finished == 0 { "–".to_owned() } else { fmt_pct(l.succeeded as f64 / finished as f64) };
+                view! {
+                    <tr data-testid="label-success">
+                        <td>{l.label}</td>
+                        <td class="num">{l.endpoints}</td>
+                        <td class="num">{l.succeeded}</td>
+                        <td class="num">{l.failed}</td>
+                        <td>{share}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <section aria-labelledby="labels-heading">
+                <h2 id="labels-heading">"Success by endpoint label, last 24 h"</h2>
+                <div class="table-wrap">
+                    <table>
+                        <caption class="sr-only">"Deliveries by endpoint label"</caption>
+                        <thead>
+                            <tr>
+                                <th scope="col">"Label"</th>
+                                <th scope="col" class="num">"Endpoints"</th>
+                                <th scope="col" class="num">"Succeeded"</th>
+                                <th scope="col" class="num">"Failed"</th>
+                                <th scope="col">"Success"</th>
+                            </tr>
+                        </thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
+            </section>
+        }
+    })
 }

@@ -27,6 +27,12 @@ fn check_event_types(errors: &mut Errors, types: &[String]) {
     }
 }
 
+fn check_labels(errors: &mut Errors, labels: &std::collections::BTreeMap<String, String>) {
+    for (suffix, message) in validate::labels(labels) {
+        errors.add(&format!("labels{suffix}"), message);
+    }
+}
+
 impl Sluice {
     pub async fn create_endpoint(&self, tenant: &ManageScope, req: CreateEndpoint) -> Result<Endpoint> {
         let owner = self.get_tenant(tenant).await?;
@@ -48,6 +54,8 @@ impl Sluice {
         if let Some(s) = &req.secret {
             errors.check(validate::secret(s), "secret");
         }
+        let labels = req.labels.unwrap_or_default();
+        check_labels(&mut errors, &labels);
         errors.into_result().map_err(Error::Validation)?;
 
         let now = now_ms();
@@ -63,6 +71,7 @@ impl Sluice {
             rate_limit_per_second: req.rate_limit_per_second,
             max_concurrency: req.max_concurrency,
             retry_schedule_seconds: req.retry_schedule_seconds,
+            labels,
             version: 1,
             created_at: ms_to_dt(now),
             updated_at: ms_to_dt(now),
@@ -145,6 +154,10 @@ impl Sluice {
                 errors.check(validate::retry_schedule(s), "retry_schedule_seconds");
             }
             next.retry_schedule_seconds = s;
+        }
+        if let Some(labels) = req.labels {
+            check_labels(&mut errors, &labels);
+            next.labels = labels;
         }
         errors.into_result().map_err(Error::Validation)?;
         if next == current {

@@ -20,6 +20,7 @@ mod health;
 mod idempotency;
 mod incidents;
 mod keys;
+mod labels;
 mod live;
 mod messages;
 mod metrics;

@@ -199,6 +199,7 @@ impl Sluice {
             latency,
             error_classes,
             incidents: self.incident_stats(Reach::Tenant(scope)).await?,
+            by_label: self.success_by_label(scope, now).await?,
         })
     }
 }

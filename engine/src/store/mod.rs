@@ -249,6 +249,11 @@ pub trait EndpointStore: Send + Sync {
     /// The tenant's endpoints among `ids` that still exist, in one query.
     async fn endpoints_by_id(&self, tenant: &TenantScope, ids: &[EndpointId]) -> Result<Vec<Endpoint>>;
     async fn list_endpoints(&self, tenant: &TenantScope, page: &PageArgs) -> Result<Vec<Endpoint>>;
+    /// The tenant's endpoints that have labels (not deleted), with them.
+    async fn endpoint_labels(
+        &self,
+        tenant: &TenantScope,
+    ) -> Result<Vec<(EndpointId, std::collections::BTreeMap<String, String>)>>;
     /// Writes `endpoint`'s mutable fields if the stored version is still
     /// `expected_version`; false when someone changed it first.
     async fn update_endpoint(

@@ -94,6 +94,7 @@ pub(super) struct EndpointRow {
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    pub labels: String,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -192,7 +193,7 @@ pub(super) const API_KEY_COLUMNS: &str = "id, tenant_id, name, prefix, created_a
 pub(super) const USER_COLUMNS: &str =
     "users.id, users.email, users.role, users.tenant_id, users.created_at, users.disabled_at, users.version";
 pub(super) const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, description, event_types, enabled, disabled_reason, \
-     disabled_at, rate_limit_per_second, max_concurrency, retry_schedule, version, created_at, updated_at";
+     disabled_at, rate_limit_per_second, max_concurrency, retry_schedule, version, created_at, updated_at, labels";
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, tenant_id, event_type, payload, idempotency_key, request_hash, created_at";
 pub(super) const DELIVERY_COLUMNS: &str = "id, message_id, endpoint_id, tenant_id, event_type, state, attempts, \
@@ -333,6 +334,7 @@ pub(super) fn endpoint_from(r: EndpointRow) -> Result<Endpoint> {
         rate_limit_per_second: r.rate_limit_per_second.and_then(|v| u32::try_from(v).ok()),
         max_concurrency: r.max_concurrency.and_then(|v| u32::try_from(v).ok()),
         retry_schedule_seconds: schedule_from(r.retry_schedule)?,
+        labels: serde_json::from_str(&r.labels)?,
         version: r.version,
         created_at: ms_to_dt(r.created_at),
         updated_at: ms_to_dt(r.updated_at),

@@ -18,6 +18,7 @@ mod hardening;
 mod harness;
 mod idempotency;
 mod incidents;
+mod labels;
 mod metrics;
 mod nul;
 mod openapi;

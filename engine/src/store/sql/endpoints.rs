@@ -66,8 +66,8 @@ impl EndpointStore for This {
         Self::check_quota_in(&mut tx, tenant, count, quota, "endpoints").await?;
         sqlx::query(
             "INSERT INTO endpoints (id, tenant_id, url, description, event_types, enabled, disabled_reason, disabled_at, \
-             rate_limit_per_second, max_concurrency, retry_schedule, version, created_at, updated_at, deleted_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL)",
+             rate_limit_per_second, max_concurrency, retry_schedule, version, created_at, updated_at, deleted_at, labels) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL, $15)",
         )
         .bind(e.id.as_str())
         .bind(tenant.id().as_str())
@@ -83,12 +83,26 @@ impl EndpointStore for This {
         .bind(e.version)
         .bind(e.created_at.timestamp_millis())
         .bind(e.updated_at.timestamp_millis())
+        .bind(serde_json::to_string(&e.labels)?)
         .execute(&mut *tx)
         .await?;
         self.insert_secret_in(&mut tx, &e.id, secret).await?;
         Self::insert_event_in(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn endpoint_labels(
+        &self,
+        tenant: &TenantScope,
+    ) -> Result<Vec<(EndpointId, std::collections::BTreeMap<String, String>)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, labels FROM endpoints WHERE tenant_id = $1 AND deleted_at IS NULL AND labels <> '{}'",
+        )
+        .bind(tenant.id().as_str())
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter().map(|(id, labels)| Ok((parse_id(id)?, serde_json::from_str(&labels)?))).collect()
     }
 
     async fn get_endpoint(&self, tenant: &TenantScope, id: &EndpointId) -> Result<Option<Endpoint>> {
@@ -140,7 +154,7 @@ impl EndpointStore for This {
         let done = sqlx::query(
             "UPDATE endpoints SET url = $1, description = $2, event_types = $3, enabled = $4, disabled_reason = $5, \
              disabled_at = $6, rate_limit_per_second = $7, retry_schedule = $8, version = $9, updated_at = $10, \
-             max_concurrency = $14 WHERE id = $11 AND tenant_id = $12 AND version = $13 AND deleted_at IS NULL",
+             max_concurrency = $14, labels = $15 WHERE id = $11 AND tenant_id = $12 AND version = $13 AND deleted_at IS NULL",
         )
         .bind(&e.url)
         .bind(&e.description)
@@ -156,6 +170,7 @@ impl EndpointStore for This {
         .bind(tenant.id().as_str())
         .bind(expected_version)
         .bind(e.max_concurrency.map(i64::from))
+        .bind(serde_json::to_string(&e.labels)?)
         .execute(&mut *tx)
         .await?
         .rows_affected()
