@@ -174,3 +174,30 @@ test('server functions answer with the status REST gives, never 500 for a caller
   expect(invalid.status()).toBe(422);
   expect((await invalid.json()).code).toBe('validation_failed');
 });
+
+test('a partner labels an endpoint, edits the labels, and a bad one is refused', async ({ page, request }) => {
+  await signIn(page, EMAIL, PASSWORD);
+  await page.goto(`/tenants/${tenant}/endpoints`);
+  await hydrated(page);
+  await page.getByText('Add an endpoint').click();
+  await page.getByLabel('URL').fill(`https://hooks.initech.test/labelled-${run}`);
+  await page.getByLabel(/^Labels/).fill('kind = erp, region=eu');
+  await page.getByRole('button', { name: 'Add endpoint' }).click();
+  await expect(page.getByTestId('endpoint-row').filter({ hasText: `labelled-${run}` })).toHaveCount(1);
+  const listed = await (await request.get(`/v1/tenants/${tenant}/endpoints?limit=100`, { headers: auth })).json();
+  const labelled = listed.data.find((e: { url: string }) => e.url.endsWith(`labelled-${run}`));
+  expect(labelled.labels).toEqual({ kind: 'erp', region: 'eu' });
+
+  await page.goto(`/tenants/${tenant}/endpoints/${labelled.id}`);
+  await hydrated(page);
+  const labels = page.getByLabel(/^Labels/);
+  await expect(labels).toHaveValue('kind=erp, region=eu');
+  await labels.fill('Kind=crm');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByRole('alert')).toContainText('label key');
+  await labels.fill('kind=crm');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByRole('status')).toHaveText('Saved.');
+  const saved = await (await request.get(`/v1/tenants/${tenant}/endpoints/${labelled.id}`, { headers: auth })).json();
+  expect(saved.labels).toEqual({ kind: 'crm' });
+});

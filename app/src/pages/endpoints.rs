@@ -100,6 +100,7 @@ pub async fn create_endpoint(
     url: String,
     description: Option<String>,
     event_types: Option<String>,
+    labels: Option<String>,
     csrf: String,
     idempotency_key: Option<String>,
 ) -> Result<String, AppError> {
@@ -107,13 +108,14 @@ pub async fn create_endpoint(
     use sluice_core::model::CreateEndpoint;
     let (ctx, _, caller) = crate::auth::ssr::changing(&csrf).await?;
     let scope = caller.tenant_manage(&parse_id(&tenant)?)?;
-    let request = fingerprint(&(&tenant, &url, &description, &event_types))?;
+    let request = fingerprint(&(&tenant, &url, &description, &event_types, &labels))?;
     let act = async move {
         let types = split_types(event_types.as_deref().unwrap_or(""));
         let req = CreateEndpoint {
             url,
             description: description.filter(|d| !d.trim().is_empty()),
             event_types: (!types.is_empty()).then_some(types),
+            labels: labels.as_deref().map(split_labels),
             ..Default::default()
         };
         let e = ctx.sluice.create_endpoint(&scope, req).await?;
@@ -310,6 +312,10 @@ fn EndpointsView(
                     <label for="new-types">"Event types (comma-separated; empty for all)"</label>
                     <input id="new-types" name="event_types" aria-describedby="new-types-hint"/>
                     <crate::pages::EventTypesHint id="new-types-hint"/>
+                </div>
+                <div class="field">
+                    <label for="new-labels">"Labels (key=value, comma-separated)"</label>
+                    <input id="new-labels" name="labels" placeholder="kind=erp, region=eu"/>
                 </div>
                 <button type="submit" disabled=move || create.pending().get()>"Add endpoint"</button>
             </ActionForm>

@@ -1,11 +1,35 @@
 // What a recorded batch causes beyond the deliveries' own rows: endpoints disabled (a
 // 410, or auto-disable), lifecycle events and their notices, and the queue heads of
-// retries and notices. Run inside the recorder's transaction by `record`. And what a
-// circuit that opened or closed for every node causes, run by `record_circuits`.
+// retries and notices. Run inside the recorder's transaction by `record`, as is the
+// count of late successes its fence turned away (duplicate sends). And what a circuit
+// that opened or closed for every node causes, run by `record_circuits`.
 // Compiled once per backend: `include!`d by `sqlite.rs` and `postgres.rs`, which define
 // `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
 
 impl This {
+    /// Of `chunk`'s successful outcomes, those fenced off because another claim took
+    /// the lease over: the receiver accepted a send of a delivery that is (or was) sent
+    /// again. Read only when the fenced update changed fewer rows than it was given,
+    /// which a healthy node never sees, so the hot path pays nothing for it.
+    async fn late_successes_in(tx: &mut sqlx::Transaction<'_, Db>, chunk: &[Outcome]) -> Result<u64> {
+        let successes: Vec<&Outcome> = chunk.iter().filter(|o| matches!(o.next, NextStep::Succeeded)).collect();
+        if successes.is_empty() {
+            return Ok(0);
+        }
+        let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT id, lease_token FROM deliveries WHERE id IN (");
+        let mut ids = qb.separated(", ");
+        for o in &successes {
+            ids.push_bind(o.attempt.delivery_id.as_str());
+        }
+        qb.push(")");
+        let tokens: std::collections::HashMap<String, i64> =
+            qb.build_query_as::<(String, i64)>().fetch_all(&mut **tx).await?.into_iter().collect();
+        let late = successes
+            .iter()
+            .filter(|o| tokens.get(o.attempt.delivery_id.as_str()).is_some_and(|token| *token != o.lease_token));
+        Ok(late.count() as u64)
+    }
+
     async fn record_consequences_in(
         tx: &mut sqlx::Transaction<'_, Db>,
         outcomes: &[Outcome],
