@@ -55,10 +55,31 @@ pub struct CanaryStatus {
     /// Median and 99th percentile of the last hour's delivered runs (nearest rank).
     pub latency_p50_ms: Option<i64>,
     pub latency_p99_ms: Option<i64>,
-    /// In a word: `failing` when the newest finished run failed, `healthy` when it
-    /// arrived, `unknown` with no finished run in the hour. Read from every run of the
-    /// hour, not only those listed: with many nodes the newest ten may all be waiting.
-    pub health: String,
+    /// Read from every run of the hour, not only those listed: with many nodes the
+    /// newest ten may all be waiting.
+    pub health: CanaryHealth,
+}
+
+/// The canary in a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CanaryHealth {
+    /// The newest finished run arrived.
+    Healthy,
+    /// The newest finished run failed.
+    Failing,
+    /// No run finished in the hour.
+    Unknown,
+}
+
+impl CanaryHealth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Failing => "failing",
+            Self::Unknown => "unknown",
+        }
+    }
 }
 
 /// Runs the operations page lists.
@@ -71,9 +92,9 @@ impl CanaryStatus {
         let mut latencies: Vec<i64> = runs.iter().filter_map(|r| r.latency_ms).collect();
         latencies.sort_unstable();
         let health = match runs.iter().find(|r| r.outcome != CanaryOutcome::Waiting).map(|r| r.outcome) {
-            Some(CanaryOutcome::Delivered) => "healthy",
-            Some(_) => "failing",
-            None => "unknown",
+            Some(CanaryOutcome::Delivered) => CanaryHealth::Healthy,
+            Some(_) => CanaryHealth::Failing,
+            None => CanaryHealth::Unknown,
         };
         let rank = |p: f64| -> Option<i64> {
             let n = latencies.len();
@@ -88,7 +109,7 @@ impl CanaryStatus {
             waiting: count(CanaryOutcome::Waiting),
             latency_p50_ms: rank(0.5),
             latency_p99_ms: rank(0.99),
-            health: health.to_owned(),
+            health,
             recent: runs.into_iter().take(CANARY_RUNS_SHOWN).collect(),
         }
     }
@@ -118,23 +139,23 @@ mod tests {
         assert_eq!(status.latency_p50_ms, Some(50));
         assert_eq!(status.latency_p99_ms, Some(99));
         assert_eq!(status.recent.len(), CANARY_RUNS_SHOWN);
-        assert_eq!(status.health, "failing", "the newest finished run failed; a waiting one does not count");
+        assert_eq!(status.health.as_str(), "failing", "the newest finished run failed; a waiting one does not count");
         // Twelve runs on their way ahead of a failed one: still failing, though the
         // list shows only waiting ones.
         let mut runs: Vec<CanaryRun> = (0..12).map(|_| run(CanaryOutcome::Waiting, None)).collect();
         runs.push(run(CanaryOutcome::Failed, None));
         let status = CanaryStatus::of(60, runs);
         assert!(status.recent.iter().all(|r| r.outcome == CanaryOutcome::Waiting));
-        assert_eq!(status.health, "failing");
+        assert_eq!(status.health.as_str(), "failing");
     }
 
     #[test]
     fn no_runs_no_numbers() {
         let status = CanaryStatus::of(0, vec![]);
         assert_eq!((status.latency_p50_ms, status.latency_p99_ms), (None, None));
-        assert_eq!(status.health, "unknown");
+        assert_eq!(status.health.as_str(), "unknown");
         let one = CanaryStatus::of(60, vec![run(CanaryOutcome::Delivered, Some(7))]);
         assert_eq!((one.latency_p50_ms, one.latency_p99_ms), (Some(7), Some(7)));
-        assert_eq!(one.health, "healthy");
+        assert_eq!(one.health.as_str(), "healthy");
     }
 }

@@ -3,7 +3,7 @@
 //! latest runs of every node.
 
 use leptos::prelude::*;
-use sluice_core::canary::{CanaryOutcome, CanaryStatus};
+use sluice_core::canary::{CanaryHealth, CanaryOutcome, CanaryStatus};
 
 fn badge(outcome: CanaryOutcome) -> &'static str {
     match outcome {
@@ -19,11 +19,10 @@ fn ms(v: Option<i64>) -> String {
 
 #[component]
 pub fn CanaryCard(status: CanaryStatus) -> impl IntoView {
-    let health = status.health.clone();
-    let health_class = match health.as_str() {
-        "healthy" => "badge ok",
-        "failing" => "badge bad",
-        _ => "badge off",
+    let health_class = match status.health {
+        CanaryHealth::Healthy => "badge ok",
+        CanaryHealth::Failing => "badge bad",
+        CanaryHealth::Unknown => "badge off",
     };
     let every = if status.interval_seconds == 0 {
         "This node sends no canary (SLUICE_CANARY_INTERVAL_SECONDS=0); other nodes' runs show here.".to_owned()
@@ -52,7 +51,7 @@ pub fn CanaryCard(status: CanaryStatus) -> impl IntoView {
         <p class="text-sm text-slate-600">{every}</p>
         <dl class="facts" data-testid="canary">
             <dt>"State"</dt>
-            <dd><span class=health_class data-testid="canary-health">{health}</span></dd>
+            <dd><span class=health_class data-testid="canary-health">{status.health.as_str()}</span></dd>
             <dt>"Last hour"</dt>
             <dd data-testid="canary-hour">
                 {format!("{} delivered, {} failed, {} on their way", status.delivered, status.failed, status.waiting)}

@@ -47,7 +47,7 @@ async fn the_canary_goes_the_whole_way_and_stays_out_of_sight(db: TestDb) {
     assert!(arrived, "two canaries delivered: {:?}", status(&app).await);
     let s = status(&app).await;
     assert_eq!(s.failed, 0, "{s:?}");
-    assert_eq!(s.health, "healthy");
+    assert_eq!(s.health.as_str(), "healthy");
     assert!(s.latency_p50_ms.is_some() && s.latency_p99_ms >= s.latency_p50_ms, "{s:?}");
     let run = s.recent.iter().find(|r| r.outcome == CanaryOutcome::Delivered).expect("a delivered run");
     assert!(run.node_id.starts_with("node-") && run.received_at >= Some(run.published_at), "{run:?}");
@@ -151,7 +151,7 @@ async fn a_canary_nobody_receives_fails_and_no_other_receipt_counts(db: TestDb) 
     assert!(failed, "overdue runs fail: {:?}", status(&app).await);
     let s = status(&app).await;
     assert_eq!(s.delivered, 0, "no receipt counted: {s:?}");
-    assert_eq!(s.health, "failing");
+    assert_eq!(s.health.as_str(), "failing");
     assert!(value(&scrape(&app).await, "sluice_canary_runs_total{outcome=\"failed\"}") >= 1.0);
 
     // The genuine request, arriving after its run failed: verified, and counts for
