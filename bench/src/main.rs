@@ -21,6 +21,7 @@ mod backlog;
 mod cluster;
 mod isolation;
 mod machine;
+mod overview;
 mod process;
 mod receiver;
 mod report;
@@ -84,6 +85,9 @@ struct Args {
     /// Deliveries queued for a down endpoint in the backlog run; 0 skips it.
     #[arg(long, default_value_t = 200_000)]
     backlog: usize,
+    /// Deliveries of history the tenant overview is loaded with, in turn; empty skips it.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![10_000, 1_000_000])]
+    overview_history: Vec<usize>,
     /// Parallel wrong sign-ins in the sign-in storm (on SQLite); 0 skips it.
     #[arg(long, default_value_t = 500)]
     storm_sign_ins: usize,
@@ -169,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
     let mut isolation = Vec::new();
     let mut scheduling = Vec::new();
     let mut backlogs = Vec::new();
+    let mut overviews = Vec::new();
     // `--backends ''` runs no backend: only the sign-in storm.
     for backend in args.backends.iter().filter(|b| !b.is_empty()) {
         let Some(db) = Scratch::new(backend, args.postgres_admin_url.as_deref()).await? else {
@@ -200,6 +205,12 @@ async fn main() -> anyhow::Result<()> {
             db.remove().await;
             backlogs.push(r?);
         }
+        if !args.overview_history.is_empty() {
+            let Some(db) = Scratch::new(backend, args.postgres_admin_url.as_deref()).await? else { continue };
+            let r = overview::run(backend, &sluice, &db.url, &db.dir, &args.overview_history).await;
+            db.remove().await;
+            overviews.extend(r?);
+        }
     }
     let mut three_nodes = None;
     if args.cluster_burst > 0 && args.backends.iter().any(|b| b == "postgres") {
@@ -227,6 +238,7 @@ async fn main() -> anyhow::Result<()> {
     report::print_isolation(&isolation);
     report::print_scheduling(&scheduling);
     report::print_backlogs(&backlogs);
+    report::print_overviews(&overviews);
     if let Some(c) = &three_nodes {
         report::print_cluster(c);
     }
@@ -257,6 +269,7 @@ async fn main() -> anyhow::Result<()> {
         "isolation": isolation,
         "scheduling": scheduling,
         "backlog": backlogs,
+        "overview": overviews,
         "three_nodes": three_nodes,
         "sign_in_storm": storm,
     }))?;

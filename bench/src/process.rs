@@ -10,6 +10,28 @@ use tokio::process::{Child, Command};
 
 pub const PLATFORM_KEY: &str = "sk_bench_platform_key_not_secret";
 
+/// One fixed key for every run: PostgreSQL needs it set, and a benchmark database
+/// holds nothing worth keeping secret.
+const SECRET_KEY: &str = "YmVuY2htYXJrLXNlYWxpbmcta2V5LTMyLWJ5dGVzISE=";
+
+/// Runs `binary` with the subcommand `args` against `database_url`, as an operator at
+/// the server's console would, and answers its standard output.
+pub async fn run_console(binary: &Path, database_url: &str, workdir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(binary)
+        .args(args)
+        .env("SLUICE_DATABASE_URL", database_url)
+        .env("SLUICE_SECRET_KEY", SECRET_KEY)
+        .env("SLUICE_LOG", "warn")
+        .current_dir(workdir)
+        .output()
+        .await
+        .with_context(|| format!("running {} {}", binary.display(), args.join(" ")))?;
+    if !out.status.success() {
+        bail!("sluice {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 pub struct SluiceProcess {
     child: Child,
     pub base: String,
@@ -37,9 +59,7 @@ impl SluiceProcess {
             .env("SLUICE_LISTEN", &listen)
             .env("SLUICE_DATABASE_URL", database_url)
             .env("SLUICE_BOOTSTRAP_API_KEY", PLATFORM_KEY)
-            // One fixed key for every run: PostgreSQL needs it set, and a benchmark
-            // database holds nothing worth keeping secret.
-            .env("SLUICE_SECRET_KEY", "YmVuY2htYXJrLXNlYWxpbmcta2V5LTMyLWJ5dGVzISE=")
+            .env("SLUICE_SECRET_KEY", SECRET_KEY)
             // The receiver is on loopback; everything else is the production default.
             .env("SLUICE_ALLOW_PRIVATE_TARGETS", "true")
             .env("SLUICE_LOG", "warn")

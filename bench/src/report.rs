@@ -4,6 +4,7 @@
 use crate::backlog::BacklogReport;
 use crate::cluster::ClusterReport;
 use crate::isolation::IsolationReport;
+use crate::overview::OverviewReport;
 use crate::scheduling::SchedulingReport;
 use crate::Report;
 
@@ -98,6 +99,16 @@ pub fn print_backlogs(reports: &[BacklogReport]) {
             r.healthy_before_p99_ms,
             r.healthy_after_p50_ms,
             r.healthy_after_p99_ms
+        );
+    }
+}
+
+pub fn print_overviews(reports: &[OverviewReport]) {
+    for r in reports {
+        println!(
+            "tenant overview ({}): {} deliveries over 29 days, counted by `sluice roll-up` in {:.1} s; the overview \
+             p50 / p95 / max {:.1} / {:.1} / {:.1} ms",
+            r.backend, r.deliveries, r.roll_up_seconds, r.overview_p50_ms, r.overview_p95_ms, r.overview_max_ms
         );
     }
 }

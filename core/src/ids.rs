@@ -78,6 +78,15 @@ impl<K: IdKind> Id<K> {
         Self { raw: format!("{}{}", K::PREFIX, body), _kind: PhantomData }
     }
 
+    /// The millisecond its ULID was minted at (the inverse of [`Id::lower_bound_at`]).
+    pub fn created_ms(&self) -> i64 {
+        let body = &self.raw.as_bytes()[K::PREFIX.len()..];
+        body.iter().take(10).fold(0i64, |ms, b| {
+            let digit = CROCKFORD.iter().position(|c| c == b).unwrap_or(0) as i64;
+            (ms << 5) | digit
+        })
+    }
+
     pub fn as_str(&self) -> &str {
         &self.raw
     }
@@ -243,6 +252,16 @@ impl Id<TenantKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn created_ms_reads_back_the_time_an_id_was_minted_at() {
+        for ms in [0, 1, 1_700_000_000_123, (1i64 << 48) - 1] {
+            assert_eq!(DeliveryId::lower_bound_at(ms).created_ms(), ms);
+        }
+        // The ULID specification's own example (01ARZ3NDEK is its time).
+        let minted = DeliveryId::from_ulid_body("01ARZ3NDEKTSV4RRFFQ69G5FAV").expect("valid");
+        assert_eq!(minted.created_ms(), 1_469_922_850_259);
+    }
 
     #[test]
     fn the_canary_tenant_is_a_valid_id_no_generator_makes() {

@@ -91,6 +91,10 @@ pub struct EngineConfig {
     /// (0: never, on this node).
     #[arg(long = "incident-check-seconds", env = "SLUICE_INCIDENT_CHECK_SECONDS", default_value = "10", value_parser = seconds)]
     pub incident_check_every: Duration,
+    /// SLO roll-ups: how often the node holding the job's lease counts finished hours
+    /// of deliveries for the tenant overview, in seconds (0: never, on this node).
+    #[arg(long = "slo-rollup-interval-seconds", env = "SLUICE_SLO_ROLLUP_INTERVAL_SECONDS", default_value = "60", value_parser = seconds)]
+    pub rollup_every: Duration,
     /// The canary: how often this node publishes a message to its own receiver
     /// through the whole delivery path, in seconds (0: never, on this node).
     #[arg(long = "canary-interval-seconds", env = "SLUICE_CANARY_INTERVAL_SECONDS", default_value = "60", value_parser = seconds)]

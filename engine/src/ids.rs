@@ -22,6 +22,16 @@ pub fn new_id<K: IdKind>() -> Id<K> {
     }
 }
 
+/// An id of kind `K` minted at `unix_ms` (not monotonic: for rows written as if made
+/// then, like the history fixture's).
+pub fn new_id_at<K: IdKind>(unix_ms: i64) -> Id<K> {
+    let ulid = ulid::Ulid::from_parts(u64::try_from(unix_ms).unwrap_or(0), rand::random::<u128>());
+    match Id::from_ulid_body(&ulid.to_string()) {
+        Ok(id) => id,
+        Err(e) => unreachable!("ulid crate produced an invalid ULID: {e}"),
+    }
+}
+
 /// Milliseconds since the Unix epoch: the unit of every stored time.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

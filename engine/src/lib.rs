@@ -19,4 +19,4 @@ pub use access::{
 pub use config::EngineConfig;
 pub use delivery::Engine;
 pub use error::{Error, Result};
-pub use service::{CanarySettings, Quotas, Session, SessionHolder, Sluice};
+pub use service::{CanarySettings, Quotas, RollupRun, Session, SessionHolder, Sluice};

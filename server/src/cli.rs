@@ -30,6 +30,28 @@ pub enum Command {
     Users(UsersCommand),
     /// Print the OpenAPI description of API v1 (as served at `/v1/openapi.json`).
     Openapi,
+    /// Count the tenant overview's SLO roll-ups now, until caught up (one node does so
+    /// every SLUICE_SLO_ROLLUP_INTERVAL_SECONDS): after a restore, or to see how far
+    /// behind the job is.
+    RollUp,
+    /// Write made-up delivered history for a benchmark (`make bench`): never on a
+    /// database that matters.
+    #[command(hide = true)]
+    BenchHistory(BenchHistoryArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchHistoryArgs {
+    /// The tenant (`tn_…`) and its endpoint (`ep_…`) the deliveries are for.
+    #[arg(long)]
+    pub tenant: String,
+    #[arg(long)]
+    pub endpoint: String,
+    /// How many deliveries, spread evenly over the last `days` days.
+    #[arg(long)]
+    pub deliveries: usize,
+    #[arg(long, default_value_t = 30)]
+    pub days: i64,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -111,6 +133,50 @@ pub async fn run_users_create(
     if let Some(password) = generated {
         println!("password: {password}");
     }
+    Ok(())
+}
+
+/// `sluice roll-up`.
+pub async fn run_roll_up(config: &ServerConfig) -> anyhow::Result<()> {
+    let store = open(config).await?;
+    let sluice = sluice_engine::Sluice::new(store, Arc::new(tokio::sync::Notify::new()));
+    let run = sluice.roll_up_at_console().await?;
+    println!("hours counted: {}, counted again: {}, purged: {}", run.rolled, run.recounted, run.purged);
+    Ok(())
+}
+
+/// `sluice bench-history`: one delivery in a hundred failed, the rest succeeded after
+/// 50 ms to 10 s, ending an hour ago (so the roll-up job can count all of it).
+pub async fn run_bench_history(config: &ServerConfig, args: &BenchHistoryArgs) -> anyhow::Result<()> {
+    use sluice_engine::store::{PastDelivery, PastOutcome, HOUR_MS};
+    let tenant = sluice_core::ids::TenantId::parse(&args.tenant).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    let endpoint =
+        sluice_core::ids::EndpointId::parse(&args.endpoint).map_err(|e| anyhow::anyhow!("--endpoint: {e}"))?;
+    let store = open(config).await?;
+    let end = sluice_engine::ids::now_ms() - HOUR_MS;
+    let span = args.days.max(1) * 24 * HOUR_MS;
+    let step = (span / i64::try_from(args.deliveries.max(1))?).max(1);
+    let mut written = 0;
+    while written < args.deliveries {
+        let rows: Vec<PastDelivery> = (written..args.deliveries.min(written + 10_000))
+            .map(|i| {
+                let n = i64::try_from(i).unwrap_or(0);
+                PastDelivery {
+                    tenant_id: tenant.clone(),
+                    endpoint_id: endpoint.clone(),
+                    created_at_ms: end - span + n * step,
+                    outcome: if n % 100 == 99 {
+                        PastOutcome::Failed
+                    } else {
+                        PastOutcome::SucceededAfter(50 + (n * 7_919) % 10_000)
+                    },
+                }
+            })
+            .collect();
+        written += rows.len();
+        store.insert_history(&rows).await?;
+    }
+    println!("{written} deliveries written");
     Ok(())
 }
 

@@ -23,6 +23,7 @@ pub mod origin;
 pub mod problem;
 pub mod request_id;
 pub mod serve;
+pub mod traces;
 mod v1;
 
 use std::net::SocketAddr;
@@ -259,6 +260,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         config.purge_every,
         stop_rx.clone(),
     ));
+    if !config.engine.rollup_every.is_zero() {
+        tokio::spawn(sluice.clone().run_rollups_until_stopped(
+            config.engine.node_id.clone(),
+            config.engine.rollup_every,
+            stop_rx.clone(),
+        ));
+    }
     if !config.engine.incident_check_every.is_zero() {
         tokio::spawn(sluice.clone().run_incidents_until_stopped(
             config.engine.node_id.clone(),

@@ -12,6 +12,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing::Instrument as _;
 
 pub const HEADER: &str = "x-request-id";
 
@@ -63,11 +64,13 @@ pub async fn attach_request_id(
     let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
     let route = matched.clone().unwrap_or_else(|| req.uri().path().to_owned());
     let method = req.method().clone();
-    let started = Instant::now();
-    let mut response = REQUEST_ID.scope(id.clone(), next.run(req)).await;
-    let took = started.elapsed();
     // Unrouted paths share one label: a scanner's paths must not become series.
     let template = matched.unwrap_or_else(|| "unmatched".to_owned());
+    let span = crate::traces::request_span(req.headers(), &method, &template, &id);
+    let started = Instant::now();
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(req).instrument(span.clone())).await;
+    let took = started.elapsed();
+    span.record("http.response.status_code", response.status().as_u16());
     telemetry.http_request(template, method_label(&method), response.status().as_u16(), took);
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);

@@ -122,10 +122,17 @@ async fn write_batch(
     auto_disable: AutoDisable,
     stats: &Stats,
 ) {
+    let span = tracing::info_span!(target: crate::telemetry::TRACE_TARGET, "delivery.record",
+        outcomes = outcomes.len(), message.ids = tracing::field::Empty);
+    if !span.is_disabled() {
+        let ids = outcomes.iter().map(|o| o.attempt.message_id.as_str());
+        span.record("message.ids", crate::telemetry::joined_ids(ids));
+    }
     let mut backoff = Duration::from_millis(50);
     let started = Instant::now();
     loop {
-        match store.record(outcomes, disable, events, auto_disable, now_ms()).await {
+        let written = store.record(outcomes, disable, events, auto_disable, now_ms());
+        match tracing::Instrument::instrument(written, span.clone()).await {
             Ok(duplicates) => {
                 stats.record_batches.fetch_add(1, Ordering::Relaxed);
                 stats.duplicate_sends.fetch_add(duplicates, Ordering::Relaxed);

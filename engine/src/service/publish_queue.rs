@@ -11,10 +11,11 @@
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument as _;
 
 use crate::error::{Error, Result};
 use crate::store::{NewMessage, PublishResult, Store};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{joined_ids, Telemetry, TRACE_TARGET};
 
 /// Most messages one transaction takes: large enough to amortise the commit, small
 /// enough that no single transaction holds the writer for long.
@@ -25,6 +26,8 @@ const QUEUE_DEPTH: usize = 4096;
 struct Job {
     message: NewMessage,
     reply: oneshot::Sender<Result<PublishResult>>,
+    /// The request's `publish` span, which the batch's commit span links to.
+    span: tracing::Span,
 }
 
 /// The handle requests use; the writer task lives as long as any handle does.
@@ -42,12 +45,17 @@ impl PublishQueue {
 
     /// Publishes one message as part of whatever batch it lands in.
     pub(super) async fn publish(&self, message: NewMessage) -> Result<PublishResult> {
+        let span = tracing::info_span!(target: TRACE_TARGET, "publish",
+            message.id = %message.id, tenant.id = %message.tenant_id, event.type = %message.event_type);
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Job { message, reply })
-            .await
-            .map_err(|_| Error::Internal("the publish writer has stopped".into()))?;
-        answer.await.map_err(|_| Error::Internal("the publish writer dropped a request".into()))?
+        let waited = async {
+            self.jobs
+                .send(Job { message, reply, span: tracing::Span::current() })
+                .await
+                .map_err(|_| Error::Internal("the publish writer has stopped".into()))?;
+            answer.await.map_err(|_| Error::Internal("the publish writer dropped a request".into()))?
+        };
+        waited.instrument(span).await
     }
 }
 
@@ -55,8 +63,16 @@ async fn write_batches(store: Arc<dyn Store>, telemetry: Arc<Telemetry>, mut rx:
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         telemetry.publish_batch(jobs.len());
+        let commit = tracing::info_span!(target: TRACE_TARGET, "publish.commit",
+            messages = jobs.len(), message.ids = tracing::field::Empty);
+        if !commit.is_disabled() {
+            commit.record("message.ids", joined_ids(jobs.iter().map(|j| j.message.id.as_str())));
+            for job in &jobs {
+                commit.follows_from(&job.span);
+            }
+        }
         let (messages, replies): (Vec<NewMessage>, Vec<_>) = jobs.drain(..).map(|j| (j.message, j.reply)).unzip();
-        match store.publish_batch(&messages).await {
+        match store.publish_batch(&messages).instrument(commit).await {
             Ok(results) if results.len() == messages.len() => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     // The requester may have gone (client disconnected); the message is
@@ -67,6 +83,15 @@ async fn write_batches(store: Arc<dyn Store>, telemetry: Arc<Telemetry>, mut rx:
             Ok(_) => {
                 for reply in replies {
                     let _ = reply.send(Err(Error::Internal("publish_batch answered the wrong count".into())));
+                }
+            }
+            Err(Error::Unavailable(why)) => {
+                // The database is away: every request hears so now (503, retry), rather
+                // than each waiting its turn for a connection in a retry one by one. It
+                // also keeps a delivery's id within minutes of its creation time, which
+                // the SLO roll-ups rely on (`store::rollups::ID_SLACK_MS`).
+                for reply in replies {
+                    let _ = reply.send(Err(Error::Unavailable(why.clone())));
                 }
             }
             Err(e) if messages.len() == 1 => {

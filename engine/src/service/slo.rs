@@ -136,9 +136,9 @@ impl Sluice {
     /// SLO attainment and error budget over 24 h, 7 d and 30 d, hourly latency
     /// percentiles over the last 24 h, backlog now and the last day's error classes.
     ///
-    /// Read from the deliveries themselves in one grouped scan of the last 30 days (the
-    /// tenant's time-ordered ids bound it), not from roll-ups: exact, and nothing to
-    /// keep in step, at a cost that grows with the tenant's volume.
+    /// Read from the hourly roll-ups (see `rollups.rs`) for the hours the job has
+    /// counted, from the deliveries for the last few: at most 720 small rows and an
+    /// hour or so of deliveries, whatever the tenant's volume.
     pub async fn tenant_overview(&self, scope: &TenantScope) -> Result<TenantOverview> {
         let id = scope.id();
         let tenant = self.get_tenant(scope).await?;
@@ -148,8 +148,7 @@ impl Sluice {
         let now = crate::ids::now_ms();
         let this_hour = now.div_euclid(HOUR_MS);
         let longest = WINDOWS.iter().map(|(_, h)| *h).max().unwrap_or(24);
-        let since = (this_hour - longest + 1) * HOUR_MS;
-        let hours = self.store.slo_hours(scope, since, now - tier.latency_target_ms, tier.latency_target_ms).await?;
+        let hours = self.overview_hours(scope, &tier, this_hour - longest + 1, now).await?;
 
         let within = |h: i64| hours.iter().filter(move |b| b.hour > this_hour - h);
         let windows = WINDOWS

@@ -28,6 +28,7 @@ mod portal;
 mod postgres;
 mod queue;
 mod records;
+mod rollups;
 mod rows;
 pub mod sealing;
 mod sqlite;
@@ -59,6 +60,7 @@ pub use records::{
     NewMessage, NewOperation, NewSession, PageArgs, PublishResult, PurgeCounts, SearchHit, SecretRecord, SloHour,
     StoredSession, TenantHealth, ThrottleLimit,
 };
+pub use rollups::{mark_cutoff_ms, PastDelivery, PastOutcome, RolledHour, RollupStore, HOUR_MS, SETTLE_MS};
 pub(crate) use rows::ms_to_dt;
 pub use sealing::Sealer;
 pub use sqlite::SqliteStore;
@@ -71,8 +73,8 @@ pub use streaks::{AutoDisable, FailureStreak, Failures, StreakChange, StreakStor
 pub mod prelude {
     pub use super::{
         AuditStore, CanaryStore, EndpointStore, GaugeStore, IdempotencyStore, IncidentStore, KeyStore,
-        MaintenanceStore, MessageStore, OperationStore, PortalStore, QueueStore, ReportStore, SignInStore, Store,
-        TenantStore, UserStore,
+        MaintenanceStore, MessageStore, OperationStore, PortalStore, QueueStore, ReportStore, RollupStore, SignInStore,
+        Store, TenantStore, UserStore,
     };
 }
 
@@ -118,6 +120,7 @@ pub trait Store:
     + TenantDeletionStore
     + IncidentStore
     + CanaryStore
+    + RollupStore
     + PortalStore
     + GaugeStore
     + Send

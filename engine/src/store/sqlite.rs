@@ -145,3 +145,4 @@ include!("sql/operational.rs");
 include!("sql/deletion.rs");
 include!("sql/incidents.rs");
 include!("sql/canary.rs");
+include!("sql/rollups.rs");

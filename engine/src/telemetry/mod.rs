@@ -18,6 +18,24 @@ use sluice_core::model::ErrorClass;
 
 pub use tenant_labels::{TenantLabels, OTHER};
 
+/// The target of the spans Sluice exports as OpenTelemetry traces (the request, the
+/// publish and its commit, each delivery's claim, send and record): the server sends
+/// them to the collector when traces are on and keeps them out of the log.
+pub const TRACE_TARGET: &str = "sluice::trace";
+
+/// Message ids as one span attribute, for a span that covers a batch: how a trace
+/// finds every span of one message (`message.id` on the others).
+pub fn joined_ids<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+    let mut joined = String::new();
+    for id in ids {
+        if !joined.is_empty() {
+            joined.push(',');
+        }
+        joined.push_str(id);
+    }
+    joined
+}
+
 /// Tenants labelled by name in the metrics unless configured otherwise.
 pub const DEFAULT_LABELLED_TENANTS: usize = 20;
 

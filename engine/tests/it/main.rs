@@ -18,6 +18,7 @@ mod portal;
 mod queue_heads;
 mod recover_filters;
 mod retention;
+mod rollups;
 mod scheduler;
 mod sealing;
 mod slo;

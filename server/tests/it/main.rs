@@ -27,4 +27,5 @@ mod portal;
 mod process;
 mod recover;
 mod suspension;
+mod traces;
 mod views;

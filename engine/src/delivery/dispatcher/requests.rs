@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use sluice_core::ids::EndpointId;
 use tokio::task::JoinError;
+use tracing::Instrument as _;
 
 use super::super::breaker::Admission;
 use super::super::concurrency::{fast_enough, signal_of, Signal};
@@ -20,6 +21,7 @@ use super::Dispatcher;
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::store::CircuitRecord;
+use crate::telemetry::{joined_ids, TRACE_TARGET};
 
 /// What a send task reports when its request is done.
 pub(super) struct Finished {
@@ -54,13 +56,17 @@ impl Dispatcher {
         let t = now_ms();
         let lease_until = t + i64::try_from(cfg.lease.as_millis()).unwrap_or(60_000);
         let tenant = slot.info.tenant_id.clone();
+        let claim_span = tracing::info_span!(target: TRACE_TARGET, "delivery.claim",
+            endpoint.id = %id, tenant.id = %tenant, claimed = tracing::field::Empty,
+            message.ids = tracing::field::Empty);
         let tenant_here = self.tenant_in_flight.get(&tenant).copied().unwrap_or(0);
         // A rate limit's schedule is always shared; the other limits once another
         // node is there to share them with.
         let peers = engine.stats.peers.load(Ordering::Relaxed);
         let shared = if slot.info.rate_limit_per_second.is_some() || peers > 0 {
             let lease = (t, lease_until, cfg.node_id.as_str());
-            match shared::claim(engine.store.as_ref(), slot, tenant_here, cfg.tenant_cap(), want, lease).await {
+            let claiming = shared::claim(engine.store.as_ref(), slot, tenant_here, cfg.tenant_cap(), want, lease);
+            match claiming.instrument(claim_span.clone()).await {
                 Ok(claimed) => claimed,
                 // Another node holds the tenant's lock too long: skip this endpoint
                 // this pass, the others go on.
@@ -81,12 +87,17 @@ impl Dispatcher {
                 (shared.claimed, shared.granted)
             }
             None => {
-                let claimed = engine.store.claim(id, t, lease_until, &cfg.node_id, want as i64).await?;
+                let claiming = engine.store.claim(id, t, lease_until, &cfg.node_id, want as i64);
+                let claimed = claiming.instrument(claim_span.clone()).await?;
                 slot.started(claimed.len(), Instant::now());
                 (claimed, want)
             }
         };
         engine.stats.claims.fetch_add(1, Ordering::Relaxed);
+        if !claim_span.is_disabled() {
+            claim_span.record("claimed", claimed.len());
+            claim_span.record("message.ids", joined_ids(claimed.iter().map(|c| c.message_id.as_str())));
+        }
         if claimed.len() < granted {
             // Drained: wait for the next scan, and have the queue head moved to the
             // next pending delivery (see `settle_drained`).
@@ -108,32 +119,46 @@ impl Dispatcher {
             let keys = slot.keys.keys();
             let endpoint = slot.info.clone();
             let inbox = self.recorder.inbox();
-            let task = self.tasks.spawn(async move {
-                let result = sender.send(&endpoint.url, &keys, &claim).await;
-                let jitter: f64 = rand::thread_rng().gen();
-                let attempt = &result.record;
-                let took = Duration::from_millis(u64::try_from(attempt.duration_ms).unwrap_or(0));
-                let signal = signal_of(attempt.error_class, took, fast);
-                let now = now_ms();
-                let verdict = decide(&claim, &endpoint, result, now, jitter);
-                stats.count(&verdict);
-                let latency = observe(&telemetry, &claim, &verdict, took, now);
-                let finished =
-                    Finished { ok: verdict.succeeded(), gone: verdict.disable.is_some(), signal, round, probe };
-                // Waits when the recorder is behind: that backpressure keeps this
-                // slot busy, so nothing new is claimed meanwhile.
-                if inbox.send(ToRecorder::Verdict(verdict)).await.is_err() {
-                    tracing::error!("recorder stopped; the lease will expire and the delivery be retried");
+            let send_span = tracing::info_span!(target: TRACE_TARGET, parent: &claim_span, "delivery.send",
+                otel.kind = "client", message.id = %claim.message_id, delivery.id = %claim.delivery_id,
+                endpoint.id = %claim.endpoint_id, tenant.id = %claim.tenant_id, attempt = claim.attempts + 1,
+                http.response.status_code = tracing::field::Empty, error.class = tracing::field::Empty);
+            let task = self.tasks.spawn(
+                async move {
+                    let result = sender.send(&endpoint.url, &keys, &claim).await;
+                    let span = tracing::Span::current();
+                    if let Some(status) = result.record.response_status {
+                        span.record("http.response.status_code", status);
+                    }
+                    if let Some(class) = result.record.error_class {
+                        span.record("error.class", class.as_str());
+                    }
+                    let jitter: f64 = rand::thread_rng().gen();
+                    let attempt = &result.record;
+                    let took = Duration::from_millis(u64::try_from(attempt.duration_ms).unwrap_or(0));
+                    let signal = signal_of(attempt.error_class, took, fast);
+                    let now = now_ms();
+                    let verdict = decide(&claim, &endpoint, result, now, jitter);
+                    stats.count(&verdict);
+                    let latency = observe(&telemetry, &claim, &verdict, took, now);
+                    let finished =
+                        Finished { ok: verdict.succeeded(), gone: verdict.disable.is_some(), signal, round, probe };
+                    // Waits when the recorder is behind: that backpressure keeps this
+                    // slot busy, so nothing new is claimed meanwhile.
+                    if inbox.send(ToRecorder::Verdict(verdict)).await.is_err() {
+                        tracing::error!("recorder stopped; the lease will expire and the delivery be retried");
+                    }
+                    // After the outcome is on its way: a tier not yet known costs this
+                    // task one read, never the recorder or the dispatcher's loop.
+                    // The canary's loopback deliveries would flatter its tier's latency.
+                    if let Some(latency) = latency.filter(|_| !claim.tenant_id.is_canary()) {
+                        let tier = tiers.tier(store.as_ref(), &claim.tenant_id).await;
+                        telemetry.delivery_latency(&tier, latency);
+                    }
+                    finished
                 }
-                // After the outcome is on its way: a tier not yet known costs this
-                // task one read, never the recorder or the dispatcher's loop.
-                // The canary's loopback deliveries would flatter its tier's latency.
-                if let Some(latency) = latency.filter(|_| !claim.tenant_id.is_canary()) {
-                    let tier = tiers.tier(store.as_ref(), &claim.tenant_id).await;
-                    telemetry.delivery_latency(&tier, latency);
-                }
-                finished
-            });
+                .instrument(send_span),
+            );
             self.task_owner.insert(task.id(), (id.clone(), tenant.clone()));
         }
         Ok(started)

@@ -22,6 +22,9 @@ const TENANT_REMAINS: &[(&str, Tally)] = &[
     ("DELETE FROM operations WHERE tenant_id = $1", Tally::None),
     ("DELETE FROM endpoint_failure_streaks WHERE tenant_id = $1", Tally::None),
     ("DELETE FROM incidents WHERE tenant_id = $1", Tally::None),
+    // Marks before counts: the order the roll-up job takes them in.
+    ("DELETE FROM slo_dirty WHERE tenant_id = $1", Tally::None),
+    ("DELETE FROM slo_rollups WHERE tenant_id = $1", Tally::None),
     ("DELETE FROM endpoint_secrets WHERE endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = $1)", Tally::None),
     ("DELETE FROM endpoints WHERE tenant_id = $1", Tally::None),
     ("DELETE FROM portal_sessions WHERE tenant_id = $1", Tally::None),

@@ -203,15 +203,16 @@ impl EndpointStore for This {
             .bind(tenant.id().as_str())
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
+        let cancelled: Vec<(String, i64)> = sqlx::query_as(
             "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, updated_at = $1 \
              WHERE endpoint_id = $2 AND state = 'pending' \
-             AND endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = $3 AND deleted_at IS NULL)",
+             AND endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = $3 AND deleted_at IS NULL) \
+             RETURNING tenant_id, created_at",
         )
         .bind(now_ms)
         .bind(id.as_str())
         .bind(tenant.id().as_str())
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
         let done = sqlx::query(
             "UPDATE endpoints SET deleted_at = $1, enabled = FALSE, version = version + 1, updated_at = $1 \
@@ -229,6 +230,7 @@ impl EndpointStore for This {
             return Ok(false);
         }
         Self::insert_event_in(&mut tx, event).await?;
+        Self::mark_hours_in(&mut tx, cancelled.iter().map(|(t, at)| (t.as_str(), *at)), now_ms).await?;
         tx.commit().await?;
         Ok(true)
     }

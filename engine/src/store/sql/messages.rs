@@ -110,6 +110,8 @@ impl MessageStore for This {
             let heads: Vec<(&str, i64)> = deliveries.iter().map(|(m, e)| (*e, m.created_at_ms)).collect();
             Self::lower_heads_in(&mut tx, &heads).await?;
             Self::announce_work(&mut tx).await?;
+            let hours = deliveries.iter().map(|(m, _)| (m.tenant_id.as_str(), m.created_at_ms));
+            Self::mark_hours_in(&mut tx, hours, crate::ids::now_ms()).await?;
         }
         tx.commit().await?;
         Ok(results)
@@ -218,6 +220,7 @@ impl MessageStore for This {
             let heads: Vec<(&str, i64)> = heads.iter().map(|(e, at)| (e.as_str(), *at)).collect();
             Self::lower_heads_in(&mut tx, &heads).await?;
             Self::announce_work(&mut tx).await?;
+            Self::mark_hours_where_in(&mut tx, "message_id = $1", message.as_str(), now_ms).await?;
         }
         tx.commit().await?;
         Ok(queued)

@@ -116,6 +116,7 @@ impl OperationStore for This {
             let heads: Vec<(&str, i64)> = endpoints.iter().map(|(e,)| (e.as_str(), now_ms)).collect();
             Self::lower_heads_in(&mut tx, &heads).await?;
             Self::announce_work(&mut tx).await?;
+            Self::mark_hours_where_in(&mut tx, "operation_id = $1", op.id.as_str(), now_ms).await?;
         }
         tx.commit().await?;
         Ok(total)
@@ -192,6 +193,9 @@ impl OperationStore for This {
         .execute(&mut *tx)
         .await?
         .rows_affected() as i64;
+        if stopped > 0 {
+            Self::mark_hours_where_in(&mut tx, "operation_id = $1", id.as_str(), now_ms).await?;
+        }
         tx.commit().await?;
         Ok((marked > 0).then_some(stopped))
     }

@@ -438,6 +438,7 @@ impl QueueStore for This {
             }
         }
         Self::record_consequences_in(&mut tx, outcomes, disable, events, auto_disable, now_ms).await?;
+        Self::mark_recorded_hours_in(&mut tx, outcomes, now_ms).await?;
         tx.commit().await?;
         Ok(duplicates)
     }

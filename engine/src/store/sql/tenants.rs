@@ -84,6 +84,7 @@ impl TenantStore for This {
     }
 
     async fn update_tenant(&self, _platform: &Platform, t: &Tenant, expected: i64) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
         let updated = sqlx::query(
             "UPDATE tenants SET name = $2, tier = $3, backlog_cap = $4, max_endpoints = $5, max_api_keys = $6, \
              retention_days = $7, auto_disable_after_seconds = $8, receives_all_notices = $9, \
@@ -102,9 +103,14 @@ impl TenantStore for This {
         .bind(expected)
         .bind(t.suspended_at.map(|at| at.timestamp_millis()))
         .bind(t.suspended_reason.as_deref())
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if updated == 1 {
+            // On another tier now, its counted hours measure against another target.
+            Self::mark_retargeted_in(&mut tx, "r.tenant_id = $1", t.id.as_str()).await?;
+        }
+        tx.commit().await?;
         Ok(updated == 1)
     }
 
@@ -126,6 +132,7 @@ impl TenantStore for This {
     }
 
     async fn update_tier(&self, _platform: &Platform, t: &Tier, expected: i64) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
         let updated = sqlx::query(
             "UPDATE tiers SET success_target = $2, latency_target_ms = $3, updated_at = $4, version = version + 1 \
              WHERE name = $1 AND version = $5",
@@ -135,9 +142,13 @@ impl TenantStore for This {
         .bind(t.latency_target_ms)
         .bind(t.updated_at.timestamp_millis())
         .bind(expected)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if updated == 1 {
+            Self::mark_retargeted_in(&mut tx, "t.tier = $1", &t.name).await?;
+        }
+        tx.commit().await?;
         Ok(updated == 1)
     }
 }
