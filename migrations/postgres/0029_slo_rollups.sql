@@ -43,3 +43,9 @@ CREATE TABLE slo_rollup_state (
 );
 INSERT INTO slo_rollup_state (id, next_hour) VALUES (1, NULL);
 INSERT INTO job_leases (name, owner, lease_until) VALUES ('slo_rollups', NULL, 0);
+
+-- The overview's error classes of the last day, without reading the tenant's whole
+-- history: only deliveries that are failing are in it, so a healthy delivery's
+-- updates never touch it.
+CREATE INDEX deliveries_failing ON deliveries (tenant_id, updated_at)
+    WHERE state <> 'succeeded' AND last_error_class IS NOT NULL;
