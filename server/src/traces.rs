@@ -44,12 +44,16 @@ impl Traces {
             exporter = exporter.with_endpoint(url);
         }
         let exporter = exporter.build()?;
-        // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES still apply: the builder's
-        // detectors read them, and they win over this default name.
-        let resource = Resource::builder()
-            .with_service_name("sluice")
-            .with_attribute(opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
-            .build();
+        // The builder's detectors read OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES;
+        // a name set in code would override theirs, so "sluice" is only the default.
+        let named = std::env::var("OTEL_SERVICE_NAME").is_ok_and(|v| !v.trim().is_empty())
+            || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|v| v.contains("service.name="));
+        let mut resource = Resource::builder()
+            .with_attribute(opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
+        if !named {
+            resource = resource.with_service_name("sluice");
+        }
+        let resource = resource.build();
         let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build();
         opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
         Ok(Self { provider })

@@ -4,9 +4,10 @@
 //! publish and its batch's commit (linked to it), the delivery's claim, send (its
 //! child) and record.
 //!
-//! One backend is enough: spans do not depend on the database. The test runs on a
-//! current-thread runtime so that the subscriber it sets for its thread sees every
-//! task the server spawns.
+//! One backend is enough: spans do not depend on the database. The in-process test
+//! runs on a current-thread runtime so that the subscriber it sets for its thread sees
+//! every task the server spawns; the other runs the binary, configured only by the
+//! standard `OTEL_*` variables.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,7 @@ use sluice_testkit::{eventually, Receiver, TestDb};
 use tracing_subscriber::layer::SubscriberExt as _;
 
 use crate::harness::{TestApp, ADMIN_KEY};
+use crate::process::{command, free_port, signal, wait_ready};
 
 /// A span as the collector received it.
 #[derive(Debug, Clone)]
@@ -178,4 +180,49 @@ async fn a_publish_and_its_delivery_reach_the_collector_as_spans_of_one_message(
     assert_eq!(send.attr("http.response.status_code"), "200");
     assert_eq!(send.attr("tenant.id"), tenant);
     one("delivery.record");
+}
+
+/// The binary, told only `OTEL_EXPORTER_OTLP_ENDPOINT` (the collector's base URL: the
+/// exporter adds `/v1/traces`) and `OTEL_SERVICE_NAME`, sends a publish's request span
+/// and its delivery's send span, under the name given.
+#[tokio::test]
+async fn the_binary_sends_traces_where_the_standard_variables_say() {
+    let (url, seen) = collector();
+    let base_url = url.trim_end_matches("/v1/traces").to_owned();
+    let db = TestDb::new(sluice_testkit::Backend::Sqlite).await.expect("sqlite");
+    let receiver = Receiver::start().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = command(&db.url, port)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &base_url)
+        .env("OTEL_SERVICE_NAME", "sluice-test")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .spawn()
+        .expect("spawn sluice");
+    let client = reqwest::Client::new();
+    wait_ready(&client, &base).await;
+    let post = |path: String, body: serde_json::Value| {
+        let request = client.post(format!("{base}{path}")).bearer_auth(ADMIN_KEY).json(&body);
+        async move { request.send().await.expect("send").json::<serde_json::Value>().await.expect("json") }
+    };
+    let t = post("/v1/tenants".into(), json!({ "name": "Traced" })).await["id"].as_str().expect("id").to_owned();
+    post(format!("/v1/tenants/{t}/endpoints"), json!({ "url": receiver.url() })).await;
+    let m = post(format!("/v1/tenants/{t}/messages"), json!({ "event_type": "order.paid", "payload": {} })).await;
+    let m = m["id"].as_str().expect("message id").to_owned();
+    assert!(receiver.wait_for(1, Duration::from_secs(20)).await, "delivered");
+
+    let arrived = eventually(Duration::from_secs(20), || {
+        let seen = seen.lock().expect("lock").clone();
+        let m = m.clone();
+        async move {
+            seen.iter().any(|s| s.name == "POST /v1/tenants/{tenant}/messages")
+                && seen.iter().any(|s| s.name == "delivery.send" && s.attr("message.id") == m)
+        }
+    })
+    .await;
+    signal(&child, "TERM");
+    let _ = child.wait();
+    let seen = seen.lock().expect("lock").clone();
+    assert!(arrived, "the request and the send arrive: {:#?}", seen.iter().map(|s| &s.name).collect::<Vec<_>>());
+    assert!(seen.iter().all(|s| s.service == "sluice-test"), "OTEL_SERVICE_NAME names the service");
 }
