@@ -76,10 +76,12 @@ async fn another_node_fails_a_dead_nodes_runs_and_stale_endpoints_go(db: TestDb)
     // Nothing received it (no receiver of Sluice's here); another node's turn, with
     // every run overdue, fails it, and its own run waits.
     let impatient = CanarySettings { timeout: Duration::ZERO, ..settings.clone() };
+    next_millisecond().await;
     h.sluice.canary_once("node-alive", &impatient).await.expect("published");
     let s = status(&h).await;
     assert_eq!((s.failed, s.waiting, s.health.as_str()), (1, 1, "failing"), "{s:?}");
     let again = CanarySettings { timeout: Duration::ZERO, ..settings.clone() };
+    next_millisecond().await;
     h.sluice.canary_once("node-alive", &again).await.expect("published");
     assert_eq!(status(&h).await.failed, 2, "each run failed once");
 
@@ -90,4 +92,14 @@ async fn another_node_fails_a_dead_nodes_runs_and_stale_endpoints_go(db: TestDb)
     h.sluice.canary_once("node-alive", &later).await.expect("a new endpoint for the new URL");
     let endpoints = h.store.canary_endpoint_ids().await.expect("ids");
     assert_eq!(endpoints.len(), 1, "the stale one went, the new one stays: {endpoints:?}");
+}
+
+/// Waits for the clock to pass the millisecond it reads now: a run is overdue once it
+/// was published *before* now minus the timeout, and with no timeout a run published
+/// in the same millisecond is not (CI caught that on a fast pass).
+async fn next_millisecond() {
+    let now = now_ms();
+    while now_ms() <= now {
+        tokio::task::yield_now().await;
+    }
 }
