@@ -44,6 +44,18 @@ pub struct RollupRun {
     pub caught_up: bool,
 }
 
+impl RollupRun {
+    /// Adds a later run's work to this one's; caught up as the later run is.
+    pub fn then(self, later: RollupRun) -> RollupRun {
+        RollupRun {
+            rolled: self.rolled + later.rolled,
+            recounted: self.recounted + later.recounted,
+            purged: self.purged + later.purged,
+            caught_up: later.caught_up,
+        }
+    }
+}
+
 impl Sluice {
     /// Counts every hour that has been over for [`SETTLE_MS`] and is not counted yet,
     /// then counts again the hours marked as changed, within [`RUN_BUDGET`]. Platform
@@ -116,12 +128,8 @@ impl Sluice {
                     "a node is counting the roll-ups (it holds the job's lease); it does this every minute".into(),
                 ));
             }
-            let run = self.roll_up_once(&console, now_ms()).await?;
-            total.rolled += run.rolled;
-            total.recounted += run.recounted;
-            total.purged += run.purged;
-            if run.caught_up {
-                total.caught_up = true;
+            total = total.then(self.roll_up_once(&console, now_ms()).await?);
+            if total.caught_up {
                 return Ok(total);
             }
         }

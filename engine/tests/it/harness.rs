@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_core::ids::TenantId;
+use sluice_core::ids::{MessageId, TenantId};
 use sluice_core::model::*;
 use sluice_engine::delivery::Dispatcher;
 use sluice_engine::ids::new_id;
 use sluice_engine::service::EventQuery;
-use sluice_engine::store::{AttemptRecord, AutoDisable, Claimed, NextStep, Outcome, Store};
+use sluice_engine::store::{AttemptRecord, AutoDisable, Claimed, NewMessage, NextStep, Outcome, Store};
 use sluice_engine::{Caller, Engine, EngineConfig, ManageScope, Operator, Platform, Reach, Sluice};
 use sluice_testkit::TestDb;
 use tokio::sync::Notify;
@@ -125,6 +125,23 @@ impl Harness {
 
     pub async fn attempts(&self, delivery: &Delivery) -> Vec<Attempt> {
         self.sluice.list_attempts(&self.scope, &delivery.id, Some(250), None).await.expect("attempts").data
+    }
+
+    /// Publishes a message to `tenant` as if its request had been accepted at
+    /// `created_at_ms`, straight through the store (under a unique idempotency key).
+    pub async fn publish_at(&self, tenant: &TenantId, created_at_ms: i64) -> MessageId {
+        let m = NewMessage {
+            id: new_id(),
+            tenant_id: tenant.clone(),
+            event_type: "order.paid".into(),
+            payload: "{}".into(),
+            idempotency_key: Some(format!("k-{created_at_ms}-{}", new_id::<sluice_core::ids::MessageKind>())),
+            request_hash: None,
+            created_at_ms,
+            only_endpoint: None,
+        };
+        self.store.publish(&m).await.expect("publish");
+        m.id
     }
 
     /// Records `outcomes` as the recorder would at `now_ms`, with auto-disable off.

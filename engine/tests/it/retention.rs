@@ -1,9 +1,8 @@
 //! The retention purge and the job lease that keeps it to one node at a time.
 
-use sluice_core::ids::{MessageId, TenantId};
 use sluice_core::model::*;
-use sluice_engine::ids::{new_id, now_ms};
-use sluice_engine::store::{NewMessage, NextStep};
+use sluice_engine::ids::now_ms;
+use sluice_engine::store::NextStep;
 use sluice_engine::{Caller, Error};
 use sluice_testkit::{on_both_backends, TestDb};
 
@@ -13,33 +12,18 @@ on_both_backends!(purge_drops_old_finished_messages_only, one_node_holds_the_ret
 
 const DAY_MS: i64 = 86_400_000;
 
-async fn publish_at(h: &Harness, tenant: &TenantId, created_at_ms: i64) -> MessageId {
-    let m = NewMessage {
-        id: new_id(),
-        tenant_id: tenant.clone(),
-        event_type: "order.paid".into(),
-        payload: "{}".into(),
-        idempotency_key: Some(format!("k-{created_at_ms}-{}", new_id::<sluice_core::ids::MessageKind>())),
-        request_hash: None,
-        created_at_ms,
-        only_endpoint: None,
-    };
-    h.store.publish(&m).await.expect("publish");
-    m.id
-}
-
 async fn purge_drops_old_finished_messages_only(db: TestDb) {
     let h = Harness::new(db).await;
     let short = CreateTenant { name: "Short".into(), retention_days: Some(1), ..Default::default() };
     let short = h.sluice.create_tenant(&h.platform, short).await.expect("tenant").id;
     let e = h.endpoint_for(&short, "https://example.com/a", None).await;
     let two_days_ago = now_ms() - 2 * DAY_MS;
-    let old_done = publish_at(&h, &short, two_days_ago).await;
-    let old_pending = publish_at(&h, &short, two_days_ago).await;
-    let fresh = publish_at(&h, &short, now_ms()).await;
+    let old_done = h.publish_at(&short, two_days_ago).await;
+    let old_pending = h.publish_at(&short, two_days_ago).await;
+    let fresh = h.publish_at(&short, now_ms()).await;
     // The harness tenant keeps 30 days: two days old is young for it. (It has no
     // endpoints, so only retention can keep this message.)
-    let long_kept = publish_at(&h, &h.tenant, two_days_ago).await;
+    let long_kept = h.publish_at(&h.tenant, two_days_ago).await;
 
     let claimed = h.store.claim(&e.id, now_ms(), now_ms() + 30_000, "node", 10).await.expect("claim");
     let done = claimed.iter().find(|c| c.message_id == old_done).expect("claimed");

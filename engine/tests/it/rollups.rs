@@ -4,8 +4,8 @@
 
 use sluice_core::ids::MessageId;
 use sluice_core::model::*;
-use sluice_engine::ids::{new_id, now_ms};
-use sluice_engine::store::{NewMessage, NextStep, PastDelivery, PastOutcome, SloHour, HOUR_MS, SETTLE_MS};
+use sluice_engine::ids::now_ms;
+use sluice_engine::store::{NextStep, PastDelivery, PastOutcome, SloHour, HOUR_MS, SETTLE_MS};
 use sluice_engine::RollupRun;
 use sluice_testkit::{on_both_backends, TestDb};
 
@@ -32,29 +32,11 @@ fn since_hour(now: i64) -> i64 {
 async fn roll_up(h: &Harness, now: i64) -> RollupRun {
     let mut total = RollupRun::default();
     loop {
-        let run = h.sluice.roll_up_once(&h.platform, now).await.expect("roll up");
-        total.rolled += run.rolled;
-        total.recounted += run.recounted;
-        if run.caught_up {
-            total.caught_up = true;
+        total = total.then(h.sluice.roll_up_once(&h.platform, now).await.expect("roll up"));
+        if total.caught_up {
             return total;
         }
     }
-}
-
-async fn publish_at(h: &Harness, created_at_ms: i64, i: usize) -> MessageId {
-    let m = NewMessage {
-        id: new_id(),
-        tenant_id: h.tenant.clone(),
-        event_type: "order.paid".into(),
-        payload: format!("{{\"i\":{i}}}"),
-        idempotency_key: None,
-        request_hash: None,
-        created_at_ms,
-        only_endpoint: None,
-    };
-    h.store.publish(&m).await.expect("publish");
-    m.id
 }
 
 async fn rollups_equal_a_scan_of_the_deliveries(db: TestDb) {
@@ -190,7 +172,7 @@ async fn two_nodes_count_each_hour_once(db: TestDb) {
     // A publish whose request was accepted in a counted hour (its commit waited past
     // the hour's end) marks that hour.
     let old_hour = this_hour - 3;
-    publish_at(&h, old_hour * HOUR_MS + 30 * 60_000, 1).await;
+    h.publish_at(&h.tenant, old_hour * HOUR_MS + 30 * 60_000).await;
     let marked = h.store.marked_hours(this_hour, 100).await.expect("marks");
     assert_eq!(marked, vec![(h.tenant.clone(), old_hour)]);
 }

@@ -3,8 +3,8 @@
 
 use sluice_core::ids::MessageId;
 use sluice_core::model::*;
-use sluice_engine::ids::{new_id, now_ms};
-use sluice_engine::store::{NewMessage, NextStep};
+use sluice_engine::ids::now_ms;
+use sluice_engine::store::NextStep;
 use sluice_engine::Error;
 use sluice_testkit::{on_both_backends, TestDb};
 
@@ -28,19 +28,8 @@ async fn overview_measures_deliveries_against_the_tier(db: TestDb) {
     // Five messages published 60 s ago, one just now.
     let t0 = now_ms() - 60_000;
     let mut ids: Vec<MessageId> = Vec::new();
-    for (i, created) in [t0, t0, t0, t0, t0, now_ms()].into_iter().enumerate() {
-        let m = NewMessage {
-            id: new_id(),
-            tenant_id: h.tenant.clone(),
-            event_type: "order.paid".into(),
-            payload: format!("{{\"i\":{i}}}"),
-            idempotency_key: None,
-            request_hash: None,
-            created_at_ms: created,
-            only_endpoint: None,
-        };
-        h.store.publish(&m).await.expect("publish");
-        ids.push(m.id);
+    for created in [t0, t0, t0, t0, t0, now_ms()] {
+        ids.push(h.publish_at(&h.tenant, created).await);
     }
     let claimed = h.store.claim(&e.id, now_ms(), now_ms() + 30_000, "node", 10).await.expect("claim");
     let of = |i: usize| claimed.iter().find(|c| c.message_id == ids[i]).expect("claimed");
