@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 use sluice_testkit::busiest_second;
 
-use crate::process::{SluiceProcess, PLATFORM_KEY};
+use crate::process::{postgres_cpu_seconds, SluiceProcess, PLATFORM_KEY};
 use crate::receiver::{self, Arrivals};
 use crate::{endpoint_at, round, tenant_with_endpoint, wait_for, Publisher};
 use sluice_core::model::CreateEndpoint;
@@ -34,6 +34,12 @@ pub struct ClusterReport {
     pub drain_seconds: f64,
     /// The same burst through one node, measured just before.
     pub one_node_drain_seconds: f64,
+    /// CPU seconds the burst cost, from its first publish to its last arrival: the
+    /// Sluice nodes together, and PostgreSQL; then the same for the one node.
+    pub sluice_cpu_seconds: f64,
+    pub postgres_cpu_seconds: f64,
+    pub one_node_sluice_cpu_seconds: f64,
+    pub one_node_postgres_cpu_seconds: f64,
     pub delivery_rate_per_s: f64,
     pub delivered: usize,
     pub missing: usize,
@@ -55,20 +61,42 @@ async fn one_node_drain(
     workdir: &Path,
     burst: usize,
     concurrency: usize,
-) -> anyhow::Result<Duration> {
+) -> anyhow::Result<(Duration, Cost)> {
     eprintln!("== postgres, 1 node: a burst of {burst}, for comparison");
     let node = SluiceProcess::start(sluice, database_url, workdir).await?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
     let (addr, arrivals) = receiver::start(burst).await?;
     let publishers = publishers(&client, std::slice::from_ref(&node), &format!("http://{addr}/hook"), None).await?;
+    let before = Cost::of(std::slice::from_ref(&node))?;
     let started = Instant::now();
     let errors = publish_all(&publishers, 0..burst, concurrency).await;
     wait_for(&arrivals, 0..burst, Duration::from_secs(300)).await?;
+    let cost = Cost::of(std::slice::from_ref(&node))?.since(&before);
     node.stop().await?;
     if errors > 0 {
         bail!("{errors} publishes to one node failed");
     }
-    Ok(drain_and_rate(&arrivals, 0..burst, started).0)
+    Ok((drain_and_rate(&arrivals, 0..burst, started).0, cost))
+}
+
+/// CPU seconds used so far by the Sluice nodes together and by PostgreSQL.
+struct Cost {
+    sluice: f64,
+    postgres: f64,
+}
+
+impl Cost {
+    fn of(nodes: &[SluiceProcess]) -> anyhow::Result<Self> {
+        let mut sluice = 0.0;
+        for node in nodes {
+            sluice += node.cpu_seconds()?;
+        }
+        Ok(Self { sluice, postgres: postgres_cpu_seconds() })
+    }
+
+    fn since(&self, before: &Cost) -> Cost {
+        Cost { sluice: round(self.sluice - before.sluice), postgres: round(self.postgres - before.postgres) }
+    }
 }
 
 /// `one_node_url` and `database_url`: two fresh databases, for one node and for
@@ -83,7 +111,7 @@ pub async fn run(
 ) -> anyhow::Result<ClusterReport> {
     let one_node_dir = workdir.join("one-node");
     std::fs::create_dir_all(&one_node_dir)?;
-    let one_node = one_node_drain(sluice, one_node_url, &one_node_dir, burst, concurrency).await?;
+    let (one_node, one_node_cost) = one_node_drain(sluice, one_node_url, &one_node_dir, burst, concurrency).await?;
     eprintln!("== postgres, {NODES} nodes: a burst of {burst}, then {RATE_LIMITED_MESSAGES} at {RATE_LIMIT}/s");
     let mut nodes = Vec::with_capacity(NODES);
     for n in 0..NODES {
@@ -100,12 +128,14 @@ pub async fn run(
     let mut burst_publishers = publishers(&client, &nodes, &format!("http://{burst_addr}/hook"), None).await?;
     burst_publishers.truncate(publish_through.clamp(1, NODES));
     eprintln!("   burst: {burst} messages from {concurrency} clients, through {} of the nodes", burst_publishers.len());
+    let before = Cost::of(&nodes)?;
     let started = Instant::now();
     let publish_errors = publish_all(&burst_publishers, 0..burst, concurrency).await;
     let published_in = started.elapsed();
     if let Err(e) = wait_for(&burst_arrivals, 0..burst, Duration::from_secs(300)).await {
         eprintln!("   {e:#}");
     }
+    let cost = Cost::of(&nodes)?.since(&before);
     let (drain, rate) = drain_and_rate(&burst_arrivals, 0..burst, started);
 
     let (limited_addr, limited_arrivals) = receiver::start(RATE_LIMITED_MESSAGES).await?;
@@ -138,6 +168,10 @@ pub async fn run(
         publish_seconds: round(published_in.as_secs_f64()),
         drain_seconds: round(drain.as_secs_f64()),
         one_node_drain_seconds: round(one_node.as_secs_f64()),
+        sluice_cpu_seconds: cost.sluice,
+        postgres_cpu_seconds: cost.postgres,
+        one_node_sluice_cpu_seconds: one_node_cost.sluice,
+        one_node_postgres_cpu_seconds: one_node_cost.postgres,
         delivery_rate_per_s: round(rate),
         delivered,
         missing: burst - delivered,

@@ -163,6 +163,16 @@ pub fn cpu_seconds_of(pid: u32) -> anyhow::Result<f64> {
     Ok(total as f64 / clock_ticks_per_second())
 }
 
+/// CPU seconds of every PostgreSQL process on the machine (the benchmark's cluster is
+/// the only one running), for what a run costs the database.
+pub fn postgres_cpu_seconds() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres"))
+        .filter_map(|pid| cpu_seconds_of(pid).ok())
+        .sum()
+}
+
 fn clock_ticks_per_second() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")

@@ -117,7 +117,8 @@ pub fn print_cluster(c: &ClusterReport) {
     println!(
         "three nodes on postgres: burst of {} published through {} in {:.2} s, drained in {:.2} s (one node just before: {:.2} s; {:.0} msg/s; delivered {} / missing {} / \
          duplicates {}, publish errors {}); an endpoint limited to {}/s got {} in {:.1} s, at most {} in any \
-         second; peak RSS per node {:.0} MB",
+         second; peak RSS per node {:.0} MB; the burst cost {:.1} CPU s in the nodes and {:.1} in PostgreSQL \
+         (one node: {:.1} and {:.1})",
         c.burst_messages,
         c.published_through,
         c.publish_seconds,
@@ -132,6 +133,10 @@ pub fn print_cluster(c: &ClusterReport) {
         c.rate_limited_messages,
         c.rate_limited_seconds,
         c.busiest_second,
-        c.peak_rss_mb_per_node
+        c.peak_rss_mb_per_node,
+        c.sluice_cpu_seconds,
+        c.postgres_cpu_seconds,
+        c.one_node_sluice_cpu_seconds,
+        c.one_node_postgres_cpu_seconds
     );
 }

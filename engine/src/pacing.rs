@@ -26,6 +26,16 @@ impl Pace {
         Self { interval_us, tolerance_us: interval_us * burst }
     }
 
+    /// Microseconds between two sends.
+    pub fn interval_us(&self) -> i64 {
+        self.interval_us
+    }
+
+    /// How far ahead of now the schedule may run (a tenth of a second's sends).
+    pub fn tolerance_us(&self) -> i64 {
+        self.tolerance_us
+    }
+
     /// Sends allowed at once from an idle start.
     pub fn burst(&self) -> usize {
         usize::try_from(self.tolerance_us / self.interval_us).unwrap_or(1)

@@ -21,13 +21,29 @@ pub struct EndpointSlot {
     pub in_flight: usize,
     /// Listed by the latest scan and not found empty since: worth claiming for.
     pub listed: bool,
+    /// The shared limits last granted less than asked, because other nodes hold the
+    /// rest: claim again when one of this node's own requests ends (a slot it knows
+    /// is free) or at this instant (for slots freed elsewhere), not on every wake-up.
+    /// Each refused claim is a transaction holding the tenant's row lock that every
+    /// node's claims queue on, so asking on every NOTIFY wasted most of them.
+    crowded_until: Option<Instant>,
 }
 
 impl EndpointSlot {
     pub fn new(info: DueEndpoint, breaker: Breaker, now: Instant, default_max: usize) -> Self {
         let bucket = info.rate_limit_per_second.map(|rate| TokenBucket::new(rate, now));
         let limit = ConcurrencyLimit::new(max_of(&info, default_max));
-        Self { info, keys: KeyCache::default(), breaker, limit, bucket, default_max, in_flight: 0, listed: true }
+        Self {
+            info,
+            keys: KeyCache::default(),
+            breaker,
+            limit,
+            bucket,
+            default_max,
+            in_flight: 0,
+            listed: true,
+            crowded_until: None,
+        }
     }
 
     /// The scan listed the endpoint again, perhaps edited since.
@@ -56,6 +72,11 @@ impl EndpointSlot {
             Admission::Probe => 1,
             Admission::OpenUntil(until) => return (0, Some(until)),
         };
+        match self.crowded_until {
+            Some(until) if now < until => return (0, Some(until)),
+            Some(_) => self.crowded_until = None,
+            None => {}
+        }
         let room = cap.saturating_sub(self.in_flight);
         match self.bucket.as_ref().map(|b| b.available(now)) {
             None => (room, None),
@@ -76,6 +97,18 @@ impl EndpointSlot {
         if let Some(bucket) = &mut self.bucket {
             bucket.take(n, now);
         }
+    }
+
+    /// One of this node's requests ended: its slot is free, whatever the others hold.
+    pub fn ended(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.crowded_until = None;
+    }
+
+    /// The other nodes hold the rest of the endpoint's or its tenant's room: look
+    /// again at `until` unless a request of this node's ends first.
+    pub fn crowded(&mut self, until: Instant) {
+        self.crowded_until = Some(until);
     }
 
     /// The rate limit's schedule shared by every node is `ahead` of now.
@@ -157,6 +190,22 @@ mod tests {
         assert_eq!(s.room(until), (1, None));
         s.listed = false;
         assert!(!s.forgettable(), "an open circuit is remembered while nothing is due");
+    }
+
+    #[test]
+    fn a_crowded_endpoint_waits_for_its_own_request_or_the_recheck() {
+        let t0 = Instant::now();
+        let mut s = slot(None, None, 10, t0);
+        s.started(2, t0);
+        let (room, _) = s.room(t0);
+        assert!(room > 0);
+        let recheck = t0 + Duration::from_millis(5);
+        s.crowded(recheck);
+        assert_eq!(s.room(t0), (0, Some(recheck)), "the other nodes hold the rest: no asking on every wake-up");
+        assert_eq!(s.room(recheck), (room, None), "asked again at the recheck");
+        s.crowded(recheck + Duration::from_millis(5));
+        s.ended();
+        assert_eq!(s.room(recheck), (room + 1, None), "a request of its own ended: a slot it knows is free");
     }
 
     #[test]

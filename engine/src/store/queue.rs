@@ -46,6 +46,17 @@ pub enum NextStep {
     Exhausted,
 }
 
+impl NextStep {
+    /// The delivery's state and next attempt time as stored.
+    pub(crate) fn stored(&self) -> (&'static str, Option<i64>) {
+        match self {
+            NextStep::Succeeded => ("succeeded", None),
+            NextStep::RetryAt(at) => ("pending", Some(*at)),
+            NextStep::Exhausted => ("failed", None),
+        }
+    }
+}
+
 /// The result of one attempt, to be written with others in one transaction.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -112,6 +123,9 @@ pub struct SharedClaim {
     /// after this claim (µs), when it has a rate limit.
     pub rate_ahead_us: Option<i64>,
     pub circuit: SharedCircuit,
+    /// The requests other nodes have in flight (to the endpoint, or for its tenant)
+    /// left less room than was asked for: the cluster is full for now.
+    pub crowded: bool,
 }
 
 /// A change of an endpoint's circuit on this node, to be shared with the others and,

@@ -21,6 +21,7 @@ mod retention;
 mod rollups;
 mod scheduler;
 mod sealing;
+mod shared_claims;
 mod slo;
 mod store;
 mod users;

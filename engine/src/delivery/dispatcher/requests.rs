@@ -182,7 +182,7 @@ impl Dispatcher {
             }
         }
         let Some(slot) = self.endpoints.get_mut(&endpoint) else { return };
-        slot.in_flight = slot.in_flight.saturating_sub(1);
+        slot.ended();
         let Some(finished) = finished else { return };
         let was_open = slot.breaker.is_open();
         slot.breaker.record(finished.ok, finished.probe, now);

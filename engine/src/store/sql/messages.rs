@@ -14,22 +14,7 @@ impl MessageStore for This {
         let mut tx = self.write.begin().await?;
         let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
         for chunk in batch.chunks(500) {
-            let mut qb = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO messages (id, tenant_id, event_type, payload, idempotency_key, request_hash, created_at) ",
-            );
-            qb.push_values(chunk, |mut b, m| {
-                b.push_bind(m.id.as_str())
-                    .push_bind(m.tenant_id.as_str())
-                    .push_bind(m.event_type.as_str())
-                    .push_bind(m.payload.as_str())
-                    .push_bind(m.idempotency_key.as_deref())
-                    .push_bind(m.request_hash.as_deref())
-                    .push_bind(m.created_at_ms);
-            });
-            // Repeats of a key (earlier, or earlier in this very batch) insert nothing.
-            qb.push(" ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id");
-            let ids: Vec<(String,)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-            inserted.extend(ids.into_iter().map(|(id,)| id));
+            inserted.extend(Self::insert_messages_in(&mut tx, chunk).await?);
         }
 
         let mut endpoints_of: std::collections::HashMap<&str, Vec<(String, String)>> = std::collections::HashMap::new();
@@ -84,27 +69,7 @@ impl MessageStore for This {
         }
 
         for chunk in deliveries.chunks(200) {
-            let mut qb = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO deliveries (id, message_id, endpoint_id, tenant_id, event_type, state, attempts, retry_base, \
-                 next_attempt_at, lease_owner, lease_token, next_trigger, created_at, updated_at) ",
-            );
-            qb.push_values(chunk, |mut b, (m, endpoint_id)| {
-                b.push_bind(crate::ids::new_id::<DeliveryKind>().into_string())
-                    .push_bind(m.id.as_str())
-                    .push_bind(*endpoint_id)
-                    .push_bind(m.tenant_id.as_str())
-                    .push_bind(m.event_type.as_str())
-                    .push_bind("pending")
-                    .push_bind(0i64)
-                    .push_bind(0i64)
-                    .push_bind(m.created_at_ms)
-                    .push_bind(None::<String>)
-                    .push_bind(0i64)
-                    .push_bind("scheduled")
-                    .push_bind(m.created_at_ms)
-                    .push_bind(m.created_at_ms);
-            });
-            qb.build().execute(&mut *tx).await?;
+            Self::insert_deliveries_in(&mut tx, chunk).await?;
         }
         if !deliveries.is_empty() {
             let heads: Vec<(&str, i64)> = deliveries.iter().map(|(m, e)| (*e, m.created_at_ms)).collect();

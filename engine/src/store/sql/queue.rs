@@ -112,20 +112,6 @@ const CLAIM_POSTGRES: &str = "WITH picked AS (SELECT id FROM deliveries WHERE en
      RETURNING d.id, d.message_id, d.endpoint_id, d.tenant_id, d.event_type, d.attempts, d.retry_base, \
      d.lease_token, d.next_trigger";
 
-/// The shared claim (PostgreSQL, inside `claim_shared`): as `CLAIM_POSTGRES`, and the
-/// token is at least $6, the database's clock in µs. That claim commits without
-/// waiting for the WAL flush, so a database crash can lose it: the token it handed out
-/// must never be handed out again, or the fence in `record` would let the stale
-/// holder's outcome overwrite the next one's. A clock-valued token moves past it.
-const CLAIM_POSTGRES_SHARED: &str = "WITH picked AS (SELECT id FROM deliveries WHERE endpoint_id = $3 \
-     AND state = 'pending' AND next_attempt_at <= $4 \
-     AND tenant_id NOT IN (SELECT id FROM tenants WHERE suspended_at IS NOT NULL) \
-     ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
-     UPDATE deliveries d SET next_attempt_at = $1, lease_owner = $2, lease_token = GREATEST(d.lease_token + 1, $6) \
-     FROM picked WHERE d.id = picked.id \
-     RETURNING d.id, d.message_id, d.endpoint_id, d.tenant_id, d.event_type, d.attempts, d.retry_base, \
-     d.lease_token, d.next_trigger";
-
 #[async_trait]
 impl QueueStore for This {
     async fn due_endpoints(
@@ -214,96 +200,49 @@ impl QueueStore for This {
         if This::BACKEND == Backend::Sqlite {
             return Ok(None);
         }
-        let mut tx = self.write.begin().await?;
-        // Every node's claims for this tenant queue up on the tenant's row, so the
-        // counts below and the claim are one step: two nodes cannot both take the
-        // last slot. NO KEY UPDATE does not conflict with the KEY SHARE locks that
-        // publishing (foreign keys) takes. The lock is held until the commit, so the
-        // commit does not wait for the WAL flush: a claim is only a lease, and one
-        // lost to a database crash means the deliveries fall due again and are sent
-        // once more (at least once), never that one is lost.
-        //
-        // A node that freezes holding the lock (paused VM, partition) must not stall
-        // every other node's dispatcher: the lock is waited for at most a second (then
-        // this endpoint is skipped for the pass), and the database ends a transaction
-        // left idle for five.
-        let locked = sqlx::query(
-            "SELECT set_config('synchronous_commit', 'off', true), set_config('lock_timeout', '1s', true), \
-             set_config('idle_in_transaction_session_timeout', '5s', true), id FROM tenants WHERE id = $1 \
-             FOR NO KEY UPDATE",
-        )
-        .bind(tenant.as_str())
-        .execute(&mut *tx)
-        .await;
-        if let Err(sqlx::Error::Database(ref e)) = locked {
-            if e.code().as_deref() == Some("55P03") {
-                return Err(Error::Unavailable(format!("tenant {tenant} is being claimed for by another node")));
-            }
-        }
-        locked?;
-        let gate = match Self::endpoint_gate(&mut tx, endpoint, tenant, owner, now_ms).await? {
-            Some(gate) => gate,
-            None => {
-                sqlx::query("INSERT INTO endpoint_pacing (endpoint_id, tat_us) VALUES ($1, 0) ON CONFLICT DO NOTHING")
-                    .bind(endpoint.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                Self::endpoint_gate(&mut tx, endpoint, tenant, owner, now_ms)
-                    .await?
-                    .ok_or_else(|| Error::Internal(format!("no pacing row for endpoint {endpoint}")))?
-            }
-        };
-        let now_us = gate.now_us;
-        let mine = gate.circuit_probe_owner.as_deref() == Some(owner);
-        let circuit = SharedCircuit::at(gate.circuit_open_until_us, gate.circuit_probe_until_us, mine, now_us);
-        let count = |n: i64| usize::try_from(n).unwrap_or(usize::MAX);
-        let mut room = want
-            .min(limits.endpoint_max.saturating_sub(limits.endpoint_here + count(gate.endpoint_elsewhere)))
-            .min(limits.tenant_max.saturating_sub(limits.tenant_here + count(gate.tenant_elsewhere)));
-        match circuit {
-            SharedCircuit::Closed => {}
-            SharedCircuit::Probe => room = room.min(1),
-            SharedCircuit::OpenFor(_) | SharedCircuit::Probing => room = 0,
-        }
+        // One round trip (migration 0030 says why): every node's claims for the
+        // tenant queue on its row, so the counts and the claim are one step and two
+        // nodes cannot both take the last slot. A node that freezes cannot hold the
+        // lock past its statement, and a claim waits for it at most a second (then
+        // this endpoint is skipped for the pass).
+        let wide = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         let pace = limits.rate.map(crate::pacing::Pace::per_second);
-        if let Some(pace) = pace {
-            room = pace.grant(gate.tat_us, now_us, room).0;
-        }
-        let rows: Vec<ClaimedRow> = if room == 0 {
-            Vec::new()
-        } else {
-            sqlx::query_as(CLAIM_POSTGRES_SHARED)
-                .bind(lease_until_ms)
-                .bind(owner)
+        let rows: Vec<SharedClaimRow> =
+            match sqlx::query_as("SELECT * FROM sluice_claim_shared($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
                 .bind(endpoint.as_str())
+                .bind(tenant.as_str())
+                .bind(owner)
+                .bind(wide(want))
+                .bind(wide(limits.endpoint_max.saturating_sub(limits.endpoint_here)))
+                .bind(wide(limits.tenant_max.saturating_sub(limits.tenant_here)))
+                .bind(pace.map(|p| p.interval_us()))
+                .bind(pace.map(|p| p.tolerance_us()))
                 .bind(now_ms)
-                .bind(i64::try_from(room).unwrap_or(i64::MAX))
-                .bind(now_us)
-                .fetch_all(&mut *tx)
-                .await?
-        };
-        // What was claimed is what the schedule is charged for, and only a claim that
-        // leased something holds the probe.
-        let tat_after = pace.map(|p| p.grant(gate.tat_us, now_us, rows.len()).1);
-        let probe_until = (circuit == SharedCircuit::Probe && !rows.is_empty())
-            .then(|| now_us.saturating_add((lease_until_ms - now_ms).saturating_mul(1_000)));
-        if !rows.is_empty() && (tat_after.is_some() || probe_until.is_some()) {
-            sqlx::query(
-                "UPDATE endpoint_pacing SET tat_us = COALESCE($2, tat_us), \
-                 circuit_probe_until_us = COALESCE($3, circuit_probe_until_us), \
-                 circuit_probe_owner = CASE WHEN $3 IS NULL THEN circuit_probe_owner ELSE $4 END WHERE endpoint_id = $1",
-            )
-            .bind(endpoint.as_str())
-            .bind(tat_after)
-            .bind(probe_until)
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?;
+                .bind(lease_until_ms)
+                .fetch_all(&self.write)
+                .await
+            {
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {
+                    return Err(Error::Unavailable(format!("tenant {tenant} is being claimed for by another node")));
+                }
+                rows => rows?,
+            };
+        let first = rows.first().ok_or_else(|| Error::Internal("sluice_claim_shared answered no row".into()))?;
+        let (granted, crowded, now_us, tat_us) = (first.granted, first.crowded, first.now_us, first.tat_us);
+        let mine = first.circuit_probe_owner.as_deref() == Some(owner);
+        let circuit = SharedCircuit::at(first.circuit_open_until_us, first.circuit_probe_until_us, mine, now_us);
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(c) = row.claimed()? {
+                claimed.push(c);
+            }
         }
-        tx.commit().await?;
-        let claimed = if rows.is_empty() { Vec::new() } else { self.claimed_from(rows).await? };
-        let rate_ahead_us = tat_after.map(|tat| tat.saturating_sub(now_us));
-        Ok(Some(SharedClaim { claimed, granted: room, rate_ahead_us, circuit }))
+        // Oldest first: ids are time-ordered.
+        claimed.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
+        // The schedule as the function charged it: for what was claimed.
+        let rate_ahead_us = pace.map(|p| p.grant(tat_us, now_us, claimed.len()).1.saturating_sub(now_us));
+        let granted = usize::try_from(granted).unwrap_or(0);
+        Ok(Some(SharedClaim { claimed, granted, rate_ahead_us, circuit, crowded }))
     }
 
     async fn record_circuits(&self, changes: &[CircuitRecord]) -> Result<()> {
@@ -371,68 +310,8 @@ impl QueueStore for This {
         let mut duplicates = 0;
         Self::lock_streaks_in(&mut tx, outcomes).await?;
         for chunk in outcomes.chunks(200) {
-            let mut qb = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO attempts (id, delivery_id, message_id, endpoint_id, tenant_id, number, trigger, url, \
-                 started_at, duration_ms, request_headers, response_status, response_headers, response_body, \
-                 error_class, error_message, retry_after_seconds) ",
-            );
-            qb.push_values(chunk, |mut b, o| {
-                let a = &o.attempt;
-                b.push_bind(a.id.as_str())
-                    .push_bind(a.delivery_id.as_str())
-                    .push_bind(a.message_id.as_str())
-                    .push_bind(a.endpoint_id.as_str())
-                    .push_bind(a.tenant_id.as_str())
-                    .push_bind(a.number)
-                    .push_bind(a.trigger.as_str())
-                    .push_bind(a.url.as_str())
-                    .push_bind(a.started_at_ms)
-                    .push_bind(a.duration_ms)
-                    .push_bind(a.request_headers.as_str())
-                    .push_bind(a.response_status)
-                    .push_bind(a.response_headers.as_deref())
-                    .push_bind(a.response_body.as_deref())
-                    .push_bind(a.error_class.map(ErrorClass::as_str))
-                    .push_bind(a.error_message.as_deref())
-                    .push_bind(a.retry_after_seconds);
-            });
-            qb.build().execute(&mut *tx).await?;
-
-            // Fenced by the lease token: if our lease expired and another worker
-            // re-claimed the row, its outcome wins and ours is only an attempt record.
-            // VALUES columns are column1… on both SQLite and PostgreSQL.
-            let mut qb = sqlx::QueryBuilder::<Db>::new(
-                "UPDATE deliveries SET state = v.column3, attempts = v.column4, next_attempt_at = v.column5, \
-                 lease_owner = NULL, next_trigger = 'scheduled', last_error_class = v.column6, \
-                 last_response_status = v.column7, updated_at = ",
-            );
-            qb.push_bind(now_ms);
-            // The first success only: a replay of a delivered message must not make
-            // its delivery look later (or, after a failure, on time) for the SLO.
-            qb.push(", succeeded_at = CASE WHEN v.column3 = 'succeeded' THEN COALESCE(deliveries.succeeded_at, ");
-            qb.push_bind(now_ms);
-            qb.push(") ELSE deliveries.succeeded_at END");
-            qb.push(" FROM (");
-            qb.push_values(chunk, |mut b, o| {
-                let a = &o.attempt;
-                let (state, next) = match o.next {
-                    NextStep::Succeeded => ("succeeded", None),
-                    NextStep::RetryAt(at) => ("pending", Some(at)),
-                    NextStep::Exhausted => ("failed", None),
-                };
-                b.push_bind(a.delivery_id.as_str())
-                    .push_bind(o.lease_token)
-                    .push_bind(state)
-                    .push_bind(a.number)
-                    .push_bind(next)
-                    .push_bind(a.error_class.map(ErrorClass::as_str))
-                    .push_bind(a.response_status);
-            });
-            qb.push(
-                ") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_token = v.column2 \
-                 AND deliveries.state = 'pending'",
-            );
-            let applied = qb.build().execute(&mut *tx).await?.rows_affected();
+            Self::insert_attempts_in(&mut tx, chunk).await?;
+            let applied = Self::apply_outcomes_in(&mut tx, chunk, now_ms).await?;
             if applied < chunk.len() as u64 {
                 duplicates += Self::late_successes_in(&mut tx, chunk).await?;
             }
@@ -460,48 +339,52 @@ impl QueueStore for This {
     }
 }
 
-/// An endpoint's shared state and what other nodes have in flight, read under the
-/// tenant's lock.
+/// One row of `sluice_claim_shared`: the grant, the endpoint's shared row as the
+/// claim found it, and one claimed delivery with its message (none in a row of its own
+/// when nothing was claimed).
 #[derive(sqlx::FromRow)]
-struct GateRow {
+struct SharedClaimRow {
+    granted: i64,
+    crowded: bool,
+    now_us: i64,
     tat_us: i64,
     circuit_open_until_us: Option<i64>,
     circuit_probe_until_us: Option<i64>,
     circuit_probe_owner: Option<String>,
-    now_us: i64,
-    endpoint_elsewhere: i64,
-    tenant_elsewhere: i64,
+    id: Option<String>,
+    message_id: Option<String>,
+    endpoint_id: Option<String>,
+    tenant_id: Option<String>,
+    event_type: Option<String>,
+    attempts: Option<i64>,
+    retry_base: Option<i64>,
+    lease_token: Option<i64>,
+    next_trigger: Option<String>,
+    payload: Option<String>,
+    message_created_at: Option<i64>,
+}
+
+impl SharedClaimRow {
+    fn claimed(self) -> Result<Option<Claimed>> {
+        let Some(id) = self.id else { return Ok(None) };
+        let missing = |what: &str| Error::Internal(format!("claimed delivery {id} came without its {what}"));
+        Ok(Some(Claimed {
+            delivery_id: parse_id(id.clone())?,
+            message_id: parse_id(self.message_id.ok_or_else(|| missing("message"))?)?,
+            endpoint_id: parse_id(self.endpoint_id.ok_or_else(|| missing("endpoint"))?)?,
+            tenant_id: parse_id(self.tenant_id.ok_or_else(|| missing("tenant"))?)?,
+            event_type: self.event_type.ok_or_else(|| missing("event type"))?,
+            payload: self.payload.ok_or_else(|| missing("payload"))?,
+            message_created_at_ms: self.message_created_at.ok_or_else(|| missing("creation time"))?,
+            attempts: self.attempts.ok_or_else(|| missing("attempts"))?,
+            retry_base: self.retry_base.ok_or_else(|| missing("retry base"))?,
+            lease_token: self.lease_token.ok_or_else(|| missing("lease token"))?,
+            trigger: self.next_trigger.as_deref().and_then(AttemptTrigger::parse).unwrap_or(AttemptTrigger::Scheduled),
+        }))
+    }
 }
 
 impl This {
-    /// The endpoint's pacing row, locked, with the database's clock and the requests
-    /// other nodes have in flight (unexpired leases) to the endpoint and for the
-    /// tenant; `None` before the endpoint's first shared claim.
-    async fn endpoint_gate(
-        tx: &mut sqlx::Transaction<'_, Db>,
-        endpoint: &EndpointId,
-        tenant: &TenantId,
-        owner: &str,
-        now_ms: i64,
-    ) -> Result<Option<GateRow>> {
-        let row = sqlx::query_as(
-            "SELECT p.tat_us, p.circuit_open_until_us, p.circuit_probe_until_us, p.circuit_probe_owner, \
-             CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) AS now_us, \
-             COALESCE(l.endpoint_elsewhere, 0) AS endpoint_elsewhere, COALESCE(l.tenant_elsewhere, 0) AS tenant_elsewhere \
-             FROM endpoint_pacing p, (SELECT COUNT(*) FILTER (WHERE endpoint_id = $1) AS endpoint_elsewhere, \
-             COUNT(*) AS tenant_elsewhere FROM deliveries WHERE tenant_id = $2 AND state = 'pending' \
-             AND lease_owner IS NOT NULL AND lease_owner <> $3 AND next_attempt_at > $4) l \
-             WHERE p.endpoint_id = $1 FOR UPDATE OF p",
-        )
-        .bind(endpoint.as_str())
-        .bind(tenant.as_str())
-        .bind(owner)
-        .bind(now_ms)
-        .fetch_optional(&mut **tx)
-        .await?;
-        Ok(row)
-    }
-
     /// Writes one circuit change to the endpoint's shared row; whether it changed the
     /// row (an `Opened` of a circuit already open, or a `Closed` of one already
     /// closed, changes nothing).
