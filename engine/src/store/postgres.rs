@@ -118,4 +118,4 @@ include!("sql/deletion.rs");
 include!("sql/incidents.rs");
 include!("sql/canary.rs");
 include!("sql/rollups.rs");
-include!("bulk_postgres.rs");
+include!("sql/batches.rs");

@@ -146,4 +146,4 @@ include!("sql/deletion.rs");
 include!("sql/incidents.rs");
 include!("sql/canary.rs");
 include!("sql/rollups.rs");
-include!("bulk_sqlite.rs");
+include!("sql/batches.rs");

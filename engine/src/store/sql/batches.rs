@@ -1,7 +1,11 @@
-// SQLite's batch statements, `include!`d by `sqlite.rs` (PostgreSQL's, and why they
-// differ, are in `bulk_postgres.rs`): VALUES lists, which SQLite prepares in process.
-// Callers keep each batch within SQLite's limit of bound parameters (500 messages or
-// 200 rows of the wider tables).
+// The batch statements of publish and record, as VALUES lists: a batch costs one
+// statement per table, not one per row. Callers keep each batch within SQLite's limit
+// of bound parameters (500 messages or 200 rows of the wider tables).
+//
+// Tried and not kept (issue 14): on PostgreSQL, one statement text per kind with the
+// rows bound as arrays and unnested, so that sqlx does not prepare a statement per
+// batch size on every pooled connection. Publishing got faster in alternating runs,
+// but the one-node drain did not, and the runs were too noisy to show it was not worse.
 
 impl This {
     /// Inserts the messages; the ids of those inserted (a repeated idempotency key,
