@@ -20,12 +20,6 @@ use crate::store::{CircuitChange, Claimed, SharedCircuit, SharedLimits, Store};
 /// the circuit: the probe's lease is far longer than a probe usually takes.
 const PROBE_RECHECK: Duration = Duration::from_secs(1);
 
-/// When the other nodes hold the rest of an endpoint's room, how long until this node
-/// asks again if none of its own requests ends first: slots freed elsewhere are
-/// usually taken again at once by the node that freed them, so asking sooner mostly
-/// finds none, and each asking holds the tenant's lock every node's claims queue on.
-const CROWDED_RECHECK: Duration = Duration::from_millis(5);
-
 /// What a shared claim leased, and what it told this node.
 pub(super) struct SharedClaimed {
     pub claimed: Vec<Claimed>,
@@ -78,9 +72,7 @@ pub(super) async fn claim(
     }
     let circuit_changed = slot.breaker.open_until() != before;
     slot.started(shared.claimed.len(), now);
-    if shared.crowded {
-        slot.crowded(now + CROWDED_RECHECK);
-    }
+    slot.shared_answer(now, shared.crowded, shared.crowded && shared.claimed.is_empty());
     if let Some(ahead) = shared.rate_ahead_us {
         // After `started`: the shared schedule already counts these sends.
         slot.catch_up(now, micros(ahead));

@@ -1,7 +1,7 @@
 //! The claim under the limits nodes share, as the store answers it on PostgreSQL (the
-//! function `sluice_claim_shared`, migration 0030): its grant follows the rules the
-//! node reads the answer with (`Pace::grant`, `SharedCircuit::at`), whatever the other
-//! nodes hold, and it claims no more than it grants.
+//! function `sluice_claim_shared_v2`, migrations 0030 and 0031): its grant follows the
+//! rules the node reads the answer with (`Pace::grant`, `SharedCircuit::at`), whatever
+//! the other nodes hold, and it claims no more than it grants.
 
 use sluice_core::model::*;
 use sluice_engine::ids::now_ms;
@@ -51,6 +51,32 @@ async fn the_other_nodes_requests_in_flight_take_their_room() {
     let again = SharedLimits { endpoint_here: 3, tenant_here: 3, ..limits(None, 4) };
     let mine = claim(&h, &endpoint, &again, 1, "node-a").await;
     assert_eq!((mine.claimed.len(), mine.crowded), (0, true), "node-b's one and node-a's three fill the four");
+}
+
+#[tokio::test]
+async fn a_node_counts_as_what_it_said_it_has_in_flight_not_as_its_unrecorded_leases() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let h = Harness::new(db).await;
+    let endpoint = endpoint_with(&h, None, 10).await;
+    let other = endpoint_with(&h, None, 0).await;
+    // At most 4 to the endpoint and 5 for the tenant.
+    let capped =
+        |here: usize| SharedLimits { tenant_max: 5, endpoint_here: here, tenant_here: here, ..limits(None, 4) };
+    let first = claim(&h, &endpoint, &capped(0), 3, "node-a").await;
+    assert_eq!(first.claimed.len(), 3);
+    // node-a's three requests end; their outcomes are not recorded yet, so their rows
+    // stay leased. Its next claim says it has none in flight.
+    let again = claim(&h, &endpoint, &capped(0), 1, "node-a").await;
+    assert_eq!((again.claimed.len(), again.crowded), (1, false));
+    let b = claim(&h, &endpoint, &capped(0), 4, "node-b").await;
+    assert_eq!(
+        (b.claimed.len(), b.crowded),
+        (3, true),
+        "node-a has one request in flight, not its four leases: three of the four are free"
+    );
+    // The tenant's cap counts node-a the same way: 1 of node-a's, 3 of node-b's, of 5.
+    let c = claim(&h, &other, &capped(0), 4, "node-c").await;
+    assert_eq!((c.granted, c.crowded), (1, true), "node-a 1 and node-b 3 of the tenant's 5");
 }
 
 #[tokio::test]

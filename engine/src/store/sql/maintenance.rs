@@ -65,17 +65,30 @@ impl MaintenanceStore for This {
         .bind(beat.attempts)
         .execute(&mut *tx)
         .await?;
+        if This::BACKEND == Backend::Postgres {
+            // What forgotten nodes last said they had in flight (migration 0031):
+            // their leases, if any are left, count for them.
+            sqlx::query("DELETE FROM claim_reports WHERE node_id IN (SELECT id FROM nodes WHERE heartbeat_at < $1)")
+                .bind(forget_before_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("DELETE FROM nodes WHERE heartbeat_at < $1").bind(forget_before_ms).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn node_stopped(&self, id: &str, now_ms: i64) -> Result<()> {
+        let mut tx = self.write.begin().await?;
         sqlx::query("UPDATE nodes SET stopped_at = $2, in_flight = 0 WHERE id = $1")
             .bind(id)
             .bind(now_ms)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
+        if This::BACKEND == Backend::Postgres {
+            sqlx::query("DELETE FROM claim_reports WHERE node_id = $1").bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -202,32 +202,37 @@ impl QueueStore for This {
         }
         // One round trip (migration 0030 says why): every node's claims for the
         // tenant queue on its row, so the counts and the claim are one step and two
-        // nodes cannot both take the last slot. A node that freezes cannot hold the
+        // nodes cannot both take the last slot. It also reports this node's requests
+        // in flight, so the others need not count the rows it is done with but has
+        // not recorded yet (migration 0031). A node that freezes cannot hold the
         // lock past its statement, and a claim waits for it at most a second (then
         // this endpoint is skipped for the pass).
         let wide = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         let pace = limits.rate.map(crate::pacing::Pace::per_second);
-        let rows: Vec<SharedClaimRow> =
-            match sqlx::query_as("SELECT * FROM sluice_claim_shared($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-                .bind(endpoint.as_str())
-                .bind(tenant.as_str())
-                .bind(owner)
-                .bind(wide(want))
-                .bind(wide(limits.endpoint_max.saturating_sub(limits.endpoint_here)))
-                .bind(wide(limits.tenant_max.saturating_sub(limits.tenant_here)))
-                .bind(pace.map(|p| p.interval_us()))
-                .bind(pace.map(|p| p.tolerance_us()))
-                .bind(now_ms)
-                .bind(lease_until_ms)
-                .fetch_all(&self.write)
-                .await
-            {
-                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {
-                    return Err(Error::Unavailable(format!("tenant {tenant} is being claimed for by another node")));
-                }
-                rows => rows?,
-            };
-        let first = rows.first().ok_or_else(|| Error::Internal("sluice_claim_shared answered no row".into()))?;
+        let rows: Vec<SharedClaimRow> = match sqlx::query_as(
+            "SELECT * FROM sluice_claim_shared_v2($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(endpoint.as_str())
+        .bind(tenant.as_str())
+        .bind(owner)
+        .bind(wide(want))
+        .bind(wide(limits.endpoint_max))
+        .bind(wide(limits.tenant_max))
+        .bind(wide(limits.endpoint_here))
+        .bind(wide(limits.tenant_here))
+        .bind(pace.map(|p| p.interval_us()))
+        .bind(pace.map(|p| p.tolerance_us()))
+        .bind(now_ms)
+        .bind(lease_until_ms)
+        .fetch_all(&self.write)
+        .await
+        {
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {
+                return Err(Error::Unavailable(format!("tenant {tenant} is being claimed for by another node")));
+            }
+            rows => rows?,
+        };
+        let first = rows.first().ok_or_else(|| Error::Internal("sluice_claim_shared_v2 answered no row".into()))?;
         let (granted, crowded, now_us, tat_us) = (first.granted, first.crowded, first.now_us, first.tat_us);
         let mine = first.circuit_probe_owner.as_deref() == Some(owner);
         let circuit = SharedCircuit::at(first.circuit_open_until_us, first.circuit_probe_until_us, mine, now_us);
