@@ -178,6 +178,25 @@ pub(super) struct ClaimedRow {
     pub next_trigger: String,
 }
 
+impl ClaimedRow {
+    /// The claimed delivery, with its message's payload and creation time.
+    pub fn into_claimed(self, payload: String, message_created_at_ms: i64) -> Result<super::Claimed> {
+        Ok(super::Claimed {
+            delivery_id: parse_id(self.id)?,
+            message_id: parse_id(self.message_id)?,
+            endpoint_id: parse_id(self.endpoint_id)?,
+            tenant_id: parse_id(self.tenant_id)?,
+            event_type: self.event_type,
+            payload,
+            message_created_at_ms,
+            attempts: self.attempts,
+            retry_base: self.retry_base,
+            lease_token: self.lease_token,
+            trigger: AttemptTrigger::parse(&self.next_trigger).unwrap_or(AttemptTrigger::Scheduled),
+        })
+    }
+}
+
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct EventRow {
     pub id: String,

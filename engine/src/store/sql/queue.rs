@@ -344,7 +344,7 @@ impl QueueStore for This {
     }
 }
 
-/// One row of `sluice_claim_shared`: the grant, the endpoint's shared row as the
+/// One row of `sluice_claim_shared_v2`: the grant, the endpoint's shared row as the
 /// claim found it, and one claimed delivery with its message (none in a row of its own
 /// when nothing was claimed).
 #[derive(sqlx::FromRow)]
@@ -373,19 +373,20 @@ impl SharedClaimRow {
     fn claimed(self) -> Result<Option<Claimed>> {
         let Some(id) = self.id else { return Ok(None) };
         let missing = |what: &str| Error::Internal(format!("claimed delivery {id} came without its {what}"));
-        Ok(Some(Claimed {
-            delivery_id: parse_id(id.clone())?,
-            message_id: parse_id(self.message_id.ok_or_else(|| missing("message"))?)?,
-            endpoint_id: parse_id(self.endpoint_id.ok_or_else(|| missing("endpoint"))?)?,
-            tenant_id: parse_id(self.tenant_id.ok_or_else(|| missing("tenant"))?)?,
+        let payload = self.payload.ok_or_else(|| missing("payload"))?;
+        let created = self.message_created_at.ok_or_else(|| missing("creation time"))?;
+        let row = ClaimedRow {
+            message_id: self.message_id.ok_or_else(|| missing("message"))?,
+            endpoint_id: self.endpoint_id.ok_or_else(|| missing("endpoint"))?,
+            tenant_id: self.tenant_id.ok_or_else(|| missing("tenant"))?,
             event_type: self.event_type.ok_or_else(|| missing("event type"))?,
-            payload: self.payload.ok_or_else(|| missing("payload"))?,
-            message_created_at_ms: self.message_created_at.ok_or_else(|| missing("creation time"))?,
             attempts: self.attempts.ok_or_else(|| missing("attempts"))?,
             retry_base: self.retry_base.ok_or_else(|| missing("retry base"))?,
             lease_token: self.lease_token.ok_or_else(|| missing("lease token"))?,
-            trigger: self.next_trigger.as_deref().and_then(AttemptTrigger::parse).unwrap_or(AttemptTrigger::Scheduled),
-        }))
+            next_trigger: self.next_trigger.ok_or_else(|| missing("trigger"))?,
+            id,
+        };
+        row.into_claimed(payload, created).map(Some)
     }
 }
 
@@ -441,19 +442,8 @@ impl This {
             let Some((payload, created)) = bodies.get(&r.message_id) else {
                 return Err(Error::Internal(format!("delivery {} points at missing message {}", r.id, r.message_id)));
             };
-            out.push(Claimed {
-                delivery_id: parse_id(r.id)?,
-                message_id: parse_id(r.message_id)?,
-                endpoint_id: parse_id(r.endpoint_id)?,
-                tenant_id: parse_id(r.tenant_id)?,
-                event_type: r.event_type,
-                payload: payload.clone(),
-                message_created_at_ms: *created,
-                attempts: r.attempts,
-                retry_base: r.retry_base,
-                lease_token: r.lease_token,
-                trigger: AttemptTrigger::parse(&r.next_trigger).unwrap_or(AttemptTrigger::Scheduled),
-            });
+            let (payload, created) = (payload.clone(), *created);
+            out.push(r.into_claimed(payload, created)?);
         }
         // Oldest first: ids are time-ordered.
         out.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
