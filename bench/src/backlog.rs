@@ -67,7 +67,7 @@ pub async fn run(
     // A port that was free a moment ago: connections to it are refused.
     let down = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let proc = SluiceProcess::start(sluice, database_url, workdir).await?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(PUBLISHERS).build()?;
+    let client = crate::process::http_client(PUBLISHERS)?;
 
     let mut tenants = Vec::new();
     for (name, url) in [("Down", format!("http://{down}/hook")), ("Healthy", format!("http://{healthy_addr}/hook"))] {

@@ -64,7 +64,7 @@ async fn one_node_drain(
 ) -> anyhow::Result<(Duration, Cost)> {
     eprintln!("== postgres, 1 node: a burst of {burst}, for comparison");
     let node = SluiceProcess::start(sluice, database_url, workdir).await?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let client = crate::process::http_client(concurrency)?;
     let (addr, arrivals) = receiver::start(burst).await?;
     let publishers = publishers(&client, std::slice::from_ref(&node), &format!("http://{addr}/hook"), None).await?;
     let before = Cost::of(std::slice::from_ref(&node))?;
@@ -119,7 +119,7 @@ pub async fn run(
         std::fs::create_dir_all(&dir)?;
         nodes.push(SluiceProcess::start(sluice, database_url, &dir).await?);
     }
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let client = crate::process::http_client(concurrency)?;
     for node in &nodes {
         wait_for_peers(&client, &node.base).await?;
     }

@@ -51,7 +51,7 @@ pub async fn run(
     let (healthy, arrivals) = receiver::start(quiet_total).await?;
     let (hanging, hanging_requests) = receiver::start_hanging(HANG).await?;
     let proc = SluiceProcess::start(sluice, database_url, workdir).await?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    let client = crate::process::http_client(64)?;
 
     let mut bursting = Vec::new();
     for i in 0..BURSTING_TENANTS {

@@ -314,7 +314,7 @@ async fn run_backend(
     let total = args.paced + args.burst;
     let (receiver_addr, arrivals) = receiver::start(total).await?;
     let proc = SluiceProcess::start(sluice, database_url, workdir).await?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let client = process::http_client(args.concurrency)?;
 
     let mut tenants = Vec::new();
     for i in 0..args.endpoints.max(1) {
@@ -426,7 +426,7 @@ async fn run_backend(
 async fn next_incident_look(proc: &SluiceProcess) -> Option<f64> {
     const COUNT: &str = "sluice_incident_detection_duration_seconds_count";
     const SUM: &str = "sluice_incident_detection_duration_seconds_sum";
-    let client = reqwest::Client::new();
+    let Ok(client) = process::http_client(1) else { return None };
     let read = |name: &'static str| {
         let client = client.clone();
         async move { proc.metric_of(&client, &[name]).await.ok() }

@@ -41,7 +41,7 @@ pub async fn run(
     // counting is done.
     let quiet = [("SLUICE_SLO_ROLLUP_INTERVAL_SECONDS", "0"), ("SLUICE_CANARY_INTERVAL_SECONDS", "0")];
     let proc = SluiceProcess::start_with(sluice, database_url, workdir, &quiet).await?;
-    let client = reqwest::Client::new();
+    let client = crate::process::http_client(1)?;
     let tenant = create_tenant(&client, &proc.base, "History").await?;
     let api = sluice_client::Client::with_http(client.clone(), &proc.base, PLATFORM_KEY);
     let endpoint = api.create_endpoint(&tenant, &endpoint_at("https://example.com/history")).await?;

@@ -38,6 +38,18 @@ pub struct SluiceProcess {
     pid: u32,
 }
 
+/// How long the benchmark keeps an idle connection to Sluice: less than the server's
+/// header timeout (`SLUICE_HTTP_HEADER_TIMEOUT_SECONDS`, 10 s), which also closes idle
+/// keep-alive connections. A request sent on a connection the server is closing fails
+/// ("connection closed before message completed"); the scheduling run, which waits
+/// exactly 10 s between two reads of `/metrics`, failed so twice.
+const IDLE_CONNECTION: Duration = Duration::from_secs(5);
+
+/// An HTTP client for Sluice keeping up to `idle_per_host` idle connections.
+pub fn http_client(idle_per_host: usize) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder().pool_max_idle_per_host(idle_per_host).pool_idle_timeout(IDLE_CONNECTION).build()
+}
+
 impl SluiceProcess {
     /// Starts `binary` on a free loopback port against `database_url` and waits until
     /// `/readyz` says migrations ran and workers started.
@@ -78,7 +90,7 @@ impl SluiceProcess {
     }
 
     async fn wait_ready(&self) -> anyhow::Result<()> {
-        let client = reqwest::Client::new();
+        let client = http_client(1)?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(r) = client.get(format!("{}/readyz", self.base)).send().await {

@@ -83,7 +83,7 @@ pub async fn run(
     let quota = PER_IDLE_TENANT.to_string();
     let env = [("SLUICE_TENANT_MAX_ENDPOINTS", quota.as_str())];
     let proc = SluiceProcess::start_with(sluice, database_url, workdir, &env).await?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(CREATORS).build()?;
+    let client = crate::process::http_client(CREATORS)?;
     let url = format!("http://{receiver_addr}/hook");
     let setup_started = Instant::now();
 
