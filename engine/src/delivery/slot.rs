@@ -34,8 +34,7 @@ pub struct EndpointSlot {
 /// When the other nodes hold the rest of an endpoint's room, how long until this node
 /// asks again if none of its own requests ends first. Slots freed elsewhere are
 /// usually taken again at once by the node that freed them, so asking sooner mostly
-/// finds none, and each asking holds the tenant's lock every node's claims queue on:
-/// in the three-node benchmark, half of all shared claims were such refusals.
+/// finds none, and each asking holds the tenant's lock every node's claims queue on.
 const CROWDED_RECHECK: Duration = Duration::from_millis(5);
 
 /// The most doublings of [`CROWDED_RECHECK`] (to 40 ms).
