@@ -3,15 +3,19 @@
 -- a row stays leased until the node's recorder writes the outcome, a batch (with its
 -- WAL flush) behind the request's end: in the three-node benchmark the rows other
 -- nodes had finished with but not yet recorded filled most of an endpoint's room, and
--- half the shared claims were refused for them. So each shared claim now also writes
--- what the claiming node has in flight to the endpoint and for the tenant (its memory,
--- plus what it just claimed), and counts each other node as the smaller of what it
--- last said and its leases. Both are at least what that node really has in flight:
--- a node's requests only grow by a claim, which writes its figure in the same
--- transaction, and every request in flight holds its lease. A node that says nothing
--- (one of the previous release, still calling `sluice_claim_shared`) is counted by its
--- leases, as before, and counts the others by theirs, which is no less: both releases
--- may claim side by side and the limits hold across all of them.
+-- half the shared claims were refused for them.
+--
+-- So each shared claim also writes, for the endpoint and for the tenant, what the
+-- claiming node had in flight just before it (its memory) and the lease end the claim
+-- hands out. Another node is counted as the smaller of
+--   * its unexpired leases, and
+--   * its report plus its leases ending no earlier than the report's lease end: the
+--     rows this claim and every later one took, by whatever path (a node that thinks
+--     it is alone claims without reporting).
+-- Both are at least what it really has in flight: a request it had before the report
+-- can only have ended since, and every request holds its lease until recorded. A node
+-- that says nothing (one of the previous release, calling `sluice_claim_shared`) is
+-- counted by its leases, as before.
 --
 -- scope: an endpoint's or a tenant's id (their prefixes differ). The rows of a node
 -- go when it stops, or when it is forgotten for not beating.
@@ -19,6 +23,7 @@ CREATE TABLE claim_reports (
     scope     TEXT NOT NULL,
     node_id   TEXT NOT NULL,
     in_flight BIGINT NOT NULL,
+    lease_until_ms BIGINT NOT NULL,
     PRIMARY KEY (scope, node_id)
 );
 CREATE INDEX claim_reports_node ON claim_reports (node_id);
@@ -68,19 +73,26 @@ BEGIN
     v_now_us := CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT);
 
     -- What the other nodes have in flight: per node, the least of its unexpired
-    -- leases and what it last said it has.
+    -- leases and its report plus the leases taken since (see above).
     WITH leased AS (
-        SELECT d.lease_owner AS node_id, COUNT(*) FILTER (WHERE d.endpoint_id = p_endpoint) AS at_endpoint,
-            COUNT(*) AS in_tenant
-        FROM deliveries d WHERE d.tenant_id = p_tenant AND d.state = 'pending'
+        SELECT d.lease_owner AS node_id,
+            COUNT(*) FILTER (WHERE d.endpoint_id = p_endpoint) AS at_endpoint,
+            COUNT(*) FILTER (WHERE d.endpoint_id = p_endpoint AND d.next_attempt_at >= e.lease_until_ms)
+                AS at_endpoint_since,
+            MIN(e.in_flight) AS endpoint_report,
+            COUNT(*) AS in_tenant,
+            COUNT(*) FILTER (WHERE d.next_attempt_at >= t.lease_until_ms) AS in_tenant_since,
+            MIN(t.in_flight) AS tenant_report
+        FROM deliveries d
+        LEFT JOIN claim_reports e ON e.scope = p_endpoint AND e.node_id = d.lease_owner
+        LEFT JOIN claim_reports t ON t.scope = p_tenant AND t.node_id = d.lease_owner
+        WHERE d.tenant_id = p_tenant AND d.state = 'pending'
         AND d.lease_owner IS NOT NULL AND d.lease_owner <> p_owner AND d.next_attempt_at > p_now_ms
         GROUP BY d.lease_owner)
-    SELECT COALESCE(SUM(LEAST(l.at_endpoint, COALESCE(e.in_flight, l.at_endpoint))), 0),
-        COALESCE(SUM(LEAST(l.in_tenant, COALESCE(t.in_flight, l.in_tenant))), 0)
+    SELECT COALESCE(SUM(LEAST(at_endpoint, COALESCE(endpoint_report + at_endpoint_since, at_endpoint))), 0),
+        COALESCE(SUM(LEAST(in_tenant, COALESCE(tenant_report + in_tenant_since, in_tenant))), 0)
         INTO v_others_endpoint, v_others_tenant
-        FROM leased l
-        LEFT JOIN claim_reports e ON e.scope = p_endpoint AND e.node_id = l.node_id
-        LEFT JOIN claim_reports t ON t.scope = p_tenant AND t.node_id = l.node_id;
+        FROM leased;
     v_room := GREATEST(0, LEAST(p_want, p_endpoint_max - COALESCE(p_endpoint_here, 0) - v_others_endpoint,
         p_tenant_max - COALESCE(p_tenant_here, 0) - v_others_tenant));
     v_crowded := v_room < p_want;
@@ -140,13 +152,14 @@ BEGIN
             WHERE p.endpoint_id = p_endpoint;
         END IF;
     END IF;
-    -- What this node now has in flight, for the other nodes' next claims; unchanged
-    -- figures are not written again.
+    -- What this node had in flight before this claim, and the lease end it handed
+    -- out, for the other nodes' next claims.
     IF p_endpoint_here IS NOT NULL THEN
-        INSERT INTO claim_reports AS r (scope, node_id, in_flight)
-            VALUES (p_endpoint, p_owner, p_endpoint_here + v_claimed), (p_tenant, p_owner, p_tenant_here + v_claimed)
-            ON CONFLICT (scope, node_id) DO UPDATE SET in_flight = EXCLUDED.in_flight
-            WHERE r.in_flight <> EXCLUDED.in_flight;
+        INSERT INTO claim_reports (scope, node_id, in_flight, lease_until_ms)
+            VALUES (p_endpoint, p_owner, p_endpoint_here, p_lease_until_ms),
+                (p_tenant, p_owner, p_tenant_here, p_lease_until_ms)
+            ON CONFLICT (scope, node_id) DO UPDATE
+            SET in_flight = EXCLUDED.in_flight, lease_until_ms = EXCLUDED.lease_until_ms;
     END IF;
     IF v_claimed > 0 THEN
         RETURN;

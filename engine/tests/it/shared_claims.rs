@@ -17,7 +17,19 @@ fn limits(rate: Option<u32>, endpoint_max: usize) -> SharedLimits {
 }
 
 async fn claim(h: &Harness, endpoint: &Endpoint, limits: &SharedLimits, want: usize, owner: &str) -> SharedClaim {
-    let now = now_ms();
+    claim_at(h, endpoint, limits, want, owner, now_ms()).await
+}
+
+/// A claim at `now` (the node's clock, in ms), so two claims' leases end at times the
+/// test chooses.
+async fn claim_at(
+    h: &Harness,
+    endpoint: &Endpoint,
+    limits: &SharedLimits,
+    want: usize,
+    owner: &str,
+    now: i64,
+) -> SharedClaim {
     h.store
         .claim_shared(&endpoint.id, &h.tenant, limits, want, now, now + LEASE_MS, owner)
         .await
@@ -62,21 +74,43 @@ async fn a_node_counts_as_what_it_said_it_has_in_flight_not_as_its_unrecorded_le
     // At most 4 to the endpoint and 5 for the tenant.
     let capped =
         |here: usize| SharedLimits { tenant_max: 5, endpoint_here: here, tenant_here: here, ..limits(None, 4) };
-    let first = claim(&h, &endpoint, &capped(0), 3, "node-a").await;
+    let t0 = now_ms();
+    let first = claim_at(&h, &endpoint, &capped(0), 3, "node-a", t0).await;
     assert_eq!(first.claimed.len(), 3);
     // node-a's three requests end; their outcomes are not recorded yet, so their rows
     // stay leased. Its next claim says it has none in flight.
-    let again = claim(&h, &endpoint, &capped(0), 1, "node-a").await;
+    let again = claim_at(&h, &endpoint, &capped(0), 1, "node-a", t0 + 1).await;
     assert_eq!((again.claimed.len(), again.crowded), (1, false));
-    let b = claim(&h, &endpoint, &capped(0), 4, "node-b").await;
+    let b = claim_at(&h, &endpoint, &capped(0), 4, "node-b", t0 + 2).await;
     assert_eq!(
         (b.claimed.len(), b.crowded),
         (3, true),
         "node-a has one request in flight, not its four leases: three of the four are free"
     );
     // The tenant's cap counts node-a the same way: 1 of node-a's, 3 of node-b's, of 5.
-    let c = claim(&h, &other, &capped(0), 4, "node-c").await;
+    let c = claim_at(&h, &other, &capped(0), 4, "node-c", t0 + 3).await;
     assert_eq!((c.granted, c.crowded), (1, true), "node-a 1 and node-b 3 of the tenant's 5");
+}
+
+#[tokio::test]
+async fn leases_a_node_took_without_reporting_count_on_top_of_its_report() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let h = Harness::new(db).await;
+    let endpoint = endpoint_with(&h, None, 10).await;
+    let t0 = now_ms();
+    // node-a reports (nothing in flight before this claim) and claims one.
+    let reported = claim_at(&h, &endpoint, &limits(None, 4), 1, "node-a", t0).await;
+    assert_eq!(reported.claimed.len(), 1);
+    // Then, counting no other node for a moment, it claims three more the plain way,
+    // which reports nothing.
+    let plain = h.store.claim(&endpoint.id, t0 + 1, t0 + 1 + LEASE_MS, "node-a", 3).await.expect("plain claim");
+    assert_eq!(plain.len(), 3);
+    let b = claim_at(&h, &endpoint, &limits(None, 4), 4, "node-b", t0 + 2).await;
+    assert_eq!(
+        (b.claimed.len(), b.crowded),
+        (0, true),
+        "node-a has four requests in flight: its report's none, plus the four leases since"
+    );
 }
 
 #[tokio::test]
