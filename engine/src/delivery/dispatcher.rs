@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 
 use super::breaker::{Admission, Breaker};
+use super::grant::Grant;
 use super::recorder::Recorder;
 use super::shared;
 use super::slot::EndpointSlot;
@@ -48,6 +49,11 @@ pub struct Dispatcher {
     recorder: Recorder,
     endpoints: HashMap<EndpointId, EndpointSlot>,
     tenant_in_flight: HashMap<TenantId, usize>,
+    /// The room for each tenant the other nodes count as this node's for now (each
+    /// endpoint's is on its slot).
+    tenant_grants: HashMap<TenantId, Grant>,
+    /// When a shared claim last handed this node a grant.
+    granted_at: Option<Instant>,
     /// Which endpoint and tenant each running send task belongs to.
     task_owner: HashMap<tokio::task::Id, (EndpointId, TenantId)>,
     tasks: JoinSet<Finished>,
@@ -80,6 +86,8 @@ impl Dispatcher {
             recorder,
             endpoints: HashMap::new(),
             tenant_in_flight: HashMap::new(),
+            tenant_grants: HashMap::new(),
+            granted_at: None,
             task_owner: HashMap::new(),
             tasks: JoinSet::new(),
             rotation: 0,
@@ -223,6 +231,7 @@ impl Dispatcher {
             }
         }
         self.endpoints.retain(|_, slot| !slot.forgettable());
+        self.tenant_grants.retain(|_, grant| grant.room(0, now).is_some());
         self.need_scan = false;
         Ok(())
     }

@@ -5,6 +5,8 @@
 //!   step tests drive;
 //! - [`slot`], [`bucket`], [`breaker`], [`keys`]: one endpoint's state on this node
 //!   (requests in flight, rate limit, circuit breaker, signing keys);
+//! - [`shared`], [`grant`]: the limits several nodes share, and the room a node holds
+//!   of them for a moment;
 //! - [`decide`]: what an attempt's result means for its delivery (pure);
 //! - [`sender`]: the HTTP request, signing and outbound safety;
 //! - [`recorder`]: batched writes of verdicts;
@@ -16,6 +18,7 @@ pub mod concurrency;
 mod decide;
 mod dispatcher;
 mod egress;
+mod grant;
 mod idle;
 mod keys;
 mod recorder;

@@ -2,19 +2,21 @@
 //! (or the endpoint has a rate limit, whose schedule is shared from a node's first
 //! send), a claim goes through [`QueueStore::claim_shared`], which grants it against
 //! what every node has in flight, the shared rate schedule and the shared circuit;
-//! this node's slot then adopts what the database said. On SQLite the store keeps
-//! nothing shared (one node is the only sender) and the slot alone decides.
+//! this node's slot then adopts what the database said, with the grant it handed out
+//! ([`super::grant`]). On SQLite the store keeps nothing shared (one node is the only
+//! sender) and the slot alone decides.
 //!
 //! [`QueueStore::claim_shared`]: crate::store::QueueStore::claim_shared
 
 use std::time::{Duration, Instant};
 
 use super::breaker::Breaker;
+use super::grant::Grant;
 use super::slot::EndpointSlot;
 use crate::error::Result;
 use crate::ids::now_ms;
 use crate::service::nodes::is_live;
-use crate::store::{CircuitChange, Claimed, SharedCircuit, SharedLimits, Store};
+use crate::store::{CircuitChange, Claimed, GrantAsk, SharedCircuit, SharedLimits, Store};
 
 /// While another node sends the half-open probe, how often to look whether it closed
 /// the circuit: the probe's lease is far longer than a probe usually takes.
@@ -28,17 +30,23 @@ pub(super) struct SharedClaimed {
     /// The database's circuit opened, moved or closed this node's: what people are
     /// shown changes.
     pub circuit_changed: bool,
+    /// The tenant's room granted to this node (the endpoint's is on its slot).
+    pub tenant_grant: Option<Grant>,
 }
 
-/// Claims up to `want` of the slot's deliveries under the limits all nodes share;
-/// `None` when the store keeps no shared limits. Counts the claimed requests as
-/// started on the slot.
+/// Claims up to `want` of the slot's deliveries under the limits all nodes share,
+/// asking for a grant as `grant` says (made at `asked_at`); `None` when the store
+/// keeps no shared limits. Counts the claimed requests as started on the slot, and
+/// puts the endpoint's grant on it.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn claim(
     store: &dyn Store,
     slot: &mut EndpointSlot,
     tenant_here: usize,
     tenant_max: usize,
     want: usize,
+    grant: Option<GrantAsk>,
+    asked_at: Instant,
     (now_ms, lease_until_ms, owner): (i64, i64, &str),
 ) -> Result<Option<SharedClaimed>> {
     let limits = SharedLimits {
@@ -47,6 +55,7 @@ pub(super) async fn claim(
         tenant_max,
         endpoint_here: slot.in_flight,
         tenant_here,
+        grant,
     };
     let (endpoint, tenant) = (slot.info.id.clone(), slot.info.tenant_id.clone());
     let Some(shared) = store.claim_shared(&endpoint, &tenant, &limits, want, now_ms, lease_until_ms, owner).await?
@@ -71,13 +80,16 @@ pub(super) async fn claim(
         SharedCircuit::Probe => {}
     }
     let circuit_changed = slot.breaker.open_until() != before;
+    // Every shared claim writes this node's grants, none when it asked for none.
+    slot.grant = Grant::new(shared.endpoint_grant, asked_at);
+    let tenant_grant = Grant::new(shared.tenant_grant, asked_at);
     slot.started(shared.claimed.len(), now);
     slot.shared_answer(now, shared.crowded, shared.crowded && shared.claimed.is_empty());
     if let Some(ahead) = shared.rate_ahead_us {
         // After `started`: the shared schedule already counts these sends.
         slot.catch_up(now, micros(ahead));
     }
-    Ok(Some(SharedClaimed { claimed: shared.claimed, granted: shared.granted, circuit_changed }))
+    Ok(Some(SharedClaimed { claimed: shared.claimed, granted: shared.granted, circuit_changed, tenant_grant }))
 }
 
 /// The other live nodes on the database, by their heartbeats.

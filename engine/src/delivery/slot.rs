@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::breaker::{Admission, Breaker};
 use super::bucket::TokenBucket;
 use super::concurrency::ConcurrencyLimit;
+use super::grant::Grant;
 use super::keys::KeyCache;
 use crate::store::DueEndpoint;
 
@@ -29,6 +30,8 @@ pub struct EndpointSlot {
     crowded_until: Option<Instant>,
     /// Shared claims in a row that the other nodes left no room at all.
     refusals: u32,
+    /// The room at this endpoint the other nodes count as this node's for now.
+    pub grant: Option<Grant>,
 }
 
 /// When the other nodes hold the rest of an endpoint's room, how long until this node
@@ -55,6 +58,7 @@ impl EndpointSlot {
             listed: true,
             crowded_until: None,
             refusals: 0,
+            grant: None,
         }
     }
 

@@ -53,7 +53,8 @@ pub use incidents::{
 pub use portal::{NewPortalLink, OpenedPortal, PortalGrant, PortalStore, StoredPortalSession};
 pub use postgres::PgStore;
 pub use queue::{
-    CircuitChange, CircuitRecord, Claimed, DueEndpoint, NextStep, Outcome, SharedCircuit, SharedClaim, SharedLimits,
+    CircuitChange, CircuitRecord, Claimed, DueEndpoint, GrantAsk, NextStep, Outcome, SharedCircuit, SharedClaim,
+    SharedLimits,
 };
 pub use records::{
     AttemptRecord, AuditFilter, DeliveryFilter, EndpointHealthRow, EventFilter, LifecycleEvent, MessageFilter,
@@ -397,6 +398,19 @@ pub trait QueueStore: Send + Sync {
         now_ms: i64,
         lease_until_ms: i64,
         owner: &str,
+        limit: i64,
+    ) -> Result<Vec<Claimed>>;
+    /// As [`claim`](Self::claim), for a node filling the grants that
+    /// [`claim_shared`](Self::claim_shared) handed it for `endpoint` and `tenant`:
+    /// nothing unless both still have `margin_ms` to run by the database's clock, and
+    /// nothing while the endpoint's shared circuit is not closed, which the grant did
+    /// not foresee (the node learns how it stands at its next shared claim).
+    async fn claim_granted(
+        &self,
+        endpoint: &EndpointId,
+        tenant: &TenantId,
+        margin_ms: i64,
+        clocks: (i64, i64, &str),
         limit: i64,
     ) -> Result<Vec<Claimed>>;
     /// Writes attempts and their deliveries' next state in one transaction, plus

@@ -80,6 +80,19 @@ pub struct SharedLimits {
     /// recorder writes its outcome, after the request is done.
     pub endpoint_here: usize,
     pub tenant_here: usize,
+    /// The grant this node asks for beside the claim, if any.
+    pub grant: Option<GrantAsk>,
+}
+
+/// A grant asked for: room at the endpoint and for its tenant that this node may
+/// fill without asking again until `until_ms` (its clock), because the other nodes
+/// count it as taken. Each is at most the share asked for, at least what the node has
+/// in flight there with the claim's rows, and never more than the others leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantAsk {
+    pub endpoint_share: usize,
+    pub tenant_share: usize,
+    pub until_ms: i64,
 }
 
 /// The endpoint's circuit as the database has it.
@@ -126,6 +139,11 @@ pub struct SharedClaim {
     /// The requests other nodes have in flight (to the endpoint, or for its tenant)
     /// left less room than was asked for: the cluster is full for now.
     pub crowded: bool,
+    /// The grants this claim handed out (0: none), to be filled by
+    /// [`QueueStore::claim_granted`](super::QueueStore::claim_granted): no endpoint
+    /// grant for an endpoint with a rate limit or a circuit not closed.
+    pub endpoint_grant: usize,
+    pub tenant_grant: usize,
 }
 
 /// A change of an endpoint's circuit on this node, to be shared with the others and,

@@ -197,6 +197,21 @@ impl ClaimedRow {
     }
 }
 
+/// A claimed delivery with its message, as PostgreSQL's claim answers in one statement.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct ClaimedWithMessage {
+    #[sqlx(flatten)]
+    pub row: ClaimedRow,
+    pub payload: String,
+    pub message_created_at: i64,
+}
+
+impl ClaimedWithMessage {
+    pub fn into_claimed(self) -> Result<super::Claimed> {
+        self.row.into_claimed(self.payload, self.message_created_at)
+    }
+}
+
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct EventRow {
     pub id: String,

@@ -7,6 +7,7 @@ mod breaker;
 mod cluster;
 mod deletion;
 mod delivery;
+mod grants;
 mod harness;
 mod health;
 mod idempotency;

@@ -1,5 +1,5 @@
 //! The claim under the limits nodes share, as the store answers it on PostgreSQL (the
-//! function `sluice_claim_shared_v2`, migrations 0030 and 0031): its grant follows the
+//! function `sluice_claim_shared_v3`, migrations 0030 to 0032): its grant follows the
 //! rules the node reads the answer with (`Pace::grant`, `SharedCircuit::at`), whatever
 //! the other nodes hold, and it claims no more than it grants.
 
@@ -10,10 +10,10 @@ use sluice_testkit::{Backend, TestDb};
 
 use crate::harness::Harness;
 
-const LEASE_MS: i64 = 60_000;
+pub(crate) const LEASE_MS: i64 = 60_000;
 
-fn limits(rate: Option<u32>, endpoint_max: usize) -> SharedLimits {
-    SharedLimits { rate, endpoint_max, tenant_max: 100, endpoint_here: 0, tenant_here: 0 }
+pub(crate) fn limits(rate: Option<u32>, endpoint_max: usize) -> SharedLimits {
+    SharedLimits { rate, endpoint_max, tenant_max: 100, endpoint_here: 0, tenant_here: 0, grant: None }
 }
 
 async fn claim(h: &Harness, endpoint: &Endpoint, limits: &SharedLimits, want: usize, owner: &str) -> SharedClaim {
@@ -22,7 +22,7 @@ async fn claim(h: &Harness, endpoint: &Endpoint, limits: &SharedLimits, want: us
 
 /// A claim at `now` (the node's clock, in ms), so two claims' leases end at times the
 /// test chooses.
-async fn claim_at(
+pub(crate) async fn claim_at(
     h: &Harness,
     endpoint: &Endpoint,
     limits: &SharedLimits,
@@ -37,7 +37,7 @@ async fn claim_at(
         .expect("PostgreSQL shares its limits")
 }
 
-async fn endpoint_with(h: &Harness, rate: Option<u32>, messages: usize) -> Endpoint {
+pub(crate) async fn endpoint_with(h: &Harness, rate: Option<u32>, messages: usize) -> Endpoint {
     let create =
         CreateEndpoint { url: "https://example.com/hook".into(), rate_limit_per_second: rate, ..Default::default() };
     let endpoint = h.sluice.create_endpoint(&h.scope, create).await.expect("endpoint");

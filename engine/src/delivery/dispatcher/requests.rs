@@ -14,13 +14,14 @@ use tracing::Instrument as _;
 use super::super::breaker::Admission;
 use super::super::concurrency::{fast_enough, signal_of, Signal};
 use super::super::decide::decide;
+use super::super::grant;
 use super::super::recorder::ToRecorder;
 use super::super::shared;
 use super::super::stats::observe;
 use super::Dispatcher;
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
-use crate::store::CircuitRecord;
+use crate::store::{CircuitRecord, Claimed};
 use crate::telemetry::{joined_ids, TRACE_TARGET};
 
 /// What a send task reports when its request is done.
@@ -53,7 +54,8 @@ impl Dispatcher {
                 }
             }
         }
-        let t = now_ms();
+        let (t, asked_at) = (now_ms(), Instant::now());
+        let may_hold_grants = self.granted_at.is_some_and(|at| asked_at < at + grant::GRANT_FOR + grant::CLOCK_MARGIN);
         let lease_until = t + i64::try_from(cfg.lease.as_millis()).unwrap_or(60_000);
         let tenant = slot.info.tenant_id.clone();
         let claim_span = tracing::info_span!(target: TRACE_TARGET, "delivery.claim",
@@ -61,12 +63,55 @@ impl Dispatcher {
             message.ids = tracing::field::Empty);
         let tenant_here = self.tenant_in_flight.get(&tenant).copied().unwrap_or(0);
         // A rate limit's schedule is always shared; the other limits once another
-        // node is there to share them with.
-        let peers = engine.stats.peers.load(Ordering::Relaxed);
-        let shared = if slot.info.rate_limit_per_second.is_some() || peers > 0 {
+        // node is there to share them with, through a grant while this node holds
+        // one (a rate limit or a circuit not closed asks the database every time).
+        let peers = usize::try_from(engine.stats.peers.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
+        let rate_limited = slot.info.rate_limit_per_second.is_some();
+        let closed = matches!(slot.breaker.admission(asked_at), Admission::Closed);
+        let granted_room = (peers > 0 && !rate_limited && closed)
+            .then(|| {
+                grant::room(
+                    slot.grant,
+                    self.tenant_grants.get(&tenant).copied(),
+                    (slot.in_flight, tenant_here),
+                    asked_at,
+                )
+            })
+            .flatten();
+        let (claimed, granted) = if let Some(room) = granted_room {
+            let asked = want.min(room);
+            if asked == 0 {
+                // The grant is full: one of this node's own requests ends first.
+                return Ok(0);
+            }
+            let margin = i64::try_from(grant::CLOCK_MARGIN.as_millis()).unwrap_or(250);
+            let clocks = (t, lease_until, cfg.node_id.as_str());
+            let claiming = engine.store.claim_granted(id, &tenant, margin, clocks, asked as i64);
+            let claimed = claiming.instrument(claim_span.clone()).await?;
+            // Fewer than asked: drained, or the shared circuit is not closed. Either
+            // way the grant is kept: dropping it at every drain of a queue that
+            // publishing keeps refilling would send most claims back to the shared
+            // one, and a circuit opened elsewhere is learnt from the shared claim
+            // once the grant ends, no request sent meanwhile.
+            slot.started(claimed.len(), Instant::now());
+            (claimed, asked)
+        } else if rate_limited || peers > 0 || may_hold_grants {
+            // A node that has just stopped counting peers may still hold grants the
+            // others count instead of its leases (until a grant's whole length and
+            // the others' clock margin after its last one): its shared claims,
+            // asking for none, end them before it claims the plain way beyond them.
+            let ask = (peers > 0).then(|| grant::ask(slot.max_concurrency(), cfg.tenant_cap(), peers, t));
             let lease = (t, lease_until, cfg.node_id.as_str());
-            let claiming = shared::claim(engine.store.as_ref(), slot, tenant_here, cfg.tenant_cap(), want, lease);
-            match claiming.instrument(claim_span.clone()).await {
+            let store = engine.store.as_ref();
+            let claiming = shared::claim(store, slot, tenant_here, cfg.tenant_cap(), want, ask, asked_at, lease);
+            let answer = claiming.instrument(claim_span.clone()).await;
+            if answer.is_err() {
+                // The call may have committed with its answer lost, writing grants
+                // smaller than those held here: hold none until the next answer.
+                slot.grant = None;
+                self.tenant_grants.remove(&tenant);
+            }
+            let shared = match answer {
                 Ok(claimed) => claimed,
                 // Another node holds the tenant's lock too long: skip this endpoint
                 // this pass, the others go on.
@@ -75,24 +120,28 @@ impl Dispatcher {
                     return Ok(0);
                 }
                 Err(e) => return Err(e),
+            };
+            match shared {
+                Some(shared) => {
+                    if shared.circuit_changed {
+                        engine.circuits.show(id, &slot.breaker, Instant::now());
+                    }
+                    match shared.tenant_grant {
+                        Some(g) => self.tenant_grants.insert(tenant.clone(), g),
+                        None => self.tenant_grants.remove(&tenant),
+                    };
+                    if slot.grant.is_some() || shared.tenant_grant.is_some() {
+                        self.granted_at = Some(asked_at);
+                    }
+                    (shared.claimed, shared.granted)
+                }
+                None => self.claim_plain(id, want, (t, lease_until), &claim_span).await?,
             }
         } else {
-            None
+            self.claim_plain(id, want, (t, lease_until), &claim_span).await?
         };
-        let (claimed, granted) = match shared {
-            Some(shared) => {
-                if shared.circuit_changed {
-                    engine.circuits.show(id, &slot.breaker, Instant::now());
-                }
-                (shared.claimed, shared.granted)
-            }
-            None => {
-                let claiming = engine.store.claim(id, t, lease_until, &cfg.node_id, want as i64);
-                let claimed = claiming.instrument(claim_span.clone()).await?;
-                slot.started(claimed.len(), Instant::now());
-                (claimed, want)
-            }
-        };
+        // Nothing forgets an endpoint while it is being claimed for.
+        let slot = self.endpoints.get_mut(id).ok_or_else(|| Error::Internal(format!("endpoint {id} vanished")))?;
         engine.stats.claims.fetch_add(1, Ordering::Relaxed);
         if !claim_span.is_disabled() {
             claim_span.record("claimed", claimed.len());
@@ -162,6 +211,23 @@ impl Dispatcher {
             self.task_owner.insert(task.id(), (id.clone(), tenant.clone()));
         }
         Ok(started)
+    }
+
+    /// Claims up to `want` the way one node alone does, with nobody to share with.
+    async fn claim_plain(
+        &mut self,
+        id: &EndpointId,
+        want: usize,
+        (t, lease_until): (i64, i64),
+        span: &tracing::Span,
+    ) -> Result<(Vec<Claimed>, usize)> {
+        let engine = self.engine.clone();
+        let claiming = engine.store.claim(id, t, lease_until, &engine.config.node_id, want as i64);
+        let claimed = claiming.instrument(span.clone()).await?;
+        if let Some(slot) = self.endpoints.get_mut(id) {
+            slot.started(claimed.len(), Instant::now());
+        }
+        Ok((claimed, want))
     }
 
     /// A send task ended: free its slots and tell its endpoint's breaker.

@@ -86,7 +86,8 @@ fn push_heads<'a>(qb: &mut sqlx::QueryBuilder<'a, Db>, heads: &'a [(&'a str, i64
 }
 
 // The claim, per backend. Both bind $1 lease_until_ms, $2 owner, $3 endpoint id,
-// $4 now_ms, $5 limit, and return `ClaimedRow`'s columns. A suspended tenant's rows
+// $4 now_ms, $5 limit, and return `ClaimedRow`'s columns (PostgreSQL's with the
+// message's, `ClaimedWithMessage`). A suspended tenant's rows
 // are never claimed: the scan leaves its endpoints out too, but an endpoint a node
 // listed before the suspension (its tenant at its cap, its circuit open) is claimed
 // for without another scan. The subquery reads the partial index of suspended
@@ -103,14 +104,43 @@ const CLAIM_SQLITE: &str =
      ORDER BY next_attempt_at LIMIT $5) \
      RETURNING id, message_id, endpoint_id, tenant_id, event_type, attempts, retry_base, lease_token, next_trigger";
 
-/// Rows another node is claiming are skipped, not waited for.
-const CLAIM_POSTGRES: &str = "WITH picked AS (SELECT id FROM deliveries WHERE endpoint_id = $3 AND state = 'pending' \
-     AND next_attempt_at <= $4 AND tenant_id NOT IN (SELECT id FROM tenants WHERE suspended_at IS NOT NULL) \
-     ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
-     UPDATE deliveries d SET next_attempt_at = $1, lease_owner = $2, lease_token = d.lease_token + 1 \
-     FROM picked WHERE d.id = picked.id \
-     RETURNING d.id, d.message_id, d.endpoint_id, d.tenant_id, d.event_type, d.attempts, d.retry_base, \
-     d.lease_token, d.next_trigger";
+/// Binds what every claim statement takes, `$1` to `$5`.
+macro_rules! claim_binds {
+    ($query:expr, $endpoint:expr, ($now_ms:expr, $lease_until_ms:expr, $owner:expr), $limit:expr) => {
+        $query.bind($lease_until_ms).bind($owner).bind($endpoint.as_str()).bind($now_ms).bind($limit)
+    };
+}
+
+/// PostgreSQL's claim, with `$gate` as one more condition on the rows picked, and the
+/// messages' payloads in the same round trip. Rows another node is claiming are
+/// skipped, not waited for.
+macro_rules! claim_postgres {
+    ($gate:literal) => {
+        concat!(
+            "WITH picked AS (SELECT id FROM deliveries WHERE endpoint_id = $3 AND state = 'pending' \
+             AND next_attempt_at <= $4 AND tenant_id NOT IN (SELECT id FROM tenants WHERE suspended_at IS NOT NULL) ",
+            $gate,
+            "ORDER BY next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED), \
+             claimed AS (UPDATE deliveries d SET next_attempt_at = $1, lease_owner = $2, lease_token = d.lease_token + 1 \
+             FROM picked WHERE d.id = picked.id \
+             RETURNING d.id, d.message_id, d.endpoint_id, d.tenant_id, d.event_type, d.attempts, d.retry_base, \
+             d.lease_token, d.next_trigger) \
+             SELECT c.*, m.payload, m.created_at AS message_created_at FROM claimed c JOIN messages m ON m.id = c.message_id"
+        )
+    };
+}
+const CLAIM_POSTGRES: &str = claim_postgres!("");
+/// Within a grant: only while both of this node's grants, the endpoint's and its
+/// tenant's ($6), still have `$7` ms to run by the database's clock, and nothing while
+/// the shared circuit is not closed. The node checked its grants before asking, but
+/// by the time this commits another node may have judged them over and counted only
+/// the leases it could see; checked here, within the statement that leases, the
+/// window is this commit's, not the wait for a connection and the round trip.
+const CLAIM_GRANTED_POSTGRES: &str = claim_postgres!(
+    "AND (SELECT COUNT(*) FROM claim_reports r WHERE r.node_id = $2 AND r.scope IN ($3, $6) AND r.granted > 0 \
+     AND r.granted_until_ms > CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) + $7) = 2 \
+     AND NOT EXISTS (SELECT 1 FROM endpoint_pacing p WHERE p.endpoint_id = $3 AND p.circuit_open_until_us IS NOT NULL) "
+);
 
 #[async_trait]
 impl QueueStore for This {
@@ -204,13 +234,15 @@ impl QueueStore for This {
         // tenant queue on its row, so the counts and the claim are one step and two
         // nodes cannot both take the last slot. It also reports this node's requests
         // in flight, so the others need not count the rows it is done with but has
-        // not recorded yet (migration 0031). A node that freezes cannot hold the
-        // lock past its statement, and a claim waits for it at most a second (then
-        // this endpoint is skipped for the pass).
+        // not recorded yet (migration 0031), and hands out the grant asked for, so
+        // the node's next claims need not come here (migration 0032). A node that
+        // freezes cannot hold the lock past its statement, and a claim waits for it
+        // at most a second (then this endpoint is skipped for the pass).
         let wide = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         let pace = limits.rate.map(crate::pacing::Pace::per_second);
+        let ask = limits.grant;
         let rows: Vec<SharedClaimRow> = match sqlx::query_as(
-            "SELECT * FROM sluice_claim_shared_v2($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            "SELECT * FROM sluice_claim_shared_v3($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(endpoint.as_str())
         .bind(tenant.as_str())
@@ -224,6 +256,9 @@ impl QueueStore for This {
         .bind(pace.map(|p| p.tolerance_us()))
         .bind(now_ms)
         .bind(lease_until_ms)
+        .bind(ask.map(|a| wide(a.endpoint_share)))
+        .bind(ask.map(|a| wide(a.tenant_share)))
+        .bind(ask.map(|a| a.until_ms))
         .fetch_all(&self.write)
         .await
         {
@@ -232,10 +267,14 @@ impl QueueStore for This {
             }
             rows => rows?,
         };
-        let first = rows.first().ok_or_else(|| Error::Internal("sluice_claim_shared_v2 answered no row".into()))?;
+        let first = rows.first().ok_or_else(|| Error::Internal("sluice_claim_shared_v3 answered no row".into()))?;
         let (granted, crowded, now_us, tat_us) = (first.granted, first.crowded, first.now_us, first.tat_us);
         let mine = first.circuit_probe_owner.as_deref() == Some(owner);
         let circuit = SharedCircuit::at(first.circuit_open_until_us, first.circuit_probe_until_us, mine, now_us);
+        // The grants ride on the row without a delivery, the last.
+        let grant = |n: Option<i64>| n.and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+        let last = rows.last().map(|r| (grant(r.endpoint_grant), grant(r.tenant_grant)));
+        let (endpoint_grant, tenant_grant) = last.unwrap_or_default();
         let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
             if let Some(c) = row.claimed()? {
@@ -247,7 +286,7 @@ impl QueueStore for This {
         // The schedule as the function charged it: for what was claimed.
         let rate_ahead_us = pace.map(|p| p.grant(tat_us, now_us, claimed.len()).1.saturating_sub(now_us));
         let granted = usize::try_from(granted).unwrap_or(0);
-        Ok(Some(SharedClaim { claimed, granted, rate_ahead_us, circuit, crowded }))
+        Ok(Some(SharedClaim { claimed, granted, rate_ahead_us, circuit, crowded, endpoint_grant, tenant_grant }))
     }
 
     async fn record_circuits(&self, changes: &[CircuitRecord]) -> Result<()> {
@@ -286,18 +325,25 @@ impl QueueStore for This {
             Backend::Sqlite => CLAIM_SQLITE,
             Backend::Postgres => CLAIM_POSTGRES,
         };
-        let rows: Vec<ClaimedRow> = sqlx::query_as(sql)
-            .bind(lease_until_ms)
-            .bind(owner)
-            .bind(endpoint.as_str())
-            .bind(now_ms)
-            .bind(limit)
-            .fetch_all(&self.write)
-            .await?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
+        self.claim_with(sql, endpoint, (now_ms, lease_until_ms, owner), limit).await
+    }
+
+    async fn claim_granted(
+        &self,
+        endpoint: &EndpointId,
+        tenant: &TenantId,
+        margin_ms: i64,
+        (now_ms, lease_until_ms, owner): (i64, i64, &str),
+        limit: i64,
+    ) -> Result<Vec<Claimed>> {
+        if This::BACKEND == Backend::Sqlite {
+            // SQLite's one node holds no grants and shares no circuit.
+            return self.claim_with(CLAIM_SQLITE, endpoint, (now_ms, lease_until_ms, owner), limit).await;
         }
-        self.claimed_from(rows).await
+        let query =
+            claim_binds!(sqlx::query_as(CLAIM_GRANTED_POSTGRES), endpoint, (now_ms, lease_until_ms, owner), limit);
+        let rows: Vec<ClaimedWithMessage> = query.bind(tenant.as_str()).bind(margin_ms).fetch_all(&self.write).await?;
+        oldest_first(rows)
     }
 
     async fn record(
@@ -344,9 +390,9 @@ impl QueueStore for This {
     }
 }
 
-/// One row of `sluice_claim_shared_v2`: the grant, the endpoint's shared row as the
-/// claim found it, and one claimed delivery with its message (none in a row of its own
-/// when nothing was claimed).
+/// One row of `sluice_claim_shared_v3`: the room granted, the endpoint's shared row as
+/// the claim found it, and one claimed delivery with its message, or, in the last row
+/// (which has no delivery), the grants handed out.
 #[derive(sqlx::FromRow)]
 struct SharedClaimRow {
     granted: i64,
@@ -367,6 +413,8 @@ struct SharedClaimRow {
     next_trigger: Option<String>,
     payload: Option<String>,
     message_created_at: Option<i64>,
+    endpoint_grant: Option<i64>,
+    tenant_grant: Option<i64>,
 }
 
 impl SharedClaimRow {
@@ -434,6 +482,29 @@ impl This {
         Ok(query.execute(&mut **tx).await?.rows_affected() > 0)
     }
 
+    /// Runs one of the claim statements (their binds are alike): on PostgreSQL with
+    /// the messages joined, on SQLite (whose `RETURNING` cannot feed a join) followed
+    /// by a read of them.
+    async fn claim_with(
+        &self,
+        sql: &'static str,
+        endpoint: &EndpointId,
+        (now_ms, lease_until_ms, owner): (i64, i64, &str),
+        limit: i64,
+    ) -> Result<Vec<Claimed>> {
+        if This::BACKEND == Backend::Postgres {
+            let query = claim_binds!(sqlx::query_as(sql), endpoint, (now_ms, lease_until_ms, owner), limit);
+            let rows: Vec<ClaimedWithMessage> = query.fetch_all(&self.write).await?;
+            return oldest_first(rows);
+        }
+        let query = claim_binds!(sqlx::query_as(sql), endpoint, (now_ms, lease_until_ms, owner), limit);
+        let rows: Vec<ClaimedRow> = query.fetch_all(&self.write).await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.claimed_from(rows).await
+    }
+
     async fn claimed_from(&self, rows: Vec<ClaimedRow>) -> Result<Vec<Claimed>> {
         let ids: Vec<&str> = rows.iter().map(|r| r.message_id.as_str()).collect();
         let bodies = self.message_bodies(&ids).await?;
@@ -461,4 +532,11 @@ impl This {
         }
         Ok(out)
     }
+}
+
+/// PostgreSQL's claimed rows as deliveries, oldest first (ids are time-ordered).
+fn oldest_first(rows: Vec<ClaimedWithMessage>) -> Result<Vec<Claimed>> {
+    let mut out = rows.into_iter().map(ClaimedWithMessage::into_claimed).collect::<Result<Vec<_>>>()?;
+    out.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
+    Ok(out)
 }
