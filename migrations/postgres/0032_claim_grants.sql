@@ -7,8 +7,10 @@
 --
 -- A node holding an unexpired grant for a scope (an endpoint or a tenant) keeps its
 -- requests in flight there within the grant, and starts none on it once it expires
--- (less a margin for clocks), so the others count it as its grant, whatever its
--- leases; an expired or empty grant counts as before (0031's rule). A grant is
+-- (less a margin), so the others count it as its grant, whatever its leases; an
+-- expired or empty grant counts as before (0031's rule). Grants are timed by the
+-- database's clock alone, here and in the claim that fills them, so the nodes' clocks
+-- do not enter into it. A grant is
 -- never less than what the node has in flight with this claim's rows, nor more than
 -- what the others leave: the grants and requests of all nodes stay within the
 -- maximums. Every call writes the caller's grant, so one that asks for none (a node
@@ -29,8 +31,8 @@ CREATE TYPE sluice_granted_claim AS (
 
 -- As `sluice_claim_shared_v2` (0031), and: other nodes' unexpired grants count as
 -- the grants; p_endpoint_share and p_tenant_share are the most this node wants to
--- hold (its fair share of each maximum), p_grant_until_ms when its grants end (NULL:
--- no grant wanted).
+-- hold (its fair share of each maximum), p_grant_until_ms when its grants end on its
+-- clock (NULL: no grant wanted; they last as long from the database's clock).
 CREATE FUNCTION sluice_claim_shared_v3(
     p_endpoint TEXT, p_tenant TEXT, p_owner TEXT, p_want BIGINT,
     p_endpoint_max BIGINT, p_tenant_max BIGINT, p_endpoint_here BIGINT, p_tenant_here BIGINT,
@@ -52,6 +54,7 @@ DECLARE
     v_tenant_left BIGINT;
     v_endpoint_grant BIGINT := 0;
     v_tenant_grant BIGINT := 0;
+    v_grant_until_ms BIGINT;
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true), set_config('lock_timeout', '1s', true);
     -- The tenant's row, as the statements it replaces locked it, so a node of an
@@ -66,6 +69,7 @@ BEGIN
             FROM endpoint_pacing p WHERE p.endpoint_id = p_endpoint FOR UPDATE;
     END IF;
     v_now_us := CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT);
+    v_grant_until_ms := v_now_us / 1000 + (p_grant_until_ms - p_now_ms);
 
     -- What the other nodes have in flight: per node, its unexpired grant, or else the
     -- least of its unexpired leases and its report plus the leases taken since.
@@ -90,7 +94,7 @@ BEGIN
             MAX(r.granted) FILTER (WHERE r.scope = p_tenant) AS tenant_grant
         FROM claim_reports r
         WHERE r.scope IN (p_endpoint, p_tenant) AND r.node_id <> p_owner
-        AND r.granted > 0 AND r.granted_until_ms > p_now_ms
+        AND r.granted > 0 AND r.granted_until_ms > v_now_us / 1000
         GROUP BY r.node_id),
     counted AS (
         SELECT COALESCE(g.endpoint_grant,
@@ -181,9 +185,9 @@ BEGIN
     IF p_endpoint_here IS NOT NULL THEN
         INSERT INTO claim_reports (scope, node_id, in_flight, lease_until_ms, granted, granted_until_ms)
             VALUES (p_endpoint, p_owner, p_endpoint_here, p_lease_until_ms, v_endpoint_grant,
-                    CASE WHEN v_endpoint_grant > 0 THEN p_grant_until_ms ELSE 0 END),
+                    CASE WHEN v_endpoint_grant > 0 THEN v_grant_until_ms ELSE 0 END),
                 (p_tenant, p_owner, p_tenant_here, p_lease_until_ms, v_tenant_grant,
-                    CASE WHEN v_tenant_grant > 0 THEN p_grant_until_ms ELSE 0 END)
+                    CASE WHEN v_tenant_grant > 0 THEN v_grant_until_ms ELSE 0 END)
             ON CONFLICT (scope, node_id) DO UPDATE
             SET in_flight = EXCLUDED.in_flight, lease_until_ms = EXCLUDED.lease_until_ms,
                 granted = EXCLUDED.granted, granted_until_ms = EXCLUDED.granted_until_ms;

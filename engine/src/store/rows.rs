@@ -197,18 +197,25 @@ impl ClaimedRow {
     }
 }
 
-/// A claimed delivery with its message, as PostgreSQL's claim answers in one statement.
+/// A claimed delivery with its message, as PostgreSQL's claim answers in one statement
+/// (the message joined from the left, so a missing one is an error, not a row lost).
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct ClaimedWithMessage {
     #[sqlx(flatten)]
     pub row: ClaimedRow,
-    pub payload: String,
-    pub message_created_at: i64,
+    pub payload: Option<String>,
+    pub message_created_at: Option<i64>,
 }
 
 impl ClaimedWithMessage {
     pub fn into_claimed(self) -> Result<super::Claimed> {
-        self.row.into_claimed(self.payload, self.message_created_at)
+        match (self.payload, self.message_created_at) {
+            (Some(payload), Some(created)) => self.row.into_claimed(payload, created),
+            _ => Err(Error::Internal(format!(
+                "delivery {} points at missing message {}",
+                self.row.id, self.row.message_id
+            ))),
+        }
     }
 }
 

@@ -101,6 +101,10 @@ impl Dispatcher {
             // the others' clock margin after its last one): its shared claims,
             // asking for none, end them before it claims the plain way beyond them.
             let ask = (peers > 0).then(|| grant::ask(slot.max_concurrency(), cfg.tenant_cap(), peers, t));
+            if ask.is_some() {
+                // Before the answer: a call that commits and then fails still grants.
+                self.granted_at = Some(asked_at);
+            }
             let lease = (t, lease_until, cfg.node_id.as_str());
             let store = engine.store.as_ref();
             let claiming = shared::claim(store, slot, tenant_here, cfg.tenant_cap(), want, ask, asked_at, lease);
@@ -130,9 +134,6 @@ impl Dispatcher {
                         Some(g) => self.tenant_grants.insert(tenant.clone(), g),
                         None => self.tenant_grants.remove(&tenant),
                     };
-                    if slot.grant.is_some() || shared.tenant_grant.is_some() {
-                        self.granted_at = Some(asked_at);
-                    }
                     (shared.claimed, shared.granted)
                 }
                 None => self.claim_plain(id, want, (t, lease_until), &claim_span).await?,

@@ -125,7 +125,8 @@ macro_rules! claim_postgres {
              FROM picked WHERE d.id = picked.id \
              RETURNING d.id, d.message_id, d.endpoint_id, d.tenant_id, d.event_type, d.attempts, d.retry_base, \
              d.lease_token, d.next_trigger) \
-             SELECT c.*, m.payload, m.created_at AS message_created_at FROM claimed c JOIN messages m ON m.id = c.message_id"
+             SELECT c.*, m.payload, m.created_at AS message_created_at \
+             FROM claimed c LEFT JOIN messages m ON m.id = c.message_id"
         )
     };
 }
