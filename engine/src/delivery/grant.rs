@@ -16,8 +16,11 @@ use crate::store::GrantAsk;
 /// it (or dies).
 pub const GRANT_FOR: Duration = Duration::from_secs(1);
 
-/// A node stops filling its grant this long before the grant's end by its own clock:
-/// the others judge the end by theirs.
+/// A node stops filling its grant this long before the grant's end, reckoned from
+/// before it asked (the database times the grant from a moment later, by its clock),
+/// and the claim that fills it checks, by the database's clock, that this much is
+/// left: room for the claim's commit to become visible before anyone counts the
+/// grant over.
 pub const CLOCK_MARGIN: Duration = Duration::from_millis(250);
 
 /// Room this node holds, in requests in flight at once.

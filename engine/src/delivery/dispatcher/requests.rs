@@ -98,7 +98,7 @@ impl Dispatcher {
         } else if rate_limited || peers > 0 || may_hold_grants {
             // A node that has just stopped counting peers may still hold grants the
             // others count instead of its leases (until a grant's whole length and
-            // the others' clock margin after its last one): its shared claims,
+            // the margin after its last ask): its shared claims,
             // asking for none, end them before it claims the plain way beyond them.
             let ask = (peers > 0).then(|| grant::ask(slot.max_concurrency(), cfg.tenant_cap(), peers, t));
             if ask.is_some() {
