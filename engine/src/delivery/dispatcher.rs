@@ -11,7 +11,6 @@
 //! [`Dispatcher::step`], which is the real scheduler's pass, not a simplified copy.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,14 +21,13 @@ use tokio::task::{JoinError, JoinSet};
 use super::breaker::{Admission, Breaker};
 use super::grant::Grant;
 use super::recorder::Recorder;
-use super::shared;
 use super::slot::EndpointSlot;
 use super::Engine;
 use crate::error::Result;
 use crate::ids::now_ms;
-use crate::service::nodes::HEARTBEAT_EVERY;
 
 mod requests;
+mod upkeep;
 
 use requests::Finished;
 
@@ -236,19 +234,6 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Counts the other live nodes every heartbeat period. A node that joins is seen
-    /// by the others within one period; until then only its own claims count theirs.
-    async fn count_peers(&mut self, now: Instant) {
-        if self.peers_seen.is_some_and(|at| now.duration_since(at) < HEARTBEAT_EVERY) {
-            return;
-        }
-        self.peers_seen = Some(now);
-        match shared::live_peers(self.engine.store.as_ref(), &self.engine.config.node_id).await {
-            Ok(peers) => self.engine.stats.peers.store(peers as u64, Ordering::Relaxed),
-            Err(e) => tracing::warn!(error = %e, "counting the other nodes failed; keeping the last count"),
-        }
-    }
-
     /// The listed endpoints grouped by tenant: tenants in a rotating order, and each
     /// tenant's endpoints rotating too, so nobody is always first.
     fn rotation_order(&mut self) -> Vec<Vec<EndpointId>> {
@@ -352,24 +337,6 @@ impl Dispatcher {
         (want, retry_at)
     }
 
-    /// Moves the queue heads of drained endpoints on, in a background task: off the
-    /// path of the next claim and send (on PostgreSQL each is a commit), one batch at
-    /// a time. A head left early meanwhile costs an empty claim, never a delivery.
-    fn settle_drained(&mut self) {
-        if self.unsettled.is_empty() || self.settling.as_ref().is_some_and(|t| !t.is_finished()) {
-            return;
-        }
-        let batch = std::mem::take(&mut self.unsettled);
-        let store = self.engine.store.clone();
-        self.settling = Some(tokio::spawn(async move {
-            for endpoint in batch {
-                if let Err(e) = store.settle_head(&endpoint).await {
-                    tracing::warn!(%endpoint, error = %e, "settling a queue head failed; it stays early");
-                }
-            }
-        }));
-    }
-
     /// When the loop must look again even if nothing wakes it.
     fn deadline(&self, next_check: Option<Instant>) -> Instant {
         let now = Instant::now();
@@ -387,30 +354,5 @@ impl Dispatcher {
             }
         }
         deadline
-    }
-
-    async fn shutdown(mut self) {
-        let engine = self.engine.clone();
-        let cfg = &engine.config;
-        tracing::info!(in_flight = self.tasks.len(), "stopping: waiting for requests in flight");
-        let grace = tokio::time::sleep(cfg.shutdown_grace);
-        tokio::pin!(grace);
-        while !self.tasks.is_empty() {
-            tokio::select! {
-                _ = &mut grace => {
-                    tracing::warn!(left = self.tasks.len(), "grace period over; abandoning requests in flight");
-                    self.tasks.abort_all();
-                    while self.tasks.join_next().await.is_some() {}
-                    break;
-                }
-                Some(joined) = self.tasks.join_next_with_id() => self.finished(joined, Instant::now()),
-            }
-        }
-        self.recorder.stop().await;
-        match engine.store.release_leases(&cfg.node_id, now_ms()).await {
-            Ok(n) if n > 0 => tracing::info!(released = n, "released leases for other nodes"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "releasing leases failed; they expire by themselves"),
-        }
     }
 }

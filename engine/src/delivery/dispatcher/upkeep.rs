@@ -1,0 +1,70 @@
+//! The dispatcher's upkeep beside claiming: counting the other nodes, settling the
+//! queue heads of drained endpoints, and shutting down.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::super::shared;
+use super::Dispatcher;
+use crate::ids::now_ms;
+use crate::service::nodes::HEARTBEAT_EVERY;
+
+impl Dispatcher {
+    /// Counts the other live nodes every heartbeat period. A node that joins is seen
+    /// by the others within one period; until then only its own claims count theirs.
+    pub(super) async fn count_peers(&mut self, now: Instant) {
+        if self.peers_seen.is_some_and(|at| now.duration_since(at) < HEARTBEAT_EVERY) {
+            return;
+        }
+        self.peers_seen = Some(now);
+        match shared::live_peers(self.engine.store.as_ref(), &self.engine.config.node_id).await {
+            Ok(peers) => self.engine.stats.peers.store(peers as u64, Ordering::Relaxed),
+            Err(e) => tracing::warn!(error = %e, "counting the other nodes failed; keeping the last count"),
+        }
+    }
+
+    /// Moves the queue heads of drained endpoints on, in a background task: off the
+    /// path of the next claim and send (on PostgreSQL each is a commit), one batch at
+    /// a time. A head left early meanwhile costs an empty claim, never a delivery.
+    pub(super) fn settle_drained(&mut self) {
+        if self.unsettled.is_empty() || self.settling.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let batch = std::mem::take(&mut self.unsettled);
+        let store = self.engine.store.clone();
+        self.settling = Some(tokio::spawn(async move {
+            for endpoint in batch {
+                if let Err(e) = store.settle_head(&endpoint).await {
+                    tracing::warn!(%endpoint, error = %e, "settling a queue head failed; it stays early");
+                }
+            }
+        }));
+    }
+
+    /// Waits for the requests in flight (up to the grace period), writes what the
+    /// recorder holds, and hands this node's remaining leases back.
+    pub(super) async fn shutdown(mut self) {
+        let engine = self.engine.clone();
+        let cfg = &engine.config;
+        tracing::info!(in_flight = self.tasks.len(), "stopping: waiting for requests in flight");
+        let grace = tokio::time::sleep(cfg.shutdown_grace);
+        tokio::pin!(grace);
+        while !self.tasks.is_empty() {
+            tokio::select! {
+                _ = &mut grace => {
+                    tracing::warn!(left = self.tasks.len(), "grace period over; abandoning requests in flight");
+                    self.tasks.abort_all();
+                    while self.tasks.join_next().await.is_some() {}
+                    break;
+                }
+                Some(joined) = self.tasks.join_next_with_id() => self.finished(joined, Instant::now()),
+            }
+        }
+        self.recorder.stop().await;
+        match engine.store.release_leases(&cfg.node_id, now_ms()).await {
+            Ok(n) if n > 0 => tracing::info!(released = n, "released leases for other nodes"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "releasing leases failed; they expire by themselves"),
+        }
+    }
+}
