@@ -22,8 +22,8 @@ const MAX_BATCH: usize = 512;
 /// While verdicts keep coming, a batch waits up to this long after its first for
 /// more, or until it has [`FULL_BATCH`]. Each batch is a transaction of about seven
 /// statements and a WAL flush: three nodes each recording a third of a burst wrote
-/// five times the batches one node did, a sixth the size, and that overhead, not the
-/// rows, was much of what they cost PostgreSQL. Only the recorded state waits (the
+/// about three and a half times the batches one node did, and that overhead, not
+/// the rows, was much of what they cost PostgreSQL. Only the recorded state waits (the
 /// receiver has its request, the slot is free); a crash meanwhile loses outcomes
 /// whose leases then expire, so they are sent again, as any unrecorded outcome is.
 const LINGER: Duration = Duration::from_millis(20);
