@@ -44,12 +44,12 @@ impl Grant {
 }
 
 /// What a node asks to hold when it shares the limits with `peers` others: its fair
-/// share of each maximum (rounded up; the last to ask gets what is left), until
-/// [`GRANT_FOR`] after `now_ms`.
-pub fn ask(endpoint_max: usize, tenant_max: usize, peers: usize, now_ms: i64) -> GrantAsk {
+/// share of each maximum (rounded up; the last to ask gets what is left), for
+/// [`GRANT_FOR`].
+pub fn ask(endpoint_max: usize, tenant_max: usize, peers: usize) -> GrantAsk {
     let nodes = peers + 1;
-    let until_ms = now_ms + i64::try_from(GRANT_FOR.as_millis()).unwrap_or(1_000);
-    GrantAsk { endpoint_share: endpoint_max.div_ceil(nodes), tenant_share: tenant_max.div_ceil(nodes), until_ms }
+    let for_ms = i64::try_from(GRANT_FOR.as_millis()).unwrap_or(1_000);
+    GrantAsk { endpoint_share: endpoint_max.div_ceil(nodes), tenant_share: tenant_max.div_ceil(nodes), for_ms }
 }
 
 /// The room left in both of a claim's grants, the endpoint's and its tenant's, with
@@ -92,8 +92,8 @@ mod tests {
 
     #[test]
     fn a_node_asks_for_its_share_rounded_up() {
-        let a = ask(32, 64, 2, 1_000);
-        assert_eq!((a.endpoint_share, a.tenant_share, a.until_ms), (11, 22, 2_000));
-        assert_eq!(ask(1, 3, 2, 0).endpoint_share, 1, "a maximum smaller than the nodes: one each may ask");
+        let a = ask(32, 64, 2);
+        assert_eq!((a.endpoint_share, a.tenant_share, a.for_ms), (11, 22, 1_000));
+        assert_eq!(ask(1, 3, 2).endpoint_share, 1, "a maximum smaller than the nodes: one each may ask");
     }
 }

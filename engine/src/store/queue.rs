@@ -85,15 +85,15 @@ pub struct SharedLimits {
 }
 
 /// A grant asked for: room at the endpoint and for its tenant that this node may
-/// fill without asking again until `until_ms` (its clock; the database times the
-/// grant, as long from its own clock), because the other nodes count it as taken.
+/// fill without asking again for `for_ms` (the database times the grant by its own
+/// clock, from the moment it grants), because the other nodes count it as taken.
 /// Each is at most the share asked for, at least what the node has in flight there
 /// with the claim's rows, and never more than the others leave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GrantAsk {
     pub endpoint_share: usize,
     pub tenant_share: usize,
-    pub until_ms: i64,
+    pub for_ms: i64,
 }
 
 /// The endpoint's circuit as the database has it.

@@ -100,7 +100,7 @@ impl Dispatcher {
             // others count instead of its leases (until a grant's whole length and
             // the margin after its last ask): its shared claims,
             // asking for none, end them before it claims the plain way beyond them.
-            let ask = (peers > 0).then(|| grant::ask(slot.max_concurrency(), cfg.tenant_cap(), peers, t));
+            let ask = (peers > 0).then(|| grant::ask(slot.max_concurrency(), cfg.tenant_cap(), peers));
             if ask.is_some() {
                 // Before the answer: a call that commits and then fails still grants.
                 self.granted_at = Some(asked_at);

@@ -259,7 +259,9 @@ impl QueueStore for This {
         .bind(lease_until_ms)
         .bind(ask.map(|a| wide(a.endpoint_share)))
         .bind(ask.map(|a| wide(a.tenant_share)))
-        .bind(ask.map(|a| a.until_ms))
+        // 0032 takes the grant's end on the caller's clock and times it by the
+        // database's: only its distance from `now_ms` matters.
+        .bind(ask.map(|a| now_ms.saturating_add(a.for_ms)))
         .fetch_all(&self.write)
         .await
         {
