@@ -18,8 +18,14 @@ use crate::error::Result;
 type Db = sqlx::Postgres;
 type This = PgStore;
 
-/// The channel publishers NOTIFY and dispatchers LISTEN on.
-const WORK_CHANNEL: &str = "sluice_work";
+/// The channel publishers NOTIFY and dispatchers LISTEN on, as a literal for the
+/// statements that name it in their text (`arrays.rs`).
+macro_rules! work_channel {
+    () => {
+        "sluice_work"
+    };
+}
+const WORK_CHANNEL: &str = work_channel!();
 
 pub struct PgStore {
     read: sqlx::PgPool,
@@ -118,4 +124,5 @@ include!("sql/deletion.rs");
 include!("sql/incidents.rs");
 include!("sql/canary.rs");
 include!("sql/rollups.rs");
-include!("sql/batches.rs");
+// Its own: the batch statements of publish and record (the other backend has `batches.rs`).
+include!("sql/arrays.rs");

@@ -146,4 +146,5 @@ include!("sql/deletion.rs");
 include!("sql/incidents.rs");
 include!("sql/canary.rs");
 include!("sql/rollups.rs");
+// Its own: the batch statements of publish and record (the other backend has `arrays.rs`).
 include!("sql/batches.rs");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sluice_engine::ids::{new_id, now_ms};
 use sluice_engine::store::{Backend, NewMessage, NextStep, Store};
-use sluice_testkit::{on_both_backends, TestDb};
+use sluice_testkit::{eventually, on_both_backends, TestDb};
 
 use crate::harness::{outcome, Harness};
 
@@ -18,6 +18,7 @@ on_both_backends!(
     two_nodes_publishing_to_the_same_endpoints_do_not_deadlock,
     a_settle_leaves_the_head_of_an_endpoint_being_published_to,
     publishes_to_an_endpoint_with_due_work_do_not_queue_behind_its_row_lock,
+    a_publish_waits_out_a_settle_in_progress_and_lowers_the_head_it_left,
 );
 
 async fn due_at(store: &dyn Store, at: i64) -> usize {
@@ -198,6 +199,22 @@ async fn other_node(db: &TestDb) -> sqlx::PgPool {
     sqlx::PgPool::connect(&db.url).await.expect("raw postgres")
 }
 
+/// Another node's transaction, open, holding the endpoint's row with `lock` (a row
+/// lock strength: `KEY SHARE`, `NO KEY UPDATE`, `UPDATE`).
+async fn lock_endpoint(
+    pool: &sqlx::PgPool,
+    endpoint: &sluice_core::ids::EndpointId,
+    lock: &str,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = pool.begin().await.expect("begin");
+    sqlx::query(&format!("SELECT id FROM endpoints WHERE id = $1 FOR {lock}"))
+        .bind(endpoint.as_str())
+        .execute(&mut *tx)
+        .await
+        .expect("lock");
+    tx
+}
+
 /// A producer still open on PostgreSQL (here a transaction holding the KEY SHARE lock
 /// every producer takes on the endpoint's row) may have queued deliveries a settle
 /// cannot see yet: the settle leaves the head early instead of moving it past them,
@@ -212,12 +229,7 @@ async fn a_settle_leaves_the_head_of_an_endpoint_being_published_to(db: TestDb) 
     let t = now_ms();
     assert_eq!(h.store.claim(&e.id, t, t + 60_000, "node", 10).await.expect("claim").len(), 1);
     let pool = other_node(&h.db).await;
-    let mut producer = pool.begin().await.expect("begin");
-    sqlx::query("SELECT id FROM endpoints WHERE id = $1 FOR KEY SHARE")
-        .bind(e.id.as_str())
-        .execute(&mut *producer)
-        .await
-        .expect("key share");
+    let producer = lock_endpoint(&pool, &e.id, "KEY SHARE").await;
     tokio::time::timeout(Duration::from_secs(10), h.store.settle_head(&e.id))
         .await
         .expect("a settle does not wait for a producer")
@@ -241,16 +253,65 @@ async fn publishes_to_an_endpoint_with_due_work_do_not_queue_behind_its_row_lock
     let e = h.endpoint("https://example.com/a", None).await;
     h.publish("t", "{}").await;
     let pool = other_node(&h.db).await;
-    let mut holder = pool.begin().await.expect("begin");
-    sqlx::query("SELECT id FROM endpoints WHERE id = $1 FOR NO KEY UPDATE")
-        .bind(e.id.as_str())
-        .execute(&mut *holder)
-        .await
-        .expect("lock");
+    let holder = lock_endpoint(&pool, &e.id, "NO KEY UPDATE").await;
     tokio::time::timeout(Duration::from_secs(10), h.store.publish_batch(&[message(&h.tenant, 1)]))
         .await
         .expect("the publish does not wait for the row lock")
         .expect("publish");
     holder.rollback().await.expect("rollback");
     assert_eq!(h.store.backlog(&h.scope).await.expect("backlog"), 2);
+}
+
+/// A settle in progress (its row lock taken, nothing pending seen) is about to move
+/// the head past everything; a publish to the endpoint meanwhile must wait for it and
+/// then lower the head to its delivery. The publish takes no lock of its own for this:
+/// the foreign key's check, inserting its deliveries, takes KEY SHARE on the row
+/// (`EndpointLocks::HeldByInsertedDeliveries`). Without that lock the publish would
+/// commit first, the settle would hide its delivery, and nothing would send it.
+async fn a_publish_waits_out_a_settle_in_progress_and_lowers_the_head_it_left(db: TestDb) {
+    let h = Harness::new(db).await;
+    if h.store.backend() == Backend::Sqlite {
+        return; // one writer: a settle and a publish never overlap
+    }
+    let e = h.endpoint("https://example.com/a", None).await;
+    // Sent and recorded, not yet settled: the head is early, so the publish has no
+    // head to move and no reason of its own to touch the row.
+    h.publish("t", "{}").await;
+    let t = now_ms();
+    let claimed = h.store.claim(&e.id, t, t + 60_000, "node", 10).await.expect("claim");
+    let outcomes: Vec<_> = claimed.iter().map(|c| outcome(c, NextStep::Succeeded, 200, t)).collect();
+    h.store.record(&outcomes, &[], &[], sluice_engine::store::AutoDisable::NEVER, t).await.expect("record");
+    let pool = other_node(&h.db).await;
+    let mut settle = lock_endpoint(&pool, &e.id, "UPDATE").await;
+    let store = h.store.clone();
+    let batch = [message(&h.tenant, 1)];
+    let publishing = tokio::spawn(async move { store.publish_batch(&batch).await.map(|r| r.len()) });
+    // The publish either waits on the row (as it must) or has already committed.
+    let waiting = eventually(Duration::from_secs(10), || {
+        let (pool, publishing) = (&pool, &publishing);
+        async move {
+            let waits: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+            )
+            .fetch_one(pool)
+            .await
+            .expect("activity");
+            waits > 0 || publishing.is_finished()
+        }
+    })
+    .await;
+    assert!(waiting, "the publish neither waited nor finished");
+    sqlx::query("UPDATE endpoints SET next_due_at = NULL WHERE id = $1")
+        .bind(e.id.as_str())
+        .execute(&mut *settle)
+        .await
+        .expect("the settle moves the head on");
+    settle.commit().await.expect("commit");
+    assert_eq!(publishing.await.expect("task").expect("publish"), 1);
+    let (head, earliest) = Raw::connect(&h.db).await.head_and_earliest(&e.id).await;
+    assert!(earliest.is_some(), "the published delivery is pending");
+    assert!(
+        head.is_some_and(|head| Some(head) <= earliest),
+        "the head {head:?} hides the delivery due at {earliest:?}"
+    );
 }

@@ -1,16 +1,17 @@
-// The batch statements of publish and record, as VALUES lists: a batch costs one
+// SQLite's batch statements of publish and record, as VALUES lists: a batch costs one
 // statement per table, not one per row. Callers keep each batch within SQLite's limit
-// of bound parameters (500 messages or 200 rows of the wider tables).
-//
-// Tried and not kept (issue 14): on PostgreSQL, one statement text per kind with the
-// rows bound as arrays and unnested, so that sqlx does not prepare a statement per
-// batch size on every pooled connection. Publishing got faster in alternating runs,
-// but the one-node drain did not, and the runs were too noisy to show it was not worse.
+// of bound parameters (500 messages or 200 rows of the wider tables). `include!`d by
+// `sqlite.rs` only; PostgreSQL's, with the rows bound as arrays, are `arrays.rs`.
+
+/// The ids of the messages inserted, and the live endpoints (tenant, id, event types)
+/// of their tenants where the insert looked them up (never, here: `publish_batch`
+/// looks them up per tenant on SQLite).
+type InsertedMessages = (Vec<String>, Vec<(String, String, String)>);
 
 impl This {
     /// Inserts the messages; the ids of those inserted (a repeated idempotency key,
     /// earlier or earlier in this very batch, inserts nothing).
-    async fn insert_messages_in(tx: &mut sqlx::Transaction<'_, Db>, batch: &[NewMessage]) -> Result<Vec<String>> {
+    async fn insert_messages_in(tx: &mut sqlx::Transaction<'_, Db>, batch: &[NewMessage]) -> Result<InsertedMessages> {
         let mut qb = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO messages (id, tenant_id, event_type, payload, idempotency_key, request_hash, created_at) ",
         );
@@ -25,11 +26,12 @@ impl This {
         });
         qb.push(" ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id");
         let ids: Vec<(String,)> = qb.build_query_as().fetch_all(&mut **tx).await?;
-        Ok(ids.into_iter().map(|(id,)| id).collect())
+        Ok((ids.into_iter().map(|(id,)| id).collect(), Vec::new()))
     }
 
     /// Inserts a pending delivery of each message to each endpoint, due when the
-    /// message was created.
+    /// message was created. (SQLite's one node is woken in process: nothing to
+    /// announce.)
     async fn insert_deliveries_in(
         tx: &mut sqlx::Transaction<'_, Db>,
         deliveries: &[(&NewMessage, &str)],
@@ -58,69 +60,77 @@ impl This {
         Ok(())
     }
 
-    /// Inserts the outcomes' attempts.
-    async fn insert_attempts_in(tx: &mut sqlx::Transaction<'_, Db>, outcomes: &[Outcome]) -> Result<()> {
-        let mut qb = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO attempts (id, delivery_id, message_id, endpoint_id, tenant_id, number, trigger, url, \
-             started_at, duration_ms, request_headers, response_status, response_headers, response_body, \
-             error_class, error_message, retry_after_seconds) ",
-        );
-        qb.push_values(outcomes, |mut b, o| {
-            let a = &o.attempt;
-            b.push_bind(a.id.as_str())
-                .push_bind(a.delivery_id.as_str())
-                .push_bind(a.message_id.as_str())
-                .push_bind(a.endpoint_id.as_str())
-                .push_bind(a.tenant_id.as_str())
-                .push_bind(a.number)
-                .push_bind(a.trigger.as_str())
-                .push_bind(a.url.as_str())
-                .push_bind(a.started_at_ms)
-                .push_bind(a.duration_ms)
-                .push_bind(a.request_headers.as_str())
-                .push_bind(a.response_status)
-                .push_bind(a.response_headers.as_deref())
-                .push_bind(a.response_body.as_deref())
-                .push_bind(a.error_class.map(ErrorClass::as_str))
-                .push_bind(a.error_message.as_deref())
-                .push_bind(a.retry_after_seconds);
-        });
+    /// Inserts the outcomes' attempts and writes each outcome to its delivery, fenced
+    /// by the lease token: if our lease expired and another worker re-claimed the
+    /// row, its outcome wins and ours is only an attempt record. The deliveries
+    /// changed.
+    async fn record_outcomes_in(tx: &mut sqlx::Transaction<'_, Db>, outcomes: &[Outcome], now_ms: i64) -> Result<u64> {
+        let mut qb = sqlx::QueryBuilder::<Db>::new("");
+        push_attempts(&mut qb, outcomes);
         qb.build().execute(&mut **tx).await?;
-        Ok(())
-    }
-
-    /// Writes each outcome to its delivery, fenced by the lease token: if our lease
-    /// expired and another worker re-claimed the row, its outcome wins and ours is
-    /// only an attempt record. The deliveries changed.
-    async fn apply_outcomes_in(tx: &mut sqlx::Transaction<'_, Db>, outcomes: &[Outcome], now_ms: i64) -> Result<u64> {
-        // VALUES columns are column1… on both SQLite and PostgreSQL.
-        let mut qb = sqlx::QueryBuilder::<Db>::new(
-            "UPDATE deliveries SET state = v.column3, attempts = v.column4, next_attempt_at = v.column5, \
-             lease_owner = NULL, next_trigger = 'scheduled', last_error_class = v.column6, \
-             last_response_status = v.column7, updated_at = ",
-        );
-        qb.push_bind(now_ms);
-        // The first success only: a replay of a delivered message must not make its
-        // delivery look later (or, after a failure, on time) for the SLO.
-        qb.push(", succeeded_at = CASE WHEN v.column3 = 'succeeded' THEN COALESCE(deliveries.succeeded_at, ");
-        qb.push_bind(now_ms);
-        qb.push(") ELSE deliveries.succeeded_at END");
-        qb.push(" FROM (");
-        qb.push_values(outcomes, |mut b, o| {
-            let a = &o.attempt;
-            let (state, next) = o.next.stored();
-            b.push_bind(a.delivery_id.as_str())
-                .push_bind(o.lease_token)
-                .push_bind(state)
-                .push_bind(a.number)
-                .push_bind(next)
-                .push_bind(a.error_class.map(ErrorClass::as_str))
-                .push_bind(a.response_status);
-        });
-        qb.push(
-            ") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_token = v.column2 \
-             AND deliveries.state = 'pending'",
-        );
+        qb.reset();
+        push_outcomes(&mut qb, outcomes, now_ms);
         Ok(qb.build().execute(&mut **tx).await?.rows_affected())
     }
+}
+
+/// `INSERT INTO attempts …` of the outcomes' attempts.
+fn push_attempts<'a>(qb: &mut sqlx::QueryBuilder<'a, Db>, outcomes: &'a [Outcome]) {
+    qb.push(
+        "INSERT INTO attempts (id, delivery_id, message_id, endpoint_id, tenant_id, number, trigger, url, \
+         started_at, duration_ms, request_headers, response_status, response_headers, response_body, \
+         error_class, error_message, retry_after_seconds) ",
+    );
+    qb.push_values(outcomes, |mut b, o| {
+        let a = &o.attempt;
+        b.push_bind(a.id.as_str())
+            .push_bind(a.delivery_id.as_str())
+            .push_bind(a.message_id.as_str())
+            .push_bind(a.endpoint_id.as_str())
+            .push_bind(a.tenant_id.as_str())
+            .push_bind(a.number)
+            .push_bind(a.trigger.as_str())
+            .push_bind(a.url.as_str())
+            .push_bind(a.started_at_ms)
+            .push_bind(a.duration_ms)
+            .push_bind(a.request_headers.as_str())
+            .push_bind(a.response_status)
+            .push_bind(a.response_headers.as_deref())
+            .push_bind(a.response_body.as_deref())
+            .push_bind(a.error_class.map(ErrorClass::as_str))
+            .push_bind(a.error_message.as_deref())
+            .push_bind(a.retry_after_seconds);
+    });
+}
+
+/// The fenced `UPDATE deliveries …` of the outcomes.
+fn push_outcomes<'a>(qb: &mut sqlx::QueryBuilder<'a, Db>, outcomes: &'a [Outcome], now_ms: i64) {
+    // VALUES columns are column1… on both SQLite and PostgreSQL.
+    qb.push(
+        "UPDATE deliveries SET state = v.column3, attempts = v.column4, next_attempt_at = v.column5, \
+         lease_owner = NULL, next_trigger = 'scheduled', last_error_class = v.column6, \
+         last_response_status = v.column7, updated_at = ",
+    );
+    qb.push_bind(now_ms);
+    // The first success only: a replay of a delivered message must not make its
+    // delivery look later (or, after a failure, on time) for the SLO.
+    qb.push(", succeeded_at = CASE WHEN v.column3 = 'succeeded' THEN COALESCE(deliveries.succeeded_at, ");
+    qb.push_bind(now_ms);
+    qb.push(") ELSE deliveries.succeeded_at END");
+    qb.push(" FROM (");
+    qb.push_values(outcomes, |mut b, o| {
+        let a = &o.attempt;
+        let (state, next) = o.next.stored();
+        b.push_bind(a.delivery_id.as_str())
+            .push_bind(o.lease_token)
+            .push_bind(state)
+            .push_bind(a.number)
+            .push_bind(next)
+            .push_bind(a.error_class.map(ErrorClass::as_str))
+            .push_bind(a.response_status);
+    });
+    qb.push(
+        ") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_token = v.column2 \
+         AND deliveries.state = 'pending'",
+    );
 }

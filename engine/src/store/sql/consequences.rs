@@ -33,9 +33,8 @@ impl This {
     async fn record_consequences_in(
         tx: &mut sqlx::Transaction<'_, Db>,
         outcomes: &[Outcome],
-        disable: &[(EndpointId, String)],
-        events: &[LifecycleEvent],
-        auto_disable: AutoDisable,
+        streaking: Option<&Streaking>,
+        (disable, events, auto_disable): (&[(EndpointId, String)], &[LifecycleEvent], AutoDisable),
         now_ms: i64,
     ) -> Result<()> {
         // Several requests in flight can all come back 410: the endpoint is disabled,
@@ -63,7 +62,7 @@ impl This {
         for e in &events {
             Self::insert_event_in(tx, e).await?;
         }
-        let disabled = Self::track_streaks_in(tx, outcomes, auto_disable, now_ms).await?;
+        let disabled = Self::track_streaks_in(tx, outcomes, streaking, auto_disable, now_ms).await?;
         let notified = Self::send_notices_in(tx, events.into_iter().chain(&disabled), now_ms).await?;
         // Retries and notices lower their endpoints' heads in one sorted pass, so two
         // recorders take those rows in one order.

@@ -35,6 +35,16 @@ impl This {
     /// it, and publishes to one endpoint from several nodes queued up behind each
     /// other's WAL flush.
     async fn lower_heads_in(tx: &mut sqlx::Transaction<'_, Db>, heads: &[(&str, i64)]) -> Result<()> {
+        Self::lower_heads_locked_in(tx, heads, EndpointLocks::Take).await
+    }
+
+    /// [`This::lower_heads_in`], told whether the transaction already holds KEY SHARE
+    /// on the heads' endpoint rows.
+    async fn lower_heads_locked_in(
+        tx: &mut sqlx::Transaction<'_, Db>,
+        heads: &[(&str, i64)],
+        locks: EndpointLocks,
+    ) -> Result<()> {
         let mut earliest: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
         for &(endpoint, at) in heads {
             earliest.entry(endpoint).and_modify(|e| *e = (*e).min(at)).or_insert(at);
@@ -42,12 +52,14 @@ impl This {
         let earliest: Vec<(&str, i64)> = earliest.into_iter().collect();
         for chunk in earliest.chunks(200) {
             if This::BACKEND == Backend::Postgres {
-                // Held until the commit; taken after a settle in progress has
-                // committed, so the statements below see what it left.
-                let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT id FROM endpoints WHERE id IN ");
-                push_id_list(&mut qb, chunk.iter().map(|(id, _)| *id));
-                qb.push(" FOR KEY SHARE");
-                qb.build().execute(&mut **tx).await?;
+                if locks == EndpointLocks::Take {
+                    // Held until the commit; taken after a settle in progress has
+                    // committed, so the statements below see what it left.
+                    let mut qb = sqlx::QueryBuilder::<Db>::new("SELECT id FROM endpoints WHERE id IN ");
+                    push_id_list(&mut qb, chunk.iter().map(|(id, _)| *id));
+                    qb.push(" FOR KEY SHARE");
+                    qb.build().execute(&mut **tx).await?;
+                }
                 if chunk.len() > 1 {
                     // The heads that move, write-locked in id order, so two producers
                     // moving several heads can never wait on each other.
@@ -76,6 +88,20 @@ impl This {
         }
         Ok(())
     }
+}
+
+/// Whether a producer's transaction must still take KEY SHARE on the endpoint rows
+/// whose heads it lowers (see [`This::lower_heads_in`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndpointLocks {
+    /// Take them now.
+    Take,
+    /// An earlier statement of the transaction inserted deliveries to every one of
+    /// them: the foreign key's check (`deliveries.endpoint_id`) took KEY SHARE on
+    /// each row, waiting out a settle in progress, just as the explicit lock would.
+    /// The test `a_publish_waits_out_a_settle_in_progress_and_lowers_the_head_it_left`
+    /// fails if that key goes.
+    HeldByInsertedDeliveries,
 }
 
 /// `VALUES (id, at), …` for [`This::lower_heads_in`].
@@ -362,15 +388,15 @@ impl QueueStore for This {
         // socket, was what bounded the delivery rate).
         let mut tx = self.write.begin().await?;
         let mut duplicates = 0;
-        Self::lock_streaks_in(&mut tx, outcomes).await?;
+        let streaking = Self::lock_streaks_in(&mut tx, outcomes).await?;
         for chunk in outcomes.chunks(200) {
-            Self::insert_attempts_in(&mut tx, chunk).await?;
-            let applied = Self::apply_outcomes_in(&mut tx, chunk, now_ms).await?;
+            let applied = Self::record_outcomes_in(&mut tx, chunk, now_ms).await?;
             if applied < chunk.len() as u64 {
                 duplicates += Self::late_successes_in(&mut tx, chunk).await?;
             }
         }
-        Self::record_consequences_in(&mut tx, outcomes, disable, events, auto_disable, now_ms).await?;
+        let consequences = (disable, events, auto_disable);
+        Self::record_consequences_in(&mut tx, outcomes, streaking.as_ref(), consequences, now_ms).await?;
         Self::mark_recorded_hours_in(&mut tx, outcomes, now_ms).await?;
         tx.commit().await?;
         Ok(duplicates)

@@ -2,6 +2,9 @@
 // Compiled once per backend: `include!`d by `sqlite.rs` and `postgres.rs`, which define
 // `Db` (the sqlx database) and `This` (the store, with `read` and `write` pools).
 
+/// The endpoints whose streak rows the recorder locked: those that had one.
+type Streaking = std::collections::HashSet<String>;
+
 impl This {
     /// On PostgreSQL, locks the streak rows the batch will touch, in endpoint id order,
     /// as the recorder's first statement: two nodes' recorders then take streak rows in
@@ -10,21 +13,29 @@ impl This {
     /// order, and a deadlock it causes is retried). Rows that do not exist yet are not
     /// locked; inserting them waits on a concurrent insert of the same key, again in
     /// id order (the upsert is sorted).
-    async fn lock_streaks_in(tx: &mut sqlx::Transaction<'_, Db>, outcomes: &[Outcome]) -> Result<()> {
+    ///
+    /// Answers the endpoints that had a streak row: at the others a success has
+    /// nothing to clear, and the batch skips the delete (a statement per batch, which the
+    /// smaller batches of several nodes pay often). A streak another node inserts
+    /// after this lock is then left, as if that node had recorded after this batch.
+    /// `None` on SQLite, whose batches clear unconditionally.
+    async fn lock_streaks_in(tx: &mut sqlx::Transaction<'_, Db>, outcomes: &[Outcome]) -> Result<Option<Streaking>> {
         if This::BACKEND != Backend::Postgres || outcomes.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let endpoints: std::collections::BTreeSet<&str> =
             outcomes.iter().map(|o| o.attempt.endpoint_id.as_str()).collect();
         let endpoints: Vec<&str> = endpoints.into_iter().collect();
+        let mut streaking = Streaking::new();
         for chunk in endpoints.chunks(500) {
             let mut qb =
                 sqlx::QueryBuilder::<Db>::new("SELECT endpoint_id FROM endpoint_failure_streaks WHERE endpoint_id IN ");
             push_id_list(&mut qb, chunk.iter().copied());
             qb.push(" ORDER BY endpoint_id FOR UPDATE");
-            qb.build().execute(&mut **tx).await?;
+            let rows: Vec<(String,)> = qb.build_query_as().fetch_all(&mut **tx).await?;
+            streaking.extend(rows.into_iter().map(|(id,)| id));
         }
-        Ok(())
+        Ok(Some(streaking))
     }
 
     /// Applies the batch's streak changes, then disables the endpoints whose every
@@ -38,6 +49,7 @@ impl This {
     async fn track_streaks_in(
         tx: &mut sqlx::Transaction<'_, Db>,
         outcomes: &[Outcome],
+        streaking: Option<&Streaking>,
         policy: AutoDisable,
         now_ms: i64,
     ) -> Result<Vec<LifecycleEvent>> {
@@ -46,6 +58,7 @@ impl This {
             .iter()
             .filter(|(_, (_, change))| matches!(change, StreakChange::Clear | StreakChange::Restart(_)))
             .map(|(endpoint, _)| *endpoint)
+            .filter(|endpoint| streaking.is_none_or(|rows| rows.contains(*endpoint)))
             .collect();
         for chunk in cleared.chunks(500) {
             let mut qb = sqlx::QueryBuilder::<Db>::new("DELETE FROM endpoint_failure_streaks WHERE endpoint_id IN ");
