@@ -283,19 +283,20 @@ async fn a_publish_waits_out_a_settle_in_progress_and_lowers_the_head_it_left(db
     h.store.record(&outcomes, &[], &[], sluice_engine::store::AutoDisable::NEVER, t).await.expect("record");
     let pool = other_node(&h.db).await;
     let mut settle = lock_endpoint(&pool, &e.id, "UPDATE").await;
+    let settle_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *settle).await.expect("pid");
     let store = h.store.clone();
     let batch = [message(&h.tenant, 1)];
     let publishing = tokio::spawn(async move { store.publish_batch(&batch).await.map(|r| r.len()) });
-    // The publish either waits on the row (as it must) or has already committed.
+    // The publish either waits for the settle (as it must) or has already committed.
     let waiting = eventually(Duration::from_secs(10), || {
         let (pool, publishing) = (&pool, &publishing);
         async move {
-            let waits: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
-            )
-            .fetch_one(pool)
-            .await
-            .expect("activity");
+            let waits: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))")
+                    .bind(settle_pid)
+                    .fetch_one(pool)
+                    .await
+                    .expect("activity");
             waits > 0 || publishing.is_finished()
         }
     })

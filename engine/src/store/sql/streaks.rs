@@ -44,8 +44,9 @@ impl This {
     /// event (answered, for the notices); their pending deliveries wait (paused) until
     /// someone enables the endpoint again.
     ///
-    /// A healthy endpoint has no streak row, so its success costs an index probe of
-    /// a delete that finds nothing: no row written, no row locked.
+    /// A healthy endpoint has no streak row, so its success costs nothing here on
+    /// PostgreSQL (the lock found no row) and, on SQLite, an index probe of a delete
+    /// that finds nothing: no row written, no row locked.
     async fn track_streaks_in(
         tx: &mut sqlx::Transaction<'_, Db>,
         outcomes: &[Outcome],
