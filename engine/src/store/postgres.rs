@@ -19,13 +19,15 @@ type Db = sqlx::Postgres;
 type This = PgStore;
 
 /// The channel publishers NOTIFY and dispatchers LISTEN on, as a literal for the
-/// statements that name it in their text (`arrays.rs`).
+/// statements that name it in their text.
 macro_rules! work_channel {
     () => {
         "sluice_work"
     };
 }
 const WORK_CHANNEL: &str = work_channel!();
+/// `announce_work` as a `RETURNING` clause of the statement that queues the work.
+const ANNOUNCE_WORK_RETURNING: &str = concat!(" RETURNING pg_notify('", work_channel!(), "', '')");
 
 pub struct PgStore {
     read: sqlx::PgPool,
@@ -124,5 +126,4 @@ include!("sql/deletion.rs");
 include!("sql/incidents.rs");
 include!("sql/canary.rs");
 include!("sql/rollups.rs");
-// Its own: the batch statements of publish and record (the other backend has `batches.rs`).
-include!("sql/arrays.rs");
+include!("sql/batches.rs");

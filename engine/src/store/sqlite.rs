@@ -19,6 +19,10 @@ use crate::error::{Error, Result};
 type Db = sqlx::Sqlite;
 type This = SqliteStore;
 
+/// `announce_work` as a `RETURNING` clause: nothing, as SQLite's one node is woken
+/// in process.
+const ANNOUNCE_WORK_RETURNING: &str = "";
+
 pub struct SqliteStore {
     read: sqlx::SqlitePool,
     write: sqlx::SqlitePool,
@@ -146,5 +150,4 @@ include!("sql/deletion.rs");
 include!("sql/incidents.rs");
 include!("sql/canary.rs");
 include!("sql/rollups.rs");
-// Its own: the batch statements of publish and record (the other backend has `arrays.rs`).
 include!("sql/batches.rs");

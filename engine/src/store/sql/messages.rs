@@ -8,32 +8,21 @@ impl MessageStore for This {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        // A constant number of statements per batch, whatever its size: one insert of
-        // the messages (on PostgreSQL with the lookup of their tenants' endpoints;
-        // SQLite looks them up per tenant), one insert of the deliveries, one update
-        // of the queue heads. That, and one commit, is what makes group commit pay.
-        // Each statement is a round trip, and several nodes commit smaller batches,
-        // so more of them: the heads' row locks and the NOTIFY ride on the
-        // deliveries' insert rather than cost statements of their own.
+        // A constant number of statements per batch, whatever its size: one multi-row
+        // insert of the messages, one endpoint lookup per tenant, one multi-row insert of
+        // the deliveries, one update of the queue heads. That, and one commit, is what
+        // makes group commit pay. Each statement is a round trip, and several nodes
+        // commit smaller batches, so more of them: the heads' row locks and the NOTIFY
+        // ride on the deliveries' insert rather than cost statements of their own.
         let mut tx = self.write.begin().await?;
         let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
-        let mut endpoints_of: std::collections::HashMap<String, Vec<(String, String)>> =
-            std::collections::HashMap::new();
         for chunk in batch.chunks(500) {
-            let (ids, endpoints) = Self::insert_messages_in(&mut tx, chunk).await?;
-            inserted.extend(ids);
-            // Each chunk's statement lists every endpoint of its tenants: a tenant
-            // seen in an earlier chunk keeps that list.
-            let mut listed: std::collections::HashMap<String, Vec<(String, String)>> = std::collections::HashMap::new();
-            for (tenant, endpoint, types) in endpoints {
-                listed.entry(tenant).or_default().push((endpoint, types));
-            }
-            for (tenant, endpoints) in listed {
-                endpoints_of.entry(tenant).or_insert(endpoints);
-            }
+            inserted.extend(Self::insert_messages_in(&mut tx, chunk).await?);
         }
+
+        let mut endpoints_of: std::collections::HashMap<&str, Vec<(String, String)>> = std::collections::HashMap::new();
         for m in batch.iter().filter(|m| inserted.contains(m.id.as_str())) {
-            if This::BACKEND == Backend::Sqlite && !endpoints_of.contains_key(m.tenant_id.as_str()) {
+            if !endpoints_of.contains_key(m.tenant_id.as_str()) {
                 let endpoints: Vec<(String, String)> = sqlx::query_as(
                     "SELECT id, event_types FROM endpoints \
                      WHERE tenant_id = $1 AND enabled = TRUE AND deleted_at IS NULL",
@@ -41,7 +30,7 @@ impl MessageStore for This {
                 .bind(m.tenant_id.as_str())
                 .fetch_all(&mut *tx)
                 .await?;
-                endpoints_of.insert(m.tenant_id.to_string(), endpoints);
+                endpoints_of.insert(m.tenant_id.as_str(), endpoints);
             }
         }
 

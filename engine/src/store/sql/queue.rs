@@ -390,7 +390,8 @@ impl QueueStore for This {
         let mut duplicates = 0;
         let streaking = Self::lock_streaks_in(&mut tx, outcomes).await?;
         for chunk in outcomes.chunks(200) {
-            let applied = Self::record_outcomes_in(&mut tx, chunk, now_ms).await?;
+            Self::insert_attempts_in(&mut tx, chunk).await?;
+            let applied = Self::apply_outcomes_in(&mut tx, chunk, now_ms).await?;
             if applied < chunk.len() as u64 {
                 duplicates += Self::late_successes_in(&mut tx, chunk).await?;
             }
