@@ -34,7 +34,9 @@ impl This {
         tx: &mut sqlx::Transaction<'_, Db>,
         outcomes: &[Outcome],
         streaking: Option<&Streaking>,
-        (disable, events, auto_disable): (&[(EndpointId, String)], &[LifecycleEvent], AutoDisable),
+        disable: &[(EndpointId, String)],
+        events: &[LifecycleEvent],
+        auto_disable: AutoDisable,
         now_ms: i64,
     ) -> Result<()> {
         // Several requests in flight can all come back 410: the endpoint is disabled,

@@ -396,8 +396,8 @@ impl QueueStore for This {
                 duplicates += Self::late_successes_in(&mut tx, chunk).await?;
             }
         }
-        let consequences = (disable, events, auto_disable);
-        Self::record_consequences_in(&mut tx, outcomes, streaking.as_ref(), consequences, now_ms).await?;
+        let streaking = streaking.as_ref();
+        Self::record_consequences_in(&mut tx, outcomes, streaking, disable, events, auto_disable, now_ms).await?;
         Self::mark_recorded_hours_in(&mut tx, outcomes, now_ms).await?;
         tx.commit().await?;
         Ok(duplicates)
