@@ -85,7 +85,8 @@ struct Args {
     /// Deliveries queued for a down endpoint in the backlog run; 0 skips it.
     #[arg(long, default_value_t = 200_000)]
     backlog: usize,
-    /// Deliveries of history the tenant overview is loaded with, in turn; empty skips it.
+    /// Deliveries of history the tenant overview is loaded with, in turn; 0 skips
+    /// it (so does an empty list, which the command line cannot spell).
     #[arg(long, value_delimiter = ',', default_values_t = vec![10_000, 1_000_000])]
     overview_history: Vec<usize>,
     /// Parallel wrong sign-ins in the sign-in storm (on SQLite); 0 skips it.
@@ -205,9 +206,10 @@ async fn main() -> anyhow::Result<()> {
             db.remove().await;
             backlogs.push(r?);
         }
-        if !args.overview_history.is_empty() {
+        let history: Vec<usize> = args.overview_history.iter().copied().filter(|n| *n > 0).collect();
+        if !history.is_empty() {
             let Some(db) = Scratch::new(backend, args.postgres_admin_url.as_deref()).await? else { continue };
-            let r = overview::run(backend, &sluice, &db.url, &db.dir, &args.overview_history).await;
+            let r = overview::run(backend, &sluice, &db.url, &db.dir, &history).await;
             db.remove().await;
             overviews.extend(r?);
         }

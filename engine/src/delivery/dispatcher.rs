@@ -130,13 +130,27 @@ impl Dispatcher {
                 break;
             }
             let now = Instant::now();
+            // A stop is heard even while the database keeps a scan or a claim waiting
+            // (a pool timeout is seconds): the shutdown's grace counts from the stop.
+            // Both may be dropped halfway. A scan only reads; a claim that committed
+            // unheard leaves leases that the shutdown hands back, or that expire.
             if self.scan_due(now) {
-                if let Err(e) = self.scan(now).await {
+                let scanned = tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|stopping| *stopping) => break,
+                    scanned = self.scan(now) => scanned,
+                };
+                if let Err(e) = scanned {
                     tracing::warn!(error = %e, "scanning for due work failed; retrying");
                 }
             }
             let started_before = self.started;
-            let next_check = match self.dispatch().await {
+            let dispatched = tokio::select! {
+                biased;
+                _ = stop.wait_for(|stopping| *stopping) => break,
+                dispatched = self.dispatch() => dispatched,
+            };
+            let next_check = match dispatched {
                 Ok(at) => at,
                 Err(e) => {
                     tracing::warn!(error = %e, "claiming failed; will retry");

@@ -37,6 +37,13 @@ use crate::error::Result;
 use crate::store::Store;
 
 pub use decide::{decide, Verdict};
+
+/// The database's share of a node's stop, after the grace for requests in flight:
+/// writing their outcomes, handing leases back, marking the node stopped. A node told
+/// to stop during an outage gives up on what is left once it is spent, instead of
+/// waiting out pool timeouts and the recorder's retries: what it could not write is
+/// sent again once its leases expire, as after a crash.
+pub const STOP_DB_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 pub use dispatcher::Dispatcher;
 pub use egress::{is_blocked, AllowedPorts};
 pub use idle::{wait_idle, Quiet};

@@ -70,11 +70,23 @@ impl Recorder {
         }
     }
 
-    /// Writes what is left and stops (once every inbox handed out is dropped too).
-    pub async fn stop(self) {
+    /// Writes what is left and stops (once every inbox handed out is dropped too), or,
+    /// when the database has not taken it within `budget`, gives it up: those
+    /// deliveries' leases expire and they are sent again, as after a crash.
+    pub async fn stop(self, budget: Duration) {
         drop(self.tx);
-        if self.task.await.is_err() {
-            tracing::error!("recorder task panicked");
+        let mut task = self.task;
+        match tokio::time::timeout(budget, &mut task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => tracing::error!("recorder task panicked"),
+            Err(_) => {
+                task.abort();
+                tracing::error!(
+                    ?budget,
+                    "the database did not take the last outcomes in time; their deliveries are sent again once \
+                     their leases expire"
+                );
+            }
         }
     }
 }

@@ -9,7 +9,8 @@ use sluice_core::model::{NodeInfo, NodeState};
 use tokio::sync::watch;
 
 use super::{Operator, Sluice};
-use crate::error::Result;
+use crate::delivery::STOP_DB_BUDGET;
+use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::store::{ms_to_dt, NodeRow};
 
@@ -35,7 +36,10 @@ impl Sluice {
                 _ = tokio::time::sleep(HEARTBEAT_EVERY) => {}
             }
         }
-        if let Err(e) = self.store.node_stopped(&node_id, now_ms()).await {
+        // Within the database's share of the stop: during an outage the node is
+        // shown as gone instead.
+        let stopped = tokio::time::timeout(STOP_DB_BUDGET, self.store.node_stopped(&node_id, now_ms())).await;
+        if let Err(e) = stopped.unwrap_or_else(|_| Err(Error::Unavailable("timed out".into()))) {
             tracing::warn!(error = %e, "marking this node stopped failed; it will show as gone");
         }
     }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sluice_testkit::{eventually, Backend, Receiver, TestDb};
+use sluice_testkit::{eventually, Backend, Receiver, Reply, TestDb};
 use tokio::sync::Notify;
 
 use crate::harness::ADMIN_KEY;
@@ -170,11 +170,20 @@ const CLUSTER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg
 
 impl OwnCluster {
     fn start() -> Self {
-        let dir = format!("/tmp/sluice-chaos-pg-{}", std::process::id());
+        // One per test: tests of this binary run side by side in one process.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let dir = format!("/tmp/sluice-chaos-pg-{}-{n}", std::process::id());
         let out = std::process::Command::new(CLUSTER_SCRIPT).args(["start", &dir]).output().expect("run the script");
         assert!(out.status.success(), "starting PostgreSQL: {}", String::from_utf8_lossy(&out.stderr));
         let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         Self { dir, url }
+    }
+
+    /// `pg_ctl stop -m fast`: every connection is cut, and nothing answers.
+    fn stop(&self) {
+        let status = std::process::Command::new(CLUSTER_SCRIPT).args(["stop", &self.dir]).status().expect("run");
+        assert!(status.success(), "stopping PostgreSQL failed");
     }
 
     /// `pg_ctl restart -m fast`: every connection is cut, then the server is back.
@@ -312,4 +321,48 @@ async fn postgres_restarted_mid_burst_loses_nothing() {
     .await;
     pool.close().await;
     assert!(heard, "the wake-up channel did not come back after the restart");
+}
+
+/// A node told to stop (SIGTERM) while its database is gone stops within its grace
+/// and a few seconds more. It used to wait out a pool timeout for the scan in
+/// progress, then the recorder's minute of retries for each batch of outcomes of the
+/// requests it finished, then another pool timeout to release its leases: over 90 s
+/// here, so an operator stopping nodes during an outage waited or killed them. What
+/// it could not write is sent again once its leases expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stops_promptly_when_its_database_is_gone() {
+    // Runs where the PostgreSQL tests run (always under CI).
+    if TestDb::new(Backend::Postgres).await.is_none() {
+        return;
+    }
+    let cluster = OwnCluster::start();
+    let rx = Receiver::start().await;
+    // Answered within the grace, so the node has outcomes to record when it stops.
+    rx.set_default(Reply::Hang(Duration::from_millis(1_500)));
+    let client = reqwest::Client::new();
+    let port = free_port();
+    let mut child =
+        command(&cluster.url, port).env("SLUICE_SHUTDOWN_GRACE_SECONDS", "3").spawn().expect("spawn sluice");
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&client, &base).await;
+    let t = tenant_with_endpoints(&client, &base, &rx, 1).await;
+    for i in 0..20 {
+        post(&client, &base, &format!("/v1/tenants/{t}/messages"), json!({ "event_type": "e", "payload": { "i": i } }))
+            .await;
+    }
+    assert!(rx.wait_for(1, Duration::from_secs(30)).await, "requests are in flight");
+
+    cluster.stop();
+    signal(&child, "TERM");
+    let asked = std::time::Instant::now();
+    let stopped = eventually(Duration::from_secs(90), || {
+        let exited = child.try_wait().map_or(true, |s| s.is_some());
+        async move { exited }
+    })
+    .await;
+    let took = asked.elapsed();
+    assert!(stopped, "the node had not stopped 90 s after SIGTERM");
+    // The grace (3 s) and the database's share of the stop (5 s), with room for a
+    // loaded machine.
+    assert!(took < Duration::from_secs(15), "the node took {took:?} to stop");
 }

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::super::shared;
+use super::super::{shared, STOP_DB_BUDGET};
 use super::Dispatcher;
 use crate::ids::now_ms;
 use crate::service::nodes::HEARTBEAT_EVERY;
@@ -42,7 +42,8 @@ impl Dispatcher {
     }
 
     /// Waits for the requests in flight (up to the grace period), writes what the
-    /// recorder holds, and hands this node's remaining leases back.
+    /// recorder holds, and hands this node's remaining leases back: those two within
+    /// [`STOP_DB_BUDGET`] together.
     pub(super) async fn shutdown(mut self) {
         let engine = self.engine.clone();
         let cfg = &engine.config;
@@ -60,11 +61,14 @@ impl Dispatcher {
                 Some(joined) = self.tasks.join_next_with_id() => self.finished(joined, Instant::now()),
             }
         }
-        self.recorder.stop().await;
-        match engine.store.release_leases(&cfg.node_id, now_ms()).await {
-            Ok(n) if n > 0 => tracing::info!(released = n, "released leases for other nodes"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "releasing leases failed; they expire by themselves"),
+        let deadline = Instant::now() + STOP_DB_BUDGET;
+        self.recorder.stop(STOP_DB_BUDGET).await;
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, engine.store.release_leases(&cfg.node_id, now_ms())).await {
+            Ok(Ok(n)) if n > 0 => tracing::info!(released = n, "released leases for other nodes"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "releasing leases failed; they expire by themselves"),
+            Err(_) => tracing::warn!("releasing leases took too long; they expire by themselves"),
         }
     }
 }
