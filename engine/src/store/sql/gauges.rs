@@ -105,10 +105,6 @@ impl GaugeStore for This {
             size: u64::from(p.size()),
             max: u64::from(p.options().get_max_connections()),
         };
-        match self.backend() {
-            // One pool serves both roles there.
-            Backend::Postgres => vec![state("main", &self.write)],
-            Backend::Sqlite => vec![state("write", &self.write), state("read", &self.read)],
-        }
+        vec![state("write", &self.write), state("read", &self.read)]
     }
 }
