@@ -28,7 +28,14 @@ impl Sluice {
     pub async fn run_heartbeat_until_stopped(self: Arc<Self>, node_id: String, mut stop: watch::Receiver<bool>) {
         let started_at = now_ms();
         loop {
-            if let Err(e) = self.heartbeat(&node_id, started_at, now_ms()).await {
+            // A stop is not held up by a heartbeat waiting on the database (a pool
+            // timeout is seconds); one dropped halfway is an upsert, done or not.
+            let beat = tokio::select! {
+                biased;
+                _ = stop.wait_for(|stopping| *stopping) => break,
+                beat = self.heartbeat(&node_id, started_at, now_ms()) => beat,
+            };
+            if let Err(e) = beat {
                 tracing::warn!(error = %e, "writing this node's heartbeat failed; retrying");
             }
             tokio::select! {

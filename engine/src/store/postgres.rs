@@ -58,14 +58,18 @@ impl PgStore {
 }
 
 /// How `max` connections are split: (writers, readers). Writes get a few of their
-/// own, a quarter (one to four), as SQLite's one writer does. With one pool of sixteen
+/// own, a quarter (two to four; one of the smallest pools), as SQLite's one writer
+/// does. With one pool of sixteen
 /// serving both, a node's writes were spread over all sixteen backends and as many ran
 /// at once as were asked: in the PostgreSQL burst each backend did an even share, and
 /// PostgreSQL spent 10-30 % more CPU on the same burst than with four writers (one
 /// node or three; README, "Writers of their own"). Reads (the API, the dashboard, the
 /// due scan) keep the rest, so neither can starve the other.
 fn writers(max: u32) -> (u32, u32) {
-    let writers = (max / 4).clamp(1, 4);
+    // Two at least where there is room: one long write (an hour's roll-up, a purge
+    // batch) must not hold up publishing and recording alike.
+    let least = if max >= 4 { 2 } else { 1 };
+    let writers = (max / 4).clamp(least, 4);
     (writers, max.saturating_sub(writers).max(1))
 }
 
@@ -149,10 +153,12 @@ mod tests {
     use super::writers;
 
     #[test]
-    fn writes_get_a_quarter_of_the_connections_from_one_to_four() {
+    fn writes_get_a_quarter_of_the_connections_from_two_to_four() {
         assert_eq!(writers(16), (4, 12));
         assert_eq!(writers(40), (4, 36), "never more than four writers");
         assert_eq!(writers(8), (2, 6));
+        assert_eq!(writers(5), (2, 3), "two writers wherever there is room for them");
+        assert_eq!(writers(3), (1, 2));
         assert_eq!(writers(2), (1, 1), "the smallest pool allowed still has both");
     }
 }

@@ -341,9 +341,12 @@ async fn a_node_stops_promptly_when_its_database_is_gone() {
     rx.set_default(Reply::Hang(Duration::from_millis(1_500)));
     let client = reqwest::Client::new();
     let port = free_port();
-    let mut child =
-        command(&cluster.url, port).env("SLUICE_SHUTDOWN_GRACE_SECONDS", "3").spawn().expect("spawn sluice");
-    let base = format!("http://127.0.0.1:{port}");
+    // A `Node`, so a failing test does not leave the process behind.
+    let mut node = Node {
+        child: command(&cluster.url, port).env("SLUICE_SHUTDOWN_GRACE_SECONDS", "3").spawn().expect("spawn sluice"),
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let base = node.base.clone();
     wait_ready(&client, &base).await;
     let t = tenant_with_endpoints(&client, &base, &rx, 1).await;
     for i in 0..20 {
@@ -353,10 +356,10 @@ async fn a_node_stops_promptly_when_its_database_is_gone() {
     assert!(rx.wait_for(1, Duration::from_secs(30)).await, "requests are in flight");
 
     cluster.stop();
-    signal(&child, "TERM");
+    signal(&node.child, "TERM");
     let asked = std::time::Instant::now();
     let stopped = eventually(Duration::from_secs(90), || {
-        let exited = child.try_wait().map_or(true, |s| s.is_some());
+        let exited = node.child.try_wait().map_or(true, |s| s.is_some());
         async move { exited }
     })
     .await;

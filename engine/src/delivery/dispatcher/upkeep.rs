@@ -2,12 +2,15 @@
 //! queue heads of drained endpoints, and shutting down.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::super::{shared, STOP_DB_BUDGET};
 use super::Dispatcher;
 use crate::ids::now_ms;
 use crate::service::nodes::HEARTBEAT_EVERY;
+
+/// The part of [`STOP_DB_BUDGET`] kept for handing leases back.
+const RELEASE_AT_LEAST: Duration = Duration::from_secs(1);
 
 impl Dispatcher {
     /// Counts the other live nodes every heartbeat period. A node that joins is seen
@@ -61,9 +64,12 @@ impl Dispatcher {
                 Some(joined) = self.tasks.join_next_with_id() => self.finished(joined, Instant::now()),
             }
         }
+        // The lease release keeps a second of its own: a recorder that used the whole
+        // budget leaves the leases to it, so the work not yet sent is taken at once by
+        // the other nodes instead of after the lease.
         let deadline = Instant::now() + STOP_DB_BUDGET;
-        self.recorder.stop(STOP_DB_BUDGET).await;
-        let left = deadline.saturating_duration_since(Instant::now());
+        self.recorder.stop(STOP_DB_BUDGET - RELEASE_AT_LEAST).await;
+        let left = deadline.saturating_duration_since(Instant::now()).max(RELEASE_AT_LEAST);
         match tokio::time::timeout(left, engine.store.release_leases(&cfg.node_id, now_ms())).await {
             Ok(Ok(n)) if n > 0 => tracing::info!(released = n, "released leases for other nodes"),
             Ok(Ok(_)) => {}
