@@ -37,6 +37,11 @@ use crate::error::Result;
 use crate::store::Store;
 
 pub use decide::{decide, Verdict};
+pub use dispatcher::Dispatcher;
+pub use egress::{is_blocked, AllowedPorts};
+pub use idle::{wait_idle, Quiet};
+pub use sender::{parse_retry_after, SendResult, Sender, MAX_RESPONSE_BODY};
+pub use stats::{OpenCircuit, OpenCircuits, Stats};
 
 /// The database's share of a node's stop, after the grace for requests in flight:
 /// writing their outcomes, handing leases back, marking the node stopped. A node told
@@ -44,11 +49,6 @@ pub use decide::{decide, Verdict};
 /// waiting out pool timeouts and the recorder's retries: what it could not write is
 /// sent again once its leases expire, as after a crash.
 pub const STOP_DB_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
-pub use dispatcher::Dispatcher;
-pub use egress::{is_blocked, AllowedPorts};
-pub use idle::{wait_idle, Quiet};
-pub use sender::{parse_retry_after, SendResult, Sender, MAX_RESPONSE_BODY};
-pub use stats::{OpenCircuit, OpenCircuits, Stats};
 
 /// The engine of one node: what its dispatcher needs, shared with its send tasks.
 pub struct Engine {

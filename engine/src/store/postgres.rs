@@ -58,13 +58,13 @@ impl PgStore {
 }
 
 /// How `max` connections are split: (writers, readers). Writes get a few of their
-/// own, a quarter (two to four; one of the smallest pools), as SQLite's one writer
-/// does. With one pool of sixteen
-/// serving both, a node's writes were spread over all sixteen backends and as many ran
-/// at once as were asked: in the PostgreSQL burst each backend did an even share, and
-/// PostgreSQL spent 10-30 % more CPU on the same burst than with four writers (one
-/// node or three; README, "Writers of their own"). Reads (the API, the dashboard, the
-/// due scan) keep the rest, so neither can starve the other.
+/// own, a quarter (two to four; one in the smallest pools), as SQLite's one writer
+/// does. With one pool of sixteen serving both, a node's writes were spread over all
+/// sixteen backends and as many ran at once as were asked: in the PostgreSQL burst
+/// each backend did an even share, and PostgreSQL spent 10-30 % more CPU on the same
+/// burst than with four writers (one node or three; README, "Writers of their own").
+/// Reads (the API, the dashboard, the due scan) keep the rest, so neither can starve
+/// the other.
 fn writers(max: u32) -> (u32, u32) {
     // Two at least where there is room: one long write (an hour's roll-up, a purge
     // batch) must not hold up publishing and recording alike.
