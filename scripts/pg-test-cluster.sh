@@ -2,13 +2,15 @@
 # Starts or stops a throwaway PostgreSQL cluster for tests and benchmarks.
 #   scripts/pg-test-cluster.sh start [DIR] [--durable]   prints the admin URL
 #   scripts/pg-test-cluster.sh restart DIR     (pg_ctl restart -m fast: a brief outage)
+#   scripts/pg-test-cluster.sh halt DIR        (down, data kept) and then
+#   scripts/pg-test-cluster.sh resume DIR      (up again, as before): a longer outage
 #   scripts/pg-test-cluster.sh stop  [DIR]
 # Debian's postgresql is installed when missing. The cluster listens on 127.0.0.1 on
 # a free port with trust auth, owned by the `postgres` user (PostgreSQL refuses root).
 # Without --durable it runs with fsync off: tests need speed, not crash safety.
 set -euo pipefail
 
-cmd=${1:?usage: $0 start|restart|stop [DIR] [--durable]}
+cmd=${1:?usage: $0 start|restart|halt|resume|stop [DIR] [--durable]}
 dir=${2:-/tmp/sluice-test-pg}
 durable=${3:-}
 
@@ -41,8 +43,16 @@ case "$cmd" in
     if [ "$durable" != "--durable" ]; then
       opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     fi
+    echo "$opts" >"$dir/opts"
     as_owner "$bin/pg_ctl" -D "$dir/data" -o "$opts" -l "$dir/server.log" -w start >/dev/null
     echo "postgres://postgres@127.0.0.1:$port/postgres" | tee "$dir/url"
+    ;;
+  halt)
+    # Down, as for an outage: the data stays for `resume`.
+    as_owner "$(pg_bin)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    ;;
+  resume)
+    as_owner "$(pg_bin)/pg_ctl" -D "$dir/data" -o "$(cat "$dir/opts")" -l "$dir/server.log" -w start >/dev/null
     ;;
   restart)
     as_owner "$(pg_bin)/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w restart >/dev/null
@@ -55,7 +65,7 @@ case "$cmd" in
     rm -rf "$dir"
     ;;
   *)
-    echo "usage: $0 start|restart|stop [DIR] [--durable]" >&2
+    echo "usage: $0 start|restart|halt|resume|stop [DIR] [--durable]" >&2
     exit 2
     ;;
 esac

@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde::Serialize;
 use sluice_testkit::busiest_second;
+use sqlx::Connection as _;
 
 use crate::process::{postgres_cpu_seconds, SluiceProcess, PLATFORM_KEY};
 use crate::receiver::{self, Arrivals};
+use crate::scratch::Scratch;
 use crate::{endpoint_at, round, tenant_with_endpoint, wait_for, Publisher};
 use sluice_core::model::CreateEndpoint;
 
@@ -34,6 +36,8 @@ pub struct ClusterReport {
     pub drain_seconds: f64,
     /// The same burst through one node, measured just before.
     pub one_node_drain_seconds: f64,
+    /// From the first publish to the last 202, through the one node.
+    pub one_node_publish_seconds: f64,
     /// CPU seconds the burst cost, from its first publish to its last arrival: the
     /// Sluice nodes together, and PostgreSQL; then the same for the one node.
     pub sluice_cpu_seconds: f64,
@@ -61,7 +65,7 @@ async fn one_node_drain(
     workdir: &Path,
     burst: usize,
     concurrency: usize,
-) -> anyhow::Result<(Duration, Cost)> {
+) -> anyhow::Result<(Duration, Duration, Cost)> {
     eprintln!("== postgres, 1 node: a burst of {burst}, for comparison");
     let node = SluiceProcess::start(sluice, database_url, workdir).await?;
     let client = crate::process::http_client(concurrency)?;
@@ -70,13 +74,15 @@ async fn one_node_drain(
     let before = Cost::of(std::slice::from_ref(&node))?;
     let started = Instant::now();
     let errors = publish_all(&publishers, 0..burst, concurrency).await;
+    let published_in = started.elapsed();
     wait_for(&arrivals, 0..burst, Duration::from_secs(300)).await?;
     let cost = Cost::of(std::slice::from_ref(&node))?.since(&before);
     node.stop().await?;
     if errors > 0 {
         bail!("{errors} publishes to one node failed");
     }
-    Ok((drain_and_rate(&arrivals, 0..burst, started).0, cost))
+    timeline("one node", &arrivals, 0..burst, started);
+    Ok((drain_and_rate(&arrivals, 0..burst, started).0, published_in, cost))
 }
 
 /// CPU seconds used so far by the Sluice nodes together and by PostgreSQL.
@@ -99,19 +105,55 @@ impl Cost {
     }
 }
 
-/// `one_node_url` and `database_url`: two fresh databases, for one node and for
-/// three.
+/// The one-node burst and then the three-node run, each on a fresh database of the
+/// cluster at `admin_url`. Each starts from a checkpoint, and the one node's database
+/// is dropped before the three nodes start: otherwise the three-node run pays for a
+/// checkpoint's full-page writes, or for autovacuum cleaning up after the one node,
+/// whenever those happen to fall into it.
 pub async fn run(
     sluice: &Path,
-    (one_node_url, database_url): (&str, &str),
-    workdir: &Path,
+    admin_url: &str,
     burst: usize,
     concurrency: usize,
     publish_through: usize,
 ) -> anyhow::Result<ClusterReport> {
-    let one_node_dir = workdir.join("one-node");
-    std::fs::create_dir_all(&one_node_dir)?;
-    let (one_node, one_node_cost) = one_node_drain(sluice, one_node_url, &one_node_dir, burst, concurrency).await?;
+    let one = Scratch::new("postgres", Some(admin_url)).await?.context("no PostgreSQL for one node")?;
+    checkpoint(admin_url).await;
+    let one_node = one_node_drain(sluice, &one.url, &one.dir, burst, concurrency).await;
+    one.remove().await;
+    let three = Scratch::new("postgres", Some(admin_url)).await?.context("no PostgreSQL for three nodes")?;
+    checkpoint(admin_url).await;
+    let report = match one_node {
+        Ok(one_node) => {
+            three_nodes(sluice, &three.url, &three.dir, one_node, (burst, concurrency, publish_through)).await
+        }
+        Err(e) => Err(e),
+    };
+    three.remove().await;
+    report
+}
+
+/// Writes every dirty page out now, so the phase after it starts where the other did;
+/// a role that may not checkpoint just measures without.
+async fn checkpoint(admin_url: &str) {
+    let done = async {
+        let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+        sqlx::query("CHECKPOINT").execute(&mut conn).await?;
+        anyhow::Ok(())
+    };
+    if let Err(e) = done.await {
+        eprintln!("   (no checkpoint before the phase: {e:#})");
+    }
+}
+
+/// The three nodes' run, with the one node's results to report beside it.
+async fn three_nodes(
+    sluice: &Path,
+    database_url: &str,
+    workdir: &Path,
+    (one_node, one_node_published_in, one_node_cost): (Duration, Duration, Cost),
+    (burst, concurrency, publish_through): (usize, usize, usize),
+) -> anyhow::Result<ClusterReport> {
     eprintln!("== postgres, {NODES} nodes: a burst of {burst}, then {RATE_LIMITED_MESSAGES} at {RATE_LIMIT}/s");
     let mut nodes = Vec::with_capacity(NODES);
     for n in 0..NODES {
@@ -137,6 +179,7 @@ pub async fn run(
     }
     let cost = Cost::of(&nodes)?.since(&before);
     let (drain, rate) = drain_and_rate(&burst_arrivals, 0..burst, started);
+    timeline("three nodes", &burst_arrivals, 0..burst, started);
 
     let (limited_addr, limited_arrivals) = receiver::start(RATE_LIMITED_MESSAGES).await?;
     let url = format!("http://{limited_addr}/hook");
@@ -168,6 +211,7 @@ pub async fn run(
         publish_seconds: round(published_in.as_secs_f64()),
         drain_seconds: round(drain.as_secs_f64()),
         one_node_drain_seconds: round(one_node.as_secs_f64()),
+        one_node_publish_seconds: round(one_node_published_in.as_secs_f64()),
         sluice_cpu_seconds: cost.sluice,
         postgres_cpu_seconds: cost.postgres,
         one_node_sluice_cpu_seconds: one_node_cost.sluice,
@@ -243,6 +287,23 @@ async fn publish_all(publishers: &[Arc<Publisher>], seqs: std::ops::Range<usize>
         errors += joined.unwrap_or(1);
     }
     errors
+}
+
+/// With `SLUICE_BENCH_TIMELINE` set, prints the arrivals in each quarter second
+/// since `started`: where a drain stalls, for diagnosis.
+fn timeline(what: &str, arrivals: &Arrivals, seqs: std::ops::Range<usize>, started: Instant) {
+    if std::env::var_os("SLUICE_BENCH_TIMELINE").is_none() {
+        return;
+    }
+    let mut quarters: Vec<usize> = Vec::new();
+    for at in seqs.filter_map(|seq| arrivals.at(seq)) {
+        let q = (at.saturating_duration_since(started).as_millis() / 250) as usize;
+        if quarters.len() <= q {
+            quarters.resize(q + 1, 0);
+        }
+        quarters[q] += 1;
+    }
+    eprintln!("   timeline, {what} (arrivals per 250 ms): {quarters:?}");
 }
 
 /// From the first publish to the last arrival, and the arrivals per second between

@@ -216,16 +216,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut three_nodes = None;
     if args.cluster_burst > 0 && args.backends.iter().any(|b| b == "postgres") {
-        let admin = args.postgres_admin_url.as_deref();
-        if let (Some(one), Some(three)) =
-            (Scratch::new("postgres", admin).await?, Scratch::new("postgres", admin).await?)
-        {
-            let urls = (one.url.as_str(), three.url.as_str());
+        if let Some(admin) = args.postgres_admin_url.as_deref() {
             let through = args.cluster_publish_through;
-            let r = cluster::run(&sluice, urls, &three.dir, args.cluster_burst, args.concurrency, through).await;
-            one.remove().await;
-            three.remove().await;
-            three_nodes = Some(r?);
+            three_nodes = Some(cluster::run(&sluice, admin, args.cluster_burst, args.concurrency, through).await?);
         }
     }
     let mut storm = None;

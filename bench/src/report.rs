@@ -115,7 +115,7 @@ pub fn print_overviews(reports: &[OverviewReport]) {
 
 pub fn print_cluster(c: &ClusterReport) {
     println!(
-        "three nodes on postgres: burst of {} published through {} in {:.2} s, drained in {:.2} s (one node just before: {:.2} s; {:.0} msg/s; delivered {} / missing {} / \
+        "three nodes on postgres: burst of {} published through {} in {:.2} s, drained in {:.2} s (one node just before: published in {:.2} s, drained in {:.2} s; {:.0} msg/s; delivered {} / missing {} / \
          duplicates {}, publish errors {}); an endpoint limited to {}/s got {} in {:.1} s, at most {} in any \
          second; peak RSS per node {:.0} MB; the burst cost {:.1} CPU s in the nodes and {:.1} in PostgreSQL \
          (one node: {:.1} and {:.1})",
@@ -123,6 +123,7 @@ pub fn print_cluster(c: &ClusterReport) {
         c.published_through,
         c.publish_seconds,
         c.drain_seconds,
+        c.one_node_publish_seconds,
         c.one_node_drain_seconds,
         c.delivery_rate_per_s,
         c.delivered,

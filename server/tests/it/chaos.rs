@@ -180,10 +180,16 @@ impl OwnCluster {
         Self { dir, url }
     }
 
-    /// `pg_ctl stop -m fast`: every connection is cut, and nothing answers.
-    fn stop(&self) {
-        let status = std::process::Command::new(CLUSTER_SCRIPT).args(["stop", &self.dir]).status().expect("run");
-        assert!(status.success(), "stopping PostgreSQL failed");
+    /// `pg_ctl stop -m fast`, the data kept for [`OwnCluster::resume`]: an outage.
+    fn halt(&self) {
+        let status = std::process::Command::new(CLUSTER_SCRIPT).args(["halt", &self.dir]).status().expect("run");
+        assert!(status.success(), "halting PostgreSQL failed");
+    }
+
+    /// Up again after [`OwnCluster::halt`], on the same port with the same data.
+    fn resume(&self) {
+        let status = std::process::Command::new(CLUSTER_SCRIPT).args(["resume", &self.dir]).status().expect("run");
+        assert!(status.success(), "resuming PostgreSQL failed");
     }
 
     /// `pg_ctl restart -m fast`: every connection is cut, then the server is back.
@@ -328,7 +334,8 @@ async fn postgres_restarted_mid_burst_loses_nothing() {
 /// progress, then the recorder's minute of retries for each batch of outcomes of the
 /// requests it finished, then another pool timeout to release its leases: over 90 s
 /// here, so an operator stopping nodes during an outage waited or killed them. What
-/// it could not write is sent again once its leases expire.
+/// it could not write is sent again once the database is back and its leases expire:
+/// every message reaches the receiver.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_stops_promptly_when_its_database_is_gone() {
     // Runs where the PostgreSQL tests run (always under CI).
@@ -355,7 +362,7 @@ async fn a_node_stops_promptly_when_its_database_is_gone() {
     }
     assert!(rx.wait_for(1, Duration::from_secs(30)).await, "requests are in flight");
 
-    cluster.stop();
+    cluster.halt();
     signal(&node.child, "TERM");
     let asked = std::time::Instant::now();
     let stopped = eventually(Duration::from_secs(90), || {
@@ -368,4 +375,16 @@ async fn a_node_stops_promptly_when_its_database_is_gone() {
     // The grace (3 s) and the database's share of the stop (5 s), with room for a
     // loaded machine.
     assert!(took < Duration::from_secs(15), "the node took {took:?} to stop");
+
+    // The database is back and a node starts on it: what the stopped node sent but
+    // could not record, and what it never sent, all arrive (its leases, 3 s, expire).
+    cluster.resume();
+    rx.set_default(Reply::Status(200));
+    let _next = Node::start(&cluster.url, &client).await;
+    let every = eventually(Duration::from_secs(60), || {
+        let messages = arrived(&rx).0.len();
+        async move { messages == 20 }
+    })
+    .await;
+    assert!(every, "not every accepted message arrived once the database was back");
 }
