@@ -65,6 +65,15 @@ pub struct HttpSettings {
     pub secure_cookies: bool,
 }
 
+/// The dashboard's routes, listed once per process. Listing them renders the app
+/// with every resource held back, and leptos holds them back through a flag of the
+/// whole process: a page rendered by another router of the same process meanwhile
+/// got resources that never loaded, and hung until the request timed out (408 after
+/// 30 s). Each server builds its router once, but the tests build one per test, side
+/// by side with other tests' pages (`incidents::pages_render_while_other_routers_are_built`).
+static DASHBOARD_ROUTES: std::sync::LazyLock<Vec<leptos_axum::AxumRouteListing>> =
+    std::sync::LazyLock::new(|| generate_route_list(sluice_app::App));
+
 /// The whole HTTP surface.
 pub fn router(state: AppState, leptos_options: LeptosOptions, http: &HttpSettings) -> Router {
     let api = Router::new()
@@ -89,7 +98,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, http: &HttpSetting
         .with_state(state.clone());
 
     let context = DashboardContext { sluice: state.sluice.clone(), secure_cookies: http.secure_cookies };
-    let routes = generate_route_list(sluice_app::App);
+    let routes = DASHBOARD_ROUTES.clone();
     let fallback_context = context.clone();
     let dashboard = Router::new()
         .leptos_routes_with_context(&leptos_options, routes, move || provide_context(context.clone()), {

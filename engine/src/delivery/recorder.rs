@@ -177,12 +177,14 @@ async fn write_batch(
             Ok(duplicates) => {
                 stats.record_batches.fetch_add(1, Ordering::Relaxed);
                 stats.duplicate_sends.fetch_add(duplicates, Ordering::Relaxed);
+                stats.recorded.fetch_add(outcomes.len() as u64, Ordering::Relaxed);
                 return;
             }
             Err(e) => {
                 stats.record_errors.fetch_add(1, Ordering::Relaxed);
                 if started.elapsed() > GIVE_UP_AFTER {
                     tracing::error!(error = %e, n = outcomes.len(), "giving up recording a batch; its deliveries will be retried when their leases expire");
+                    stats.recorded.fetch_add(outcomes.len() as u64, Ordering::Relaxed);
                     return;
                 }
                 tracing::warn!(error = %e, "recording attempts failed; retrying");

@@ -24,6 +24,9 @@ pub struct Stats {
     pub in_flight: AtomicU64,
     pub claims: AtomicU64,
     pub record_batches: AtomicU64,
+    /// Verdicts the recorder has written, or given up on: once it equals `attempts`,
+    /// every attempt made so far is in the database (or will be retried).
+    pub recorded: AtomicU64,
     pub record_errors: AtomicU64,
     /// Successes whose outcome was fenced off because another claim had taken the
     /// lease over: the receiver got (or gets) that delivery twice.

@@ -43,11 +43,19 @@ impl Sluice {
     }
 
     /// Waits until this node's dispatcher has gone quiet after a fresh look at the
-    /// queue: nothing in flight, nothing it could start (see `delivery::wait_idle`).
-    /// Returns at once when no engine runs.
+    /// queue: nothing in flight, nothing it could start (see `delivery::wait_idle`),
+    /// and every attempt made is recorded, so what is read next shows it. Returns at
+    /// once when no engine runs.
     pub async fn wait_engine_idle(&self) {
         if let Some(view) = self.engine.get() {
             wait_idle(view.quiet.clone()).await;
+            // The outcomes of the last requests to end are on their way to the
+            // database: the recorder waits a little for more to write them together.
+            let recorded =
+                || view.stats.recorded.load(Ordering::Relaxed) >= view.stats.attempts.load(Ordering::Relaxed);
+            while !recorded() {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
         }
     }
 

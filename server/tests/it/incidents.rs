@@ -12,6 +12,7 @@ use crate::harness::{assert_problem, TestApp};
 on_both_backends!(
     incidents_are_listed_read_acknowledged_and_summarised,
     opening_the_incidents_page_acknowledges_unless_another_site_sent_the_browser,
+    pages_render_while_other_routers_are_built,
 );
 
 async fn incidents_are_listed_read_acknowledged_and_summarised(db: TestDb) {
@@ -112,4 +113,48 @@ async fn opening_the_incidents_page_acknowledges_unless_another_site_sent_the_br
     let seen = app.get(&incident).await;
     assert!(seen.body["acknowledged_at"].is_string(), "{:?}", seen.body);
     assert!(seen.body["acknowledged_by"].as_str().is_some_and(|by| by.starts_with("usr_")));
+}
+
+/// Building a router lists the dashboard's routes, which leptos does by rendering the
+/// app with resources held back by a flag of the whole process. Pages rendered
+/// meanwhile by another router of the process (the tests build one each) waited for
+/// resources that never loaded, 408 after 30 s: this test's renders hung unless the
+/// routes were listed once per process.
+async fn pages_render_while_other_routers_are_built(db: TestDb) {
+    let timeout = std::time::Duration::from_secs(10);
+    let app = TestApp::builder(db).configure(|c| c.http_request_timeout = timeout).build().await;
+    let t = app.tenant("Acme").await;
+    let ep = app.endpoint(&t, "https://example.com/hook").await["id"].as_str().expect("id").to_owned();
+    app.open_incident(&t, &ep).await;
+    let user = json!({ "email": "sue@ops.test", "password": "a long enough password", "role": "support" });
+    assert_eq!(app.post("/v1/users", user).await.status, StatusCode::CREATED);
+    let session = crate::dashboard::sign_in(&app, "sue@ops.test", "a long enough password").await;
+    let app = std::sync::Arc::new(app);
+    let page = format!("/tenants/{t}/incidents");
+    let building = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (app, page, cookie, building) = (app.clone(), page.clone(), session.cookie.clone(), building.clone());
+        tasks.spawn(async move {
+            let mut answers = Vec::new();
+            while building.load(std::sync::atomic::Ordering::Relaxed) {
+                let headers = [("cookie", cookie.as_str()), ("sec-fetch-site", "cross-site")];
+                answers.push(app.send(Method::GET, &page, &headers, Vec::new()).await.status);
+            }
+            answers
+        });
+    }
+    // Other servers of this process start meanwhile, as other tests' do.
+    for _ in 0..6 {
+        let other = TestApp::api(TestDb::new(sluice_testkit::Backend::Sqlite).await.expect("sqlite")).await;
+        drop(other);
+    }
+    building.store(false, std::sync::atomic::Ordering::Relaxed);
+    let mut answers = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        answers.extend(done.expect("joined"));
+    }
+    assert!(!answers.is_empty());
+    let hung: Vec<_> = answers.iter().filter(|s| **s != StatusCode::OK).collect();
+    assert!(hung.is_empty(), "{} of {} renders failed: {hung:?}", hung.len(), answers.len());
 }
