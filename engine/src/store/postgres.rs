@@ -66,8 +66,8 @@ impl PgStore {
 /// settles): more write connections only let more of them into PostgreSQL at once,
 /// where they contend for the same rows and index pages. With one pool of sixteen
 /// serving both, PostgreSQL spent 10-30 % more CPU on the burst than with four
-/// writers; with two, three nodes drained their burst 10 % faster than with four,
-/// one node as fast (README, "Two writers").
+/// writers; with two, three nodes drained their burst 9 % faster than with four, one
+/// node as fast (README, "Two writers").
 fn writers(max: u32) -> (u32, u32) {
     // Two where there is room: one long write (an hour's roll-up, a purge batch) must
     // not hold up publishing and recording alike.
