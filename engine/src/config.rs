@@ -13,7 +13,7 @@ pub struct EngineConfig {
     /// sqlite://path or postgres://user@host/db
     #[arg(long, env = "SLUICE_DATABASE_URL", default_value = "sqlite://./data/sluice.db")]
     pub database_url: String,
-    /// Connections to PostgreSQL at most: two of them for writes (one below four), the
+    /// Connections to PostgreSQL at most: a quarter of them (two to four) for writes, the
     /// rest for reads (SQLite always has one writer and four readers).
     #[arg(long, env = "SLUICE_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,

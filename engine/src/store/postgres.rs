@@ -57,21 +57,19 @@ impl PgStore {
     }
 }
 
-/// How `max` connections are split: (writers, readers). Writes get two of their own
-/// (one in the smallest pool), as SQLite's one writer does; reads (the API, the
-/// dashboard, the due scan) keep the rest, so neither can starve the other.
-///
-/// A node's writes are a few streams that each wait for their own statement anyway
-/// (the publish batches, the dispatcher's claims, the recorder's batches, the head
-/// settles): more write connections only let more of them into PostgreSQL at once,
-/// where they contend for the same rows and index pages. With one pool of sixteen
-/// serving both, PostgreSQL spent 10-30 % more CPU on the burst than with four
-/// writers; with two, three nodes drained their burst 9 % faster than with four, one
-/// node as fast (README, "Two writers").
+/// How `max` connections are split: (writers, readers). Writes get a few of their
+/// own, a quarter (two to four; one in the smallest pools), as SQLite's one writer
+/// does. With one pool of sixteen serving both, a node's writes were spread over all
+/// sixteen backends and as many ran at once as were asked: in the PostgreSQL burst
+/// each backend did an even share, and PostgreSQL spent 10-30 % more CPU on the same
+/// burst than with four writers (one node or three; README, "Writers of their own").
+/// Reads (the API, the dashboard, the due scan) keep the rest, so neither can starve
+/// the other.
 fn writers(max: u32) -> (u32, u32) {
-    // Two where there is room: one long write (an hour's roll-up, a purge batch) must
-    // not hold up publishing and recording alike.
-    let writers = if max >= 4 { 2 } else { 1 };
+    // Two at least where there is room: one long write (an hour's roll-up, a purge
+    // batch) must not hold up publishing and recording alike.
+    let least = if max >= 4 { 2 } else { 1 };
+    let writers = (max / 4).clamp(least, 4);
     (writers, max.saturating_sub(writers).max(1))
 }
 
@@ -155,10 +153,11 @@ mod tests {
     use super::writers;
 
     #[test]
-    fn writes_get_two_connections_and_reads_the_rest() {
-        assert_eq!(writers(16), (2, 14));
-        assert_eq!(writers(40), (2, 38), "more writers only contend");
-        assert_eq!(writers(4), (2, 2));
+    fn writes_get_a_quarter_of_the_connections_from_two_to_four() {
+        assert_eq!(writers(16), (4, 12));
+        assert_eq!(writers(40), (4, 36), "never more than four writers");
+        assert_eq!(writers(8), (2, 6));
+        assert_eq!(writers(5), (2, 3), "two writers wherever there is room for them");
         assert_eq!(writers(3), (1, 2));
         assert_eq!(writers(2), (1, 1), "the smallest pool allowed still has both");
     }
