@@ -3,6 +3,7 @@
 //! clients; the engine only speaks HTTP to receivers.
 
 pub mod access;
+mod batching;
 pub mod config;
 pub mod delivery;
 pub mod error;

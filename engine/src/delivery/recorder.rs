@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::decide::Verdict;
 use super::stats::Stats;
+use crate::batching::Linger;
 use crate::ids::now_ms;
 use crate::store::{AutoDisable, CircuitRecord, NextStep, Store};
 
@@ -29,6 +30,7 @@ const MAX_BATCH: usize = 512;
 const LINGER: Duration = Duration::from_millis(20);
 /// A batch this large is written at once.
 const FULL_BATCH: usize = 64;
+const BATCHING: Linger = Linger { wait: LINGER, quiet: LINGER, full: FULL_BATCH, max: MAX_BATCH };
 /// How long a batch is retried while the database is away.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 
@@ -103,7 +105,9 @@ async fn record_loop(
     while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
         // Lingering only while verdicts keep coming: a lone one is written at once.
         if last_write.is_some_and(|at| at.elapsed() < LINGER * 2) {
-            linger(&mut rx, &mut buf).await;
+            // At once when someone waits for a flush.
+            let flushing = |buf: &[ToRecorder]| buf.iter().any(|m| matches!(m, ToRecorder::Flush(_)));
+            BATCHING.fill(&mut rx, &mut buf, flushing).await;
         }
         let mut outcomes = Vec::with_capacity(buf.len());
         let mut disable = Vec::new();
@@ -138,19 +142,6 @@ async fn record_loop(
         }
         for ack in acks {
             let _ = ack.send(());
-        }
-    }
-}
-
-/// Adds to `buf` what arrives within [`LINGER`], up to [`FULL_BATCH`]; at once when
-/// someone waits for a flush.
-async fn linger(rx: &mut mpsc::Receiver<ToRecorder>, buf: &mut Vec<ToRecorder>) {
-    let flushing = |buf: &[ToRecorder]| buf.iter().any(|m| matches!(m, ToRecorder::Flush(_)));
-    let deadline = tokio::time::Instant::now() + LINGER;
-    while buf.len() < FULL_BATCH && !flushing(buf) {
-        match tokio::time::timeout_at(deadline, rx.recv_many(buf, MAX_BATCH - buf.len())).await {
-            Ok(0) | Err(_) => return, // closed, or waited long enough
-            Ok(_) => {}
         }
     }
 }

@@ -218,29 +218,11 @@ impl QueueStore for This {
             sqlx::query(SETTLE).bind(endpoint.as_str()).execute(&self.write).await?;
             return Ok(());
         }
-        // A producer still open holds KEY SHARE on the row (see `lower_heads_in`), and
-        // its deliveries are invisible here: leave the head early rather than wait or
-        // hide them. Early costs an empty claim, and the next drain settles again.
-        // Losing this commit to a crash leaves the head early too, so it need not wait
-        // for the WAL flush.
-        let mut tx = self.write.begin().await?;
-        // The lock holds back every producer of this endpoint until the commit: a node
-        // that stalls between the statements (a paused VM) must not hold it for long,
-        // so the database ends the transaction after a second idle.
-        let lockable: Option<(String, String)> = sqlx::query_as(
-            "SELECT set_config('synchronous_commit', 'off', true), \
-             set_config('idle_in_transaction_session_timeout', '1s', true) \
-             FROM endpoints WHERE id = $1 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(endpoint.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if lockable.is_some() {
-            // A statement of its own, so its snapshot is taken after the lock: every
-            // producer that held the row before has committed and is seen.
-            sqlx::query(SETTLE).bind(endpoint.as_str()).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
+        // One call (migration 0033): the row lock, skipped if a producer still open
+        // holds KEY SHARE on it (see `lower_heads_in`), then the update in a snapshot
+        // of its own that sees every producer that held the row before. A head left
+        // early costs an empty claim, and the next drain settles again.
+        sqlx::query("SELECT sluice_settle_head_v1($1)").bind(endpoint.as_str()).execute(&self.write).await?;
         Ok(())
     }
 
