@@ -12,6 +12,7 @@ pub mod pacing;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod wake;
 
 pub use access::{
     same_secret, ActScope, AuditReach, Caller, ClientOrigin, KeyReach, ManageScope, Operator, Platform, Reach,
@@ -21,3 +22,4 @@ pub use config::EngineConfig;
 pub use delivery::Engine;
 pub use error::{Error, Result};
 pub use service::{CanarySettings, Quotas, RollupRun, Session, SessionHolder, Sluice};
+pub use wake::Wake;

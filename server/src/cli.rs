@@ -102,7 +102,7 @@ pub async fn run_migrate(config: &ServerConfig) -> anyhow::Result<()> {
 /// `sluice keys create`: the new key alone on standard output, for scripts.
 pub async fn run_keys_create(config: &ServerConfig, name: &str) -> anyhow::Result<()> {
     let store = open(config).await?;
-    let sluice = sluice_engine::Sluice::new(store, Arc::new(tokio::sync::Notify::new()));
+    let sluice = sluice_engine::Sluice::new(store, Arc::new(sluice_engine::Wake::new()));
     let created = sluice.create_platform_key_at_console(name).await?;
     println!("{}", created.key);
     Ok(())
@@ -126,7 +126,7 @@ pub async fn run_users_create(
     let generated = typed.is_empty().then(sluice_engine::service::generate_password);
     let password = generated.clone().unwrap_or_else(|| typed.to_owned());
     let store = open(config).await?;
-    let sluice = sluice_engine::Sluice::new(store, Arc::new(tokio::sync::Notify::new()));
+    let sluice = sluice_engine::Sluice::new(store, Arc::new(sluice_engine::Wake::new()));
     let req = sluice_core::model::CreateUser { email: email.to_owned(), password, role, tenant_id };
     let user = sluice.create_user_at_console(req).await.map_err(console_error)?;
     println!("{}", user.id);
@@ -139,7 +139,7 @@ pub async fn run_users_create(
 /// `sluice roll-up`.
 pub async fn run_roll_up(config: &ServerConfig) -> anyhow::Result<()> {
     let store = open(config).await?;
-    let sluice = sluice_engine::Sluice::new(store, Arc::new(tokio::sync::Notify::new()));
+    let sluice = sluice_engine::Sluice::new(store, Arc::new(sluice_engine::Wake::new()));
     let run = sluice.roll_up_at_console().await?;
     println!("hours counted: {}, counted again: {}, purged: {}", run.rolled, run.recounted, run.purged);
     Ok(())

@@ -41,7 +41,7 @@ use sluice_core::ErrorCode;
 use sluice_engine::store::Store;
 use sluice_engine::{Engine, Sluice};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 pub use config::ServerConfig;
 use problem::ApiError;
@@ -191,7 +191,7 @@ impl Running {
 pub struct Prepared {
     pub sluice: Arc<Sluice>,
     store: Arc<dyn Store>,
-    wake: Arc<Notify>,
+    wake: Arc<sluice_engine::Wake>,
 }
 
 /// Connects the database (applying migrations) and ensures a platform key and an
@@ -201,7 +201,7 @@ pub async fn prepare(config: &ServerConfig) -> anyhow::Result<Prepared> {
     let store =
         sluice_engine::store::connect(&config.engine.database_url, config.engine.database_max_connections, sealer)
             .await?;
-    let wake = Arc::new(Notify::new());
+    let wake = Arc::new(sluice_engine::Wake::new());
     let quotas = sluice_engine::Quotas::from(&config.engine);
     let audit_retention = std::time::Duration::from_secs(u64::from(config.engine.audit_retention_days) * 24 * 3600);
     let sluice = Arc::new(

@@ -25,6 +25,7 @@ use super::slot::EndpointSlot;
 use super::Engine;
 use crate::error::Result;
 use crate::ids::now_ms;
+use crate::wake::Announced;
 
 mod requests;
 mod upkeep;
@@ -179,7 +180,7 @@ impl Dispatcher {
                         self.finished(more, now);
                     }
                 }
-                Wakeup::Work => self.need_scan = true,
+                Wakeup::Work => self.heard(engine.wake.take()),
                 Wakeup::Timer => {}
             }
         }
@@ -204,6 +205,8 @@ impl Dispatcher {
     }
 
     async fn scan_untimed(&mut self, now: Instant) -> Result<()> {
+        // Whatever was announced before the scan is committed and the scan sees it.
+        let _covered = self.engine.wake.take();
         self.settle_drained();
         self.count_peers(now).await;
         self.last_scan = Some(now);
@@ -246,6 +249,21 @@ impl Dispatcher {
         self.tenant_grants.retain(|_, grant| grant.room(0, now).is_some());
         self.need_scan = false;
         Ok(())
+    }
+
+    /// Takes in what woke the loop: endpoints this node already holds are listed
+    /// again at once (their queue has work: the publish that named them committed);
+    /// anything else asks for a scan. Nothing at all was announced when a scan since
+    /// covered it.
+    fn heard(&mut self, announced: Announced) {
+        let mut unknown = announced.scan;
+        for id in &announced.endpoints {
+            match EndpointId::parse(id).ok().and_then(|id| self.endpoints.get_mut(&id)) {
+                Some(slot) => slot.listed = true,
+                None => unknown = true,
+            }
+        }
+        self.need_scan |= unknown;
     }
 
     /// The listed endpoints grouped by tenant: tenants in a rotating order, and each

@@ -30,11 +30,12 @@ mod tiers;
 
 use std::sync::Arc;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::config::EngineConfig;
 use crate::error::Result;
 use crate::store::Store;
+use crate::wake::Wake;
 
 pub use decide::{decide, Verdict};
 pub use dispatcher::Dispatcher;
@@ -60,7 +61,7 @@ pub struct Engine {
     /// reaches the canary's tenant), so the rules on where partners' endpoints may
     /// point do not apply to them.
     canary_sender: Sender,
-    wake: Arc<Notify>,
+    wake: Arc<Wake>,
     stats: Arc<Stats>,
     circuits: Arc<OpenCircuits>,
     quiet: watch::Sender<Quiet>,
@@ -69,7 +70,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, config: EngineConfig, wake: Arc<Notify>) -> anyhow::Result<Self> {
+    pub fn new(store: Arc<dyn Store>, config: EngineConfig, wake: Arc<Wake>) -> anyhow::Result<Self> {
         let sender = Sender::new(
             config.request_timeout,
             config.allow_private_targets,

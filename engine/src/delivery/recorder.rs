@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::decide::Verdict;
@@ -17,6 +17,7 @@ use super::stats::Stats;
 use crate::batching::Linger;
 use crate::ids::now_ms;
 use crate::store::{AutoDisable, CircuitRecord, NextStep, Store};
+use crate::wake::Wake;
 
 /// Verdicts written per transaction at most.
 const MAX_BATCH: usize = 512;
@@ -51,7 +52,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn start(store: Arc<dyn Store>, wake: Arc<Notify>, stats: Arc<Stats>, auto_disable: AutoDisable) -> Self {
+    pub fn start(store: Arc<dyn Store>, wake: Arc<Wake>, stats: Arc<Stats>, auto_disable: AutoDisable) -> Self {
         // Bounded: when the recorder is behind, send tasks wait to hand over their
         // verdict, so their endpoint slots stay busy and nothing new is claimed.
         let (tx, rx) = mpsc::channel(4_096);
@@ -96,7 +97,7 @@ impl Recorder {
 async fn record_loop(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<ToRecorder>,
-    wake: Arc<Notify>,
+    wake: Arc<Wake>,
     stats: Arc<Stats>,
     auto_disable: AutoDisable,
 ) {

@@ -130,7 +130,10 @@ impl Sluice {
         let result = queue.publish(new).await?;
         if let PublishResult::Created { deliveries, .. } = &result {
             self.add_backlog(&tenant, *deliveries);
-            if *deliveries > 0 {
+            // On PostgreSQL the commit's NOTIFY names the endpoints to this node's
+            // dispatcher too, which then need not scan for them; a wake-up here
+            // would ask it to scan (`crate::wake`).
+            if *deliveries > 0 && !self.store.announces_publishes() {
                 self.wake.notify_one();
             }
         }

@@ -59,11 +59,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sluice_core::ids::TenantId;
-use tokio::sync::Notify;
 
 pub use crate::access::{ActScope, AuditReach, Caller, KeyReach, ManageScope, Operator, Platform, Reach, TenantScope};
 use crate::error::{Error, Result};
 use crate::store::{PageArgs, Store};
+use crate::wake::Wake;
 
 pub use keys::hash_api_key;
 
@@ -73,7 +73,7 @@ const AUTH_TTL: Duration = Duration::from_secs(30);
 /// The service layer of one Sluice process.
 pub struct Sluice {
     store: Arc<dyn Store>,
-    wake: Arc<Notify>,
+    wake: Arc<Wake>,
     tenant_facts: Mutex<HashMap<TenantId, backlog::TenantFacts>>,
     auth_cache: Mutex<HashMap<String, (Option<Caller>, Instant)>>,
     /// Set once the engine runs (see `node.rs`).
@@ -115,7 +115,7 @@ impl From<&crate::EngineConfig> for Quotas {
 }
 
 impl Sluice {
-    pub fn new(store: Arc<dyn Store>, wake: Arc<Notify>) -> Self {
+    pub fn new(store: Arc<dyn Store>, wake: Arc<Wake>) -> Self {
         Self {
             store,
             wake,
@@ -177,7 +177,7 @@ impl Sluice {
         self
     }
 
-    pub fn wake_handle(&self) -> Arc<Notify> {
+    pub fn wake_handle(&self) -> Arc<Wake> {
         self.wake.clone()
     }
 }

@@ -133,7 +133,13 @@ pub trait Store:
     /// A cheap round trip, for readiness.
     async fn ping(&self) -> Result<()>;
     /// Starts forwarding other nodes' wake-ups (PostgreSQL LISTEN) to `wake`.
-    async fn listen_for_work(&self, wake: Arc<tokio::sync::Notify>) -> Result<()>;
+    async fn listen_for_work(&self, wake: Arc<crate::wake::Wake>) -> Result<()>;
+    /// Whether a publish's commit announces the endpoints it queued work at to every
+    /// node, this one included (PostgreSQL's NOTIFY), so the publisher need not wake
+    /// its own dispatcher.
+    fn announces_publishes(&self) -> bool {
+        false
+    }
 }
 
 /// Tenants and the SLO tiers they are on.

@@ -29,6 +29,18 @@ const WORK_CHANNEL: &str = work_channel!();
 /// `announce_work` as a `RETURNING` clause of the statement that queues the work.
 const ANNOUNCE_WORK_RETURNING: &str = concat!(" RETURNING pg_notify('", work_channel!(), "', '')");
 
+/// How an insert of deliveries to `endpoints` endpoints announces them. Naming the
+/// endpoints (one notification each at commit) lets a node already sending to them
+/// skip its scan (`crate::wake`); a batch to many sends one nameless notification
+/// instead, as a wake-up per endpoint would cost each node more than the scan saves.
+fn announce_deliveries_returning(endpoints: usize) -> &'static str {
+    if endpoints <= 8 {
+        concat!(" RETURNING pg_notify('", work_channel!(), "', endpoint_id)")
+    } else {
+        ANNOUNCE_WORK_RETURNING
+    }
+}
+
 pub struct PgStore {
     read: sqlx::PgPool,
     write: sqlx::PgPool,
@@ -100,13 +112,21 @@ impl Store for PgStore {
 
     /// Forwards NOTIFYs from any node to this node's dispatcher. Reconnects on its own
     /// (PgListener does); a lost notification only costs one poll interval.
-    async fn listen_for_work(&self, wake: Arc<tokio::sync::Notify>) -> Result<()> {
+    fn announces_publishes(&self) -> bool {
+        true
+    }
+
+    async fn listen_for_work(&self, wake: Arc<crate::wake::Wake>) -> Result<()> {
         let mut listener = PgListener::connect(&self.url).await?;
         listener.listen(WORK_CHANNEL).await?;
         tokio::spawn(async move {
             loop {
                 match listener.recv().await {
-                    Ok(_) => wake.notify_one(),
+                    // A publish names the endpoint it queued work at; an empty
+                    // payload (a replay, a retry, a node of an earlier release) names
+                    // none: scan.
+                    Ok(n) if n.payload().is_empty() => wake.notify_one(),
+                    Ok(n) => wake.announce(n.payload()),
                     Err(e) => {
                         // The next recv reconnects and listens again; whatever was
                         // announced meanwhile is lost, so look for work once anyway.

@@ -23,6 +23,11 @@ type This = SqliteStore;
 /// in process.
 const ANNOUNCE_WORK_RETURNING: &str = "";
 
+/// The same for an insert of deliveries: nothing either.
+fn announce_deliveries_returning(_endpoints: usize) -> &'static str {
+    ANNOUNCE_WORK_RETURNING
+}
+
 pub struct SqliteStore {
     read: sqlx::SqlitePool,
     write: sqlx::SqlitePool,
@@ -120,7 +125,7 @@ impl Store for SqliteStore {
     }
 
     /// SQLite has one process per database: the in-process wake-up is all there is.
-    async fn listen_for_work(&self, _wake: Arc<tokio::sync::Notify>) -> Result<()> {
+    async fn listen_for_work(&self, _wake: Arc<crate::wake::Wake>) -> Result<()> {
         Ok(())
     }
 }

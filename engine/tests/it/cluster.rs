@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use sluice_core::model::*;
 use sluice_engine::ids::now_ms;
 use sluice_engine::store::{CircuitChange, CircuitRecord};
-use sluice_engine::{Engine, EngineConfig};
+use sluice_engine::{Engine, EngineConfig, Wake};
 use sluice_testkit::{busiest_second, eventually, on_both_backends, Backend, Receiver, Reply, TestDb};
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::harness::{fast_config, Harness};
 
@@ -39,7 +39,7 @@ async fn start_nodes(
         let store = if n == 0 { h.store.clone() } else { h.db.store().await };
         let mut config = config();
         config.node_id = format!("node-{n}");
-        let engine = Arc::new(Engine::new(store, config, Arc::new(Notify::new())).expect("engine"));
+        let engine = Arc::new(Engine::new(store, config, Arc::new(Wake::new())).expect("engine"));
         tasks.push(tokio::spawn(engine.run_until_stopped(stopped.clone())));
     }
     (stop, tasks)
@@ -296,7 +296,7 @@ async fn a_node_keeps_working_while_the_next_release_migrates() {
     let restarted = h.db.store().await;
     let mut config = fast_config(&h.db.url);
     config.node_id = "node-restarted".into();
-    let engine = Arc::new(Engine::new(restarted, config, Arc::new(Notify::new())).expect("engine"));
+    let engine = Arc::new(Engine::new(restarted, config, Arc::new(Wake::new())).expect("engine"));
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(engine.run_until_stopped(stopped));
     for i in 40..50 {

@@ -9,15 +9,14 @@ use sluice_engine::delivery::Dispatcher;
 use sluice_engine::ids::new_id;
 use sluice_engine::service::EventQuery;
 use sluice_engine::store::{AttemptRecord, AutoDisable, Claimed, NewMessage, NextStep, Outcome, Store};
-use sluice_engine::{Caller, Engine, EngineConfig, ManageScope, Operator, Platform, Reach, Sluice};
+use sluice_engine::{Caller, Engine, EngineConfig, ManageScope, Operator, Platform, Reach, Sluice, Wake};
 use sluice_testkit::TestDb;
-use tokio::sync::Notify;
 
 pub struct Harness {
     pub db: TestDb,
     pub store: Arc<dyn Store>,
     pub sluice: Arc<Sluice>,
-    pub wake: Arc<Notify>,
+    pub wake: Arc<Wake>,
     /// A platform caller, and the proofs it holds: platform, operator, and the
     /// test tenant's scope.
     pub admin: Caller,
@@ -42,7 +41,7 @@ pub fn fast_config(url: &str) -> EngineConfig {
 impl Harness {
     pub async fn new(db: TestDb) -> Self {
         let store = db.store().await;
-        let wake = Arc::new(Notify::new());
+        let wake = Arc::new(Wake::new());
         let sluice = Arc::new(Sluice::new(store.clone(), wake.clone()));
         let admin = Caller::Platform { actor: "test".into() };
         let platform = admin.platform().expect("platform");

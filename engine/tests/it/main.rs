@@ -1,6 +1,7 @@
 //! The engine's integration tests, one binary: storage conformance and delivery over
 //! real sockets, each scenario run on SQLite and on PostgreSQL.
 
+mod announcements;
 mod audit;
 mod auto_disable;
 mod breaker;

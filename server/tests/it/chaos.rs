@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sluice_testkit::{eventually, Backend, Receiver, Reply, TestDb};
-use tokio::sync::Notify;
 
 use crate::harness::ADMIN_KEY;
 use crate::process::{command, free_port, signal, wait_ready};
@@ -237,7 +236,7 @@ async fn postgres_restarted_mid_burst_loses_nothing() {
     let t = tenant_with_endpoints(&client, &nodes[0].base, &rx, 2).await;
     // The wake-up channel, as a node listens to it, to see it come back.
     let store = sluice_engine::store::connect(&cluster.url, 2, sluice_testkit::test_sealer()).await.expect("store");
-    let woken = Arc::new(Notify::new());
+    let woken = Arc::new(sluice_engine::Wake::new());
     store.listen_for_work(woken.clone()).await.expect("listen");
 
     let accepted = Arc::new(Mutex::new(HashSet::new()));

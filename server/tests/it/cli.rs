@@ -74,7 +74,7 @@ async fn migrate_and_keys_create_work_from_the_console() {
     let stdout = String::from_utf8_lossy(&created.stdout);
     let key = stdout.lines().last().expect("the key").trim().to_owned();
     assert!(key.starts_with("sk_"), "{stdout}");
-    let sluice = Sluice::new(db.store().await, Arc::new(tokio::sync::Notify::new()));
+    let sluice = Sluice::new(db.store().await, Arc::new(sluice_engine::Wake::new()));
     let caller = sluice.authenticate(&key).await.expect("authenticate").expect("the new key is accepted");
     assert!(matches!(caller, Caller::Platform { .. }), "{caller:?}");
 }
@@ -101,7 +101,7 @@ async fn users_create_works_from_the_console_and_refuses_bad_input() {
     assert!(typed.status.success(), "{}", String::from_utf8_lossy(&typed.stderr));
     let stdout = String::from_utf8_lossy(&typed.stdout);
     assert!(stdout.trim().starts_with("usr_") && !stdout.contains("password"), "{stdout}");
-    let sluice = Sluice::new(db.store().await, Arc::new(tokio::sync::Notify::new()));
+    let sluice = Sluice::new(db.store().await, Arc::new(sluice_engine::Wake::new()));
     let signed = sluice.sign_in("ops@example.com", "a long enough secret", None).await.expect("signs in");
     assert_eq!(signed.user.role, sluice_core::model::Role::Support);
 

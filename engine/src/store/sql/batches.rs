@@ -59,7 +59,8 @@ impl This {
                 .push_bind(m.created_at_ms)
                 .push_bind(m.created_at_ms);
         });
-        qb.push(ANNOUNCE_WORK_RETURNING);
+        let endpoints: std::collections::HashSet<&str> = deliveries.iter().map(|(_, e)| *e).collect();
+        qb.push(announce_deliveries_returning(endpoints.len()));
         qb.build().execute(&mut **tx).await?;
         Ok(())
     }
