@@ -29,6 +29,9 @@ pub struct ClusterReport {
     pub nodes: usize,
     /// How many of the nodes the burst was published through (all deliver).
     pub published_through: usize,
+    /// `SLUICE_DATABASE_MAX_CONNECTIONS` of each of the three nodes; `None`: the
+    /// default, as the one node has.
+    pub connections_per_node: Option<u32>,
     pub burst_messages: usize,
     pub publish_errors: usize,
     /// From the first publish to the last 202.
@@ -105,6 +108,14 @@ impl Cost {
     }
 }
 
+/// How the three nodes are set up: through how many of them the burst is published,
+/// and the database connections each opens (0: the default).
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub publish_through: usize,
+    pub connections_per_node: u32,
+}
+
 /// The one-node burst and then the three-node run, each on a fresh database of the
 /// cluster at `admin_url`. Each starts from a checkpoint, and the one node's database
 /// is dropped before the three nodes start: otherwise the three-node run pays for a
@@ -115,20 +126,16 @@ pub async fn run(
     admin_url: &str,
     burst: usize,
     concurrency: usize,
-    publish_through: usize,
+    shape: Shape,
 ) -> anyhow::Result<ClusterReport> {
     let one = Scratch::new("postgres", Some(admin_url)).await?.context("no PostgreSQL for one node")?;
     checkpoint(admin_url).await;
     let one_node = one_node_drain(sluice, &one.url, &one.dir, burst, concurrency).await;
     one.remove().await;
+    let one_node = one_node?;
     let three = Scratch::new("postgres", Some(admin_url)).await?.context("no PostgreSQL for three nodes")?;
     checkpoint(admin_url).await;
-    let report = match one_node {
-        Ok(one_node) => {
-            three_nodes(sluice, &three.url, &three.dir, one_node, (burst, concurrency, publish_through)).await
-        }
-        Err(e) => Err(e),
-    };
+    let report = three_nodes(sluice, &three.url, &three.dir, one_node, (burst, concurrency, shape)).await;
     three.remove().await;
     report
 }
@@ -152,14 +159,17 @@ async fn three_nodes(
     database_url: &str,
     workdir: &Path,
     (one_node, one_node_published_in, one_node_cost): (Duration, Duration, Cost),
-    (burst, concurrency, publish_through): (usize, usize, usize),
+    (burst, concurrency, shape): (usize, usize, Shape),
 ) -> anyhow::Result<ClusterReport> {
+    let Shape { publish_through, connections_per_node } = shape;
+    let connections = (connections_per_node > 0).then(|| connections_per_node.to_string());
+    let env: Vec<(&str, &str)> = connections.iter().map(|c| ("SLUICE_DATABASE_MAX_CONNECTIONS", c.as_str())).collect();
     eprintln!("== postgres, {NODES} nodes: a burst of {burst}, then {RATE_LIMITED_MESSAGES} at {RATE_LIMIT}/s");
     let mut nodes = Vec::with_capacity(NODES);
     for n in 0..NODES {
         let dir = workdir.join(format!("node-{n}"));
         std::fs::create_dir_all(&dir)?;
-        nodes.push(SluiceProcess::start(sluice, database_url, &dir).await?);
+        nodes.push(SluiceProcess::start_with(sluice, database_url, &dir, &env).await?);
     }
     let client = crate::process::http_client(concurrency)?;
     for node in &nodes {
@@ -206,6 +216,7 @@ async fn three_nodes(
     Ok(ClusterReport {
         nodes: NODES,
         published_through: publish_through.clamp(1, NODES),
+        connections_per_node: (connections_per_node > 0).then_some(connections_per_node),
         burst_messages: burst,
         publish_errors,
         publish_seconds: round(published_in.as_secs_f64()),

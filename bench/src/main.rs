@@ -98,6 +98,10 @@ struct Args {
     /// Through how many of the three nodes the burst is published (all deliver).
     #[arg(long, default_value_t = 3)]
     cluster_publish_through: usize,
+    /// Database connections each of the three nodes opens
+    /// (`SLUICE_DATABASE_MAX_CONNECTIONS`); 0 keeps the default the one node has.
+    #[arg(long, default_value_t = 0)]
+    cluster_connections_per_node: u32,
     /// Skip the main run (paced, burst, check) and run only the scenarios.
     #[arg(long)]
     scenarios_only: bool,
@@ -217,8 +221,11 @@ async fn main() -> anyhow::Result<()> {
     let mut three_nodes = None;
     if args.cluster_burst > 0 && args.backends.iter().any(|b| b == "postgres") {
         if let Some(admin) = args.postgres_admin_url.as_deref() {
-            let through = args.cluster_publish_through;
-            three_nodes = Some(cluster::run(&sluice, admin, args.cluster_burst, args.concurrency, through).await?);
+            let shape = cluster::Shape {
+                publish_through: args.cluster_publish_through,
+                connections_per_node: args.cluster_connections_per_node,
+            };
+            three_nodes = Some(cluster::run(&sluice, admin, args.cluster_burst, args.concurrency, shape).await?);
         }
     }
     let mut storm = None;

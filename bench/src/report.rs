@@ -115,10 +115,11 @@ pub fn print_overviews(reports: &[OverviewReport]) {
 
 pub fn print_cluster(c: &ClusterReport) {
     println!(
-        "three nodes on postgres: burst of {} published through {} in {:.2} s, drained in {:.2} s (one node just before: published in {:.2} s, drained in {:.2} s; {:.0} msg/s; delivered {} / missing {} / \
+        "three nodes on postgres ({}): burst of {} published through {} in {:.2} s, drained in {:.2} s (one node just before: published in {:.2} s, drained in {:.2} s; {:.0} msg/s; delivered {} / missing {} / \
          duplicates {}, publish errors {}); an endpoint limited to {}/s got {} in {:.1} s, at most {} in any \
          second; peak RSS per node {:.0} MB; the burst cost {:.1} CPU s in the nodes and {:.1} in PostgreSQL \
          (one node: {:.1} and {:.1})",
+        c.connections_per_node.map_or("default connections".to_owned(), |n| format!("{n} connections each")),
         c.burst_messages,
         c.published_through,
         c.publish_seconds,
