@@ -109,11 +109,11 @@ impl Cost {
 }
 
 /// How the three nodes are set up: through how many of them the burst is published,
-/// and the database connections each opens (0: the default).
+/// and the database connections each opens (`None`: the default).
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
     pub publish_through: usize,
-    pub connections_per_node: u32,
+    pub connections_per_node: Option<u32>,
 }
 
 /// The one-node burst and then the three-node run, each on a fresh database of the
@@ -162,7 +162,7 @@ async fn three_nodes(
     (burst, concurrency, shape): (usize, usize, Shape),
 ) -> anyhow::Result<ClusterReport> {
     let Shape { publish_through, connections_per_node } = shape;
-    let connections = (connections_per_node > 0).then(|| connections_per_node.to_string());
+    let connections = connections_per_node.map(|n| n.to_string());
     let env: Vec<(&str, &str)> = connections.iter().map(|c| ("SLUICE_DATABASE_MAX_CONNECTIONS", c.as_str())).collect();
     eprintln!("== postgres, {NODES} nodes: a burst of {burst}, then {RATE_LIMITED_MESSAGES} at {RATE_LIMIT}/s");
     let mut nodes = Vec::with_capacity(NODES);
@@ -216,7 +216,7 @@ async fn three_nodes(
     Ok(ClusterReport {
         nodes: NODES,
         published_through: publish_through.clamp(1, NODES),
-        connections_per_node: (connections_per_node > 0).then_some(connections_per_node),
+        connections_per_node,
         burst_messages: burst,
         publish_errors,
         publish_seconds: round(published_in.as_secs_f64()),

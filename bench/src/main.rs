@@ -99,9 +99,9 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     cluster_publish_through: usize,
     /// Database connections each of the three nodes opens
-    /// (`SLUICE_DATABASE_MAX_CONNECTIONS`); 0 keeps the default the one node has.
-    #[arg(long, default_value_t = 0)]
-    cluster_connections_per_node: u32,
+    /// (`SLUICE_DATABASE_MAX_CONNECTIONS`); unset, the default the one node has.
+    #[arg(long)]
+    cluster_connections_per_node: Option<u32>,
     /// Skip the main run (paced, burst, check) and run only the scenarios.
     #[arg(long)]
     scenarios_only: bool,

@@ -1,7 +1,7 @@
 //! Lingering for a batch: a writer that has just committed waits a moment for more
 //! work before its next transaction, so a busy node pays one commit for many items.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -17,6 +17,13 @@ pub struct Linger {
 }
 
 impl Linger {
+    /// Whether a writer whose last write ended `at` (if ever) is busy enough to
+    /// linger: that write ended within two waits, so more work is likely on its way.
+    /// A lone item, or the first after a pause, is written at once.
+    pub fn follows(&self, at: Option<Instant>, now: Instant) -> bool {
+        at.is_some_and(|at| now.saturating_duration_since(at) < self.wait * 2)
+    }
+
     /// Adds to `buf` what arrives within `wait`, until it holds `full`, nothing has
     /// come for `quiet`, the channel closes, or `urgent` says an item in it may not
     /// wait.
@@ -35,6 +42,15 @@ impl Linger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_writer_that_has_just_written_lingers() {
+        let linger = Linger { wait: Duration::from_millis(5), quiet: Duration::from_millis(5), full: 3, max: 10 };
+        let now = Instant::now();
+        assert!(!linger.follows(None, now), "the first write is at once");
+        assert!(linger.follows(Some(now - linger.wait), now), "writes back to back: wait for more");
+        assert!(!linger.follows(Some(now - linger.wait * 2), now), "after a pause: at once");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn waits_for_a_full_batch_or_the_deadline_and_no_longer() {

@@ -105,7 +105,7 @@ async fn record_loop(
     let mut last_write: Option<Instant> = None;
     while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
         // Lingering only while verdicts keep coming: a lone one is written at once.
-        if last_write.is_some_and(|at| at.elapsed() < LINGER * 2) {
+        if BATCHING.follows(last_write, Instant::now()) {
             // At once when someone waits for a flush.
             let flushing = |buf: &[ToRecorder]| buf.iter().any(|m| matches!(m, ToRecorder::Flush(_)));
             BATCHING.fill(&mut rx, &mut buf, flushing).await;

@@ -74,10 +74,10 @@ impl PublishQueue {
     }
 }
 
-/// Whether the writer is busy enough to linger: its last commit, of more than one
-/// publish, ended within two lingers, so more requests are likely on their way.
+/// Whether the writer is busy enough to linger: its last commit was of more than one
+/// publish (a client publishing one at a time never waits) and ended just now.
 fn busy(last_commit: Option<(Instant, usize)>, now: Instant) -> bool {
-    last_commit.is_some_and(|(at, size)| size > 1 && now.saturating_duration_since(at) < LINGER * 2)
+    BATCHING.follows(last_commit.filter(|(_, size)| *size > 1).map(|(at, _)| at), now)
 }
 
 async fn write_batches(store: Arc<dyn Store>, telemetry: Arc<Telemetry>, mut rx: mpsc::Receiver<Job>) {

@@ -29,16 +29,22 @@ const WORK_CHANNEL: &str = work_channel!();
 /// `announce_work` as a `RETURNING` clause of the statement that queues the work.
 const ANNOUNCE_WORK_RETURNING: &str = concat!(" RETURNING pg_notify('", work_channel!(), "', '')");
 
-/// How an insert of deliveries to `endpoints` endpoints announces them. Naming the
-/// endpoints (one notification each at commit) lets a node already sending to them
-/// skip its scan (`crate::wake`); a batch to many sends one nameless notification
-/// instead, as a wake-up per endpoint would cost each node more than the scan saves.
-fn announce_deliveries_returning(endpoints: usize) -> &'static str {
-    if endpoints <= 8 {
-        concat!(" RETURNING pg_notify('", work_channel!(), "', endpoint_id)")
-    } else {
-        ANNOUNCE_WORK_RETURNING
+/// The most endpoints an insert of deliveries names in its notifications.
+const MOST_NAMED: usize = 8;
+
+/// How an insert of `deliveries` announces them. Naming the endpoints (one
+/// notification each at commit) lets a node already sending to them skip its scan
+/// (`crate::wake`); a batch to many sends one nameless notification instead, as a
+/// wake-up per endpoint would cost each node more than the scan saves.
+fn announce_deliveries_returning(deliveries: &[(&NewMessage, &str)]) -> &'static str {
+    let mut endpoints = std::collections::HashSet::new();
+    for (_, endpoint) in deliveries {
+        endpoints.insert(*endpoint);
+        if endpoints.len() > MOST_NAMED {
+            return ANNOUNCE_WORK_RETURNING;
+        }
     }
+    concat!(" RETURNING pg_notify('", work_channel!(), "', endpoint_id)")
 }
 
 pub struct PgStore {

@@ -24,7 +24,7 @@ type This = SqliteStore;
 const ANNOUNCE_WORK_RETURNING: &str = "";
 
 /// The same for an insert of deliveries: nothing either.
-fn announce_deliveries_returning(_endpoints: usize) -> &'static str {
+fn announce_deliveries_returning(_deliveries: &[(&NewMessage, &str)]) -> &'static str {
     ANNOUNCE_WORK_RETURNING
 }
 

@@ -59,8 +59,7 @@ impl This {
                 .push_bind(m.created_at_ms)
                 .push_bind(m.created_at_ms);
         });
-        let endpoints: std::collections::HashSet<&str> = deliveries.iter().map(|(_, e)| *e).collect();
-        qb.push(announce_deliveries_returning(endpoints.len()));
+        qb.push(announce_deliveries_returning(deliveries));
         qb.build().execute(&mut **tx).await?;
         Ok(())
     }
