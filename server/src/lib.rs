@@ -283,6 +283,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
             stop_rx.clone(),
         ));
     }
+    tokio::spawn(sluice.clone().run_statistics_until_stopped(stop_rx.clone()));
     let engine_task = tokio::spawn(engine.clone().run_until_stopped(stop_rx.clone()));
     sluice.engine_started(&engine);
     let heartbeat =

@@ -35,6 +35,7 @@ mod retention;
 mod rollups;
 mod sign_in;
 mod slo;
+mod statistics;
 mod tenants;
 mod triage;
 mod users;

@@ -506,7 +506,22 @@ pub trait MaintenanceStore: Send + Sync {
     async fn node_stopped(&self, id: &str, now_ms: i64) -> Result<()>;
     /// Every node on record, the most recently heard from first.
     async fn list_nodes(&self) -> Result<Vec<NodeRow>>;
+    /// Analyzes the queue's tables ([`PLANNED_TABLES`]) that changed by more rows
+    /// since their last analysis than they then held (and at least
+    /// [`REANALYZE_AT_LEAST`]); returns those analyzed. On PostgreSQL a statement's
+    /// cached plan is made again only when its tables are analyzed, so one planned
+    /// while the queue was nearly empty kept scanning it whole after a burst of
+    /// 200,000 until autovacuum came by, a minute or more later. SQLite does nothing:
+    /// it keeps no statistics unless asked to, and plans by its indexes.
+    async fn refresh_planner_statistics(&self) -> Result<Vec<String>>;
 }
+
+/// The tables whose statistics [`MaintenanceStore::refresh_planner_statistics`]
+/// keeps up with: those a burst grows, which the claim and record statements read.
+pub const PLANNED_TABLES: [&str; 3] = ["deliveries", "messages", "attempts"];
+/// Fewer changed rows than this never call for an analysis of their own: small
+/// tables are planned well whatever their statistics, and autovacuum comes by.
+pub const REANALYZE_AT_LEAST: i64 = 1_000;
 
 /// A node's row: what its last heartbeat said.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

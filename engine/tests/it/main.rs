@@ -25,5 +25,6 @@ mod scheduler;
 mod sealing;
 mod shared_claims;
 mod slo;
+mod statistics;
 mod store;
 mod users;

@@ -92,6 +92,32 @@ impl MaintenanceStore for This {
         Ok(())
     }
 
+    async fn refresh_planner_statistics(&self) -> Result<Vec<String>> {
+        if This::BACKEND == Backend::Sqlite {
+            return Ok(Vec::new());
+        }
+        // `reltuples` is -1 before a table's first analysis. The read pool: an
+        // analysis samples the table for a while and must not hold up a writer.
+        let mut qb = sqlx::QueryBuilder::<Db>::new(
+            "SELECT s.relname::TEXT FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
+             WHERE s.schemaname = current_schema() AND s.n_mod_since_analyze >= GREATEST(",
+        );
+        qb.push_bind(REANALYZE_AT_LEAST);
+        qb.push(", c.reltuples) AND s.relname::TEXT IN ");
+        push_id_list(&mut qb, PLANNED_TABLES);
+        qb.push(" ORDER BY s.relname");
+        let stale: Vec<(String,)> = qb.build_query_as().fetch_all(&self.read).await?;
+        let mut analyzed = Vec::with_capacity(stale.len());
+        for (name,) in stale {
+            // Names from the list above, never from input. SKIP_LOCKED: another node
+            // already analyzing this table is doing this one's work.
+            let Some(table) = PLANNED_TABLES.iter().find(|t| **t == name) else { continue };
+            sqlx::query(&format!("ANALYZE (SKIP_LOCKED) {table}")).execute(&self.read).await?;
+            analyzed.push(name);
+        }
+        Ok(analyzed)
+    }
+
     async fn list_nodes(&self) -> Result<Vec<NodeRow>> {
         let rows = sqlx::query_as(
             "SELECT id, version, started_at, heartbeat_at, in_flight, attempts, stopped_at FROM nodes \
