@@ -506,8 +506,8 @@ pub trait MaintenanceStore: Send + Sync {
     async fn node_stopped(&self, id: &str, now_ms: i64) -> Result<()>;
     /// Every node on record, the most recently heard from first.
     async fn list_nodes(&self) -> Result<Vec<NodeRow>>;
-    /// Analyzes the queue's tables ([`PLANNED_TABLES`]) that changed by more rows
-    /// since their last analysis than they then held (and at least
+    /// Analyzes the queue's tables ([`PLANNED_TABLES`]) that changed by at least as
+    /// many rows since their last analysis as they then held (and at least
     /// [`REANALYZE_AT_LEAST`]); returns those analyzed. On PostgreSQL a statement's
     /// cached plan is made again only when its tables are analyzed, so one planned
     /// while the queue was nearly empty kept scanning it whole after a burst of

@@ -112,7 +112,8 @@ impl MaintenanceStore for This {
             // Names from the list above, never from input. SKIP_LOCKED: another node
             // already analyzing this table is doing this one's work.
             let Some(table) = PLANNED_TABLES.iter().find(|t| **t == name) else { continue };
-            sqlx::query(&format!("ANALYZE (SKIP_LOCKED) {table}")).execute(&self.read).await?;
+            // A statement of its own kind, run once in a while: not kept prepared.
+            sqlx::raw_sql(&format!("ANALYZE (SKIP_LOCKED) {table}")).execute(&self.read).await?;
             analyzed.push(name);
         }
         Ok(analyzed)
