@@ -1,5 +1,6 @@
 //! Planner statistics that keep up with a burst: every node, every few seconds, has
-//! PostgreSQL analyze the queue's tables that have grown past what it last saw.
+//! PostgreSQL analyze the queue's tables that changed by as many rows as they held
+//! when it last analyzed them.
 //!
 //! Why: a statement prepared on a pooled connection keeps its plan until one of its
 //! tables is analyzed, and autovacuum analyzes a table about a minute after it grew
@@ -13,6 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand::Rng as _;
 use tokio::sync::watch;
 
 use super::Sluice;
@@ -29,18 +31,20 @@ impl Sluice {
         self.store.refresh_planner_statistics().await
     }
 
-    /// Every [`STATISTICS_EVERY`] until `stop`: [`Sluice::refresh_planner_statistics`].
-    /// Several nodes may find the same table grown; one analyzes it, the others skip
-    /// it while it is being analyzed, and find it fresh after.
+    /// Every [`STATISTICS_EVERY`] (and up to a second more, so nodes started together
+    /// do not look at once) until `stop`: [`Sluice::refresh_planner_statistics`].
+    /// Several nodes may find the same table grown; one being analyzed is left out,
+    /// and one analyzed just before another node looked is at worst analyzed twice.
     pub async fn run_statistics_until_stopped(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         loop {
+            let jitter = Duration::from_millis(rand::thread_rng().gen_range(0..1_000));
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|stopping| *stopping) => return,
-                _ = tokio::time::sleep(STATISTICS_EVERY) => {}
+                _ = tokio::time::sleep(STATISTICS_EVERY + jitter) => {}
             }
-            // Not held up by the database either: an analysis dropped halfway is
-            // rolled back, and the next one does it.
+            // A stop is not held up by the database either. An analysis whose wait is
+            // dropped still runs to its end on its connection, harmlessly.
             let refreshed = tokio::select! {
                 biased;
                 _ = stop.wait_for(|stopping| *stopping) => return,

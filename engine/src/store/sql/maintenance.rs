@@ -96,25 +96,46 @@ impl MaintenanceStore for This {
         if This::BACKEND == Backend::Sqlite {
             return Ok(Vec::new());
         }
-        // `reltuples` is -1 before a table's first analysis. The read pool: an
-        // analysis samples the table for a while and must not hold up a writer.
+        // The tables as the statements find them, by `search_path`; `reltuples` is -1
+        // before a table's first analysis. Left out: a table this user may not
+        // analyze (PostgreSQL would skip it with a warning, every time), and one being
+        // vacuumed or analyzed right now, by autovacuum or another node (its lock is
+        // taken: a warning, and work already under way).
         let mut qb = sqlx::QueryBuilder::<Db>::new(
-            "SELECT s.relname::TEXT FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
-             WHERE s.schemaname = current_schema() AND s.n_mod_since_analyze >= GREATEST(",
+            "SELECT c.relname::TEXT FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid IN (",
         );
+        {
+            let mut tables = qb.separated(", ");
+            for table in PLANNED_TABLES {
+                tables.push("to_regclass(").push_bind_unseparated(table).push_unseparated(")");
+            }
+        }
+        qb.push(") AND s.n_mod_since_analyze >= GREATEST(");
         qb.push_bind(REANALYZE_AT_LEAST);
-        qb.push(", c.reltuples) AND s.relname::TEXT IN ");
-        push_id_list(&mut qb, PLANNED_TABLES);
-        qb.push(" ORDER BY s.relname");
+        qb.push(
+            ", c.reltuples) AND pg_has_role(c.relowner, 'USAGE') \
+             AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_vacuum p WHERE p.relid = c.oid) \
+             AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_analyze p WHERE p.relid = c.oid) \
+             ORDER BY 1",
+        );
+        // The read pool: an analysis samples the table for a while and must not hold
+        // up a writer.
         let stale: Vec<(String,)> = qb.build_query_as().fetch_all(&self.read).await?;
         let mut analyzed = Vec::with_capacity(stale.len());
+        let mut failed = None;
         for (name,) in stale {
-            // Names from the list above, never from input. SKIP_LOCKED: another node
-            // already analyzing this table is doing this one's work.
+            // Names from the list above, never from input.
             let Some(table) = PLANNED_TABLES.iter().find(|t| **t == name) else { continue };
             // A statement of its own kind, run once in a while: not kept prepared.
-            sqlx::raw_sql(&format!("ANALYZE (SKIP_LOCKED) {table}")).execute(&self.read).await?;
-            analyzed.push(name);
+            // One that fails (a statement timeout on a big table) does not keep the
+            // others from being analyzed.
+            match sqlx::raw_sql(&format!("ANALYZE (SKIP_LOCKED) {table}")).execute(&self.read).await {
+                Ok(_) => analyzed.push(name),
+                Err(e) => failed = failed.or(Some(e)),
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e.into());
         }
         Ok(analyzed)
     }
