@@ -116,12 +116,12 @@ impl Store for PgStore {
         Ok(())
     }
 
-    /// Forwards NOTIFYs from any node to this node's dispatcher. Reconnects on its own
-    /// (PgListener does); a lost notification only costs one poll interval.
     fn announces_publishes(&self) -> bool {
         true
     }
 
+    /// Forwards NOTIFYs from any node to this node's dispatcher. Reconnects on its own
+    /// (PgListener does); a lost notification only costs one poll interval.
     async fn listen_for_work(&self, wake: Arc<crate::wake::Wake>) -> Result<()> {
         let mut listener = PgListener::connect(&self.url).await?;
         listener.listen(WORK_CHANNEL).await?;
